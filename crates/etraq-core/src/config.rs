@@ -1,0 +1,742 @@
+//! `etraq.toml`: the configuration file (the eTraq "Configuration" dialog), DESIGN §11.
+//!
+//! Every key has a default, so a file holding only `local_domains` is valid, and no file at all
+//! gives the evaluation defaults. Unknown keys are errors: a typo such as `max_recipents` would
+//! otherwise silently keep the default. Every error names the dotted key and the line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+use crate::address::{EmailAddress, normalize_domain};
+use crate::duration::HumanDuration;
+use crate::{Error, dr_id};
+
+/// The whole configuration. Field names are the contract keys of DESIGN §11.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The company's own mail domains; every other domain is a customer's.
+    pub local_domains: Vec<String>,
+    /// Worker threads for the server (the seed's "Thread"); 0 means one per CPU.
+    pub threads: usize,
+    /// General network timeout in seconds (the seed's "Timeout").
+    pub timeout_secs: u64,
+    /// IANA time zone for DR id dates and displayed times; empty means the system's zone.
+    pub timezone: String,
+    /// The SMTP gateway.
+    pub smtp: SmtpConfig,
+    /// The company's mail server that accepted mail is relayed to. Absent: evaluation mode.
+    pub upstream: Option<UpstreamConfig>,
+    /// The web console.
+    pub web: WebConfig,
+    /// The escalation server.
+    pub escalation: EscalationConfig,
+    /// Tracking rules.
+    pub tracking: TrackingConfig,
+    /// Per-department settings, keyed by department name.
+    pub departments: BTreeMap<String, DepartmentConfig>,
+    /// Where the data lives.
+    pub store: StoreConfig,
+    /// The email validator utility.
+    pub validator: ValidatorConfig,
+    /// The email extractor utility.
+    pub extractor: ExtractorConfig,
+    /// The directory relative paths in this config are resolved against (the config file's
+    /// directory). Not a key in the file.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[smtp]`: the gateway listener and its limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Address the gateway listens on.
+    pub listen: String,
+    /// Largest message accepted, in bytes (552 5.3.4 above it).
+    pub max_message_bytes: u64,
+    /// Most recipients per transaction (452 4.5.3 above it).
+    pub max_recipients: usize,
+    /// Client networks (CIDR) allowed to relay to non-local domains.
+    pub relay_networks: Vec<String>,
+    /// PEM certificate chain for STARTTLS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for STARTTLS.
+    pub tls_key: Option<PathBuf>,
+}
+
+/// `[upstream]`: the company's mail server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Host name or IP address.
+    pub host: String,
+    /// SMTP port.
+    pub port: u16,
+}
+
+/// `[web]`: the console.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Address the console listens on.
+    pub listen: String,
+}
+
+/// `[escalation]`: when a waiting customer produces a warning and an escalation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EscalationConfig {
+    /// Minutes between escalation cycles.
+    pub interval_minutes: u64,
+    /// Waiting time after which the owner is warned.
+    pub warn_after: HumanDuration,
+    /// Waiting time after which the DR is escalated to the owner's supervisor.
+    pub escalate_after: HumanDuration,
+    /// Optional interval after which a further level goes one step up the supervisor chain.
+    pub reescalate_every: Option<HumanDuration>,
+}
+
+/// `[tracking]`: DR ids, subject tags and who is tracked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackingConfig {
+    /// DR id prefix for owners without a department prefix.
+    pub dr_prefix: String,
+    /// Whether the gateway adds `[DR-ID]` to the subject of tracked mail it relays.
+    pub subject_tag: bool,
+    /// Senders never tracked: full addresses, or domains as `@example.com` or `example.com`.
+    pub exclude_senders: Vec<String>,
+    /// Whether a local address that is not a registered user is tracked (as an implicit agent
+    /// with tracking on). Off: mail to unregistered addresses is `Tracking Disabled For Recipient`.
+    pub track_unregistered_users: bool,
+}
+
+/// `[departments.NAME]`: settings of one department.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DepartmentConfig {
+    /// DR id prefix for DRs owned by members of this department (default: `tracking.dr_prefix`).
+    pub prefix: Option<String>,
+}
+
+/// `[store]`: the data store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite:PATH` or `sled:PATH`, relative to the config file's directory.
+    pub url: String,
+}
+
+/// `[validator]`: defaults for `etraq validate` (same names as its flags).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidatorConfig {
+    /// DNS servers as `IP[:PORT]`: primary first, then secondary.
+    pub dns: Vec<String>,
+    /// The EHLO name of probes.
+    pub helo: String,
+    /// The MAIL FROM address of probes.
+    pub mail_from: String,
+    /// The SMTP port probed.
+    pub smtp_port: u16,
+    /// Parallel probes.
+    pub threads: usize,
+    /// Timeout per network step, in seconds.
+    pub timeout: u64,
+    /// Addresses checked per SMTP session.
+    pub per_domain: usize,
+    /// Probe only the most preferred MX.
+    pub top_mx_only: bool,
+    /// Local parts never checked.
+    #[serde(alias = "exclude-user")]
+    pub exclude_user: Vec<String>,
+    /// Keywords: addresses containing one are never checked.
+    #[serde(alias = "exclude-keyword")]
+    pub exclude_keyword: Vec<String>,
+    /// Addresses never checked.
+    pub exclude: Vec<String>,
+    /// Retry greylisted addresses after this long, in the same run.
+    #[serde(alias = "recheck-after")]
+    pub recheck_after: Option<HumanDuration>,
+}
+
+/// `[extractor]`: defaults for `etraq extract` (same names as its flags).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExtractorConfig {
+    /// Parallel fetches.
+    pub threads: usize,
+    /// Retries per page.
+    pub retries: u32,
+    /// Pages fetched per domain at most.
+    #[serde(alias = "links-per-domain")]
+    pub links_per_domain: usize,
+    /// Sites visited at most (0: unlimited).
+    #[serde(alias = "max-sites")]
+    pub max_sites: usize,
+    /// Follow links to other sites.
+    #[serde(alias = "follow-external")]
+    pub follow_external: bool,
+    /// URL path suffixes never fetched.
+    #[serde(alias = "exclude-ext")]
+    pub exclude_ext: Vec<String>,
+    /// Link depth from the seeds.
+    pub depth: u32,
+    /// Ignore robots.txt.
+    #[serde(alias = "no-robots")]
+    pub no_robots: bool,
+    /// Delay between requests to one host, in milliseconds.
+    pub delay: u64,
+    /// Timeout per request, in seconds.
+    pub timeout: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            local_domains: Vec::new(),
+            threads: 0,
+            timeout_secs: 60,
+            timezone: String::new(),
+            smtp: SmtpConfig::default(),
+            upstream: None,
+            web: WebConfig::default(),
+            escalation: EscalationConfig::default(),
+            tracking: TrackingConfig::default(),
+            departments: BTreeMap::new(),
+            store: StoreConfig::default(),
+            validator: ValidatorConfig::default(),
+            extractor: ExtractorConfig::default(),
+            base_dir: PathBuf::from("."),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            listen: "127.0.0.1:2525".into(),
+            max_message_bytes: 25 * 1024 * 1024,
+            max_recipients: 100,
+            relay_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            host: "127.0.0.1".into(),
+            port: 25,
+        }
+    }
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        EscalationConfig {
+            interval_minutes: 15,
+            warn_after: HumanDuration::from_secs(4 * 3600),
+            escalate_after: HumanDuration::from_secs(24 * 3600),
+            reescalate_every: None,
+        }
+    }
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        TrackingConfig {
+            dr_prefix: "SUPP".into(),
+            subject_tag: true,
+            exclude_senders: Vec::new(),
+            track_unregistered_users: true,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: "sqlite:etraq-data/etraq.db".into(),
+        }
+    }
+}
+
+impl Default for ValidatorConfig {
+    fn default() -> Self {
+        ValidatorConfig {
+            dns: Vec::new(),
+            helo: "localhost".into(),
+            mail_from: "postmaster@localhost".into(),
+            smtp_port: 25,
+            threads: 8,
+            timeout: 20,
+            per_domain: 20,
+            top_mx_only: false,
+            exclude_user: Vec::new(),
+            exclude_keyword: Vec::new(),
+            exclude: Vec::new(),
+            recheck_after: None,
+        }
+    }
+}
+
+impl Default for ExtractorConfig {
+    fn default() -> Self {
+        ExtractorConfig {
+            threads: 8,
+            retries: 2,
+            links_per_domain: 200,
+            max_sites: 10,
+            follow_external: false,
+            exclude_ext: Vec::new(),
+            depth: 3,
+            no_robots: false,
+            delay: 500,
+            timeout: 20,
+        }
+    }
+}
+
+/// Where a store lives, parsed from `sqlite:PATH` or `sled:PATH`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// An SQLite database file.
+    Sqlite(PathBuf),
+    /// A sled database directory.
+    Sled(PathBuf),
+}
+
+impl StoreUrl {
+    /// Parses a store URL; a relative path is resolved against `base_dir`.
+    pub fn parse(url: &str, base_dir: &Path) -> Result<Self, Error> {
+        let invalid = |reason: &str| Error::InvalidStoreUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let Some((scheme, path)) = url.split_once(':') else {
+            return Err(invalid("expected sqlite:PATH or sled:PATH"));
+        };
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(invalid("the path is empty"));
+        }
+        let path = base_dir.join(path);
+        match scheme {
+            "sqlite" => Ok(StoreUrl::Sqlite(path)),
+            "sled" => Ok(StoreUrl::Sled(path)),
+            other => Err(invalid(&format!(
+                "unknown scheme `{other}`: expected sqlite: or sled:"
+            ))),
+        }
+    }
+
+    /// The file or directory of the store.
+    pub fn path(&self) -> &Path {
+        match self {
+            StoreUrl::Sqlite(p) | StoreUrl::Sled(p) => p,
+        }
+    }
+}
+
+/// Compiled forms of the config that tracking needs on every message: normalised local domains
+/// and exclusions, the time zone. Built once by [`Config::tracking_rules`], so the hot path never
+/// re-parses strings.
+#[derive(Clone, Debug)]
+pub struct TrackingRules {
+    /// Normalised local domains.
+    pub local_domains: Vec<String>,
+    /// Excluded sender addresses.
+    pub exclude_addresses: Vec<EmailAddress>,
+    /// Excluded sender domains (normalised).
+    pub exclude_domains: Vec<String>,
+    /// The default DR prefix.
+    pub dr_prefix: String,
+    /// Department name → DR prefix.
+    pub department_prefixes: BTreeMap<String, String>,
+    /// See [`TrackingConfig::track_unregistered_users`].
+    pub track_unregistered_users: bool,
+    /// The zone DR id dates are taken in.
+    pub time_zone: TimeZone,
+}
+
+impl TrackingRules {
+    /// True when `addr` is in one of the company's domains.
+    pub fn is_local(&self, addr: &EmailAddress) -> bool {
+        self.local_domains.iter().any(|d| d == addr.domain())
+    }
+
+    /// True when mail from `addr` is never tracked.
+    pub fn is_excluded_sender(&self, addr: &EmailAddress) -> bool {
+        self.exclude_addresses.contains(addr)
+            || self.exclude_domains.iter().any(|d| d == addr.domain())
+    }
+
+    /// The DR prefix for an owner in `department`.
+    pub fn prefix_for(&self, department: Option<&str>) -> &str {
+        department
+            .and_then(|d| self.department_prefixes.get(d))
+            .map(String::as_str)
+            .unwrap_or(&self.dr_prefix)
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Config::from_toml(&text, path)?;
+        config.base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text; `path` is used in error messages only.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, Error> {
+        let err = |key: String, message: String| Error::Config {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| err(String::new(), with_line(text, e.span(), e.message())))?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let mut key = e.path().to_string();
+            let inner = e.into_inner();
+            let message = inner.message().to_string();
+            // For an unknown key the path names its table; name the key itself.
+            if let Some(field) = message
+                .strip_prefix("unknown field `")
+                .and_then(|m| m.split('`').next())
+            {
+                let named = key == field || key.ends_with(&format!(".{field}"));
+                if key == "." || key.is_empty() {
+                    key = field.to_string();
+                } else if !named {
+                    key = format!("{key}.{field}");
+                }
+            }
+            if key == "." {
+                key.clear();
+            }
+            err(key, with_line(text, inner.span(), &message))
+        })?;
+        config.validate().map_err(|(key, message)| err(key, message))?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot: domains, time zone, prefixes, exclusions, the store URL.
+    fn validate(&self) -> Result<(), (String, String)> {
+        for (i, d) in self.local_domains.iter().enumerate() {
+            normalize_domain(d).map_err(|e| (format!("local_domains[{i}]"), e.to_string()))?;
+        }
+        self.time_zone()
+            .map_err(|e| ("timezone".to_string(), e.to_string()))?;
+        if !dr_id::valid_prefix(&self.tracking.dr_prefix) {
+            return Err((
+                "tracking.dr_prefix".into(),
+                format!(
+                    "{:?} is not a valid prefix: use 1 to 16 ASCII letters or digits",
+                    self.tracking.dr_prefix
+                ),
+            ));
+        }
+        for (name, dep) in &self.departments {
+            if let Some(p) = &dep.prefix
+                && !dr_id::valid_prefix(p)
+            {
+                return Err((
+                    format!("departments.{name}.prefix"),
+                    format!("{p:?} is not a valid prefix: use 1 to 16 ASCII letters or digits"),
+                ));
+            }
+        }
+        for (i, s) in self.tracking.exclude_senders.iter().enumerate() {
+            parse_exclusion(s).map_err(|e| (format!("tracking.exclude_senders[{i}]"), e.to_string()))?;
+        }
+        StoreUrl::parse(&self.store.url, Path::new("."))
+            .map_err(|e| ("store.url".to_string(), e.to_string()))?;
+        if self.escalation.interval_minutes == 0 {
+            return Err(("escalation.interval_minutes".into(), "must be at least 1".into()));
+        }
+        if self.escalation.escalate_after < self.escalation.warn_after {
+            return Err((
+                "escalation.escalate_after".into(),
+                "must not be shorter than escalation.warn_after".into(),
+            ));
+        }
+        if self.smtp.max_recipients == 0 {
+            return Err(("smtp.max_recipients".into(), "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The configured time zone, or the system's when `timezone` is empty.
+    pub fn time_zone(&self) -> Result<TimeZone, Error> {
+        if self.timezone.trim().is_empty() {
+            return Ok(TimeZone::system());
+        }
+        TimeZone::get(self.timezone.trim()).map_err(|e| Error::InvalidTimeZone {
+            name: self.timezone.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The store location, resolved against the config file's directory.
+    pub fn store_url(&self) -> Result<StoreUrl, Error> {
+        StoreUrl::parse(&self.store.url, &self.base_dir)
+    }
+
+    /// The data directory: where the default store, logs and the evaluation Maildir live. It is
+    /// the store's directory (for SQLite, the database file's parent).
+    pub fn data_dir(&self) -> Result<PathBuf, Error> {
+        Ok(match self.store_url()? {
+            StoreUrl::Sqlite(p) => p
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| self.base_dir.clone()),
+            StoreUrl::Sled(p) => p,
+        })
+    }
+
+    /// Compiles the rules the tracker applies to every message.
+    pub fn tracking_rules(&self) -> Result<TrackingRules, Error> {
+        let mut local_domains = Vec::new();
+        for d in &self.local_domains {
+            local_domains.push(normalize_domain(d)?);
+        }
+        let mut exclude_addresses = Vec::new();
+        let mut exclude_domains = Vec::new();
+        for s in &self.tracking.exclude_senders {
+            match parse_exclusion(s)? {
+                Exclusion::Address(a) => exclude_addresses.push(a),
+                Exclusion::Domain(d) => exclude_domains.push(d),
+            }
+        }
+        let department_prefixes = self
+            .departments
+            .iter()
+            .filter_map(|(n, d)| d.prefix.as_ref().map(|p| (n.clone(), p.to_ascii_uppercase())))
+            .collect();
+        Ok(TrackingRules {
+            local_domains,
+            exclude_addresses,
+            exclude_domains,
+            dr_prefix: self.tracking.dr_prefix.to_ascii_uppercase(),
+            department_prefixes,
+            track_unregistered_users: self.tracking.track_unregistered_users,
+            time_zone: self.time_zone()?,
+        })
+    }
+}
+
+enum Exclusion {
+    Address(EmailAddress),
+    Domain(String),
+}
+
+fn parse_exclusion(s: &str) -> Result<Exclusion, Error> {
+    let t = s.trim();
+    if let Some(d) = t.strip_prefix('@') {
+        Ok(Exclusion::Domain(normalize_domain(d)?))
+    } else if t.contains('@') {
+        Ok(Exclusion::Address(EmailAddress::parse(t)?))
+    } else {
+        Ok(Exclusion::Domain(normalize_domain(t)?))
+    }
+}
+
+fn with_line(text: &str, span: Option<std::ops::Range<usize>>, message: &str) -> String {
+    let message = message.trim();
+    match span {
+        Some(span) if span.start <= text.len() => {
+            let line = text[..span.start].bytes().filter(|&b| b == b'\n').count() + 1;
+            format!("{message} (line {line})")
+        }
+        _ => message.to_string(),
+    }
+}
+
+/// The commented `etraq.toml` that `etraq init` writes. Every setting is shown with its default;
+/// only `local_domains` (and `store.url` when given) is set. Parsing it yields those defaults.
+pub fn default_config_toml(local_domains: &[String], store_url: Option<&str>) -> String {
+    let domains = local_domains
+        .iter()
+        .map(|d| format!("{d:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let store = match store_url {
+        Some(u) => format!("url = {u:?}"),
+        None => "# url = \"sqlite:etraq-data/etraq.db\"   # or \"sled:etraq-data/sled\"".to_string(),
+    };
+    format!(
+        r#"# etraq.toml: configuration of etraq (see DESIGN §11 for every key).
+# Every key has a default; uncomment a line to change it. Relative paths are
+# resolved against the directory of this file.
+
+# The company's own mail domains. Mail between these and any other domain is
+# customer mail and is tracked.
+local_domains = [{domains}]
+
+# threads = 0             # server worker threads; 0 = one per CPU
+# timeout_secs = 60       # general network timeout
+# timezone = ""           # IANA zone for DR ids and times, e.g. "Asia/Kolkata"; "" = system
+
+[smtp]
+# listen = "127.0.0.1:2525"
+# max_message_bytes = 26214400
+# max_recipients = 100
+# relay_networks = ["127.0.0.0/8", "::1/128"]   # clients allowed to send to other domains
+# tls_cert = "cert.pem"   # enables STARTTLS
+# tls_key = "key.pem"
+
+# The company's mail server. Without this section `etraq serve` runs in
+# evaluation mode and delivers into etraq-data/maildir instead of relaying.
+# [upstream]
+# host = "mail.example.com"
+# port = 25
+
+[web]
+# listen = "127.0.0.1:8080"
+
+[escalation]
+# interval_minutes = 15
+# warn_after = "4h"
+# escalate_after = "1d"
+# reescalate_every = "1d"
+
+[tracking]
+# dr_prefix = "SUPP"
+# subject_tag = true      # add [SUPP-MMDDYYYY.N] to the subject of tracked mail
+# exclude_senders = ["noreply@example.net", "@newsletters.example"]
+# track_unregistered_users = true   # track local addresses not added with `etraq user add`
+
+# Per-department DR prefixes:
+# [departments.sales]
+# prefix = "SALE"
+
+[store]
+{store}
+
+[validator]
+# dns = ["192.0.2.53"]
+# helo = "localhost"
+# mail_from = "postmaster@localhost"
+# smtp_port = 25
+# threads = 8
+# timeout = 20
+# per_domain = 20
+# top_mx_only = false
+# exclude_user = []
+# exclude_keyword = []
+# exclude = []
+# recheck_after = "15m"
+
+[extractor]
+# threads = 8
+# retries = 2
+# links_per_domain = 200
+# max_sites = 10
+# follow_external = false
+# exclude_ext = [".jpg", ".png", ".pdf", ".zip"]
+# depth = 3
+# no_robots = false
+# delay = 500
+# timeout = 20
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, Error> {
+        Config::from_toml(text, Path::new("etraq.toml"))
+    }
+
+    #[test]
+    fn only_local_domains_is_valid() {
+        let c = parse("local_domains = [\"Example.COM\"]").unwrap();
+        assert_eq!(c.smtp, SmtpConfig::default());
+        let rules = c.tracking_rules().unwrap();
+        assert_eq!(rules.local_domains, vec!["example.com"]);
+    }
+
+    #[test]
+    fn the_init_template_parses_to_the_defaults() {
+        let text = default_config_toml(&["example.com".into()], None);
+        let c = parse(&text).unwrap();
+        let expected = Config {
+            local_domains: vec!["example.com".into()],
+            ..Config::default()
+        };
+        assert_eq!(c, expected);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let e = parse("local_domains = []\n[smtp]\nmax_recipients = \"many\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("smtp.max_recipients"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+
+        let e = parse("[smtp]\nmax_recipents = 3\n").unwrap_err().to_string();
+        assert!(e.contains("key `smtp.max_recipents`:"), "{e}");
+
+        let e = parse("bogus = 1\n").unwrap_err().to_string();
+        assert!(e.contains("key `bogus`"), "{e}");
+
+        let e = parse("[escalation]\nwarn_after = \"soon\"\n").unwrap_err().to_string();
+        assert!(e.contains("escalation.warn_after"), "{e}");
+
+        let e = parse("timezone = \"Mars/Olympus\"\n").unwrap_err().to_string();
+        assert!(e.contains("timezone"), "{e}");
+
+        let e = parse("[store]\nurl = \"postgres:x\"\n").unwrap_err().to_string();
+        assert!(e.contains("store.url") && e.contains("postgres"), "{e}");
+
+        let e = parse("local_domains = [\"ex ample.com\"]").unwrap_err().to_string();
+        assert!(e.contains("local_domains[0]"), "{e}");
+
+        let e = parse("local_domains = [").unwrap_err().to_string();
+        assert!(e.contains("etraq.toml"), "{e}");
+    }
+
+    #[test]
+    fn store_urls() {
+        let base = Path::new("/etc/etraq");
+        assert_eq!(
+            StoreUrl::parse("sqlite:data/e.db", base).unwrap(),
+            StoreUrl::Sqlite("/etc/etraq/data/e.db".into())
+        );
+        assert_eq!(
+            StoreUrl::parse("sled:/var/lib/etraq", base).unwrap(),
+            StoreUrl::Sled("/var/lib/etraq".into())
+        );
+        assert!(StoreUrl::parse("mysql:x", base).is_err());
+        assert!(StoreUrl::parse("sqlite:", base).is_err());
+        assert!(StoreUrl::parse("nocolon", base).is_err());
+    }
+}

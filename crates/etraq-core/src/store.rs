@@ -1,0 +1,209 @@
+//! The `Store` trait: everything etraq keeps, behind one object-safe async interface.
+//!
+//! `Arc<dyn Store>` lets the gateway, the CLI and the console share one store, and lets a networked
+//! store be added later without touching the domain. The embedded backends (SQLite, sled) do their
+//! blocking work off the async runtime.
+//!
+//! Writes are conditional: a [`ChangeSet`] says what it expects (this Message-ID not yet recorded
+//! in this direction, this DR still at version `v`) and the store refuses it with
+//! [`Error::Conflict`](crate::Error::Conflict) when another writer got there first. The tracker then
+//! re-reads and decides again, so concurrent sessions never double-create a DR or lose an update.
+//! A change set is applied atomically: the DR, the mail record, the Message-ID index and the raw
+//! message are written in one transaction, and are durable when the call returns.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::address::{EmailAddress, Party};
+use crate::classify::ThreadFacts;
+use crate::dr_id::DrId;
+use crate::model::{Direction, Dr, DrStatus, MailRecord, ResponseTime, User};
+
+/// The default page size of listings.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+
+/// The largest page a store returns.
+pub const MAX_PAGE_SIZE: usize = 10_000;
+
+/// What classification needs to know from the store about one mail.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FactsQuery {
+    /// The mail's Message-ID: is it already recorded in `direction`?
+    pub message_id: String,
+    /// The mail's direction.
+    pub direction: Direction,
+    /// Thread candidates (In-Reply-To, References …): which are recorded, and in which DR?
+    pub candidates: Vec<String>,
+    /// DR ids from subject tags: which exist?
+    pub tags: Vec<DrId>,
+    /// Local addresses whose user records matter. The store also returns the users who sent the
+    /// referenced mails.
+    pub users: Vec<EmailAddress>,
+}
+
+/// A DR to write, with the version it must replace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrWrite {
+    /// The new state; `dr.version` must be `expected_version + 1`.
+    pub dr: Dr,
+    /// 0: the DR must not exist yet (its number must be unused). Otherwise the stored version.
+    pub expected_version: u64,
+}
+
+/// One mail's worth of writes, applied atomically by [`Store::apply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeSet {
+    /// The mail record to insert (its `seq` is assigned by the store).
+    pub mail: MailRecord,
+    /// The raw message, archived with it.
+    pub raw: Vec<u8>,
+    /// Index the Message-ID (in the mail's direction). Must be absent from the index, else
+    /// the change set conflicts. False for duplicates, which are recorded but not indexed.
+    pub index_message_id: bool,
+    /// The DR created or updated by this mail.
+    pub dr: Option<DrWrite>,
+    /// Earlier recorded mails (Message-ID, direction) that join `mail.dr`: an employee's first
+    /// mail when the customer's answer opens a DR.
+    pub link: Vec<(String, Direction)>,
+    /// A response time recorded by this mail.
+    pub response: Option<ResponseTime>,
+}
+
+/// A page of a keyset-paginated listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The cursor for the next page, `None` on the last page.
+    pub next: Option<u64>,
+}
+
+/// Filters of [`Store::list_drs`]. DRs come newest first (by number), `after` a cursor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DrQuery {
+    /// Only this status.
+    pub status: Option<DrStatus>,
+    /// Only this owner.
+    pub owner: Option<EmailAddress>,
+    /// Only DRs whose customer is this address or at this domain.
+    pub customer: Option<Party>,
+    /// Continue after this cursor (from [`Page::next`]).
+    pub after: Option<u64>,
+    /// Page size (0: [`DEFAULT_PAGE_SIZE`]).
+    pub limit: usize,
+}
+
+/// Filters of [`Store::list_mails`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MailQuery {
+    /// Only tracked (`Some(true)`) or untracked (`Some(false)`) mail.
+    pub tracked: Option<bool>,
+    /// Only mail of this DR.
+    pub dr: Option<DrId>,
+    /// Only mail with this customer address or domain on it.
+    pub party: Option<Party>,
+    /// Continue after this cursor (from [`Page::next`]).
+    pub after: Option<u64>,
+    /// Page size (0: [`DEFAULT_PAGE_SIZE`]).
+    pub limit: usize,
+    /// Oldest first instead of newest first.
+    pub oldest_first: bool,
+}
+
+/// Filters of [`Store::list_responses`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseQuery {
+    /// Only responses at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only this user's.
+    pub user: Option<EmailAddress>,
+}
+
+/// Counts for `etraq status` and the console's status bar.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStats {
+    /// Tracked mail records.
+    pub tracked: u64,
+    /// Untracked mail records.
+    pub untracked: u64,
+    /// DRs by status.
+    pub open: u64,
+    /// DRs waiting on the customer.
+    pub replied: u64,
+    /// Closed DRs.
+    pub closed: u64,
+    /// Registered users.
+    pub users: u64,
+}
+
+/// Clamps a requested page size into `1..=MAX_PAGE_SIZE`.
+pub fn page_size(limit: usize) -> usize {
+    if limit == 0 {
+        DEFAULT_PAGE_SIZE
+    } else {
+        limit.min(MAX_PAGE_SIZE)
+    }
+}
+
+/// Everything etraq keeps. Object-safe: use it as `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// A short name of the backend (`sqlite`, `sled`) for messages.
+    fn backend(&self) -> &'static str;
+
+    /// Reserves `count` consecutive DR numbers, never handed out before by this store (even
+    /// across restarts and concurrent callers). Returns the first.
+    async fn reserve_dr_numbers(&self, count: u64) -> Result<u64>;
+
+    /// Applies one change set atomically and durably; returns the new mail's `seq`.
+    async fn apply(&self, changes: ChangeSet) -> Result<u64>;
+
+    /// Applies several change sets in order, all or none, in one durable commit. If any one
+    /// conflicts, nothing is written and [`Error::Conflict`](crate::Error::Conflict) is returned.
+    async fn apply_batch(&self, batch: Vec<ChangeSet>) -> Result<Vec<u64>>;
+
+    /// Writes a DR changed by a user (close, assign …), conditionally on its version.
+    async fn save_dr(&self, write: DrWrite) -> Result<()>;
+
+    /// The facts classification needs about one mail.
+    async fn thread_facts(&self, query: &FactsQuery) -> Result<ThreadFacts>;
+
+    /// A DR by id (the whole id must match, not just its number).
+    async fn get_dr(&self, id: &DrId) -> Result<Option<Dr>>;
+
+    /// DRs, newest first.
+    async fn list_drs(&self, query: &DrQuery) -> Result<Page<Dr>>;
+
+    /// A mail record by `seq`.
+    async fn get_mail(&self, seq: u64) -> Result<Option<MailRecord>>;
+
+    /// The mail records with this Message-ID (one per direction, plus recorded duplicates).
+    async fn mails_by_message_id(&self, message_id: &str) -> Result<Vec<MailRecord>>;
+
+    /// Mail records, newest first unless `oldest_first`.
+    async fn list_mails(&self, query: &MailQuery) -> Result<Page<MailRecord>>;
+
+    /// The archived raw message of a mail record.
+    async fn raw_message(&self, seq: u64) -> Result<Option<Vec<u8>>>;
+
+    /// Creates or replaces a user.
+    async fn put_user(&self, user: &User) -> Result<()>;
+
+    /// A user by address.
+    async fn get_user(&self, email: &EmailAddress) -> Result<Option<User>>;
+
+    /// All users, ordered by address.
+    async fn list_users(&self) -> Result<Vec<User>>;
+
+    /// Recorded response times, oldest first.
+    async fn list_responses(&self, query: &ResponseQuery) -> Result<Vec<ResponseTime>>;
+
+    /// Counts of mails, DRs and users.
+    async fn stats(&self) -> Result<StoreStats>;
+
+    /// Flushes and releases the store. Later calls fail with
+    /// [`Error::Closed`](crate::Error::Closed).
+    async fn close(&self) -> Result<()>;
+}

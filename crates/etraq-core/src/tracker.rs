@@ -1,0 +1,447 @@
+//! The `Tracker`: raw bytes in, a recorded decision out.
+//!
+//! For each mail it parses (mail-parser 0.11), asks the store for the thread facts, classifies
+//! (pure), computes the DR change (pure) and applies everything in one atomic, durable write. A
+//! write that loses a race ([`Error::Conflict`]) is decided again from fresh facts, so concurrent
+//! gateway sessions never create two DRs for one thread nor lose a reply.
+//!
+//! [`Tracker::track_batch`] does the same for many mails with one commit: later mails of the batch
+//! see the DRs and Message-IDs of earlier ones through an in-memory overlay, so an mbox imported in
+//! one batch threads exactly as if it had been fed mail by mail. New DRs get provisional numbers
+//! while the batch is classified; the store then reserves exactly as many real numbers as were
+//! used, so DR numbers stay dense.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use crate::address::EmailAddress;
+use crate::classify::{self, Classification, DrAction, MailRef, Parties, ThreadFacts};
+use crate::config::TrackingRules;
+use crate::dr_id::DrId;
+use crate::envelope::{Envelope, ResolvedEnvelope};
+use crate::message::ParsedMail;
+use crate::model::{Decision, Direction, Dr, MailRecord, MailType, UntrackedReason};
+use crate::store::{ChangeSet, DrWrite, FactsQuery, Store};
+use crate::transition::{self, MailSummary};
+use crate::{Error, Result};
+
+/// How often a write that lost a race is decided again before giving up.
+const MAX_ATTEMPTS: usize = 16;
+
+/// Provisional DR numbers used inside a batch start here; real numbers never get this large.
+const PROVISIONAL_BASE: u64 = 1 << 62;
+
+/// When a mail counts as received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceivedAt {
+    /// At this instant (the gateway: now; `ingest --now`).
+    At(Timestamp),
+    /// At the mail's Date header when it has one no later than the given instant, else at that
+    /// instant. Importing an archive this way rebuilds its history with the real times.
+    DateHeaderOr(Timestamp),
+}
+
+/// One mail to track.
+#[derive(Clone, Debug)]
+pub struct Incoming {
+    /// The raw message.
+    pub raw: Vec<u8>,
+    /// Its envelope; unset parts come from the headers.
+    pub envelope: Envelope,
+    /// When it counts as received.
+    pub received: ReceivedAt,
+}
+
+/// The recorded outcome for one mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tracked {
+    /// The mail record's sequence number in the store.
+    pub seq: u64,
+    /// The Message-ID used (derived when the mail had none).
+    pub message_id: String,
+    /// True when the Message-ID was derived.
+    pub derived_message_id: bool,
+    /// Which way it went.
+    pub direction: Direction,
+    /// Tracked or untracked.
+    pub decision: Decision,
+    /// The DR it belongs to (for untracked mail: the DR whose history it joined, if any).
+    pub dr: Option<DrId>,
+    /// When it counted as received.
+    pub received_at: Timestamp,
+}
+
+/// Tracks mail into a store. Cheap to share behind an `Arc`.
+pub struct Tracker {
+    store: Arc<dyn Store>,
+    rules: TrackingRules,
+}
+
+impl Tracker {
+    /// A tracker applying `rules` (from [`Config::tracking_rules`](crate::Config::tracking_rules))
+    /// to `store`.
+    pub fn new(store: Arc<dyn Store>, rules: TrackingRules) -> Self {
+        Tracker { store, rules }
+    }
+
+    /// The store this tracker writes to.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The rules this tracker applies.
+    pub fn rules(&self) -> &TrackingRules {
+        &self.rules
+    }
+
+    /// Tracks one mail received at `now`.
+    pub async fn track(&self, raw: &[u8], envelope: &Envelope, now: Timestamp) -> Result<Tracked> {
+        let incoming = Incoming {
+            raw: raw.to_vec(),
+            envelope: envelope.clone(),
+            received: ReceivedAt::At(now),
+        };
+        let mut out = self.track_batch(vec![incoming]).await?;
+        out.pop()
+            .ok_or_else(|| Error::Invalid("internal: empty tracking result".into()))
+    }
+
+    /// Tracks several mails in order with one durable commit. Mails later in the batch thread to
+    /// earlier ones exactly as if tracked one by one. If another writer interferes, the batch
+    /// falls back to one-by-one tracking, so the outcome is the same either way.
+    pub async fn track_batch(&self, items: Vec<Incoming>) -> Result<Vec<Tracked>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.attempt(&items).await {
+            Err(e) if e.is_conflict() => {}
+            other => return other,
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let one = std::slice::from_ref(&item);
+            let mut attempt = 1;
+            loop {
+                match self.attempt(one).await {
+                    Ok(mut t) => {
+                        out.append(&mut t);
+                        break;
+                    }
+                    Err(e) if e.is_conflict() && attempt < MAX_ATTEMPTS => attempt += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One attempt at a batch: decide every mail, then write all of it in one commit.
+    async fn attempt(&self, items: &[Incoming]) -> Result<Vec<Tracked>> {
+        let mut overlay = Overlay::default();
+        let mut changes = Vec::with_capacity(items.len());
+        let mut outs = Vec::with_capacity(items.len());
+        let mut provisional = PROVISIONAL_BASE;
+        for item in items {
+            let mail = ParsedMail::parse(&item.raw);
+            let env = item.envelope.resolve(&mail);
+            let now = match item.received {
+                ReceivedAt::At(t) => t,
+                ReceivedAt::DateHeaderOr(latest) => mail.date.filter(|d| *d <= latest).unwrap_or(latest),
+            };
+            let parties = classify::parties(&self.rules, &env, &mail);
+            let mut query = classify::facts_query(&mail, &parties, &self.rules);
+            overlay.add_user_queries(&mut query, &self.rules);
+            let mut facts = self.store.thread_facts(&query).await?;
+            overlay.merge_into(&query, &mut facts);
+            let c = classify::classify(&self.rules, &env, &mail, &parties, &facts);
+            let cs = self.change_set(&item.raw, &mail, &env, &parties, &c, &facts, now, &mut provisional)?;
+            overlay.record(&cs);
+            outs.push(Tracked {
+                seq: 0,
+                message_id: cs.mail.message_id.clone(),
+                derived_message_id: cs.mail.derived_message_id,
+                direction: cs.mail.direction,
+                decision: cs.mail.decision,
+                dr: cs.mail.dr.clone(),
+                received_at: now,
+            });
+            changes.push(cs);
+        }
+
+        let used = provisional - PROVISIONAL_BASE;
+        if used > 0 {
+            let first = self.store.reserve_dr_numbers(used).await?;
+            let real = |id: &mut DrId| {
+                if id.number() >= PROVISIONAL_BASE {
+                    *id = id.with_number(first + (id.number() - PROVISIONAL_BASE));
+                }
+            };
+            for cs in &mut changes {
+                if let Some(d) = cs.mail.dr.as_mut() {
+                    real(d);
+                }
+                if let Some(w) = cs.dr.as_mut() {
+                    real(&mut w.dr.id);
+                }
+                if let Some(r) = cs.response.as_mut() {
+                    real(&mut r.dr);
+                }
+            }
+            for t in &mut outs {
+                if let Some(d) = t.dr.as_mut() {
+                    real(d);
+                }
+            }
+        }
+
+        let seqs = if changes.len() == 1 {
+            let cs = changes.pop().ok_or_else(|| Error::Invalid("internal: no change".into()))?;
+            vec![self.store.apply(cs).await?]
+        } else {
+            self.store.apply_batch(changes).await?
+        };
+        for (t, seq) in outs.iter_mut().zip(seqs) {
+            t.seq = seq;
+        }
+        Ok(outs)
+    }
+
+    /// Turns a classification into the writes that record it.
+    #[allow(clippy::too_many_arguments)]
+    fn change_set(
+        &self,
+        raw: &[u8],
+        mail: &ParsedMail,
+        env: &ResolvedEnvelope,
+        parties: &Parties,
+        c: &Classification,
+        facts: &ThreadFacts,
+        now: Timestamp,
+        provisional: &mut u64,
+    ) -> Result<ChangeSet> {
+        let recipient = mail.to.first().or_else(|| env.rcpt_to.first());
+        let summary = MailSummary {
+            parties,
+            subject: &mail.subject,
+            recipient,
+            mail_type: c.decision.mail_type().unwrap_or(MailType::Normal),
+        };
+        let mut dr_write = None;
+        let mut response = None;
+        let mut link = Vec::new();
+        let dr_id = match &c.action {
+            DrAction::None => None,
+            DrAction::Attach(id) => Some(id.clone()),
+            DrAction::Create {
+                owner,
+                department,
+                cc_users,
+                customer,
+                answers,
+            } => {
+                let number = *provisional;
+                *provisional += 1;
+                let date = now.to_zoned_datetime(self.rules.time_zone.clone()).date();
+                let id = DrId::new(self.rules.prefix_for(department.as_deref()), date, number)?;
+                let dr = transition::new_dr(
+                    id.clone(),
+                    owner.clone(),
+                    cc_users.clone(),
+                    customer.clone(),
+                    &summary,
+                    now,
+                );
+                dr_write = Some(DrWrite {
+                    dr,
+                    expected_version: 0,
+                });
+                link.extend(answers.iter().cloned());
+                Some(id)
+            }
+            action => {
+                let id = action
+                    .dr()
+                    .ok_or_else(|| Error::Invalid("internal: action without DR".into()))?;
+                let current = facts
+                    .drs
+                    .iter()
+                    .find(|d| &d.id == id)
+                    .ok_or_else(|| Error::Conflict(format!("DR {id} vanished")))?;
+                let (next, resp) = transition::apply_mail(current, action, &summary, now);
+                response = resp;
+                dr_write = Some(DrWrite {
+                    dr: next,
+                    expected_version: current.version,
+                });
+                Some(id.clone())
+            }
+        };
+        let record = MailRecord {
+            seq: 0,
+            message_id: mail.message_id.clone(),
+            derived_message_id: mail.derived_message_id,
+            direction: parties.direction,
+            mail_from: env.mail_from.address().cloned(),
+            rcpt_to: env.rcpt_to.clone(),
+            sender: parties.sender.clone(),
+            sender_name: mail.from_name.clone(),
+            to: mail.to.clone(),
+            cc: mail.cc.clone(),
+            subject: mail.subject.clone(),
+            received_at: now,
+            sent_at: mail.date,
+            decision: c.decision,
+            dr: dr_id,
+            parties: parties.external.clone(),
+            size: mail.size,
+        };
+        Ok(ChangeSet {
+            index_message_id: c.decision.reason() != Some(UntrackedReason::Duplicate),
+            mail: record,
+            raw: raw.to_vec(),
+            dr: dr_write,
+            link,
+            response,
+        })
+    }
+
+    /// Closes a DR (a user's action): the clock stops.
+    pub async fn close_dr(&self, id: &DrId, now: Timestamp) -> Result<Dr> {
+        self.update_dr(id, |dr| Ok(transition::close(dr, now))).await
+    }
+
+    /// Reopens a DR (a user's action): the customer waits again from `now`.
+    pub async fn reopen_dr(&self, id: &DrId, now: Timestamp) -> Result<Dr> {
+        self.update_dr(id, |dr| Ok(transition::reopen(dr, now))).await
+    }
+
+    /// Gives a DR to another owner, who must be a local address.
+    pub async fn assign_dr(&self, id: &DrId, owner: &EmailAddress, now: Timestamp) -> Result<Dr> {
+        if !self.rules.is_local(owner) {
+            return Err(Error::Invalid(format!(
+                "{owner} is not in a local domain ({}); a DR owner must be an employee",
+                self.rules.local_domains.join(", ")
+            )));
+        }
+        self.update_dr(id, |dr| Ok(transition::assign(dr, owner, now))).await
+    }
+
+    /// Read-modify-write of one DR with conflict retries.
+    async fn update_dr(&self, id: &DrId, change: impl Fn(&Dr) -> Result<Dr>) -> Result<Dr> {
+        let mut attempt = 1;
+        loop {
+            let current = self.store.get_dr(id).await?.ok_or_else(|| Error::NotFound {
+                what: "DR",
+                key: id.to_string(),
+            })?;
+            let next = change(&current)?;
+            match self
+                .store
+                .save_dr(DrWrite {
+                    dr: next.clone(),
+                    expected_version: current.version,
+                })
+                .await
+            {
+                Ok(()) => return Ok(next),
+                Err(e) if e.is_conflict() && attempt < MAX_ATTEMPTS => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// What earlier mails of the current batch wrote, for the mails after them.
+#[derive(Default)]
+struct Overlay {
+    mails: HashMap<String, Vec<MailRef>>,
+    drs: HashMap<u64, Dr>,
+    linked: HashMap<(String, Direction), DrId>,
+}
+
+impl Overlay {
+    /// Adds to the user lookup the local senders of batch mails this one references, so the
+    /// "employee wrote first" rule sees their user records.
+    fn add_user_queries(&self, query: &mut FactsQuery, rules: &TrackingRules) {
+        for id in &query.candidates {
+            for r in self.mails.get(id).into_iter().flatten() {
+                if let Some(s) = &r.sender
+                    && rules.is_local(s)
+                    && !query.users.contains(s)
+                {
+                    query.users.push(s.clone());
+                }
+            }
+        }
+    }
+
+    /// Lays the batch's own writes over what the store answered.
+    fn merge_into(&self, query: &FactsQuery, facts: &mut ThreadFacts) {
+        if self.mails.is_empty() && self.drs.is_empty() {
+            return;
+        }
+        if self
+            .mails
+            .get(&query.message_id)
+            .is_some_and(|v| v.iter().any(|r| r.direction == query.direction))
+        {
+            facts.duplicate = true;
+        }
+        for id in &query.candidates {
+            for r in self.mails.get(id).into_iter().flatten() {
+                facts.referenced.push(r.clone());
+            }
+        }
+        for r in &mut facts.referenced {
+            if r.dr.is_none()
+                && let Some(d) = self.linked.get(&(r.message_id.clone(), r.direction))
+            {
+                r.dr = Some(d.clone());
+            }
+        }
+        let wanted: Vec<DrId> = facts
+            .referenced
+            .iter()
+            .filter_map(|r| r.dr.clone())
+            .chain(query.tags.iter().cloned())
+            .collect();
+        for id in wanted {
+            if let Some(d) = self.drs.get(&id.number()).filter(|d| d.id == id) {
+                match facts.drs.iter_mut().find(|x| x.id == id) {
+                    Some(slot) => *slot = d.clone(),
+                    None => facts.drs.push(d.clone()),
+                }
+            }
+        }
+    }
+
+    /// Remembers what a change set writes.
+    fn record(&mut self, cs: &ChangeSet) {
+        if cs.index_message_id {
+            self.mails
+                .entry(cs.mail.message_id.clone())
+                .or_default()
+                .push(MailRef {
+                    message_id: cs.mail.message_id.clone(),
+                    direction: cs.mail.direction,
+                    dr: cs.mail.dr.clone(),
+                    sender: cs.mail.sender.clone(),
+                });
+        }
+        if let Some(w) = &cs.dr {
+            self.drs.insert(w.dr.id.number(), w.dr.clone());
+        }
+        if let Some(d) = &cs.mail.dr {
+            for l in &cs.link {
+                self.linked.insert(l.clone(), d.clone());
+                if let Some(v) = self.mails.get_mut(&l.0) {
+                    for r in v.iter_mut().filter(|r| r.direction == l.1 && r.dr.is_none()) {
+                        r.dr = Some(d.clone());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! DR state changes: what a classified mail, or a user's action, does to a DR. Pure functions of
+//! the old state and `now`.
+//!
+//! The rules that make response times honest live here:
+//! - the wait starts when the customer writes to a DR that was not waiting on us, and a second
+//!   customer mail while already waiting does **not** restart it (a customer's "any news?" must not
+//!   hide how long they have waited);
+//! - only a reply to a waiting customer records a response time, once per wait;
+//! - automatic mail never reaches these functions (it is only attached to the history).
+
+use jiff::Timestamp;
+
+use crate::address::EmailAddress;
+use crate::classify::{DrAction, Parties};
+use crate::dr_id::DrId;
+use crate::model::{Dr, DrStatus, MailType, ResponseTime};
+
+/// Facts about the mail being applied that a DR keeps for its listing.
+#[derive(Clone, Debug)]
+pub struct MailSummary<'a> {
+    /// Its sorted addresses.
+    pub parties: &'a Parties,
+    /// Its subject.
+    pub subject: &'a str,
+    /// Its first To address (else first envelope recipient).
+    pub recipient: Option<&'a EmailAddress>,
+    /// Its mail type.
+    pub mail_type: MailType,
+}
+
+/// A brand-new DR as created by [`DrAction::Create`].
+pub fn new_dr(
+    id: DrId,
+    owner: EmailAddress,
+    cc_users: Vec<EmailAddress>,
+    customer: EmailAddress,
+    mail: &MailSummary<'_>,
+    now: Timestamp,
+) -> Dr {
+    let participants = mail
+        .parties
+        .external
+        .iter()
+        .filter(|a| **a != customer)
+        .cloned()
+        .collect();
+    Dr {
+        id,
+        cc_users: without(cc_users, &owner),
+        owner,
+        last_sender: mail.parties.sender.clone().unwrap_or_else(|| customer.clone()),
+        customer,
+        participants,
+        subject: mail.subject.to_string(),
+        status: DrStatus::Open,
+        assigned_on: now,
+        first_response_at: None,
+        awaiting_since: Some(now),
+        last_activity: now,
+        escalation_level: 0,
+        last_recipient: mail.recipient.cloned(),
+        last_mail_type: mail.mail_type,
+        version: 1,
+    }
+}
+
+/// The DR after a tracked mail on it, and the response time it records (if any).
+///
+/// `action` must be one of the actions that change a DR (`CustomerWrote`, `Replied`,
+/// `Forwarded`, `Note`); other actions return the DR unchanged.
+pub fn apply_mail(
+    dr: &Dr,
+    action: &DrAction,
+    mail: &MailSummary<'_>,
+    now: Timestamp,
+) -> (Dr, Option<ResponseTime>) {
+    let mut next = dr.clone();
+    let mut response = None;
+    match action {
+        DrAction::CustomerWrote(_) => {
+            if dr.status != DrStatus::Open {
+                next.status = DrStatus::Open;
+                next.awaiting_since = Some(now);
+                next.escalation_level = 0;
+            }
+            add_participants(&mut next, &mail.parties.external);
+        }
+        DrAction::Replied { responder, .. } => {
+            if dr.status == DrStatus::Open {
+                let since = dr.awaiting_since.unwrap_or(dr.assigned_on);
+                let seconds = (now.as_second() - since.as_second()).max(0);
+                response = Some(ResponseTime {
+                    dr: dr.id.clone(),
+                    user: responder.clone(),
+                    awaiting_since: since,
+                    responded_at: now,
+                    seconds,
+                    first: dr.first_response_at.is_none(),
+                });
+                next.status = DrStatus::Replied;
+                next.awaiting_since = None;
+                next.escalation_level = 0;
+                if next.first_response_at.is_none() {
+                    next.first_response_at = Some(now);
+                }
+            }
+            add_participants(&mut next, &mail.parties.external_recipients);
+        }
+        DrAction::Forwarded {
+            new_owner,
+            cc_users,
+            ..
+        } => {
+            // The previous owner keeps sight of the DR as a CC user.
+            let mut cc = next.cc_users.clone();
+            for a in cc_users.iter().chain(std::iter::once(&dr.owner)) {
+                if !cc.contains(a) {
+                    cc.push(a.clone());
+                }
+            }
+            next.cc_users = without(cc, new_owner);
+            next.owner = new_owner.clone();
+        }
+        DrAction::Note(_) => {}
+        DrAction::None | DrAction::Attach(_) | DrAction::Create { .. } => return (next, None),
+    }
+    next.last_activity = now.max(dr.last_activity);
+    if let Some(s) = &mail.parties.sender {
+        next.last_sender = s.clone();
+    }
+    next.last_recipient = mail.recipient.cloned();
+    next.last_mail_type = mail.mail_type;
+    next.version = dr.version + 1;
+    (next, response)
+}
+
+/// The DR closed by a user: the clock stops.
+pub fn close(dr: &Dr, now: Timestamp) -> Dr {
+    let mut next = dr.clone();
+    next.status = DrStatus::Closed;
+    next.awaiting_since = None;
+    next.escalation_level = 0;
+    next.last_activity = now.max(dr.last_activity);
+    next.version = dr.version + 1;
+    next
+}
+
+/// The DR reopened by a user: the customer is waiting again from `now`.
+pub fn reopen(dr: &Dr, now: Timestamp) -> Dr {
+    let mut next = dr.clone();
+    if dr.status != DrStatus::Open {
+        next.status = DrStatus::Open;
+        next.awaiting_since = Some(now);
+        next.escalation_level = 0;
+    }
+    next.last_activity = now.max(dr.last_activity);
+    next.version = dr.version + 1;
+    next
+}
+
+/// The DR given to another owner by a user. The previous owner becomes a CC user.
+pub fn assign(dr: &Dr, new_owner: &EmailAddress, now: Timestamp) -> Dr {
+    let mut next = dr.clone();
+    if dr.owner != *new_owner {
+        let mut cc = next.cc_users.clone();
+        if !cc.contains(&dr.owner) {
+            cc.push(dr.owner.clone());
+        }
+        next.cc_users = without(cc, new_owner);
+        next.owner = new_owner.clone();
+    }
+    next.last_activity = now.max(dr.last_activity);
+    next.version = dr.version + 1;
+    next
+}
+
+fn add_participants(dr: &mut Dr, addrs: &[EmailAddress]) {
+    for a in addrs {
+        if *a != dr.customer && !dr.participants.contains(a) {
+            dr.participants.push(a.clone());
+        }
+    }
+}
+
+fn without(mut v: Vec<EmailAddress>, a: &EmailAddress) -> Vec<EmailAddress> {
+    v.retain(|x| x != a);
+    v
+}
