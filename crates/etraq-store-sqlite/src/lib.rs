@@ -1,1 +1,227 @@
-//! placeholder
+//! # etraq-store-sqlite
+//!
+//! The default etraq [`Store`]: one SQLite file in WAL mode with `synchronous=FULL`, so a write is
+//! on disk when it is acknowledged, even across a power loss.
+//!
+//! - **Writes** go to one writer thread that groups whatever is queued into one transaction (group
+//!   commit); each change set gets its own savepoint, so one
+//!   conflicting write does not fail its neighbours.
+//! - **Reads** run on a small pool of read-only connections in blocking tasks, never on an async
+//!   worker thread.
+//! - **Schema** versions live in `PRAGMA user_version`; opening a store written by a newer etraq,
+//!   or a file that is not an etraq store, fails with a message naming the path.
+//!
+//! Several processes may open one store (the server and the CLI): SQLite's locks serialise their
+//! writes, and every conditional check runs inside the write transaction.
+
+#![warn(missing_docs)]
+
+mod error;
+mod read;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use etraq_core::classify::ThreadFacts;
+use etraq_core::store::{
+    ChangeSet, DrQuery, DrWrite, FactsQuery, MailQuery, Page, ResponseQuery, Store, StoreStats,
+};
+use etraq_core::{Dr, DrId, EmailAddress, Error, MailRecord, ResponseTime, Result, User};
+
+pub use error::SqliteError;
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+
+/// Opens a connection configured exactly like the store's writer (WAL, `synchronous=FULL`,
+/// schema checked and migrated). For inspection tools and tests; the store itself is
+/// [`SqliteStore`].
+pub fn open_connection(path: impl AsRef<Path>) -> Result<rusqlite::Connection> {
+    schema::open_writer(path.as_ref())
+}
+
+use writer::{Job, WriteOp, WriteOut};
+
+/// The SQLite store. Open it with [`SqliteStore::open`] and share it as `Arc<dyn Store>`.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Arc<read::Readers>,
+}
+
+impl SqliteStore {
+    /// Opens or creates the store at `path` (its parent directories are created). Fails with
+    /// [`Error::ForeignStore`] for a file that is not an etraq store and
+    /// [`Error::SchemaTooNew`] for one written by a newer etraq.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let p = path.clone();
+        let conn = tokio::task::spawn_blocking(move || schema::open_writer(&p))
+            .await
+            .map_err(|e| SqliteError::Task(e.to_string()))??;
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("etraq-sqlite-writer".into())
+            .spawn(move || writer::run(conn, rx))
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(SqliteStore {
+            readers: Arc::new(read::Readers::new(path.clone())),
+            path,
+            writer: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<Job>> {
+        self.writer
+            .lock()
+            .ok()
+            .and_then(|g| g.clone())
+            .ok_or(Error::Closed)
+    }
+
+    async fn write(&self, op: WriteOp) -> Result<WriteOut> {
+        writer::submit(&self.sender()?, op).await
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        if self.writer.lock().map(|g| g.is_none()).unwrap_or(true) {
+            return Err(Error::Closed);
+        }
+        self.readers.run(f).await
+    }
+}
+
+fn unexpected() -> Error {
+    Error::Invalid("internal: unexpected writer reply".into())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn reserve_dr_numbers(&self, count: u64) -> Result<u64> {
+        match self.write(WriteOp::Reserve(count)).await? {
+            WriteOut::First(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn apply(&self, changes: ChangeSet) -> Result<u64> {
+        match self.write(WriteOp::Apply(vec![changes])).await? {
+            WriteOut::Seqs(v) => v.first().copied().ok_or_else(unexpected),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn apply_batch(&self, batch: Vec<ChangeSet>) -> Result<Vec<u64>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.write(WriteOp::Apply(batch)).await? {
+            WriteOut::Seqs(v) => Ok(v),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn save_dr(&self, write: DrWrite) -> Result<()> {
+        self.write(WriteOp::SaveDr(Box::new(write))).await.map(|_| ())
+    }
+
+    async fn thread_facts(&self, query: &FactsQuery) -> Result<ThreadFacts> {
+        let q = query.clone();
+        self.read(move |c| read::thread_facts(c, &q)).await
+    }
+
+    async fn get_dr(&self, id: &DrId) -> Result<Option<Dr>> {
+        let id = id.clone();
+        self.read(move |c| read::get_dr(c, &id)).await
+    }
+
+    async fn list_drs(&self, query: &DrQuery) -> Result<Page<Dr>> {
+        let q = query.clone();
+        self.read(move |c| read::list_drs(c, &q)).await
+    }
+
+    async fn get_mail(&self, seq: u64) -> Result<Option<MailRecord>> {
+        self.read(move |c| read::get_mail(c, seq)).await
+    }
+
+    async fn mails_by_message_id(&self, message_id: &str) -> Result<Vec<MailRecord>> {
+        let id = message_id.trim().trim_start_matches('<').trim_end_matches('>').to_string();
+        self.read(move |c| read::mails_by_message_id(c, &id)).await
+    }
+
+    async fn list_mails(&self, query: &MailQuery) -> Result<Page<MailRecord>> {
+        let q = query.clone();
+        self.read(move |c| read::list_mails(c, &q)).await
+    }
+
+    async fn raw_message(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        self.read(move |c| read::raw_message(c, seq)).await
+    }
+
+    async fn put_user(&self, user: &User) -> Result<()> {
+        self.write(WriteOp::PutUser(Box::new(user.clone())))
+            .await
+            .map(|_| ())
+    }
+
+    async fn get_user(&self, email: &EmailAddress) -> Result<Option<User>> {
+        let e = email.clone();
+        self.read(move |c| read::get_user(c, &e)).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.read(read::list_users).await
+    }
+
+    async fn list_responses(&self, query: &ResponseQuery) -> Result<Vec<ResponseTime>> {
+        let q = query.clone();
+        self.read(move |c| read::list_responses(c, &q)).await
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        self.read(read::stats).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        let sender = self.writer.lock().ok().and_then(|mut g| g.take());
+        drop(sender);
+        let thread = self.thread.lock().ok().and_then(|mut g| g.take());
+        if let Some(t) = thread {
+            tokio::task::spawn_blocking(move || t.join())
+                .await
+                .map_err(|e| SqliteError::Task(e.to_string()))?
+                .map_err(|_| SqliteError::Task("the writer thread panicked".into()))?;
+        }
+        self.readers.clear();
+        Ok(())
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Stop the writer; it finishes the jobs already queued (each caller awaited its own).
+        if let Ok(mut g) = self.writer.lock() {
+            g.take();
+        }
+    }
+}

@@ -1,1 +1,86 @@
-//! placeholder
+//! # etraq-store-tests
+//!
+//! One conformance suite for every [`Store`] backend, and the library-level scenario tests of
+//! DESIGN §4, so SQLite and sled are held to exactly the same behaviour.
+//!
+//! A backend runs everything with one line in its `tests/`:
+//!
+//! ```ignore
+//! etraq_store_tests::store_tests!(open);
+//! ```
+//!
+//! where `open(path)` opens (or creates) the backend's store under the directory `path`. The
+//! crash test (a write acknowledged to a child process survives `kill -9`) is a separate
+//! `harness = false` test target calling [`crash::main`].
+
+pub mod conformance;
+pub mod crash;
+pub mod fixtures;
+pub mod scenarios;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use etraq_core::{Result, Store};
+
+/// Opens a backend's store inside the given directory (creating it on first use). Opening the
+/// same directory again must reopen the same data.
+pub type Opener = fn(PathBuf) -> Pin<Box<dyn Future<Output = Result<Arc<dyn Store>>> + Send>>;
+
+/// Generates the whole conformance suite and the scenario tests as `#[tokio::test]`s in the
+/// calling test crate. `$open` is an [`Opener`].
+#[macro_export]
+macro_rules! store_tests {
+    ($open:path) => {
+        $crate::store_tests!(@cases $open;
+            conformance::users_round_trip,
+            conformance::dr_numbers_are_unique_under_concurrency,
+            conformance::apply_writes_everything_and_lookups_find_it,
+            conformance::duplicate_message_id_conflicts,
+            conformance::stale_dr_version_conflicts,
+            conformance::batch_is_all_or_nothing,
+            conformance::linking_attaches_earlier_mail,
+            conformance::responses_filter_by_time_and_user,
+            conformance::stats_count_everything,
+            conformance::dr_listing_keyset_pagination,
+            conformance::mail_listing_keyset_pagination,
+            conformance::everything_survives_close_and_reopen,
+            conformance::closed_store_refuses_calls,
+            scenarios::new_customer_mail_opens_a_dr,
+            scenarios::tagged_reply_marks_replied_and_records_response_time,
+            scenarios::customer_reply_without_tag_threads_by_references,
+            scenarios::forward_to_colleague_changes_owner,
+            scenarios::local_to_local_without_dr_is_local_email,
+            scenarios::recipient_with_tracking_off_is_not_tracked,
+            scenarios::out_of_office_is_auto_generated_and_changes_nothing,
+            scenarios::same_mail_twice_is_duplicate,
+            scenarios::customer_answer_to_employee_first_mail_opens_dr_for_employee,
+            scenarios::stranger_with_valid_tag_gets_new_dr,
+            scenarios::closed_dr_reopens_on_customer_reply,
+            scenarios::second_customer_mail_keeps_the_wait_running,
+            scenarios::batch_threads_like_one_by_one,
+            scenarios::concurrent_replies_are_not_lost,
+            scenarios::concurrent_duplicates_make_one_record,
+            scenarios::malformed_mail_is_decided_and_archived,
+            scenarios::user_actions_close_assign_reopen,
+        );
+    };
+    (@cases $open:path; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                $crate::$module::$case($open).await;
+            }
+        )*
+    };
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("etraq-store-test-")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"))
+}

@@ -1,0 +1,380 @@
+//! Read queries, run on pooled read-only connections off the async runtime.
+//!
+//! WAL lets readers run beside the writer, each on a consistent snapshot. Listings use keyset
+//! pagination (`seq < cursor ORDER BY seq DESC`) on indexes, so a page costs the same on page 1
+//! and page 10,000.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use etraq_core::classify::{MailRef, ThreadFacts};
+use etraq_core::store::{
+    DrQuery, FactsQuery, MailQuery, Page, ResponseQuery, StoreStats, page_size,
+};
+use etraq_core::{
+    Direction, Dr, DrId, EmailAddress, Error, MailRecord, Party, ResponseTime, User,
+};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use crate::error::{Ctx, SqliteError, from_json};
+use crate::schema;
+
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+/// A pool of read-only connections.
+pub(crate) struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Readers {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `f` on a read connection in a blocking task.
+    pub(crate) async fn run<T, F>(self: &std::sync::Arc<Self>, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match this.idle.lock().ok().and_then(|mut v| v.pop()) {
+                Some(c) => c,
+                None => schema::open_reader(&this.path)?,
+            };
+            let r = f(&conn);
+            if let Ok(mut idle) = this.idle.lock()
+                && idle.len() < MAX_IDLE_READERS
+            {
+                idle.push(conn);
+            }
+            r
+        })
+        .await
+        .map_err(|e| SqliteError::Task(e.to_string()))?
+    }
+
+    /// Drops the idle connections (at close).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+}
+
+fn u64_to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn dr_from_row(data: &str) -> Result<Dr, Error> {
+    from_json("drs", data)
+}
+
+fn mail_from_row(seq: i64, data: &str) -> Result<MailRecord, Error> {
+    let mut m: MailRecord = from_json("mails", data)?;
+    m.seq = seq as u64;
+    Ok(m)
+}
+
+pub(crate) fn thread_facts(conn: &Connection, q: &FactsQuery) -> Result<ThreadFacts, Error> {
+    let mut facts = ThreadFacts {
+        duplicate: conn
+            .prepare_cached("SELECT 1 FROM message_ids WHERE message_id = ?1 AND direction = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![q.message_id, q.direction.as_str()], |_| Ok(()))
+                    .optional()
+            })
+            .ctx("checking for a duplicate")?
+            .is_some(),
+        ..ThreadFacts::default()
+    };
+    {
+        let mut s = conn
+            .prepare_cached(
+                "SELECT i.direction, m.dr_id, m.sender FROM message_ids i JOIN mails m ON m.seq = i.seq
+                 WHERE i.message_id = ?1",
+            )
+            .ctx("preparing the thread lookup")?;
+        for id in &q.candidates {
+            let rows = s
+                .query_map(params![id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .ctx("looking up a referenced Message-ID")?;
+            for row in rows {
+                let (dir, dr, sender) = row.ctx("reading a referenced mail")?;
+                facts.referenced.push(MailRef {
+                    message_id: id.clone(),
+                    direction: Direction::parse(&dir).unwrap_or_default(),
+                    dr: dr.and_then(|d| DrId::parse(&d).ok()),
+                    sender: sender.and_then(|s| EmailAddress::parse(&s).ok()),
+                });
+            }
+        }
+    }
+    let mut wanted: Vec<DrId> = facts.referenced.iter().filter_map(|r| r.dr.clone()).collect();
+    wanted.extend(q.tags.iter().cloned());
+    let mut seen = Vec::new();
+    for id in wanted {
+        if seen.contains(&id.number()) {
+            continue;
+        }
+        seen.push(id.number());
+        if let Some(dr) = get_dr(conn, &id)? {
+            facts.drs.push(dr);
+        }
+    }
+    let mut users: Vec<EmailAddress> = q.users.clone();
+    for r in &facts.referenced {
+        if let Some(s) = &r.sender
+            && !users.contains(s)
+        {
+            users.push(s.clone());
+        }
+    }
+    for u in users {
+        if let Some(user) = get_user(conn, &u)? {
+            facts.users.push(user);
+        }
+    }
+    Ok(facts)
+}
+
+pub(crate) fn get_dr(conn: &Connection, id: &DrId) -> Result<Option<Dr>, Error> {
+    let Ok(number) = i64::try_from(id.number()) else {
+        return Ok(None);
+    };
+    let row: Option<String> = conn
+        .prepare_cached("SELECT data FROM drs WHERE number = ?1")
+        .and_then(|mut s| s.query_row(params![number], |r| r.get(0)).optional())
+        .ctx("reading a DR")?;
+    match row {
+        Some(data) => {
+            let dr = dr_from_row(&data)?;
+            Ok((dr.id == *id).then_some(dr))
+        }
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn list_drs(conn: &Connection, q: &DrQuery) -> Result<Page<Dr>, Error> {
+    let limit = page_size(q.limit);
+    let mut sql = String::from("SELECT number, data FROM drs WHERE 1=1");
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(s) = q.status {
+        sql.push_str(" AND status = ?");
+        args.push(Value::Text(s.as_str().into()));
+    }
+    if let Some(o) = &q.owner {
+        sql.push_str(" AND owner = ?");
+        args.push(Value::Text(o.as_str().into()));
+    }
+    match &q.customer {
+        Some(Party::Address(a)) => {
+            sql.push_str(" AND customer = ?");
+            args.push(Value::Text(a.as_str().into()));
+        }
+        Some(Party::Domain(d)) => {
+            sql.push_str(" AND customer_domain = ?");
+            args.push(Value::Text(d.clone()));
+        }
+        None => {}
+    }
+    if let Some(after) = q.after {
+        sql.push_str(" AND number < ?");
+        args.push(Value::Integer(u64_to_i64(after)));
+    }
+    sql.push_str(" ORDER BY number DESC LIMIT ?");
+    args.push(Value::Integer(limit as i64 + 1));
+    let mut stmt = conn.prepare_cached(&sql).ctx("preparing the DR listing")?;
+    let rows = stmt
+        .query_map(params_from_iter(args), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .ctx("listing DRs")?;
+    let mut items = Vec::new();
+    for row in rows {
+        let (_, data) = row.ctx("reading a DR row")?;
+        items.push(dr_from_row(&data)?);
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|d| d.id.number())
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+pub(crate) fn get_mail(conn: &Connection, seq: u64) -> Result<Option<MailRecord>, Error> {
+    let row: Option<String> = conn
+        .prepare_cached("SELECT data FROM mails WHERE seq = ?1")
+        .and_then(|mut s| s.query_row(params![u64_to_i64(seq)], |r| r.get(0)).optional())
+        .ctx("reading a mail record")?;
+    row.map(|d| mail_from_row(u64_to_i64(seq), &d)).transpose()
+}
+
+pub(crate) fn mails_by_message_id(conn: &Connection, id: &str) -> Result<Vec<MailRecord>, Error> {
+    let mut s = conn
+        .prepare_cached("SELECT seq, data FROM mails WHERE message_id = ?1 ORDER BY seq")
+        .ctx("preparing the Message-ID lookup")?;
+    let rows = s
+        .query_map(params![id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .ctx("looking up a Message-ID")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, data) = row.ctx("reading a mail row")?;
+        out.push(mail_from_row(seq, &data)?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn list_mails(conn: &Connection, q: &MailQuery) -> Result<Page<MailRecord>, Error> {
+    let limit = page_size(q.limit);
+    let (cmp, order) = if q.oldest_first { (">", "ASC") } else { ("<", "DESC") };
+    let mut args: Vec<Value> = Vec::new();
+    let mut sql = match &q.party {
+        Some(p) => {
+            let (col, val) = match p {
+                Party::Address(a) => ("address", a.as_str().to_string()),
+                Party::Domain(d) => ("domain", d.clone()),
+            };
+            args.push(Value::Text(val));
+            format!(
+                "SELECT m.seq, m.data FROM mail_parties p JOIN mails m ON m.seq = p.seq WHERE p.{col} = ?"
+            )
+        }
+        None => "SELECT m.seq, m.data FROM mails m WHERE 1=1".to_string(),
+    };
+    let seq_col = if q.party.is_some() { "p.seq" } else { "m.seq" };
+    if let Some(t) = q.tracked {
+        sql.push_str(" AND m.tracked = ?");
+        args.push(Value::Integer(t as i64));
+    }
+    if let Some(dr) = &q.dr {
+        sql.push_str(" AND m.dr_number = ? AND m.dr_id = ?");
+        args.push(Value::Integer(u64_to_i64(dr.number())));
+        args.push(Value::Text(dr.to_string()));
+    }
+    if let Some(after) = q.after {
+        sql.push_str(&format!(" AND {seq_col} {cmp} ?"));
+        args.push(Value::Integer(u64_to_i64(after)));
+    }
+    if q.party.is_some() {
+        // A mail with two addresses at one domain appears once.
+        sql.push_str(" GROUP BY p.seq");
+    }
+    sql.push_str(&format!(" ORDER BY {seq_col} {order} LIMIT ?"));
+    args.push(Value::Integer(limit as i64 + 1));
+    let mut stmt = conn.prepare_cached(&sql).ctx("preparing the mail listing")?;
+    let rows = stmt
+        .query_map(params_from_iter(args), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .ctx("listing mails")?;
+    let mut items = Vec::new();
+    for row in rows {
+        let (seq, data) = row.ctx("reading a mail row")?;
+        items.push(mail_from_row(seq, &data)?);
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|m| m.seq)
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+pub(crate) fn raw_message(conn: &Connection, seq: u64) -> Result<Option<Vec<u8>>, Error> {
+    conn.prepare_cached("SELECT raw FROM raw_messages WHERE seq = ?1")
+        .and_then(|mut s| s.query_row(params![u64_to_i64(seq)], |r| r.get(0)).optional())
+        .ctx("reading a raw message")
+}
+
+pub(crate) fn get_user(conn: &Connection, email: &EmailAddress) -> Result<Option<User>, Error> {
+    let row: Option<String> = conn
+        .prepare_cached("SELECT data FROM users WHERE email = ?1")
+        .and_then(|mut s| s.query_row(params![email.as_str()], |r| r.get(0)).optional())
+        .ctx("reading a user")?;
+    row.map(|d| from_json("users", &d)).transpose()
+}
+
+pub(crate) fn list_users(conn: &Connection) -> Result<Vec<User>, Error> {
+    let mut s = conn
+        .prepare_cached("SELECT data FROM users ORDER BY email")
+        .ctx("preparing the user listing")?;
+    let rows = s.query_map([], |r| r.get::<_, String>(0)).ctx("listing users")?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(from_json("users", &row.ctx("reading a user row")?)?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn list_responses(
+    conn: &Connection,
+    q: &ResponseQuery,
+) -> Result<Vec<ResponseTime>, Error> {
+    let mut sql = String::from("SELECT data FROM responses WHERE 1=1");
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(since) = q.since {
+        sql.push_str(" AND responded_at >= ?");
+        args.push(Value::Integer(since.as_second()));
+    }
+    if let Some(u) = &q.user {
+        sql.push_str(" AND user = ?");
+        args.push(Value::Text(u.as_str().into()));
+    }
+    sql.push_str(" ORDER BY responded_at, id");
+    let mut s = conn.prepare_cached(&sql).ctx("preparing the response listing")?;
+    let rows = s
+        .query_map(params_from_iter(args), |r| r.get::<_, String>(0))
+        .ctx("listing responses")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let r: ResponseTime = from_json("responses", &row.ctx("reading a response row")?)?;
+        // `responded_at` is stored to the second; keep sub-second precision honest.
+        if q.since.is_none_or(|s| r.responded_at >= s) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn stats(conn: &Connection) -> Result<StoreStats, Error> {
+    let count = |sql: &str| -> Result<u64, Error> {
+        conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .ctx("counting")
+    };
+    let mut s = StoreStats {
+        tracked: count("SELECT COUNT(*) FROM mails WHERE tracked = 1")?,
+        untracked: count("SELECT COUNT(*) FROM mails WHERE tracked = 0")?,
+        users: count("SELECT COUNT(*) FROM users")?,
+        ..StoreStats::default()
+    };
+    let mut stmt = conn
+        .prepare_cached("SELECT status, COUNT(*) FROM drs GROUP BY status")
+        .ctx("preparing DR counts")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .ctx("counting DRs")?;
+    for row in rows {
+        let (status, n) = row.ctx("reading a count")?;
+        match status.as_str() {
+            "open" => s.open = n as u64,
+            "replied" => s.replied = n as u64,
+            "closed" => s.closed = n as u64,
+            _ => {}
+        }
+    }
+    Ok(s)
+}

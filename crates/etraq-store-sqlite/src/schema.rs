@@ -1,0 +1,264 @@
+//! Opening a database file safely, and its versioned schema.
+//!
+//! The schema version lives in `PRAGMA user_version`, the file's owner in `PRAGMA
+//! application_id`. Opening refuses, with a message naming the path, a file that is not SQLite, an
+//! SQLite database of another application, and a store written by a newer etraq (its schema would
+//! be misread). Migrations run in order, each in its own transaction.
+
+use std::path::Path;
+use std::time::Duration;
+
+use etraq_core::Error;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::error::Ctx;
+
+/// `application_id` of etraq stores: "ETRQ".
+pub const APPLICATION_ID: i32 = 0x4554_5251;
+
+/// The newest schema this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a connection waits for a lock held by another connection or process.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Schema migrations; entry `i` upgrades version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 → 1: the first schema.
+    r#"
+    CREATE TABLE counters (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE users (
+        email TEXT PRIMARY KEY,
+        data  TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE drs (
+        number          INTEGER PRIMARY KEY,
+        id              TEXT NOT NULL UNIQUE,
+        status          TEXT NOT NULL,
+        owner           TEXT NOT NULL,
+        customer        TEXT NOT NULL,
+        customer_domain TEXT NOT NULL,
+        version         INTEGER NOT NULL,
+        data            TEXT NOT NULL
+    );
+    CREATE INDEX drs_status ON drs(status, number);
+    CREATE INDEX drs_owner ON drs(owner, number);
+    CREATE INDEX drs_customer ON drs(customer, number);
+    CREATE INDEX drs_customer_domain ON drs(customer_domain, number);
+
+    CREATE TABLE mails (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id  TEXT NOT NULL,
+        direction   TEXT NOT NULL,
+        tracked     INTEGER NOT NULL,
+        dr_number   INTEGER,
+        dr_id       TEXT,
+        sender      TEXT,
+        received_at INTEGER NOT NULL,
+        data        TEXT NOT NULL
+    );
+    CREATE INDEX mails_message_id ON mails(message_id);
+    CREATE INDEX mails_tracked ON mails(tracked, seq);
+    CREATE INDEX mails_dr ON mails(dr_number, seq) WHERE dr_number IS NOT NULL;
+
+    CREATE TABLE message_ids (
+        message_id TEXT NOT NULL,
+        direction  TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        PRIMARY KEY (message_id, direction)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE mail_parties (
+        address TEXT NOT NULL,
+        domain  TEXT NOT NULL,
+        seq     INTEGER NOT NULL,
+        PRIMARY KEY (address, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX mail_parties_domain ON mail_parties(domain, seq);
+
+    CREATE TABLE raw_messages (
+        seq INTEGER PRIMARY KEY,
+        raw BLOB NOT NULL
+    );
+
+    CREATE TABLE responses (
+        id           INTEGER PRIMARY KEY,
+        dr_number    INTEGER NOT NULL,
+        user         TEXT NOT NULL,
+        responded_at INTEGER NOT NULL,
+        data         TEXT NOT NULL
+    );
+    CREATE INDEX responses_time ON responses(responded_at);
+    "#,
+];
+
+/// Opens (creating if needed) the database at `path` for writing, checks it is an etraq store
+/// this build understands, and migrates it to [`SCHEMA_VERSION`].
+pub fn open_writer(path: &Path) -> Result<Connection, Error> {
+    check_file(path)?;
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|e| open_error(path, e))?;
+    configure(&conn).map_err(|e| open_error(path, e))?;
+    check_owner(&conn, path)?;
+    migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection to an already-opened store.
+pub fn open_reader(path: &Path) -> Result<Connection, Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|e| open_error(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).ctx("setting busy_timeout")?;
+    conn.pragma_update(None, "query_only", true).ctx("setting query_only")?;
+    Ok(conn)
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> Error {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+            Error::ForeignStore {
+                path: path.to_path_buf(),
+                reason: "the file is not an SQLite database".into(),
+            }
+        }
+        _ => Error::Backend {
+            backend: "sqlite",
+            message: format!("cannot open {}: {e}", path.display()),
+            source: None,
+        },
+    }
+}
+
+/// Refuses paths that cannot hold a database, before SQLite creates anything.
+fn check_file(path: &Path) -> Result<(), Error> {
+    if path.is_dir() {
+        return Err(Error::ForeignStore {
+            path: path.to_path_buf(),
+            reason: "it is a directory; an SQLite store is a file (a sled store is a directory: use sled:PATH)".into(),
+        });
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.len() > 0
+    {
+        use std::io::Read;
+        let mut header = [0u8; 16];
+        let mut f = std::fs::File::open(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let n = f.read(&mut header).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if n < 16 || &header != b"SQLite format 3\0" {
+            return Err(Error::ForeignStore {
+                path: path.to_path_buf(),
+                reason: "the file is not an SQLite database".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// WAL with `synchronous=FULL`: a commit is on disk when it returns, even on power loss.
+fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "journal_mode stayed {mode}"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+fn check_owner(conn: &Connection, path: &Path) -> Result<(), Error> {
+    let app: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .ctx("reading application_id")?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .ctx("reading user_version")?;
+    if app != 0 && app != APPLICATION_ID {
+        return Err(Error::ForeignStore {
+            path: path.to_path_buf(),
+            reason: format!("an SQLite database of another application (application_id {app:#x})"),
+        });
+    }
+    if app == 0 {
+        let has_tables: Option<String> = conn
+            .query_row(
+                "SELECT name FROM sqlite_master WHERE type = 'table' LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("reading the schema")?;
+        if let Some(table) = has_tables {
+            return Err(Error::ForeignStore {
+                path: path.to_path_buf(),
+                reason: format!("an SQLite database of another application (it has a table {table:?})"),
+            });
+        }
+    }
+    if version > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Error> {
+    loop {
+        // The version is read inside the exclusive transaction, so two processes opening a new
+        // store at once migrate it once.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+            .ctx("starting a migration")?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .ctx("reading user_version")?;
+        if version >= SCHEMA_VERSION {
+            return Ok(());
+        }
+        let Some(sql) = usize::try_from(version).ok().and_then(|v| MIGRATIONS.get(v)) else {
+            return Err(Error::SchemaTooNew {
+                path: path.to_path_buf(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        };
+        tx.execute_batch(sql).ctx("migrating the schema")?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .ctx("setting application_id")?;
+        tx.pragma_update(None, "user_version", version + 1)
+            .ctx("setting user_version")?;
+        tx.commit().ctx("committing a migration")?;
+        tracing::info!(path = %path.display(), from = version, to = version + 1, "migrated store schema");
+    }
+}

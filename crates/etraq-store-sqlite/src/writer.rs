@@ -1,0 +1,342 @@
+//! The single writer thread and its group commit.
+//!
+//! All writes go through one connection on one thread. The thread takes every job waiting in its
+//! queue, runs each in its own savepoint inside one transaction, commits once (one fsync), and only
+//! then answers the callers. A job that fails or conflicts rolls back to its savepoint without
+//! disturbing the others. With many concurrent writers (gateway sessions) a commit carries many
+//! mails, so fsync does not cap throughput; a lone writer still gets its commit immediately.
+
+use std::sync::mpsc;
+
+use etraq_core::model::Dr;
+use etraq_core::store::{ChangeSet, DrWrite};
+use etraq_core::{Error, User};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use crate::error::{Ctx, SqliteError, from_json, to_json};
+
+/// Most jobs grouped into one commit.
+const MAX_GROUP: usize = 256;
+
+/// Most raw-message bytes grouped into one commit (beyond one job).
+const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
+
+/// A write the writer thread performs.
+pub(crate) enum WriteOp {
+    Reserve(u64),
+    Apply(Vec<ChangeSet>),
+    SaveDr(Box<DrWrite>),
+    PutUser(Box<User>),
+}
+
+/// What a write returns.
+pub(crate) enum WriteOut {
+    First(u64),
+    Seqs(Vec<u64>),
+    Unit,
+}
+
+pub(crate) struct Job {
+    pub op: WriteOp,
+    pub reply: oneshot::Sender<Result<WriteOut, Error>>,
+}
+
+impl WriteOp {
+    fn bytes(&self) -> usize {
+        match self {
+            WriteOp::Apply(v) => v.iter().map(|c| c.raw.len()).sum(),
+            _ => 0,
+        }
+    }
+}
+
+/// Runs the writer loop until every sender is dropped.
+pub(crate) fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut bytes = first.op.bytes();
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
+            match rx.try_recv() {
+                Ok(j) => {
+                    bytes += j.op.bytes();
+                    jobs.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(&mut conn, jobs);
+    }
+    // Checkpoint so the WAL does not outlive the store; failure here loses nothing.
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::debug!(error = %e, "checkpoint at close failed");
+    }
+}
+
+fn commit_group(conn: &mut Connection, jobs: Vec<Job>) {
+    let mut results: Vec<Result<WriteOut, Error>> = Vec::with_capacity(jobs.len());
+    let outcome = (|| -> Result<(), Error> {
+        let mut tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("starting a write transaction")?;
+        for job in &jobs {
+            let mut sp = tx.savepoint().ctx("creating a savepoint")?;
+            let r = execute(&sp, &job.op);
+            if r.is_ok() {
+                sp.commit().ctx("releasing a savepoint")?;
+            } else {
+                sp.rollback().ctx("rolling back a savepoint")?;
+            }
+            results.push(r);
+        }
+        tx.commit().ctx("committing")?;
+        Ok(())
+    })();
+    if let Err(e) = outcome {
+        // Nothing of this group is durable: every caller gets the error.
+        let msg = e.to_string();
+        results = jobs
+            .iter()
+            .map(|_| {
+                Err(Error::Backend {
+                    backend: "sqlite",
+                    message: msg.clone(),
+                    source: None,
+                })
+            })
+            .collect();
+    }
+    for (job, r) in jobs.into_iter().zip(results) {
+        // A caller that gave up waiting is no reason to fail the others.
+        let _ = job.reply.send(r);
+    }
+}
+
+fn execute(tx: &Connection, op: &WriteOp) -> Result<WriteOut, Error> {
+    match op {
+        WriteOp::Reserve(count) => reserve(tx, *count).map(WriteOut::First),
+        WriteOp::Apply(batch) => {
+            let mut seqs = Vec::with_capacity(batch.len());
+            for cs in batch {
+                seqs.push(apply_one(tx, cs)?);
+            }
+            Ok(WriteOut::Seqs(seqs))
+        }
+        WriteOp::SaveDr(w) => {
+            check_and_write_dr(tx, w)?;
+            Ok(WriteOut::Unit)
+        }
+        WriteOp::PutUser(u) => {
+            let data = to_json("users", u)?;
+            tx.prepare_cached(
+                "INSERT INTO users(email, data) VALUES (?1, ?2)
+                 ON CONFLICT(email) DO UPDATE SET data = excluded.data",
+            )
+            .and_then(|mut s| s.execute(params![u.email.as_str(), data]))
+            .ctx("writing a user")?;
+            Ok(WriteOut::Unit)
+        }
+    }
+}
+
+fn reserve(tx: &Connection, count: u64) -> Result<u64, Error> {
+    let count = i64::try_from(count.max(1))
+        .map_err(|_| Error::Invalid("too many DR numbers requested".into()))?;
+    let last: i64 = tx
+        .query_row(
+            "INSERT INTO counters(name, value) VALUES ('dr', ?1)
+             ON CONFLICT(name) DO UPDATE SET value = value + ?1
+             RETURNING value",
+            params![count],
+            |r| r.get(0),
+        )
+        .ctx("reserving DR numbers")?;
+    Ok((last - count + 1) as u64)
+}
+
+fn i64_of(n: u64) -> Result<i64, Error> {
+    i64::try_from(n).map_err(|_| Error::Invalid(format!("number {n} is out of range")))
+}
+
+fn check_and_write_dr(tx: &Connection, w: &DrWrite) -> Result<(), Error> {
+    let number = i64_of(w.dr.id.number())?;
+    let current: Option<(i64, String)> = tx
+        .prepare_cached("SELECT version, id FROM drs WHERE number = ?1")
+        .and_then(|mut s| s.query_row(params![number], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .ctx("reading a DR version")?;
+    match (current, w.expected_version) {
+        (None, 0) => {}
+        (Some(_), 0) => return Err(Error::Conflict(format!("DR number {number} already exists"))),
+        (None, _) => return Err(Error::Conflict(format!("DR {} does not exist", w.dr.id))),
+        (Some((v, id)), expected) => {
+            if id != w.dr.id.to_string() {
+                return Err(Error::Conflict(format!("DR number {number} is {id}, not {}", w.dr.id)));
+            }
+            if v as u64 != expected {
+                return Err(Error::Conflict(format!(
+                    "DR {} is at version {v}, expected {expected}",
+                    w.dr.id
+                )));
+            }
+        }
+    }
+    if w.dr.version != w.expected_version + 1 {
+        return Err(Error::Invalid(format!(
+            "DR {} written with version {} over {}",
+            w.dr.id, w.dr.version, w.expected_version
+        )));
+    }
+    write_dr(tx, &w.dr)
+}
+
+fn write_dr(tx: &Connection, dr: &Dr) -> Result<(), Error> {
+    let number = i64_of(dr.id.number())?;
+    let data = to_json("drs", dr)?;
+    tx.prepare_cached(
+        "INSERT INTO drs(number, id, status, owner, customer, customer_domain, version, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(number) DO UPDATE SET
+            status = excluded.status, owner = excluded.owner, customer = excluded.customer,
+            customer_domain = excluded.customer_domain, version = excluded.version,
+            data = excluded.data",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            number,
+            dr.id.to_string(),
+            dr.status.as_str(),
+            dr.owner.as_str(),
+            dr.customer.as_str(),
+            dr.customer.domain(),
+            dr.version as i64,
+            data,
+        ])
+    })
+    .ctx("writing a DR")?;
+    Ok(())
+}
+
+fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
+    let m = &cs.mail;
+    if cs.index_message_id {
+        let exists: Option<i64> = tx
+            .prepare_cached("SELECT seq FROM message_ids WHERE message_id = ?1 AND direction = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![m.message_id, m.direction.as_str()], |r| r.get(0))
+                    .optional()
+            })
+            .ctx("checking the Message-ID index")?;
+        if exists.is_some() {
+            return Err(Error::Conflict(format!(
+                "Message-ID {} is already recorded ({})",
+                m.message_id, m.direction
+            )));
+        }
+    }
+    if let Some(w) = &cs.dr {
+        check_and_write_dr(tx, w)?;
+    }
+    let dr_number = m.dr.as_ref().map(|d| i64_of(d.number())).transpose()?;
+    let data = to_json("mails", m)?;
+    let seq: i64 = tx
+        .prepare_cached(
+            "INSERT INTO mails(message_id, direction, tracked, dr_number, dr_id, sender, received_at, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING seq",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    m.message_id,
+                    m.direction.as_str(),
+                    m.decision.is_tracked(),
+                    dr_number,
+                    m.dr.as_ref().map(|d| d.to_string()),
+                    m.sender.as_ref().map(|s| s.as_str()),
+                    m.received_at.as_second(),
+                    data,
+                ],
+                |r| r.get(0),
+            )
+        })
+        .ctx("inserting a mail record")?;
+    if cs.index_message_id {
+        tx.prepare_cached("INSERT INTO message_ids(message_id, direction, seq) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![m.message_id, m.direction.as_str(), seq]))
+            .ctx("indexing the Message-ID")?;
+    }
+    {
+        let mut s = tx
+            .prepare_cached("INSERT OR IGNORE INTO mail_parties(address, domain, seq) VALUES (?1, ?2, ?3)")
+            .ctx("preparing the party index")?;
+        for p in &m.parties {
+            s.execute(params![p.as_str(), p.domain(), seq]).ctx("indexing a party")?;
+        }
+    }
+    tx.prepare_cached("INSERT INTO raw_messages(seq, raw) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![seq, cs.raw]))
+        .ctx("archiving the raw message")?;
+    if let Some(dr) = &m.dr {
+        for (mid, dir) in &cs.link {
+            link_mail(tx, mid, *dir, dr)?;
+        }
+    }
+    if let Some(r) = &cs.response {
+        let data = to_json("responses", r)?;
+        tx.prepare_cached(
+            "INSERT INTO responses(dr_number, user, responded_at, data) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                r.dr.number() as i64,
+                r.user.as_str(),
+                r.responded_at.as_second(),
+                data,
+            ])
+        })
+        .ctx("recording a response time")?;
+    }
+    Ok(seq as u64)
+}
+
+/// Attaches an earlier mail (an employee's first mail) to the DR its answer opened.
+fn link_mail(
+    tx: &Connection,
+    message_id: &str,
+    direction: etraq_core::Direction,
+    dr: &etraq_core::DrId,
+) -> Result<(), Error> {
+    let row: Option<(i64, String)> = tx
+        .prepare_cached(
+            "SELECT m.seq, m.data FROM message_ids i JOIN mails m ON m.seq = i.seq
+             WHERE i.message_id = ?1 AND i.direction = ?2 AND m.dr_number IS NULL",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![message_id, direction.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("finding a mail to link")?;
+    let Some((seq, data)) = row else {
+        return Ok(());
+    };
+    let mut rec: etraq_core::MailRecord = from_json("mails", &data)?;
+    rec.dr = Some(dr.clone());
+    let data = to_json("mails", &rec)?;
+    tx.prepare_cached("UPDATE mails SET dr_number = ?1, dr_id = ?2, data = ?3 WHERE seq = ?4")
+        .and_then(|mut s| {
+            s.execute(params![
+                dr.number() as i64,
+                dr.to_string(),
+                data,
+                seq
+            ])
+        })
+        .ctx("linking a mail to its DR")?;
+    Ok(())
+}
+
+/// Sends a job to the writer and waits for its commit.
+pub(crate) async fn submit(tx: &mpsc::Sender<Job>, op: WriteOp) -> Result<WriteOut, Error> {
+    let (reply, rx) = oneshot::channel();
+    tx.send(Job { op, reply }).map_err(|_| SqliteError::WriterGone)?;
+    rx.await.map_err(|_| SqliteError::WriterGone)?
+}
