@@ -1,1 +1,762 @@
-//! placeholder
+//! # etraq-store-sled
+//!
+//! An etraq [`Store`] on sled 0.34.7, for deployments that want a pure-Rust embedded store.
+//!
+//! - Each write is one multi-tree sled transaction (records and all their secondary indexes), and
+//!   the database is **flushed to disk before the write is acknowledged**: sled's background flush
+//!   runs only every 500 ms, so without this an acknowledged write could vanish with the process.
+//! - Conditional writes (Message-ID not yet indexed, DR at the expected version) are checked
+//!   inside the transaction and abort it with [`Error::Conflict`].
+//! - All sled calls run in blocking tasks, never on an async worker thread.
+//! - sled holds a file lock: one process at a time. The SQLite store is the default and the one to
+//!   use when the server and CLI commands run side by side.
+
+#![warn(missing_docs)]
+
+mod error;
+mod keys;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use etraq_core::classify::{MailRef, ThreadFacts};
+use etraq_core::store::{
+    ChangeSet, DrQuery, DrWrite, FactsQuery, MailQuery, Page, ResponseQuery, Store, StoreStats,
+    page_size,
+};
+use etraq_core::{
+    Dr, DrId, DrStatus, EmailAddress, Error, MailRecord, Party, ResponseTime, Result, User,
+};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::{IVec, Transactional, Tree};
+
+pub use error::SledError;
+
+use error::{Ctx, from_json, to_json};
+use keys::*;
+
+/// The newest schema this build writes.
+pub const SCHEMA_VERSION: u64 = 1;
+
+const APPLICATION: &[u8] = b"etraq";
+
+/// The trees, in the fixed order used by transactions.
+const TREE_NAMES: [&str; 16] = [
+    "meta",
+    "counters",
+    "users",
+    "drs",
+    "drs_by_status",
+    "drs_by_owner",
+    "drs_by_customer",
+    "drs_by_domain",
+    "mails",
+    "message_ids",
+    "mails_by_mid",
+    "mails_by_tracked",
+    "mails_by_dr",
+    "party_address",
+    "party_domain",
+    "raw",
+];
+const RESPONSES: &str = "responses";
+
+const T_USERS: usize = 2;
+const T_DRS: usize = 3;
+const T_DRS_STATUS: usize = 4;
+const T_DRS_OWNER: usize = 5;
+const T_DRS_CUSTOMER: usize = 6;
+const T_DRS_DOMAIN: usize = 7;
+const T_MAILS: usize = 8;
+const T_MSGIDS: usize = 9;
+const T_MAILS_MID: usize = 10;
+const T_MAILS_TRACKED: usize = 11;
+const T_MAILS_DR: usize = 12;
+const T_PARTY_ADDR: usize = 13;
+const T_PARTY_DOMAIN: usize = 14;
+const T_RAW: usize = 15;
+const T_RESPONSES: usize = 16;
+
+#[derive(Clone)]
+struct Inner {
+    db: sled::Db,
+    /// `TREE_NAMES` in order, then `responses`.
+    trees: Arc<Vec<Tree>>,
+}
+
+/// The sled store. Open it with [`SledStore::open`] and share it as `Arc<dyn Store>`.
+pub struct SledStore {
+    path: PathBuf,
+    inner: RwLock<Option<Inner>>,
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
+
+fn abort<T>(e: Error) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+fn tx_json<T: serde::Serialize>(tree: &'static str, v: &T) -> TxResult<Vec<u8>> {
+    to_json(tree, v).map_err(ConflictableTransactionError::Abort)
+}
+
+fn tx_from_json<T: serde::de::DeserializeOwned>(tree: &'static str, b: &[u8]) -> TxResult<T> {
+    from_json(tree, b).map_err(ConflictableTransactionError::Abort)
+}
+
+impl SledStore {
+    /// Opens or creates the store in the directory `path`. Fails with [`Error::ForeignStore`] for
+    /// a path that is not an etraq sled store, [`Error::SchemaTooNew`] for one written by a newer
+    /// etraq, and a clear message when another process has it open.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let p = path.clone();
+        let inner = tokio::task::spawn_blocking(move || open_blocking(&p))
+            .await
+            .map_err(|e| SledError::Task(e.to_string()))??;
+        Ok(SledStore {
+            path,
+            inner: RwLock::new(Some(inner)),
+        })
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn inner(&self) -> Result<Inner> {
+        self.inner
+            .read()
+            .ok()
+            .and_then(|g| g.clone())
+            .ok_or(Error::Closed)
+    }
+
+    /// Runs `f` in a blocking task.
+    async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner()?;
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| SledError::Task(e.to_string()))?
+    }
+
+    /// Runs a write in a blocking task and flushes before returning.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T> + Send + 'static,
+    {
+        self.run(move |inner| {
+            let out = f(inner)?;
+            inner.db.flush().ctx("flushing to disk")?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn open_blocking(path: &Path) -> Result<Inner> {
+    if path.is_file() {
+        return Err(Error::ForeignStore {
+            path: path.to_path_buf(),
+            reason: "it is a file; a sled store is a directory (an SQLite store is a file: use sqlite:PATH)".into(),
+        });
+    }
+    if path.is_dir() {
+        let entries: Vec<String> = std::fs::read_dir(path)
+            .map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if !entries.is_empty() && !entries.iter().any(|n| n == "db" || n == "conf") {
+            return Err(Error::ForeignStore {
+                path: path.to_path_buf(),
+                reason: "the directory is not empty and holds no sled database".into(),
+            });
+        }
+    }
+    std::fs::create_dir_all(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let db = sled::Config::new().path(path).open().map_err(|e| match e {
+        sled::Error::Io(io) if io.to_string().contains("lock") => Error::Backend {
+            backend: "sled",
+            message: format!(
+                "{} is in use by another process (sled allows one process at a time; stop `etraq serve` or use the SQLite store)",
+                path.display()
+            ),
+            source: None,
+        },
+        sled::Error::Io(source) => Error::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => Error::ForeignStore {
+            path: path.to_path_buf(),
+            reason: format!("sled cannot open it: {other}"),
+        },
+    })?;
+    let mut trees = Vec::with_capacity(TREE_NAMES.len() + 1);
+    for name in TREE_NAMES.iter().chain(std::iter::once(&RESPONSES)) {
+        trees.push(db.open_tree(name).ctx("opening a tree")?);
+    }
+    let meta = &trees[0];
+    match meta.get("application").ctx("reading the store's metadata")? {
+        Some(app) if app.as_ref() != APPLICATION => {
+            return Err(Error::ForeignStore {
+                path: path.to_path_buf(),
+                reason: "a sled database of another application".into(),
+            });
+        }
+        Some(_) => {}
+        None => {
+            let has_data = db.tree_names().iter().any(|n| {
+                let n = n.as_ref();
+                !TREE_NAMES.iter().any(|t| t.as_bytes() == n) && n != RESPONSES.as_bytes() && n != b"__sled__default"
+            }) || !db.is_empty();
+            if has_data {
+                return Err(Error::ForeignStore {
+                    path: path.to_path_buf(),
+                    reason: "a sled database of another application".into(),
+                });
+            }
+            meta.insert("application", APPLICATION).ctx("writing the store's metadata")?;
+            meta.insert("schema_version", &be(SCHEMA_VERSION)).ctx("writing the schema version")?;
+            db.flush().ctx("flushing a new store")?;
+        }
+    }
+    let version = meta
+        .get("schema_version")
+        .ctx("reading the schema version")?
+        .and_then(|v| trailing_number(&v))
+        .unwrap_or(0);
+    if version > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: version as i64,
+            supported: SCHEMA_VERSION as i64,
+        });
+    }
+    Ok(Inner {
+        db,
+        trees: Arc::new(trees),
+    })
+}
+
+impl Inner {
+    fn tree(&self, i: usize) -> &Tree {
+        &self.trees[i]
+    }
+
+    /// A transaction over all trees except `responses`' position is kept too.
+    fn transaction<T>(
+        &self,
+        f: impl Fn(&[TransactionalTree]) -> TxResult<T>,
+    ) -> Result<T> {
+        let all: Vec<&Tree> = self.trees.iter().collect();
+        match all.as_slice().transaction(|t| f(t)) {
+            Ok(v) => Ok(v),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(SledError::Sled {
+                context: "writing",
+                source: e,
+            }
+            .into()),
+        }
+    }
+
+    fn get_dr(&self, id: &DrId) -> Result<Option<Dr>> {
+        match self.tree(T_DRS).get(be(id.number())).ctx("reading a DR")? {
+            Some(v) => {
+                let dr: Dr = from_json("drs", &v)?;
+                Ok((dr.id == *id).then_some(dr))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn get_dr_by_number(&self, n: u64) -> Result<Option<Dr>> {
+        self.tree(T_DRS)
+            .get(be(n))
+            .ctx("reading a DR")?
+            .map(|v| from_json("drs", &v))
+            .transpose()
+    }
+
+    fn get_mail(&self, seq: u64) -> Result<Option<MailRecord>> {
+        match self.tree(T_MAILS).get(be(seq)).ctx("reading a mail record")? {
+            Some(v) => {
+                let mut m: MailRecord = from_json("mails", &v)?;
+                m.seq = seq;
+                Ok(Some(m))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn get_user(&self, email: &EmailAddress) -> Result<Option<User>> {
+        self.tree(T_USERS)
+            .get(email.as_str())
+            .ctx("reading a user")?
+            .map(|v| from_json("users", &v))
+            .transpose()
+    }
+}
+
+/// Writes a DR and its index entries inside a transaction, after checking its version.
+fn tx_write_dr(t: &[TransactionalTree], w: &DrWrite) -> TxResult<()> {
+    let key = be(w.dr.id.number());
+    let current: Option<Dr> = match t[T_DRS].get(key)? {
+        Some(v) => Some(tx_from_json("drs", &v)?),
+        None => None,
+    };
+    match (&current, w.expected_version) {
+        (None, 0) => {}
+        (Some(_), 0) => {
+            return abort(Error::Conflict(format!(
+                "DR number {} already exists",
+                w.dr.id.number()
+            )));
+        }
+        (None, _) => return abort(Error::Conflict(format!("DR {} does not exist", w.dr.id))),
+        (Some(c), expected) => {
+            if c.id != w.dr.id {
+                return abort(Error::Conflict(format!("DR number {} is {}, not {}", w.dr.id.number(), c.id, w.dr.id)));
+            }
+            if c.version != expected {
+                return abort(Error::Conflict(format!(
+                    "DR {} is at version {}, expected {expected}",
+                    w.dr.id, c.version
+                )));
+            }
+        }
+    }
+    if w.dr.version != w.expected_version + 1 {
+        return abort(Error::Invalid(format!(
+            "DR {} written with version {} over {}",
+            w.dr.id, w.dr.version, w.expected_version
+        )));
+    }
+    let n = w.dr.id.number();
+    if let Some(c) = &current {
+        t[T_DRS_STATUS].remove(with_number(&[status_code(c.status)], n))?;
+        t[T_DRS_OWNER].remove(with_number(&text_prefix(c.owner.as_str()), n))?;
+        t[T_DRS_CUSTOMER].remove(with_number(&text_prefix(c.customer.as_str()), n))?;
+        t[T_DRS_DOMAIN].remove(with_number(&text_prefix(c.customer.domain()), n))?;
+    }
+    let d = &w.dr;
+    t[T_DRS].insert(&key, tx_json("drs", d)?)?;
+    t[T_DRS_STATUS].insert(with_number(&[status_code(d.status)], n), &[])?;
+    t[T_DRS_OWNER].insert(with_number(&text_prefix(d.owner.as_str()), n), &[])?;
+    t[T_DRS_CUSTOMER].insert(with_number(&text_prefix(d.customer.as_str()), n), &[])?;
+    t[T_DRS_DOMAIN].insert(with_number(&text_prefix(d.customer.domain()), n), &[])?;
+    Ok(())
+}
+
+/// Applies one change set inside a transaction; returns the mail's seq.
+fn tx_apply(t: &[TransactionalTree], cs: &ChangeSet) -> TxResult<u64> {
+    let m = &cs.mail;
+    let mid_key = message_id_key(&m.message_id, m.direction);
+    if cs.index_message_id && t[T_MSGIDS].get(&mid_key)?.is_some() {
+        return abort(Error::Conflict(format!(
+            "Message-ID {} is already recorded ({})",
+            m.message_id, m.direction
+        )));
+    }
+    if let Some(w) = &cs.dr {
+        tx_write_dr(t, w)?;
+    }
+    let seq = t[T_MAILS].generate_id()? + 1;
+    t[T_MAILS].insert(&be(seq), tx_json("mails", m)?)?;
+    if cs.index_message_id {
+        t[T_MSGIDS].insert(mid_key, &be(seq))?;
+    }
+    t[T_MAILS_MID].insert(with_number(&text_prefix(&m.message_id), seq), &[])?;
+    t[T_MAILS_TRACKED].insert(with_number(&[m.decision.is_tracked() as u8], seq), &[])?;
+    if let Some(dr) = &m.dr {
+        t[T_MAILS_DR].insert(with_number(&be(dr.number()), seq), &[])?;
+    }
+    for p in &m.parties {
+        t[T_PARTY_ADDR].insert(with_number(&text_prefix(p.as_str()), seq), &[])?;
+        t[T_PARTY_DOMAIN].insert(with_number(&text_prefix(p.domain()), seq), &[])?;
+    }
+    t[T_RAW].insert(&be(seq), cs.raw.as_slice())?;
+    if let Some(dr) = &m.dr {
+        for (mid, dir) in &cs.link {
+            let Some(target) = t[T_MSGIDS].get(message_id_key(mid, *dir))? else {
+                continue;
+            };
+            let Some(target_seq) = trailing_number(&target) else {
+                continue;
+            };
+            let Some(v) = t[T_MAILS].get(be(target_seq))? else {
+                continue;
+            };
+            let mut rec: MailRecord = tx_from_json("mails", &v)?;
+            if rec.dr.is_some() {
+                continue;
+            }
+            rec.dr = Some(dr.clone());
+            t[T_MAILS].insert(&be(target_seq), tx_json("mails", &rec)?)?;
+            t[T_MAILS_DR].insert(with_number(&be(dr.number()), target_seq), &[])?;
+        }
+    }
+    if let Some(r) = &cs.response {
+        let mut key = time_key(r.responded_at.as_second()).to_vec();
+        key.extend_from_slice(&be(seq));
+        t[T_RESPONSES].insert(key, tx_json("responses", r)?)?;
+    }
+    Ok(seq)
+}
+
+/// Numbers (trailing 8 bytes) of the keys under `prefix`, newest first or oldest first, strictly
+/// after the cursor.
+fn keyset(
+    tree: &Tree,
+    prefix: &[u8],
+    after: Option<u64>,
+    oldest_first: bool,
+) -> Box<dyn Iterator<Item = Result<u64>>> {
+    let map = |r: std::result::Result<(IVec, IVec), sled::Error>| -> Result<u64> {
+        let (k, _) = r.ctx("scanning an index")?;
+        trailing_number(&k).ok_or_else(|| SledError::BadKey("index").into())
+    };
+    match (after, oldest_first) {
+        (None, false) => Box::new(tree.scan_prefix(prefix).rev().map(map)),
+        (None, true) => Box::new(tree.scan_prefix(prefix).map(map)),
+        (Some(a), false) => Box::new(tree.range(prefix.to_vec()..with_number(prefix, a)).rev().map(map)),
+        (Some(a), true) => {
+            let start = with_number(prefix, a.saturating_add(1));
+            let mut end = prefix.to_vec();
+            end.extend_from_slice(&[0xff; 9]);
+            Box::new(tree.range(start..end).map(map))
+        }
+    }
+}
+
+fn list_drs(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
+    let limit = page_size(q.limit);
+    let (tree, prefix) = if let Some(o) = &q.owner {
+        (T_DRS_OWNER, text_prefix(o.as_str()))
+    } else if let Some(Party::Address(a)) = &q.customer {
+        (T_DRS_CUSTOMER, text_prefix(a.as_str()))
+    } else if let Some(Party::Domain(d)) = &q.customer {
+        (T_DRS_DOMAIN, text_prefix(d))
+    } else if let Some(s) = q.status {
+        (T_DRS_STATUS, vec![status_code(s)])
+    } else {
+        (T_DRS, Vec::new())
+    };
+    let mut items = Vec::new();
+    for n in keyset(inner.tree(tree), &prefix, q.after, false) {
+        let n = n?;
+        let Some(dr) = inner.get_dr_by_number(n)? else {
+            continue;
+        };
+        if q.status.is_some_and(|s| s != dr.status)
+            || q.owner.as_ref().is_some_and(|o| *o != dr.owner)
+            || q.customer.as_ref().is_some_and(|p| !p.matches(&dr.customer))
+        {
+            continue;
+        }
+        items.push(dr);
+        if items.len() > limit {
+            break;
+        }
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|d| d.id.number())
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+fn list_mails(inner: &Inner, q: &MailQuery) -> Result<Page<MailRecord>> {
+    let limit = page_size(q.limit);
+    let (tree, prefix) = if let Some(dr) = &q.dr {
+        (T_MAILS_DR, be(dr.number()).to_vec())
+    } else if let Some(Party::Address(a)) = &q.party {
+        (T_PARTY_ADDR, text_prefix(a.as_str()))
+    } else if let Some(Party::Domain(d)) = &q.party {
+        (T_PARTY_DOMAIN, text_prefix(d))
+    } else if let Some(t) = q.tracked {
+        (T_MAILS_TRACKED, vec![t as u8])
+    } else {
+        (T_MAILS, Vec::new())
+    };
+    let mut items = Vec::new();
+    for seq in keyset(inner.tree(tree), &prefix, q.after, q.oldest_first) {
+        let Some(m) = inner.get_mail(seq?)? else {
+            continue;
+        };
+        if q.tracked.is_some_and(|t| t != m.decision.is_tracked())
+            || q.dr.as_ref().is_some_and(|d| m.dr.as_ref() != Some(d))
+            || q.party.as_ref().is_some_and(|p| !m.parties.iter().any(|a| p.matches(a)))
+        {
+            continue;
+        }
+        items.push(m);
+        if items.len() > limit {
+            break;
+        }
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|m| m.seq)
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+fn thread_facts(inner: &Inner, q: &FactsQuery) -> Result<ThreadFacts> {
+    let msgids = inner.tree(T_MSGIDS);
+    let mut facts = ThreadFacts {
+        duplicate: msgids
+            .contains_key(message_id_key(&q.message_id, q.direction))
+            .ctx("checking for a duplicate")?,
+        ..ThreadFacts::default()
+    };
+    for id in &q.candidates {
+        for entry in msgids.scan_prefix(text_prefix(id)) {
+            let (_, v) = entry.ctx("looking up a referenced Message-ID")?;
+            let Some(seq) = trailing_number(&v) else {
+                continue;
+            };
+            if let Some(m) = inner.get_mail(seq)? {
+                facts.referenced.push(MailRef {
+                    message_id: id.clone(),
+                    direction: m.direction,
+                    dr: m.dr,
+                    sender: m.sender,
+                });
+            }
+        }
+    }
+    let mut seen = Vec::new();
+    let wanted: Vec<DrId> = facts
+        .referenced
+        .iter()
+        .filter_map(|r| r.dr.clone())
+        .chain(q.tags.iter().cloned())
+        .collect();
+    for id in wanted {
+        if seen.contains(&id.number()) {
+            continue;
+        }
+        seen.push(id.number());
+        if let Some(d) = inner.get_dr(&id)? {
+            facts.drs.push(d);
+        }
+    }
+    let mut users = q.users.clone();
+    for r in &facts.referenced {
+        if let Some(s) = &r.sender
+            && !users.contains(s)
+        {
+            users.push(s.clone());
+        }
+    }
+    for u in &users {
+        if let Some(user) = inner.get_user(u)? {
+            facts.users.push(user);
+        }
+    }
+    Ok(facts)
+}
+
+fn count_prefix(tree: &Tree, prefix: &[u8]) -> u64 {
+    tree.scan_prefix(prefix).keys().count() as u64
+}
+
+#[async_trait]
+impl Store for SledStore {
+    fn backend(&self) -> &'static str {
+        "sled"
+    }
+
+    async fn reserve_dr_numbers(&self, count: u64) -> Result<u64> {
+        let count = count.max(1);
+        // No flush needed: any DR using these numbers is flushed later, and sled persists writes
+        // in order, so a persisted DR implies a persisted counter. Numbers reserved but unused
+        // before a crash may be handed out again, which is harmless.
+        self.run(move |inner| {
+            let last = inner
+                .tree(1)
+                .update_and_fetch("dr", |old| {
+                    let cur = old.and_then(trailing_number).unwrap_or(0);
+                    Some(be(cur.saturating_add(count)).to_vec())
+                })
+                .ctx("reserving DR numbers")?
+                .and_then(|v| trailing_number(&v))
+                .unwrap_or(count);
+            Ok(last - count + 1)
+        })
+        .await
+    }
+
+    async fn apply(&self, changes: ChangeSet) -> Result<u64> {
+        self.write(move |inner| inner.transaction(|t| tx_apply(t, &changes))).await
+    }
+
+    async fn apply_batch(&self, batch: Vec<ChangeSet>) -> Result<Vec<u64>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |inner| {
+            inner.transaction(|t| {
+                let mut seqs = Vec::with_capacity(batch.len());
+                for cs in &batch {
+                    seqs.push(tx_apply(t, cs)?);
+                }
+                Ok(seqs)
+            })
+        })
+        .await
+    }
+
+    async fn save_dr(&self, write: DrWrite) -> Result<()> {
+        self.write(move |inner| inner.transaction(|t| tx_write_dr(t, &write))).await
+    }
+
+    async fn thread_facts(&self, query: &FactsQuery) -> Result<ThreadFacts> {
+        let q = query.clone();
+        self.run(move |inner| thread_facts(inner, &q)).await
+    }
+
+    async fn get_dr(&self, id: &DrId) -> Result<Option<Dr>> {
+        let id = id.clone();
+        self.run(move |inner| inner.get_dr(&id)).await
+    }
+
+    async fn list_drs(&self, query: &DrQuery) -> Result<Page<Dr>> {
+        let q = query.clone();
+        self.run(move |inner| list_drs(inner, &q)).await
+    }
+
+    async fn get_mail(&self, seq: u64) -> Result<Option<MailRecord>> {
+        self.run(move |inner| inner.get_mail(seq)).await
+    }
+
+    async fn mails_by_message_id(&self, message_id: &str) -> Result<Vec<MailRecord>> {
+        let id = message_id.trim().trim_start_matches('<').trim_end_matches('>').to_string();
+        self.run(move |inner| {
+            let mut out = Vec::new();
+            for k in inner.tree(T_MAILS_MID).scan_prefix(text_prefix(&id)).keys() {
+                let k = k.ctx("scanning the Message-ID index")?;
+                if let Some(m) = trailing_number(&k).map(|s| inner.get_mail(s)).transpose()?.flatten() {
+                    out.push(m);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_mails(&self, query: &MailQuery) -> Result<Page<MailRecord>> {
+        let q = query.clone();
+        self.run(move |inner| list_mails(inner, &q)).await
+    }
+
+    async fn raw_message(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        self.run(move |inner| {
+            Ok(inner
+                .tree(T_RAW)
+                .get(be(seq))
+                .ctx("reading a raw message")?
+                .map(|v| v.to_vec()))
+        })
+        .await
+    }
+
+    async fn put_user(&self, user: &User) -> Result<()> {
+        let user = user.clone();
+        self.write(move |inner| {
+            inner
+                .tree(T_USERS)
+                .insert(user.email.as_str(), to_json("users", &user)?)
+                .ctx("writing a user")?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_user(&self, email: &EmailAddress) -> Result<Option<User>> {
+        let e = email.clone();
+        self.run(move |inner| inner.get_user(&e)).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.run(|inner| {
+            let mut out = Vec::new();
+            for v in inner.tree(T_USERS).iter().values() {
+                out.push(from_json("users", &v.ctx("listing users")?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_responses(&self, query: &ResponseQuery) -> Result<Vec<ResponseTime>> {
+        let q = query.clone();
+        self.run(move |inner| {
+            let tree = inner.tree(T_RESPONSES);
+            let iter = match q.since {
+                Some(s) => tree.range(time_key(s.as_second()).to_vec()..),
+                None => tree.iter(),
+            };
+            let mut out = Vec::new();
+            for v in iter.values() {
+                let r: ResponseTime = from_json("responses", &v.ctx("listing responses")?)?;
+                if q.since.is_some_and(|s| r.responded_at < s) || q.user.as_ref().is_some_and(|u| *u != r.user) {
+                    continue;
+                }
+                out.push(r);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        self.run(|inner| {
+            let tracked = inner.tree(T_MAILS_TRACKED);
+            let by_status = inner.tree(T_DRS_STATUS);
+            Ok(StoreStats {
+                tracked: count_prefix(tracked, &[1]),
+                untracked: count_prefix(tracked, &[0]),
+                open: count_prefix(by_status, &[status_code(DrStatus::Open)]),
+                replied: count_prefix(by_status, &[status_code(DrStatus::Replied)]),
+                closed: count_prefix(by_status, &[status_code(DrStatus::Closed)]),
+                users: inner.tree(T_USERS).len() as u64,
+            })
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        let inner = self.inner.write().ok().and_then(|mut g| g.take());
+        if let Some(inner) = inner {
+            tokio::task::spawn_blocking(move || {
+                inner.db.flush().ctx("flushing at close")?;
+                drop(inner);
+                Ok::<(), Error>(())
+            })
+            .await
+            .map_err(|e| SledError::Task(e.to_string()))??;
+        }
+        Ok(())
+    }
+}

@@ -5,7 +5,7 @@
 //!
 //! A backend runs everything with one line in its `tests/`:
 //!
-//! ```ignore
+//! ```text
 //! etraq_store_tests::store_tests!(open);
 //! ```
 //!
