@@ -25,8 +25,9 @@ pub enum Error {
         message: String,
     },
 
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    /// A file could not be read or written. (The cause is the error's `source`, so one-line
+    /// reports read "cannot access PATH: cause".)
+    #[error("cannot access {}", path.display())]
     Io {
         /// The file involved.
         path: PathBuf,

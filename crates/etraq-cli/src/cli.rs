@@ -1,0 +1,276 @@
+//! The command line (DESIGN §11, contract names): argument definitions only.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// etraq: email-tracking CRM. Tracks every customer conversation as a Discussion Report (DR).
+#[derive(Debug, Parser)]
+#[command(name = "etraq", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, value_name = "PATH", env = "ETRAQ_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Store to use instead of the configured one: sqlite:PATH or sled:PATH.
+    #[arg(long, global = true, value_name = "URL", env = "ETRAQ_STORE")]
+    pub store: Option<String>,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write etraq.toml with commented defaults and create the store.
+    Init(InitArgs),
+    /// Manage the employees etraq knows.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Track mail from .eml files, mbox files, Maildir folders or standard input.
+    Ingest(IngestArgs),
+    /// List and act on Discussion Reports.
+    #[command(subcommand)]
+    Dr(DrCommand),
+    /// Mail etraq saw but did not track.
+    #[command(subcommand)]
+    Untracked(UntrackedCommand),
+    /// A customer's full history: every mail with an address or a whole @domain.
+    History(HistoryArgs),
+}
+
+/// `etraq init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite an existing configuration file.
+    #[arg(long)]
+    pub force: bool,
+    /// A local (company) mail domain; repeat for several.
+    #[arg(long = "local-domain", value_name = "DOMAIN")]
+    pub local_domains: Vec<String>,
+}
+
+/// `etraq user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Register an employee.
+    Add(UserAddArgs),
+    /// Change an employee's settings.
+    Set(UserSetArgs),
+    /// List employees.
+    List(JsonFlag),
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OnOff {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
+/// A console role.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum RoleArg {
+    /// Sees the DRs they own or are CC'd on.
+    Agent,
+    /// Sees their department.
+    Supervisor,
+    /// Sees everything.
+    Admin,
+}
+
+/// `etraq user add`.
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// The employee's mail address (in a local domain).
+    pub email: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// Department (its prefix, if configured, starts the ids of DRs they own).
+    #[arg(long)]
+    pub department: Option<String>,
+    /// Supervisor, to whom escalations go.
+    #[arg(long, value_name = "EMAIL")]
+    pub supervisor: Option<String>,
+    /// Console role.
+    #[arg(long, value_enum, default_value = "agent")]
+    pub role: RoleArg,
+    /// Do not track mail to this employee.
+    #[arg(long)]
+    pub no_tracking: bool,
+    /// Print the user as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq user set`.
+#[derive(Debug, Args)]
+pub struct UserSetArgs {
+    /// The employee's mail address.
+    pub email: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Department ("" removes it).
+    #[arg(long)]
+    pub department: Option<String>,
+    /// Supervisor ("" removes it).
+    #[arg(long, value_name = "EMAIL")]
+    pub supervisor: Option<String>,
+    /// Console role.
+    #[arg(long, value_enum)]
+    pub role: Option<RoleArg>,
+    /// Track mail to this employee.
+    #[arg(long, value_enum)]
+    pub tracking: Option<OnOff>,
+    /// Print the user as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A lone `--json` flag.
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// .eml files, mbox files, Maildir folders, or - for standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// Time the mail counts as received (RFC 3339). Default: each mail's Date header, when it is
+    /// not in the future, else now.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Envelope sender (default: Return-Path, else From). `<>` is the null sender.
+    #[arg(long, value_name = "ADDR")]
+    pub mail_from: Option<String>,
+    /// Envelope recipient; repeat for several (default: To, Cc and Bcc).
+    #[arg(long, value_name = "ADDR")]
+    pub rcpt: Vec<String>,
+    /// Print one JSON line per message.
+    #[arg(long)]
+    pub json: bool,
+    /// Messages per commit.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
+}
+
+/// Paging flags of listings.
+#[derive(Debug, Args)]
+pub struct Paging {
+    /// Show at most this many rows (default: all).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Continue after this cursor (printed at the end of a limited listing).
+    #[arg(long, value_name = "CURSOR")]
+    pub after: Option<u64>,
+}
+
+/// `etraq dr …`.
+#[derive(Debug, Subcommand)]
+pub enum DrCommand {
+    /// List DRs, newest first.
+    List(DrListArgs),
+    /// A DR and its whole thread.
+    Show(DrIdArgs),
+    /// Close a DR (a customer reply reopens it).
+    Close(DrIdArgs),
+    /// Reopen a DR: the customer is waiting again.
+    Reopen(DrIdArgs),
+    /// Give a DR to another owner.
+    Assign(DrAssignArgs),
+}
+
+/// A DR status filter.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum StatusArg {
+    /// The customer awaits us.
+    Open,
+    /// We await the customer.
+    Replied,
+    /// Closed.
+    Closed,
+    /// Any status.
+    All,
+}
+
+/// `etraq dr list`.
+#[derive(Debug, Args)]
+pub struct DrListArgs {
+    /// Only DRs with this status.
+    #[arg(long, value_enum, default_value = "all")]
+    pub status: StatusArg,
+    /// Only DRs owned by this employee.
+    #[arg(long, value_name = "EMAIL")]
+    pub owner: Option<String>,
+    /// Only DRs of this customer: an address or @domain.
+    #[arg(long, value_name = "ADDRESS|@DOMAIN")]
+    pub customer: Option<String>,
+    #[command(flatten)]
+    pub paging: Paging,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A DR id argument.
+#[derive(Debug, Args)]
+pub struct DrIdArgs {
+    /// The DR id, e.g. SUPP-11102003.2512.
+    pub id: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq dr assign`.
+#[derive(Debug, Args)]
+pub struct DrAssignArgs {
+    /// The DR id.
+    pub id: String,
+    /// The new owner.
+    pub email: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq untracked …`.
+#[derive(Debug, Subcommand)]
+pub enum UntrackedCommand {
+    /// List untracked mail, newest first.
+    List(UntrackedListArgs),
+}
+
+/// `etraq untracked list`.
+#[derive(Debug, Args)]
+pub struct UntrackedListArgs {
+    #[command(flatten)]
+    pub paging: Paging,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// A customer address, or @domain for everybody there.
+    #[arg(value_name = "ADDRESS|@DOMAIN")]
+    pub party: String,
+    #[command(flatten)]
+    pub paging: Paging,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,47 @@
+//! One module per command; each turns parsed arguments into calls on the core and prints the
+//! result.
+
+mod dr;
+mod ingest;
+mod init;
+mod listing;
+mod user;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::context::Context;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let Cli {
+        config,
+        store,
+        command,
+    } = cli;
+    let command = match command {
+        Command::Init(args) => return init::run(config.as_deref(), store.as_deref(), &args).await,
+        other => other,
+    };
+    let ctx = Context::load(config.as_deref(), store.as_deref())?;
+    match command {
+        Command::Init(_) => Ok(()),
+        Command::User(cmd) => user::run(&ctx, cmd).await,
+        Command::Ingest(args) => ingest::run(&ctx, args).await,
+        Command::Dr(cmd) => dr::run(&ctx, cmd).await,
+        Command::Untracked(cmd) => listing::untracked(&ctx, cmd).await,
+        Command::History(args) => listing::history(&ctx, args).await,
+    }
+}
+
+/// Parses an RFC 3339 time given on the command line, naming the flag on error.
+pub fn parse_time(flag: &str, s: &str) -> Result<jiff::Timestamp> {
+    s.trim()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{flag} {s:?} is not an RFC 3339 time (e.g. 2026-11-27T09:00:00Z): {e}"))
+}
+
+/// Parses an email address given on the command line, naming the flag on error.
+pub fn parse_address(flag: &str, s: &str) -> Result<etraq_core::EmailAddress> {
+    etraq_core::EmailAddress::parse(s).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+}
