@@ -44,7 +44,8 @@ impl EmailAddress {
         if trimmed.is_empty() {
             return Err(invalid("empty address"));
         }
-        if trimmed.len() > MAX_ADDRESS_LEN {
+        // A cheap bound before any work; the exact limit applies to the normalised form below.
+        if trimmed.len() > MAX_ADDRESS_LEN * 4 {
             return Err(invalid("longer than 320 characters"));
         }
         // The domain never contains '@'; a quoted local part might, so split at the last one.
@@ -64,16 +65,26 @@ impl EmailAddress {
         {
             return Err(invalid("contains whitespace or control characters"));
         }
-        let domain = normalize_domain(domain).map_err(|_| invalid("the domain is not a valid name"))?;
-        let local = local.to_lowercase();
         let mut text = String::with_capacity(local.len() + 1 + domain.len());
-        text.push_str(&local);
+        if local.is_ascii() {
+            text.extend(local.chars().map(|c| c.to_ascii_lowercase()));
+        } else {
+            text.push_str(&local.to_lowercase());
+        }
+        let at = text.len();
         text.push('@');
-        text.push_str(&domain);
-        Ok(EmailAddress {
-            at: local.len(),
-            text,
-        })
+        if is_plain_ascii_domain(domain) {
+            // The common case needs no IDNA: lower-case ASCII letters, digits, '-', '.'.
+            text.extend(domain.strip_suffix('.').unwrap_or(domain).chars().map(|c| c.to_ascii_lowercase()));
+        } else {
+            let d = normalize_domain(domain).map_err(|_| invalid("the domain is not a valid name"))?;
+            text.push_str(&d);
+        }
+        // Punycode can make a domain longer, so the limit applies to the normalised address.
+        if text.len() > MAX_ADDRESS_LEN {
+            return Err(invalid("longer than 320 characters"));
+        }
+        Ok(EmailAddress { at, text })
     }
 
     /// The whole normalised address.
@@ -98,7 +109,6 @@ impl EmailAddress {
 pub fn normalize_domain(domain: &str) -> Result<String, Error> {
     let d = domain.trim();
     let d = d.strip_prefix('@').unwrap_or(d);
-    let d = d.strip_suffix('.').unwrap_or(d);
     // Address literals ([192.0.2.1]) are kept as written.
     if d.starts_with('[') && d.ends_with(']') {
         return Ok(d.to_ascii_lowercase());
@@ -107,15 +117,40 @@ pub fn normalize_domain(domain: &str) -> Result<String, Error> {
         input: truncate_for_error(domain),
         reason: "not a valid domain name".to_string(),
     };
-    if d.is_empty() || d.starts_with('.') || d.contains("..") {
-        return Err(invalid());
-    }
+    // IDNA maps full-width and ideographic dots to '.', so every structural check is made on
+    // its output.
     let ascii = idna::domain_to_ascii_cow(d.as_bytes(), idna::AsciiDenyList::URL)
         .map_err(|_| invalid())?;
-    if ascii.is_empty() {
+    // One trailing dot is the DNS root ("example.com."): drop it.
+    let ascii = ascii.strip_suffix('.').unwrap_or(&ascii);
+    // Host names are letters, digits and hyphens (underscores occur in the wild); IDNA passes
+    // other ASCII through, so check what it produced.
+    if ascii.is_empty()
+        || ascii.starts_with('.')
+        || ascii.ends_with('.')
+        || ascii.contains("..")
+        || !ascii
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
         return Err(invalid());
     }
-    Ok(ascii.into_owned())
+    Ok(ascii.to_string())
+}
+
+/// True for a domain that IDNA would only lower-case: ASCII labels of letters, digits and inner
+/// hyphens, not Punycode, with at most a trailing root dot.
+fn is_plain_ascii_domain(d: &str) -> bool {
+    let d = d.strip_suffix('.').unwrap_or(d);
+    !d.is_empty()
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && !label.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--"))
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 fn truncate_for_error(s: &str) -> String {
@@ -230,6 +265,8 @@ mod tests {
             "bo b@example.com",
             "bob@exa mple.com",
             "bob@example..com",
+            "bob@example.com..",
+            "bob@exa(mple.com",
             "bob@\u{0}x.com",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} was accepted");

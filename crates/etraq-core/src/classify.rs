@@ -330,6 +330,9 @@ fn find_thread<'a>(mail: &ParsedMail, parties: &Parties, facts: &'a ThreadFacts)
     for id in mail.thread_candidates() {
         // A Message-ID can be recorded in two directions; prefer the one with a DR.
         let mut refs: Vec<&MailRef> = facts.referenced.iter().filter(|r| r.message_id == id).collect();
+        if refs.is_empty() {
+            continue;
+        }
         refs.sort_by_key(|r| r.dr.is_none());
         for r in refs {
             if let Some(dr) = r.dr.as_ref().and_then(|d| facts.dr(d)) {
@@ -437,7 +440,7 @@ pub fn facts_query(
     crate::store::FactsQuery {
         message_id: mail.message_id.clone(),
         direction: parties.direction,
-        candidates: mail.thread_candidates(),
+        candidates: mail.thread_candidates().into_iter().map(str::to_string).collect(),
         tags: subject::find_tags(&mail.subject),
         users,
     }
