@@ -170,6 +170,17 @@ pub trait Store: Send + Sync {
     /// The facts classification needs about one mail.
     async fn thread_facts(&self, query: &FactsQuery) -> Result<ThreadFacts>;
 
+    /// [`Store::thread_facts`] for many mails at once, answers in the same order. The tracker
+    /// asks for a whole batch in one call; embedded backends answer it in one blocking task
+    /// instead of one hop per mail.
+    async fn thread_facts_batch(&self, queries: &[FactsQuery]) -> Result<Vec<ThreadFacts>> {
+        let mut out = Vec::with_capacity(queries.len());
+        for q in queries {
+            out.push(self.thread_facts(q).await?);
+        }
+        Ok(out)
+    }
+
     /// A DR by id (the whole id must match, not just its number).
     async fn get_dr(&self, id: &DrId) -> Result<Option<Dr>>;
 

@@ -143,18 +143,36 @@ impl Tracker {
         let mut changes = Vec::with_capacity(items.len());
         let mut outs = Vec::with_capacity(items.len());
         let mut provisional = PROVISIONAL_BASE;
+        // Parse everything first, then ask the store about the whole batch in one call: the
+        // store does not change until the batch commits, and what earlier mails of the batch
+        // change is laid over the answers by the overlay.
+        let mut prepared = Vec::with_capacity(items.len());
+        let mut queries = Vec::with_capacity(items.len());
         for item in items {
             let mail = ParsedMail::parse(&item.raw);
             let env = item.envelope.resolve(&mail);
+            let parties = classify::parties(&self.rules, &env, &mail);
+            queries.push(classify::facts_query(&mail, &parties, &self.rules));
+            prepared.push((mail, env, parties));
+        }
+        let answers = self.store.thread_facts_batch(&queries).await?;
+        if answers.len() != items.len() {
+            return Err(Error::Invalid("internal: the store answered a different number of queries".into()));
+        }
+        // User records seen anywhere in the batch, for the overlay's references.
+        let batch_users: Vec<crate::model::User> = if items.len() > 1 {
+            answers.iter().flat_map(|a| a.users.iter().cloned()).collect()
+        } else {
+            Vec::new()
+        };
+        for (((item, (mail, env, parties)), query), mut facts) in
+            items.iter().zip(prepared).zip(&queries).zip(answers)
+        {
             let now = match item.received {
                 ReceivedAt::At(t) => t,
                 ReceivedAt::DateHeaderOr(latest) => mail.date.filter(|d| *d <= latest).unwrap_or(latest),
             };
-            let parties = classify::parties(&self.rules, &env, &mail);
-            let mut query = classify::facts_query(&mail, &parties, &self.rules);
-            overlay.add_user_queries(&mut query, &self.rules);
-            let mut facts = self.store.thread_facts(&query).await?;
-            overlay.merge_into(&query, &mut facts);
+            overlay.merge_into(query, &mut facts, &batch_users, &self.rules);
             let c = classify::classify(&self.rules, &env, &mail, &parties, &facts);
             let cs = self.change_set(&item.raw, &mail, &env, &parties, &c, &facts, now, &mut provisional)?;
             overlay.record(&cs);
@@ -362,23 +380,16 @@ struct Overlay {
 }
 
 impl Overlay {
-    /// Adds to the user lookup the local senders of batch mails this one references, so the
-    /// "employee wrote first" rule sees their user records.
-    fn add_user_queries(&self, query: &mut FactsQuery, rules: &TrackingRules) {
-        for id in &query.candidates {
-            for r in self.mails.get(id).into_iter().flatten() {
-                if let Some(s) = &r.sender
-                    && rules.is_local(s)
-                    && !query.users.contains(s)
-                {
-                    query.users.push(s.clone());
-                }
-            }
-        }
-    }
-
-    /// Lays the batch's own writes over what the store answered.
-    fn merge_into(&self, query: &FactsQuery, facts: &mut ThreadFacts) {
+    /// Lays the batch's own writes over what the store answered. `users` are the user records
+    /// known anywhere in the batch: the "employee wrote first" rule needs the record of a batch
+    /// mail's sender, which the store answered for that earlier mail.
+    fn merge_into(
+        &self,
+        query: &FactsQuery,
+        facts: &mut ThreadFacts,
+        users: &[crate::model::User],
+        rules: &TrackingRules,
+    ) {
         if self.mails.is_empty() && self.drs.is_empty() {
             return;
         }
@@ -391,6 +402,13 @@ impl Overlay {
         }
         for id in &query.candidates {
             for r in self.mails.get(id).into_iter().flatten() {
+                if let Some(s) = &r.sender
+                    && rules.is_local(s)
+                    && !facts.users.iter().any(|u| &u.email == s)
+                    && let Some(u) = users.iter().find(|u| &u.email == s)
+                {
+                    facts.users.push(u.clone());
+                }
                 facts.referenced.push(r.clone());
             }
         }

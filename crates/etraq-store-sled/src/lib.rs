@@ -188,7 +188,19 @@ fn open_blocking(path: &Path) -> Result<Inner> {
         path: path.to_path_buf(),
         source,
     })?;
-    let db = sled::Config::new().path(path).open().map_err(|e| match e {
+    // sled releases its file lock a moment after the last handle is dropped, so a reopen in the
+    // same process can briefly see it taken: retry for a short while before calling it in use.
+    let mut attempt = 0;
+    let opened = loop {
+        match sled::Config::new().path(path).open() {
+            Err(sled::Error::Io(io)) if io.to_string().contains("lock") && attempt < 40 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => break other,
+        }
+    };
+    let db = opened.map_err(|e| match e {
         sled::Error::Io(io) if io.to_string().contains("lock") => Error::Backend {
             backend: "sled",
             message: format!(
@@ -634,6 +646,12 @@ impl Store for SledStore {
     async fn thread_facts(&self, query: &FactsQuery) -> Result<ThreadFacts> {
         let q = query.clone();
         self.run(move |inner| thread_facts(inner, &q)).await
+    }
+
+    async fn thread_facts_batch(&self, queries: &[FactsQuery]) -> Result<Vec<ThreadFacts>> {
+        let qs = queries.to_vec();
+        self.run(move |inner| qs.iter().map(|q| thread_facts(inner, q)).collect())
+            .await
     }
 
     async fn get_dr(&self, id: &DrId) -> Result<Option<Dr>> {

@@ -59,17 +59,32 @@ impl SqliteStore {
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let p = path.clone();
-        let conn = tokio::task::spawn_blocking(move || schema::open_writer(&p))
-            .await
-            .map_err(|e| SqliteError::Task(e.to_string()))??;
+        let (conn, ckpt_conn) = tokio::task::spawn_blocking(move || {
+            let w = schema::open_writer(&p)?;
+            let c = schema::open_checkpointer(&p)?;
+            Ok::<_, Error>((w, c))
+        })
+        .await
+        .map_err(|e| SqliteError::Task(e.to_string()))??;
+        let spawn_err = |source| Error::Io {
+            path: path.clone(),
+            source,
+        };
+        let (nudge_tx, nudge_rx) = mpsc::sync_channel(1);
+        let checkpointer = std::thread::Builder::new()
+            .name("etraq-sqlite-ckpt".into())
+            .spawn(move || writer::checkpointer(ckpt_conn, nudge_rx))
+            .map_err(spawn_err)?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("etraq-sqlite-writer".into())
-            .spawn(move || writer::run(conn, rx))
-            .map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
+            .spawn(move || {
+                writer::run(conn, rx, nudge_tx);
+                // The checkpointer ends when the writer drops its sender; the writer's final
+                // TRUNCATE checkpoint then runs without it.
+                let _ = checkpointer.join();
+            })
+            .map_err(spawn_err)?;
         Ok(SqliteStore {
             readers: Arc::new(read::Readers::new(path.clone())),
             path,
@@ -148,6 +163,11 @@ impl Store for SqliteStore {
     async fn thread_facts(&self, query: &FactsQuery) -> Result<ThreadFacts> {
         let q = query.clone();
         self.read(move |c| read::thread_facts(c, &q)).await
+    }
+
+    async fn thread_facts_batch(&self, queries: &[FactsQuery]) -> Result<Vec<ThreadFacts>> {
+        let qs = queries.to_vec();
+        self.read(move |c| read::thread_facts_batch(c, &qs)).await
     }
 
     async fn get_dr(&self, id: &DrId) -> Result<Option<Dr>> {

@@ -151,6 +151,16 @@ pub(crate) fn thread_facts(conn: &Connection, q: &FactsQuery) -> Result<ThreadFa
     Ok(facts)
 }
 
+/// [`thread_facts`] for a batch, in one read transaction: one snapshot and one lock for all the
+/// lookups instead of one per statement.
+pub(crate) fn thread_facts_batch(conn: &Connection, qs: &[FactsQuery]) -> Result<Vec<ThreadFacts>, Error> {
+    conn.execute_batch("BEGIN").ctx("starting a read transaction")?;
+    let out: Result<Vec<ThreadFacts>, Error> = qs.iter().map(|q| thread_facts(conn, q)).collect();
+    // A read transaction has nothing to keep; ending it can only fail if it already ended.
+    let _ = conn.execute_batch("COMMIT");
+    out
+}
+
 pub(crate) fn get_dr(conn: &Connection, id: &DrId) -> Result<Option<Dr>, Error> {
     let Ok(number) = i64::try_from(id.number()) else {
         return Ok(None);

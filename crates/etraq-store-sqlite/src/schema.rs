@@ -115,6 +115,19 @@ pub fn open_writer(path: &Path) -> Result<Connection, Error> {
     Ok(conn)
 }
 
+/// Opens the checkpointer's connection to an already-opened store.
+pub fn open_checkpointer(path: &Path) -> Result<Connection, Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|e| open_error(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).ctx("setting busy_timeout")?;
+    conn.pragma_update(None, "synchronous", "FULL").ctx("setting synchronous")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0).ctx("turning auto-checkpoint off")?;
+    Ok(conn)
+}
+
 /// Opens a read-only connection to an already-opened store.
 pub fn open_reader(path: &Path) -> Result<Connection, Error> {
     let conn = Connection::open_with_flags(
@@ -191,6 +204,8 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // Checkpoints run on the checkpointer thread, not inside commits.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(())
 }
 

@@ -5,6 +5,10 @@
 //! then answers the callers. A job that fails or conflicts rolls back to its savepoint without
 //! disturbing the others. With many concurrent writers (gateway sessions) a commit carries many
 //! mails, so fsync does not cap throughput; a lone writer still gets its commit immediately.
+//!
+//! WAL checkpoints (copying committed pages into the database file) run on a separate
+//! checkpointer thread with its own connection, so a commit never waits for one: the writer
+//! turns SQLite's auto-checkpoint off and nudges the checkpointer after each commit.
 
 use std::sync::mpsc;
 
@@ -51,8 +55,9 @@ impl WriteOp {
     }
 }
 
-/// Runs the writer loop until every sender is dropped.
-pub(crate) fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+/// Runs the writer loop until every sender is dropped. After each commit it nudges the
+/// checkpointer (without waiting for it).
+pub(crate) fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, checkpoint: mpsc::SyncSender<()>) {
     while let Ok(first) = rx.recv() {
         let mut bytes = first.op.bytes();
         let mut jobs = vec![first];
@@ -66,7 +71,9 @@ pub(crate) fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
             }
         }
         commit_group(&mut conn, jobs);
+        let _ = checkpoint.try_send(());
     }
+    drop(checkpoint);
     // Checkpoint so the WAL does not outlive the store; failure here loses nothing.
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::debug!(error = %e, "checkpoint at close failed");
@@ -339,4 +346,25 @@ pub(crate) async fn submit(tx: &mpsc::Sender<Job>, op: WriteOp) -> Result<WriteO
     let (reply, rx) = oneshot::channel();
     tx.send(Job { op, reply }).map_err(|_| SqliteError::WriterGone)?;
     rx.await.map_err(|_| SqliteError::WriterGone)?
+}
+
+/// WAL size (in frames) above which the checkpointer also truncates the WAL file.
+const TRUNCATE_ABOVE_FRAMES: i64 = 16_384;
+
+/// Runs PASSIVE checkpoints whenever the writer has committed, until the writer stops. PASSIVE
+/// never blocks the writer or readers; with `synchronous=FULL` the database file is fsynced
+/// before the WAL is reused, so a checkpoint never risks committed data.
+pub(crate) fn checkpointer(conn: Connection, nudges: mpsc::Receiver<()>) {
+    while nudges.recv().is_ok() {
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        }) {
+            Ok((_, log, done)) if log > TRUNCATE_ABOVE_FRAMES && log == done => {
+                // Everything was copied: shrink a WAL that grew under load.
+                let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry after the next commit"),
+        }
+    }
 }
