@@ -19,7 +19,9 @@ const BATCH: usize = 500;
 async fn ingest(store: Arc<dyn Store>, mails: &[Vec<u8>]) {
     add_employees(&store).await;
     let tracker = Tracker::new(store.clone(), rules());
-    let now = "2026-11-27T12:00:00Z".parse().unwrap_or_else(|e| panic!("{e}"));
+    let now = "2026-11-27T12:00:00Z"
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
     for chunk in mails.chunks(BATCH) {
         let items = chunk
             .iter()
@@ -29,13 +31,19 @@ async fn ingest(store: Arc<dyn Store>, mails: &[Vec<u8>]) {
                 received: ReceivedAt::DateHeaderOr(now),
             })
             .collect();
-        tracker.track_batch(items).await.unwrap_or_else(|e| panic!("ingest failed: {e}"));
+        tracker
+            .track_batch(items)
+            .await
+            .unwrap_or_else(|e| panic!("ingest failed: {e}"));
     }
     store.close().await.unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn bench(c: &mut Criterion) {
-    let n: usize = std::env::var("ETRAQ_BENCH_INGEST").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let n: usize = std::env::var("ETRAQ_BENCH_INGEST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let mails = Traffic::new(42).take(n);
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
     let mut g = c.benchmark_group(format!("ingest_{n}"));
@@ -56,7 +64,11 @@ fn bench(c: &mut Criterion) {
                 let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
                 let start = Instant::now();
                 rt.block_on(async {
-                    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("e.db")).await.unwrap_or_else(|e| panic!("{e}")));
+                    let store: Arc<dyn Store> = Arc::new(
+                        SqliteStore::open(dir.path().join("e.db"))
+                            .await
+                            .unwrap_or_else(|e| panic!("{e}")),
+                    );
                     ingest(store, &mails).await;
                 });
                 total += start.elapsed();
@@ -71,7 +83,11 @@ fn bench(c: &mut Criterion) {
                 let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
                 let start = Instant::now();
                 rt.block_on(async {
-                    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path().join("sled")).await.unwrap_or_else(|e| panic!("{e}")));
+                    let store: Arc<dyn Store> = Arc::new(
+                        SledStore::open(dir.path().join("sled"))
+                            .await
+                            .unwrap_or_else(|e| panic!("{e}")),
+                    );
                     ingest(store, &mails).await;
                 });
                 total += start.elapsed();

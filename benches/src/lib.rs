@@ -36,9 +36,31 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "printer", "invoice", "order", "delivery", "refund", "license", "server", "update", "error",
-    "account", "password", "shipment", "quote", "contract", "renewal", "warranty", "replacement",
-    "installation", "network", "backup", "urgent", "question", "problem", "request", "support",
+    "printer",
+    "invoice",
+    "order",
+    "delivery",
+    "refund",
+    "license",
+    "server",
+    "update",
+    "error",
+    "account",
+    "password",
+    "shipment",
+    "quote",
+    "contract",
+    "renewal",
+    "warranty",
+    "replacement",
+    "installation",
+    "network",
+    "backup",
+    "urgent",
+    "question",
+    "problem",
+    "request",
+    "support",
 ];
 
 /// The employees of the generated company (`example.com`).
@@ -109,46 +131,68 @@ impl Traffic {
         let roll = self.rng.below(100);
         let body = self.body();
         let trace = "Received: from mx.customer.test (mx.customer.test [192.0.2.25])\r\n\tby gw.example.com with ESMTPS id 4F2a9\r\n\tfor <support@example.com>; Fri, 27 Nov 2026 09:00:00 +0000\r\nDKIM-Signature: v=1; a=rsa-sha256; d=customer.test; s=s1; h=from:to:subject:date;\r\n\tbh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AbCdEf0123456789\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n";
-        let pick = if self.threads.is_empty() { 0 } else { self.rng.below(self.threads.len() as u64) as usize };
+        let pick = if self.threads.is_empty() {
+            0
+        } else {
+            self.rng.below(self.threads.len() as u64) as usize
+        };
         let mail = if roll < 40 || self.threads.is_empty() {
             // A new customer mail.
             let customer = self.customer();
             let employee = self.employee();
             let subject = format!("{} {}", self.words(3), n);
             let id = format!("c{n}@customer.test");
-            self.threads.push((customer.clone(), employee.clone(), id.clone(), id.clone(), subject.clone()));
+            self.threads.push((
+                customer.clone(),
+                employee.clone(),
+                id.clone(),
+                id.clone(),
+                subject.clone(),
+            ));
             if self.threads.len() > 5_000 {
                 let drop = self.rng.below(self.threads.len() as u64) as usize;
                 self.threads.swap_remove(drop);
             }
-            format!("{trace}From: Customer {n} <{customer}>\r\nTo: {employee}\r\nCc: support@example.com\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <{id}>\r\n\r\n{body}")
+            format!(
+                "{trace}From: Customer {n} <{customer}>\r\nTo: {employee}\r\nCc: support@example.com\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <{id}>\r\n\r\n{body}"
+            )
         } else if roll < 70 {
             // An employee's reply, threaded by In-Reply-To.
             let (customer, employee, first, last, subject) = self.threads[pick].clone();
             let id = format!("r{n}@example.com");
             self.threads[pick].3 = id.clone();
-            format!("{trace}From: Agent <{employee}>\r\nTo: {customer}\r\nSubject: Re: {subject}\r\nDate: {date}\r\nIn-Reply-To: <{last}>\r\nReferences: <{first}> <{last}>\r\nMessage-ID: <{id}>\r\n\r\n{body}")
+            format!(
+                "{trace}From: Agent <{employee}>\r\nTo: {customer}\r\nSubject: Re: {subject}\r\nDate: {date}\r\nIn-Reply-To: <{last}>\r\nReferences: <{first}> <{last}>\r\nMessage-ID: <{id}>\r\n\r\n{body}"
+            )
         } else if roll < 90 {
             // The customer's follow-up, with only References.
             let (customer, employee, first, last, subject) = self.threads[pick].clone();
             let id = format!("f{n}@customer.test");
             self.threads[pick].3 = id.clone();
-            format!("{trace}From: {customer}\r\nTo: {employee}\r\nSubject: Re: {subject}\r\nDate: {date}\r\nReferences: <{first}> <{last}>\r\nMessage-ID: <{id}>\r\n\r\n{body}")
+            format!(
+                "{trace}From: {customer}\r\nTo: {employee}\r\nSubject: Re: {subject}\r\nDate: {date}\r\nReferences: <{first}> <{last}>\r\nMessage-ID: <{id}>\r\n\r\n{body}"
+            )
         } else if roll < 94 {
             // An internal forward to a colleague.
             let (_, employee, _, last, subject) = self.threads[pick].clone();
             let colleague = self.employee();
             let id = format!("w{n}@example.com");
-            format!("{trace}From: {employee}\r\nTo: {colleague}\r\nSubject: Fwd: {subject}\r\nDate: {date}\r\nReferences: <{last}>\r\nMessage-ID: <{id}>\r\n\r\n{body}")
+            format!(
+                "{trace}From: {employee}\r\nTo: {colleague}\r\nSubject: Fwd: {subject}\r\nDate: {date}\r\nReferences: <{last}>\r\nMessage-ID: <{id}>\r\n\r\n{body}"
+            )
         } else if roll < 97 {
             // An out-of-office reply.
             let (customer, employee, _, last, subject) = self.threads[pick].clone();
-            format!("{trace}From: {customer}\r\nTo: {employee}\r\nSubject: Automatic reply: {subject}\r\nAuto-Submitted: auto-replied\r\nDate: {date}\r\nIn-Reply-To: <{last}>\r\nMessage-ID: <o{n}@customer.test>\r\n\r\nI am away.\r\n")
+            format!(
+                "{trace}From: {customer}\r\nTo: {employee}\r\nSubject: Automatic reply: {subject}\r\nAuto-Submitted: auto-replied\r\nDate: {date}\r\nIn-Reply-To: <{last}>\r\nMessage-ID: <o{n}@customer.test>\r\n\r\nI am away.\r\n"
+            )
         } else {
             // Internal chatter.
             let a = self.employee();
             let b = self.employee();
-            format!("{trace}From: {a}\r\nTo: {b}\r\nSubject: lunch {n}\r\nDate: {date}\r\nMessage-ID: <l{n}@example.com>\r\n\r\n{body}")
+            format!(
+                "{trace}From: {a}\r\nTo: {b}\r\nSubject: lunch {n}\r\nDate: {date}\r\nMessage-ID: <l{n}@example.com>\r\n\r\n{body}"
+            )
         };
         mail.into_bytes()
     }
@@ -166,13 +210,16 @@ pub fn rules() -> TrackingRules {
         timezone: "UTC".into(),
         ..Config::default()
     };
-    c.tracking_rules().unwrap_or_else(|e| panic!("benchmark rules: {e}"))
+    c.tracking_rules()
+        .unwrap_or_else(|e| panic!("benchmark rules: {e}"))
 }
 
 /// Registers the generated employees in `store`.
 pub async fn add_employees(store: &Arc<dyn Store>) {
     for i in 0..EMPLOYEES {
-        let email = format!("agent{i}@example.com").parse().unwrap_or_else(|e| panic!("{e}"));
+        let email = format!("agent{i}@example.com")
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
         store
             .put_user(&User::new(email, format!("Agent {i}")))
             .await

@@ -16,10 +16,6 @@ pub const DEFAULT_CONFIG: &str = "etraq.toml";
 pub struct Context {
     /// The configuration (defaults when there is no file).
     pub config: Config,
-    /// Where the configuration file is (or would be).
-    pub config_path: PathBuf,
-    /// True when the configuration came from a file.
-    pub config_found: bool,
     /// The store to open.
     pub store_url: StoreUrl,
 }
@@ -32,24 +28,19 @@ impl Context {
             Some(p) => (p.to_path_buf(), true),
             None => (PathBuf::from(DEFAULT_CONFIG), false),
         };
-        let (config, config_found) = if config_path.exists() {
-            (Config::load(&config_path)?, true)
+        let config = if config_path.exists() {
+            Config::load(&config_path)?
         } else if explicit {
             bail!("configuration file {} not found", config_path.display());
         } else {
-            (Config::default(), false)
+            Config::default()
         };
         let store_url = match store {
             // A --store path is relative to the current directory, like any command-line path.
             Some(url) => StoreUrl::parse(url, Path::new("."))?,
             None => config.store_url()?,
         };
-        Ok(Context {
-            config,
-            config_path,
-            config_found,
-            store_url,
-        })
+        Ok(Context { config, store_url })
     }
 
     /// Opens the store.

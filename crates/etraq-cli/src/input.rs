@@ -32,7 +32,14 @@ impl Source {
         match self {
             Source::Stdin => None,
             Source::Eml(p) | Source::Mbox(p) => std::fs::metadata(p).ok().map(|m| m.len()),
-            Source::Maildir(p) => Some(maildir_files(p).ok()?.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum()),
+            Source::Maildir(p) => Some(
+                maildir_files(p)
+                    .ok()?
+                    .iter()
+                    .filter_map(|f| std::fs::metadata(f).ok())
+                    .map(|m| m.len())
+                    .sum(),
+            ),
         }
     }
 }
@@ -61,7 +68,10 @@ pub fn inspect(inputs: &[PathBuf]) -> Result<Vec<Source>> {
         let meta = std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
         if meta.is_dir() {
             if !p.join("cur").is_dir() && !p.join("new").is_dir() {
-                bail!("{} is a directory but not a Maildir (it has no cur/ or new/)", p.display());
+                bail!(
+                    "{} is a directory but not a Maildir (it has no cur/ or new/)",
+                    p.display()
+                );
             }
             out.push(Source::Maildir(p.clone()));
             continue;
@@ -84,7 +94,11 @@ pub fn inspect(inputs: &[PathBuf]) -> Result<Vec<Source>> {
                 p.display()
             );
         }
-        out.push(if looks_mbox { Source::Mbox(p.clone()) } else { Source::Eml(p.clone()) });
+        out.push(if looks_mbox {
+            Source::Mbox(p.clone())
+        } else {
+            Source::Eml(p.clone())
+        });
     }
     Ok(out)
 }
@@ -106,7 +120,8 @@ pub fn messages(source: &Source) -> Result<Box<dyn Iterator<Item = Result<RawMai
         Source::Eml(p) => {
             let p = p.clone();
             Box::new(std::iter::once_with(move || {
-                let bytes = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+                let bytes =
+                    std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
                 Ok(RawMail {
                     origin: p.display().to_string(),
                     bytes,
@@ -115,7 +130,10 @@ pub fn messages(source: &Source) -> Result<Box<dyn Iterator<Item = Result<RawMai
         }
         Source::Mbox(p) => {
             let f = File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
-            mbox(BufReader::with_capacity(1 << 20, f), p.display().to_string())
+            mbox(
+                BufReader::with_capacity(1 << 20, f),
+                p.display().to_string(),
+            )
         }
         Source::Stdin => {
             let mut r = BufReader::with_capacity(1 << 20, std::io::stdin());
@@ -127,7 +145,8 @@ pub fn messages(source: &Source) -> Result<Box<dyn Iterator<Item = Result<RawMai
                 mbox(r, "stdin".into())
             } else {
                 let mut bytes = Vec::new();
-                r.read_to_end(&mut bytes).context("cannot read standard input")?;
+                r.read_to_end(&mut bytes)
+                    .context("cannot read standard input")?;
                 Box::new(std::iter::once(Ok(RawMail {
                     origin: "stdin".into(),
                     bytes,
@@ -135,9 +154,11 @@ pub fn messages(source: &Source) -> Result<Box<dyn Iterator<Item = Result<RawMai
             }
         }
         Source::Maildir(p) => {
-            let files = maildir_files(p).with_context(|| format!("cannot read Maildir {}", p.display()))?;
+            let files =
+                maildir_files(p).with_context(|| format!("cannot read Maildir {}", p.display()))?;
             Box::new(files.into_iter().map(|f| {
-                let bytes = std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))?;
+                let bytes =
+                    std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))?;
                 Ok(RawMail {
                     origin: f.display().to_string(),
                     bytes,

@@ -15,8 +15,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
     let cli = cli::Cli::parse();
-    init_tracing(&cli.command);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("etraq: cannot start the async runtime: {e}");
@@ -35,13 +38,10 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to standard error; `ETRAQ_LOG` (an `EnvFilter` spec such as `debug` or
-/// `etraq=debug`) overrides the level, which is `info` for the server and `warn` otherwise.
-fn init_tracing(command: &cli::Command) {
-    let default = match command {
-        _ => "warn",
-    };
+/// `etraq=debug`) overrides the default level, `warn`.
+fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ETRAQ_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -72,7 +72,11 @@ impl From<&MailRecord> for UntrackedRow {
             subject: m.subject.clone(),
             cc_users: strings(&m.cc),
             mailed_on: m.received_at,
-            reason: m.decision.reason().map(|r| r.to_string()).unwrap_or_default(),
+            reason: m
+                .decision
+                .reason()
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
             message_id: m.message_id.clone(),
             direction: m.direction.to_string(),
             dr: m.dr.as_ref().map(|d| d.to_string()),
@@ -123,7 +127,9 @@ fn strings(v: &[EmailAddress]) -> Vec<String> {
 
 /// A time for tables, in the configured zone: `2026-11-27 09:00`.
 pub fn time(t: Timestamp, tz: &TimeZone) -> String {
-    t.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string()
+    t.to_zoned_datetime(tz.clone())
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 fn opt(s: &Option<String>) -> String {
@@ -138,7 +144,8 @@ pub fn table(headers: &[&str]) -> Table {
     if term.is_term() {
         t.load_style(presets::UTF8_FULL_CONDENSED);
         let (_, cols) = term.size();
-        t.set_width(cols).set_content_arrangement(ContentArrangement::Dynamic);
+        t.set_width(cols)
+            .set_content_arrangement(ContentArrangement::Dynamic);
     } else {
         t.load_style(presets::ASCII_MARKDOWN);
     }
@@ -179,7 +186,14 @@ pub fn dr_table(rows: &[DrRow], tz: &TimeZone) -> Table {
 
 /// The Untracked Mails columns of the seed guide.
 pub fn untracked_table(rows: &[UntrackedRow], tz: &TimeZone) -> Table {
-    let mut t = table(&["Recipient", "Sender", "Subject", "CC Users", "Mailed On", "Reason"]);
+    let mut t = table(&[
+        "Recipient",
+        "Sender",
+        "Subject",
+        "CC Users",
+        "Mailed On",
+        "Reason",
+    ]);
     for r in rows {
         t.add_row(vec![
             opt(&r.recipient),
@@ -195,7 +209,14 @@ pub fn untracked_table(rows: &[UntrackedRow], tz: &TimeZone) -> Table {
 
 /// Mails of a history or a thread.
 pub fn mail_table(rows: &[MailRow], tz: &TimeZone, with_dr: bool) -> Table {
-    let mut headers = vec!["Mailed On", "Direction", "Sender", "Recipient", "Subject", "Type / Reason"];
+    let mut headers = vec![
+        "Mailed On",
+        "Direction",
+        "Sender",
+        "Recipient",
+        "Subject",
+        "Type / Reason",
+    ];
     if with_dr {
         headers.push("DR");
     }
@@ -207,7 +228,10 @@ pub fn mail_table(rows: &[MailRow], tz: &TimeZone, with_dr: bool) -> Table {
             opt(&r.sender),
             opt(&r.recipient),
             r.subject.clone(),
-            r.mail_type.clone().or_else(|| r.reason.clone()).unwrap_or_default(),
+            r.mail_type
+                .clone()
+                .or_else(|| r.reason.clone())
+                .unwrap_or_default(),
         ];
         if with_dr {
             row.push(opt(&r.dr));
@@ -219,13 +243,23 @@ pub fn mail_table(rows: &[MailRow], tz: &TimeZone, with_dr: bool) -> Table {
 
 /// Users.
 pub fn user_table(users: &[User]) -> Table {
-    let mut t = table(&["Email", "Name", "Department", "Supervisor", "Role", "Tracking"]);
+    let mut t = table(&[
+        "Email",
+        "Name",
+        "Department",
+        "Supervisor",
+        "Role",
+        "Tracking",
+    ]);
     for u in users {
         t.add_row(vec![
             u.email.to_string(),
             u.name.clone(),
             u.department.clone().unwrap_or_default(),
-            u.supervisor.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+            u.supervisor
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
             u.role.to_string(),
             if u.tracking { "on" } else { "off" }.to_string(),
         ]);

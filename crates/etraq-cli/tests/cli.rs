@@ -47,7 +47,9 @@ impl Env {
 
     fn etraq(&self) -> Command {
         let mut c = Command::cargo_bin("etraq").unwrap();
-        c.current_dir(self.dir.path()).env("ETRAQ_STORE", &self.store).env_remove("ETRAQ_CONFIG");
+        c.current_dir(self.dir.path())
+            .env("ETRAQ_STORE", &self.store)
+            .env_remove("ETRAQ_CONFIG");
         c
     }
 
@@ -55,20 +57,36 @@ impl Env {
     fn ingest(&self, name: &str, headers: &[(&str, &str)], now: &str) -> Value {
         let p = self.path(name);
         std::fs::write(&p, mail(headers)).unwrap();
-        let out = self.etraq().args(["ingest", "--json", "--now", now]).arg(&p).output().unwrap();
-        assert!(out.status.success(), "ingest failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self
+            .etraq()
+            .args(["ingest", "--json", "--now", now])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ingest failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("bad JSON line {text:?}: {e}"))
     }
 
     fn json(&self, args: &[&str]) -> Value {
         let out = self.etraq().args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: bad JSON: {e}"))
     }
 
     fn drs(&self) -> Vec<Value> {
-        self.json(&["dr", "list", "--json"]).as_array().unwrap().clone()
+        self.json(&["dr", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     fn dr(&self, id: &str) -> Value {
@@ -100,7 +118,10 @@ fn first_mail(env: &Env) -> Value {
 }
 
 fn id_of(v: &Value) -> String {
-    v["dr"].as_str().unwrap_or_else(|| panic!("no DR in {v}")).to_string()
+    v["dr"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no DR in {v}"))
+        .to_string()
 }
 
 macro_rules! on_both_stores {
@@ -140,21 +161,33 @@ fn new_customer_mail_opens_a_dr(backend: &str) {
     let drs = env.drs();
     assert_eq!(drs.len(), 1);
     let d = &drs[0];
-    for field in ["id", "owner", "sender", "recipient", "subject", "assigned_on", "cc_users", "mail_type", "status", "escalation_level"] {
+    for field in [
+        "id",
+        "owner",
+        "sender",
+        "recipient",
+        "subject",
+        "assigned_on",
+        "cc_users",
+        "mail_type",
+        "status",
+        "escalation_level",
+    ] {
         assert!(d.get(field).is_some(), "dr list --json lacks {field}: {d}");
     }
     assert_eq!(d["id"], line["dr"]);
     assert!(d["id"].as_str().unwrap().starts_with("SUPP-11272026."));
     assert_eq!(d["owner"], "support@example.com");
-    assert_eq!(d["cc_users"], serde_json::json!(["carol@example.com", "bob@example.com"]));
+    assert_eq!(
+        d["cc_users"],
+        serde_json::json!(["carol@example.com", "bob@example.com"])
+    );
     assert_eq!(d["status"], "open");
     assert_eq!(d["assigned_on"], "2026-11-27T09:00:00Z");
     // The table shows the seed's columns.
-    env.etraq()
-        .args(["dr", "list"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("DR Assigned").and(predicate::str::contains("Printer on fire")));
+    env.etraq().args(["dr", "list"]).assert().success().stdout(
+        predicate::str::contains("DR Assigned").and(predicate::str::contains("Printer on fire")),
+    );
 }
 
 fn tagged_reply_marks_replied(backend: &str) {
@@ -230,15 +263,30 @@ fn local_to_local_is_local_email(backend: &str) {
     let env = Env::new(backend);
     let line = env.ingest(
         "l.eml",
-        &[("From", "alice@example.com"), ("To", "bob@example.com"), ("Subject", "Lunch"), ("Message-ID", "<l@example.com>")],
+        &[
+            ("From", "alice@example.com"),
+            ("To", "bob@example.com"),
+            ("Subject", "Lunch"),
+            ("Message-ID", "<l@example.com>"),
+        ],
         "2026-11-27T09:00:00Z",
     );
     assert_eq!(line["decision"], "untracked");
     assert_eq!(line["reason"], "Local Email");
     let untracked = env.json(&["untracked", "list", "--json"]);
     let row = &untracked[0];
-    for field in ["recipient", "sender", "subject", "cc_users", "mailed_on", "reason"] {
-        assert!(row.get(field).is_some(), "untracked list --json lacks {field}: {row}");
+    for field in [
+        "recipient",
+        "sender",
+        "subject",
+        "cc_users",
+        "mailed_on",
+        "reason",
+    ] {
+        assert!(
+            row.get(field).is_some(),
+            "untracked list --json lacks {field}: {row}"
+        );
     }
     assert_eq!(row["reason"], "Local Email");
     assert_eq!(row["sender"], "alice@example.com");
@@ -253,16 +301,29 @@ fn tracking_off_is_not_tracked(backend: &str) {
     let env = Env::new(backend);
     let line = env.ingest(
         "c.eml",
-        &[("From", "ann@customer.test"), ("To", "carol@example.com"), ("Subject", "Hi Carol"), ("Message-ID", "<cc@customer.test>")],
+        &[
+            ("From", "ann@customer.test"),
+            ("To", "carol@example.com"),
+            ("Subject", "Hi Carol"),
+            ("Message-ID", "<cc@customer.test>"),
+        ],
         "2026-11-27T09:00:00Z",
     );
     assert_eq!(line["reason"], "Tracking Disabled For Recipient");
     assert!(env.drs().is_empty());
     // Turning tracking on makes the next mail tracked.
-    env.etraq().args(["user", "set", "carol@example.com", "--tracking", "on"]).assert().success();
+    env.etraq()
+        .args(["user", "set", "carol@example.com", "--tracking", "on"])
+        .assert()
+        .success();
     let line = env.ingest(
         "c2.eml",
-        &[("From", "ann@customer.test"), ("To", "carol@example.com"), ("Subject", "Hi again"), ("Message-ID", "<cc2@customer.test>")],
+        &[
+            ("From", "ann@customer.test"),
+            ("To", "carol@example.com"),
+            ("Subject", "Hi again"),
+            ("Message-ID", "<cc2@customer.test>"),
+        ],
         "2026-11-27T09:10:00Z",
     );
     assert_eq!(line["decision"], "tracked");
@@ -277,7 +338,10 @@ fn out_of_office_changes_nothing(backend: &str) {
         &[
             ("From", "ann@customer.test"),
             ("To", "support@example.com"),
-            ("Subject", &format!("Automatic reply: [{id}] Printer on fire")),
+            (
+                "Subject",
+                &format!("Automatic reply: [{id}] Printer on fire"),
+            ),
             ("Auto-Submitted", "auto-replied"),
             ("Message-ID", "<ooo@customer.test>"),
         ],
@@ -285,7 +349,14 @@ fn out_of_office_changes_nothing(backend: &str) {
     );
     assert_eq!(line["reason"], "Auto-generated");
     let after = env.dr(&id);
-    for field in ["status", "awaiting_since", "first_response_at", "escalation_level", "owner", "last_activity"] {
+    for field in [
+        "status",
+        "awaiting_since",
+        "first_response_at",
+        "escalation_level",
+        "owner",
+        "last_activity",
+    ] {
         assert_eq!(before[field], after[field], "{field} changed");
     }
 }
@@ -293,7 +364,12 @@ fn out_of_office_changes_nothing(backend: &str) {
 fn same_file_twice_is_duplicate(backend: &str) {
     let env = Env::new(backend);
     first_mail(&env);
-    let out = env.etraq().args(["ingest", "--json"]).arg(env.path("c1.eml")).output().unwrap();
+    let out = env
+        .etraq()
+        .args(["ingest", "--json"])
+        .arg(env.path("c1.eml"))
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let line: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(line["reason"], "Duplicate");
@@ -305,7 +381,12 @@ fn employee_first_mail_owner(backend: &str) {
     let env = Env::new(backend);
     let o = env.ingest(
         "o.eml",
-        &[("From", "alice@example.com"), ("To", "ann@customer.test"), ("Subject", "Our offer"), ("Message-ID", "<o1@example.com>")],
+        &[
+            ("From", "alice@example.com"),
+            ("To", "ann@customer.test"),
+            ("Subject", "Our offer"),
+            ("Message-ID", "<o1@example.com>"),
+        ],
         "2026-11-27T09:00:00Z",
     );
     assert_eq!(o["reason"], "Outbound New Mail");
@@ -324,7 +405,11 @@ fn employee_first_mail_owner(backend: &str) {
     assert_eq!(a["mail_type"], "Normal Mail");
     let d = env.dr(&id_of(&a));
     assert_eq!(d["owner"], "alice@example.com");
-    assert_eq!(d["messages"].as_array().unwrap().len(), 2, "the offer joins the DR's thread");
+    assert_eq!(
+        d["messages"].as_array().unwrap().len(),
+        2,
+        "the offer joins the DR's thread"
+    );
 }
 
 fn stranger_with_tag_gets_new_dr(backend: &str) {
@@ -370,9 +455,20 @@ fn closed_dr_reopens(backend: &str) {
     let d = env.dr(&id);
     assert_eq!(d["status"], "open");
     assert_eq!(d["awaiting_since"], "2026-11-28T09:00:00Z");
-    env.etraq().args(["dr", "assign", &id, "bob@example.com"]).assert().success();
+    env.etraq()
+        .args(["dr", "assign", &id, "bob@example.com"])
+        .assert()
+        .success();
     assert_eq!(env.dr(&id)["owner"], "bob@example.com");
-    let open = env.json(&["dr", "list", "--status", "open", "--owner", "bob@example.com", "--json"]);
+    let open = env.json(&[
+        "dr",
+        "list",
+        "--status",
+        "open",
+        "--owner",
+        "bob@example.com",
+        "--json",
+    ]);
     assert_eq!(open.as_array().unwrap().len(), 1);
     let closed = env.json(&["dr", "list", "--status", "closed", "--json"]);
     assert!(closed.as_array().unwrap().is_empty());
@@ -383,9 +479,25 @@ fn mbox_maildir_and_stdin(backend: &str) {
     // An mbox with a thread: the reply comes after what it answers.
     let mut mbox = String::new();
     for (i, m) in [
-        mail(&[("From", "ann@customer.test"), ("To", "support@example.com"), ("Subject", "One"), ("Message-ID", "<mb1@customer.test>")]),
-        mail(&[("From", "support@example.com"), ("To", "ann@customer.test"), ("Subject", "Re: One"), ("In-Reply-To", "<mb1@customer.test>"), ("Message-ID", "<mb2@example.com>")]),
-        mail(&[("From", "zed@other.test"), ("To", "alice@example.com"), ("Subject", "From me"), ("Message-ID", "<mb3@other.test>")]),
+        mail(&[
+            ("From", "ann@customer.test"),
+            ("To", "support@example.com"),
+            ("Subject", "One"),
+            ("Message-ID", "<mb1@customer.test>"),
+        ]),
+        mail(&[
+            ("From", "support@example.com"),
+            ("To", "ann@customer.test"),
+            ("Subject", "Re: One"),
+            ("In-Reply-To", "<mb1@customer.test>"),
+            ("Message-ID", "<mb2@example.com>"),
+        ]),
+        mail(&[
+            ("From", "zed@other.test"),
+            ("To", "alice@example.com"),
+            ("Subject", "From me"),
+            ("Message-ID", "<mb3@other.test>"),
+        ]),
     ]
     .iter()
     .enumerate()
@@ -395,9 +507,27 @@ fn mbox_maildir_and_stdin(backend: &str) {
         mbox.push('\n');
     }
     std::fs::write(env.path("box.mbox"), &mbox).unwrap();
-    let out = env.etraq().args(["ingest", "--json", "--now", "2026-11-27T10:00:00Z", "box.mbox"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = env
+        .etraq()
+        .args([
+            "ingest",
+            "--json",
+            "--now",
+            "2026-11-27T10:00:00Z",
+            "box.mbox",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["mail_type"], "Normal Mail");
     assert_eq!(lines[1]["mail_type"], "Replied Mail");
@@ -409,29 +539,101 @@ fn mbox_maildir_and_stdin(backend: &str) {
     for sub in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(md.join(sub)).unwrap();
     }
-    std::fs::write(md.join("new/1800000001.M1.host"), mail(&[("From", "ann@customer.test"), ("To", "support@example.com"), ("Subject", "Re: One"), ("In-Reply-To", "<mb2@example.com>"), ("Message-ID", "<md2@customer.test>")])).unwrap();
-    std::fs::write(md.join("cur/1800000000.M1.host:2,S"), mail(&[("From", "bo@client.test"), ("To", "support@example.com"), ("Subject", "Two"), ("Message-ID", "<md1@client.test>")])).unwrap();
-    let out = env.etraq().args(["ingest", "--json", "--now", "2026-11-27T11:00:00Z", "Maildir"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.iter().map(|l| l["message_id"].as_str().unwrap()).collect::<Vec<_>>(), vec!["md1@client.test", "md2@customer.test"]);
-
-    // Standard input, with envelope overrides.
-    let raw = mail(&[("From", "someone@else.test"), ("Subject", "No To header"), ("Message-ID", "<in1@else.test>")]);
+    std::fs::write(
+        md.join("new/1800000001.M1.host"),
+        mail(&[
+            ("From", "ann@customer.test"),
+            ("To", "support@example.com"),
+            ("Subject", "Re: One"),
+            ("In-Reply-To", "<mb2@example.com>"),
+            ("Message-ID", "<md2@customer.test>"),
+        ]),
+    )
+    .unwrap();
+    std::fs::write(
+        md.join("cur/1800000000.M1.host:2,S"),
+        mail(&[
+            ("From", "bo@client.test"),
+            ("To", "support@example.com"),
+            ("Subject", "Two"),
+            ("Message-ID", "<md1@client.test>"),
+        ]),
+    )
+    .unwrap();
     let out = env
         .etraq()
-        .args(["ingest", "--json", "--rcpt", "bob@example.com", "--mail-from", "bounce@else.test", "-"])
+        .args([
+            "ingest",
+            "--json",
+            "--now",
+            "2026-11-27T11:00:00Z",
+            "Maildir",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| l["message_id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["md1@client.test", "md2@customer.test"]
+    );
+
+    // Standard input, with envelope overrides.
+    let raw = mail(&[
+        ("From", "someone@else.test"),
+        ("Subject", "No To header"),
+        ("Message-ID", "<in1@else.test>"),
+    ]);
+    let out = env
+        .etraq()
+        .args([
+            "ingest",
+            "--json",
+            "--rcpt",
+            "bob@example.com",
+            "--mail-from",
+            "bounce@else.test",
+            "-",
+        ])
         .write_stdin(raw)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(line["decision"], "tracked");
-    assert_eq!(env.dr(line["dr"].as_str().unwrap())["owner"], "bob@example.com");
+    assert_eq!(
+        env.dr(line["dr"].as_str().unwrap())["owner"],
+        "bob@example.com"
+    );
 
     // A null envelope sender marks automatic mail.
-    let raw = mail(&[("From", "someone@else.test"), ("To", "bob@example.com"), ("Subject", "Delivery"), ("Message-ID", "<in2@else.test>")]);
-    let out = env.etraq().args(["ingest", "--json", "--mail-from", "<>", "-"]).write_stdin(raw).output().unwrap();
+    let raw = mail(&[
+        ("From", "someone@else.test"),
+        ("To", "bob@example.com"),
+        ("Subject", "Delivery"),
+        ("Message-ID", "<in2@else.test>"),
+    ]);
+    let out = env
+        .etraq()
+        .args(["ingest", "--json", "--mail-from", "<>", "-"])
+        .write_stdin(raw)
+        .output()
+        .unwrap();
     let line: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(line["reason"], "Auto-generated");
 }
@@ -441,18 +643,33 @@ fn history_by_address_and_domain(backend: &str) {
     first_mail(&env);
     env.ingest(
         "x.eml",
-        &[("From", "Bea <bea@Customer.TEST>"), ("To", "alice@example.com"), ("Subject", "Other"), ("Message-ID", "<x@customer.test>")],
+        &[
+            ("From", "Bea <bea@Customer.TEST>"),
+            ("To", "alice@example.com"),
+            ("Subject", "Other"),
+            ("Message-ID", "<x@customer.test>"),
+        ],
         "2026-11-27T09:30:00Z",
     );
     env.ingest(
         "y.eml",
-        &[("From", "zed@other.test"), ("To", "alice@example.com"), ("Subject", "Unrelated"), ("Message-ID", "<y@other.test>")],
+        &[
+            ("From", "zed@other.test"),
+            ("To", "alice@example.com"),
+            ("Subject", "Unrelated"),
+            ("Message-ID", "<y@other.test>"),
+        ],
         "2026-11-27T09:40:00Z",
     );
     let ann = env.json(&["history", "ann@customer.test", "--json"]);
     assert_eq!(ann.as_array().unwrap().len(), 1);
     let domain = env.json(&["history", "@CUSTOMER.test", "--json"]);
-    let ids: Vec<&str> = domain.as_array().unwrap().iter().map(|m| m["message_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = domain
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec!["c1@customer.test", "x@customer.test"]);
     let by_customer = env.json(&["dr", "list", "--customer", "@customer.test", "--json"]);
     assert_eq!(by_customer.as_array().unwrap().len(), 2);
@@ -463,24 +680,41 @@ fn init_writes_config_and_store_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let etraq = || {
         let mut c = Command::cargo_bin("etraq").unwrap();
-        c.current_dir(dir.path()).env_remove("ETRAQ_CONFIG").env_remove("ETRAQ_STORE");
+        c.current_dir(dir.path())
+            .env_remove("ETRAQ_CONFIG")
+            .env_remove("ETRAQ_STORE");
         c
     };
-    etraq().args(["init", "--local-domain", "Example.COM"]).assert().success();
+    etraq()
+        .args(["init", "--local-domain", "Example.COM"])
+        .assert()
+        .success();
     let text = std::fs::read_to_string(dir.path().join("etraq.toml")).unwrap();
     assert!(text.contains("local_domains = [\"example.com\"]"));
-    assert!(text.contains("# warn_after = \"4h\""), "defaults are shown commented");
+    assert!(
+        text.contains("# warn_after = \"4h\""),
+        "defaults are shown commented"
+    );
     assert!(dir.path().join("etraq-data/etraq.db").exists());
     std::fs::write(dir.path().join("etraq.toml"), format!("{text}\n# mine\n")).unwrap();
-    etraq()
-        .arg("init")
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("already exists").and(predicate::str::contains("--force")));
-    assert!(std::fs::read_to_string(dir.path().join("etraq.toml")).unwrap().contains("# mine"));
+    etraq().arg("init").assert().code(1).stderr(
+        predicate::str::contains("already exists").and(predicate::str::contains("--force")),
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("etraq.toml"))
+            .unwrap()
+            .contains("# mine")
+    );
     etraq().args(["init", "--force"]).assert().success();
-    assert!(!std::fs::read_to_string(dir.path().join("etraq.toml")).unwrap().contains("# mine"));
-    etraq().args(["--store", "sled:s", "init", "--force"]).assert().success();
+    assert!(
+        !std::fs::read_to_string(dir.path().join("etraq.toml"))
+            .unwrap()
+            .contains("# mine")
+    );
+    etraq()
+        .args(["--store", "sled:s", "init", "--force"])
+        .assert()
+        .success();
     assert!(dir.path().join("s").is_dir());
 }
 
@@ -488,27 +722,82 @@ fn init_writes_config_and_store_and_refuses_to_overwrite() {
 fn bad_input_is_one_line_naming_it_with_exit_1() {
     let env = Env::new("sqlite");
     let one_line = |out: &std::process::Output, needle: &str| {
-        assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
         assert!(err.contains(needle), "{err:?} does not name {needle:?}");
     };
-    one_line(&env.etraq().args(["ingest", "missing.eml"]).output().unwrap(), "missing.eml");
+    one_line(
+        &env.etraq()
+            .args(["ingest", "missing.eml"])
+            .output()
+            .unwrap(),
+        "missing.eml",
+    );
     std::fs::write(env.path("bad.mbox"), "this is no mbox\n").unwrap();
-    one_line(&env.etraq().args(["ingest", "bad.mbox"]).output().unwrap(), "bad.mbox");
-    std::fs::write(env.path("bad.toml"), "local_domains = [\"example.com\"]\n[tracking]\ndr_prefx = \"X\"\n").unwrap();
-    one_line(&env.etraq().args(["--config", "bad.toml", "dr", "list"]).output().unwrap(), "tracking.dr_prefx");
-    one_line(&env.etraq().args(["--store", "mysql:db", "dr", "list"]).output().unwrap(), "mysql");
+    one_line(
+        &env.etraq().args(["ingest", "bad.mbox"]).output().unwrap(),
+        "bad.mbox",
+    );
+    std::fs::write(
+        env.path("bad.toml"),
+        "local_domains = [\"example.com\"]\n[tracking]\ndr_prefx = \"X\"\n",
+    )
+    .unwrap();
+    one_line(
+        &env.etraq()
+            .args(["--config", "bad.toml", "dr", "list"])
+            .output()
+            .unwrap(),
+        "tracking.dr_prefx",
+    );
+    one_line(
+        &env.etraq()
+            .args(["--store", "mysql:db", "dr", "list"])
+            .output()
+            .unwrap(),
+        "mysql",
+    );
     std::fs::write(env.path("notes.txt"), "just text").unwrap();
-    one_line(&env.etraq().args(["--store", "sqlite:notes.txt", "dr", "list"]).output().unwrap(), "notes.txt");
-    one_line(&env.etraq().args(["--store", "sqlite:notes.txt/x.db", "dr", "list"]).output().unwrap(), "notes.txt");
-    one_line(&env.etraq().args(["dr", "show", "SUPP-99999999.1"]).output().unwrap(), "SUPP-99999999.1");
+    one_line(
+        &env.etraq()
+            .args(["--store", "sqlite:notes.txt", "dr", "list"])
+            .output()
+            .unwrap(),
+        "notes.txt",
+    );
+    one_line(
+        &env.etraq()
+            .args(["--store", "sqlite:notes.txt/x.db", "dr", "list"])
+            .output()
+            .unwrap(),
+        "notes.txt",
+    );
+    one_line(
+        &env.etraq()
+            .args(["dr", "show", "SUPP-99999999.1"])
+            .output()
+            .unwrap(),
+        "SUPP-99999999.1",
+    );
     // Usage errors exit with 2.
-    env.etraq().args(["dr", "list", "--status", "sleepy"]).assert().code(2);
+    env.etraq()
+        .args(["dr", "list", "--status", "sleepy"])
+        .assert()
+        .code(2);
     env.etraq().args(["frobnicate"]).assert().code(2);
     // A malformed mail still gets a decision.
     std::fs::write(env.path("garbage.eml"), b"\x00\xff\xfe garbage \r\n\r\n").unwrap();
-    env.etraq().args(["ingest", "--json", "garbage.eml"]).assert().success().stdout(predicate::str::contains("\"decision\""));
+    env.etraq()
+        .args(["ingest", "--json", "garbage.eml"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"decision\""));
 }
 
 #[test]
@@ -516,9 +805,24 @@ fn the_config_file_drives_the_store_location() {
     let dir = tempfile::tempdir().unwrap();
     let conf_dir = dir.path().join("conf");
     std::fs::create_dir(&conf_dir).unwrap();
-    std::fs::write(conf_dir.join("etraq.toml"), "local_domains = [\"example.com\"]\n[store]\nurl = \"sled:data\"\n").unwrap();
+    std::fs::write(
+        conf_dir.join("etraq.toml"),
+        "local_domains = [\"example.com\"]\n[store]\nurl = \"sled:data\"\n",
+    )
+    .unwrap();
     let mut c = Command::cargo_bin("etraq").unwrap();
-    c.current_dir(dir.path()).env_remove("ETRAQ_STORE").args(["--config", "conf/etraq.toml", "user", "add", "a@example.com", "--name", "A"]);
+    c.current_dir(dir.path()).env_remove("ETRAQ_STORE").args([
+        "--config",
+        "conf/etraq.toml",
+        "user",
+        "add",
+        "a@example.com",
+        "--name",
+        "A",
+    ]);
     c.assert().success();
-    assert!(Path::new(&conf_dir.join("data")).is_dir(), "the store path is relative to the config file");
+    assert!(
+        Path::new(&conf_dir.join("data")).is_dir(),
+        "the store path is relative to the config file"
+    );
 }

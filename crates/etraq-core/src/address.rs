@@ -75,9 +75,16 @@ impl EmailAddress {
         text.push('@');
         if is_plain_ascii_domain(domain) {
             // The common case needs no IDNA: lower-case ASCII letters, digits, '-', '.'.
-            text.extend(domain.strip_suffix('.').unwrap_or(domain).chars().map(|c| c.to_ascii_lowercase()));
+            text.extend(
+                domain
+                    .strip_suffix('.')
+                    .unwrap_or(domain)
+                    .chars()
+                    .map(|c| c.to_ascii_lowercase()),
+            );
         } else {
-            let d = normalize_domain(domain).map_err(|_| invalid("the domain is not a valid name"))?;
+            let d =
+                normalize_domain(domain).map_err(|_| invalid("the domain is not a valid name"))?;
             text.push_str(&d);
         }
         // Punycode can make a domain longer, so the limit applies to the normalised address.
@@ -119,8 +126,8 @@ pub fn normalize_domain(domain: &str) -> Result<String, Error> {
     };
     // IDNA maps full-width and ideographic dots to '.', so every structural check is made on
     // its output.
-    let ascii = idna::domain_to_ascii_cow(d.as_bytes(), idna::AsciiDenyList::URL)
-        .map_err(|_| invalid())?;
+    let ascii =
+        idna::domain_to_ascii_cow(d.as_bytes(), idna::AsciiDenyList::URL).map_err(|_| invalid())?;
     // One trailing dot is the DNS root ("example.com."): drop it.
     let ascii = ascii.strip_suffix('.').unwrap_or(&ascii);
     // Host names are letters, digits and hyphens (underscores occur in the wild); IDNA passes
@@ -148,8 +155,12 @@ fn is_plain_ascii_domain(d: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && !label.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--"))
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label
+                    .get(..4)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("xn--"))
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 

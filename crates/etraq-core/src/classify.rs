@@ -139,7 +139,10 @@ pub struct Parties {
 
 /// Sorts the addresses of a mail into [`Parties`].
 pub fn parties(rules: &TrackingRules, env: &ResolvedEnvelope, mail: &ParsedMail) -> Parties {
-    let sender = mail.from.clone().or_else(|| env.mail_from.address().cloned());
+    let sender = mail
+        .from
+        .clone()
+        .or_else(|| env.mail_from.address().cloned());
     let rcpts = &env.rcpt_to;
     let mut local_recipients: Vec<EmailAddress> = Vec::new();
     for a in mail.to.iter().chain(&mail.cc).chain(rcpts) {
@@ -147,17 +150,28 @@ pub fn parties(rules: &TrackingRules, env: &ResolvedEnvelope, mail: &ParsedMail)
             local_recipients.push(a.clone());
         }
     }
-    let external_recipients: Vec<EmailAddress> =
-        rcpts.iter().filter(|a| !rules.is_local(a)).cloned().collect();
+    let external_recipients: Vec<EmailAddress> = rcpts
+        .iter()
+        .filter(|a| !rules.is_local(a))
+        .cloned()
+        .collect();
     let sender_local = sender.as_ref().is_some_and(|s| rules.is_local(s));
-    let direction = match (sender_local, local_recipients.is_empty(), external_recipients.is_empty()) {
+    let direction = match (
+        sender_local,
+        local_recipients.is_empty(),
+        external_recipients.is_empty(),
+    ) {
         (true, _, false) => Direction::Outbound,
         (true, _, true) => Direction::Internal,
         (false, false, _) => Direction::Inbound,
         (false, true, _) => Direction::External,
     };
     let mut external: Vec<EmailAddress> = Vec::new();
-    let header_external = mail.to.iter().chain(&mail.cc).filter(|a| !rules.is_local(a));
+    let header_external = mail
+        .to
+        .iter()
+        .chain(&mail.cc)
+        .filter(|a| !rules.is_local(a));
     for a in sender
         .iter()
         .filter(|s| !sender_local && !s.domain().ends_with(".invalid"))
@@ -220,7 +234,11 @@ pub fn classify(
     }
 
     // 3. Excluded sender.
-    if parties.sender.as_ref().is_some_and(|s| rules.is_excluded_sender(s)) {
+    if parties
+        .sender
+        .as_ref()
+        .is_some_and(|s| rules.is_excluded_sender(s))
+    {
         return untracked(UntrackedReason::ExcludedSender, DrAction::None);
     }
 
@@ -252,7 +270,9 @@ pub fn classify(
                 } else {
                     new_dr_for_recipients(rules, facts, parties, customer, Some(employee.1))
                         .map(|a| tracked(MailType::Normal, a))
-                        .unwrap_or_else(|| untracked(UntrackedReason::TrackingDisabled, DrAction::None))
+                        .unwrap_or_else(|| {
+                            untracked(UntrackedReason::TrackingDisabled, DrAction::None)
+                        })
                 }
             }
             Found::Nothing => {
@@ -276,7 +296,8 @@ pub fn classify(
         },
         Direction::Internal => match found {
             Found::Dr(dr) => {
-                let forward = subject::is_forward_subject(&mail.subject) || mail.has_attached_message;
+                let forward =
+                    subject::is_forward_subject(&mail.subject) || mail.has_attached_message;
                 if !forward {
                     return tracked(MailType::InternalNote, DrAction::Note(dr.id.clone()));
                 }
@@ -304,7 +325,10 @@ pub fn classify(
                     }
                     // Forwarded only to colleagues who are not tracked: kept in the DR's history,
                     // the owner stays.
-                    None => untracked(UntrackedReason::TrackingDisabled, DrAction::Attach(dr.id.clone())),
+                    None => untracked(
+                        UntrackedReason::TrackingDisabled,
+                        DrAction::Attach(dr.id.clone()),
+                    ),
                 }
             }
             _ => untracked(UntrackedReason::LocalEmail, DrAction::None),
@@ -329,7 +353,11 @@ fn find_thread<'a>(mail: &ParsedMail, parties: &Parties, facts: &'a ThreadFacts)
     let mut employee_mail = None;
     for id in mail.thread_candidates() {
         // A Message-ID can be recorded in two directions; prefer the one with a DR.
-        let mut refs: Vec<&MailRef> = facts.referenced.iter().filter(|r| r.message_id == id).collect();
+        let mut refs: Vec<&MailRef> = facts
+            .referenced
+            .iter()
+            .filter(|r| r.message_id == id)
+            .collect();
         if refs.is_empty() {
             continue;
         }
@@ -440,7 +468,11 @@ pub fn facts_query(
     crate::store::FactsQuery {
         message_id: mail.message_id.clone(),
         direction: parties.direction,
-        candidates: mail.thread_candidates().into_iter().map(str::to_string).collect(),
+        candidates: mail
+            .thread_candidates()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         tags: subject::find_tags(&mail.subject),
         users,
     }

@@ -441,7 +441,9 @@ impl Config {
             }
             err(key, with_line(text, inner.span(), &message))
         })?;
-        config.validate().map_err(|(key, message)| err(key, message))?;
+        config
+            .validate()
+            .map_err(|(key, message)| err(key, message))?;
         Ok(config)
     }
 
@@ -472,12 +474,16 @@ impl Config {
             }
         }
         for (i, s) in self.tracking.exclude_senders.iter().enumerate() {
-            parse_exclusion(s).map_err(|e| (format!("tracking.exclude_senders[{i}]"), e.to_string()))?;
+            parse_exclusion(s)
+                .map_err(|e| (format!("tracking.exclude_senders[{i}]"), e.to_string()))?;
         }
         StoreUrl::parse(&self.store.url, Path::new("."))
             .map_err(|e| ("store.url".to_string(), e.to_string()))?;
         if self.escalation.interval_minutes == 0 {
-            return Err(("escalation.interval_minutes".into(), "must be at least 1".into()));
+            return Err((
+                "escalation.interval_minutes".into(),
+                "must be at least 1".into(),
+            ));
         }
         if self.escalation.escalate_after < self.escalation.warn_after {
             return Err((
@@ -536,7 +542,11 @@ impl Config {
         let department_prefixes = self
             .departments
             .iter()
-            .filter_map(|(n, d)| d.prefix.as_ref().map(|p| (n.clone(), p.to_ascii_uppercase())))
+            .filter_map(|(n, d)| {
+                d.prefix
+                    .as_ref()
+                    .map(|p| (n.clone(), p.to_ascii_uppercase()))
+            })
             .collect();
         Ok(TrackingRules {
             local_domains,
@@ -587,7 +597,9 @@ pub fn default_config_toml(local_domains: &[String], store_url: Option<&str>) ->
         .join(", ");
     let store = match store_url {
         Some(u) => format!("url = {u:?}"),
-        None => "# url = \"sqlite:etraq-data/etraq.db\"   # or \"sled:etraq-data/sled\"".to_string(),
+        None => {
+            "# url = \"sqlite:etraq-data/etraq.db\"   # or \"sled:etraq-data/sled\"".to_string()
+        }
     };
     format!(
         r#"# etraq.toml: configuration of etraq (see DESIGN §11 for every key).
@@ -702,22 +714,32 @@ mod tests {
         assert!(e.contains("smtp.max_recipients"), "{e}");
         assert!(e.contains("line 3"), "{e}");
 
-        let e = parse("[smtp]\nmax_recipents = 3\n").unwrap_err().to_string();
+        let e = parse("[smtp]\nmax_recipents = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("key `smtp.max_recipents`:"), "{e}");
 
         let e = parse("bogus = 1\n").unwrap_err().to_string();
         assert!(e.contains("key `bogus`"), "{e}");
 
-        let e = parse("[escalation]\nwarn_after = \"soon\"\n").unwrap_err().to_string();
+        let e = parse("[escalation]\nwarn_after = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("escalation.warn_after"), "{e}");
 
-        let e = parse("timezone = \"Mars/Olympus\"\n").unwrap_err().to_string();
+        let e = parse("timezone = \"Mars/Olympus\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("timezone"), "{e}");
 
-        let e = parse("[store]\nurl = \"postgres:x\"\n").unwrap_err().to_string();
+        let e = parse("[store]\nurl = \"postgres:x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("store.url") && e.contains("postgres"), "{e}");
 
-        let e = parse("local_domains = [\"ex ample.com\"]").unwrap_err().to_string();
+        let e = parse("local_domains = [\"ex ample.com\"]")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("local_domains[0]"), "{e}");
 
         let e = parse("local_domains = [").unwrap_err().to_string();

@@ -154,7 +154,10 @@ mod tests {
         assert_eq!(id.number(), 2512242023);
         assert_eq!(id.to_string(), "SUPP-11102003.2512242023");
         assert_eq!(id.tag(), "[SUPP-11102003.2512242023]");
-        assert_eq!(DrId::parse("supp-11102003.7").unwrap().to_string(), "SUPP-11102003.7");
+        assert_eq!(
+            DrId::parse("supp-11102003.7").unwrap().to_string(),
+            "SUPP-11102003.7"
+        );
     }
 
     #[test]

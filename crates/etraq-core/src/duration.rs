@@ -22,7 +22,10 @@ impl HumanDuration {
             input: input.chars().take(80).collect(),
             reason,
         };
-        let span: Span = input.trim().parse().map_err(|e: jiff::Error| invalid(e.to_string()))?;
+        let span: Span = input
+            .trim()
+            .parse()
+            .map_err(|e: jiff::Error| invalid(e.to_string()))?;
         let dur = span
             .to_duration(SpanRelativeTo::days_are_24_hours())
             .map_err(|e| invalid(e.to_string()))?;
@@ -116,7 +119,10 @@ mod tests {
     fn parses_the_documented_forms() {
         assert_eq!(HumanDuration::parse("90m").unwrap().as_secs(), 5400);
         assert_eq!(HumanDuration::parse("4h").unwrap().as_secs(), 14400);
-        assert_eq!(HumanDuration::parse("2d 3h").unwrap().as_secs(), 2 * 86400 + 3 * 3600);
+        assert_eq!(
+            HumanDuration::parse("2d 3h").unwrap().as_secs(),
+            2 * 86400 + 3 * 3600
+        );
         assert_eq!(HumanDuration::parse("1w").unwrap().as_secs(), 7 * 86400);
         assert_eq!(HumanDuration::parse("PT4H").unwrap().as_secs(), 14400);
         assert!(HumanDuration::parse("soon").is_err());

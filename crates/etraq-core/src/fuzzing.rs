@@ -36,7 +36,10 @@ fn synthetic_facts(mail: &ParsedMail, q: &crate::store::FactsQuery) -> ThreadFac
     let date = jiff::civil::date(2026, 1, 1);
     let t = jiff::Timestamp::UNIX_EPOCH;
     let owner = EmailAddress::parse("owner@example.com").ok();
-    let customer = mail.from.clone().or_else(|| EmailAddress::parse("c@customer.example").ok());
+    let customer = mail
+        .from
+        .clone()
+        .or_else(|| EmailAddress::parse("c@customer.example").ok());
     let (Some(owner), Some(customer)) = (owner, customer) else {
         return ThreadFacts::default();
     };
@@ -60,7 +63,9 @@ fn synthetic_facts(mail: &ParsedMail, q: &crate::store::FactsQuery) -> ThreadFac
     };
     let mut facts = ThreadFacts::default();
     for (i, id) in q.candidates.iter().enumerate() {
-        let dr = DrId::new("SUPP", date, i as u64 + 1).ok().filter(|_| i % 2 == 0);
+        let dr = DrId::new("SUPP", date, i as u64 + 1)
+            .ok()
+            .filter(|_| i % 2 == 0);
         if let Some(d) = &dr {
             facts.drs.push(mk(d.clone()));
         }
@@ -89,8 +94,15 @@ pub fn subject_tag(data: &[u8]) {
         .or_else(|| DrId::new("SUPP", jiff::civil::date(2003, 11, 10), 7).ok());
     if let Some(id) = id {
         let tagged = subject::add_tag(&s, &id);
-        assert!(subject::has_tag(&tagged, &id), "add_tag lost the tag: {tagged:?}");
-        assert_eq!(subject::add_tag(&tagged, &id), tagged, "add_tag tagged twice");
+        assert!(
+            subject::has_tag(&tagged, &id),
+            "add_tag lost the tag: {tagged:?}"
+        );
+        assert_eq!(
+            subject::add_tag(&tagged, &id),
+            tagged,
+            "add_tag tagged twice"
+        );
     }
     for t in tags {
         assert_eq!(DrId::parse(&t.to_string()).ok(), Some(t));
@@ -102,7 +114,11 @@ pub fn address(data: &[u8]) {
     let s = String::from_utf8_lossy(data);
     if let Ok(a) = EmailAddress::parse(&s) {
         let again = EmailAddress::parse(a.as_str());
-        assert_eq!(again.as_ref().ok(), Some(&a), "normalisation is not idempotent for {s:?}");
+        assert_eq!(
+            again.as_ref().ok(),
+            Some(&a),
+            "normalisation is not idempotent for {s:?}"
+        );
     }
     let _ = Party::parse(&s);
 }

@@ -297,7 +297,11 @@ impl Decision {
 
     /// `tracked` or `untracked` (the contract `decision` field).
     pub fn kind(&self) -> &'static str {
-        if self.is_tracked() { "tracked" } else { "untracked" }
+        if self.is_tracked() {
+            "tracked"
+        } else {
+            "untracked"
+        }
     }
 }
 

@@ -14,7 +14,10 @@ pub fn find_tags(subject: &str) -> Vec<DrId> {
     while let Some(open) = rest.find('[') {
         let after = &rest[open + 1..];
         // The tag is short; never look further than that for the closing bracket.
-        let window = after.char_indices().take(64).find(|&(_, c)| c == ']' || c == '[');
+        let window = after
+            .char_indices()
+            .take(64)
+            .find(|&(_, c)| c == ']' || c == '[');
         match window {
             Some((close, ']')) => {
                 if let Ok(id) = DrId::parse(&after[..close]) {
@@ -88,7 +91,10 @@ fn one_prefix(s: &str) -> Option<(Prefix, usize)> {
     if let Some(close) = rest
         .strip_prefix('[')
         .or_else(|| rest.strip_prefix('('))
-        .and_then(|r| r.find([']', ')']).filter(|&i| i <= 3 && r[..i].bytes().all(|b| b.is_ascii_digit())))
+        .and_then(|r| {
+            r.find([']', ')'])
+                .filter(|&i| i <= 3 && r[..i].bytes().all(|b| b.is_ascii_digit()))
+        })
     {
         end += close + 2;
     }
@@ -174,7 +180,10 @@ mod tests {
             vec![id("SUPP-11102003.25"), id("SALE-01022024.3")]
         );
         assert!(find_tags("no tag [SUPP-1110.1] [").is_empty());
-        assert_eq!(find_tags("[[SUPP-11102003.9]]"), vec![id("SUPP-11102003.9")]);
+        assert_eq!(
+            find_tags("[[SUPP-11102003.9]]"),
+            vec![id("SUPP-11102003.9")]
+        );
     }
 
     #[test]
@@ -193,7 +202,14 @@ mod tests {
 
     #[test]
     fn detects_forwards() {
-        for yes in ["Fw: x", "FWD: x", "fwd:x", "[SUPP-11102003.1] Fw: x", "WG: x", "Fw[2]: x"] {
+        for yes in [
+            "Fw: x",
+            "FWD: x",
+            "fwd:x",
+            "[SUPP-11102003.1] Fw: x",
+            "WG: x",
+            "Fw[2]: x",
+        ] {
             assert!(is_forward_subject(yes), "{yes}");
         }
         for no in ["Re: Fwd: x", "Forward planning", "x Fw: y", "", "Fwd"] {
@@ -204,6 +220,9 @@ mod tests {
     #[test]
     fn base_subject_strips_prefixes_and_tags() {
         assert_eq!(base_subject("Re: [SUPP-11102003.1] Fw: Invoice"), "Invoice");
-        assert_eq!(base_subject("Invoice [SUPP-11102003.1]"), "Invoice [SUPP-11102003.1]");
+        assert_eq!(
+            base_subject("Invoice [SUPP-11102003.1]"),
+            "Invoice [SUPP-11102003.1]"
+        );
     }
 }

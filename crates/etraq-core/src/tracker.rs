@@ -157,11 +157,16 @@ impl Tracker {
         }
         let answers = self.store.thread_facts_batch(&queries).await?;
         if answers.len() != items.len() {
-            return Err(Error::Invalid("internal: the store answered a different number of queries".into()));
+            return Err(Error::Invalid(
+                "internal: the store answered a different number of queries".into(),
+            ));
         }
         // User records seen anywhere in the batch, for the overlay's references.
         let batch_users: Vec<crate::model::User> = if items.len() > 1 {
-            answers.iter().flat_map(|a| a.users.iter().cloned()).collect()
+            answers
+                .iter()
+                .flat_map(|a| a.users.iter().cloned())
+                .collect()
         } else {
             Vec::new()
         };
@@ -170,11 +175,22 @@ impl Tracker {
         {
             let now = match item.received {
                 ReceivedAt::At(t) => t,
-                ReceivedAt::DateHeaderOr(latest) => mail.date.filter(|d| *d <= latest).unwrap_or(latest),
+                ReceivedAt::DateHeaderOr(latest) => {
+                    mail.date.filter(|d| *d <= latest).unwrap_or(latest)
+                }
             };
             overlay.merge_into(query, &mut facts, &batch_users, &self.rules);
             let c = classify::classify(&self.rules, &env, &mail, &parties, &facts);
-            let cs = self.change_set(&item.raw, &mail, &env, &parties, &c, &facts, now, &mut provisional)?;
+            let cs = self.change_set(
+                &item.raw,
+                &mail,
+                &env,
+                &parties,
+                &c,
+                &facts,
+                now,
+                &mut provisional,
+            )?;
             overlay.record(&cs);
             outs.push(Tracked {
                 seq: 0,
@@ -215,7 +231,9 @@ impl Tracker {
         }
 
         let seqs = if changes.len() == 1 {
-            let cs = changes.pop().ok_or_else(|| Error::Invalid("internal: no change".into()))?;
+            let cs = changes
+                .pop()
+                .ok_or_else(|| Error::Invalid("internal: no change".into()))?;
             vec![self.store.apply(cs).await?]
         } else {
             self.store.apply_batch(changes).await?
@@ -327,12 +345,14 @@ impl Tracker {
 
     /// Closes a DR (a user's action): the clock stops.
     pub async fn close_dr(&self, id: &DrId, now: Timestamp) -> Result<Dr> {
-        self.update_dr(id, |dr| Ok(transition::close(dr, now))).await
+        self.update_dr(id, |dr| Ok(transition::close(dr, now)))
+            .await
     }
 
     /// Reopens a DR (a user's action): the customer waits again from `now`.
     pub async fn reopen_dr(&self, id: &DrId, now: Timestamp) -> Result<Dr> {
-        self.update_dr(id, |dr| Ok(transition::reopen(dr, now))).await
+        self.update_dr(id, |dr| Ok(transition::reopen(dr, now)))
+            .await
     }
 
     /// Gives a DR to another owner, who must be a local address.
@@ -343,17 +363,22 @@ impl Tracker {
                 self.rules.local_domains.join(", ")
             )));
         }
-        self.update_dr(id, |dr| Ok(transition::assign(dr, owner, now))).await
+        self.update_dr(id, |dr| Ok(transition::assign(dr, owner, now)))
+            .await
     }
 
     /// Read-modify-write of one DR with conflict retries.
     async fn update_dr(&self, id: &DrId, change: impl Fn(&Dr) -> Result<Dr>) -> Result<Dr> {
         let mut attempt = 1;
         loop {
-            let current = self.store.get_dr(id).await?.ok_or_else(|| Error::NotFound {
-                what: "DR",
-                key: id.to_string(),
-            })?;
+            let current = self
+                .store
+                .get_dr(id)
+                .await?
+                .ok_or_else(|| Error::NotFound {
+                    what: "DR",
+                    key: id.to_string(),
+                })?;
             let next = change(&current)?;
             match self
                 .store
@@ -455,7 +480,10 @@ impl Overlay {
             for l in &cs.link {
                 self.linked.insert(l.clone(), d.clone());
                 if let Some(v) = self.mails.get_mut(&l.0) {
-                    for r in v.iter_mut().filter(|r| r.direction == l.1 && r.dr.is_none()) {
+                    for r in v
+                        .iter_mut()
+                        .filter(|r| r.direction == l.1 && r.dr.is_none())
+                    {
                         r.dr = Some(d.clone());
                     }
                 }

@@ -48,7 +48,11 @@ pub fn new_dr(
         id,
         cc_users: without(cc_users, &owner),
         owner,
-        last_sender: mail.parties.sender.clone().unwrap_or_else(|| customer.clone()),
+        last_sender: mail
+            .parties
+            .sender
+            .clone()
+            .unwrap_or_else(|| customer.clone()),
         customer,
         participants,
         subject: mail.subject.to_string(),

@@ -5,14 +5,20 @@
 use std::path::PathBuf;
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read the corpus {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_file())
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "the {target} corpus is too small: {}", files.len());
+    assert!(
+        files.len() >= 10,
+        "the {target} corpus is too small: {}",
+        files.len()
+    );
     files
         .into_iter()
         .map(|p| {
@@ -27,15 +33,28 @@ fn replay(target: &str, f: fn(&[u8])) {
         let r = std::panic::catch_unwind(|| f(&data));
         assert!(r.is_ok(), "{target} panicked on {}", path.display());
         // Truncations and byte flips of each input too, as the fuzzer would try.
-        for cut in [1, data.len() / 3, data.len() / 2, data.len().saturating_sub(1)] {
+        for cut in [
+            1,
+            data.len() / 3,
+            data.len() / 2,
+            data.len().saturating_sub(1),
+        ] {
             let r = std::panic::catch_unwind(|| f(&data[..cut.min(data.len())]));
-            assert!(r.is_ok(), "{target} panicked on {} cut at {cut}", path.display());
+            assert!(
+                r.is_ok(),
+                "{target} panicked on {} cut at {cut}",
+                path.display()
+            );
         }
         let mut flipped = data.clone();
         for i in (0..flipped.len()).step_by(7) {
             flipped[i] ^= 0x80;
         }
-        assert!(std::panic::catch_unwind(|| f(&flipped)).is_ok(), "{target} panicked on flipped {}", path.display());
+        assert!(
+            std::panic::catch_unwind(|| f(&flipped)).is_ok(),
+            "{target} panicked on flipped {}",
+            path.display()
+        );
     }
 }
 

@@ -223,7 +223,10 @@ fn open_blocking(path: &Path) -> Result<Inner> {
         trees.push(db.open_tree(name).ctx("opening a tree")?);
     }
     let meta = &trees[0];
-    match meta.get("application").ctx("reading the store's metadata")? {
+    match meta
+        .get("application")
+        .ctx("reading the store's metadata")?
+    {
         Some(app) if app.as_ref() != APPLICATION => {
             return Err(Error::ForeignStore {
                 path: path.to_path_buf(),
@@ -234,7 +237,9 @@ fn open_blocking(path: &Path) -> Result<Inner> {
         None => {
             let has_data = db.tree_names().iter().any(|n| {
                 let n = n.as_ref();
-                !TREE_NAMES.iter().any(|t| t.as_bytes() == n) && n != RESPONSES.as_bytes() && n != b"__sled__default"
+                !TREE_NAMES.iter().any(|t| t.as_bytes() == n)
+                    && n != RESPONSES.as_bytes()
+                    && n != b"__sled__default"
             }) || !db.is_empty();
             if has_data {
                 return Err(Error::ForeignStore {
@@ -242,8 +247,10 @@ fn open_blocking(path: &Path) -> Result<Inner> {
                     reason: "a sled database of another application".into(),
                 });
             }
-            meta.insert("application", APPLICATION).ctx("writing the store's metadata")?;
-            meta.insert("schema_version", &be(SCHEMA_VERSION)).ctx("writing the schema version")?;
+            meta.insert("application", APPLICATION)
+                .ctx("writing the store's metadata")?;
+            meta.insert("schema_version", &be(SCHEMA_VERSION))
+                .ctx("writing the schema version")?;
             db.flush().ctx("flushing a new store")?;
         }
     }
@@ -271,10 +278,7 @@ impl Inner {
     }
 
     /// A transaction over all trees except `responses`' position is kept too.
-    fn transaction<T>(
-        &self,
-        f: impl Fn(&[TransactionalTree]) -> TxResult<T>,
-    ) -> Result<T> {
+    fn transaction<T>(&self, f: impl Fn(&[TransactionalTree]) -> TxResult<T>) -> Result<T> {
         let all: Vec<&Tree> = self.trees.iter().collect();
         match all.as_slice().transaction(|t| f(t)) {
             Ok(v) => Ok(v),
@@ -306,7 +310,11 @@ impl Inner {
     }
 
     fn get_mail(&self, seq: u64) -> Result<Option<MailRecord>> {
-        match self.tree(T_MAILS).get(be(seq)).ctx("reading a mail record")? {
+        match self
+            .tree(T_MAILS)
+            .get(be(seq))
+            .ctx("reading a mail record")?
+        {
             Some(v) => {
                 let mut m: MailRecord = from_json("mails", &v)?;
                 m.seq = seq;
@@ -343,7 +351,12 @@ fn tx_write_dr(t: &[TransactionalTree], w: &DrWrite) -> TxResult<()> {
         (None, _) => return abort(Error::Conflict(format!("DR {} does not exist", w.dr.id))),
         (Some(c), expected) => {
             if c.id != w.dr.id {
-                return abort(Error::Conflict(format!("DR number {} is {}, not {}", w.dr.id.number(), c.id, w.dr.id)));
+                return abort(Error::Conflict(format!(
+                    "DR number {} is {}, not {}",
+                    w.dr.id.number(),
+                    c.id,
+                    w.dr.id
+                )));
             }
             if c.version != expected {
                 return abort(Error::Conflict(format!(
@@ -446,7 +459,11 @@ fn keyset(
     match (after, oldest_first) {
         (None, false) => Box::new(tree.scan_prefix(prefix).rev().map(map)),
         (None, true) => Box::new(tree.scan_prefix(prefix).map(map)),
-        (Some(a), false) => Box::new(tree.range(prefix.to_vec()..with_number(prefix, a)).rev().map(map)),
+        (Some(a), false) => Box::new(
+            tree.range(prefix.to_vec()..with_number(prefix, a))
+                .rev()
+                .map(map),
+        ),
         (Some(a), true) => {
             let start = with_number(prefix, a.saturating_add(1));
             let mut end = prefix.to_vec();
@@ -477,7 +494,9 @@ fn list_drs(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
         };
         if q.status.is_some_and(|s| s != dr.status)
             || q.owner.as_ref().is_some_and(|o| *o != dr.owner)
-            || q.customer.as_ref().is_some_and(|p| !p.matches(&dr.customer))
+            || q.customer
+                .as_ref()
+                .is_some_and(|p| !p.matches(&dr.customer))
         {
             continue;
         }
@@ -515,7 +534,9 @@ fn list_mails(inner: &Inner, q: &MailQuery) -> Result<Page<MailRecord>> {
         };
         if q.tracked.is_some_and(|t| t != m.decision.is_tracked())
             || q.dr.as_ref().is_some_and(|d| m.dr.as_ref() != Some(d))
-            || q.party.as_ref().is_some_and(|p| !m.parties.iter().any(|a| p.matches(a)))
+            || q.party
+                .as_ref()
+                .is_some_and(|p| !m.parties.iter().any(|a| p.matches(a)))
         {
             continue;
         }
@@ -620,7 +641,8 @@ impl Store for SledStore {
     }
 
     async fn apply(&self, changes: ChangeSet) -> Result<u64> {
-        self.write(move |inner| inner.transaction(|t| tx_apply(t, &changes))).await
+        self.write(move |inner| inner.transaction(|t| tx_apply(t, &changes)))
+            .await
     }
 
     async fn apply_batch(&self, batch: Vec<ChangeSet>) -> Result<Vec<u64>> {
@@ -640,7 +662,8 @@ impl Store for SledStore {
     }
 
     async fn save_dr(&self, write: DrWrite) -> Result<()> {
-        self.write(move |inner| inner.transaction(|t| tx_write_dr(t, &write))).await
+        self.write(move |inner| inner.transaction(|t| tx_write_dr(t, &write)))
+            .await
     }
 
     async fn thread_facts(&self, query: &FactsQuery) -> Result<ThreadFacts> {
@@ -669,12 +692,20 @@ impl Store for SledStore {
     }
 
     async fn mails_by_message_id(&self, message_id: &str) -> Result<Vec<MailRecord>> {
-        let id = message_id.trim().trim_start_matches('<').trim_end_matches('>').to_string();
+        let id = message_id
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string();
         self.run(move |inner| {
             let mut out = Vec::new();
             for k in inner.tree(T_MAILS_MID).scan_prefix(text_prefix(&id)).keys() {
                 let k = k.ctx("scanning the Message-ID index")?;
-                if let Some(m) = trailing_number(&k).map(|s| inner.get_mail(s)).transpose()?.flatten() {
+                if let Some(m) = trailing_number(&k)
+                    .map(|s| inner.get_mail(s))
+                    .transpose()?
+                    .flatten()
+                {
                     out.push(m);
                 }
             }
@@ -738,7 +769,9 @@ impl Store for SledStore {
             let mut out = Vec::new();
             for v in iter.values() {
                 let r: ResponseTime = from_json("responses", &v.ctx("listing responses")?)?;
-                if q.since.is_some_and(|s| r.responded_at < s) || q.user.as_ref().is_some_and(|u| *u != r.user) {
+                if q.since.is_some_and(|s| r.responded_at < s)
+                    || q.user.as_ref().is_some_and(|u| *u != r.user)
+                {
                     continue;
                 }
                 out.push(r);

@@ -1,14 +1,13 @@
 //! A write acknowledged to a child process survives `kill -9` of that process (sled).
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use etraq_core::Store;
 use etraq_store_sled::SledStore;
+use etraq_store_tests::OpenFuture;
 
-fn open(dir: PathBuf) -> Pin<Box<dyn Future<Output = etraq_core::Result<Arc<dyn Store>>> + Send>> {
+fn open(dir: PathBuf) -> OpenFuture {
     Box::pin(async move {
         let store = SledStore::open(dir.join("sled")).await?;
         Ok(Arc::new(store) as Arc<dyn Store>)

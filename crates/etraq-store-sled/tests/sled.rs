@@ -9,13 +9,19 @@ async fn refuses_paths_that_are_not_etraq_stores() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("file");
     std::fs::write(&file, "not a directory").unwrap();
-    let err = SledStore::open(&file).await.err().expect("a file was accepted");
+    let err = SledStore::open(&file)
+        .await
+        .err()
+        .expect("a file was accepted");
     assert!(matches!(err, Error::ForeignStore { .. }), "{err:?}");
 
     let other = dir.path().join("photos");
     std::fs::create_dir(&other).unwrap();
     std::fs::write(other.join("cat.jpg"), "meow").unwrap();
-    let err = SledStore::open(&other).await.err().expect("a foreign directory was accepted");
+    let err = SledStore::open(&other)
+        .await
+        .err()
+        .expect("a foreign directory was accepted");
     assert!(matches!(err, Error::ForeignStore { .. }), "{err:?}");
     assert!(other.join("cat.jpg").exists());
 
@@ -25,7 +31,10 @@ async fn refuses_paths_that_are_not_etraq_stores() {
         db.insert("something", "else").unwrap();
         db.flush().unwrap();
     }
-    let err = SledStore::open(&foreign).await.err().expect("another app's sled db was accepted");
+    let err = SledStore::open(&foreign)
+        .await
+        .err()
+        .expect("another app's sled db was accepted");
     assert!(matches!(err, Error::ForeignStore { .. }), "{err:?}");
 }
 
@@ -37,10 +46,17 @@ async fn refuses_a_store_written_by_a_newer_schema() {
     {
         let db = sled::open(&path).unwrap();
         let meta = db.open_tree("meta").unwrap();
-        meta.insert("schema_version", &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+        meta.insert("schema_version", &(SCHEMA_VERSION + 1).to_be_bytes())
+            .unwrap();
         db.flush().unwrap();
     }
-    let err = SledStore::open(&path).await.err().expect("a newer schema was accepted");
+    let err = SledStore::open(&path)
+        .await
+        .err()
+        .expect("a newer schema was accepted");
     assert!(matches!(err, Error::SchemaTooNew { .. }), "{err:?}");
-    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
 }

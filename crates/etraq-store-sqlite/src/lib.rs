@@ -157,7 +157,9 @@ impl Store for SqliteStore {
     }
 
     async fn save_dr(&self, write: DrWrite) -> Result<()> {
-        self.write(WriteOp::SaveDr(Box::new(write))).await.map(|_| ())
+        self.write(WriteOp::SaveDr(Box::new(write)))
+            .await
+            .map(|_| ())
     }
 
     async fn thread_facts(&self, query: &FactsQuery) -> Result<ThreadFacts> {
@@ -185,7 +187,11 @@ impl Store for SqliteStore {
     }
 
     async fn mails_by_message_id(&self, message_id: &str) -> Result<Vec<MailRecord>> {
-        let id = message_id.trim().trim_start_matches('<').trim_end_matches('>').to_string();
+        let id = message_id
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string();
         self.read(move |c| read::mails_by_message_id(c, &id)).await
     }
 

@@ -11,9 +11,7 @@ use etraq_core::classify::{MailRef, ThreadFacts};
 use etraq_core::store::{
     DrQuery, FactsQuery, MailQuery, Page, ResponseQuery, StoreStats, page_size,
 };
-use etraq_core::{
-    Direction, Dr, DrId, EmailAddress, Error, MailRecord, Party, ResponseTime, User,
-};
+use etraq_core::{Direction, Dr, DrId, EmailAddress, Error, MailRecord, Party, ResponseTime, User};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
@@ -123,7 +121,11 @@ pub(crate) fn thread_facts(conn: &Connection, q: &FactsQuery) -> Result<ThreadFa
             }
         }
     }
-    let mut wanted: Vec<DrId> = facts.referenced.iter().filter_map(|r| r.dr.clone()).collect();
+    let mut wanted: Vec<DrId> = facts
+        .referenced
+        .iter()
+        .filter_map(|r| r.dr.clone())
+        .collect();
     wanted.extend(q.tags.iter().cloned());
     let mut seen = Vec::new();
     for id in wanted {
@@ -153,8 +155,12 @@ pub(crate) fn thread_facts(conn: &Connection, q: &FactsQuery) -> Result<ThreadFa
 
 /// [`thread_facts`] for a batch, in one read transaction: one snapshot and one lock for all the
 /// lookups instead of one per statement.
-pub(crate) fn thread_facts_batch(conn: &Connection, qs: &[FactsQuery]) -> Result<Vec<ThreadFacts>, Error> {
-    conn.execute_batch("BEGIN").ctx("starting a read transaction")?;
+pub(crate) fn thread_facts_batch(
+    conn: &Connection,
+    qs: &[FactsQuery],
+) -> Result<Vec<ThreadFacts>, Error> {
+    conn.execute_batch("BEGIN")
+        .ctx("starting a read transaction")?;
     let out: Result<Vec<ThreadFacts>, Error> = qs.iter().map(|q| thread_facts(conn, q)).collect();
     // A read transaction has nothing to keep; ending it can only fail if it already ended.
     let _ = conn.execute_batch("COMMIT");
@@ -209,7 +215,9 @@ pub(crate) fn list_drs(conn: &Connection, q: &DrQuery) -> Result<Page<Dr>, Error
     args.push(Value::Integer(limit as i64 + 1));
     let mut stmt = conn.prepare_cached(&sql).ctx("preparing the DR listing")?;
     let rows = stmt
-        .query_map(params_from_iter(args), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .query_map(params_from_iter(args), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
         .ctx("listing DRs")?;
     let mut items = Vec::new();
     for row in rows {
@@ -228,7 +236,10 @@ pub(crate) fn list_drs(conn: &Connection, q: &DrQuery) -> Result<Page<Dr>, Error
 pub(crate) fn get_mail(conn: &Connection, seq: u64) -> Result<Option<MailRecord>, Error> {
     let row: Option<String> = conn
         .prepare_cached("SELECT data FROM mails WHERE seq = ?1")
-        .and_then(|mut s| s.query_row(params![u64_to_i64(seq)], |r| r.get(0)).optional())
+        .and_then(|mut s| {
+            s.query_row(params![u64_to_i64(seq)], |r| r.get(0))
+                .optional()
+        })
         .ctx("reading a mail record")?;
     row.map(|d| mail_from_row(u64_to_i64(seq), &d)).transpose()
 }
@@ -238,7 +249,9 @@ pub(crate) fn mails_by_message_id(conn: &Connection, id: &str) -> Result<Vec<Mai
         .prepare_cached("SELECT seq, data FROM mails WHERE message_id = ?1 ORDER BY seq")
         .ctx("preparing the Message-ID lookup")?;
     let rows = s
-        .query_map(params![id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .query_map(params![id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
         .ctx("looking up a Message-ID")?;
     let mut out = Vec::new();
     for row in rows {
@@ -250,7 +263,11 @@ pub(crate) fn mails_by_message_id(conn: &Connection, id: &str) -> Result<Vec<Mai
 
 pub(crate) fn list_mails(conn: &Connection, q: &MailQuery) -> Result<Page<MailRecord>, Error> {
     let limit = page_size(q.limit);
-    let (cmp, order) = if q.oldest_first { (">", "ASC") } else { ("<", "DESC") };
+    let (cmp, order) = if q.oldest_first {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
     let mut args: Vec<Value> = Vec::new();
     let mut sql = match &q.party {
         Some(p) => {
@@ -285,9 +302,13 @@ pub(crate) fn list_mails(conn: &Connection, q: &MailQuery) -> Result<Page<MailRe
     }
     sql.push_str(&format!(" ORDER BY {seq_col} {order} LIMIT ?"));
     args.push(Value::Integer(limit as i64 + 1));
-    let mut stmt = conn.prepare_cached(&sql).ctx("preparing the mail listing")?;
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .ctx("preparing the mail listing")?;
     let rows = stmt
-        .query_map(params_from_iter(args), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .query_map(params_from_iter(args), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
         .ctx("listing mails")?;
     let mut items = Vec::new();
     for row in rows {
@@ -305,14 +326,20 @@ pub(crate) fn list_mails(conn: &Connection, q: &MailQuery) -> Result<Page<MailRe
 
 pub(crate) fn raw_message(conn: &Connection, seq: u64) -> Result<Option<Vec<u8>>, Error> {
     conn.prepare_cached("SELECT raw FROM raw_messages WHERE seq = ?1")
-        .and_then(|mut s| s.query_row(params![u64_to_i64(seq)], |r| r.get(0)).optional())
+        .and_then(|mut s| {
+            s.query_row(params![u64_to_i64(seq)], |r| r.get(0))
+                .optional()
+        })
         .ctx("reading a raw message")
 }
 
 pub(crate) fn get_user(conn: &Connection, email: &EmailAddress) -> Result<Option<User>, Error> {
     let row: Option<String> = conn
         .prepare_cached("SELECT data FROM users WHERE email = ?1")
-        .and_then(|mut s| s.query_row(params![email.as_str()], |r| r.get(0)).optional())
+        .and_then(|mut s| {
+            s.query_row(params![email.as_str()], |r| r.get(0))
+                .optional()
+        })
         .ctx("reading a user")?;
     row.map(|d| from_json("users", &d)).transpose()
 }
@@ -321,7 +348,9 @@ pub(crate) fn list_users(conn: &Connection) -> Result<Vec<User>, Error> {
     let mut s = conn
         .prepare_cached("SELECT data FROM users ORDER BY email")
         .ctx("preparing the user listing")?;
-    let rows = s.query_map([], |r| r.get::<_, String>(0)).ctx("listing users")?;
+    let rows = s
+        .query_map([], |r| r.get::<_, String>(0))
+        .ctx("listing users")?;
     let mut out = Vec::new();
     for row in rows {
         out.push(from_json("users", &row.ctx("reading a user row")?)?);
@@ -344,7 +373,9 @@ pub(crate) fn list_responses(
         args.push(Value::Text(u.as_str().into()));
     }
     sql.push_str(" ORDER BY responded_at, id");
-    let mut s = conn.prepare_cached(&sql).ctx("preparing the response listing")?;
+    let mut s = conn
+        .prepare_cached(&sql)
+        .ctx("preparing the response listing")?;
     let rows = s
         .query_map(params_from_iter(args), |r| r.get::<_, String>(0))
         .ctx("listing responses")?;

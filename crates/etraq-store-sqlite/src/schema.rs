@@ -119,12 +119,17 @@ pub fn open_writer(path: &Path) -> Result<Connection, Error> {
 pub fn open_checkpointer(path: &Path) -> Result<Connection, Error> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
     )
     .map_err(|e| open_error(path, e))?;
-    conn.busy_timeout(BUSY_TIMEOUT).ctx("setting busy_timeout")?;
-    conn.pragma_update(None, "synchronous", "FULL").ctx("setting synchronous")?;
-    conn.pragma_update(None, "wal_autocheckpoint", 0).ctx("turning auto-checkpoint off")?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .ctx("setting busy_timeout")?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .ctx("setting synchronous")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .ctx("turning auto-checkpoint off")?;
     Ok(conn)
 }
 
@@ -132,11 +137,15 @@ pub fn open_checkpointer(path: &Path) -> Result<Connection, Error> {
 pub fn open_reader(path: &Path) -> Result<Connection, Error> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
     )
     .map_err(|e| open_error(path, e))?;
-    conn.busy_timeout(BUSY_TIMEOUT).ctx("setting busy_timeout")?;
-    conn.pragma_update(None, "query_only", true).ctx("setting query_only")?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .ctx("setting busy_timeout")?;
+    conn.pragma_update(None, "query_only", true)
+        .ctx("setting query_only")?;
     Ok(conn)
 }
 
@@ -234,7 +243,9 @@ fn check_owner(conn: &Connection, path: &Path) -> Result<(), Error> {
         if let Some(table) = has_tables {
             return Err(Error::ForeignStore {
                 path: path.to_path_buf(),
-                reason: format!("an SQLite database of another application (it has a table {table:?})"),
+                reason: format!(
+                    "an SQLite database of another application (it has a table {table:?})"
+                ),
             });
         }
     }
@@ -261,7 +272,10 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), Error> {
         if version >= SCHEMA_VERSION {
             return Ok(());
         }
-        let Some(sql) = usize::try_from(version).ok().and_then(|v| MIGRATIONS.get(v)) else {
+        let Some(sql) = usize::try_from(version)
+            .ok()
+            .and_then(|v| MIGRATIONS.get(v))
+        else {
             return Err(Error::SchemaTooNew {
                 path: path.to_path_buf(),
                 found: version,

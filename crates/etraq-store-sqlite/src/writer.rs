@@ -169,15 +169,25 @@ fn check_and_write_dr(tx: &Connection, w: &DrWrite) -> Result<(), Error> {
     let number = i64_of(w.dr.id.number())?;
     let current: Option<(i64, String)> = tx
         .prepare_cached("SELECT version, id FROM drs WHERE number = ?1")
-        .and_then(|mut s| s.query_row(params![number], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .and_then(|mut s| {
+            s.query_row(params![number], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
         .ctx("reading a DR version")?;
     match (current, w.expected_version) {
         (None, 0) => {}
-        (Some(_), 0) => return Err(Error::Conflict(format!("DR number {number} already exists"))),
+        (Some(_), 0) => {
+            return Err(Error::Conflict(format!(
+                "DR number {number} already exists"
+            )));
+        }
         (None, _) => return Err(Error::Conflict(format!("DR {} does not exist", w.dr.id))),
         (Some((v, id)), expected) => {
             if id != w.dr.id.to_string() {
-                return Err(Error::Conflict(format!("DR number {number} is {id}, not {}", w.dr.id)));
+                return Err(Error::Conflict(format!(
+                    "DR number {number} is {id}, not {}",
+                    w.dr.id
+                )));
             }
             if v as u64 != expected {
                 return Err(Error::Conflict(format!(
@@ -267,16 +277,21 @@ fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
         })
         .ctx("inserting a mail record")?;
     if cs.index_message_id {
-        tx.prepare_cached("INSERT INTO message_ids(message_id, direction, seq) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![m.message_id, m.direction.as_str(), seq]))
-            .ctx("indexing the Message-ID")?;
+        tx.prepare_cached(
+            "INSERT INTO message_ids(message_id, direction, seq) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![m.message_id, m.direction.as_str(), seq]))
+        .ctx("indexing the Message-ID")?;
     }
     {
         let mut s = tx
-            .prepare_cached("INSERT OR IGNORE INTO mail_parties(address, domain, seq) VALUES (?1, ?2, ?3)")
+            .prepare_cached(
+                "INSERT OR IGNORE INTO mail_parties(address, domain, seq) VALUES (?1, ?2, ?3)",
+            )
             .ctx("preparing the party index")?;
         for p in &m.parties {
-            s.execute(params![p.as_str(), p.domain(), seq]).ctx("indexing a party")?;
+            s.execute(params![p.as_str(), p.domain(), seq])
+                .ctx("indexing a party")?;
         }
     }
     tx.prepare_cached("INSERT INTO raw_messages(seq, raw) VALUES (?1, ?2)")
@@ -318,8 +333,10 @@ fn link_mail(
              WHERE i.message_id = ?1 AND i.direction = ?2 AND m.dr_number IS NULL",
         )
         .and_then(|mut s| {
-            s.query_row(params![message_id, direction.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
+            s.query_row(params![message_id, direction.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
         })
         .ctx("finding a mail to link")?;
     let Some((seq, data)) = row else {
@@ -329,14 +346,7 @@ fn link_mail(
     rec.dr = Some(dr.clone());
     let data = to_json("mails", &rec)?;
     tx.prepare_cached("UPDATE mails SET dr_number = ?1, dr_id = ?2, data = ?3 WHERE seq = ?4")
-        .and_then(|mut s| {
-            s.execute(params![
-                dr.number() as i64,
-                dr.to_string(),
-                data,
-                seq
-            ])
-        })
+        .and_then(|mut s| s.execute(params![dr.number() as i64, dr.to_string(), data, seq]))
         .ctx("linking a mail to its DR")?;
     Ok(())
 }
@@ -344,7 +354,8 @@ fn link_mail(
 /// Sends a job to the writer and waits for its commit.
 pub(crate) async fn submit(tx: &mpsc::Sender<Job>, op: WriteOp) -> Result<WriteOut, Error> {
     let (reply, rx) = oneshot::channel();
-    tx.send(Job { op, reply }).map_err(|_| SqliteError::WriterGone)?;
+    tx.send(Job { op, reply })
+        .map_err(|_| SqliteError::WriterGone)?;
     rx.await.map_err(|_| SqliteError::WriterGone)?
 }
 
@@ -357,14 +368,20 @@ const TRUNCATE_ABOVE_FRAMES: i64 = 16_384;
 pub(crate) fn checkpointer(conn: Connection, nudges: mpsc::Receiver<()>) {
     while nudges.recv().is_ok() {
         match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         }) {
             Ok((_, log, done)) if log > TRUNCATE_ABOVE_FRAMES && log == done => {
                 // Everything was copied: shrink a WAL that grew under load.
                 let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry after the next commit"),
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed; will retry after the next commit")
+            }
         }
     }
 }

@@ -1,14 +1,13 @@
 //! The shared conformance suite and scenario tests, on SQLite.
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use etraq_core::Store;
 use etraq_store_sqlite::SqliteStore;
+use etraq_store_tests::OpenFuture;
 
-fn open(dir: PathBuf) -> Pin<Box<dyn Future<Output = etraq_core::Result<Arc<dyn Store>>> + Send>> {
+fn open(dir: PathBuf) -> OpenFuture {
     Box::pin(async move {
         let store = SqliteStore::open(dir.join("etraq.db")).await?;
         Ok(Arc::new(store) as Arc<dyn Store>)

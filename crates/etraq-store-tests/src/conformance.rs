@@ -5,9 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use etraq_core::store::{DrQuery, DrWrite, FactsQuery, MailQuery, ResponseQuery};
-use etraq_core::{
-    Direction, DrStatus, Error, Party, ResponseTime, Role, Store, UntrackedReason,
-};
+use etraq_core::{Direction, DrStatus, Error, Party, ResponseTime, Role, Store, UntrackedReason};
 
 use crate::fixtures::*;
 use crate::{Opener, temp_dir};
@@ -25,7 +23,9 @@ pub async fn users_round_trip(open: Opener) {
     assert_eq!(s.get_user(&addr("bob@example.com")).await.unwrap(), None);
     let mut bob = user("bob@example.com", "Bob");
     s.put_user(&bob).await.unwrap();
-    s.put_user(&user("alice@example.com", "Alice")).await.unwrap();
+    s.put_user(&user("alice@example.com", "Alice"))
+        .await
+        .unwrap();
     bob.department = Some("sales".into());
     bob.supervisor = Some(addr("alice@example.com"));
     bob.role = Role::Supervisor;
@@ -74,8 +74,15 @@ pub async fn dr_numbers_are_unique_under_concurrency(open: Opener) {
 pub async fn apply_writes_everything_and_lookups_find_it(open: Opener) {
     let dir = temp_dir();
     let s = open_in(open, dir.path()).await;
-    s.put_user(&user("support@example.com", "Support")).await.unwrap();
-    let cs = new_dr_change(7, "m1@customer.test", "support@example.com", "ann@customer.test");
+    s.put_user(&user("support@example.com", "Support"))
+        .await
+        .unwrap();
+    let cs = new_dr_change(
+        7,
+        "m1@customer.test",
+        "support@example.com",
+        "ann@customer.test",
+    );
     let raw = cs.raw.clone();
     let d = cs.dr.clone().unwrap().dr;
     let seq = s.apply(cs).await.unwrap();
@@ -91,8 +98,17 @@ pub async fn apply_writes_everything_and_lookups_find_it(open: Opener) {
     let m = s.get_mail(seq).await.unwrap().unwrap();
     assert_eq!(m.seq, seq);
     assert_eq!(m.dr.as_ref(), Some(&d.id));
-    assert_eq!(s.mails_by_message_id("m1@customer.test").await.unwrap(), vec![m.clone()]);
-    assert_eq!(s.mails_by_message_id("<m1@customer.test>").await.unwrap().len(), 1);
+    assert_eq!(
+        s.mails_by_message_id("m1@customer.test").await.unwrap(),
+        vec![m.clone()]
+    );
+    assert_eq!(
+        s.mails_by_message_id("<m1@customer.test>")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(s.mails_by_message_id("nope@x").await.unwrap().is_empty());
     assert_eq!(s.raw_message(seq).await.unwrap(), Some(raw));
     assert_eq!(s.raw_message(seq + 1000).await.unwrap(), None);
@@ -104,14 +120,64 @@ pub async fn apply_writes_everything_and_lookups_find_it(open: Opener) {
         f(&mut q);
         q
     };
-    let ids = |p: etraq_core::Page<etraq_core::Dr>| p.items.into_iter().map(|d| d.id).collect::<Vec<_>>();
-    assert_eq!(ids(s.list_drs(&q(|q| q.owner = Some(addr("support@example.com")))).await.unwrap()), vec![d.id.clone()]);
-    assert!(ids(s.list_drs(&q(|q| q.owner = Some(addr("bob@example.com")))).await.unwrap()).is_empty());
-    assert_eq!(ids(s.list_drs(&q(|q| q.status = Some(DrStatus::Open))).await.unwrap()).len(), 1);
-    assert!(ids(s.list_drs(&q(|q| q.status = Some(DrStatus::Closed))).await.unwrap()).is_empty());
-    assert_eq!(ids(s.list_drs(&q(|q| q.customer = Some(Party::Address(addr("ann@customer.test"))))).await.unwrap()).len(), 1);
-    assert_eq!(ids(s.list_drs(&q(|q| q.customer = Some(Party::Domain("customer.test".into())))).await.unwrap()).len(), 1);
-    assert!(ids(s.list_drs(&q(|q| q.customer = Some(Party::Domain("other.test".into())))).await.unwrap()).is_empty());
+    let ids =
+        |p: etraq_core::Page<etraq_core::Dr>| p.items.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s
+            .list_drs(&q(|q| q.owner = Some(addr("support@example.com"))))
+            .await
+            .unwrap()),
+        vec![d.id.clone()]
+    );
+    assert!(
+        ids(s
+            .list_drs(&q(|q| q.owner = Some(addr("bob@example.com"))))
+            .await
+            .unwrap())
+        .is_empty()
+    );
+    assert_eq!(
+        ids(s
+            .list_drs(&q(|q| q.status = Some(DrStatus::Open)))
+            .await
+            .unwrap())
+        .len(),
+        1
+    );
+    assert!(
+        ids(s
+            .list_drs(&q(|q| q.status = Some(DrStatus::Closed)))
+            .await
+            .unwrap())
+        .is_empty()
+    );
+    assert_eq!(
+        ids(s
+            .list_drs(&q(
+                |q| q.customer = Some(Party::Address(addr("ann@customer.test")))
+            ))
+            .await
+            .unwrap())
+        .len(),
+        1
+    );
+    assert_eq!(
+        ids(s
+            .list_drs(&q(
+                |q| q.customer = Some(Party::Domain("customer.test".into()))
+            ))
+            .await
+            .unwrap())
+        .len(),
+        1
+    );
+    assert!(
+        ids(s
+            .list_drs(&q(|q| q.customer = Some(Party::Domain("other.test".into()))))
+            .await
+            .unwrap())
+        .is_empty()
+    );
 
     // Mail listings by tracked flag, DR and party.
     let mq = |f: fn(&mut MailQuery)| {
@@ -119,8 +185,21 @@ pub async fn apply_writes_everything_and_lookups_find_it(open: Opener) {
         f(&mut q);
         q
     };
-    assert_eq!(s.list_mails(&mq(|q| q.tracked = Some(true))).await.unwrap().items.len(), 1);
-    assert!(s.list_mails(&mq(|q| q.tracked = Some(false))).await.unwrap().items.is_empty());
+    assert_eq!(
+        s.list_mails(&mq(|q| q.tracked = Some(true)))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert!(
+        s.list_mails(&mq(|q| q.tracked = Some(false)))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     let by_dr = s
         .list_mails(&MailQuery {
             dr: Some(d.id.clone()),
@@ -130,14 +209,33 @@ pub async fn apply_writes_everything_and_lookups_find_it(open: Opener) {
         .unwrap();
     assert_eq!(by_dr.items, vec![m.clone()]);
     assert_eq!(
-        s.list_mails(&mq(|q| q.party = Some(Party::Domain("customer.test".into())))).await.unwrap().items,
+        s.list_mails(&mq(
+            |q| q.party = Some(Party::Domain("customer.test".into()))
+        ))
+        .await
+        .unwrap()
+        .items,
         vec![m.clone()]
     );
     assert_eq!(
-        s.list_mails(&mq(|q| q.party = Some(Party::Address(addr("ann@customer.test"))))).await.unwrap().items.len(),
+        s.list_mails(&mq(
+            |q| q.party = Some(Party::Address(addr("ann@customer.test")))
+        ))
+        .await
+        .unwrap()
+        .items
+        .len(),
         1
     );
-    assert!(s.list_mails(&mq(|q| q.party = Some(Party::Address(addr("bob@customer.test"))))).await.unwrap().items.is_empty());
+    assert!(
+        s.list_mails(&mq(
+            |q| q.party = Some(Party::Address(addr("bob@customer.test")))
+        ))
+        .await
+        .unwrap()
+        .items
+        .is_empty()
+    );
 
     // Thread facts: duplicate per direction, referenced mails with their DR, tags, users.
     let facts = s
@@ -172,11 +270,17 @@ pub async fn apply_writes_everything_and_lookups_find_it(open: Opener) {
 pub async fn duplicate_message_id_conflicts(open: Opener) {
     let dir = temp_dir();
     let s = open_in(open, dir.path()).await;
-    s.apply(change(mail("d@x.test", "a@x.test", "b@example.com", None), None))
-        .await
-        .unwrap();
+    s.apply(change(
+        mail("d@x.test", "a@x.test", "b@example.com", None),
+        None,
+    ))
+    .await
+    .unwrap();
     let again = s
-        .apply(change(mail("d@x.test", "a@x.test", "b@example.com", None), None))
+        .apply(change(
+            mail("d@x.test", "a@x.test", "b@example.com", None),
+            None,
+        ))
         .await;
     assert!(matches!(again, Err(Error::Conflict(_))), "{again:?}");
     let mut out = mail("d@x.test", "a@x.test", "b@example.com", None);
@@ -224,7 +328,10 @@ pub async fn stale_dr_version_conflicts(open: Opener) {
     let again = new_dr_change(1, "b@x.test", "b@example.com", "a@x.test");
     let r = s.apply(again).await;
     assert!(matches!(r, Err(Error::Conflict(_))), "{r:?}");
-    assert!(s.mails_by_message_id("b@x.test").await.unwrap().is_empty(), "a conflicting change set left its mail behind");
+    assert!(
+        s.mails_by_message_id("b@x.test").await.unwrap().is_empty(),
+        "a conflicting change set left its mail behind"
+    );
 
     let missing = s
         .save_dr(DrWrite {
@@ -244,13 +351,19 @@ pub async fn stale_dr_version_conflicts(open: Opener) {
 pub async fn batch_is_all_or_nothing(open: Opener) {
     let dir = temp_dir();
     let s = open_in(open, dir.path()).await;
-    s.apply(change(mail("taken@x.test", "a@x.test", "b@example.com", None), None))
-        .await
-        .unwrap();
+    s.apply(change(
+        mail("taken@x.test", "a@x.test", "b@example.com", None),
+        None,
+    ))
+    .await
+    .unwrap();
     let batch = vec![
         new_dr_change(1, "n1@x.test", "b@example.com", "a@x.test"),
         change(mail("n2@x.test", "a@x.test", "b@example.com", None), None),
-        change(mail("taken@x.test", "a@x.test", "b@example.com", None), None),
+        change(
+            mail("taken@x.test", "a@x.test", "b@example.com", None),
+            None,
+        ),
     ];
     let r = s.apply_batch(batch).await;
     assert!(matches!(r, Err(Error::Conflict(_))), "{r:?}");
@@ -310,7 +423,10 @@ pub async fn responses_filter_by_time_and_user(open: Opener) {
     let dir = temp_dir();
     let s = open_in(open, dir.path()).await;
     let base = at("2026-11-27T09:00:00Z");
-    for (i, who) in ["bob@example.com", "alice@example.com", "bob@example.com"].iter().enumerate() {
+    for (i, who) in ["bob@example.com", "alice@example.com", "bob@example.com"]
+        .iter()
+        .enumerate()
+    {
         let mut cs = change(mail(&format!("r{i}@x.test"), "a@x.test", who, None), None);
         cs.response = Some(ResponseTime {
             dr: dr_id(i as u64 + 1),
@@ -323,7 +439,10 @@ pub async fn responses_filter_by_time_and_user(open: Opener) {
         s.apply(cs).await.unwrap();
     }
     let all = s.list_responses(&ResponseQuery::default()).await.unwrap();
-    assert_eq!(all.iter().map(|r| r.seconds).collect::<Vec<_>>(), vec![3600, 7200, 10800]);
+    assert_eq!(
+        all.iter().map(|r| r.seconds).collect::<Vec<_>>(),
+        vec![3600, 7200, 10800]
+    );
     let since = s
         .list_responses(&ResponseQuery {
             since: Some(plus(base, 7200)),
@@ -339,7 +458,10 @@ pub async fn responses_filter_by_time_and_user(open: Opener) {
         })
         .await
         .unwrap();
-    assert_eq!(bob.iter().map(|r| r.seconds).collect::<Vec<_>>(), vec![3600, 10800]);
+    assert_eq!(
+        bob.iter().map(|r| r.seconds).collect::<Vec<_>>(),
+        vec![3600, 10800]
+    );
     s.close().await.unwrap();
 }
 
@@ -347,9 +469,18 @@ pub async fn responses_filter_by_time_and_user(open: Opener) {
 pub async fn stats_count_everything(open: Opener) {
     let dir = temp_dir();
     let s = open_in(open, dir.path()).await;
-    s.apply(new_dr_change(1, "a1@x.test", "b@example.com", "a@x.test")).await.unwrap();
-    s.apply(new_dr_change(2, "a2@x.test", "b@example.com", "a@x.test")).await.unwrap();
-    s.apply(change(mail("u@x.test", "a@x.test", "b@example.com", None), None)).await.unwrap();
+    s.apply(new_dr_change(1, "a1@x.test", "b@example.com", "a@x.test"))
+        .await
+        .unwrap();
+    s.apply(new_dr_change(2, "a2@x.test", "b@example.com", "a@x.test"))
+        .await
+        .unwrap();
+    s.apply(change(
+        mail("u@x.test", "a@x.test", "b@example.com", None),
+        None,
+    ))
+    .await
+    .unwrap();
     let mut closed = dr(2, "b@example.com", "a@x.test");
     closed.status = DrStatus::Closed;
     closed.version = 2;
@@ -373,8 +504,17 @@ pub async fn dr_listing_keyset_pagination(open: Opener) {
     let s = open_in(open, dir.path()).await;
     let mut batch = Vec::new();
     for n in 1..=250u64 {
-        let customer = if n % 2 == 0 { "even@even.test" } else { "odd@odd.test" };
-        batch.push(new_dr_change(n, &format!("p{n}@x.test"), "b@example.com", customer));
+        let customer = if n % 2 == 0 {
+            "even@even.test"
+        } else {
+            "odd@odd.test"
+        };
+        batch.push(new_dr_change(
+            n,
+            &format!("p{n}@x.test"),
+            "b@example.com",
+            customer,
+        ));
     }
     s.apply_batch(batch).await.unwrap();
     let mut seen = Vec::new();
@@ -429,13 +569,22 @@ pub async fn mail_listing_keyset_pagination(open: Opener) {
     let s = open_in(open, dir.path()).await;
     let mut batch = Vec::new();
     for n in 0..120u64 {
-        let mut m = mail(&format!("q{n}@x.test"), "a@cust.test", "b@example.com", None);
+        let mut m = mail(
+            &format!("q{n}@x.test"),
+            "a@cust.test",
+            "b@example.com",
+            None,
+        );
         m.parties = vec![addr("a@cust.test"), addr("z@cust.test")];
         batch.push(change(m, None));
     }
     let seqs = s.apply_batch(batch).await.unwrap();
     for oldest_first in [false, true] {
-        for party in [None, Some(Party::Domain("cust.test".into())), Some(Party::Address(addr("z@cust.test")))] {
+        for party in [
+            None,
+            Some(Party::Domain("cust.test".into())),
+            Some(Party::Address(addr("z@cust.test"))),
+        ] {
             let mut got = Vec::new();
             let mut after = None;
             loop {
@@ -488,15 +637,30 @@ pub async fn everything_survives_close_and_reopen(open: Opener) {
     };
     let s = open_in(open, dir.path()).await;
     assert_eq!(s.get_dr(&d.id).await.unwrap(), Some(d.clone()));
-    assert_eq!(s.get_mail(seq).await.unwrap().unwrap().message_id, "keep@x.test");
+    assert_eq!(
+        s.get_mail(seq).await.unwrap().unwrap().message_id,
+        "keep@x.test"
+    );
     assert!(s.raw_message(seq).await.unwrap().is_some());
     assert_eq!(s.list_users().await.unwrap().len(), 1);
-    assert_eq!(s.list_responses(&ResponseQuery::default()).await.unwrap().len(), 1);
+    assert_eq!(
+        s.list_responses(&ResponseQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(s.mails_by_message_id("keep@x.test").await.unwrap().len(), 1);
     let next = s.reserve_dr_numbers(1).await.unwrap();
-    assert!(next >= first_number + 10, "number {next} reused after reopen");
+    assert!(
+        next >= first_number + 10,
+        "number {next} reused after reopen"
+    );
     let seq2 = s
-        .apply(change(mail("after@x.test", "a@x.test", "b@example.com", None), None))
+        .apply(change(
+            mail("after@x.test", "a@x.test", "b@example.com", None),
+            None,
+        ))
         .await
         .unwrap();
     assert!(seq2 > seq);
@@ -511,7 +675,11 @@ pub async fn closed_store_refuses_calls(open: Opener) {
     assert!(matches!(s.reserve_dr_numbers(1).await, Err(Error::Closed)));
     assert!(matches!(s.get_dr(&dr_id(1)).await, Err(Error::Closed)));
     assert!(matches!(
-        s.apply(change(mail("c@x.test", "a@x.test", "b@example.com", None), None)).await,
+        s.apply(change(
+            mail("c@x.test", "a@x.test", "b@example.com", None),
+            None
+        ))
+        .await,
         Err(Error::Closed)
     ));
 }

@@ -114,7 +114,10 @@ async fn parent(open: Opener) {
         Err(_) => fail("the reader thread panicked"),
     };
     if acked.len() < ACKS_BEFORE_KILL {
-        fail(&format!("the child stopped after {} acknowledgements", acked.len()));
+        fail(&format!(
+            "the child stopped after {} acknowledgements",
+            acked.len()
+        ));
     }
 
     let store = match open(dir.path().to_path_buf()).await {
@@ -134,14 +137,19 @@ async fn parent(open: Opener) {
         };
         match store.raw_message(mail.seq).await {
             Ok(Some(_)) => {}
-            other => fail(&format!("raw message of {id} missing after kill -9: {other:?}")),
+            other => fail(&format!(
+                "raw message of {id} missing after kill -9: {other:?}"
+            )),
         }
         let number: u64 = number.parse().unwrap_or(0);
         match mail.dr.as_ref().map(|d| d.number()) {
             Some(n) if n == number => {}
             other => fail(&format!("{id} lost its DR: {other:?}")),
         }
-        match store.get_dr(mail.dr.as_ref().unwrap_or(&crate::fixtures::dr_id(0))).await {
+        match store
+            .get_dr(mail.dr.as_ref().unwrap_or(&crate::fixtures::dr_id(0)))
+            .await
+        {
             Ok(Some(_)) => {}
             other => fail(&format!("DR of {id} missing after kill -9: {other:?}")),
         }
@@ -151,7 +159,12 @@ async fn parent(open: Opener) {
         Err(e) => fail(&format!("the reopened store refuses writes: {e}")),
     };
     if let Err(e) = store
-        .apply(new_dr_change(number, "after-crash@test.invalid", "owner@example.com", "c@customer.test"))
+        .apply(new_dr_change(
+            number,
+            "after-crash@test.invalid",
+            "owner@example.com",
+            "c@customer.test",
+        ))
         .await
     {
         fail(&format!("the reopened store refuses writes: {e}"));

@@ -14,7 +14,8 @@ pub fn addr(s: &str) -> EmailAddress {
 
 /// An instant given as RFC 3339.
 pub fn at(s: &str) -> Timestamp {
-    s.parse().unwrap_or_else(|e| panic!("bad test time {s}: {e}"))
+    s.parse()
+        .unwrap_or_else(|e| panic!("bad test time {s}: {e}"))
 }
 
 /// `base` plus `secs` seconds.

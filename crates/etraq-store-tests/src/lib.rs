@@ -25,9 +25,12 @@ use std::sync::Arc;
 
 use etraq_core::{Result, Store};
 
+/// The future an [`Opener`] returns.
+pub type OpenFuture = Pin<Box<dyn Future<Output = Result<Arc<dyn Store>>> + Send>>;
+
 /// Opens a backend's store inside the given directory (creating it on first use). Opening the
 /// same directory again must reopen the same data.
-pub type Opener = fn(PathBuf) -> Pin<Box<dyn Future<Output = Result<Arc<dyn Store>>> + Send>>;
+pub type Opener = fn(PathBuf) -> OpenFuture;
 
 /// Generates the whole conformance suite and the scenario tests as `#[tokio::test]`s in the
 /// calling test crate. `$open` is an [`Opener`].

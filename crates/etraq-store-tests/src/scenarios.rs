@@ -82,7 +82,10 @@ fn untracked(t: &Tracked) -> UntrackedReason {
 fn first_mail() -> Vec<u8> {
     raw(&[
         ("From", "Ann Customer <Ann@Customer.TEST>"),
-        ("To", "Carol <carol@example.com>, Support <support@example.com>"),
+        (
+            "To",
+            "Carol <carol@example.com>, Support <support@example.com>",
+        ),
         ("Cc", "bob@example.com"),
         ("Subject", "Printer on fire"),
         ("Message-ID", "<c1@customer.test>"),
@@ -113,7 +116,10 @@ pub async fn new_customer_mail_opens_a_dr(open: Opener) {
     let (t, dr) = opened(&w).await;
     assert_eq!(t.direction, Direction::Inbound);
     assert_eq!(dr.owner, addr("support@example.com"));
-    assert_eq!(dr.cc_users, vec![addr("carol@example.com"), addr("bob@example.com")]);
+    assert_eq!(
+        dr.cc_users,
+        vec![addr("carol@example.com"), addr("bob@example.com")]
+    );
     assert_eq!(dr.customer, addr("ann@customer.test"));
     assert_eq!(dr.status, DrStatus::Open);
     assert_eq!(dr.awaiting_since, Some(t0()));
@@ -130,7 +136,9 @@ pub async fn new_customer_mail_opens_a_dr(open: Opener) {
 pub async fn tagged_reply_marks_replied_and_records_response_time(open: Opener) {
     let w = World::new(open).await;
     let (_, dr) = opened(&w).await;
-    let t = w.track(&reply_from_support(&dr, "r1@example.com"), plus(t0(), 7200)).await;
+    let t = w
+        .track(&reply_from_support(&dr, "r1@example.com"), plus(t0(), 7200))
+        .await;
     assert_eq!(t.direction, Direction::Outbound);
     assert_eq!(tracked(&t), MailType::Replied);
     assert_eq!(t.dr.as_ref(), Some(&dr.id));
@@ -138,15 +146,28 @@ pub async fn tagged_reply_marks_replied_and_records_response_time(open: Opener) 
     assert_eq!(after.status, DrStatus::Replied);
     assert_eq!(after.first_response_at, Some(plus(t0(), 7200)));
     assert_eq!(after.awaiting_since, None);
-    let rs = w.store.list_responses(&ResponseQuery::default()).await.unwrap();
+    let rs = w
+        .store
+        .list_responses(&ResponseQuery::default())
+        .await
+        .unwrap();
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0].seconds, 7200);
     assert_eq!(rs[0].user, addr("support@example.com"));
     assert!(rs[0].first);
     // A second reply while the customer is not waiting records no further response time.
-    let t2 = w.track(&reply_from_support(&dr, "r2@example.com"), plus(t0(), 9000)).await;
+    let t2 = w
+        .track(&reply_from_support(&dr, "r2@example.com"), plus(t0(), 9000))
+        .await;
     assert_eq!(tracked(&t2), MailType::Replied);
-    assert_eq!(w.store.list_responses(&ResponseQuery::default()).await.unwrap().len(), 1);
+    assert_eq!(
+        w.store
+            .list_responses(&ResponseQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(w.dr(&dr.id).await.first_response_at, Some(plus(t0(), 7200)));
 }
 
@@ -154,7 +175,8 @@ pub async fn tagged_reply_marks_replied_and_records_response_time(open: Opener) 
 pub async fn customer_reply_without_tag_threads_by_references(open: Opener) {
     let w = World::new(open).await;
     let (_, dr) = opened(&w).await;
-    w.track(&reply_from_support(&dr, "r1@example.com"), plus(t0(), 3600)).await;
+    w.track(&reply_from_support(&dr, "r1@example.com"), plus(t0(), 3600))
+        .await;
     let reply = raw(&[
         ("From", "ann@customer.test"),
         ("To", "support@example.com"),
@@ -168,7 +190,15 @@ pub async fn customer_reply_without_tag_threads_by_references(open: Opener) {
     let after = w.dr(&dr.id).await;
     assert_eq!(after.status, DrStatus::Open);
     assert_eq!(after.awaiting_since, Some(plus(t0(), 7200)));
-    assert_eq!(w.store.list_drs(&Default::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        w.store
+            .list_drs(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 }
 
 /// A forward to a colleague gives `Forwarded` and the owner changes.
@@ -188,7 +218,10 @@ pub async fn forward_to_colleague_changes_owner(open: Opener) {
     assert_eq!(after.owner, addr("alice@example.com"));
     assert!(after.cc_users.contains(&addr("support@example.com")));
     assert_eq!(after.status, DrStatus::Open);
-    assert_eq!(after.awaiting_since, dr.awaiting_since, "a forward must not touch the timers");
+    assert_eq!(
+        after.awaiting_since, dr.awaiting_since,
+        "a forward must not touch the timers"
+    );
     // An internal mail about the DR that is not a forward is a note; the owner stays.
     let note = raw(&[
         ("From", "alice@example.com"),
@@ -227,26 +260,41 @@ pub async fn recipient_with_tracking_off_is_not_tracked(open: Opener) {
     ]);
     let t = w.track(&m, t0()).await;
     assert_eq!(untracked(&t), UntrackedReason::TrackingDisabled);
-    assert!(w.store.list_drs(&Default::default()).await.unwrap().items.is_empty());
+    assert!(
+        w.store
+            .list_drs(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 /// An out-of-office reply gives `Auto-generated`; the DR's status and timers stay unchanged.
 pub async fn out_of_office_is_auto_generated_and_changes_nothing(open: Opener) {
     let w = World::new(open).await;
     let (_, dr) = opened(&w).await;
-    w.track(&reply_from_support(&dr, "r1@example.com"), plus(t0(), 3600)).await;
+    w.track(&reply_from_support(&dr, "r1@example.com"), plus(t0(), 3600))
+        .await;
     let before = w.dr(&dr.id).await;
     let ooo = raw(&[
         ("From", "ann@customer.test"),
         ("To", "support@example.com"),
-        ("Subject", &format!("Out of office: Re: {} Printer on fire", dr.id.tag())),
+        (
+            "Subject",
+            &format!("Out of office: Re: {} Printer on fire", dr.id.tag()),
+        ),
         ("In-Reply-To", "<r1@example.com>"),
         ("Auto-Submitted", "auto-replied"),
         ("Message-ID", "<ooo1@customer.test>"),
     ]);
     let t = w.track(&ooo, plus(t0(), 3700)).await;
     assert_eq!(untracked(&t), UntrackedReason::AutoGenerated);
-    assert_eq!(t.dr.as_ref(), Some(&dr.id), "the auto-reply joins the DR's history");
+    assert_eq!(
+        t.dr.as_ref(),
+        Some(&dr.id),
+        "the auto-reply joins the DR's history"
+    );
     assert_eq!(w.dr(&dr.id).await, before, "an auto-reply changed the DR");
     let history = w
         .store
@@ -266,7 +314,15 @@ pub async fn same_mail_twice_is_duplicate(open: Opener) {
     let t = w.track(&first_mail(), plus(t0(), 60)).await;
     assert_eq!(untracked(&t), UntrackedReason::Duplicate);
     assert_eq!(t.dr, None);
-    assert_eq!(w.store.list_drs(&Default::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        w.store
+            .list_drs(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
     assert_eq!(w.dr(&dr.id).await, dr, "a duplicate changed the DR");
 }
 
@@ -295,7 +351,11 @@ pub async fn customer_answer_to_employee_first_mail_opens_dr_for_employee(open: 
     assert_eq!(dr.owner, addr("alice@example.com"));
     assert_eq!(dr.customer, addr("ann@customer.test"));
     let offer_rec = w.store.get_mail(o.seq).await.unwrap().unwrap();
-    assert_eq!(offer_rec.dr.as_ref(), Some(&dr.id), "the employee's first mail joins the DR");
+    assert_eq!(
+        offer_rec.dr.as_ref(),
+        Some(&dr.id),
+        "the employee's first mail joins the DR"
+    );
 }
 
 /// A stranger using a valid subject tag gets a new DR and does not join the old one.
@@ -313,7 +373,11 @@ pub async fn stranger_with_valid_tag_gets_new_dr(open: Opener) {
     let new_id = t.dr.clone().unwrap();
     assert_ne!(new_id, dr.id);
     assert_eq!(w.dr(&new_id).await.customer, addr("mallory@evil.test"));
-    assert_eq!(w.dr(&dr.id).await, dr, "the stranger's mail touched the old DR");
+    assert_eq!(
+        w.dr(&dr.id).await,
+        dr,
+        "the stranger's mail touched the old DR"
+    );
 }
 
 /// A closed DR reopens on a customer reply.
@@ -350,8 +414,16 @@ pub async fn second_customer_mail_keeps_the_wait_running(open: Opener) {
     ]);
     w.track(&nudge, plus(t0(), 3600)).await;
     assert_eq!(w.dr(&dr.id).await.awaiting_since, Some(t0()));
-    w.track(&reply_from_support(&dr, "r1@example.com"), plus(t0(), 3 * 3600)).await;
-    let rs = w.store.list_responses(&ResponseQuery::default()).await.unwrap();
+    w.track(
+        &reply_from_support(&dr, "r1@example.com"),
+        plus(t0(), 3 * 3600),
+    )
+    .await;
+    let rs = w
+        .store
+        .list_responses(&ResponseQuery::default())
+        .await
+        .unwrap();
     assert_eq!(rs[0].seconds, 3 * 3600);
 }
 
@@ -441,7 +513,9 @@ pub async fn concurrent_replies_are_not_lost(open: Opener) {
                 ("In-Reply-To", "<c1@customer.test>"),
                 ("Message-ID", &format!("<burst{i}@customer.test>")),
             ]);
-            tracker.track(&m, &Envelope::default(), plus(t0(), 60 + i)).await
+            tracker
+                .track(&m, &Envelope::default(), plus(t0(), 60 + i))
+                .await
         }));
     }
     for t in tasks {
@@ -469,7 +543,9 @@ pub async fn concurrent_duplicates_make_one_record(open: Opener) {
     for _ in 0..16 {
         let tracker = w.tracker.clone();
         tasks.push(tokio::spawn(async move {
-            tracker.track(&first_mail(), &Envelope::default(), t0()).await
+            tracker
+                .track(&first_mail(), &Envelope::default(), t0())
+                .await
         }));
     }
     let mut originals = 0;
@@ -480,7 +556,15 @@ pub async fn concurrent_duplicates_make_one_record(open: Opener) {
         }
     }
     assert_eq!(originals, 1);
-    assert_eq!(w.store.list_drs(&Default::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        w.store
+            .list_drs(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 }
 
 /// A malformed mail still gets a decision and is archived byte for byte.
@@ -493,7 +577,10 @@ pub async fn malformed_mail_is_decided_and_archived(open: Opener) {
     let broken_headers = b"From: Ann <ann@customer.test\r\nTo: support@example.com,,, <<>>\r\nSubject: =?utf-8?B?broken?=\r\nMessage-ID: <<>>\r\nDate: yesterday\r\n\r\nbody".to_vec();
     let t = w.track(&broken_headers, t0()).await;
     assert!(t.derived_message_id);
-    assert_eq!(w.store.raw_message(t.seq).await.unwrap(), Some(broken_headers));
+    assert_eq!(
+        w.store.raw_message(t.seq).await.unwrap(),
+        Some(broken_headers)
+    );
 }
 
 /// Close, assign and reopen by a user; errors for an unknown DR and a non-local owner.
@@ -508,12 +595,21 @@ pub async fn user_actions_close_assign_reopen(open: Opener) {
     assert_eq!(a.owner, addr("bob@example.com"));
     assert!(a.cc_users.contains(&addr("support@example.com")));
     assert!(!a.cc_users.contains(&addr("bob@example.com")));
-    let bad = w.tracker.assign_dr(&dr.id, &addr("x@customer.test"), t0()).await;
+    let bad = w
+        .tracker
+        .assign_dr(&dr.id, &addr("x@customer.test"), t0())
+        .await;
     assert!(matches!(bad, Err(Error::Invalid(_))), "{bad:?}");
     let c = w.tracker.close_dr(&dr.id, plus(t0(), 20)).await.unwrap();
     assert_eq!((c.status, c.awaiting_since), (DrStatus::Closed, None));
     let r = w.tracker.reopen_dr(&dr.id, plus(t0(), 30)).await.unwrap();
-    assert_eq!((r.status, r.awaiting_since), (DrStatus::Open, Some(plus(t0(), 30))));
+    assert_eq!(
+        (r.status, r.awaiting_since),
+        (DrStatus::Open, Some(plus(t0(), 30)))
+    );
     let missing = w.tracker.close_dr(&dr_id(999), t0()).await;
-    assert!(matches!(missing, Err(Error::NotFound { .. })), "{missing:?}");
+    assert!(
+        matches!(missing, Err(Error::NotFound { .. })),
+        "{missing:?}"
+    );
 }

@@ -49,7 +49,11 @@ async fn list(ctx: &Context, tracker: &Tracker, a: DrListArgs) -> Result<()> {
         StatusArg::Replied => Some(DrStatus::Replied),
         StatusArg::Closed => Some(DrStatus::Closed),
     };
-    let owner = a.owner.as_deref().map(|o| parse_address("--owner", o)).transpose()?;
+    let owner = a
+        .owner
+        .as_deref()
+        .map(|o| parse_address("--owner", o))
+        .transpose()?;
     let customer = a
         .customer
         .as_deref()
@@ -100,7 +104,13 @@ struct DrDetail {
     messages: Vec<MailRow>,
 }
 
-async fn show(ctx: &Context, tracker: &Tracker, id: &DrId, json: bool, did: Option<&str>) -> Result<()> {
+async fn show(
+    ctx: &Context,
+    tracker: &Tracker,
+    id: &DrId,
+    json: bool,
+    did: Option<&str>,
+) -> Result<()> {
     let store = tracker.store();
     let Some(dr) = store.get_dr(id).await? else {
         bail!("no DR {id}");
@@ -150,7 +160,11 @@ async fn show(ctx: &Context, tracker: &Tracker, id: &DrId, json: bool, did: Opti
     out.line(format!("  Assigned on:  {}", t(dr.assigned_on)))?;
     if let Some(since) = dr.awaiting_since {
         let waited = jiff::Timestamp::now().as_second() - since.as_second();
-        out.line(format!("  Waiting since {} ({})", t(since), format_seconds(waited.max(0))))?;
+        out.line(format!(
+            "  Waiting since {} ({})",
+            t(since),
+            format_seconds(waited.max(0))
+        ))?;
     }
     match dr.first_response_at {
         Some(f) => out.line(format!("  First reply:  {}", t(f)))?,

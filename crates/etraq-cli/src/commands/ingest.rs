@@ -55,7 +55,9 @@ pub async fn run(ctx: &Context, args: IngestArgs) -> Result<()> {
     let sources = input::inspect(&args.inputs)?;
     let rules = ctx.config.tracking_rules()?;
     if rules.local_domains.is_empty() {
-        tracing::warn!("local_domains is empty: every mail will be untracked (Not Local); set it in etraq.toml");
+        tracing::warn!(
+            "local_domains is empty: every mail will be untracked (Not Local); set it in etraq.toml"
+        );
     }
 
     let store = ctx.open_store().await?;
@@ -137,7 +139,15 @@ pub async fn run(ctx: &Context, args: IngestArgs) -> Result<()> {
     store.close().await?;
     if !args.json {
         let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-        out.line(format!("ingested {total} message{}: {}", if total == 1 { "" } else { "s" }, if parts.is_empty() { "nothing".into() } else { parts.join(", ") }))?;
+        out.line(format!(
+            "ingested {total} message{}: {}",
+            if total == 1 { "" } else { "s" },
+            if parts.is_empty() {
+                "nothing".into()
+            } else {
+                parts.join(", ")
+            }
+        ))?;
     }
     match failure {
         Some(e) => Err(e.context(format!("stopped after {total} messages"))),
@@ -153,7 +163,13 @@ fn label(t: &Tracked) -> String {
     }
 }
 
-fn report(out: &mut Out, t: &Tracked, origin: &str, json: bool, progress: Option<&ProgressBar>) -> Result<()> {
+fn report(
+    out: &mut Out,
+    t: &Tracked,
+    origin: &str,
+    json: bool,
+    progress: Option<&ProgressBar>,
+) -> Result<()> {
     if json {
         let line = Line {
             message_id: &t.message_id,
@@ -169,7 +185,10 @@ fn report(out: &mut Out, t: &Tracked, origin: &str, json: bool, progress: Option
         return Ok(());
     }
     let what = match (t.decision.mail_type(), t.decision.reason()) {
-        (Some(mt), _) => format!("tracked   {} ({mt})", t.dr.as_ref().map(|d| d.to_string()).unwrap_or_default()),
+        (Some(mt), _) => format!(
+            "tracked   {} ({mt})",
+            t.dr.as_ref().map(|d| d.to_string()).unwrap_or_default()
+        ),
         (_, Some(r)) => match &t.dr {
             Some(d) => format!("untracked ({r}), kept in the history of {d}"),
             None => format!("untracked ({r})"),

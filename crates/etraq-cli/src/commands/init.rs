@@ -29,7 +29,8 @@ pub async fn run(config: Option<&Path>, store: Option<&str>, args: &InitArgs) ->
     // The file must parse back to a valid configuration before it is written.
     let mut parsed = Config::from_toml(&text, path)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
         parsed.base_dir = parent.to_path_buf();
     }
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
@@ -39,7 +40,10 @@ pub async fn run(config: Option<&Path>, store: Option<&str>, args: &InitArgs) ->
     println!("wrote {}", path.display());
     println!("store ready at {}", describe(&url));
     if domains.is_empty() {
-        println!("next: set local_domains in {} to your company's mail domains", path.display());
+        println!(
+            "next: set local_domains in {} to your company's mail domains",
+            path.display()
+        );
     }
     Ok(())
 }

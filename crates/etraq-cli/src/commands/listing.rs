@@ -7,8 +7,8 @@
 use std::future::Future;
 
 use anyhow::Result;
-use etraq_core::store::{MailQuery, Page};
 use etraq_core::Party;
+use etraq_core::store::{MailQuery, Page};
 use serde::Serialize;
 
 use crate::cli::{HistoryArgs, Paging, UntrackedCommand};
@@ -86,7 +86,9 @@ impl<'a> JsonArray<'a> {
 
 /// The limit a listing uses: `--limit`, else all rows for JSON and 100 for a table.
 pub fn effective_limit(paging: &Paging, json: bool) -> Option<usize> {
-    paging.limit.or(if json { None } else { Some(DEFAULT_TABLE_ROWS) })
+    paging
+        .limit
+        .or(if json { None } else { Some(DEFAULT_TABLE_ROWS) })
 }
 
 /// Tells a table reader how to see the rest.
@@ -118,7 +120,9 @@ pub async fn untracked(ctx: &Context, cmd: UntrackedCommand) -> Result<()> {
     if args.json {
         let mut arr = JsonArray::start(&mut out)?;
         pages(&args.paging, limit, fetch, |items| {
-            items.iter().try_for_each(|m| arr.push(&UntrackedRow::from(m)))
+            items
+                .iter()
+                .try_for_each(|m| arr.push(&UntrackedRow::from(m)))
         })
         .await?;
         arr.finish()?;

@@ -36,9 +36,9 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 /// Parses an RFC 3339 time given on the command line, naming the flag on error.
 pub fn parse_time(flag: &str, s: &str) -> Result<jiff::Timestamp> {
-    s.trim()
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{flag} {s:?} is not an RFC 3339 time (e.g. 2026-11-27T09:00:00Z): {e}"))
+    s.trim().parse().map_err(|e| {
+        anyhow::anyhow!("{flag} {s:?} is not an RFC 3339 time (e.g. 2026-11-27T09:00:00Z): {e}")
+    })
 }
 
 /// Parses an email address given on the command line, naming the flag on error.

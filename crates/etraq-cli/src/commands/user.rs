@@ -61,7 +61,11 @@ async fn add(ctx: &Context, store: &dyn etraq_core::Store, a: UserAddArgs) -> Re
     }
     let mut user = User::new(email, a.name.trim());
     user.department = a.department.as_deref().and_then(optional);
-    user.supervisor = a.supervisor.as_deref().map(|s| parse_address("--supervisor", s)).transpose()?;
+    user.supervisor = a
+        .supervisor
+        .as_deref()
+        .map(|s| parse_address("--supervisor", s))
+        .transpose()?;
     user.role = role(a.role);
     user.tracking = !a.no_tracking;
     store.put_user(&user).await?;
