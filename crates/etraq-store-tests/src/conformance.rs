@@ -266,6 +266,47 @@ pub async fn apply_writes_everything_and_lookups_find_it(open: Opener) {
     s.close().await.unwrap();
 }
 
+/// `thread_facts_batch` answers each query exactly as `thread_facts` does, in order.
+pub async fn batch_facts_equal_single_facts(open: Opener) {
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    s.put_user(&user("b@example.com", "B")).await.unwrap();
+    s.apply(new_dr_change(4, "t1@x.test", "b@example.com", "a@x.test"))
+        .await
+        .unwrap();
+    s.apply(change(
+        mail("t2@x.test", "a@x.test", "b@example.com", None),
+        None,
+    ))
+    .await
+    .unwrap();
+    let queries = vec![
+        FactsQuery {
+            message_id: "t1@x.test".into(),
+            candidates: vec!["t2@x.test".into(), "t1@x.test".into()],
+            users: vec![addr("b@example.com")],
+            ..FactsQuery::default()
+        },
+        FactsQuery {
+            message_id: "new@x.test".into(),
+            direction: Direction::Outbound,
+            tags: vec![dr_id(4), dr_id(5)],
+            ..FactsQuery::default()
+        },
+        FactsQuery::default(),
+    ];
+    let batch = s.thread_facts_batch(&queries).await.unwrap();
+    assert_eq!(batch.len(), 3);
+    for (q, b) in queries.iter().zip(&batch) {
+        assert_eq!(&s.thread_facts(q).await.unwrap(), b);
+    }
+    assert!(batch[0].duplicate);
+    assert_eq!(batch[0].referenced.len(), 2);
+    assert_eq!(batch[1].drs.len(), 1);
+    assert!(s.thread_facts_batch(&[]).await.unwrap().is_empty());
+    s.close().await.unwrap();
+}
+
 /// A Message-ID may be indexed once per direction; an unindexed duplicate record is allowed.
 pub async fn duplicate_message_id_conflicts(open: Opener) {
     let dir = temp_dir();

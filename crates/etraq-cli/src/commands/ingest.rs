@@ -212,7 +212,7 @@ fn progress_bar(sources: &[Source], json: bool) -> Option<ProgressBar> {
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} ingesting [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+        "{spinner} ingesting [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ({eta} left)",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
