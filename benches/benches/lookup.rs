@@ -51,11 +51,12 @@ fn record(i: u64) -> ChangeSet {
             parties: vec![customer],
             size: 2000,
         },
-        raw: vec![b'x'; 200],
+        raw: std::sync::Arc::new(vec![b'x'; 200]),
         index_message_id: true,
         dr: None,
         link: vec![],
         response: None,
+        pending: None,
     }
 }
 

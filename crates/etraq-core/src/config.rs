@@ -66,6 +66,20 @@ pub struct SmtpConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for STARTTLS.
     pub tls_key: Option<PathBuf>,
+    /// Name the gateway gives in its greeting and EHLO reply (default: the host name).
+    pub hostname: String,
+    /// Longest command line accepted (500 5.5.2 above it); at most 4096.
+    pub max_line_length: usize,
+    /// How long a client may stay silent between commands.
+    pub command_timeout: HumanDuration,
+    /// How long a client may stay silent while sending a message.
+    pub data_timeout: HumanDuration,
+    /// Most simultaneous client connections (421 past it).
+    pub max_connections: usize,
+    /// Protocol errors a session may make before it is closed (421).
+    pub max_errors: u32,
+    /// How long `etraq serve` lets sessions in flight finish after SIGINT/SIGTERM.
+    pub shutdown_grace: HumanDuration,
 }
 
 /// `[upstream]`: the company's mail server.
@@ -76,6 +90,8 @@ pub struct UpstreamConfig {
     pub host: String,
     /// SMTP port.
     pub port: u16,
+    /// The EHLO name etraq gives the upstream (default: `smtp.hostname`).
+    pub helo: String,
 }
 
 /// `[web]`: the console.
@@ -108,6 +124,10 @@ pub struct TrackingConfig {
     pub dr_prefix: String,
     /// Whether the gateway adds `[DR-ID]` to the subject of tracked mail it relays.
     pub subject_tag: bool,
+    /// Whether the subject tag is also added to inbound (customer) mail. Changing the subject
+    /// breaks the sender's DKIM signature; turn this off if the mail server behind etraq
+    /// enforces DMARC on inbound mail (the `X-Etraq-DR` header is still added).
+    pub subject_tag_inbound: bool,
     /// Senders never tracked: full addresses, or domains as `@example.com` or `example.com`.
     pub exclude_senders: Vec<String>,
     /// Whether a local address that is not a registered user is tracked (as an implicit agent
@@ -225,6 +245,13 @@ impl Default for SmtpConfig {
             relay_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
             tls_cert: None,
             tls_key: None,
+            hostname: String::new(),
+            max_line_length: 4096,
+            command_timeout: HumanDuration::from_secs(300),
+            data_timeout: HumanDuration::from_secs(600),
+            max_connections: 1000,
+            max_errors: 10,
+            shutdown_grace: HumanDuration::from_secs(30),
         }
     }
 }
@@ -234,6 +261,7 @@ impl Default for UpstreamConfig {
         UpstreamConfig {
             host: "127.0.0.1".into(),
             port: 25,
+            helo: String::new(),
         }
     }
 }
@@ -262,6 +290,7 @@ impl Default for TrackingConfig {
         TrackingConfig {
             dr_prefix: "SUPP".into(),
             subject_tag: true,
+            subject_tag_inbound: true,
             exclude_senders: Vec::new(),
             track_unregistered_users: true,
         }
@@ -494,6 +523,46 @@ impl Config {
         if self.smtp.max_recipients == 0 {
             return Err(("smtp.max_recipients".into(), "must be at least 1".into()));
         }
+        if !(512..=4096).contains(&self.smtp.max_line_length) {
+            return Err((
+                "smtp.max_line_length".into(),
+                "must be between 512 (RFC 5321) and 4096".into(),
+            ));
+        }
+        if self.smtp.max_connections == 0 {
+            return Err(("smtp.max_connections".into(), "must be at least 1".into()));
+        }
+        if self.smtp.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err((
+                "smtp.listen".into(),
+                format!("{:?} is not an address:port such as 127.0.0.1:2525", self.smtp.listen),
+            ));
+        }
+        if self.web.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err((
+                "web.listen".into(),
+                format!("{:?} is not an address:port such as 127.0.0.1:8080", self.web.listen),
+            ));
+        }
+        for (i, n) in self.smtp.relay_networks.iter().enumerate() {
+            if parse_network(n).is_none() {
+                return Err((
+                    format!("smtp.relay_networks[{i}]"),
+                    format!("{n:?} is not an IP network such as 192.0.2.0/24 or ::1"),
+                ));
+            }
+        }
+        if self.smtp.tls_cert.is_some() != self.smtp.tls_key.is_some() {
+            return Err((
+                "smtp.tls_key".into(),
+                "tls_cert and tls_key must be given together".into(),
+            ));
+        }
+        if let Some(u) = &self.upstream
+            && u.host.trim().is_empty()
+        {
+            return Err(("upstream.host".into(), "must not be empty".into()));
+        }
         Ok(())
     }
 
@@ -560,6 +629,19 @@ impl Config {
     }
 }
 
+/// Parses `IP/PREFIX` or a bare IP (a single host) into a network: its address and prefix
+/// length. Used for `smtp.relay_networks`.
+pub fn parse_network(s: &str) -> Option<(std::net::IpAddr, u8)> {
+    let s = s.trim();
+    let (ip, prefix) = match s.split_once('/') {
+        Some((ip, p)) => (ip.parse::<std::net::IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+        None => (s.parse::<std::net::IpAddr>().ok()?, None),
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let prefix = prefix.unwrap_or(max);
+    (prefix <= max).then_some((ip, prefix))
+}
+
 enum Exclusion {
     Address(EmailAddress),
     Domain(String),
@@ -621,12 +703,20 @@ local_domains = [{domains}]
 # relay_networks = ["127.0.0.0/8", "::1/128"]   # clients allowed to send to other domains
 # tls_cert = "cert.pem"   # enables STARTTLS
 # tls_key = "key.pem"
+# hostname = ""           # name in the greeting; "" = this host's name
+# max_line_length = 4096
+# command_timeout = "5m"
+# data_timeout = "10m"
+# max_connections = 1000
+# max_errors = 10
+# shutdown_grace = "30s"  # how long in-flight sessions may finish on SIGTERM
 
 # The company's mail server. Without this section `etraq serve` runs in
 # evaluation mode and delivers into etraq-data/maildir instead of relaying.
 # [upstream]
 # host = "mail.example.com"
 # port = 25
+# helo = ""               # EHLO name towards the upstream; "" = smtp.hostname
 
 [web]
 # listen = "127.0.0.1:8080"
@@ -640,6 +730,7 @@ local_domains = [{domains}]
 [tracking]
 # dr_prefix = "SUPP"
 # subject_tag = true      # add [SUPP-MMDDYYYY.N] to the subject of tracked mail
+# subject_tag_inbound = true   # also on customer mail (breaks its DKIM signature; see README)
 # exclude_senders = ["noreply@example.net", "@newsletters.example"]
 # track_unregistered_users = true   # track local addresses not added with `etraq user add`
 

@@ -57,8 +57,9 @@ pub struct DrWrite {
 pub struct ChangeSet {
     /// The mail record to insert (its `seq` is assigned by the store).
     pub mail: MailRecord,
-    /// The raw message, archived with it.
-    pub raw: Vec<u8>,
+    /// The raw message, archived with it. Shared, so a retried write or a relay never copies
+    /// a large message.
+    pub raw: std::sync::Arc<Vec<u8>>,
     /// Index the Message-ID (in the mail's direction). Must be absent from the index, else
     /// the change set conflicts. False for duplicates, which are recorded but not indexed.
     pub index_message_id: bool,
@@ -69,6 +70,29 @@ pub struct ChangeSet {
     pub link: Vec<(String, Direction)>,
     /// A response time recorded by this mail.
     pub response: Option<ResponseTime>,
+    /// The gateway's journal entry for this delivery, removed in the same transaction.
+    pub pending: Option<u64>,
+}
+
+/// A delivery in flight at the gateway, journaled before the mail is relayed and removed when it
+/// is recorded or refused. An entry that survives a restart is a delivery a crash interrupted
+/// before the client got an answer: the client retries it, and the journal says what happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingDelivery {
+    /// Store-assigned id; 0 before insertion.
+    pub id: u64,
+    /// The mail's Message-ID.
+    pub message_id: String,
+    /// Envelope sender (`None` for `<>`).
+    pub mail_from: Option<EmailAddress>,
+    /// Envelope recipients.
+    pub rcpt_to: Vec<EmailAddress>,
+    /// Size in bytes.
+    pub size: u64,
+    /// The client's address.
+    pub client: String,
+    /// When the gateway received it.
+    pub started_at: Timestamp,
 }
 
 /// A page of a keyset-paginated listing.
@@ -213,6 +237,15 @@ pub trait Store: Send + Sync {
 
     /// Counts of mails, DRs and users.
     async fn stats(&self) -> Result<StoreStats>;
+
+    /// Journals a delivery before it is relayed; returns its id.
+    async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64>;
+
+    /// Removes a journal entry (the delivery was refused, or reconciled after a restart).
+    async fn drop_pending(&self, id: u64) -> Result<()>;
+
+    /// The journal entries, oldest first.
+    async fn list_pending(&self) -> Result<Vec<PendingDelivery>>;
 
     /// Flushes and releases the store. Later calls fail with
     /// [`Error::Closed`](crate::Error::Closed).

@@ -73,17 +73,69 @@ pub struct Tracked {
     pub received_at: Timestamp,
 }
 
+/// A mail decided but not yet recorded. The gateway relays it between [`Tracker::prepare`] and
+/// [`Tracker::commit`], so the DR id can go into the relayed mail and nothing is recorded for a
+/// mail the upstream refuses.
+pub struct Prepared {
+    changes: ChangeSet,
+    tracked: Tracked,
+    envelope: Envelope,
+    received: ReceivedAt,
+}
+
+impl Prepared {
+    /// The decision (its `seq` is 0 until committed).
+    pub fn tracked(&self) -> &Tracked {
+        &self.tracked
+    }
+
+    /// The raw message.
+    pub fn raw(&self) -> &[u8] {
+        &self.changes.raw
+    }
+
+    /// The mail's subject as parsed.
+    pub fn subject(&self) -> &str {
+        &self.changes.mail.subject
+    }
+}
+
+/// How a decision gets real DR numbers for the DRs it creates.
+#[derive(Clone, Copy)]
+enum Numbering {
+    /// Reserve exactly as many as were used, after deciding (dense numbers for batches).
+    Exact,
+    /// Take them from the tracker's pool, reserved in blocks (the gateway, where every mail would
+    /// otherwise pay a durable write for one number).
+    Pool,
+}
+
+/// Numbers reserved in blocks for [`Numbering::Pool`].
+const POOL_BLOCK: u64 = 16;
+
+/// One mail to decide, borrowed.
+struct Item<'a> {
+    raw: &'a [u8],
+    envelope: &'a Envelope,
+    received: ReceivedAt,
+}
+
 /// Tracks mail into a store. Cheap to share behind an `Arc`.
 pub struct Tracker {
     store: Arc<dyn Store>,
     rules: TrackingRules,
+    pool: std::sync::Mutex<Vec<std::ops::Range<u64>>>,
 }
 
 impl Tracker {
     /// A tracker applying `rules` (from [`Config::tracking_rules`](crate::Config::tracking_rules))
     /// to `store`.
     pub fn new(store: Arc<dyn Store>, rules: TrackingRules) -> Self {
-        Tracker { store, rules }
+        Tracker {
+            store,
+            rules,
+            pool: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
     /// The store this tracker writes to.
@@ -115,16 +167,23 @@ impl Tracker {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        match self.attempt(&items).await {
+        let borrowed: Vec<Item<'_>> = items
+            .iter()
+            .map(|i| Item {
+                raw: &i.raw,
+                envelope: &i.envelope,
+                received: i.received,
+            })
+            .collect();
+        match self.attempt(&borrowed, &items).await {
             Err(e) if e.is_conflict() => {}
             other => return other,
         }
         let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let one = std::slice::from_ref(&item);
+        for (item, incoming) in borrowed.iter().zip(&items) {
             let mut attempt = 1;
             loop {
-                match self.attempt(one).await {
+                match self.attempt(std::slice::from_ref(item), std::slice::from_ref(incoming)).await {
                     Ok(mut t) => {
                         out.append(&mut t);
                         break;
@@ -138,10 +197,93 @@ impl Tracker {
     }
 
     /// One attempt at a batch: decide every mail, then write all of it in one commit.
-    async fn attempt(&self, items: &[Incoming]) -> Result<Vec<Tracked>> {
+    async fn attempt(&self, items: &[Item<'_>], owned: &[Incoming]) -> Result<Vec<Tracked>> {
+        let decided = self.decide(items, Numbering::Exact).await?;
+        let (mut changes, mut outs): (Vec<ChangeSet>, Vec<Tracked>) = decided.into_iter().unzip();
+        for (cs, incoming) in changes.iter_mut().zip(owned) {
+            cs.raw = Arc::new(incoming.raw.clone());
+        }
+        let seqs = if changes.len() == 1 {
+            let cs = changes.pop().ok_or_else(|| Error::Invalid("internal: no change".into()))?;
+            vec![self.store.apply(cs).await?]
+        } else {
+            self.store.apply_batch(changes).await?
+        };
+        for (t, seq) in outs.iter_mut().zip(seqs) {
+            t.seq = seq;
+        }
+        Ok(outs)
+    }
+
+    /// Decides one mail without recording it (the gateway's first step). DR numbers for a new
+    /// DR are already reserved, so the id can be put in the relayed mail.
+    pub async fn prepare(&self, incoming: Incoming) -> Result<Prepared> {
+        let Incoming {
+            raw,
+            envelope,
+            received,
+        } = incoming;
+        let item = Item {
+            raw: &raw,
+            envelope: &envelope,
+            received,
+        };
+        let (mut changes, tracked) = self
+            .decide(std::slice::from_ref(&item), Numbering::Pool)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Invalid("internal: no decision".into()))?;
+        changes.raw = Arc::new(raw);
+        Ok(Prepared {
+            changes,
+            tracked,
+            envelope,
+            received,
+        })
+    }
+
+    /// Records a prepared mail (the gateway's last step, once the upstream accepted it), removing
+    /// its journal entry `pending` in the same transaction. If the DR changed meanwhile, the mail
+    /// is decided again from fresh facts; the returned [`Tracked`] is what was recorded.
+    pub async fn commit(&self, mut prepared: Prepared, pending: Option<u64>) -> Result<Tracked> {
+        let mut attempt = 1;
+        loop {
+            let mut cs = prepared.changes.clone();
+            cs.pending = pending;
+            match self.store.apply(cs).await {
+                Ok(seq) => {
+                    let mut t = prepared.tracked;
+                    t.seq = seq;
+                    return Ok(t);
+                }
+                Err(e) if e.is_conflict() && attempt < MAX_ATTEMPTS => {
+                    attempt += 1;
+                    let raw = prepared.changes.raw.clone();
+                    let item = Item {
+                        raw: &raw,
+                        envelope: &prepared.envelope,
+                        received: prepared.received,
+                    };
+                    let (mut changes, tracked) = self
+                        .decide(std::slice::from_ref(&item), Numbering::Pool)
+                        .await?
+                        .pop()
+                        .ok_or_else(|| Error::Invalid("internal: no decision".into()))?;
+                    changes.raw = raw;
+                    prepared.changes = changes;
+                    prepared.tracked = tracked;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Decides mails in order: parse, look up facts for all at once, classify each with the
+    /// batch's earlier decisions laid over the store's answers. The change sets carry no raw
+    /// message yet; their DR numbers are real.
+    async fn decide(&self, items: &[Item<'_>], numbering: Numbering) -> Result<Vec<(ChangeSet, Tracked)>> {
         let mut overlay = Overlay::default();
-        let mut changes = Vec::with_capacity(items.len());
-        let mut outs = Vec::with_capacity(items.len());
+        let mut out: Vec<(ChangeSet, Tracked)> = Vec::with_capacity(items.len());
         let mut provisional = PROVISIONAL_BASE;
         // Parse everything first, then ask the store about the whole batch in one call: the
         // store does not change until the batch commits, and what earlier mails of the batch
@@ -149,7 +291,7 @@ impl Tracker {
         let mut prepared = Vec::with_capacity(items.len());
         let mut queries = Vec::with_capacity(items.len());
         for item in items {
-            let mail = ParsedMail::parse(&item.raw);
+            let mail = ParsedMail::parse(item.raw);
             let env = item.envelope.resolve(&mail);
             let parties = classify::parties(&self.rules, &env, &mail);
             queries.push(classify::facts_query(&mail, &parties, &self.rules));
@@ -163,10 +305,7 @@ impl Tracker {
         }
         // User records seen anywhere in the batch, for the overlay's references.
         let batch_users: Vec<crate::model::User> = if items.len() > 1 {
-            answers
-                .iter()
-                .flat_map(|a| a.users.iter().cloned())
-                .collect()
+            answers.iter().flat_map(|a| a.users.iter().cloned()).collect()
         } else {
             Vec::new()
         };
@@ -181,18 +320,9 @@ impl Tracker {
             };
             overlay.merge_into(query, &mut facts, &batch_users, &self.rules);
             let c = classify::classify(&self.rules, &env, &mail, &parties, &facts);
-            let cs = self.change_set(
-                &item.raw,
-                &mail,
-                &env,
-                &parties,
-                &c,
-                &facts,
-                now,
-                &mut provisional,
-            )?;
+            let cs = self.change_set(&mail, &env, &parties, &c, &facts, now, &mut provisional)?;
             overlay.record(&cs);
-            outs.push(Tracked {
+            let t = Tracked {
                 seq: 0,
                 message_id: cs.mail.message_id.clone(),
                 derived_message_id: cs.mail.derived_message_id,
@@ -200,19 +330,34 @@ impl Tracker {
                 decision: cs.mail.decision,
                 dr: cs.mail.dr.clone(),
                 received_at: now,
-            });
-            changes.push(cs);
+            };
+            out.push((cs, t));
         }
 
         let used = provisional - PROVISIONAL_BASE;
         if used > 0 {
-            let first = self.store.reserve_dr_numbers(used).await?;
-            let real = |id: &mut DrId| {
-                if id.number() >= PROVISIONAL_BASE {
-                    *id = id.with_number(first + (id.number() - PROVISIONAL_BASE));
+            let numbers = match numbering {
+                Numbering::Exact => {
+                    let first = self.store.reserve_dr_numbers(used).await?;
+                    (first..first + used).collect::<Vec<u64>>()
+                }
+                Numbering::Pool => {
+                    let mut v = Vec::with_capacity(used as usize);
+                    for _ in 0..used {
+                        v.push(self.pooled_number().await?);
+                    }
+                    v
                 }
             };
-            for cs in &mut changes {
+            let real = |id: &mut DrId| {
+                if id.number() >= PROVISIONAL_BASE {
+                    let i = (id.number() - PROVISIONAL_BASE) as usize;
+                    if let Some(n) = numbers.get(i) {
+                        *id = id.with_number(*n);
+                    }
+                }
+            };
+            for (cs, t) in &mut out {
                 if let Some(d) = cs.mail.dr.as_mut() {
                     real(d);
                 }
@@ -222,33 +367,36 @@ impl Tracker {
                 if let Some(r) = cs.response.as_mut() {
                     real(&mut r.dr);
                 }
-            }
-            for t in &mut outs {
                 if let Some(d) = t.dr.as_mut() {
                     real(d);
                 }
             }
         }
+        Ok(out)
+    }
 
-        let seqs = if changes.len() == 1 {
-            let cs = changes
-                .pop()
-                .ok_or_else(|| Error::Invalid("internal: no change".into()))?;
-            vec![self.store.apply(cs).await?]
-        } else {
-            self.store.apply_batch(changes).await?
-        };
-        for (t, seq) in outs.iter_mut().zip(seqs) {
-            t.seq = seq;
+    /// One DR number from the pool, reserving a new block when it is empty.
+    async fn pooled_number(&self) -> Result<u64> {
+        loop {
+            if let Ok(mut pool) = self.pool.lock() {
+                while let Some(range) = pool.first_mut() {
+                    if let Some(n) = range.next() {
+                        return Ok(n);
+                    }
+                    pool.remove(0);
+                }
+            }
+            let first = self.store.reserve_dr_numbers(POOL_BLOCK).await?;
+            if let Ok(mut pool) = self.pool.lock() {
+                pool.push(first..first + POOL_BLOCK);
+            }
         }
-        Ok(outs)
     }
 
     /// Turns a classification into the writes that record it.
     #[allow(clippy::too_many_arguments)]
     fn change_set(
         &self,
-        raw: &[u8],
         mail: &ParsedMail,
         env: &ResolvedEnvelope,
         parties: &Parties,
@@ -336,10 +484,11 @@ impl Tracker {
         Ok(ChangeSet {
             index_message_id: c.decision.reason() != Some(UntrackedReason::Duplicate),
             mail: record,
-            raw: raw.to_vec(),
+            raw: Arc::new(Vec::new()),
             dr: dr_write,
             link,
             response,
+            pending: None,
         })
     }
 

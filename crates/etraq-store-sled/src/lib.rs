@@ -22,8 +22,8 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use etraq_core::classify::{MailRef, ThreadFacts};
 use etraq_core::store::{
-    ChangeSet, DrQuery, DrWrite, FactsQuery, MailQuery, Page, ResponseQuery, Store, StoreStats,
-    page_size,
+    ChangeSet, DrQuery, DrWrite, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery, Store,
+    StoreStats, page_size,
 };
 use etraq_core::{
     Dr, DrId, DrStatus, EmailAddress, Error, MailRecord, Party, ResponseTime, Result, User,
@@ -42,7 +42,7 @@ pub const SCHEMA_VERSION: u64 = 1;
 const APPLICATION: &[u8] = b"etraq";
 
 /// The trees, in the fixed order used by transactions.
-const TREE_NAMES: [&str; 16] = [
+const TREE_NAMES: [&str; 17] = [
     "meta",
     "counters",
     "users",
@@ -59,6 +59,7 @@ const TREE_NAMES: [&str; 16] = [
     "party_address",
     "party_domain",
     "raw",
+    "pending",
 ];
 const RESPONSES: &str = "responses";
 
@@ -76,7 +77,8 @@ const T_MAILS_DR: usize = 12;
 const T_PARTY_ADDR: usize = 13;
 const T_PARTY_DOMAIN: usize = 14;
 const T_RAW: usize = 15;
-const T_RESPONSES: usize = 16;
+const T_PENDING: usize = 16;
+const T_RESPONSES: usize = 17;
 
 #[derive(Clone)]
 struct Inner {
@@ -436,6 +438,9 @@ fn tx_apply(t: &[TransactionalTree], cs: &ChangeSet) -> TxResult<u64> {
             t[T_MAILS_DR].insert(with_number(&be(dr.number()), target_seq), &[])?;
         }
     }
+    if let Some(id) = cs.pending {
+        t[T_PENDING].remove(&be(id))?;
+    }
     if let Some(r) = &cs.response {
         let mut key = time_key(r.responded_at.as_second()).to_vec();
         key.extend_from_slice(&be(seq));
@@ -793,6 +798,41 @@ impl Store for SledStore {
                 closed: count_prefix(by_status, &[status_code(DrStatus::Closed)]),
                 users: inner.tree(T_USERS).len() as u64,
             })
+        })
+        .await
+    }
+
+    async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64> {
+        let pending = pending.clone();
+        self.write(move |inner| {
+            let id = inner.db.generate_id().ctx("numbering a journal entry")? + 1;
+            inner
+                .tree(T_PENDING)
+                .insert(be(id), to_json("pending", &pending)?)
+                .ctx("journaling a delivery")?;
+            Ok(id)
+        })
+        .await
+    }
+
+    async fn drop_pending(&self, id: u64) -> Result<()> {
+        self.write(move |inner| {
+            inner.tree(T_PENDING).remove(be(id)).ctx("clearing a journal entry")?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_pending(&self) -> Result<Vec<PendingDelivery>> {
+        self.run(|inner| {
+            let mut out = Vec::new();
+            for entry in inner.tree(T_PENDING).iter() {
+                let (k, v) = entry.ctx("listing the journal")?;
+                let mut p: PendingDelivery = from_json("pending", &v)?;
+                p.id = trailing_number(&k).unwrap_or(0);
+                out.push(p);
+            }
+            Ok(out)
         })
         .await
     }

@@ -28,7 +28,8 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use etraq_core::classify::ThreadFacts;
 use etraq_core::store::{
-    ChangeSet, DrQuery, DrWrite, FactsQuery, MailQuery, Page, ResponseQuery, Store, StoreStats,
+    ChangeSet, DrQuery, DrWrite, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery, Store,
+    StoreStats,
 };
 use etraq_core::{Dr, DrId, EmailAddress, Error, MailRecord, ResponseTime, Result, User};
 
@@ -226,6 +227,21 @@ impl Store for SqliteStore {
 
     async fn stats(&self) -> Result<StoreStats> {
         self.read(read::stats).await
+    }
+
+    async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64> {
+        match self.write(WriteOp::PutPending(Box::new(pending.clone()))).await? {
+            WriteOut::First(id) => Ok(id),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn drop_pending(&self, id: u64) -> Result<()> {
+        self.write(WriteOp::DropPending(id)).await.map(|_| ())
+    }
+
+    async fn list_pending(&self) -> Result<Vec<PendingDelivery>> {
+        self.read(read::list_pending).await
     }
 
     async fn close(&self) -> Result<()> {

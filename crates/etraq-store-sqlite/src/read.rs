@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use etraq_core::classify::{MailRef, ThreadFacts};
 use etraq_core::store::{
-    DrQuery, FactsQuery, MailQuery, Page, ResponseQuery, StoreStats, page_size,
+    DrQuery, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery, StoreStats, page_size,
 };
 use etraq_core::{Direction, Dr, DrId, EmailAddress, Error, MailRecord, Party, ResponseTime, User};
 use rusqlite::types::Value;
@@ -386,6 +386,23 @@ pub(crate) fn list_responses(
         if q.since.is_none_or(|s| r.responded_at >= s) {
             out.push(r);
         }
+    }
+    Ok(out)
+}
+
+pub(crate) fn list_pending(conn: &Connection) -> Result<Vec<PendingDelivery>, Error> {
+    let mut s = conn
+        .prepare_cached("SELECT id, data FROM pending ORDER BY id")
+        .ctx("preparing the journal listing")?;
+    let rows = s
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .ctx("listing the journal")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, data) = row.ctx("reading a journal row")?;
+        let mut p: PendingDelivery = from_json("pending", &data)?;
+        p.id = id as u64;
+        out.push(p);
     }
     Ok(out)
 }

@@ -94,6 +94,11 @@ const MIGRATIONS: &[&str] = &[
         data         TEXT NOT NULL
     );
     CREATE INDEX responses_time ON responses(responded_at);
+
+    CREATE TABLE pending (
+        id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        data TEXT NOT NULL
+    );
     "#,
 ];
 

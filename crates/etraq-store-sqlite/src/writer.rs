@@ -13,7 +13,7 @@
 use std::sync::mpsc;
 
 use etraq_core::model::Dr;
-use etraq_core::store::{ChangeSet, DrWrite};
+use etraq_core::store::{ChangeSet, DrWrite, PendingDelivery};
 use etraq_core::{Error, User};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -32,6 +32,8 @@ pub(crate) enum WriteOp {
     Apply(Vec<ChangeSet>),
     SaveDr(Box<DrWrite>),
     PutUser(Box<User>),
+    PutPending(Box<PendingDelivery>),
+    DropPending(u64),
 }
 
 /// What a write returns.
@@ -131,6 +133,18 @@ fn execute(tx: &Connection, op: &WriteOp) -> Result<WriteOut, Error> {
         }
         WriteOp::SaveDr(w) => {
             check_and_write_dr(tx, w)?;
+            Ok(WriteOut::Unit)
+        }
+        WriteOp::PutPending(p) => {
+            let data = to_json("pending", p)?;
+            let id: i64 = tx
+                .prepare_cached("INSERT INTO pending(data) VALUES (?1) RETURNING id")
+                .and_then(|mut s| s.query_row(params![data], |r| r.get(0)))
+                .ctx("journaling a delivery")?;
+            Ok(WriteOut::First(id as u64))
+        }
+        WriteOp::DropPending(id) => {
+            drop_pending(tx, *id)?;
             Ok(WriteOut::Unit)
         }
         WriteOp::PutUser(u) => {
@@ -295,12 +309,15 @@ fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
         }
     }
     tx.prepare_cached("INSERT INTO raw_messages(seq, raw) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute(params![seq, cs.raw]))
+        .and_then(|mut s| s.execute(params![seq, cs.raw.as_slice()]))
         .ctx("archiving the raw message")?;
     if let Some(dr) = &m.dr {
         for (mid, dir) in &cs.link {
             link_mail(tx, mid, *dir, dr)?;
         }
+    }
+    if let Some(id) = cs.pending {
+        drop_pending(tx, id)?;
     }
     if let Some(r) = &cs.response {
         let data = to_json("responses", r)?;
@@ -318,6 +335,14 @@ fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
         .ctx("recording a response time")?;
     }
     Ok(seq as u64)
+}
+
+fn drop_pending(tx: &Connection, id: u64) -> Result<(), Error> {
+    let id = i64_of(id)?;
+    tx.prepare_cached("DELETE FROM pending WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![id]))
+        .ctx("clearing a journal entry")?;
+    Ok(())
 }
 
 /// Attaches an earlier mail (an employee's first mail) to the DR its answer opened.

@@ -110,7 +110,7 @@ pub async fn apply_writes_everything_and_lookups_find_it(open: Opener) {
         1
     );
     assert!(s.mails_by_message_id("nope@x").await.unwrap().is_empty());
-    assert_eq!(s.raw_message(seq).await.unwrap(), Some(raw));
+    assert_eq!(s.raw_message(seq).await.unwrap().as_ref(), Some(&*raw));
     assert_eq!(s.raw_message(seq + 1000).await.unwrap(), None);
     assert_eq!(s.get_mail(seq + 1000).await.unwrap(), None);
 
@@ -304,6 +304,43 @@ pub async fn batch_facts_equal_single_facts(open: Opener) {
     assert_eq!(batch[0].referenced.len(), 2);
     assert_eq!(batch[1].drs.len(), 1);
     assert!(s.thread_facts_batch(&[]).await.unwrap().is_empty());
+    s.close().await.unwrap();
+}
+
+/// The delivery journal: entries are listed oldest first, dropped by id, and cleared by the
+/// change set that records their mail, atomically with it.
+pub async fn pending_journal(open: Opener) {
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    let entry = |mid: &str| etraq_core::store::PendingDelivery {
+        id: 0,
+        message_id: mid.into(),
+        mail_from: Some(addr("a@x.test")),
+        rcpt_to: vec![addr("b@example.com")],
+        size: 10,
+        client: "127.0.0.1:4000".into(),
+        started_at: at("2026-11-27T09:00:00Z"),
+    };
+    let a = s.put_pending(&entry("p1@x.test")).await.unwrap();
+    let b = s.put_pending(&entry("p2@x.test")).await.unwrap();
+    let c = s.put_pending(&entry("p3@x.test")).await.unwrap();
+    assert!(a < b && b < c);
+    let listed = s.list_pending().await.unwrap();
+    assert_eq!(listed.iter().map(|p| p.id).collect::<Vec<_>>(), vec![a, b, c]);
+    assert_eq!(listed[0].message_id, "p1@x.test");
+    s.drop_pending(a).await.unwrap();
+    let mut cs = change(mail("p2@x.test", "a@x.test", "b@example.com", None), None);
+    cs.pending = Some(b);
+    s.apply(cs).await.unwrap();
+    assert_eq!(s.list_pending().await.unwrap().iter().map(|p| p.id).collect::<Vec<_>>(), vec![c]);
+    // A change set that conflicts leaves its journal entry in place.
+    let mut dup = change(mail("p2@x.test", "a@x.test", "b@example.com", None), None);
+    dup.pending = Some(c);
+    assert!(s.apply(dup).await.is_err());
+    assert_eq!(s.list_pending().await.unwrap().len(), 1);
+    s.close().await.unwrap();
+    let s = open_in(open, dir.path()).await;
+    assert_eq!(s.list_pending().await.unwrap().len(), 1, "the journal survives a reopen");
     s.close().await.unwrap();
 }
 

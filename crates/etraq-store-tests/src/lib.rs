@@ -42,6 +42,7 @@ macro_rules! store_tests {
             conformance::dr_numbers_are_unique_under_concurrency,
             conformance::apply_writes_everything_and_lookups_find_it,
             conformance::batch_facts_equal_single_facts,
+            conformance::pending_journal,
             conformance::duplicate_message_id_conflicts,
             conformance::stale_dr_version_conflicts,
             conformance::batch_is_all_or_nothing,
