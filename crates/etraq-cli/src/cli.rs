@@ -26,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Write etraq.toml with commented defaults and create the store.
     Init(InitArgs),
+    /// Run the SMTP gateway (web console and escalation join it in later releases).
+    Serve(ServeArgs),
     /// Manage the employees etraq knows.
     #[command(subcommand)]
     User(UserCommand),
@@ -51,6 +53,10 @@ pub struct InitArgs {
     #[arg(long = "local-domain", value_name = "DOMAIN")]
     pub local_domains: Vec<String>,
 }
+
+/// `etraq serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {}
 
 /// `etraq user …`.
 #[derive(Debug, Subcommand)]

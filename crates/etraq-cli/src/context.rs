@@ -16,6 +16,8 @@ pub const DEFAULT_CONFIG: &str = "etraq.toml";
 pub struct Context {
     /// The configuration (defaults when there is no file).
     pub config: Config,
+    /// True when the configuration came from a file.
+    pub config_found: bool,
     /// The store to open.
     pub store_url: StoreUrl,
 }
@@ -28,19 +30,23 @@ impl Context {
             Some(p) => (p.to_path_buf(), true),
             None => (PathBuf::from(DEFAULT_CONFIG), false),
         };
-        let config = if config_path.exists() {
-            Config::load(&config_path)?
+        let (config, config_found) = if config_path.exists() {
+            (Config::load(&config_path)?, true)
         } else if explicit {
             bail!("configuration file {} not found", config_path.display());
         } else {
-            Config::default()
+            (evaluation_defaults(), false)
         };
         let store_url = match store {
             // A --store path is relative to the current directory, like any command-line path.
             Some(url) => StoreUrl::parse(url, Path::new("."))?,
             None => config.store_url()?,
         };
-        Ok(Context { config, store_url })
+        Ok(Context {
+            config,
+            config_found,
+            store_url,
+        })
     }
 
     /// Opens the store.
@@ -53,6 +59,18 @@ impl Context {
         Ok(self.config.time_zone()?)
     }
 }
+
+/// The configuration without any file: the defaults plus the local domain `example.com`, so a
+/// newcomer's first test mail (`swaks --to support@example.com`) is tracked.
+pub fn evaluation_defaults() -> Config {
+    Config {
+        local_domains: vec![EVALUATION_DOMAIN.to_string()],
+        ..Config::default()
+    }
+}
+
+/// The local domain of evaluation mode without a configuration file.
+pub const EVALUATION_DOMAIN: &str = "example.com";
 
 /// Opens a store by URL. The backends' errors already name the path.
 pub async fn open_store(url: &StoreUrl) -> Result<Arc<dyn Store>> {

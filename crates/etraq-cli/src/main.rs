@@ -15,7 +15,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
     let cli = cli::Cli::parse();
-    init_tracing();
+    init_tracing(matches!(cli.command, cli::Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,10 +38,11 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to standard error; `ETRAQ_LOG` (an `EnvFilter` spec such as `debug` or
-/// `etraq=debug`) overrides the default level, `warn`.
-fn init_tracing() {
+/// `etraq=debug`) overrides the default level: `info` for the server, `warn` otherwise.
+fn init_tracing(server: bool) {
+    let default = if server { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ETRAQ_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

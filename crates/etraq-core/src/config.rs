@@ -535,13 +535,19 @@ impl Config {
         if self.smtp.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err((
                 "smtp.listen".into(),
-                format!("{:?} is not an address:port such as 127.0.0.1:2525", self.smtp.listen),
+                format!(
+                    "{:?} is not an address:port such as 127.0.0.1:2525",
+                    self.smtp.listen
+                ),
             ));
         }
         if self.web.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err((
                 "web.listen".into(),
-                format!("{:?} is not an address:port such as 127.0.0.1:8080", self.web.listen),
+                format!(
+                    "{:?} is not an address:port such as 127.0.0.1:8080",
+                    self.web.listen
+                ),
             ));
         }
         for (i, n) in self.smtp.relay_networks.iter().enumerate() {
@@ -634,7 +640,10 @@ impl Config {
 pub fn parse_network(s: &str) -> Option<(std::net::IpAddr, u8)> {
     let s = s.trim();
     let (ip, prefix) = match s.split_once('/') {
-        Some((ip, p)) => (ip.parse::<std::net::IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+        Some((ip, p)) => (
+            ip.parse::<std::net::IpAddr>().ok()?,
+            Some(p.parse::<u8>().ok()?),
+        ),
         None => (s.parse::<std::net::IpAddr>().ok()?, None),
     };
     let max = if ip.is_ipv4() { 32 } else { 128 };

@@ -116,8 +116,9 @@ fn one_prefix(s: &str) -> Option<(Prefix, usize)> {
     Some((kind, end + colon))
 }
 
-/// Byte length of the leading chain of reply/forward prefixes and whitespace.
-fn leading_prefixes_len(subject: &str) -> usize {
+/// Byte length of the leading chain of reply/forward prefixes (`Re: AW: Fwd:`) and whitespace:
+/// where a tag goes.
+pub fn leading_prefixes_len(subject: &str) -> usize {
     let mut pos = 0;
     loop {
         let rest = &subject[pos..];

@@ -183,7 +183,10 @@ impl Tracker {
         for (item, incoming) in borrowed.iter().zip(&items) {
             let mut attempt = 1;
             loop {
-                match self.attempt(std::slice::from_ref(item), std::slice::from_ref(incoming)).await {
+                match self
+                    .attempt(std::slice::from_ref(item), std::slice::from_ref(incoming))
+                    .await
+                {
                     Ok(mut t) => {
                         out.append(&mut t);
                         break;
@@ -204,7 +207,9 @@ impl Tracker {
             cs.raw = Arc::new(incoming.raw.clone());
         }
         let seqs = if changes.len() == 1 {
-            let cs = changes.pop().ok_or_else(|| Error::Invalid("internal: no change".into()))?;
+            let cs = changes
+                .pop()
+                .ok_or_else(|| Error::Invalid("internal: no change".into()))?;
             vec![self.store.apply(cs).await?]
         } else {
             self.store.apply_batch(changes).await?
@@ -281,7 +286,11 @@ impl Tracker {
     /// Decides mails in order: parse, look up facts for all at once, classify each with the
     /// batch's earlier decisions laid over the store's answers. The change sets carry no raw
     /// message yet; their DR numbers are real.
-    async fn decide(&self, items: &[Item<'_>], numbering: Numbering) -> Result<Vec<(ChangeSet, Tracked)>> {
+    async fn decide(
+        &self,
+        items: &[Item<'_>],
+        numbering: Numbering,
+    ) -> Result<Vec<(ChangeSet, Tracked)>> {
         let mut overlay = Overlay::default();
         let mut out: Vec<(ChangeSet, Tracked)> = Vec::with_capacity(items.len());
         let mut provisional = PROVISIONAL_BASE;
@@ -305,7 +314,10 @@ impl Tracker {
         }
         // User records seen anywhere in the batch, for the overlay's references.
         let batch_users: Vec<crate::model::User> = if items.len() > 1 {
-            answers.iter().flat_map(|a| a.users.iter().cloned()).collect()
+            answers
+                .iter()
+                .flat_map(|a| a.users.iter().cloned())
+                .collect()
         } else {
             Vec::new()
         };

@@ -22,8 +22,8 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use etraq_core::classify::{MailRef, ThreadFacts};
 use etraq_core::store::{
-    ChangeSet, DrQuery, DrWrite, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery, Store,
-    StoreStats, page_size,
+    ChangeSet, DrQuery, DrWrite, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery,
+    Store, StoreStats, page_size,
 };
 use etraq_core::{
     Dr, DrId, DrStatus, EmailAddress, Error, MailRecord, Party, ResponseTime, Result, User,
@@ -817,7 +817,10 @@ impl Store for SledStore {
 
     async fn drop_pending(&self, id: u64) -> Result<()> {
         self.write(move |inner| {
-            inner.tree(T_PENDING).remove(be(id)).ctx("clearing a journal entry")?;
+            inner
+                .tree(T_PENDING)
+                .remove(be(id))
+                .ctx("clearing a journal entry")?;
             Ok(())
         })
         .await

@@ -28,8 +28,8 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use etraq_core::classify::ThreadFacts;
 use etraq_core::store::{
-    ChangeSet, DrQuery, DrWrite, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery, Store,
-    StoreStats,
+    ChangeSet, DrQuery, DrWrite, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery,
+    Store, StoreStats,
 };
 use etraq_core::{Dr, DrId, EmailAddress, Error, MailRecord, ResponseTime, Result, User};
 
@@ -230,7 +230,10 @@ impl Store for SqliteStore {
     }
 
     async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64> {
-        match self.write(WriteOp::PutPending(Box::new(pending.clone()))).await? {
+        match self
+            .write(WriteOp::PutPending(Box::new(pending.clone())))
+            .await?
+        {
             WriteOut::First(id) => Ok(id),
             _ => Err(unexpected()),
         }

@@ -326,13 +326,24 @@ pub async fn pending_journal(open: Opener) {
     let c = s.put_pending(&entry("p3@x.test")).await.unwrap();
     assert!(a < b && b < c);
     let listed = s.list_pending().await.unwrap();
-    assert_eq!(listed.iter().map(|p| p.id).collect::<Vec<_>>(), vec![a, b, c]);
+    assert_eq!(
+        listed.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![a, b, c]
+    );
     assert_eq!(listed[0].message_id, "p1@x.test");
     s.drop_pending(a).await.unwrap();
     let mut cs = change(mail("p2@x.test", "a@x.test", "b@example.com", None), None);
     cs.pending = Some(b);
     s.apply(cs).await.unwrap();
-    assert_eq!(s.list_pending().await.unwrap().iter().map(|p| p.id).collect::<Vec<_>>(), vec![c]);
+    assert_eq!(
+        s.list_pending()
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect::<Vec<_>>(),
+        vec![c]
+    );
     // A change set that conflicts leaves its journal entry in place.
     let mut dup = change(mail("p2@x.test", "a@x.test", "b@example.com", None), None);
     dup.pending = Some(c);
@@ -340,7 +351,11 @@ pub async fn pending_journal(open: Opener) {
     assert_eq!(s.list_pending().await.unwrap().len(), 1);
     s.close().await.unwrap();
     let s = open_in(open, dir.path()).await;
-    assert_eq!(s.list_pending().await.unwrap().len(), 1, "the journal survives a reopen");
+    assert_eq!(
+        s.list_pending().await.unwrap().len(),
+        1,
+        "the journal survives a reopen"
+    );
     s.close().await.unwrap();
 }
 

@@ -86,7 +86,9 @@ pub fn mail(message_id: &str, customer: &str, owner: &str, dr: Option<&DrId>) ->
 /// A change set recording `mail` (indexed) and optionally creating or updating a DR.
 pub fn change(mail: MailRecord, dr: Option<DrWrite>) -> ChangeSet {
     ChangeSet {
-        raw: std::sync::Arc::new(format!("Message-ID: <{}>\r\n\r\nbody\r\n", mail.message_id).into_bytes()),
+        raw: std::sync::Arc::new(
+            format!("Message-ID: <{}>\r\n\r\nbody\r\n", mail.message_id).into_bytes(),
+        ),
         mail,
         index_message_id: true,
         dr,

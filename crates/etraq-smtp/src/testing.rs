@@ -1,0 +1,258 @@
+//! An upstream SMTP server for tests: it records what it receives and can be told to refuse,
+//! stall or drop at each step. Enabled with the `testing` feature.
+//!
+//! Recipients whose local part starts with `reject` are always refused with 550 5.1.1, so one
+//! transaction can get different verdicts per recipient.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smtp_proto::Request;
+use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How the fake upstream behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Behavior {
+    /// Accept everything.
+    Accept,
+    /// Close connections right after accepting them.
+    RefuseConnection,
+    /// Answer MAIL FROM with this reply line (e.g. `"451 4.3.0 busy"`).
+    RejectMail(String),
+    /// Answer every RCPT with this reply line.
+    RejectRcpt(String),
+    /// Answer the end of DATA with this reply line.
+    RejectData(String),
+    /// Never answer the end of DATA.
+    StallAtDataEnd,
+    /// Close the connection when the data has arrived, without answering.
+    DropAtDataEnd,
+}
+
+/// A message the fake upstream accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// MAIL FROM address.
+    pub mail_from: String,
+    /// Accepted RCPT TO addresses.
+    pub rcpt_to: Vec<String>,
+    /// The message (dot-unstuffed).
+    pub data: Vec<u8>,
+}
+
+impl Received {
+    /// The value of a header of the message (first occurrence), unfolded.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let msg = mail_parser::MessageParser::new().parse_headers(&self.data)?;
+        msg.headers_raw()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.replace("\r\n", "").trim().to_string())
+    }
+}
+
+/// The fake upstream server.
+pub struct FakeUpstream {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+    behavior: Arc<Mutex<Behavior>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeUpstream {
+    /// Starts one on an ephemeral port of 127.0.0.1.
+    pub async fn start() -> FakeUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("fake upstream cannot bind: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("fake upstream has no address: {e}"));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let behavior = Arc::new(Mutex::new(Behavior::Accept));
+        let (r, b) = (received.clone(), behavior.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (r, b) = (r.clone(), b.clone());
+                tokio::spawn(async move {
+                    let _ = serve(stream, r, b).await;
+                });
+            }
+        });
+        FakeUpstream {
+            addr,
+            received,
+            behavior,
+            task,
+        }
+    }
+
+    /// Changes the behaviour for the next steps of every connection.
+    pub fn set(&self, b: Behavior) {
+        if let Ok(mut g) = self.behavior.lock() {
+            *g = b;
+        }
+    }
+
+    /// Everything accepted so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// The Message-IDs (without brackets) of everything accepted so far.
+    pub fn message_ids(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .filter_map(|m| m.header("Message-ID"))
+            .map(|id| id.trim_matches(|c| c == '<' || c == '>').to_string())
+            .collect()
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn behavior(b: &Arc<Mutex<Behavior>>) -> Behavior {
+    b.lock().map(|g| g.clone()).unwrap_or(Behavior::Accept)
+}
+
+async fn serve(
+    mut stream: TcpStream,
+    received: Arc<Mutex<Vec<Received>>>,
+    b: Arc<Mutex<Behavior>>,
+) -> std::io::Result<()> {
+    if behavior(&b) == Behavior::RefuseConnection {
+        return Ok(());
+    }
+    stream.write_all(b"220 fake.upstream ESMTP\r\n").await?;
+    let mut receiver = RequestReceiver::default();
+    let mut buf = vec![0u8; 65536];
+    let mut pending: Vec<u8> = Vec::new();
+    let mut from = String::new();
+    let mut rcpts: Vec<String> = Vec::new();
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        pending.extend_from_slice(&buf[..n]);
+        let mut out = Vec::new();
+        loop {
+            let mut it = pending.iter();
+            let before = it.len();
+            let req = receiver.ingest(&mut it).map(|r| r.into_owned_string());
+            let consumed = before - it.len();
+            pending.drain(..consumed);
+            match req {
+                Ok(Request::Ehlo { .. }) => out.extend_from_slice(b"250-fake.upstream\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-SIZE 104857600\r\n250 PIPELINING\r\n"),
+                Ok(Request::Helo { .. }) => out.extend_from_slice(b"250 fake.upstream\r\n"),
+                Ok(Request::Mail { from: f }) => match behavior(&b) {
+                    Behavior::RejectMail(line) => out.extend_from_slice(format!("{line}\r\n").as_bytes()),
+                    _ => {
+                        from = f.address;
+                        rcpts.clear();
+                        out.extend_from_slice(b"250 2.1.0 OK\r\n");
+                    }
+                },
+                Ok(Request::Rcpt { to }) => match behavior(&b) {
+                    Behavior::RejectRcpt(line) => out.extend_from_slice(format!("{line}\r\n").as_bytes()),
+                    _ if to.address.split('@').next().unwrap_or("").starts_with("reject") => {
+                        out.extend_from_slice(b"550 5.1.1 No such user here\r\n")
+                    }
+                    _ => {
+                        rcpts.push(to.address);
+                        out.extend_from_slice(b"250 2.1.5 OK\r\n");
+                    }
+                },
+                Ok(Request::Data) => {
+                    out.extend_from_slice(b"354 go ahead\r\n");
+                    stream.write_all(&out).await?;
+                    out.clear();
+                    let mut data_rx = DataReceiver::new();
+                    let mut prime = b"\r\n".iter();
+                    let mut scratch = Vec::new();
+                    data_rx.ingest(&mut prime, &mut scratch);
+                    let mut data = Vec::new();
+                    loop {
+                        let mut it = pending.iter();
+                        let before = it.len();
+                        let done = data_rx.ingest(&mut it, &mut data);
+                        let consumed = before - it.len();
+                        pending.drain(..consumed);
+                        if done {
+                            break;
+                        }
+                        let n = stream.read(&mut buf).await?;
+                        if n == 0 {
+                            return Ok(());
+                        }
+                        pending.extend_from_slice(&buf[..n]);
+                    }
+                    match behavior(&b) {
+                        Behavior::RejectData(line) => out.extend_from_slice(format!("{line}\r\n").as_bytes()),
+                        Behavior::StallAtDataEnd => {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                            return Ok(());
+                        }
+                        Behavior::DropAtDataEnd => return Ok(()),
+                        _ => {
+                            if let Ok(mut g) = received.lock() {
+                                g.push(Received {
+                                    mail_from: from.clone(),
+                                    rcpt_to: rcpts.clone(),
+                                    data,
+                                });
+                            }
+                            out.extend_from_slice(b"250 2.0.0 Queued as fake\r\n");
+                        }
+                    }
+                }
+                Ok(Request::Rset) => out.extend_from_slice(b"250 2.0.0 OK\r\n"),
+                Ok(Request::Quit) => {
+                    out.extend_from_slice(b"221 2.0.0 Bye\r\n");
+                    stream.write_all(&out).await?;
+                    return Ok(());
+                }
+                Ok(_) => out.extend_from_slice(b"250 2.0.0 OK\r\n"),
+                Err(smtp_proto::Error::NeedsMoreData { .. }) => break,
+                Err(_) => out.extend_from_slice(b"500 5.5.2 Syntax error\r\n"),
+            }
+        }
+        stream.write_all(&out).await?;
+    }
+}
+
+trait IntoOwnedString {
+    fn into_owned_string(self) -> Request<String>;
+}
+
+impl IntoOwnedString for Request<std::borrow::Cow<'_, str>> {
+    fn into_owned_string(self) -> Request<String> {
+        match self {
+            Request::Ehlo { host } => Request::Ehlo {
+                host: host.into_owned(),
+            },
+            Request::Helo { host } => Request::Helo {
+                host: host.into_owned(),
+            },
+            Request::Mail { from } => Request::Mail {
+                from: from.into_owned(),
+            },
+            Request::Rcpt { to } => Request::Rcpt {
+                to: to.into_owned(),
+            },
+            Request::Data => Request::Data,
+            Request::Rset => Request::Rset,
+            Request::Quit => Request::Quit,
+            _ => Request::Noop {
+                value: String::new(),
+            },
+        }
+    }
+}

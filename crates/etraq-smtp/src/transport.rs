@@ -1,0 +1,428 @@
+//! Where accepted mail goes: the company's mail server (the upstream), or in evaluation mode a
+//! Maildir on disk.
+//!
+//! [`Upstream`] is a small SMTP client built on smtp-proto's reply parser. It mirrors the client's
+//! transaction: one MAIL, each RCPT forwarded as it comes (so every recipient gets the upstream's
+//! own verdict), then DATA. Any failure to reach or talk to the upstream becomes a 4xx reply, so
+//! the client keeps the mail and retries; etraq never generates a bounce.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use etraq_core::{EmailAddress, ReversePath};
+use smtp_proto::response::parser::ResponseReceiver;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::reply::{Reply, replies};
+use crate::rewrite::{DotStuffer, Outgoing};
+use crate::session::MailParams;
+
+/// One client session's view of the destination.
+#[async_trait]
+pub trait Transport: Send {
+    /// Starts a transaction.
+    async fn mail(&mut self, from: &ReversePath, params: &MailParams) -> Reply;
+    /// Adds a recipient.
+    async fn rcpt(&mut self, to: &EmailAddress) -> Reply;
+    /// Sends the message; the reply is the destination's verdict.
+    async fn data(&mut self, message: &Outgoing<'_>) -> Reply;
+    /// Aborts the transaction.
+    async fn rset(&mut self);
+    /// Ends the session.
+    async fn quit(&mut self);
+}
+
+/// Where the gateway delivers.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// Relay to the company's mail server.
+    Upstream(Arc<UpstreamConfig>),
+    /// Evaluation mode: deliver (fsynced) into a Maildir.
+    Maildir(Arc<PathBuf>),
+}
+
+impl Target {
+    /// A transport for one client session.
+    pub fn transport(&self) -> Box<dyn Transport> {
+        match self {
+            Target::Upstream(cfg) => Box::new(Upstream::new(cfg.clone())),
+            Target::Maildir(dir) => Box::new(Maildir { dir: dir.clone() }),
+        }
+    }
+}
+
+/// How to reach the upstream.
+#[derive(Clone, Debug)]
+pub struct UpstreamConfig {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Our EHLO name.
+    pub helo: String,
+    /// Timeout for connecting and for each reply.
+    pub timeout: Duration,
+    /// Timeout for the reply after the message data.
+    pub data_timeout: Duration,
+}
+
+/// Chunk size when streaming a message upstream.
+const CHUNK: usize = 64 * 1024;
+
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    pos: usize,
+    smtputf8: bool,
+    eight_bit: bool,
+    size: bool,
+}
+
+/// A session with the upstream, opened at the first MAIL and reused for later transactions of
+/// the same client session.
+pub struct Upstream {
+    cfg: Arc<UpstreamConfig>,
+    conn: Option<Conn>,
+    in_transaction: bool,
+}
+
+#[derive(Debug)]
+enum Failure {
+    /// Could not connect or greet.
+    Connect(Reply),
+    /// The connection broke or timed out.
+    Io,
+}
+
+impl Conn {
+    async fn read_reply(&mut self, timeout: Duration) -> Result<Reply, Failure> {
+        let mut receiver = ResponseReceiver::default();
+        loop {
+            if self.pos < self.buf.len() {
+                let mut it = self.buf[self.pos..].iter();
+                let before = it.len();
+                let r = receiver.parse(&mut it);
+                self.pos += before - it.len();
+                match r {
+                    Ok(resp) => {
+                        if self.pos == self.buf.len() {
+                            self.buf.clear();
+                            self.pos = 0;
+                        }
+                        return Ok(Reply::from_upstream(&resp));
+                    }
+                    Err(smtp_proto::Error::NeedsMoreData { .. }) => {}
+                    Err(_) => return Err(Failure::Io),
+                }
+            }
+            if self.buf.len() > 64 * 1024 {
+                return Err(Failure::Io);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = match tokio::time::timeout(timeout, self.stream.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(Failure::Io),
+                Ok(Ok(n)) => n,
+            };
+            if self.pos == self.buf.len() {
+                self.buf.clear();
+                self.pos = 0;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    async fn command(&mut self, line: &str, timeout: Duration) -> Result<Reply, Failure> {
+        let write = tokio::time::timeout(timeout, self.stream.write_all(line.as_bytes())).await;
+        if !matches!(write, Ok(Ok(()))) {
+            return Err(Failure::Io);
+        }
+        self.read_reply(timeout).await
+    }
+}
+
+impl Upstream {
+    /// A session towards the configured upstream (connected lazily).
+    pub fn new(cfg: Arc<UpstreamConfig>) -> Self {
+        Upstream {
+            cfg,
+            conn: None,
+            in_transaction: false,
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, Failure> {
+        let addr = (self.cfg.host.as_str(), self.cfg.port);
+        let stream = match tokio::time::timeout(self.cfg.timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::warn!(host = %self.cfg.host, port = self.cfg.port, error = %e, "cannot connect to the upstream");
+                return Err(Failure::Connect(replies::upstream_unavailable()));
+            }
+            Err(_) => {
+                tracing::warn!(host = %self.cfg.host, port = self.cfg.port, "connecting to the upstream timed out");
+                return Err(Failure::Connect(replies::upstream_unavailable()));
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let mut conn = Conn {
+            stream,
+            buf: Vec::new(),
+            pos: 0,
+            smtputf8: false,
+            eight_bit: false,
+            size: false,
+        };
+        let greeting = conn
+            .read_reply(self.cfg.timeout)
+            .await
+            .map_err(|_| Failure::Connect(replies::upstream_unavailable()))?;
+        if greeting.code != 220 {
+            tracing::warn!(reply = %greeting, "the upstream refused the connection");
+            return Err(Failure::Connect(replies::upstream_unavailable()));
+        }
+        let ehlo = conn
+            .command(&format!("EHLO {}\r\n", self.cfg.helo), self.cfg.timeout)
+            .await
+            .map_err(|_| Failure::Connect(replies::upstream_unavailable()))?;
+        if ehlo.is_positive() {
+            for line in ehlo.text.lines() {
+                let kw = line
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_uppercase();
+                match kw.as_str() {
+                    "SMTPUTF8" => conn.smtputf8 = true,
+                    "8BITMIME" => conn.eight_bit = true,
+                    "SIZE" => conn.size = true,
+                    _ => {}
+                }
+            }
+        } else {
+            let helo = conn
+                .command(&format!("HELO {}\r\n", self.cfg.helo), self.cfg.timeout)
+                .await
+                .map_err(|_| Failure::Connect(replies::upstream_unavailable()))?;
+            if !helo.is_positive() {
+                tracing::warn!(reply = %helo, "the upstream refused HELO");
+                return Err(Failure::Connect(replies::upstream_unavailable()));
+            }
+        }
+        Ok(conn)
+    }
+
+    fn mail_line(conn: &Conn, from: &ReversePath, params: &MailParams) -> Result<String, Reply> {
+        let mut line = match from {
+            ReversePath::Null => "MAIL FROM:<>".to_string(),
+            ReversePath::Address(a) => format!("MAIL FROM:<{a}>"),
+        };
+        if params.size > 0 && conn.size {
+            line.push_str(&format!(" SIZE={}", params.size));
+        }
+        if params.body_8bit && conn.eight_bit {
+            line.push_str(" BODY=8BITMIME");
+        }
+        let needs_utf8 = params.smtputf8 || from.address().is_some_and(|a| !a.as_str().is_ascii());
+        if needs_utf8 {
+            if !conn.smtputf8 {
+                return Err(replies::utf8_unsupported());
+            }
+            line.push_str(" SMTPUTF8");
+        }
+        line.push_str("\r\n");
+        Ok(line)
+    }
+}
+
+#[async_trait]
+impl Transport for Upstream {
+    async fn mail(&mut self, from: &ReversePath, params: &MailParams) -> Reply {
+        // A connection kept from an earlier transaction may have gone stale: retry once afresh.
+        for fresh in [false, true] {
+            if fresh || self.conn.is_none() {
+                self.conn = None;
+                match self.connect().await {
+                    Ok(c) => self.conn = Some(c),
+                    Err(Failure::Connect(r)) => return r,
+                    Err(Failure::Io) => return replies::upstream_unavailable(),
+                }
+            }
+            let Some(conn) = self.conn.as_mut() else {
+                return replies::upstream_unavailable();
+            };
+            let line = match Self::mail_line(conn, from, params) {
+                Ok(l) => l,
+                Err(r) => return r,
+            };
+            match conn.command(&line, self.cfg.timeout).await {
+                Ok(r) => {
+                    self.in_transaction = r.is_positive();
+                    return r;
+                }
+                Err(_) => self.conn = None,
+            }
+        }
+        replies::upstream_unavailable()
+    }
+
+    async fn rcpt(&mut self, to: &EmailAddress) -> Reply {
+        let Some(conn) = self.conn.as_mut() else {
+            return replies::upstream_failed();
+        };
+        match conn
+            .command(&format!("RCPT TO:<{to}>\r\n"), self.cfg.timeout)
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => {
+                self.conn = None;
+                replies::upstream_failed()
+            }
+        }
+    }
+
+    async fn data(&mut self, message: &Outgoing<'_>) -> Reply {
+        let Some(conn) = self.conn.as_mut() else {
+            return replies::upstream_failed();
+        };
+        self.in_transaction = false;
+        let go = match conn.command("DATA\r\n", self.cfg.timeout).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.conn = None;
+                return replies::upstream_failed();
+            }
+        };
+        if go.code != 354 {
+            return go;
+        }
+        let mut enc = DotStuffer::default();
+        let mut ok = true;
+        'pieces: for piece in &message.pieces {
+            for chunk in piece.chunks(CHUNK) {
+                enc.push(chunk);
+                if enc.out.len() >= CHUNK {
+                    let w = tokio::time::timeout(self.cfg.timeout, conn.stream.write_all(&enc.out))
+                        .await;
+                    enc.out.clear();
+                    if !matches!(w, Ok(Ok(()))) {
+                        ok = false;
+                        break 'pieces;
+                    }
+                }
+            }
+        }
+        if ok {
+            enc.finish();
+            ok = matches!(
+                tokio::time::timeout(self.cfg.timeout, conn.stream.write_all(&enc.out)).await,
+                Ok(Ok(()))
+            );
+        }
+        if !ok {
+            self.conn = None;
+            return replies::upstream_failed();
+        }
+        match conn.read_reply(self.cfg.data_timeout).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.conn = None;
+                replies::upstream_failed()
+            }
+        }
+    }
+
+    async fn rset(&mut self) {
+        if !self.in_transaction {
+            return;
+        }
+        self.in_transaction = false;
+        if let Some(conn) = self.conn.as_mut()
+            && !matches!(conn.command("RSET\r\n", self.cfg.timeout).await, Ok(r) if r.is_positive())
+        {
+            self.conn = None;
+        }
+    }
+
+    async fn quit(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let _ = conn.command("QUIT\r\n", Duration::from_secs(5)).await;
+            let _ = conn.stream.shutdown().await;
+        }
+    }
+}
+
+/// Evaluation mode: every mail the relay policy allows is delivered into a Maildir, written and
+/// fsynced before the 250, like a real final delivery.
+pub struct Maildir {
+    dir: Arc<PathBuf>,
+}
+
+static MAILDIR_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Maildir {
+    async fn write(&self, message: &Outgoing<'_>) -> std::io::Result<String> {
+        let dir = self.dir.clone();
+        let bytes = message.to_vec();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            for sub in ["tmp", "new", "cur"] {
+                std::fs::create_dir_all(dir.join(sub))?;
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let n = MAILDIR_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let name = format!(
+                "{}.M{}P{}Q{}.etraq",
+                now.as_secs(),
+                now.subsec_micros(),
+                std::process::id(),
+                n
+            );
+            let tmp = dir.join("tmp").join(&name);
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            drop(f);
+            std::fs::rename(&tmp, dir.join("new").join(&name))?;
+            std::fs::File::open(dir.join("new"))?.sync_all()?;
+            Ok(name)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+}
+
+#[async_trait]
+impl Transport for Maildir {
+    async fn mail(&mut self, _from: &ReversePath, _params: &MailParams) -> Reply {
+        replies::ok()
+    }
+
+    async fn rcpt(&mut self, _to: &EmailAddress) -> Reply {
+        Reply::new(250, [2, 1, 5], "OK")
+    }
+
+    async fn data(&mut self, message: &Outgoing<'_>) -> Reply {
+        match self.write(message).await {
+            Ok(name) => Reply::new(
+                250,
+                [2, 0, 0],
+                format!("Delivered to the evaluation Maildir as {name}"),
+            ),
+            Err(e) => {
+                tracing::error!(dir = %self.dir.display(), error = %e, "cannot deliver into the evaluation Maildir");
+                replies::local_error()
+            }
+        }
+    }
+
+    async fn rset(&mut self) {}
+
+    async fn quit(&mut self) {}
+}
