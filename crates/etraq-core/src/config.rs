@@ -92,6 +92,9 @@ pub struct UpstreamConfig {
     pub port: u16,
     /// The EHLO name etraq gives the upstream (default: `smtp.hostname`).
     pub helo: String,
+    /// How long to wait for the upstream's verdict after the message data (RFC 5321 suggests
+    /// 10 minutes).
+    pub data_timeout: HumanDuration,
 }
 
 /// `[web]`: the console.
@@ -262,6 +265,7 @@ impl Default for UpstreamConfig {
             host: "127.0.0.1".into(),
             port: 25,
             helo: String::new(),
+            data_timeout: HumanDuration::from_secs(600),
         }
     }
 }
@@ -726,6 +730,7 @@ local_domains = [{domains}]
 # host = "mail.example.com"
 # port = 25
 # helo = ""               # EHLO name towards the upstream; "" = smtp.hostname
+# data_timeout = "10m"    # wait for the upstream's verdict after the data
 
 [web]
 # listen = "127.0.0.1:8080"

@@ -116,7 +116,7 @@ impl GatewayConfig {
                     u.helo.trim().to_string()
                 },
                 timeout,
-                data_timeout: Duration::from_secs(600).max(timeout),
+                data_timeout: secs(u.data_timeout.as_secs()),
             })),
             None => Target::Maildir(Arc::new(evaluation_maildir)),
         };

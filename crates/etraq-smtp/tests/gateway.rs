@@ -1,0 +1,504 @@
+//! The gateway on real sockets on 127.0.0.1, with a real SQLite store and an in-test upstream:
+//! clients are lettre, raw TCP scripts and swaks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etraq_core::store::MailQuery;
+use etraq_core::{Config, Store, Tracker};
+use etraq_smtp::testing::{Behavior, FakeUpstream};
+use etraq_smtp::{Gateway, GatewayConfig};
+use etraq_store_sqlite::SqliteStore;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+struct Harness {
+    addr: SocketAddr,
+    store: Arc<dyn Store>,
+    upstream: FakeUpstream,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+fn base_config(upstream: SocketAddr) -> Config {
+    let text = format!(
+        "local_domains = [\"example.com\"]\ntimezone = \"UTC\"\ntimeout_secs = 2\n\
+         [smtp]\nlisten = \"127.0.0.1:0\"\nhostname = \"gw.test\"\nmax_message_bytes = 100000\nmax_recipients = 3\n\
+         command_timeout = \"3s\"\ndata_timeout = \"3s\"\nshutdown_grace = \"5s\"\n\
+         [upstream]\nhost = \"127.0.0.1\"\nport = {}\ndata_timeout = \"2s\"\n",
+        upstream.port()
+    );
+    Config::from_toml(&text, "test.toml".as_ref()).unwrap()
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut Config)) -> Harness {
+        let upstream = FakeUpstream::start().await;
+        let mut config = base_config(upstream.addr);
+        tweak(&mut config);
+        let dir = tempfile::tempdir().unwrap();
+        config.base_dir = dir.path().to_path_buf();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(dir.path().join("e.db")).await.unwrap());
+        let tracker = Arc::new(Tracker::new(
+            store.clone(),
+            config.tracking_rules().unwrap(),
+        ));
+        let gw_cfg = GatewayConfig::from_config(&config, dir.path().join("maildir")).unwrap();
+        let gateway = Gateway::bind(gw_cfg, tracker).await.unwrap();
+        let addr = gateway.local_addr().unwrap();
+        let (shutdown, rx) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            gateway.run(rx).await.unwrap();
+        });
+        Harness {
+            addr,
+            store,
+            upstream,
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+
+    async fn drs(&self) -> usize {
+        self.store
+            .list_drs(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .len()
+    }
+
+    async fn mails(&self) -> usize {
+        self.store
+            .list_mails(&MailQuery::default())
+            .await
+            .unwrap()
+            .items
+            .len()
+    }
+}
+
+/// A raw SMTP client: reads the greeting, sends `script` (plus QUIT) in one write, then reads
+/// until the 221 or until the server closes.
+async fn raw(addr: SocketAddr, script: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut got = String::new();
+    let mut buf = vec![0u8; 65536];
+    read_finals(&mut s, &mut got, &mut buf, 1).await;
+    s.write_all(script).await.unwrap();
+    s.write_all(b"QUIT\r\n").await.unwrap();
+    while !got.lines().any(|l| l.starts_with("221 ")) {
+        match tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => got.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    got
+}
+
+/// The first reply code that is not 2xx or 3xx.
+fn first_failure(out: &str) -> Option<u16> {
+    codes(out).into_iter().find(|c| *c >= 400)
+}
+
+async fn read_finals(s: &mut TcpStream, got: &mut String, buf: &mut [u8], finals: usize) {
+    let count = |g: &str| {
+        g.lines()
+            .filter(|l| l.len() >= 4 && &l[3..4] == " ")
+            .count()
+    };
+    while count(got) < finals {
+        match tokio::time::timeout(Duration::from_secs(10), s.read(buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
+            Ok(Ok(n)) => got.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+}
+
+fn codes(out: &str) -> Vec<u16> {
+    out.lines()
+        .filter(|l| l.len() >= 4 && &l[3..4] == " ")
+        .filter_map(|l| l[..3].parse().ok())
+        .collect()
+}
+
+fn mail(from: &str, to: &str, subject: &str, id: &str) -> Message {
+    Message::builder()
+        .from(from.parse::<Mailbox>().unwrap())
+        .to(to.parse::<Mailbox>().unwrap())
+        .subject(subject)
+        .message_id(Some(format!("<{id}>")))
+        .body(String::from("Hello,\nplease help.\n"))
+        .unwrap()
+}
+
+fn lettre_client(addr: SocketAddr) -> AsyncSmtpTransport<Tokio1Executor> {
+    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
+        .port(addr.port())
+        .timeout(Some(Duration::from_secs(10)))
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracked_mail_arrives_upstream_with_tag_and_header_and_is_stored() {
+    let h = Harness::start().await;
+    let resp = lettre_client(h.addr)
+        .send(mail(
+            "Ann <ann@customer.test>",
+            "support@example.com",
+            "Printer on fire",
+            "c1@customer.test",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.code().to_string(), "250");
+    let got = h.upstream.received();
+    assert_eq!(got.len(), 1);
+    let dr = got[0]
+        .header("X-Etraq-DR")
+        .expect("no X-Etraq-DR header upstream");
+    assert!(dr.starts_with("SUPP-"), "{dr}");
+    assert_eq!(
+        got[0].header("Subject").unwrap(),
+        format!("[{dr}] Printer on fire")
+    );
+    assert_eq!(got[0].rcpt_to, vec!["support@example.com"]);
+    let stored = h
+        .store
+        .get_dr(&dr.parse().unwrap())
+        .await
+        .unwrap()
+        .expect("the DR is not in the store");
+    assert_eq!(stored.customer.as_str(), "ann@customer.test");
+    assert!(
+        h.store.list_pending().await.unwrap().is_empty(),
+        "the journal entry was not cleared"
+    );
+    // The employee's reply threads to it and keeps a single tag.
+    let reply = mail(
+        "support@example.com",
+        "ann@customer.test",
+        &format!("Re: [{dr}] Printer on fire"),
+        "r1@example.com",
+    );
+    lettre_client(h.addr).send(reply).await.unwrap();
+    let got = h.upstream.received();
+    assert_eq!(
+        got[1].header("Subject").unwrap(),
+        format!("Re: [{dr}] Printer on fire")
+    );
+    assert_eq!(got[1].header("X-Etraq-DR").unwrap(), dr);
+    assert_eq!(
+        h.store
+            .get_dr(&dr.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
+        "replied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_failures_reach_the_client_and_leave_no_dr() {
+    let cases: Vec<(Behavior, u16)> = vec![
+        (Behavior::RejectMail("451 4.3.0 Busy".into()), 4),
+        (Behavior::RejectMail("550 5.7.1 Not from you".into()), 5),
+        (Behavior::RejectRcpt("450 4.2.0 Later".into()), 4),
+        (Behavior::RejectRcpt("550 5.1.1 Unknown".into()), 5),
+        (Behavior::RejectData("554 5.6.0 Content refused".into()), 5),
+        (Behavior::RejectData("452 4.3.1 Disk full".into()), 4),
+        (Behavior::DropAtDataEnd, 4),
+        (Behavior::StallAtDataEnd, 4),
+        (Behavior::RefuseConnection, 4),
+    ];
+    for (behavior, class) in cases {
+        let h = Harness::start_with(|c| {
+            if let Some(u) = c.upstream.as_mut() {
+                u.helo = "etraq.test".into();
+            }
+        })
+        .await;
+        h.upstream.set(behavior.clone());
+        let out = raw(
+            h.addr,
+            b"EHLO c.test\r\nMAIL FROM:<ann@customer.test>\r\nRCPT TO:<support@example.com>\r\nDATA\r\nSubject: x\r\nMessage-ID: <f@customer.test>\r\n\r\nhi\r\n.\r\n")
+        .await;
+        let failure =
+            first_failure(&out).unwrap_or_else(|| panic!("{behavior:?}: no failure: {out}"));
+        assert_eq!(failure / 100, class, "{behavior:?}: {out}");
+        assert!(h.upstream.received().is_empty(), "{behavior:?}");
+        assert_eq!(h.drs().await, 0, "{behavior:?} left a DR");
+        assert_eq!(h.mails().await, 0, "{behavior:?} left a mail record");
+        assert!(
+            h.store.list_pending().await.unwrap().is_empty(),
+            "{behavior:?} left a journal entry"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_upstream_is_a_temporary_failure() {
+    let h = Harness::start_with(|c| {
+        // A port nothing listens on.
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if let Some(u) = c.upstream.as_mut() {
+            u.port = free;
+        }
+    })
+    .await;
+    let out = raw(h.addr, b"EHLO c\r\nMAIL FROM:<a@customer.test>\r\n").await;
+    assert!(out.contains("451 4.4.1"), "{out}");
+    assert_eq!(h.mails().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_relay_is_refused_and_each_recipient_gets_the_upstream_verdict() {
+    let h = Harness::start_with(|c| c.smtp.relay_networks.clear()).await;
+    let out = raw(
+        h.addr,
+        b"EHLO c\r\nMAIL FROM:<spammer@evil.test>\r\nRCPT TO:<victim@elsewhere.test>\r\nRCPT TO:<reject-me@example.com>\r\nRCPT TO:<support@example.com>\r\nDATA\r\nSubject: s\r\n\r\nx\r\n.\r\nQUIT\r\n")
+    .await;
+    assert_eq!(
+        codes(&out),
+        vec![220, 250, 250, 550, 550, 250, 354, 250, 221],
+        "{out}"
+    );
+    assert!(out.contains("550 5.7.1 Relaying denied"), "{out}");
+    assert!(
+        out.contains("550 5.1.1 No such user"),
+        "the upstream's own verdict: {out}"
+    );
+    let got = h.upstream.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].rcpt_to, vec!["support@example.com"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_networks_may_send_anywhere() {
+    let h = Harness::start().await; // 127.0.0.0/8 is in the default relay_networks
+    let out = raw(
+        h.addr,
+        b"EHLO c\r\nMAIL FROM:<support@example.com>\r\nRCPT TO:<ann@customer.test>\r\nDATA\r\nSubject: s\r\n\r\nx\r\n.\r\n")
+    .await;
+    assert_eq!(
+        codes(&out),
+        vec![220, 250, 250, 250, 354, 250, 221],
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_smuggling_is_one_message() {
+    let h = Harness::start().await;
+    let out = raw(
+        h.addr,
+        b"EHLO c\r\nMAIL FROM:<ann@customer.test>\r\nRCPT TO:<support@example.com>\r\nDATA\r\nSubject: s\r\n\r\nhi\n.\nMAIL FROM:<evil@customer.test>\nRCPT TO:<bob@example.com>\nDATA\nSubject: smuggled\n\nx\r.\rRSET\r\n.\r\nQUIT\r\n")
+    .await;
+    assert_eq!(
+        codes(&out),
+        vec![220, 250, 250, 250, 354, 250, 221],
+        "{out}"
+    );
+    let got = h.upstream.received();
+    assert_eq!(got.len(), 1, "a smuggled message got through");
+    let body = String::from_utf8_lossy(&got[0].data);
+    assert!(
+        body.contains("evil@customer.test") && body.contains("smuggled"),
+        "{body}"
+    );
+    assert_eq!(got[0].rcpt_to, vec!["support@example.com"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_size_recipients_and_idle_timeout() {
+    let h = Harness::start().await;
+    let mut big =
+        b"EHLO c\r\nMAIL FROM:<a@customer.test>\r\nRCPT TO:<support@example.com>\r\nDATA\r\n"
+            .to_vec();
+    big.extend(std::iter::repeat_n(b'x', 200_000));
+    big.extend_from_slice(b"\r\n.\r\n");
+    let out = raw(h.addr, &big).await;
+    assert!(out.contains("552 5.3.4"), "{out}");
+    assert!(
+        out.contains("221"),
+        "the session survives an oversize message: {out}"
+    );
+    assert!(h.upstream.received().is_empty());
+
+    let out = raw(
+        h.addr,
+        b"EHLO c\r\nMAIL FROM:<a@customer.test>\r\nRCPT TO:<a1@example.com>\r\nRCPT TO:<a2@example.com>\r\nRCPT TO:<a3@example.com>\r\nRCPT TO:<a4@example.com>\r\n")
+    .await;
+    assert!(out.contains("452 4.5.3"), "{out}");
+
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 1024];
+    let start = std::time::Instant::now();
+    read_finals(&mut s, &mut got, &mut buf, 2).await;
+    assert!(
+        got.contains("421 4.4.2"),
+        "idle client not timed out: {got}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(9));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_get_421() {
+    let h = Harness::start_with(|c| c.smtp.max_connections = 2).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(h.addr).await.unwrap();
+        let mut g = String::new();
+        let mut b = [0u8; 512];
+        read_finals(&mut s, &mut g, &mut b, 1).await;
+        assert!(g.starts_with("220"), "{g}");
+        held.push(s);
+    }
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    let mut g = String::new();
+    let mut b = [0u8; 512];
+    read_finals(&mut s, &mut g, &mut b, 1).await;
+    assert!(g.starts_with("421 4.3.2"), "{g}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_with_a_generated_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_pem = ck.cert.pem();
+    std::fs::write(dir.path().join("cert.pem"), &cert_pem).unwrap();
+    std::fs::write(dir.path().join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+    let (c, k) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let h = Harness::start_with(|cfg| {
+        cfg.smtp.tls_cert = Some(c);
+        cfg.smtp.tls_key = Some(k);
+    })
+    .await;
+    let tls = TlsParameters::builder("localhost".into())
+        .add_root_certificate(Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+        .build_rustls()
+        .unwrap();
+    let client = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("localhost")
+        .port(h.addr.port())
+        .tls(Tls::Required(tls))
+        .timeout(Some(Duration::from_secs(10)))
+        .build();
+    client
+        .send(mail(
+            "ann@customer.test",
+            "support@example.com",
+            "over TLS",
+            "tls1@customer.test",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(h.upstream.message_ids(), vec!["tls1@customer.test"]);
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_mail_still_relays_and_is_classified() {
+    let h = Harness::start().await;
+    let out = raw(
+        h.addr,
+        b"EHLO c\r\nMAIL FROM:<ann@customer.test>\r\nRCPT TO:<support@example.com>\r\nDATA\r\nFrom: <<<@@@\r\nSubject: =?broken\r\n\x00\xff garbage without a blank line\r\n.\r\n")
+    .await;
+    assert_eq!(
+        codes(&out),
+        vec![220, 250, 250, 250, 354, 250, 221],
+        "{out}"
+    );
+    assert_eq!(h.upstream.received().len(), 1);
+    assert_eq!(h.mails().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_finishes_a_message_in_flight() {
+    let h = Harness::start().await;
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    read_finals(&mut s, &mut got, &mut buf, 1).await;
+    s.write_all(b"EHLO c\r\nMAIL FROM:<ann@customer.test>\r\nRCPT TO:<support@example.com>\r\nDATA\r\nSubject: late\r\n\r\nhalf ")
+        .await
+        .unwrap();
+    read_finals(&mut s, &mut got, &mut buf, 5).await;
+    assert!(got.contains("354"), "{got}");
+    // An idle second client is told to go away at shutdown.
+    let mut idle = TcpStream::connect(h.addr).await.unwrap();
+    let mut idle_got = String::new();
+    read_finals(&mut idle, &mut idle_got, &mut buf, 1).await;
+    h.shutdown.send(true).unwrap();
+    read_finals(&mut idle, &mut idle_got, &mut buf, 2).await;
+    assert!(idle_got.contains("421 4.3.2"), "{idle_got}");
+    // The message in flight completes.
+    s.write_all(b"and the rest\r\n.\r\nQUIT\r\n").await.unwrap();
+    read_finals(&mut s, &mut got, &mut buf, 7).await;
+    assert_eq!(codes(&got)[5], 250, "{got}");
+    tokio::time::timeout(Duration::from_secs(10), h.task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(h.addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+    assert_eq!(h.upstream.received().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swaks_delivers_through_the_gateway() {
+    if std::process::Command::new("swaks")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: swaks is not installed here (.ci/run installs it)");
+        return;
+    }
+    let h = Harness::start().await;
+    let addr = h.addr;
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("swaks")
+            .args([
+                "--server",
+                &addr.to_string(),
+                "--from",
+                "ann@customer.test",
+                "--to",
+                "support@example.com",
+            ])
+            .args(["--header", "Subject: via swaks", "--pipeline"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("250 2.0.0 Queued as fake [etraq: tracked as SUPP-"),
+        "{text}"
+    );
+    assert_eq!(h.upstream.received().len(), 1);
+    assert_eq!(h.drs().await, 1);
+}
