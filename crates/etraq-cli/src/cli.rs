@@ -56,7 +56,11 @@ pub struct InitArgs {
 
 /// `etraq serve`.
 #[derive(Debug, Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Listen for SMTP here instead of `smtp.listen`.
+    #[arg(long, value_name = "ADDR:PORT", env = "ETRAQ_SMTP_LISTEN")]
+    pub smtp_listen: Option<String>,
+}
 
 /// `etraq user …`.
 #[derive(Debug, Subcommand)]

@@ -27,7 +27,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let ctx = Context::load(config.as_deref(), store.as_deref())?;
     match command {
         Command::Init(_) => Ok(()),
-        Command::Serve(_) => serve::run(&ctx).await,
+        Command::Serve(args) => serve::run(ctx, args).await,
         Command::User(cmd) => user::run(&ctx, cmd).await,
         Command::Ingest(args) => ingest::run(&ctx, args).await,
         Command::Dr(cmd) => dr::run(&ctx, cmd).await,

@@ -6,9 +6,14 @@ use anyhow::{Context as _, Result};
 use etraq_core::Tracker;
 use etraq_smtp::{Gateway, GatewayConfig, Target, reconcile_journal};
 
+use crate::cli::ServeArgs;
 use crate::context::{Context, EVALUATION_DOMAIN, describe};
 
-pub async fn run(ctx: &Context) -> Result<()> {
+pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
+    if let Some(listen) = args.smtp_listen {
+        ctx.config.smtp.listen = listen;
+    }
+    let ctx = &ctx;
     let data_dir = ctx.config.data_dir()?;
     let gw_cfg = GatewayConfig::from_config(&ctx.config, data_dir.join("maildir"))?;
     let rules = ctx.config.tracking_rules()?;

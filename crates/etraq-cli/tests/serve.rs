@@ -1,0 +1,360 @@
+//! `etraq serve` as a process: start-up errors, graceful stop, and crash recovery under load
+//! (`kill -9`), against an in-test upstream SMTP server.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use etraq_core::Store;
+use etraq_core::store::MailQuery;
+use etraq_smtp::testing::FakeUpstream;
+use etraq_store_sqlite::SqliteStore;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+fn write_config(dir: &Path, port: u16, upstream: SocketAddr) {
+    std::fs::write(
+        dir.join("etraq.toml"),
+        format!(
+            "local_domains = [\"example.com\"]\ntimezone = \"UTC\"\n\
+             [smtp]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n\
+             [upstream]\nhost = \"127.0.0.1\"\nport = {}\n\
+             [store]\nurl = \"sqlite:data/etraq.db\"\n",
+            upstream.port()
+        ),
+    )
+    .unwrap();
+}
+
+fn spawn_serve(dir: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_etraq"))
+        .current_dir(dir)
+        .args(["--config", "etraq.toml", "serve"])
+        .env_remove("ETRAQ_STORE")
+        .env("ETRAQ_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_listening(addr: SocketAddr) {
+    let start = Instant::now();
+    while TcpStream::connect(addr).await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "etraq serve did not start listening"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn sigterm(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+struct Client {
+    r: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> std::io::Result<Client> {
+        let (r, w) = TcpStream::connect(addr).await?.into_split();
+        let mut c = Client {
+            r: BufReader::new(r),
+            w,
+        };
+        c.reply().await?;
+        c.cmd("EHLO load.test\r\n").await?;
+        Ok(c)
+    }
+
+    async fn reply(&mut self) -> std::io::Result<u16> {
+        loop {
+            let mut line = String::new();
+            if self.r.read_line(&mut line).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            if line.len() >= 4 && &line[3..4] == " " {
+                return line[..3]
+                    .parse()
+                    .map_err(|_| std::io::ErrorKind::InvalidData.into());
+            }
+        }
+    }
+
+    async fn cmd(&mut self, line: &str) -> std::io::Result<u16> {
+        self.w.write_all(line.as_bytes()).await?;
+        self.reply().await
+    }
+
+    /// One transaction; true when the gateway answered 250 to the data.
+    async fn send(&mut self, from: &str, to: &str, headers: &str) -> std::io::Result<bool> {
+        if self.cmd(&format!("MAIL FROM:<{from}>\r\n")).await? != 250
+            || self.cmd(&format!("RCPT TO:<{to}>\r\n")).await? != 250
+        {
+            self.cmd("RSET\r\n").await?;
+            return Ok(false);
+        }
+        if self.cmd("DATA\r\n").await? != 354 {
+            return Ok(false);
+        }
+        let body = format!("{headers}\r\nHello, this is a load test message.\r\n.\r\n");
+        Ok(self.cmd(&body).await? == 250)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_under_load_loses_nothing_and_leaves_no_orphan_dr() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    write_config(dir.path(), port, upstream.addr);
+    let mut child = spawn_serve(dir.path());
+    wait_listening(addr).await;
+
+    let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for c in 0..8 {
+        let (acked, stop) = (acked.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let Ok(mut client) = Client::connect(addr).await else { return };
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let id = format!("load{c}-{i}@customer.test");
+                // Every third mail answers the previous one, so DRs get updated too.
+                let refs = if i > 1 && i % 3 == 0 {
+                    format!("In-Reply-To: <load{c}-{}@customer.test>\r\n", i - 1)
+                } else {
+                    String::new()
+                };
+                let headers = format!(
+                    "From: customer{c}@customer.test\r\nTo: support@example.com\r\nSubject: load {c} {i}\r\nMessage-ID: <{id}>\r\n{refs}"
+                );
+                match client.send(&format!("customer{c}@customer.test"), "support@example.com", &headers).await {
+                    Ok(true) => acked.lock().await.push(id),
+                    Ok(false) => {}
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    // Let the load run, then kill the server mid-flight.
+    let start = Instant::now();
+    while acked.lock().await.len() < 500 && start.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        let _ = c.await;
+    }
+    let acked: Vec<String> = acked.lock().await.clone();
+    assert!(
+        acked.len() >= 500,
+        "the load did not get going: {} acknowledged",
+        acked.len()
+    );
+
+    // Restart: the journal is reconciled, the server works again; then stop it gracefully.
+    let mut child = spawn_serve(dir.path());
+    wait_listening(addr).await;
+    let mut after = Client::connect(addr).await.unwrap();
+    assert!(
+        after
+            .send(
+                "late@customer.test",
+                "support@example.com",
+                "Subject: after\r\nMessage-ID: <after@customer.test>\r\n"
+            )
+            .await
+            .unwrap()
+    );
+    drop(after);
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "etraq serve did not exit 0 on SIGTERM: {status}"
+    );
+
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(dir.path().join("data/etraq.db"))
+            .await
+            .unwrap(),
+    );
+    let upstream_ids: HashSet<String> = upstream.message_ids().into_iter().collect();
+    for id in &acked {
+        assert!(
+            !store.mails_by_message_id(id).await.unwrap().is_empty(),
+            "{id} got 250 but is not in the store"
+        );
+        assert!(
+            upstream_ids.contains(id),
+            "{id} got 250 but never reached the upstream"
+        );
+    }
+    // No phantom: everything recorded was relayed.
+    let mut after_cursor = None;
+    let mut recorded = 0;
+    loop {
+        let page = store
+            .list_mails(&MailQuery {
+                after: after_cursor,
+                limit: 1000,
+                ..MailQuery::default()
+            })
+            .await
+            .unwrap();
+        for m in &page.items {
+            recorded += 1;
+            assert!(
+                upstream_ids.contains(&m.message_id),
+                "{} is in the store but was never relayed",
+                m.message_id
+            );
+        }
+        match page.next {
+            Some(c) => after_cursor = Some(c),
+            None => break,
+        }
+    }
+    assert!(recorded > acked.len(), "the after-restart mail is missing");
+    // No orphan DR: every DR has its mails, and they were relayed.
+    let drs = store
+        .list_drs(&etraq_core::DrQuery {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for d in &drs.items {
+        let mails = store
+            .list_mails(&MailQuery {
+                dr: Some(d.id.clone()),
+                ..MailQuery::default()
+            })
+            .await
+            .unwrap();
+        assert!(!mails.items.is_empty(), "orphan DR {}", d.id);
+    }
+    assert!(
+        store.list_pending().await.unwrap().is_empty(),
+        "the journal was not reconciled"
+    );
+    store.close().await.unwrap();
+    eprintln!(
+        "kill -9 test: {} acknowledged, {} recorded, {} relayed, {} DRs",
+        acked.len(),
+        recorded,
+        upstream_ids.len(),
+        drs.items.len()
+    );
+}
+
+#[test]
+fn serve_fails_at_start_up_naming_a_bad_listen_address_or_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |conf: &str| {
+        std::fs::write(dir.path().join("etraq.toml"), conf).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_etraq"))
+            .current_dir(dir.path())
+            .args(["--config", "etraq.toml", "serve"])
+            .env_remove("ETRAQ_STORE")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run("local_domains = [\"example.com\"]\n[smtp]\nlisten = \"not-an-address\"\n");
+    assert!(err.contains("smtp.listen"), "{err}");
+    let err = run(
+        "local_domains = [\"example.com\"]\n[smtp]\nlisten = \"127.0.0.1:2525\"\ntls_cert = \"missing-cert.pem\"\ntls_key = \"missing-key.pem\"\n",
+    );
+    assert!(err.contains("missing-cert.pem"), "{err}");
+    std::fs::write(dir.path().join("junk.pem"), "not a certificate").unwrap();
+    let err = run(
+        "local_domains = [\"example.com\"]\n[smtp]\nlisten = \"127.0.0.1:2525\"\ntls_cert = \"junk.pem\"\ntls_key = \"junk.pem\"\n",
+    );
+    assert!(err.contains("junk.pem"), "{err}");
+    // A port already taken is named too.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = run(&format!(
+        "local_domains = [\"example.com\"]\n[smtp]\nlisten = \"127.0.0.1:{port}\"\n"
+    ));
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+}
+
+#[test]
+fn evaluation_mode_without_a_config_tracks_into_the_maildir() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Without etraq.toml the defaults apply; only the port is moved away from 2525 for the test.
+    let child = Command::new(env!("CARGO_BIN_EXE_etraq"))
+        .current_dir(dir.path())
+        .arg("serve")
+        .env_remove("ETRAQ_STORE")
+        .env_remove("ETRAQ_CONFIG")
+        .env("ETRAQ_SMTP_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        wait_listening(addr).await;
+        let mut c = Client::connect(addr).await.unwrap();
+        assert!(
+            c.send(
+                "ann@customer.test",
+                "support@example.com",
+                "Subject: first try\r\nMessage-ID: <eval1@customer.test>\r\n"
+            )
+            .await
+            .unwrap()
+        );
+    });
+    sigterm(&child);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("EVALUATION MODE"), "{err}");
+    let new = dir.path().join("etraq-data/maildir/new");
+    let files: Vec<_> = std::fs::read_dir(&new).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let delivered = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+    assert!(delivered.starts_with("X-Etraq-DR: SUPP-"), "{delivered}");
+    let list = Command::new(env!("CARGO_BIN_EXE_etraq"))
+        .current_dir(dir.path())
+        .args(["dr", "list", "--json"])
+        .env_remove("ETRAQ_STORE")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains("first try"));
+}
