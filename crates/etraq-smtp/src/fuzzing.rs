@@ -44,7 +44,10 @@ pub fn session(data: &[u8]) {
                         "a message over the size limit was accepted"
                     );
                     let upper = String::from_utf8_lossy(&fed).to_ascii_uppercase();
-                    let ended = fed.windows(5).any(|w| w == b"\r\n.\r\n") || upper.contains("LAST");
+                    // The terminator is ".<CRLF>" at a line start; the line before may be the DATA
+                    // command itself, which smtp-proto (like Postfix) accepts ending in a bare LF.
+                    // With BDAT a message is complete by length, which smtp-proto counts.
+                    let ended = fed.windows(4).any(|w| w == b"\n.\r\n") || upper.contains("BDAT");
                     assert!(ended, "a message was accepted without a complete DATA");
                     s.message_result(replies::ok());
                 }

@@ -9,10 +9,12 @@
 //! - [`server`]: listener, limits, TLS, graceful shutdown, the delivery step.
 //! - [`transport`]: the upstream relay client and the evaluation Maildir.
 //! - [`rewrite`]: what changes in a relayed mail, and dot-stuffing.
+//! - [`data`]: the strict DATA reader (no SMTP smuggling).
 //! - [`reply`]: SMTP replies.
 
 #![warn(missing_docs)]
 
+pub mod data;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -15,11 +15,10 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use etraq_core::{EmailAddress, ReversePath};
-use smtp_proto::request::receiver::{
-    BdatReceiver, DataReceiver, DummyDataReceiver, RequestReceiver,
-};
+use smtp_proto::request::receiver::{BdatReceiver, DummyDataReceiver, RequestReceiver};
 use smtp_proto::{EhloResponse, Error as ProtoError, Request};
 
+use crate::data::DataReader;
 use crate::reply::{Reply, replies};
 
 /// Settings of a session.
@@ -106,8 +105,7 @@ enum State {
     /// Waiting for the driver's answer to a MAIL, RCPT or message.
     Waiting,
     Data {
-        receiver: DataReceiver,
-        discard: Option<DummyDataReceiver>,
+        reader: DataReader,
     },
     Bdat {
         receiver: BdatReceiver,
@@ -392,12 +390,6 @@ impl Session {
                 if let Some(e) = self.check_ready_for_data() {
                     return e;
                 }
-                let mut receiver = DataReceiver::new();
-                // Prime the receiver as if a CRLF had been seen, so a message that is only
-                // "." (or starts with a stuffed dot) is read correctly.
-                let mut prime = b"\r\n".iter();
-                let mut scratch = Vec::new();
-                receiver.ingest(&mut prime, &mut scratch);
                 self.tx.data = Vec::with_capacity(
                     self.tx
                         .from
@@ -407,8 +399,7 @@ impl Session {
                         + 1024,
                 );
                 self.state = State::Data {
-                    receiver,
-                    discard: None,
+                    reader: DataReader::new(),
                 };
                 Event::Reply(replies::start_data())
             }
@@ -483,27 +474,17 @@ impl Session {
             self.compact();
             return Event::NeedMore;
         }
-        let State::Data { receiver, discard } = &mut self.state else {
+        let State::Data { reader } = &mut self.state else {
             return Event::NeedMore;
         };
         let rest = &self.input[self.pos..];
-        let mut it = rest.iter();
-        let done = match discard {
-            Some(d) => d.ingest(&mut it),
-            None => {
-                let done = receiver.ingest(&mut it, &mut self.tx.data);
-                if self.tx.data.len() > self.cfg.max_message_bytes {
-                    // Too big: stop keeping it, drain the rest, answer 552 at the end.
-                    if !done {
-                        *discard = Some(DummyDataReceiver::new_data(receiver));
-                    }
-                    self.tx.oversize = true;
-                    self.tx.data = Vec::new();
-                }
-                done
-            }
-        };
-        let consumed = rest.len() - it.as_slice().len();
+        let (consumed, done) = reader.feed(rest, &mut self.tx.data);
+        if !self.tx.oversize && self.tx.data.len() > self.cfg.max_message_bytes {
+            // Too big: stop keeping it, drain the rest, answer 552 at the end.
+            reader.discard();
+            self.tx.oversize = true;
+            self.tx.data = Vec::new();
+        }
         self.pos += consumed;
         if !done {
             self.compact();

@@ -1,0 +1,164 @@
+//! The DATA reader: strict RFC 5321 end-of-data detection and dot transparency.
+//!
+//! The message ends only at `<CRLF>.<CRLF>`. Every other dot sequence — bare LF (`\n.\n`), bare
+//! CR (`\r.\r`), or `<CRLF>.<CR><CR><LF>` — stays inside the body. This matters: a sending
+//! server that does not treat such a sequence as the end passes it through, and a receiver that
+//! did would read the bytes after it as new SMTP commands ("SMTP smuggling": a forged second mail
+//! inside the first). smtp-proto's `DataReceiver` accepts `<CRLF>.<CR><CR><LF>` as an ending (found
+//! by our fuzz target), so etraq uses this reader for DATA.
+//!
+//! Transparency (RFC 5321 §4.5.2): a line that starts with `.` and has more characters loses that
+//! first dot.
+
+/// Where the reader is within the current line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// At the start of a line (after CRLF, or at the start of the data).
+    LineStart,
+    /// Somewhere in a line; `cr` when the last byte was a CR.
+    InLine { cr: bool },
+    /// A line started with `.` (withheld for now).
+    Dot,
+    /// A line started with `.` then CR.
+    DotCr,
+}
+
+/// Reads the data of one message. Feed it bytes with [`DataReader::feed`].
+#[derive(Clone, Debug)]
+pub struct DataReader {
+    state: State,
+    keep: bool,
+}
+
+impl DataReader {
+    /// A reader that keeps the message.
+    pub fn new() -> Self {
+        DataReader {
+            state: State::LineStart,
+            keep: true,
+        }
+    }
+
+    /// From now on, bytes are only scanned for the end, not kept (a message over the size
+    /// limit is drained this way).
+    pub fn discard(&mut self) {
+        self.keep = false;
+    }
+
+    /// Consumes bytes from `input` into `out`. Returns `(consumed, done)`: `done` when
+    /// `<CRLF>.<CRLF>` was found, after which the remaining input is not consumed.
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, bool) {
+        let push = |b: u8, out: &mut Vec<u8>| {
+            if self.keep {
+                out.push(b);
+            }
+        };
+        for (i, &b) in input.iter().enumerate() {
+            self.state = match self.state {
+                State::LineStart if b == b'.' => State::Dot,
+                State::LineStart | State::InLine { .. } => {
+                    let after_cr = matches!(self.state, State::InLine { cr: true });
+                    push(b, out);
+                    if b == b'\n' && after_cr {
+                        State::LineStart
+                    } else {
+                        State::InLine { cr: b == b'\r' }
+                    }
+                }
+                State::Dot if b == b'\r' => State::DotCr,
+                // A stuffed dot: drop it and read the byte as part of the line.
+                State::Dot => {
+                    push(b, out);
+                    State::InLine { cr: false }
+                }
+                State::DotCr if b == b'\n' => return (i + 1, true),
+                // ".\r" followed by more: the line has other characters, so the dot goes and
+                // the CR stays.
+                State::DotCr => {
+                    push(b'\r', out);
+                    push(b, out);
+                    match b {
+                        b'\r' => State::InLine { cr: true },
+                        _ => State::InLine { cr: false },
+                    }
+                }
+            };
+        }
+        (input.len(), false)
+    }
+}
+
+impl Default for DataReader {
+    fn default() -> Self {
+        DataReader::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(input: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
+        let mut r = DataReader::new();
+        let mut out = Vec::new();
+        let (n, done) = r.feed(input, &mut out);
+        (out, done.then(|| input[n..].to_vec()))
+    }
+
+    #[test]
+    fn ends_only_at_crlf_dot_crlf() {
+        assert_eq!(
+            read(b"a\r\nb\r\n.\r\nQUIT\r\n"),
+            (b"a\r\nb\r\n".to_vec(), Some(b"QUIT\r\n".to_vec()))
+        );
+        assert_eq!(read(b".\r\n"), (Vec::new(), Some(Vec::new())));
+        for smuggle in [
+            &b"a\n.\nMAIL"[..],
+            b"a\r.\rMAIL",
+            b"a\r\n.\r\r\nMAIL",
+            b"a\r\n.\nMAIL",
+            b"a\n.\r\nMAIL",
+        ] {
+            let (_, done) = read(smuggle);
+            assert_eq!(
+                done,
+                None,
+                "{:?} ended the data",
+                String::from_utf8_lossy(smuggle)
+            );
+        }
+    }
+
+    #[test]
+    fn keeps_smuggling_attempts_in_the_body() {
+        let (body, rest) = read(b"x\r\n.\r\r\nMAIL FROM:<e@v>\r\n.\r\n");
+        assert_eq!(body, b"x\r\n\r\r\nMAIL FROM:<e@v>\r\n");
+        assert_eq!(rest, Some(Vec::new()));
+        let (body, _) = read(b"x\n.\ny\r\n.\r\n");
+        assert_eq!(body, b"x\n.\ny\r\n");
+    }
+
+    #[test]
+    fn unstuffs_dots() {
+        assert_eq!(read(b"..a\r\n...\r\n.\r\n").0, b".a\r\n..\r\n");
+        assert_eq!(read(b".a\r\n.\r\n").0, b"a\r\n");
+    }
+
+    #[test]
+    fn works_byte_by_byte() {
+        let input = b"Subject: x\r\n\r\n..dot\r\n.\r\r\nstill body\r\n.\r\nNEXT";
+        let mut r = DataReader::new();
+        let mut out = Vec::new();
+        let mut end = None;
+        for (i, b) in input.iter().enumerate() {
+            let (n, done) = r.feed(std::slice::from_ref(b), &mut out);
+            assert_eq!(n, 1);
+            if done {
+                end = Some(i + 1);
+                break;
+            }
+        }
+        assert_eq!(&input[end.unwrap()..], b"NEXT");
+        assert_eq!(out, b"Subject: x\r\n\r\n.dot\r\n\r\r\nstill body\r\n");
+    }
+}
