@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# SMTP load benchmark for the gateway, in one run:
+#   1. smtp-source straight into smtp-sink            (the limit)
+#   2. the same through Postfix relaying to the sink   (the peer)
+#   3. the same through `etraq serve` relaying to the sink, durability on
+# then etraq's RSS with 1,000 idle connections and its peak RSS with 20 concurrent 10 MB messages.
+#
+# Usage: benches/smtp-load.sh        (N=5000 S=20 L=5000 by default; override in the environment)
+# Needs root for Postfix; installs Debian's postfix (smtp-source, smtp-sink) if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-5000}    # messages
+S=${S:-20}      # concurrent sessions
+L=${L:-5000}    # message size in bytes
+BASE=${BASE_PORT:-26020}
+SINK=$((BASE + 1)); PFX_PORT=$((BASE + 2)); ETRAQ_PORT=$((BASE + 3)); ETRAQ_MEM_PORT=$((BASE + 4))
+
+if ! command -v smtp-source >/dev/null || ! command -v smtp-sink >/dev/null; then
+    echo "== installing postfix (for smtp-source and smtp-sink)"
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
+fi
+command -v python3 >/dev/null || { echo "python3 is needed for the memory checks"; exit 1; }
+ulimit -n 8192
+
+echo "== building etraq (release)"
+cargo build --release -q -p etraq-cli
+ETRAQ="$PWD/target/release/etraq"
+
+WORK=$(mktemp -d /dev/shm/etraq-load.XXXXXX 2>/dev/null || mktemp -d)
+chmod 755 "$WORK"
+DISK=$(mktemp -d -p /var/tmp)   # the queues and stores live on the real disk: durability is measured, not tmpfs
+chmod 755 "$DISK"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -f "$DISK/postfix/etc/main.cf" ] && postfix -c "$DISK/postfix/etc" stop >/dev/null 2>&1 || true
+    rm -rf "$WORK" "$DISK"
+}
+trap cleanup EXIT
+
+wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open"; exit 1; }
+count() { find "$WORK/sink" -type f | wc -l; }
+now() { date +%s.%N; }
+rate() { python3 -c "print(f'{$1/($3-$2):.0f}')"; }
+
+mkdir -p "$WORK/sink"; chmod 777 "$WORK/sink"
+smtp-sink -u nobody -d "$WORK/sink/m." 127.0.0.1:$SINK 256 &
+PIDS+=($!)
+wait_port $SINK
+SRC=(smtp-source -s "$S" -m "$N" -l "$L" -f sender@customer.test -t support@example.com)
+
+echo "== 1. smtp-source -> smtp-sink"
+t0=$(now); "${SRC[@]}" 127.0.0.1:$SINK; t1=$(now)
+sink_rate=$(rate "$N" "$t0" "$t1"); base=$(count)
+echo "   $N messages, $(count) at the sink, $sink_rate msg/s"
+
+echo "== 2. smtp-source -> Postfix -> smtp-sink"
+P="$DISK/postfix"; mkdir -p "$P/etc" "$P/queue" "$P/data"
+chown postfix "$P/data"
+cat > "$P/etc/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $P/queue
+data_directory = $P/data
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = postfix.load.test
+mydestination =
+local_recipient_maps =
+mynetworks = 127.0.0.0/8
+relay_domains = example.com
+relayhost = [127.0.0.1]:$SINK
+smtpd_recipient_restrictions = permit_mynetworks, reject
+smtp_tls_security_level = none
+maillog_file = $P/maillog
+maillog_file_prefixes = $P
+EOF
+cat > "$P/etc/master.cf" <<EOF
+127.0.0.1:$PFX_PORT inet n - n - - smtpd
+pickup     unix n - n 60 1 pickup
+cleanup    unix n - n - 0 cleanup
+qmgr       unix n - n 300 1 qmgr
+rewrite    unix - - n - - trivial-rewrite
+bounce     unix - - n - 0 bounce
+defer      unix - - n - 0 bounce
+trace      unix - - n - 0 bounce
+verify     unix - - n - 1 verify
+flush      unix n - n 1000? 0 flush
+proxymap   unix - - n - - proxymap
+smtp       unix - - n - - smtp
+relay      unix - - n - - smtp
+showq      unix n - n - - showq
+error      unix - - n - - error
+retry      unix - - n - - error
+discard    unix - - n - - discard
+anvil      unix - - n - 1 anvil
+scache     unix - - n - 1 scache
+postlog    unix-dgram n - n - 1 postlogd
+EOF
+postfix -c "$P/etc" check >/dev/null 2>&1 || true
+postfix -c "$P/etc" start >/dev/null
+wait_port $PFX_PORT
+t0=$(now); "${SRC[@]}" 127.0.0.1:$PFX_PORT; t1=$(now)
+while [ "$(count)" -lt $((base + N)) ]; do sleep 0.05; done; t2=$(now)
+pfx_accept=$(rate "$N" "$t0" "$t1"); pfx_delivered=$(rate "$N" "$t0" "$t2")
+echo "   accepted at $pfx_accept msg/s; all $N at the sink after $(python3 -c "print(f'{$t2-$t0:.1f}')") s ($pfx_delivered msg/s end to end)"
+postfix -c "$P/etc" stop >/dev/null
+base=$(count)
+
+echo "== 3. smtp-source -> etraq serve -> smtp-sink (SQLite, synchronous=FULL, on disk)"
+E="$DISK/etraq"; mkdir -p "$E"
+cat > "$E/etraq.toml" <<EOF
+local_domains = ["example.com"]
+[smtp]
+listen = "127.0.0.1:$ETRAQ_PORT"
+max_connections = 2000
+[upstream]
+host = "127.0.0.1"
+port = $SINK
+[store]
+url = "sqlite:data/etraq.db"
+EOF
+ETRAQ_LOG=warn "$ETRAQ" --config "$E/etraq.toml" serve 2>"$E/serve.log" &
+EPID=$!; PIDS+=($EPID)
+wait_port $ETRAQ_PORT
+t0=$(now); "${SRC[@]}" 127.0.0.1:$ETRAQ_PORT 2>"$E/source.err"; t1=$(now)
+etraq_rate=$(rate "$N" "$t0" "$t1")
+failures=$(grep -c . "$E/source.err" || true)
+sleep 0.5
+delivered=$(( $(count) - base ))
+kill -TERM $EPID; wait $EPID || true
+stored=$(ETRAQ_STORE="sqlite:$E/data/etraq.db" "$ETRAQ" dr list --json --limit 1000000 | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")
+echo "   $etraq_rate msg/s; smtp-source errors: $failures; at the sink: $delivered; DRs stored: $stored"
+
+echo "== 4. etraq memory"
+M="$DISK/mem"; mkdir -p "$M"
+sed -e "s/127.0.0.1:$ETRAQ_PORT/127.0.0.1:$ETRAQ_MEM_PORT/" -e 's/max_connections = 2000/max_connections = 2000\nmax_message_bytes = 26214400/' "$E/etraq.toml" > "$M/etraq.toml"
+ETRAQ_LOG=warn "$ETRAQ" --config "$M/etraq.toml" serve 2>"$M/serve.log" &
+MPID=$!; PIDS+=($MPID)
+wait_port $ETRAQ_MEM_PORT
+python3 - "$MPID" "$ETRAQ_MEM_PORT" <<'PY'
+import os, socket, sys, smtplib, threading, time
+pid, port = int(sys.argv[1]), int(sys.argv[2])
+def status(key):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+rss0 = status("VmRSS:")
+socks = []
+for _ in range(1000):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.recv(512)
+    socks.append(s)
+time.sleep(1)
+idle = status("VmRSS:")
+for s in socks:
+    s.close()
+time.sleep(1)
+size = 10 * 1024 * 1024
+line = b"X" * 998 + b"\r\n"
+body = b"Subject: big\r\n\r\n" + line * (size // len(line))
+errors = []
+def send(i):
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=120) as c:
+            c.sendmail(f"big{i}@customer.test", ["support@example.com"], body.replace(b"Subject: big", f"Subject: big {i}\r\nMessage-ID: <big{i}@customer.test>".encode()))
+    except Exception as e:
+        errors.append(repr(e))
+hwm0 = status("VmHWM:")
+ts = [threading.Thread(target=send, args=(i,)) for i in range(20)]
+for t in ts: t.start()
+for t in ts: t.join()
+peak = status("VmHWM:")
+total = 20 * len(body) / 1024 / 1024
+print(f"   RSS at start {rss0:.1f} MB; with 1,000 idle connections {idle:.1f} MB (target <= 100 MB)")
+print(f"   peak RSS with 20 concurrent 10 MB messages: {peak:.1f} MB for {total:.0f} MB of mail = {peak/total:.2f}x (target <= 3x); send errors: {len(errors)}")
+for e in errors[:3]:
+    print("     ", e)
+PY
+kill -TERM $MPID; wait $MPID || true
+
+echo "== summary"
+python3 - <<PY
+sink, pfx, etraq = $sink_rate, $pfx_accept, $etraq_rate
+print(f"   sink alone        {sink:>6} msg/s")
+print(f"   Postfix relay     {pfx:>6} msg/s accepted ({$pfx_delivered} msg/s end to end)")
+print(f"   etraq serve       {etraq:>6} msg/s (before-queue: accepted = relayed and recorded)")
+print(f"   etraq / Postfix   {etraq/pfx:.2f}x   (target >= 1.0x)")
+print(f"   sink received {$delivered} of $N for etraq; smtp-source errors {$failures}; DRs stored {$stored}")
+PY
