@@ -502,3 +502,69 @@ async fn swaks_delivers_through_the_gateway() {
     assert_eq!(h.upstream.received().len(), 1);
     assert_eq!(h.drs().await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_pipelined_after_starttls_are_discarded() {
+    use rustls_pki_types::ServerName;
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), ck.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+    let (c, k) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let h = Harness::start_with(|cfg| {
+        cfg.smtp.tls_cert = Some(c);
+        cfg.smtp.tls_key = Some(k);
+    })
+    .await;
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    let mut got = String::new();
+    let mut buf = vec![0u8; 8192];
+    read_finals(&mut s, &mut got, &mut buf, 1).await;
+    s.write_all(b"EHLO c\r\n").await.unwrap();
+    read_finals(&mut s, &mut got, &mut buf, 2).await;
+    // The injected MAIL arrives in the same packet as STARTTLS.
+    s.write_all(b"STARTTLS\r\nMAIL FROM:<injected@customer.test>\r\n")
+        .await
+        .unwrap();
+    read_finals(&mut s, &mut got, &mut buf, 3).await;
+    assert!(got.contains("220 2.0.0 Ready to start TLS"), "{got}");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let mut tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), s)
+        .await
+        .unwrap();
+    tls.write_all(b"EHLO c\r\nRCPT TO:<support@example.com>\r\nQUIT\r\n")
+        .await
+        .unwrap();
+    let mut after = String::new();
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        after.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if after.contains("221 ") {
+            break;
+        }
+    }
+    assert!(
+        after.contains("503 5.5.1 Need MAIL command first"),
+        "the MAIL injected before the handshake was used: {after}"
+    );
+    assert!(
+        !after.contains("250-STARTTLS"),
+        "STARTTLS offered again inside TLS: {after}"
+    );
+}
