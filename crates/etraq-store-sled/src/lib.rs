@@ -843,9 +843,18 @@ impl Store for SledStore {
     async fn close(&self) -> Result<()> {
         let inner = self.inner.write().ok().and_then(|mut g| g.take());
         if let Some(inner) = inner {
+            let lock_file = self.path.join("db");
             tokio::task::spawn_blocking(move || {
                 inner.db.flush().ctx("flushing at close")?;
                 drop(inner);
+                // sled's background threads let go of the database (and its file lock) a moment
+                // after the last handle; wait for that, so a closed store can be reopened at once.
+                for _ in 0..200 {
+                    match std::fs::File::open(&lock_file).map(|f| f.try_lock()) {
+                        Ok(Ok(())) | Err(_) => break,
+                        Ok(Err(_)) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                    }
+                }
                 Ok::<(), Error>(())
             })
             .await
