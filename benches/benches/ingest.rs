@@ -57,44 +57,34 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    g.bench_function("sqlite", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-                let start = Instant::now();
-                rt.block_on(async {
-                    let store: Arc<dyn Store> = Arc::new(
-                        SqliteStore::open(dir.path().join("e.db"))
-                            .await
-                            .unwrap_or_else(|e| panic!("{e}")),
-                    );
-                    ingest(store, &mails).await;
-                });
-                total += start.elapsed();
-            }
-            total
-        })
-    });
-    g.bench_function("sled", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-                let start = Instant::now();
-                rt.block_on(async {
-                    let store: Arc<dyn Store> = Arc::new(
-                        SledStore::open(dir.path().join("sled"))
-                            .await
-                            .unwrap_or_else(|e| panic!("{e}")),
-                    );
-                    ingest(store, &mails).await;
-                });
-                total += start.elapsed();
-            }
-            total
-        })
-    });
+    for backend in ["sqlite", "sled"] {
+        g.bench_function(backend, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+                    let start = Instant::now();
+                    rt.block_on(async {
+                        let store: Arc<dyn Store> = match backend {
+                            "sqlite" => Arc::new(
+                                SqliteStore::open(dir.path().join("e.db"))
+                                    .await
+                                    .unwrap_or_else(|e| panic!("{e}")),
+                            ),
+                            _ => Arc::new(
+                                SledStore::open(dir.path().join("sled"))
+                                    .await
+                                    .unwrap_or_else(|e| panic!("{e}")),
+                            ),
+                        };
+                        ingest(store, &mails).await;
+                    });
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+    }
     g.finish();
 }
 

@@ -604,7 +604,7 @@ fn raw_reply(text: Vec<u8>) -> Reply {
 }
 
 /// Requests with owned strings, so the receiver's buffer can be reused.
-trait IntoOwnedRequest {
+pub(crate) trait IntoOwnedRequest {
     fn into_owned_request(self) -> Request<String>;
 }
 

@@ -13,6 +13,8 @@ use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::session::IntoOwnedRequest;
+
 /// How the fake upstream behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Behavior {
@@ -146,7 +148,7 @@ async fn serve(
         loop {
             let mut it = pending.iter();
             let before = it.len();
-            let req = receiver.ingest(&mut it).map(|r| r.into_owned_string());
+            let req = receiver.ingest(&mut it).map(|r| r.into_owned_request());
             let consumed = before - it.len();
             pending.drain(..consumed);
             match req {
@@ -225,34 +227,5 @@ async fn serve(
             }
         }
         stream.write_all(&out).await?;
-    }
-}
-
-trait IntoOwnedString {
-    fn into_owned_string(self) -> Request<String>;
-}
-
-impl IntoOwnedString for Request<std::borrow::Cow<'_, str>> {
-    fn into_owned_string(self) -> Request<String> {
-        match self {
-            Request::Ehlo { host } => Request::Ehlo {
-                host: host.into_owned(),
-            },
-            Request::Helo { host } => Request::Helo {
-                host: host.into_owned(),
-            },
-            Request::Mail { from } => Request::Mail {
-                from: from.into_owned(),
-            },
-            Request::Rcpt { to } => Request::Rcpt {
-                to: to.into_owned(),
-            },
-            Request::Data => Request::Data,
-            Request::Rset => Request::Rset,
-            Request::Quit => Request::Quit,
-            _ => Request::Noop {
-                value: String::new(),
-            },
-        }
     }
 }

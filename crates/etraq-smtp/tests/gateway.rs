@@ -380,12 +380,15 @@ async fn connections_past_the_limit_get_421() {
     assert!(g.starts_with("421 4.3.2"), "{g}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn starttls_with_a_generated_certificate() {
+/// A gateway with STARTTLS, using a certificate for "localhost" generated with rcgen.
+async fn tls_harness() -> (
+    Harness,
+    rcgen::CertifiedKey<rcgen::KeyPair>,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().unwrap();
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let cert_pem = ck.cert.pem();
-    std::fs::write(dir.path().join("cert.pem"), &cert_pem).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), ck.cert.pem()).unwrap();
     std::fs::write(dir.path().join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
     let (c, k) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let h = Harness::start_with(|cfg| {
@@ -393,6 +396,13 @@ async fn starttls_with_a_generated_certificate() {
         cfg.smtp.tls_key = Some(k);
     })
     .await;
+    (h, ck, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_with_a_generated_certificate() {
+    let (h, ck, _dir) = tls_harness().await;
+    let cert_pem = ck.cert.pem();
     let tls = TlsParameters::builder("localhost".into())
         .add_root_certificate(Certificate::from_pem(cert_pem.as_bytes()).unwrap())
         .build_rustls()
@@ -412,7 +422,6 @@ async fn starttls_with_a_generated_certificate() {
         .await
         .unwrap();
     assert_eq!(h.upstream.message_ids(), vec!["tls1@customer.test"]);
-    drop(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -506,16 +515,7 @@ async fn swaks_delivers_through_the_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_pipelined_after_starttls_are_discarded() {
     use rustls_pki_types::ServerName;
-    let dir = tempfile::tempdir().unwrap();
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    std::fs::write(dir.path().join("cert.pem"), ck.cert.pem()).unwrap();
-    std::fs::write(dir.path().join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
-    let (c, k) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let h = Harness::start_with(|cfg| {
-        cfg.smtp.tls_cert = Some(c);
-        cfg.smtp.tls_key = Some(k);
-    })
-    .await;
+    let (h, ck, _dir) = tls_harness().await;
     let mut s = TcpStream::connect(h.addr).await.unwrap();
     let mut got = String::new();
     let mut buf = vec![0u8; 8192];

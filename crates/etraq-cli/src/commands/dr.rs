@@ -7,7 +7,7 @@ use etraq_core::{Dr, DrId, DrStatus, Party, Tracker};
 use serde::Serialize;
 
 use crate::cli::{DrCommand, DrListArgs, StatusArg};
-use crate::commands::listing::{JsonArray, effective_limit, more_hint, pages};
+use crate::commands::listing::emit;
 use crate::commands::parse_address;
 use crate::context::Context;
 use crate::out::Out;
@@ -61,7 +61,6 @@ async fn list(ctx: &Context, tracker: &Tracker, a: DrListArgs) -> Result<()> {
         .transpose()?;
     let store = tracker.store().clone();
     let tz = ctx.time_zone()?;
-    let limit = effective_limit(&a.paging, a.json);
     let fetch = |after, limit| {
         let store = store.clone();
         let q = DrQuery {
@@ -73,25 +72,15 @@ async fn list(ctx: &Context, tracker: &Tracker, a: DrListArgs) -> Result<()> {
         };
         async move { store.list_drs(&q).await }
     };
-    let mut out = Out::new();
-    if a.json {
-        let mut arr = JsonArray::start(&mut out)?;
-        pages(&a.paging, limit, fetch, |items: Vec<Dr>| {
-            items.iter().try_for_each(|d| arr.push(&DrRow::from(d)))
-        })
-        .await?;
-        arr.finish()?;
-    } else {
-        let mut rows = Vec::new();
-        let cursor = pages(&a.paging, limit, fetch, |items: Vec<Dr>| {
-            rows.extend(items.iter().map(DrRow::from));
-            Ok(())
-        })
-        .await?;
-        out.line(render::dr_table(&rows, &tz).to_string())?;
-        more_hint(cursor, "DRs");
-    }
-    Ok(())
+    emit(
+        &a.paging,
+        a.json,
+        fetch,
+        |d: &Dr| DrRow::from(d),
+        |rows| render::dr_table(rows, &tz),
+        "DRs",
+    )
+    .await
 }
 
 /// A DR with its thread, as `dr show --json` prints it.

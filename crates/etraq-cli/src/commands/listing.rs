@@ -7,8 +7,8 @@
 use std::future::Future;
 
 use anyhow::Result;
-use etraq_core::Party;
 use etraq_core::store::{MailQuery, Page};
+use etraq_core::{MailRecord, Party};
 use serde::Serialize;
 
 use crate::cli::{HistoryArgs, Paging, UntrackedCommand};
@@ -98,12 +98,51 @@ pub fn more_hint(cursor: Option<u64>, what: &str) {
     }
 }
 
+/// Prints a paged listing: a JSON array streamed page by page, or a table of the rows (with a
+/// hint for the next page when `--limit` cut it short).
+pub async fn emit<T, R, F, Fut>(
+    paging: &Paging,
+    json: bool,
+    fetch: F,
+    row: fn(&T) -> R,
+    table: impl FnOnce(&[R]) -> comfy_table::Table,
+    what: &str,
+) -> Result<()>
+where
+    R: Serialize,
+    F: FnMut(Option<u64>, usize) -> Fut,
+    Fut: Future<Output = etraq_core::Result<Page<T>>>,
+{
+    let limit = effective_limit(paging, json);
+    let mut out = Out::new();
+    if json {
+        let mut arr = JsonArray::start(&mut out)?;
+        pages(paging, limit, fetch, |items| {
+            items.iter().try_for_each(|m| arr.push(&row(m)))
+        })
+        .await?;
+        arr.finish()?;
+    } else {
+        let mut rows = Vec::new();
+        let cursor = pages(paging, limit, fetch, |items| {
+            rows.extend(items.iter().map(row));
+            Ok(())
+        })
+        .await?;
+        if rows.is_empty() {
+            out.line(format!("no {what}"))?;
+        } else {
+            out.line(table(&rows).to_string())?;
+        }
+        more_hint(cursor, what);
+    }
+    Ok(())
+}
+
 pub async fn untracked(ctx: &Context, cmd: UntrackedCommand) -> Result<()> {
     let UntrackedCommand::List(args) = cmd;
     let store = ctx.open_store().await?;
     let tz = ctx.time_zone()?;
-    let limit = effective_limit(&args.paging, args.json);
-    let mut out = Out::new();
     let fetch = |after, limit| {
         let store = store.clone();
         async move {
@@ -117,27 +156,17 @@ pub async fn untracked(ctx: &Context, cmd: UntrackedCommand) -> Result<()> {
                 .await
         }
     };
-    if args.json {
-        let mut arr = JsonArray::start(&mut out)?;
-        pages(&args.paging, limit, fetch, |items| {
-            items
-                .iter()
-                .try_for_each(|m| arr.push(&UntrackedRow::from(m)))
-        })
-        .await?;
-        arr.finish()?;
-    } else {
-        let mut rows = Vec::new();
-        let cursor = pages(&args.paging, limit, fetch, |items| {
-            rows.extend(items.iter().map(UntrackedRow::from));
-            Ok(())
-        })
-        .await?;
-        out.line(render::untracked_table(&rows, &tz).to_string())?;
-        more_hint(cursor, "untracked mails");
-    }
+    let result = emit(
+        &args.paging,
+        args.json,
+        fetch,
+        |m: &MailRecord| UntrackedRow::from(m),
+        |rows| render::untracked_table(rows, &tz),
+        "untracked mails",
+    )
+    .await;
     store.close().await?;
-    Ok(())
+    result
 }
 
 pub async fn history(ctx: &Context, args: HistoryArgs) -> Result<()> {
@@ -145,8 +174,6 @@ pub async fn history(ctx: &Context, args: HistoryArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e} (expected an address or @domain)"))?;
     let store = ctx.open_store().await?;
     let tz = ctx.time_zone()?;
-    let limit = effective_limit(&args.paging, args.json);
-    let mut out = Out::new();
     let fetch = |after, limit| {
         let store = store.clone();
         let party = party.clone();
@@ -162,28 +189,16 @@ pub async fn history(ctx: &Context, args: HistoryArgs) -> Result<()> {
                 .await
         }
     };
-    if args.json {
-        let mut arr = JsonArray::start(&mut out)?;
-        pages(&args.paging, limit, fetch, |items| {
-            items.iter().try_for_each(|m| arr.push(&MailRow::from(m)))
-        })
-        .await?;
-        arr.finish()?;
-    } else {
-        let mut rows = Vec::new();
-        let cursor = pages(&args.paging, limit, fetch, |items| {
-            rows.extend(items.iter().map(MailRow::from));
-            Ok(())
-        })
-        .await?;
-        if rows.is_empty() {
-            out.line(format!("no mail with {party} on record"))?;
-        } else {
-            out.line(format!("history of {party}, oldest first:"))?;
-            out.line(render::mail_table(&rows, &tz, true).to_string())?;
-        }
-        more_hint(cursor, "history");
-    }
+    let what = format!("mail with {party} on record");
+    let result = emit(
+        &args.paging,
+        args.json,
+        fetch,
+        |m: &MailRecord| MailRow::from(m),
+        |rows| render::mail_table(rows, &tz, true),
+        &what,
+    )
+    .await;
     store.close().await?;
-    Ok(())
+    result
 }
