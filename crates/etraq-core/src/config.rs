@@ -44,6 +44,8 @@ pub struct Config {
     pub validator: ValidatorConfig,
     /// The email extractor utility.
     pub extractor: ExtractorConfig,
+    /// Log files.
+    pub logs: LogsConfig,
     /// The directory relative paths in this config are resolved against (the config file's
     /// directory). Not a key in the file.
     #[serde(skip)]
@@ -103,6 +105,9 @@ pub struct UpstreamConfig {
 pub struct WebConfig {
     /// Address the console listens on.
     pub listen: String,
+    /// The console's address as users reach it, for links in alert mail (default:
+    /// `http://` + `listen`).
+    pub public_url: String,
 }
 
 /// `[escalation]`: when a waiting customer produces a warning and an escalation.
@@ -117,6 +122,56 @@ pub struct EscalationConfig {
     pub escalate_after: HumanDuration,
     /// Optional interval after which a further level goes one step up the supervisor chain.
     pub reescalate_every: Option<HumanDuration>,
+    /// Count only business time; absent: wall-clock time.
+    pub business_hours: Option<BusinessHoursConfig>,
+    /// Sender address of alert mail (default `etraq@` the first local domain).
+    pub alerts_from: String,
+}
+
+/// `[escalation.business_hours]` (and per department): the time that counts while a customer
+/// waits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusinessHoursConfig {
+    /// Working days: `mon` … `sun`.
+    pub weekdays: Vec<String>,
+    /// Opening time, local (`09:00`).
+    pub start: String,
+    /// Closing time, local (`17:00`).
+    pub end: String,
+    /// IANA time zone; empty: the global `timezone`.
+    pub timezone: String,
+    /// Days off (`2026-12-25`).
+    pub holidays: Vec<String>,
+}
+
+impl Default for BusinessHoursConfig {
+    fn default() -> Self {
+        BusinessHoursConfig {
+            weekdays: ["mon", "tue", "wed", "thu", "fri"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            start: "09:00".into(),
+            end: "17:00".into(),
+            timezone: String::new(),
+            holidays: Vec::new(),
+        }
+    }
+}
+
+/// `[logs]`: log files in the data directory's `logs/`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogsConfig {
+    /// Days log files are kept; 0 keeps them forever.
+    pub retention_days: u32,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig { retention_days: 30 }
+    }
 }
 
 /// `[tracking]`: DR ids, subject tags and who is tracked.
@@ -144,6 +199,14 @@ pub struct TrackingConfig {
 pub struct DepartmentConfig {
     /// DR id prefix for DRs owned by members of this department (default: `tracking.dr_prefix`).
     pub prefix: Option<String>,
+    /// Escalation overrides for this department.
+    pub warn_after: Option<HumanDuration>,
+    /// See [`EscalationConfig::escalate_after`].
+    pub escalate_after: Option<HumanDuration>,
+    /// See [`EscalationConfig::reescalate_every`].
+    pub reescalate_every: Option<HumanDuration>,
+    /// See [`EscalationConfig::business_hours`].
+    pub business_hours: Option<BusinessHoursConfig>,
 }
 
 /// `[store]`: the data store.
@@ -234,6 +297,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             validator: ValidatorConfig::default(),
             extractor: ExtractorConfig::default(),
+            logs: LogsConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -274,6 +338,7 @@ impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
         }
     }
 }
@@ -285,6 +350,8 @@ impl Default for EscalationConfig {
             warn_after: HumanDuration::from_secs(4 * 3600),
             escalate_after: HumanDuration::from_secs(24 * 3600),
             reescalate_every: None,
+            business_hours: None,
+            alerts_from: String::new(),
         }
     }
 }
@@ -518,10 +585,13 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
-        if self.escalation.escalate_after < self.escalation.warn_after {
+        crate::escalation::Policies::from_config(self).map_err(|(k, e)| (k, e.to_string()))?;
+        if let Some(r) = self.escalation.reescalate_every
+            && r.as_secs() == 0
+        {
             return Err((
-                "escalation.escalate_after".into(),
-                "must not be shorter than escalation.warn_after".into(),
+                "escalation.reescalate_every".into(),
+                "must be longer than 0".into(),
             ));
         }
         if self.smtp.max_recipients == 0 {
@@ -734,12 +804,24 @@ local_domains = [{domains}]
 
 [web]
 # listen = "127.0.0.1:8080"
+# public_url = ""         # the console's address in alert mail links; "" = http://<listen>
+
+[logs]
+# retention_days = 30     # log files older than this are deleted; 0 keeps them
 
 [escalation]
 # interval_minutes = 15
 # warn_after = "4h"
 # escalate_after = "1d"
-# reescalate_every = "1d"
+# reescalate_every = "1d"  # each further level goes one step up the supervisor chain
+# alerts_from = ""         # sender of alert mail; "" = etraq@<first local domain>
+# Count only business time (remove the section for wall-clock time):
+# [escalation.business_hours]
+# weekdays = ["mon", "tue", "wed", "thu", "fri"]
+# start = "09:00"
+# end = "17:00"
+# timezone = ""           # "" = the global timezone
+# holidays = ["2026-12-25"]
 
 [tracking]
 # dr_prefix = "SUPP"
@@ -748,9 +830,11 @@ local_domains = [{domains}]
 # exclude_senders = ["noreply@example.net", "@newsletters.example"]
 # track_unregistered_users = true   # track local addresses not added with `etraq user add`
 
-# Per-department DR prefixes:
+# Per-department DR prefixes and escalation overrides:
 # [departments.sales]
 # prefix = "SALE"
+# warn_after = "2h"
+# escalate_after = "8h"
 
 [store]
 {store}

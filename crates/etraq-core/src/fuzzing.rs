@@ -59,6 +59,10 @@ fn synthetic_facts(mail: &ParsedMail, q: &crate::store::FactsQuery) -> ThreadFac
         last_sender: customer.clone(),
         last_recipient: None,
         last_mail_type: MailType::Normal,
+        last_customer_at: None,
+        warned_at: None,
+        remind_at: None,
+        due_at: None,
         version: 1,
     };
     let mut facts = ThreadFacts::default();

@@ -50,12 +50,14 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod calendar;
 pub mod classify;
 pub mod config;
 pub mod dr_id;
 pub mod duration;
 pub mod envelope;
 mod error;
+pub mod escalation;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod message;

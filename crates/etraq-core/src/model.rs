@@ -69,6 +69,13 @@ pub struct User {
     pub role: Role,
     /// Whether mail to this user is tracked.
     pub tracking: bool,
+    /// Whether escalation alerts are mailed to this user (they are recorded either way).
+    #[serde(default = "yes")]
+    pub alerts: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl User {
@@ -81,6 +88,7 @@ impl User {
             supervisor: None,
             role: Role::Agent,
             tracking: true,
+            alerts: true,
         }
     }
 }
@@ -338,6 +346,19 @@ pub struct Dr {
     pub last_recipient: Option<EmailAddress>,
     /// Type of its latest tracked mail.
     pub last_mail_type: MailType,
+    /// When the customer last wrote in the current wait (a follow-up re-arms the warning).
+    #[serde(default)]
+    pub last_customer_at: Option<Timestamp>,
+    /// When the owner was last warned in the current wait.
+    #[serde(default)]
+    pub warned_at: Option<Timestamp>,
+    /// A reminder a user set on the DR.
+    #[serde(default)]
+    pub remind_at: Option<Timestamp>,
+    /// When the escalation server should next look at this DR (its due index); `None` when
+    /// nothing can fire.
+    #[serde(default)]
+    pub due_at: Option<Timestamp>,
     /// Optimistic-concurrency version: 1 when created, +1 on every write.
     pub version: u64,
 }
@@ -405,4 +426,119 @@ pub struct ResponseTime {
     pub seconds: i64,
     /// True for the first response on the DR.
     pub first: bool,
+}
+
+/// The kind of an alert (DESIGN §5 `event_type`, contract).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AlertKind {
+    /// The customer has waited past `warn_after`.
+    Warning,
+    /// The customer has waited past `escalate_after` (and further levels).
+    Escalated,
+    /// A reminder a user set on the DR.
+    Reminder,
+}
+
+impl AlertKind {
+    /// The contract spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Warning => "Warning",
+            AlertKind::Escalated => "Escalated",
+            AlertKind::Reminder => "Reminder",
+        }
+    }
+}
+
+impl fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether an alert's mail went out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum AlertMail {
+    /// Waiting in the outbox.
+    Pending {
+        /// Attempts made so far.
+        attempts: u32,
+        /// When to try next.
+        next_attempt_at: Timestamp,
+        /// Why the last attempt failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_error: Option<String>,
+    },
+    /// Delivered to the upstream.
+    Sent {
+        /// When.
+        at: Timestamp,
+        /// Attempts it took.
+        attempts: u32,
+    },
+    /// Not mailed: the user turned alert mail off.
+    Disabled,
+}
+
+/// An alert raised by the escalation server (DESIGN §5). Stored first, mailed later from the
+/// outbox, so a failed mail never loses it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Store-assigned id; 0 before insertion.
+    pub id: u64,
+    /// Warning, Escalated or Reminder.
+    pub event_type: AlertKind,
+    /// The recipient.
+    pub user: EmailAddress,
+    /// When it was raised.
+    pub date_time: Timestamp,
+    /// The DR it is about.
+    pub source_dr: DrId,
+    /// When that DR was first assigned.
+    pub assigned_on: Timestamp,
+    /// The DR's owner.
+    pub dr_owner: EmailAddress,
+    /// Escalation level (0 for warnings and reminders).
+    pub level: u32,
+    /// The DR's customer.
+    pub customer: EmailAddress,
+    /// The DR's subject.
+    pub subject: String,
+    /// How long the customer had waited (business time when business hours apply), seconds.
+    pub waited_secs: i64,
+    /// The escalation cycle that raised it.
+    pub cycle: u64,
+    /// The mail's delivery state.
+    pub mail: AlertMail,
+}
+
+/// One decision of an escalation cycle, for its log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleDecision {
+    /// The DR.
+    pub dr: DrId,
+    /// `Warning`, `Escalated`, `Reminder`, `Bypassed`, or a problem found.
+    pub action: String,
+    /// Details: recipients, level, how long the customer waited.
+    pub detail: String,
+}
+
+/// A run of the escalation server (the console's Escalations page, the `EscWarnings` log).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleRecord {
+    /// Store-assigned id; 0 before insertion.
+    pub id: u64,
+    /// The `now` the cycle ran at.
+    pub at: Timestamp,
+    /// DRs that got a warning.
+    pub warned: u64,
+    /// DRs that were escalated.
+    pub escalated: u64,
+    /// Reminders that fired.
+    pub reminded: u64,
+    /// Open DRs that needed nothing.
+    pub bypassed: u64,
+    /// Every decision taken (bypassed DRs are counted, not listed).
+    pub decisions: Vec<CycleDecision>,
 }

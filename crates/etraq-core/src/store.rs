@@ -19,7 +19,9 @@ use crate::Result;
 use crate::address::{EmailAddress, Party};
 use crate::classify::ThreadFacts;
 use crate::dr_id::DrId;
-use crate::model::{Direction, Dr, DrStatus, MailRecord, ResponseTime, User};
+use crate::model::{
+    Alert, AlertMail, CycleRecord, Direction, Dr, DrStatus, MailRecord, ResponseTime, User,
+};
 
 /// The default page size of listings.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -113,10 +115,49 @@ pub struct DrQuery {
     pub owner: Option<EmailAddress>,
     /// Only DRs whose customer is this address or at this domain.
     pub customer: Option<Party>,
+    /// Only DRs whose customer has been waiting since before this instant.
+    pub awaiting_before: Option<Timestamp>,
     /// Continue after this cursor (from [`Page::next`]).
     pub after: Option<u64>,
     /// Page size (0: [`DEFAULT_PAGE_SIZE`]).
     pub limit: usize,
+}
+
+/// Filters of [`Store::list_alerts`]. Alerts come newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertQuery {
+    /// Only alerts to this user.
+    pub user: Option<EmailAddress>,
+    /// Only alerts about this DR.
+    pub dr: Option<DrId>,
+    /// Continue after this cursor.
+    pub after: Option<u64>,
+    /// Page size (0: [`DEFAULT_PAGE_SIZE`]).
+    pub limit: usize,
+}
+
+/// Everything one escalation cycle writes, applied atomically by [`Store::apply_cycle`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CycleWrite {
+    /// The cycle's record (its id is assigned by the store).
+    pub record: CycleRecord,
+    /// DR state changes (each conditional on its version).
+    pub drs: Vec<DrWrite>,
+    /// Alerts raised (ids and their `cycle` are assigned by the store).
+    pub alerts: Vec<Alert>,
+}
+
+/// Mail counted per time bucket, direction and decision ([`Store::volume`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeBucket {
+    /// Start of the bucket, Unix seconds.
+    pub start: i64,
+    /// Direction.
+    pub direction: Direction,
+    /// Tracked or not.
+    pub tracked: bool,
+    /// Mails.
+    pub count: u64,
 }
 
 /// Filters of [`Store::list_mails`].
@@ -160,6 +201,12 @@ pub struct StoreStats {
     pub closed: u64,
     /// Registered users.
     pub users: u64,
+    /// Warnings raised so far (the `WARNED` counter).
+    pub warned: u64,
+    /// Escalations raised so far (the `ESCALATED` counter).
+    pub escalated: u64,
+    /// Alerts whose mail is still in the outbox.
+    pub outbox: u64,
 }
 
 /// Clamps a requested page size into `1..=MAX_PAGE_SIZE`.
@@ -237,6 +284,35 @@ pub trait Store: Send + Sync {
 
     /// Counts of mails, DRs and users.
     async fn stats(&self) -> Result<StoreStats>;
+
+    /// DRs whose due time is at or before `now`, earliest first, at most `limit`.
+    async fn due_drs(&self, now: Timestamp, limit: usize) -> Result<Vec<Dr>>;
+
+    /// Applies an escalation cycle atomically: DR changes (conditional on their versions),
+    /// alerts, the cycle's record, and the `WARNED`/`ESCALATED` counters. On a conflict nothing
+    /// is written. Returns the record with its id.
+    async fn apply_cycle(&self, write: CycleWrite) -> Result<CycleRecord>;
+
+    /// Escalation cycles, newest first.
+    async fn list_cycles(&self, after: Option<u64>, limit: usize) -> Result<Page<CycleRecord>>;
+
+    /// Alerts, newest first.
+    async fn list_alerts(&self, query: &AlertQuery) -> Result<Page<Alert>>;
+
+    /// Alerts whose mail is pending and due at or before `now`, oldest first, at most `limit`.
+    async fn outbox(&self, now: Timestamp, limit: usize) -> Result<Vec<Alert>>;
+
+    /// Records what happened to an alert's mail.
+    async fn update_alert_mail(&self, id: u64, mail: AlertMail) -> Result<()>;
+
+    /// Mail counts per `bucket_secs` bucket (aligned to the Unix epoch), direction and decision,
+    /// for mail received in `[since, until)`.
+    async fn volume(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        bucket_secs: i64,
+    ) -> Result<Vec<VolumeBucket>>;
 
     /// Journals a delivery before it is relayed; returns its id.
     async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64>;

@@ -64,8 +64,38 @@ pub fn new_dr(
         escalation_level: 0,
         last_recipient: mail.recipient.cloned(),
         last_mail_type: mail.mail_type,
+        last_customer_at: Some(now),
+        warned_at: None,
+        remind_at: None,
+        // The next escalation cycle works out when it is really due.
+        due_at: Some(now),
         version: 1,
     }
+}
+
+/// The due time after the DR stopped waiting on us: only a reminder can fire.
+fn idle_due(dr: &Dr) -> Option<Timestamp> {
+    dr.remind_at
+}
+
+/// Starts a new wait at `now` (the customer wrote to a DR that was not waiting on us, or a user
+/// reopened it).
+fn start_wait(dr: &mut Dr, now: Timestamp) {
+    dr.status = DrStatus::Open;
+    dr.awaiting_since = Some(now);
+    dr.last_customer_at = Some(now);
+    dr.escalation_level = 0;
+    dr.warned_at = None;
+    dr.due_at = Some(now);
+}
+
+/// Ends the wait (a reply or a close): the clock stops.
+fn end_wait(dr: &mut Dr) {
+    dr.awaiting_since = None;
+    dr.last_customer_at = None;
+    dr.escalation_level = 0;
+    dr.warned_at = None;
+    dr.due_at = idle_due(dr);
 }
 
 /// The DR after a tracked mail on it, and the response time it records (if any).
@@ -82,10 +112,12 @@ pub fn apply_mail(
     let mut response = None;
     match action {
         DrAction::CustomerWrote(_) => {
-            if dr.status != DrStatus::Open {
-                next.status = DrStatus::Open;
-                next.awaiting_since = Some(now);
-                next.escalation_level = 0;
+            if dr.status == DrStatus::Open {
+                // Still the same wait; a follow-up re-arms the warning, so look again.
+                next.last_customer_at = Some(now);
+                next.due_at = Some(now);
+            } else {
+                start_wait(&mut next, now);
             }
             add_participants(&mut next, &mail.parties.external);
         }
@@ -102,8 +134,7 @@ pub fn apply_mail(
                     first: dr.first_response_at.is_none(),
                 });
                 next.status = DrStatus::Replied;
-                next.awaiting_since = None;
-                next.escalation_level = 0;
+                end_wait(&mut next);
                 if next.first_response_at.is_none() {
                     next.first_response_at = Some(now);
                 }
@@ -124,6 +155,10 @@ pub fn apply_mail(
             }
             next.cc_users = without(cc, new_owner);
             next.owner = new_owner.clone();
+            // A new owner may have another policy (department) and another supervisor.
+            if next.status == DrStatus::Open {
+                next.due_at = Some(now);
+            }
         }
         DrAction::Note(_) => {}
         DrAction::None | DrAction::Attach(_) | DrAction::Create { .. } => return (next, None),
@@ -142,8 +177,7 @@ pub fn apply_mail(
 pub fn close(dr: &Dr, now: Timestamp) -> Dr {
     let mut next = dr.clone();
     next.status = DrStatus::Closed;
-    next.awaiting_since = None;
-    next.escalation_level = 0;
+    end_wait(&mut next);
     next.last_activity = now.max(dr.last_activity);
     next.version = dr.version + 1;
     next
@@ -153,11 +187,18 @@ pub fn close(dr: &Dr, now: Timestamp) -> Dr {
 pub fn reopen(dr: &Dr, now: Timestamp) -> Dr {
     let mut next = dr.clone();
     if dr.status != DrStatus::Open {
-        next.status = DrStatus::Open;
-        next.awaiting_since = Some(now);
-        next.escalation_level = 0;
+        start_wait(&mut next, now);
     }
     next.last_activity = now.max(dr.last_activity);
+    next.version = dr.version + 1;
+    next
+}
+
+/// A reminder set by a user: the escalation server raises a Reminder alert at `at`.
+pub fn remind(dr: &Dr, at: Timestamp) -> Dr {
+    let mut next = dr.clone();
+    next.remind_at = Some(at);
+    next.due_at = Some(next.due_at.map_or(at, |d| d.min(at)));
     next.version = dr.version + 1;
     next
 }
@@ -172,6 +213,9 @@ pub fn assign(dr: &Dr, new_owner: &EmailAddress, now: Timestamp) -> Dr {
         }
         next.cc_users = without(cc, new_owner);
         next.owner = new_owner.clone();
+        if next.status == DrStatus::Open {
+            next.due_at = Some(now);
+        }
     }
     next.last_activity = now.max(dr.last_activity);
     next.version = dr.version + 1;

@@ -21,13 +21,16 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use etraq_core::classify::{MailRef, ThreadFacts};
+use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::store::{
-    ChangeSet, DrQuery, DrWrite, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery,
-    Store, StoreStats, page_size,
+    AlertQuery, ChangeSet, CycleWrite, DrQuery, DrWrite, FactsQuery, MailQuery, Page,
+    PendingDelivery, ResponseQuery, Store, StoreStats, VolumeBucket, page_size,
 };
 use etraq_core::{
-    Dr, DrId, DrStatus, EmailAddress, Error, MailRecord, Party, ResponseTime, Result, User,
+    Direction, Dr, DrId, DrStatus, EmailAddress, Error, MailRecord, Party, ResponseTime, Result,
+    User,
 };
+use jiff::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{IVec, Transactional, Tree};
 
@@ -42,7 +45,7 @@ pub const SCHEMA_VERSION: u64 = 1;
 const APPLICATION: &[u8] = b"etraq";
 
 /// The trees, in the fixed order used by transactions.
-const TREE_NAMES: [&str; 17] = [
+const TREE_NAMES: [&str; 22] = [
     "meta",
     "counters",
     "users",
@@ -60,6 +63,11 @@ const TREE_NAMES: [&str; 17] = [
     "party_domain",
     "raw",
     "pending",
+    "drs_due",
+    "alerts",
+    "alerts_outbox",
+    "alerts_by_user",
+    "cycles",
 ];
 const RESPONSES: &str = "responses";
 
@@ -78,7 +86,13 @@ const T_PARTY_ADDR: usize = 13;
 const T_PARTY_DOMAIN: usize = 14;
 const T_RAW: usize = 15;
 const T_PENDING: usize = 16;
-const T_RESPONSES: usize = 17;
+const T_DRS_DUE: usize = 17;
+const T_ALERTS: usize = 18;
+const T_OUTBOX: usize = 19;
+const T_ALERTS_USER: usize = 20;
+const T_CYCLES: usize = 21;
+const T_RESPONSES: usize = 22;
+const T_COUNTERS: usize = 1;
 
 #[derive(Clone)]
 struct Inner {
@@ -376,6 +390,9 @@ fn tx_write_dr(t: &[TransactionalTree], w: &DrWrite) -> TxResult<()> {
     }
     let n = w.dr.id.number();
     if let Some(c) = &current {
+        if let Some(d) = c.due_at {
+            t[T_DRS_DUE].remove(with_number(&micros_key(d), n))?;
+        }
         t[T_DRS_STATUS].remove(with_number(&[status_code(c.status)], n))?;
         t[T_DRS_OWNER].remove(with_number(&text_prefix(c.owner.as_str()), n))?;
         t[T_DRS_CUSTOMER].remove(with_number(&text_prefix(c.customer.as_str()), n))?;
@@ -387,7 +404,66 @@ fn tx_write_dr(t: &[TransactionalTree], w: &DrWrite) -> TxResult<()> {
     t[T_DRS_OWNER].insert(with_number(&text_prefix(d.owner.as_str()), n), &[])?;
     t[T_DRS_CUSTOMER].insert(with_number(&text_prefix(d.customer.as_str()), n), &[])?;
     t[T_DRS_DOMAIN].insert(with_number(&text_prefix(d.customer.domain()), n), &[])?;
+    if let Some(due) = d.due_at {
+        t[T_DRS_DUE].insert(with_number(&micros_key(due), n), &[])?;
+    }
     Ok(())
+}
+
+/// An instant as an order-preserving 8-byte key (microseconds).
+fn micros_key(t: Timestamp) -> [u8; 8] {
+    time_key(t.as_microsecond() as i64)
+}
+
+fn tx_bump(t: &[TransactionalTree], name: &str, by: u64) -> TxResult<()> {
+    if by == 0 {
+        return Ok(());
+    }
+    let cur = t[T_COUNTERS]
+        .get(name)?
+        .and_then(|v| trailing_number(&v))
+        .unwrap_or(0);
+    t[T_COUNTERS].insert(name, &be(cur.saturating_add(by)))?;
+    Ok(())
+}
+
+/// Writes an alert and its index entries, replacing `old` (the stored version) if any.
+fn tx_put_alert(t: &[TransactionalTree], a: &Alert, old: Option<&Alert>) -> TxResult<()> {
+    if let Some(AlertMail::Pending {
+        next_attempt_at, ..
+    }) = old.map(|o| &o.mail)
+    {
+        t[T_OUTBOX].remove(with_number(&micros_key(*next_attempt_at), a.id))?;
+    }
+    t[T_ALERTS].insert(&be(a.id), tx_json("alerts", a)?)?;
+    if let AlertMail::Pending {
+        next_attempt_at, ..
+    } = &a.mail
+    {
+        t[T_OUTBOX].insert(with_number(&micros_key(*next_attempt_at), a.id), &[])?;
+    }
+    if old.is_none() {
+        t[T_ALERTS_USER].insert(with_number(&text_prefix(a.user.as_str()), a.id), &[])?;
+    }
+    Ok(())
+}
+
+fn tx_apply_cycle(t: &[TransactionalTree], w: &CycleWrite) -> TxResult<CycleRecord> {
+    for d in &w.drs {
+        tx_write_dr(t, d)?;
+    }
+    let mut record = w.record.clone();
+    record.id = t[T_CYCLES].generate_id()? + 1;
+    t[T_CYCLES].insert(&be(record.id), tx_json("cycles", &record)?)?;
+    for a in &w.alerts {
+        let mut a = a.clone();
+        a.cycle = record.id;
+        a.id = t[T_ALERTS].generate_id()? + 1;
+        tx_put_alert(t, &a, None)?;
+    }
+    tx_bump(t, "warned", record.warned)?;
+    tx_bump(t, "escalated", record.escalated)?;
+    Ok(record)
 }
 
 /// Applies one change set inside a transaction; returns the mail's seq.
@@ -488,6 +564,8 @@ fn list_drs(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
         (T_DRS_DOMAIN, text_prefix(d))
     } else if let Some(s) = q.status {
         (T_DRS_STATUS, vec![status_code(s)])
+    } else if q.awaiting_before.is_some() {
+        (T_DRS_STATUS, vec![status_code(DrStatus::Open)])
     } else {
         (T_DRS, Vec::new())
     };
@@ -498,6 +576,9 @@ fn list_drs(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
             continue;
         };
         if q.status.is_some_and(|s| s != dr.status)
+            || q.awaiting_before.is_some_and(|b| {
+                dr.status != DrStatus::Open || dr.awaiting_since.is_none_or(|s| s >= b)
+            })
             || q.owner.as_ref().is_some_and(|o| *o != dr.owner)
             || q.customer
                 .as_ref()
@@ -613,6 +694,15 @@ fn thread_facts(inner: &Inner, q: &FactsQuery) -> Result<ThreadFacts> {
         }
     }
     Ok(facts)
+}
+
+fn counter(inner: &Inner, name: &str) -> Result<u64> {
+    Ok(inner
+        .tree(T_COUNTERS)
+        .get(name)
+        .ctx("reading a counter")?
+        .and_then(|v| trailing_number(&v))
+        .unwrap_or(0))
 }
 
 fn count_prefix(tree: &Tree, prefix: &[u8]) -> u64 {
@@ -797,7 +887,181 @@ impl Store for SledStore {
                 replied: count_prefix(by_status, &[status_code(DrStatus::Replied)]),
                 closed: count_prefix(by_status, &[status_code(DrStatus::Closed)]),
                 users: inner.tree(T_USERS).len() as u64,
+                warned: counter(inner, "warned")?,
+                escalated: counter(inner, "escalated")?,
+                outbox: inner.tree(T_OUTBOX).len() as u64,
             })
+        })
+        .await
+    }
+
+    async fn due_drs(&self, now: Timestamp, limit: usize) -> Result<Vec<Dr>> {
+        self.run(move |inner| {
+            let mut upper = micros_key(now).to_vec();
+            upper.extend_from_slice(&[0xff; 8]);
+            let mut out = Vec::new();
+            for k in inner.tree(T_DRS_DUE).range(..=upper).keys() {
+                if out.len() >= limit {
+                    break;
+                }
+                let k = k.ctx("scanning the due index")?;
+                if let Some(dr) = trailing_number(&k)
+                    .map(|n| inner.get_dr_by_number(n))
+                    .transpose()?
+                    .flatten()
+                {
+                    out.push(dr);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn apply_cycle(&self, write: CycleWrite) -> Result<CycleRecord> {
+        self.write(move |inner| inner.transaction(|t| tx_apply_cycle(t, &write)))
+            .await
+    }
+
+    async fn list_cycles(&self, after: Option<u64>, limit: usize) -> Result<Page<CycleRecord>> {
+        let limit = page_size(limit);
+        self.run(move |inner| {
+            let mut items = Vec::new();
+            for n in keyset(inner.tree(T_CYCLES), &[], after, false) {
+                let n = n?;
+                if let Some(v) = inner.tree(T_CYCLES).get(be(n)).ctx("reading a cycle")? {
+                    let mut c: CycleRecord = from_json("cycles", &v)?;
+                    c.id = n;
+                    items.push(c);
+                }
+                if items.len() > limit {
+                    break;
+                }
+            }
+            let next = if items.len() > limit {
+                items.truncate(limit);
+                items.last().map(|c| c.id)
+            } else {
+                None
+            };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn list_alerts(&self, query: &AlertQuery) -> Result<Page<Alert>> {
+        let q = query.clone();
+        let limit = page_size(q.limit);
+        self.run(move |inner| {
+            let (tree, prefix) = match &q.user {
+                Some(u) => (T_ALERTS_USER, text_prefix(u.as_str())),
+                None => (T_ALERTS, Vec::new()),
+            };
+            let mut items = Vec::new();
+            for id in keyset(inner.tree(tree), &prefix, q.after, false) {
+                let id = id?;
+                let Some(v) = inner.tree(T_ALERTS).get(be(id)).ctx("reading an alert")? else {
+                    continue;
+                };
+                let mut a: Alert = from_json("alerts", &v)?;
+                a.id = id;
+                if q.dr.as_ref().is_some_and(|d| *d != a.source_dr) {
+                    continue;
+                }
+                items.push(a);
+                if items.len() > limit {
+                    break;
+                }
+            }
+            let next = if items.len() > limit {
+                items.truncate(limit);
+                items.last().map(|a| a.id)
+            } else {
+                None
+            };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn outbox(&self, now: Timestamp, limit: usize) -> Result<Vec<Alert>> {
+        self.run(move |inner| {
+            let mut upper = micros_key(now).to_vec();
+            upper.extend_from_slice(&[0xff; 8]);
+            let mut out = Vec::new();
+            for k in inner.tree(T_OUTBOX).range(..=upper).keys() {
+                if out.len() >= limit {
+                    break;
+                }
+                let k = k.ctx("scanning the outbox")?;
+                let Some(id) = trailing_number(&k) else {
+                    continue;
+                };
+                if let Some(v) = inner.tree(T_ALERTS).get(be(id)).ctx("reading an alert")? {
+                    let mut a: Alert = from_json("alerts", &v)?;
+                    a.id = id;
+                    out.push(a);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn update_alert_mail(&self, id: u64, mail: AlertMail) -> Result<()> {
+        self.write(move |inner| {
+            inner.transaction(|t| {
+                let Some(v) = t[T_ALERTS].get(be(id))? else {
+                    return abort(Error::NotFound {
+                        what: "alert",
+                        key: id.to_string(),
+                    });
+                };
+                let mut old: Alert = tx_from_json("alerts", &v)?;
+                old.id = id;
+                let mut new = old.clone();
+                new.mail = mail.clone();
+                tx_put_alert(t, &new, Some(&old))
+            })
+        })
+        .await
+    }
+
+    async fn volume(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        bucket_secs: i64,
+    ) -> Result<Vec<VolumeBucket>> {
+        let bucket = bucket_secs.max(1);
+        self.run(move |inner| {
+            let mut counts: std::collections::BTreeMap<(i64, u8, bool), (Direction, u64)> =
+                std::collections::BTreeMap::new();
+            for v in inner.tree(T_MAILS).iter().values() {
+                let m: MailRecord = from_json("mails", &v.ctx("scanning mails")?)?;
+                if m.received_at < since || m.received_at >= until {
+                    continue;
+                }
+                let secs = m.received_at.as_second();
+                let start = secs - secs.rem_euclid(bucket);
+                let e = counts
+                    .entry((
+                        start,
+                        keys::direction_code(m.direction),
+                        m.decision.is_tracked(),
+                    ))
+                    .or_insert((m.direction, 0));
+                e.1 += 1;
+            }
+            Ok(counts
+                .into_iter()
+                .map(|((start, _, tracked), (direction, count))| VolumeBucket {
+                    start,
+                    direction,
+                    tracked,
+                    count,
+                })
+                .collect())
         })
         .await
     }

@@ -27,11 +27,13 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use etraq_core::classify::ThreadFacts;
+use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::store::{
-    ChangeSet, DrQuery, DrWrite, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery,
-    Store, StoreStats,
+    AlertQuery, ChangeSet, CycleWrite, DrQuery, DrWrite, FactsQuery, MailQuery, Page,
+    PendingDelivery, ResponseQuery, Store, StoreStats, VolumeBucket,
 };
 use etraq_core::{Dr, DrId, EmailAddress, Error, MailRecord, ResponseTime, Result, User};
+use jiff::Timestamp;
 
 pub use error::SqliteError;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
@@ -227,6 +229,46 @@ impl Store for SqliteStore {
 
     async fn stats(&self) -> Result<StoreStats> {
         self.read(read::stats).await
+    }
+
+    async fn due_drs(&self, now: Timestamp, limit: usize) -> Result<Vec<Dr>> {
+        self.read(move |c| read::due_drs(c, now, limit)).await
+    }
+
+    async fn apply_cycle(&self, write: CycleWrite) -> Result<CycleRecord> {
+        match self.write(WriteOp::ApplyCycle(Box::new(write))).await? {
+            WriteOut::Cycle(r) => Ok(*r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn list_cycles(&self, after: Option<u64>, limit: usize) -> Result<Page<CycleRecord>> {
+        self.read(move |c| read::list_cycles(c, after, limit)).await
+    }
+
+    async fn list_alerts(&self, query: &AlertQuery) -> Result<Page<Alert>> {
+        let q = query.clone();
+        self.read(move |c| read::list_alerts(c, &q)).await
+    }
+
+    async fn outbox(&self, now: Timestamp, limit: usize) -> Result<Vec<Alert>> {
+        self.read(move |c| read::outbox(c, now, limit)).await
+    }
+
+    async fn update_alert_mail(&self, id: u64, mail: AlertMail) -> Result<()> {
+        self.write(WriteOp::UpdateAlertMail(id, Box::new(mail)))
+            .await
+            .map(|_| ())
+    }
+
+    async fn volume(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        bucket_secs: i64,
+    ) -> Result<Vec<VolumeBucket>> {
+        self.read(move |c| read::volume(c, since, until, bucket_secs))
+            .await
     }
 
     async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64> {

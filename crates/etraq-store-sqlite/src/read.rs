@@ -8,10 +8,13 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use etraq_core::classify::{MailRef, ThreadFacts};
+use etraq_core::model::{Alert, CycleRecord};
 use etraq_core::store::{
-    DrQuery, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery, StoreStats, page_size,
+    AlertQuery, DrQuery, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery, StoreStats,
+    VolumeBucket, page_size,
 };
 use etraq_core::{Direction, Dr, DrId, EmailAddress, Error, MailRecord, Party, ResponseTime, User};
+use jiff::Timestamp;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
@@ -206,6 +209,10 @@ pub(crate) fn list_drs(conn: &Connection, q: &DrQuery) -> Result<Page<Dr>, Error
             args.push(Value::Text(d.clone()));
         }
         None => {}
+    }
+    if let Some(before) = q.awaiting_before {
+        sql.push_str(" AND status = 'open' AND awaiting_since < ?");
+        args.push(Value::Integer(before.as_second()));
     }
     if let Some(after) = q.after {
         sql.push_str(" AND number < ?");
@@ -407,6 +414,162 @@ pub(crate) fn list_pending(conn: &Connection) -> Result<Vec<PendingDelivery>, Er
     Ok(out)
 }
 
+pub(crate) fn due_drs(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<Dr>, Error> {
+    let mut s = conn
+        .prepare_cached("SELECT data FROM drs WHERE due_at IS NOT NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2")
+        .ctx("preparing the due DRs")?;
+    let rows = s
+        .query_map(
+            params![
+                now.as_microsecond() as i64,
+                limit.min(i64::MAX as usize) as i64
+            ],
+            |r| r.get::<_, String>(0),
+        )
+        .ctx("listing due DRs")?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(dr_from_row(&row.ctx("reading a due DR")?)?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn list_cycles(
+    conn: &Connection,
+    after: Option<u64>,
+    limit: usize,
+) -> Result<Page<CycleRecord>, Error> {
+    let limit = page_size(limit);
+    let mut s = conn
+        .prepare_cached("SELECT id, data FROM cycles WHERE id < ?1 ORDER BY id DESC LIMIT ?2")
+        .ctx("preparing the cycle listing")?;
+    let rows = s
+        .query_map(
+            params![after.map_or(i64::MAX, u64_to_i64), limit as i64 + 1],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .ctx("listing cycles")?;
+    let mut items = Vec::new();
+    for row in rows {
+        let (id, data) = row.ctx("reading a cycle")?;
+        let mut c: CycleRecord = from_json("cycles", &data)?;
+        c.id = id as u64;
+        items.push(c);
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|c| c.id)
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+fn alert_from_row(id: i64, data: &str) -> Result<Alert, Error> {
+    let mut a: Alert = from_json("alerts", data)?;
+    a.id = id as u64;
+    Ok(a)
+}
+
+pub(crate) fn list_alerts(conn: &Connection, q: &AlertQuery) -> Result<Page<Alert>, Error> {
+    let limit = page_size(q.limit);
+    let mut sql = String::from("SELECT id, data FROM alerts WHERE id < ?");
+    let mut args = vec![Value::Integer(q.after.map_or(i64::MAX, u64_to_i64))];
+    if let Some(u) = &q.user {
+        sql.push_str(" AND user = ?");
+        args.push(Value::Text(u.as_str().into()));
+    }
+    if let Some(d) = &q.dr {
+        sql.push_str(" AND dr_number = ?");
+        args.push(Value::Integer(u64_to_i64(d.number())));
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    args.push(Value::Integer(limit as i64 + 1));
+    let mut s = conn
+        .prepare_cached(&sql)
+        .ctx("preparing the alert listing")?;
+    let rows = s
+        .query_map(params_from_iter(args), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
+        .ctx("listing alerts")?;
+    let mut items = Vec::new();
+    for row in rows {
+        let (id, data) = row.ctx("reading an alert")?;
+        let a = alert_from_row(id, &data)?;
+        if q.dr.as_ref().is_none_or(|d| *d == a.source_dr) {
+            items.push(a);
+        }
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|a| a.id)
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+pub(crate) fn outbox(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<Alert>, Error> {
+    let mut s = conn
+        .prepare_cached(
+            "SELECT id, data FROM alerts WHERE pending = 1 AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+        )
+        .ctx("preparing the outbox")?;
+    let rows = s
+        .query_map(
+            params![
+                now.as_microsecond() as i64,
+                limit.min(i64::MAX as usize) as i64
+            ],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .ctx("reading the outbox")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, data) = row.ctx("reading an alert")?;
+        out.push(alert_from_row(id, &data)?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn volume(
+    conn: &Connection,
+    since: Timestamp,
+    until: Timestamp,
+    bucket: i64,
+) -> Result<Vec<VolumeBucket>, Error> {
+    let bucket = bucket.max(1);
+    let mut s = conn
+        .prepare_cached(
+            "SELECT (received_at - ((received_at % ?1) + ?1) % ?1) AS b, direction, tracked, COUNT(*)
+             FROM mails WHERE received_at >= ?2 AND received_at < ?3
+             GROUP BY b, direction, tracked ORDER BY b",
+        )
+        .ctx("preparing the volume query")?;
+    let rows = s
+        .query_map(params![bucket, since.as_second(), until.as_second()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .ctx("counting mail volume")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (start, dir, tracked, count) = row.ctx("reading a volume row")?;
+        out.push(VolumeBucket {
+            start,
+            direction: Direction::parse(&dir).unwrap_or_default(),
+            tracked,
+            count: count as u64,
+        });
+    }
+    Ok(out)
+}
+
 pub(crate) fn stats(conn: &Connection) -> Result<StoreStats, Error> {
     let count = |sql: &str| -> Result<u64, Error> {
         conn.query_row(sql, [], |r| r.get::<_, i64>(0))
@@ -417,6 +580,9 @@ pub(crate) fn stats(conn: &Connection) -> Result<StoreStats, Error> {
         tracked: count("SELECT COUNT(*) FROM mails WHERE tracked = 1")?,
         untracked: count("SELECT COUNT(*) FROM mails WHERE tracked = 0")?,
         users: count("SELECT COUNT(*) FROM users")?,
+        warned: count("SELECT COALESCE(MAX(value), 0) FROM counters WHERE name = 'warned'")?,
+        escalated: count("SELECT COALESCE(MAX(value), 0) FROM counters WHERE name = 'escalated'")?,
+        outbox: count("SELECT COUNT(*) FROM alerts WHERE pending = 1")?,
         ..StoreStats::default()
     };
     let mut stmt = conn

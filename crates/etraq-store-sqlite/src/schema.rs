@@ -44,9 +44,12 @@ const MIGRATIONS: &[&str] = &[
         customer        TEXT NOT NULL,
         customer_domain TEXT NOT NULL,
         version         INTEGER NOT NULL,
+        due_at          INTEGER,
+        awaiting_since  INTEGER,
         data            TEXT NOT NULL
     );
     CREATE INDEX drs_status ON drs(status, number);
+    CREATE INDEX drs_due ON drs(due_at) WHERE due_at IS NOT NULL;
     CREATE INDEX drs_owner ON drs(owner, number);
     CREATE INDEX drs_customer ON drs(customer, number);
     CREATE INDEX drs_customer_domain ON drs(customer_domain, number);
@@ -65,6 +68,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX mails_message_id ON mails(message_id);
     CREATE INDEX mails_tracked ON mails(tracked, seq);
     CREATE INDEX mails_dr ON mails(dr_number, seq) WHERE dr_number IS NOT NULL;
+    CREATE INDEX mails_received ON mails(received_at);
 
     CREATE TABLE message_ids (
         message_id TEXT NOT NULL,
@@ -94,6 +98,24 @@ const MIGRATIONS: &[&str] = &[
         data         TEXT NOT NULL
     );
     CREATE INDEX responses_time ON responses(responded_at);
+
+    CREATE TABLE alerts (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        dr_number       INTEGER NOT NULL,
+        user            TEXT NOT NULL,
+        pending         INTEGER NOT NULL,
+        next_attempt_at INTEGER,
+        data            TEXT NOT NULL
+    );
+    CREATE INDEX alerts_outbox ON alerts(next_attempt_at) WHERE pending = 1;
+    CREATE INDEX alerts_user ON alerts(user, id);
+    CREATE INDEX alerts_dr ON alerts(dr_number, id);
+
+    CREATE TABLE cycles (
+        id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        at   INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
 
     CREATE TABLE pending (
         id   INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -13,7 +13,8 @@
 use std::sync::mpsc;
 
 use etraq_core::model::Dr;
-use etraq_core::store::{ChangeSet, DrWrite, PendingDelivery};
+use etraq_core::model::{Alert, AlertMail, CycleRecord};
+use etraq_core::store::{ChangeSet, CycleWrite, DrWrite, PendingDelivery};
 use etraq_core::{Error, User};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -34,6 +35,8 @@ pub(crate) enum WriteOp {
     PutUser(Box<User>),
     PutPending(Box<PendingDelivery>),
     DropPending(u64),
+    ApplyCycle(Box<CycleWrite>),
+    UpdateAlertMail(u64, Box<AlertMail>),
 }
 
 /// What a write returns.
@@ -41,6 +44,7 @@ pub(crate) enum WriteOut {
     First(u64),
     Seqs(Vec<u64>),
     Unit,
+    Cycle(Box<CycleRecord>),
 }
 
 pub(crate) struct Job {
@@ -147,6 +151,11 @@ fn execute(tx: &Connection, op: &WriteOp) -> Result<WriteOut, Error> {
             drop_pending(tx, *id)?;
             Ok(WriteOut::Unit)
         }
+        WriteOp::ApplyCycle(w) => apply_cycle(tx, w).map(|r| WriteOut::Cycle(Box::new(r))),
+        WriteOp::UpdateAlertMail(id, mail) => {
+            update_alert_mail(tx, *id, mail)?;
+            Ok(WriteOut::Unit)
+        }
         WriteOp::PutUser(u) => {
             let data = to_json("users", u)?;
             tx.prepare_cached(
@@ -223,12 +232,15 @@ fn check_and_write_dr(tx: &Connection, w: &DrWrite) -> Result<(), Error> {
 fn write_dr(tx: &Connection, dr: &Dr) -> Result<(), Error> {
     let number = i64_of(dr.id.number())?;
     let data = to_json("drs", dr)?;
+    let due = dr.due_at.map(|t| t.as_microsecond() as i64);
+    let since = dr.awaiting_since.map(|t| t.as_second());
     tx.prepare_cached(
-        "INSERT INTO drs(number, id, status, owner, customer, customer_domain, version, data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO drs(number, id, status, owner, customer, customer_domain, version, due_at, awaiting_since, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?8)
          ON CONFLICT(number) DO UPDATE SET
             status = excluded.status, owner = excluded.owner, customer = excluded.customer,
             customer_domain = excluded.customer_domain, version = excluded.version,
+            due_at = excluded.due_at, awaiting_since = excluded.awaiting_since,
             data = excluded.data",
     )
     .and_then(|mut s| {
@@ -241,6 +253,8 @@ fn write_dr(tx: &Connection, dr: &Dr) -> Result<(), Error> {
             dr.customer.domain(),
             dr.version as i64,
             data,
+            due,
+            since,
         ])
     })
     .ctx("writing a DR")?;
@@ -335,6 +349,80 @@ fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
         .ctx("recording a response time")?;
     }
     Ok(seq as u64)
+}
+
+fn bump_counter(tx: &Connection, name: &str, by: u64) -> Result<(), Error> {
+    if by == 0 {
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "INSERT INTO counters(name, value) VALUES (?1, ?2)
+         ON CONFLICT(name) DO UPDATE SET value = value + ?2",
+    )
+    .and_then(|mut s| s.execute(params![name, by as i64]))
+    .ctx("updating a counter")?;
+    Ok(())
+}
+
+fn alert_row(a: &Alert) -> (bool, Option<i64>) {
+    match &a.mail {
+        AlertMail::Pending {
+            next_attempt_at, ..
+        } => (true, Some(next_attempt_at.as_microsecond() as i64)),
+        _ => (false, None),
+    }
+}
+
+fn apply_cycle(tx: &Connection, w: &CycleWrite) -> Result<CycleRecord, Error> {
+    for d in &w.drs {
+        check_and_write_dr(tx, d)?;
+    }
+    let mut record = w.record.clone();
+    let data = to_json("cycles", &record)?;
+    let id: i64 = tx
+        .prepare_cached("INSERT INTO cycles(at, data) VALUES (?1, ?2) RETURNING id")
+        .and_then(|mut s| s.query_row(params![record.at.as_second(), data], |r| r.get(0)))
+        .ctx("recording a cycle")?;
+    record.id = id as u64;
+    for a in &w.alerts {
+        let mut a = a.clone();
+        a.cycle = record.id;
+        let (pending, next) = alert_row(&a);
+        let data = to_json("alerts", &a)?;
+        let number = i64_of(a.source_dr.number())?;
+        tx.prepare_cached(
+            "INSERT INTO alerts(dr_number, user, pending, next_attempt_at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .and_then(|mut s| s.execute(params![number, a.user.as_str(), pending, next, data]))
+        .ctx("recording an alert")?;
+    }
+    bump_counter(tx, "warned", record.warned)?;
+    bump_counter(tx, "escalated", record.escalated)?;
+    Ok(record)
+}
+
+fn update_alert_mail(tx: &Connection, id: u64, mail: &AlertMail) -> Result<(), Error> {
+    let id = i64_of(id)?;
+    let data: Option<String> = tx
+        .prepare_cached("SELECT data FROM alerts WHERE id = ?1")
+        .and_then(|mut s| s.query_row(params![id], |r| r.get(0)).optional())
+        .ctx("reading an alert")?;
+    let Some(data) = data else {
+        return Err(Error::NotFound {
+            what: "alert",
+            key: id.to_string(),
+        });
+    };
+    let mut a: Alert = from_json("alerts", &data)?;
+    a.mail = mail.clone();
+    let (pending, next) = alert_row(&a);
+    let data = to_json("alerts", &a)?;
+    tx.prepare_cached(
+        "UPDATE alerts SET pending = ?1, next_attempt_at = ?2, data = ?3 WHERE id = ?4",
+    )
+    .and_then(|mut s| s.execute(params![pending, next, data, id]))
+    .ctx("updating an alert")?;
+    Ok(())
 }
 
 fn drop_pending(tx: &Connection, id: u64) -> Result<(), Error> {

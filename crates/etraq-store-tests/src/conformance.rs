@@ -4,7 +4,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use etraq_core::store::{DrQuery, DrWrite, FactsQuery, MailQuery, ResponseQuery};
+use etraq_core::model::{Alert, AlertKind, AlertMail, CycleDecision, CycleRecord};
+use etraq_core::store::{
+    AlertQuery, CycleWrite, DrQuery, DrWrite, FactsQuery, MailQuery, ResponseQuery,
+};
 use etraq_core::{Direction, DrStatus, Error, Party, ResponseTime, Role, Store, UntrackedReason};
 
 use crate::fixtures::*;
@@ -304,6 +307,383 @@ pub async fn batch_facts_equal_single_facts(open: Opener) {
     assert_eq!(batch[0].referenced.len(), 2);
     assert_eq!(batch[1].drs.len(), 1);
     assert!(s.thread_facts_batch(&[]).await.unwrap().is_empty());
+    s.close().await.unwrap();
+}
+
+fn alert(kind: AlertKind, user: &str, dr: u64, mail: AlertMail) -> Alert {
+    Alert {
+        id: 0,
+        event_type: kind,
+        user: addr(user),
+        date_time: at("2026-11-27T12:00:00Z"),
+        source_dr: dr_id(dr),
+        assigned_on: at("2026-11-27T09:00:00Z"),
+        dr_owner: addr("b@example.com"),
+        level: 0,
+        customer: addr("a@x.test"),
+        subject: "Question".into(),
+        waited_secs: 3600,
+        cycle: 0,
+        mail,
+    }
+}
+
+fn pending_at(s: &str) -> AlertMail {
+    AlertMail::Pending {
+        attempts: 0,
+        next_attempt_at: at(s),
+        last_error: None,
+    }
+}
+
+fn cycle_record(warned: u64, escalated: u64) -> CycleRecord {
+    CycleRecord {
+        id: 0,
+        at: at("2026-11-27T12:00:00Z"),
+        warned,
+        escalated,
+        reminded: 0,
+        bypassed: 3,
+        decisions: vec![CycleDecision {
+            dr: dr_id(1),
+            action: "Warning".into(),
+            detail: "to b@example.com".into(),
+        }],
+    }
+}
+
+/// DRs are found by due time: exactly those due, earliest first; a DR with nothing due leaves
+/// the index.
+pub async fn due_index(open: Opener) {
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    for (n, due) in [
+        (1, Some("2026-11-27T10:00:00Z")),
+        (2, Some("2026-11-27T09:30:00Z")),
+        (3, None),
+        (4, Some("2026-11-28T09:00:00Z")),
+    ] {
+        let mut cs = new_dr_change(n, &format!("due{n}@x.test"), "b@example.com", "a@x.test");
+        if let Some(w) = cs.dr.as_mut() {
+            w.dr.due_at = due.map(at);
+        }
+        s.apply(cs).await.unwrap();
+    }
+    let due = s.due_drs(at("2026-11-27T12:00:00Z"), 100).await.unwrap();
+    assert_eq!(
+        due.iter().map(|d| d.id.number()).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    assert_eq!(
+        s.due_drs(at("2026-11-27T12:00:00Z"), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.due_drs(at("2026-11-27T10:00:00Z"), 100)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "due at exactly now counts"
+    );
+    let mut d = s.get_dr(&dr_id(2)).await.unwrap().unwrap();
+    d.due_at = None;
+    d.version = 2;
+    s.save_dr(DrWrite {
+        dr: d,
+        expected_version: 1,
+    })
+    .await
+    .unwrap();
+    let mut d = s.get_dr(&dr_id(1)).await.unwrap().unwrap();
+    d.due_at = Some(at("2026-11-29T00:00:00Z"));
+    d.version = 2;
+    s.save_dr(DrWrite {
+        dr: d,
+        expected_version: 1,
+    })
+    .await
+    .unwrap();
+    assert!(
+        s.due_drs(at("2026-11-27T12:00:00Z"), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.due_drs(at("2026-12-01T00:00:00Z"), 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    s.close().await.unwrap();
+}
+
+/// A cycle writes its DRs, alerts, record and counters at once; a conflicting one writes nothing.
+pub async fn cycles_are_atomic_and_count(open: Opener) {
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    s.apply(new_dr_change(1, "c1@x.test", "b@example.com", "a@x.test"))
+        .await
+        .unwrap();
+    let mut warned = s.get_dr(&dr_id(1)).await.unwrap().unwrap();
+    warned.warned_at = Some(at("2026-11-27T12:00:00Z"));
+    warned.due_at = None;
+    warned.version = 2;
+    let write = CycleWrite {
+        record: cycle_record(1, 0),
+        drs: vec![DrWrite {
+            dr: warned.clone(),
+            expected_version: 1,
+        }],
+        alerts: vec![alert(
+            AlertKind::Warning,
+            "b@example.com",
+            1,
+            pending_at("2026-11-27T12:00:00Z"),
+        )],
+    };
+    let rec = s.apply_cycle(write.clone()).await.unwrap();
+    assert!(rec.id > 0);
+    assert_eq!(s.get_dr(&dr_id(1)).await.unwrap().unwrap(), warned);
+    let alerts = s.list_alerts(&AlertQuery::default()).await.unwrap().items;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].cycle, rec.id);
+    assert!(alerts[0].id > 0);
+    // The same write again conflicts (stale version) and adds nothing.
+    assert!(matches!(
+        s.apply_cycle(write).await,
+        Err(Error::Conflict(_))
+    ));
+    assert_eq!(
+        s.list_alerts(&AlertQuery::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let st = s.stats().await.unwrap();
+    assert_eq!((st.warned, st.escalated, st.outbox), (1, 0, 1));
+    s.apply_cycle(CycleWrite {
+        record: cycle_record(0, 2),
+        drs: vec![],
+        alerts: vec![],
+    })
+    .await
+    .unwrap();
+    let st = s.stats().await.unwrap();
+    assert_eq!((st.warned, st.escalated), (1, 2));
+    let cycles = s.list_cycles(None, 10).await.unwrap().items;
+    assert_eq!(cycles.len(), 2);
+    assert!(cycles[0].id > cycles[1].id, "newest first");
+    assert_eq!(cycles[1].decisions.len(), 1);
+    let page = s.list_cycles(None, 1).await.unwrap();
+    assert_eq!(
+        s.list_cycles(page.next, 1).await.unwrap().items[0].id,
+        cycles[1].id
+    );
+    s.close().await.unwrap();
+}
+
+/// The outbox holds pending alerts until they are due; mail state changes move them out.
+pub async fn alert_outbox(open: Opener) {
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    let alerts = vec![
+        alert(
+            AlertKind::Warning,
+            "b@example.com",
+            1,
+            pending_at("2026-11-27T12:00:00Z"),
+        ),
+        alert(
+            AlertKind::Escalated,
+            "lead@example.com",
+            1,
+            pending_at("2026-11-27T12:05:00Z"),
+        ),
+        alert(AlertKind::Reminder, "c@example.com", 2, AlertMail::Disabled),
+    ];
+    s.apply_cycle(CycleWrite {
+        record: cycle_record(1, 1),
+        drs: vec![],
+        alerts,
+    })
+    .await
+    .unwrap();
+    let due = s.outbox(at("2026-11-27T12:01:00Z"), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].user, addr("b@example.com"));
+    assert_eq!(
+        s.outbox(at("2026-11-27T13:00:00Z"), 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // A failed attempt is rescheduled; a success leaves the outbox for good.
+    s.update_alert_mail(
+        due[0].id,
+        AlertMail::Pending {
+            attempts: 1,
+            next_attempt_at: at("2026-11-27T14:00:00Z"),
+            last_error: Some("451".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let later = s.outbox(at("2026-11-27T13:00:00Z"), 10).await.unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].user, addr("lead@example.com"));
+    s.update_alert_mail(
+        later[0].id,
+        AlertMail::Sent {
+            at: at("2026-11-27T13:00:00Z"),
+            attempts: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let all = s.outbox(at("2030-01-01T00:00:00Z"), 10).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].id, due[0].id);
+    assert_eq!(s.stats().await.unwrap().outbox, 1);
+    assert!(matches!(
+        s.update_alert_mail(9999, AlertMail::Disabled).await,
+        Err(Error::NotFound { .. })
+    ));
+    // Listing by user and by DR.
+    let q = |u: Option<&str>, d: Option<u64>| AlertQuery {
+        user: u.map(addr),
+        dr: d.map(dr_id),
+        ..AlertQuery::default()
+    };
+    assert_eq!(
+        s.list_alerts(&q(Some("lead@example.com"), None))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.list_alerts(&q(None, Some(2))).await.unwrap().items.len(),
+        1
+    );
+    assert_eq!(s.list_alerts(&q(None, None)).await.unwrap().items.len(), 3);
+    let first = s
+        .list_alerts(&AlertQuery {
+            limit: 2,
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 2);
+    let rest = s
+        .list_alerts(&AlertQuery {
+            after: first.next,
+            limit: 2,
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert!(rest.next.is_none());
+    s.close().await.unwrap();
+}
+
+/// Mail volume per bucket, direction and decision; unreplied filter by waiting time.
+pub async fn volume_and_unreplied(open: Opener) {
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    let day = 86_400;
+    for (i, (secs, dir_, dr)) in [
+        (0, Direction::Inbound, true),
+        (100, Direction::Inbound, false),
+        (day + 5, Direction::Outbound, false),
+        (day + 6, Direction::Inbound, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut m = mail(&format!("v{i}@x.test"), "a@x.test", "b@example.com", None);
+        m.received_at = plus(at("2026-11-27T00:00:00Z"), secs);
+        m.direction = dir_;
+        if dr {
+            m.decision = etraq_core::Decision::Tracked {
+                mail_type: etraq_core::MailType::Normal,
+            };
+        }
+        s.apply(change(m, None)).await.unwrap();
+    }
+    let v = s
+        .volume(at("2026-11-27T00:00:00Z"), at("2026-11-29T00:00:00Z"), day)
+        .await
+        .unwrap();
+    let total: u64 = v.iter().map(|b| b.count).sum();
+    assert_eq!(total, 4);
+    let first_day: Vec<_> = v
+        .iter()
+        .filter(|b| b.start == at("2026-11-27T00:00:00Z").as_second())
+        .collect();
+    assert_eq!(first_day.iter().map(|b| b.count).sum::<u64>(), 2);
+    assert!(
+        first_day.iter().any(|b| b.tracked && b.count == 1)
+            && first_day.iter().any(|b| !b.tracked && b.count == 1)
+    );
+    assert_eq!(
+        s.volume(at("2026-11-28T00:00:00Z"), at("2026-11-29T00:00:00Z"), day)
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.count)
+            .sum::<u64>(),
+        2
+    );
+
+    let mut old = dr(10, "b@example.com", "a@x.test");
+    old.awaiting_since = Some(at("2026-11-20T00:00:00Z"));
+    let mut fresh = dr(11, "b@example.com", "a@x.test");
+    fresh.awaiting_since = Some(at("2026-11-27T00:00:00Z"));
+    let mut replied = dr(12, "b@example.com", "a@x.test");
+    replied.status = DrStatus::Replied;
+    replied.awaiting_since = None;
+    for (i, d) in [old, fresh, replied].into_iter().enumerate() {
+        s.apply(change(
+            mail(
+                &format!("u{i}@x.test"),
+                "a@x.test",
+                "b@example.com",
+                Some(&d.id),
+            ),
+            Some(DrWrite {
+                dr: d,
+                expected_version: 0,
+            }),
+        ))
+        .await
+        .unwrap();
+    }
+    let unreplied = s
+        .list_drs(&DrQuery {
+            awaiting_before: Some(at("2026-11-25T00:00:00Z")),
+            ..DrQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        unreplied
+            .items
+            .iter()
+            .map(|d| d.id.number())
+            .collect::<Vec<_>>(),
+        vec![10]
+    );
     s.close().await.unwrap();
 }
 

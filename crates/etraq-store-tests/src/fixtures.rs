@@ -49,6 +49,10 @@ pub fn dr(number: u64, owner: &str, customer: &str) -> Dr {
         last_sender: addr(customer),
         last_recipient: Some(addr(owner)),
         last_mail_type: MailType::Normal,
+        last_customer_at: None,
+        warned_at: None,
+        remind_at: None,
+        due_at: None,
         version: 1,
     }
 }

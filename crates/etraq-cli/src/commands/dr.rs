@@ -69,6 +69,7 @@ async fn list(ctx: &Context, tracker: &Tracker, a: DrListArgs) -> Result<()> {
             customer: customer.clone(),
             after,
             limit,
+            ..DrQuery::default()
         };
         async move { store.list_drs(&q).await }
     };
