@@ -41,6 +41,136 @@ pub enum Command {
     Untracked(UntrackedCommand),
     /// A customer's full history: every mail with an address or a whole @domain.
     History(HistoryArgs),
+    /// Run one escalation cycle now (the server runs one every escalation.interval_minutes).
+    Escalate(EscalateArgs),
+    /// Alerts raised by the escalation server.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Counters, counts and the state of a running server.
+    Status(JsonFlag),
+    /// Unreplied DRs, response times, mail volume.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// The log files in the data directory's logs/.
+    #[command(subcommand)]
+    Logs(LogsCommand),
+}
+
+/// `etraq escalate`.
+#[derive(Debug, Args)]
+pub struct EscalateArgs {
+    /// Run a single cycle and exit (required: `etraq serve` runs them on a schedule).
+    #[arg(long)]
+    pub once: bool,
+    /// The cycle's time (RFC 3339); default now.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Print `{warned, escalated, bypassed, alerts}` as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq alerts …`.
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// List alerts, newest first.
+    List(AlertListArgs),
+    /// Mail the alerts waiting in the outbox now (when no server runs the notifier).
+    Send(JsonFlag),
+}
+
+/// `etraq alerts list`.
+#[derive(Debug, Args)]
+pub struct AlertListArgs {
+    /// Only alerts to this user.
+    #[arg(long, value_name = "EMAIL")]
+    pub user: Option<String>,
+    /// Only alerts about this DR.
+    #[arg(long, value_name = "ID")]
+    pub dr: Option<String>,
+    #[command(flatten)]
+    pub paging: Paging,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq report …`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Open DRs whose customer has waited longer than a duration.
+    Unreplied(UnrepliedArgs),
+    /// Response times per user: count, median, p90 and max, first and all responses.
+    ResponseTimes(ResponseTimesArgs),
+    /// Mail volume per day by direction and decision.
+    Volume(VolumeArgs),
+}
+
+/// `etraq report unreplied`.
+#[derive(Debug, Args)]
+pub struct UnrepliedArgs {
+    /// Only DRs waiting longer than this (e.g. 2d, 4h); default: all open DRs.
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Only this owner's DRs.
+    #[arg(long, value_name = "EMAIL")]
+    pub owner: Option<String>,
+    /// Only DRs owned by this department's members.
+    #[arg(long)]
+    pub department: Option<String>,
+    /// The report's time (RFC 3339); default now.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq report response-times`.
+#[derive(Debug, Args)]
+pub struct ResponseTimesArgs {
+    /// Only responses since this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only this user.
+    #[arg(long, value_name = "EMAIL")]
+    pub owner: Option<String>,
+    /// Count business hours only ([escalation.business_hours]).
+    #[arg(long)]
+    pub business_hours: bool,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq report volume`.
+#[derive(Debug, Args)]
+pub struct VolumeArgs {
+    /// From this time (RFC 3339); default 30 days ago.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Until this time (RFC 3339); default now.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq logs …`.
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// List the log files: name, size, created, modified.
+    List(JsonFlag),
+    /// Print a log file.
+    Show(LogShowArgs),
+}
+
+/// `etraq logs show`.
+#[derive(Debug, Args)]
+pub struct LogShowArgs {
+    /// The file name, as `etraq logs list` shows it.
+    pub name: String,
 }
 
 /// `etraq init`.
@@ -113,6 +243,9 @@ pub struct UserAddArgs {
     /// Do not track mail to this employee.
     #[arg(long)]
     pub no_tracking: bool,
+    /// Do not mail escalation alerts to this employee (they are still recorded).
+    #[arg(long)]
+    pub no_alerts: bool,
     /// Print the user as JSON.
     #[arg(long)]
     pub json: bool,
@@ -138,6 +271,9 @@ pub struct UserSetArgs {
     /// Track mail to this employee.
     #[arg(long, value_enum)]
     pub tracking: Option<OnOff>,
+    /// Mail escalation alerts to this employee.
+    #[arg(long, value_enum)]
+    pub alerts: Option<OnOff>,
     /// Print the user as JSON.
     #[arg(long)]
     pub json: bool,
@@ -199,6 +335,21 @@ pub enum DrCommand {
     Reopen(DrIdArgs),
     /// Give a DR to another owner.
     Assign(DrAssignArgs),
+    /// Set a reminder: a Reminder alert to the owner at that time.
+    Remind(DrRemindArgs),
+}
+
+/// `etraq dr remind`.
+#[derive(Debug, Args)]
+pub struct DrRemindArgs {
+    /// The DR id.
+    pub id: String,
+    /// When (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub at: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A DR status filter.

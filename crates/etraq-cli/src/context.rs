@@ -60,6 +60,112 @@ impl Context {
     }
 }
 
+impl Context {
+    /// A copy for background tasks.
+    pub fn clone_for_tasks(&self) -> Context {
+        Context {
+            config: self.config.clone(),
+            config_found: self.config_found,
+            store_url: self.store_url.clone(),
+        }
+    }
+
+    /// The escalation policies of the configuration.
+    pub fn policies(&self) -> Result<etraq_core::escalation::Policies> {
+        etraq_core::escalation::Policies::from_config(&self.config)
+            .map_err(|(key, e)| anyhow::anyhow!("{}: key `{key}`: {e}", self.config_label()))
+    }
+
+    fn config_label(&self) -> String {
+        if self.config_found {
+            "etraq.toml".into()
+        } else {
+            "the defaults".into()
+        }
+    }
+
+    /// The name etraq gives itself (greeting, alert Message-IDs, loop header).
+    pub fn host_name(&self) -> String {
+        let h = self.config.smtp.hostname.trim();
+        if h.is_empty() {
+            etraq_smtp::server::host_name()
+        } else {
+            h.to_string()
+        }
+    }
+
+    /// The sender of alert mail.
+    pub fn alerts_from(&self) -> Result<etraq_core::EmailAddress> {
+        let configured = self.config.escalation.alerts_from.trim();
+        let text = if configured.is_empty() {
+            format!(
+                "etraq@{}",
+                self.config
+                    .local_domains
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("localhost")
+            )
+        } else {
+            configured.to_string()
+        };
+        etraq_core::EmailAddress::parse(&text)
+            .map_err(|e| anyhow::anyhow!("key `escalation.alerts_from`: {e}"))
+    }
+
+    /// The console's base URL for links in alert mail.
+    pub fn console_url(&self) -> String {
+        let u = self.config.web.public_url.trim();
+        if u.is_empty() {
+            format!("http://{}", self.config.web.listen)
+        } else {
+            u.to_string()
+        }
+    }
+
+    /// Where etraq's own mail goes: the upstream, or the evaluation Maildir.
+    pub fn outbound(&self) -> Result<std::sync::Arc<dyn etraq_core::escalator::Outbound>> {
+        Ok(match &self.config.upstream {
+            Some(u) => {
+                let helo = if u.helo.trim().is_empty() {
+                    self.host_name()
+                } else {
+                    u.helo.trim().to_string()
+                };
+                std::sync::Arc::new(
+                    etraq_smtp::outbound::LettreOutbound::new(
+                        &u.host,
+                        u.port,
+                        &helo,
+                        u.starttls,
+                        std::time::Duration::from_secs(self.config.timeout_secs.max(1)),
+                    )
+                    .map_err(|e| anyhow::anyhow!("upstream {}:{}: {e}", u.host, u.port))?,
+                )
+            }
+            None => std::sync::Arc::new(etraq_smtp::outbound::MaildirOutbound::new(
+                std::sync::Arc::new(self.config.data_dir()?.join("maildir")),
+            )),
+        })
+    }
+
+    /// A notifier mailing alerts from `store`'s outbox.
+    pub fn notifier(&self, store: Arc<dyn Store>) -> Result<etraq_core::escalator::Notifier> {
+        Ok(etraq_core::escalator::Notifier::new(
+            store,
+            self.outbound()?,
+            self.alerts_from()?,
+            self.console_url(),
+            self.host_name(),
+        ))
+    }
+
+    /// The log directory.
+    pub fn logs_dir(&self) -> Result<PathBuf> {
+        Ok(crate::logfiles::dir(&self.config.data_dir()?))
+    }
+}
+
 /// The configuration without any file: the defaults plus the local domain `example.com`, so a
 /// newcomer's first test mail (`swaks --to support@example.com`) is tracked.
 pub fn evaluation_defaults() -> Config {

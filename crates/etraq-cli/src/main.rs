@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod context;
 mod input;
+mod logfiles;
 mod out;
 mod render;
 
@@ -15,7 +16,6 @@ use clap::Parser;
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
     let cli = cli::Cli::parse();
-    init_tracing(matches!(cli.command, cli::Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -37,14 +37,40 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to standard error; `ETRAQ_LOG` (an `EnvFilter` spec such as `debug` or
-/// `etraq=debug`) overrides the default level: `info` for the server, `warn` otherwise.
-fn init_tracing(server: bool) {
-    let default = if server { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ETRAQ_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// Logs go to standard error and, for the server, also to the daily `ETMMDDYYYY.LOG` in the data
+/// directory's `logs/`. `ETRAQ_LOG` (an `EnvFilter` spec such as `debug` or `etraq=debug`)
+/// overrides the default level: `info` for the server, `warn` otherwise. The returned guard
+/// flushes the file log when dropped.
+pub fn init_tracing(
+    file: Option<(std::path::PathBuf, jiff::tz::TimeZone)>,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let default = if file.is_some() { "info" } else { "warn" };
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("ETRAQ_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+    };
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    match file {
+        Some((dir, tz)) => {
+            let (writer, guard) = tracing_appender::non_blocking(logfiles::DailyLog::new(dir, tz));
+            let to_file = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer);
+            let _ = tracing_subscriber::registry()
+                .with(filter())
+                .with(stderr)
+                .with(to_file)
+                .try_init();
+            Some(guard)
+        }
+        None => {
+            let _ = tracing_subscriber::registry()
+                .with(filter())
+                .with(stderr)
+                .try_init();
+            None
+        }
+    }
 }

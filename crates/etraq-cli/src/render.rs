@@ -262,6 +262,37 @@ pub fn user_table(users: &[User]) -> Table {
                 .unwrap_or_default(),
             u.role.to_string(),
             if u.tracking { "on" } else { "off" }.to_string(),
+            if u.alerts { "on" } else { "off" }.to_string(),
+        ]);
+    }
+    t
+}
+
+/// The Alerts columns of the seed guide, plus the mail state.
+pub fn alert_table(rows: &[crate::commands::escalate::AlertRow], tz: &TimeZone) -> Table {
+    let mut t = table(&[
+        "Event Type",
+        "User",
+        "Date & Time",
+        "Source DR",
+        "Assigned On",
+        "DR Owner",
+        "Mail",
+    ]);
+    for r in rows {
+        let event = if r.event_type == "Escalated" {
+            format!("Escalated (level {})", r.level)
+        } else {
+            r.event_type.clone()
+        };
+        t.add_row(vec![
+            event,
+            r.user.clone(),
+            time(r.date_time, tz),
+            r.source_dr.clone(),
+            time(r.assigned_on, tz),
+            r.dr_owner.clone(),
+            r.mail.clone(),
         ]);
     }
     t

@@ -826,3 +826,228 @@ fn the_config_file_drives_the_store_location() {
         "the store path is relative to the config file"
     );
 }
+
+#[test]
+fn escalation_alerts_reports_logs_and_status_through_the_binary() {
+    let env = Env::new("sqlite");
+    std::fs::write(
+        env.path("etraq.toml"),
+        "local_domains = [\"example.com\"]\ntimezone = \"UTC\"\n[escalation]\nwarn_after = \"4h\"\nescalate_after = \"1d\"\n",
+    )
+    .unwrap();
+    env.etraq()
+        .args([
+            "user",
+            "set",
+            "support@example.com",
+            "--supervisor",
+            "alice@example.com",
+        ])
+        .assert()
+        .success();
+    let id = id_of(&first_mail(&env));
+    // Nothing yet, then a warning, then nothing more at the same time.
+    let quiet = env.json(&[
+        "escalate",
+        "--once",
+        "--now",
+        "2026-11-27T12:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(quiet["warned"], 0);
+    assert!(quiet["alerts"].as_array().unwrap().is_empty());
+    let warn = env.json(&[
+        "escalate",
+        "--once",
+        "--now",
+        "2026-11-27T13:00:00Z",
+        "--json",
+    ]);
+    for field in ["warned", "escalated", "bypassed", "alerts"] {
+        assert!(
+            warn.get(field).is_some(),
+            "escalate --json lacks {field}: {warn}"
+        );
+    }
+    assert_eq!(warn["warned"], 1);
+    let again = env.json(&[
+        "escalate",
+        "--once",
+        "--now",
+        "2026-11-27T13:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(
+        again["warned"], 0,
+        "a cycle run twice gave a second warning"
+    );
+    let esc = env.json(&[
+        "escalate",
+        "--once",
+        "--now",
+        "2026-11-28T10:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(esc["escalated"], 1);
+    let alerts = env.json(&["alerts", "list", "--json"]);
+    let alerts = alerts.as_array().unwrap();
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+    for field in [
+        "event_type",
+        "user",
+        "date_time",
+        "source_dr",
+        "assigned_on",
+        "dr_owner",
+    ] {
+        assert!(
+            alerts[0].get(field).is_some(),
+            "alerts list --json lacks {field}"
+        );
+    }
+    assert!(alerts.iter().any(|a| a["event_type"] == "Escalated"
+        && a["user"] == "alice@example.com"
+        && a["source_dr"] == id.as_str()));
+    env.etraq()
+        .args(["alerts", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Event Type").and(predicate::str::contains("DR Owner")));
+
+    // Status shows the counters like the seed's status bar.
+    let status = env.json(&["status", "--json"]);
+    assert_eq!(
+        (
+            status["WARNED"].as_u64(),
+            status["ESCALATED"].as_u64(),
+            status["open"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    env.etraq()
+        .arg("status")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ESCALATED : 1, WARNED : 1"));
+
+    // Reports.
+    let unreplied = env.json(&[
+        "report",
+        "unreplied",
+        "--older-than",
+        "1d",
+        "--now",
+        "2026-11-28T10:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(unreplied.as_array().unwrap().len(), 1);
+    let none = env.json(&[
+        "report",
+        "unreplied",
+        "--older-than",
+        "2d",
+        "--now",
+        "2026-11-28T10:00:00Z",
+        "--json",
+    ]);
+    assert!(none.as_array().unwrap().is_empty());
+    env.ingest(
+        "r.eml",
+        &[
+            ("From", "support@example.com"),
+            ("To", "ann@customer.test"),
+            ("Subject", &format!("Re: [{id}] Printer on fire")),
+            ("Message-ID", "<rr@example.com>"),
+        ],
+        "2026-11-28T11:00:00Z",
+    );
+    let rt = env.json(&["report", "response-times", "--json"]);
+    assert_eq!(rt[0]["user"], "support@example.com");
+    assert_eq!(rt[0]["first"]["count"], 1);
+    assert_eq!(rt[0]["first"]["median"], 26 * 3600);
+    let vol = env.json(&[
+        "report",
+        "volume",
+        "--since",
+        "2026-11-27T00:00:00Z",
+        "--until",
+        "2026-11-29T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(vol.as_array().unwrap().len(), 2);
+
+    // A reminder fires at its time.
+    env.etraq()
+        .args(["dr", "remind", &id, "--at", "2026-11-29T09:00:00Z"])
+        .assert()
+        .success();
+    let rem = env.json(&[
+        "escalate",
+        "--once",
+        "--now",
+        "2026-11-29T09:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(rem["reminded"], 1);
+
+    // The escalation logs.
+    let logs = env.json(&["logs", "list", "--json"]);
+    let names: Vec<&str> = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"EscWarnings-20261127130000.log"),
+        "{names:?}"
+    );
+    for field in ["name", "size", "created", "modified"] {
+        assert!(
+            logs[0].get(field).is_some(),
+            "logs list --json lacks {field}"
+        );
+    }
+    env.etraq()
+        .args(["logs", "show", "EscWarnings-20261127130000.log"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Warning for").and(predicate::str::contains("WARNED: 1")));
+    env.etraq()
+        .args(["logs", "show", "../etraq.toml"])
+        .assert()
+        .code(1);
+
+    // Bad input.
+    env.etraq()
+        .args([
+            "dr",
+            "remind",
+            "SUPP-11272026.999",
+            "--at",
+            "2026-11-29T09:00:00Z",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("SUPP-11272026.999"));
+    env.etraq()
+        .args(["escalate"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--once"));
+    env.etraq()
+        .args(["report", "unreplied", "--older-than", "soon"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--older-than"));
+    std::fs::write(
+        env.path("bad.toml"),
+        "local_domains = [\"example.com\"]\n[escalation]\nwarn_after = \"4 fortnights or so\"\n",
+    )
+    .unwrap();
+    env.etraq()
+        .args(["--config", "bad.toml", "escalate", "--once"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("escalation.warn_after"));
+}

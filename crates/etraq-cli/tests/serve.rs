@@ -358,3 +358,83 @@ fn evaluation_mode_without_a_config_tracks_into_the_maildir() {
         .unwrap();
     assert!(String::from_utf8_lossy(&list.stdout).contains("first try"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_escalation_and_mails_alerts_to_the_upstream() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    write_config(dir.path(), port, upstream.addr);
+    // A customer has waited since yesterday.
+    std::fs::write(dir.path().join("c.eml"), "From: ann@customer.test\r\nTo: support@example.com\r\nSubject: waiting\r\nMessage-ID: <w1@customer.test>\r\n\r\nhello?\r\n").unwrap();
+    let yesterday = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(30))
+        .unwrap()
+        .to_string();
+    let st = Command::new(env!("CARGO_BIN_EXE_etraq"))
+        .current_dir(dir.path())
+        .args([
+            "--config",
+            "etraq.toml",
+            "ingest",
+            "--now",
+            &yesterday,
+            "c.eml",
+        ])
+        .env_remove("ETRAQ_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let child = spawn_serve(dir.path());
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr).await;
+    let start = Instant::now();
+    while upstream.received().is_empty() && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = Command::new(env!("CARGO_BIN_EXE_etraq"))
+        .current_dir(dir.path())
+        .args(["--config", "etraq.toml", "status", "--json"])
+        .env_remove("ETRAQ_STORE")
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    sigterm(&child);
+    let mut child = child;
+    assert!(child.wait().unwrap().success());
+    let got = upstream.received();
+    assert!(!got.is_empty(), "no alert mail reached the upstream");
+    assert_eq!(got[0].rcpt_to, vec!["support@example.com"]);
+    assert_eq!(
+        got[0].header("Auto-Submitted").as_deref(),
+        Some("auto-generated")
+    );
+    assert!(
+        got[0].header("Subject").unwrap().contains("Escalated"),
+        "30 hours is past escalate_after"
+    );
+    assert_eq!(status["running"], true);
+    assert_eq!(status["ESCALATED"], 1);
+    assert!(dir.path().join("data/logs").read_dir().unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("EscWarnings-")
+    }));
+    assert!(
+        dir.path().join("data/logs").read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("ET")),
+        "no daily log"
+    );
+    assert!(
+        !dir.path().join("data/etraq-serve.json").exists(),
+        "the state file outlived the server"
+    );
+}

@@ -97,6 +97,9 @@ pub struct UpstreamConfig {
     /// How long to wait for the upstream's verdict after the message data (RFC 5321 suggests
     /// 10 minutes).
     pub data_timeout: HumanDuration,
+    /// Require STARTTLS (with a publicly trusted certificate) when etraq sends its own mail
+    /// (alerts) to the upstream.
+    pub starttls: bool,
 }
 
 /// `[web]`: the console.
@@ -330,6 +333,7 @@ impl Default for UpstreamConfig {
             port: 25,
             helo: String::new(),
             data_timeout: HumanDuration::from_secs(600),
+            starttls: false,
         }
     }
 }
@@ -801,6 +805,7 @@ local_domains = [{domains}]
 # port = 25
 # helo = ""               # EHLO name towards the upstream; "" = smtp.hostname
 # data_timeout = "10m"    # wait for the upstream's verdict after the data
+# starttls = false        # require STARTTLS for etraq's own mail (alerts) to the upstream
 
 [web]
 # listen = "127.0.0.1:8080"

@@ -58,10 +58,12 @@ pub mod duration;
 pub mod envelope;
 mod error;
 pub mod escalation;
+pub mod escalator;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod message;
 pub mod model;
+pub mod reports;
 pub mod store;
 pub mod subject;
 pub mod tracker;

@@ -537,7 +537,7 @@ pub struct CycleRecord {
     pub escalated: u64,
     /// Reminders that fired.
     pub reminded: u64,
-    /// Open DRs that needed nothing.
+    /// DRs the cycle examined (they were due) that needed nothing.
     pub bypassed: u64,
     /// Every decision taken (bypassed DRs are counted, not listed).
     pub decisions: Vec<CycleDecision>,

@@ -516,6 +516,12 @@ impl Tracker {
             .await
     }
 
+    /// Sets a reminder on a DR: a Reminder alert to its owner at `at`.
+    pub async fn remind_dr(&self, id: &DrId, at: Timestamp) -> Result<Dr> {
+        self.update_dr(id, |dr| Ok(transition::remind(dr, at)))
+            .await
+    }
+
     /// Gives a DR to another owner, who must be a local address.
     pub async fn assign_dr(&self, id: &DrId, owner: &EmailAddress, now: Timestamp) -> Result<Dr> {
         if !self.rules.is_local(owner) {

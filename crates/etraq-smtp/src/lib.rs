@@ -18,6 +18,7 @@ pub mod data;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod outbound;
 pub mod reply;
 pub mod rewrite;
 pub mod server;

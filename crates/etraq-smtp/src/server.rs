@@ -151,8 +151,8 @@ fn secs(s: i64) -> Duration {
     Duration::from_secs(u64::try_from(s.max(1)).unwrap_or(1))
 }
 
-/// This machine's host name, for the greeting.
-fn host_name() -> String {
+/// This machine's host name, for the greeting and for etraq's own mail.
+pub fn host_name() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_string())

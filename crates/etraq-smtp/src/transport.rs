@@ -366,36 +366,40 @@ static MAILDIR_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Maildir {
     async fn write(&self, message: &Outgoing<'_>) -> std::io::Result<String> {
-        let dir = self.dir.clone();
-        let bytes = message.to_vec();
-        tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            for sub in ["tmp", "new", "cur"] {
-                std::fs::create_dir_all(dir.join(sub))?;
-            }
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            let n = MAILDIR_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let name = format!(
-                "{}.M{}P{}Q{}.etraq",
-                now.as_secs(),
-                now.subsec_micros(),
-                std::process::id(),
-                n
-            );
-            let tmp = dir.join("tmp").join(&name);
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            drop(f);
-            std::fs::rename(&tmp, dir.join("new").join(&name))?;
-            std::fs::File::open(dir.join("new"))?.sync_all()?;
-            Ok(name)
-        })
-        .await
-        .map_err(std::io::Error::other)?
+        deliver_to_maildir(self.dir.clone(), message.to_vec()).await
     }
+}
+
+/// Delivers a message into a Maildir the way a local delivery agent does: written to `tmp/`,
+/// fsynced, renamed into `new/`, and the directory fsynced. Returns the file name.
+pub async fn deliver_to_maildir(dir: Arc<PathBuf>, bytes: Vec<u8>) -> std::io::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(dir.join(sub))?;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let n = MAILDIR_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!(
+            "{}.M{}P{}Q{}.etraq",
+            now.as_secs(),
+            now.subsec_micros(),
+            std::process::id(),
+            n
+        );
+        let tmp = dir.join("tmp").join(&name);
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, dir.join("new").join(&name))?;
+        std::fs::File::open(dir.join("new"))?.sync_all()?;
+        Ok(name)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 #[async_trait]

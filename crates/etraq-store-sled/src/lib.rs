@@ -412,7 +412,7 @@ fn tx_write_dr(t: &[TransactionalTree], w: &DrWrite) -> TxResult<()> {
 
 /// An instant as an order-preserving 8-byte key (microseconds).
 fn micros_key(t: Timestamp) -> [u8; 8] {
-    time_key(t.as_microsecond() as i64)
+    time_key(t.as_microsecond())
 }
 
 fn tx_bump(t: &[TransactionalTree], name: &str, by: u64) -> TxResult<()> {

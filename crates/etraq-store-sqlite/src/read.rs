@@ -420,10 +420,7 @@ pub(crate) fn due_drs(conn: &Connection, now: Timestamp, limit: usize) -> Result
         .ctx("preparing the due DRs")?;
     let rows = s
         .query_map(
-            params![
-                now.as_microsecond() as i64,
-                limit.min(i64::MAX as usize) as i64
-            ],
+            params![now.as_microsecond(), limit.min(i64::MAX as usize) as i64],
             |r| r.get::<_, String>(0),
         )
         .ctx("listing due DRs")?;
@@ -518,10 +515,7 @@ pub(crate) fn outbox(conn: &Connection, now: Timestamp, limit: usize) -> Result<
         .ctx("preparing the outbox")?;
     let rows = s
         .query_map(
-            params![
-                now.as_microsecond() as i64,
-                limit.min(i64::MAX as usize) as i64
-            ],
+            params![now.as_microsecond(), limit.min(i64::MAX as usize) as i64],
             |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
         )
         .ctx("reading the outbox")?;

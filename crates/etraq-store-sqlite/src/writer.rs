@@ -12,8 +12,7 @@
 
 use std::sync::mpsc;
 
-use etraq_core::model::Dr;
-use etraq_core::model::{Alert, AlertMail, CycleRecord};
+use etraq_core::model::{Alert, AlertMail, CycleRecord, Dr};
 use etraq_core::store::{ChangeSet, CycleWrite, DrWrite, PendingDelivery};
 use etraq_core::{Error, User};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -188,16 +187,39 @@ fn i64_of(n: u64) -> Result<i64, Error> {
     i64::try_from(n).map_err(|_| Error::Invalid(format!("number {n} is out of range")))
 }
 
+/// The indexed columns of a stored DR, to update only what changed.
+struct DrColumns {
+    version: i64,
+    id: String,
+    status: String,
+    owner: String,
+    customer: String,
+    due_at: Option<i64>,
+    awaiting_since: Option<i64>,
+}
+
 fn check_and_write_dr(tx: &Connection, w: &DrWrite) -> Result<(), Error> {
     let number = i64_of(w.dr.id.number())?;
-    let current: Option<(i64, String)> = tx
-        .prepare_cached("SELECT version, id FROM drs WHERE number = ?1")
+    let current: Option<DrColumns> = tx
+        .prepare_cached(
+            "SELECT version, id, status, owner, customer, due_at, awaiting_since FROM drs WHERE number = ?1",
+        )
         .and_then(|mut s| {
-            s.query_row(params![number], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
+            s.query_row(params![number], |r| {
+                Ok(DrColumns {
+                    version: r.get(0)?,
+                    id: r.get(1)?,
+                    status: r.get(2)?,
+                    owner: r.get(3)?,
+                    customer: r.get(4)?,
+                    due_at: r.get(5)?,
+                    awaiting_since: r.get(6)?,
+                })
+            })
+            .optional()
         })
         .ctx("reading a DR version")?;
-    match (current, w.expected_version) {
+    match (&current, w.expected_version) {
         (None, 0) => {}
         (Some(_), 0) => {
             return Err(Error::Conflict(format!(
@@ -205,17 +227,17 @@ fn check_and_write_dr(tx: &Connection, w: &DrWrite) -> Result<(), Error> {
             )));
         }
         (None, _) => return Err(Error::Conflict(format!("DR {} does not exist", w.dr.id))),
-        (Some((v, id)), expected) => {
-            if id != w.dr.id.to_string() {
+        (Some(c), expected) => {
+            if c.id != w.dr.id.to_string() {
                 return Err(Error::Conflict(format!(
-                    "DR number {number} is {id}, not {}",
-                    w.dr.id
+                    "DR number {number} is {}, not {}",
+                    c.id, w.dr.id
                 )));
             }
-            if v as u64 != expected {
+            if c.version as u64 != expected {
                 return Err(Error::Conflict(format!(
-                    "DR {} is at version {v}, expected {expected}",
-                    w.dr.id
+                    "DR {} is at version {}, expected {expected}",
+                    w.dr.id, c.version
                 )));
             }
         }
@@ -226,22 +248,21 @@ fn check_and_write_dr(tx: &Connection, w: &DrWrite) -> Result<(), Error> {
             w.dr.id, w.dr.version, w.expected_version
         )));
     }
-    write_dr(tx, &w.dr)
+    match current {
+        None => write_dr(tx, &w.dr),
+        Some(c) => update_dr(tx, &w.dr, &c),
+    }
 }
 
+/// Inserts a new DR.
 fn write_dr(tx: &Connection, dr: &Dr) -> Result<(), Error> {
     let number = i64_of(dr.id.number())?;
     let data = to_json("drs", dr)?;
-    let due = dr.due_at.map(|t| t.as_microsecond() as i64);
+    let due = dr.due_at.map(|t| t.as_microsecond());
     let since = dr.awaiting_since.map(|t| t.as_second());
     tx.prepare_cached(
         "INSERT INTO drs(number, id, status, owner, customer, customer_domain, version, due_at, awaiting_since, data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?8)
-         ON CONFLICT(number) DO UPDATE SET
-            status = excluded.status, owner = excluded.owner, customer = excluded.customer,
-            customer_domain = excluded.customer_domain, version = excluded.version,
-            due_at = excluded.due_at, awaiting_since = excluded.awaiting_since,
-            data = excluded.data",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -252,12 +273,50 @@ fn write_dr(tx: &Connection, dr: &Dr) -> Result<(), Error> {
             dr.customer.as_str(),
             dr.customer.domain(),
             dr.version as i64,
-            data,
             due,
             since,
+            data,
         ])
     })
     .ctx("writing a DR")?;
+    Ok(())
+}
+
+/// Updates an existing DR, touching only the indexed columns whose values change, so its
+/// unchanged index entries are not rewritten (an escalation cycle changes a DR's due time and
+/// document, not its owner or customer).
+fn update_dr(tx: &Connection, dr: &Dr, old: &DrColumns) -> Result<(), Error> {
+    let number = i64_of(dr.id.number())?;
+    let data = to_json("drs", dr)?;
+    let due = dr.due_at.map(|t| t.as_microsecond());
+    let since = dr.awaiting_since.map(|t| t.as_second());
+    let mut sql = String::from("UPDATE drs SET version = ?, data = ?");
+    let mut args: Vec<rusqlite::types::Value> = vec![(dr.version as i64).into(), data.into()];
+    let mut set = |col: &str, v: rusqlite::types::Value| {
+        sql.push_str(&format!(", {col} = ?"));
+        args.push(v);
+    };
+    if old.status != dr.status.as_str() {
+        set("status", dr.status.as_str().to_string().into());
+    }
+    if old.owner != dr.owner.as_str() {
+        set("owner", dr.owner.as_str().to_string().into());
+    }
+    if old.customer != dr.customer.as_str() {
+        set("customer", dr.customer.as_str().to_string().into());
+        set("customer_domain", dr.customer.domain().to_string().into());
+    }
+    if old.due_at != due {
+        set("due_at", due.into());
+    }
+    if old.awaiting_since != since {
+        set("awaiting_since", since.into());
+    }
+    sql.push_str(" WHERE number = ?");
+    args.push(number.into());
+    tx.prepare_cached(&sql)
+        .and_then(|mut s| s.execute(rusqlite::params_from_iter(args)))
+        .ctx("updating a DR")?;
     Ok(())
 }
 
@@ -368,7 +427,7 @@ fn alert_row(a: &Alert) -> (bool, Option<i64>) {
     match &a.mail {
         AlertMail::Pending {
             next_attempt_at, ..
-        } => (true, Some(next_attempt_at.as_microsecond() as i64)),
+        } => (true, Some(next_attempt_at.as_microsecond())),
         _ => (false, None),
     }
 }

@@ -28,6 +28,7 @@ pub async fn run(ctx: &Context, cmd: DrCommand) -> Result<()> {
             let dr = tracker.reopen_dr(&parse_id(&a.id)?, now).await?;
             show(ctx, &tracker, &dr.id, a.json, Some("reopened")).await
         }
+        DrCommand::Remind(a) => crate::commands::escalate::remind(ctx, &tracker, a).await,
         DrCommand::Assign(a) => {
             let owner = parse_address("EMAIL", &a.email)?;
             let dr = tracker.assign_dr(&parse_id(&a.id)?, &owner, now).await?;

@@ -2,10 +2,13 @@
 //! result.
 
 mod dr;
+pub mod escalate;
 mod ingest;
 mod init;
 mod listing;
+mod report;
 mod serve;
+pub mod status;
 mod user;
 
 use anyhow::Result;
@@ -21,10 +24,17 @@ pub async fn run(cli: Cli) -> Result<()> {
         command,
     } = cli;
     let command = match command {
-        Command::Init(args) => return init::run(config.as_deref(), store.as_deref(), &args).await,
+        Command::Init(args) => {
+            crate::init_tracing(None);
+            return init::run(config.as_deref(), store.as_deref(), &args).await;
+        }
         other => other,
     };
     let ctx = Context::load(config.as_deref(), store.as_deref())?;
+    let _log_guard = match &command {
+        Command::Serve(_) => crate::init_tracing(Some((ctx.logs_dir()?, ctx.time_zone()?))),
+        _ => crate::init_tracing(None),
+    };
     match command {
         Command::Init(_) => Ok(()),
         Command::Serve(args) => serve::run(ctx, args).await,
@@ -33,6 +43,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Dr(cmd) => dr::run(&ctx, cmd).await,
         Command::Untracked(cmd) => listing::untracked(&ctx, cmd).await,
         Command::History(args) => listing::history(&ctx, args).await,
+        Command::Escalate(args) => escalate::escalate(&ctx, args).await,
+        Command::Alerts(cmd) => escalate::alerts(&ctx, cmd).await,
+        Command::Status(args) => status::run(&ctx, args).await,
+        Command::Report(cmd) => report::run(&ctx, cmd).await,
+        Command::Logs(cmd) => report::logs(&ctx, cmd).await,
     }
 }
 

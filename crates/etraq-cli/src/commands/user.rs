@@ -68,6 +68,7 @@ async fn add(ctx: &Context, store: &dyn etraq_core::Store, a: UserAddArgs) -> Re
         .transpose()?;
     user.role = role(a.role);
     user.tracking = !a.no_tracking;
+    user.alerts = !a.no_alerts;
     store.put_user(&user).await?;
     print_user(&user, a.json, "added")
 }
@@ -95,6 +96,9 @@ async fn set(_ctx: &Context, store: &dyn etraq_core::Store, a: UserSetArgs) -> R
     if let Some(t) = a.tracking {
         user.tracking = t == OnOff::On;
     }
+    if let Some(t) = a.alerts {
+        user.alerts = t == OnOff::On;
+    }
     store.put_user(&user).await?;
     print_user(&user, a.json, "updated")
 }
@@ -105,11 +109,12 @@ fn print_user(user: &User, json: bool, verb: &str) -> Result<()> {
         out.line(serde_json::to_string_pretty(user)?)?;
     } else {
         out.line(format!(
-            "{verb} {} ({}), role {}, tracking {}",
+            "{verb} {} ({}), role {}, tracking {}, alert mail {}",
             user.email,
             user.name,
             user.role,
-            if user.tracking { "on" } else { "off" }
+            if user.tracking { "on" } else { "off" },
+            if user.alerts { "on" } else { "off" }
         ))?;
     }
     Ok(())

@@ -1,0 +1,282 @@
+//! `etraq report unreplied|response-times|volume` and `etraq logs list|show`.
+
+use anyhow::{Result, bail};
+use etraq_core::duration::format_seconds;
+use etraq_core::escalation::Directory;
+use etraq_core::reports::{self, UserResponses, VolumeDay};
+use etraq_core::store::{DrQuery, ResponseQuery};
+use etraq_core::{Dr, DrStatus, HumanDuration};
+use serde::Serialize;
+
+use crate::cli::{
+    JsonFlag, LogShowArgs, LogsCommand, ReportCommand, ResponseTimesArgs, UnrepliedArgs, VolumeArgs,
+};
+use crate::commands::{parse_address, parse_time};
+use crate::context::Context;
+use crate::logfiles;
+use crate::out::Out;
+use crate::render::{self, DrRow};
+
+pub async fn run(ctx: &Context, cmd: ReportCommand) -> Result<()> {
+    match cmd {
+        ReportCommand::Unreplied(a) => unreplied(ctx, a).await,
+        ReportCommand::ResponseTimes(a) => response_times(ctx, a).await,
+        ReportCommand::Volume(a) => volume(ctx, a).await,
+    }
+}
+
+/// An unreplied DR: the DR row plus how long the customer has waited.
+#[derive(Serialize)]
+struct UnrepliedRow {
+    #[serde(flatten)]
+    dr: DrRow,
+    waiting_secs: i64,
+    department: Option<String>,
+}
+
+async fn unreplied(ctx: &Context, a: UnrepliedArgs) -> Result<()> {
+    let now = match &a.now {
+        Some(t) => parse_time("--now", t)?,
+        None => jiff::Timestamp::now(),
+    };
+    let older = match &a.older_than {
+        Some(d) => HumanDuration::parse(d).map_err(|e| anyhow::anyhow!("--older-than: {e}"))?,
+        None => HumanDuration::from_secs(0),
+    };
+    let owner = a
+        .owner
+        .as_deref()
+        .map(|o| parse_address("--owner", o))
+        .transpose()?;
+    let before = now.checked_sub(older.as_duration()).unwrap_or(now);
+    let store = ctx.open_store().await?;
+    let users: Directory = store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.email.clone(), u))
+        .collect();
+    if let Some(d) = &a.department
+        && !users
+            .values()
+            .any(|u| u.department.as_deref() == Some(d.as_str()))
+    {
+        store.close().await?;
+        bail!("no user is in department {d:?}");
+    }
+    let mut rows = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_drs(&DrQuery {
+                status: Some(DrStatus::Open),
+                owner: owner.clone(),
+                awaiting_before: Some(if older.as_secs() == 0 { now } else { before }),
+                after,
+                limit: 1000,
+                ..DrQuery::default()
+            })
+            .await?;
+        for d in &page.items {
+            let dept = users.get(&d.owner).and_then(|u| u.department.clone());
+            if a.department.is_some() && dept != a.department {
+                continue;
+            }
+            rows.push((d.clone(), dept));
+        }
+        match page.next {
+            Some(c) => after = Some(c),
+            None => break,
+        }
+    }
+    store.close().await?;
+    // Longest wait first.
+    rows.sort_by_key(|(d, _): &(Dr, Option<String>)| d.awaiting_since);
+    let out_rows: Vec<UnrepliedRow> = rows
+        .iter()
+        .map(|(d, dept)| UnrepliedRow {
+            dr: DrRow::from(d),
+            waiting_secs: d
+                .awaiting_since
+                .map_or(0, |s| now.as_second() - s.as_second()),
+            department: dept.clone(),
+        })
+        .collect();
+    let mut out = Out::new();
+    if a.json {
+        out.line(serde_json::to_string_pretty(&out_rows)?)?;
+        return Ok(());
+    }
+    let tz = ctx.time_zone()?;
+    let mut t = render::table(&[
+        "DR",
+        "Owner",
+        "Customer",
+        "Subject",
+        "Waiting since",
+        "Waiting",
+        "Level",
+    ]);
+    for r in &out_rows {
+        t.add_row(vec![
+            r.dr.id.clone(),
+            r.dr.owner.clone(),
+            r.dr.customer.clone(),
+            r.dr.subject.clone(),
+            r.dr.awaiting_since
+                .map(|s| render::time(s, &tz))
+                .unwrap_or_default(),
+            format_seconds(r.waiting_secs),
+            r.dr.escalation_level.to_string(),
+        ]);
+    }
+    out.line(format!(
+        "{} unreplied DR(s){}",
+        out_rows.len(),
+        a.older_than
+            .map(|d| format!(" waiting longer than {d}"))
+            .unwrap_or_default()
+    ))?;
+    if !out_rows.is_empty() {
+        out.line(t.to_string())?;
+    }
+    Ok(())
+}
+
+async fn response_times(ctx: &Context, a: ResponseTimesArgs) -> Result<()> {
+    let since = a
+        .since
+        .as_deref()
+        .map(|t| parse_time("--since", t))
+        .transpose()?;
+    let user = a
+        .owner
+        .as_deref()
+        .map(|o| parse_address("--owner", o))
+        .transpose()?;
+    let policies = ctx.policies()?;
+    if a.business_hours
+        && policies.default.calendar.is_none()
+        && policies.departments.values().all(|p| p.calendar.is_none())
+    {
+        bail!("--business-hours needs [escalation.business_hours] in etraq.toml");
+    }
+    let store = ctx.open_store().await?;
+    let responses = store.list_responses(&ResponseQuery { since, user }).await;
+    let users: Result<Directory> = store
+        .list_users()
+        .await
+        .map(|v| v.into_iter().map(|u| (u.email.clone(), u)).collect())
+        .map_err(Into::into);
+    store.close().await?;
+    let (responses, users) = (responses?, users?);
+    let stats: Vec<UserResponses> =
+        reports::response_times(&responses, a.business_hours.then_some((&policies, &users)));
+    let mut out = Out::new();
+    if a.json {
+        out.line(serde_json::to_string_pretty(&stats)?)?;
+        return Ok(());
+    }
+    let mut t = render::table(&[
+        "User",
+        "First: count",
+        "median",
+        "p90",
+        "max",
+        "All: count",
+        "median",
+        "p90",
+        "max",
+    ]);
+    for s in &stats {
+        t.add_row(vec![
+            s.user.to_string(),
+            s.first.count.to_string(),
+            format_seconds(s.first.median),
+            format_seconds(s.first.p90),
+            format_seconds(s.first.max),
+            s.all.count.to_string(),
+            format_seconds(s.all.median),
+            format_seconds(s.all.p90),
+            format_seconds(s.all.max),
+        ]);
+    }
+    out.line(format!(
+        "Response times ({} time){}",
+        if a.business_hours {
+            "business"
+        } else {
+            "wall-clock"
+        },
+        since.map(|s| format!(" since {s}")).unwrap_or_default()
+    ))?;
+    out.line(t.to_string())?;
+    Ok(())
+}
+
+async fn volume(ctx: &Context, a: VolumeArgs) -> Result<()> {
+    let until = match &a.until {
+        Some(t) => parse_time("--until", t)?,
+        None => jiff::Timestamp::now(),
+    };
+    let since = match &a.since {
+        Some(t) => parse_time("--since", t)?,
+        None => until
+            .checked_sub(jiff::SignedDuration::from_hours(24 * 30))
+            .unwrap_or(until),
+    };
+    let tz = ctx.time_zone()?;
+    let store = ctx.open_store().await?;
+    // Quarter-hour buckets fold exactly into local days in every time zone in use.
+    let buckets = store.volume(since, until, 900).await;
+    store.close().await?;
+    let days: Vec<VolumeDay> = reports::volume_by_day(&buckets?, &tz);
+    let mut out = Out::new();
+    if a.json {
+        out.line(serde_json::to_string_pretty(&days)?)?;
+        return Ok(());
+    }
+    let mut t = render::table(&["Day", "Direction", "Tracked", "Untracked"]);
+    for d in &days {
+        t.add_row(vec![
+            d.day.to_string(),
+            d.direction.to_string(),
+            d.tracked.to_string(),
+            d.untracked.to_string(),
+        ]);
+    }
+    out.line(t.to_string())?;
+    Ok(())
+}
+
+pub async fn logs(ctx: &Context, cmd: LogsCommand) -> Result<()> {
+    let dir = ctx.logs_dir()?;
+    let mut out = Out::new();
+    match cmd {
+        LogsCommand::List(JsonFlag { json }) => {
+            let files = logfiles::list(&dir)?;
+            if json {
+                out.line(serde_json::to_string_pretty(&files)?)?;
+                return Ok(());
+            }
+            let tz = ctx.time_zone()?;
+            let mut t = render::table(&["Filename", "Size in Bytes", "Created On", "Modified On"]);
+            for f in &files {
+                t.add_row(vec![
+                    f.name.clone(),
+                    f.size.to_string(),
+                    f.created.map(|c| render::time(c, &tz)).unwrap_or_default(),
+                    f.modified.map(|c| render::time(c, &tz)).unwrap_or_default(),
+                ]);
+            }
+            out.line(t.to_string())?;
+        }
+        LogsCommand::Show(LogShowArgs { name }) => {
+            let p = logfiles::path_of(&dir, &name)?;
+            let bytes = std::fs::read(&p)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+            out.text(String::from_utf8_lossy(&bytes))?;
+        }
+    }
+    Ok(())
+}

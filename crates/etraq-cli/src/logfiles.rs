@@ -1,0 +1,234 @@
+//! The log files in the data directory's `logs/` (the console's Log Files tab): the daily server
+//! log `ETMMDDYYYY.LOG` and one `EscWarnings-YYYYMMDDHHMMSS.log` per escalation cycle.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use etraq_core::model::CycleRecord;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+/// One log file, as `etraq logs list` shows it.
+#[derive(Debug, Serialize)]
+pub struct LogFile {
+    pub name: String,
+    pub size: u64,
+    pub created: Option<Timestamp>,
+    pub modified: Option<Timestamp>,
+}
+
+/// The log directory of a data directory.
+pub fn dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("logs")
+}
+
+fn to_ts(t: std::io::Result<std::time::SystemTime>) -> Option<Timestamp> {
+    t.ok().and_then(|t| Timestamp::try_from(t).ok())
+}
+
+fn is_log_name(name: &str) -> bool {
+    (name.starts_with("ET") && name.ends_with(".LOG"))
+        || (name.starts_with("EscWarnings-") && name.ends_with(".log"))
+}
+
+/// The log files, oldest first by name within each kind.
+pub fn list(dir: &Path) -> Result<Vec<LogFile>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    for e in entries {
+        let e = e.with_context(|| format!("cannot read {}", dir.display()))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !is_log_name(&name) {
+            continue;
+        }
+        let meta = e
+            .metadata()
+            .with_context(|| format!("cannot read {name}"))?;
+        out.push(LogFile {
+            name,
+            size: meta.len(),
+            created: to_ts(meta.created()),
+            modified: to_ts(meta.modified()),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The path of a log file named by the user; refuses anything that is not a log file name.
+pub fn path_of(dir: &Path, name: &str) -> Result<PathBuf> {
+    if name.contains(['/', '\\']) || name.contains("..") || !is_log_name(name) {
+        bail!("{name:?} is not a log file name (see `etraq logs list`)");
+    }
+    let p = dir.join(name);
+    if !p.is_file() {
+        bail!("no log file {name} in {}", dir.display());
+    }
+    Ok(p)
+}
+
+/// Writes the log of one escalation cycle: every decision, then the totals.
+pub fn write_cycle_log(dir: &Path, record: &CycleRecord, tz: &TimeZone) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let stamp = record
+        .at
+        .to_zoned_datetime(tz.clone())
+        .strftime("%Y%m%d%H%M%S")
+        .to_string();
+    let mut path = dir.join(format!("EscWarnings-{stamp}.log"));
+    let mut n = 1;
+    while path.exists() {
+        path = dir.join(format!("EscWarnings-{stamp}-{n}.log"));
+        n += 1;
+    }
+    let mut f =
+        std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    let local = record
+        .at
+        .to_zoned_datetime(tz.clone())
+        .strftime("%Y-%m-%d %H:%M:%S %Z")
+        .to_string();
+    let mut text = format!("Escalation cycle {} at {local}\n", record.id);
+    for d in &record.decisions {
+        match d.action.as_str() {
+            "Problem" => text.push_str(&format!("Problem   {}: {}\n", d.dr, d.detail)),
+            _ => text.push_str(&format!("{}\n", d.detail)),
+        }
+    }
+    text.push_str(&format!(
+        "WARNED: {}, ESCALATED: {}, REMINDED: {}, BYPASSED: {}\n",
+        record.warned, record.escalated, record.reminded, record.bypassed
+    ));
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// Deletes log files not modified for `days` days (0 keeps everything). Returns how many.
+pub fn prune(dir: &Path, days: u32, now: Timestamp) -> Result<usize> {
+    if days == 0 {
+        return Ok(0);
+    }
+    let cutoff = now.as_second() - i64::from(days) * 86_400;
+    let mut removed = 0;
+    for f in list(dir)? {
+        if f.modified.is_some_and(|m| m.as_second() < cutoff) {
+            std::fs::remove_file(dir.join(&f.name))
+                .with_context(|| format!("cannot delete {}", f.name))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The daily server log: writes go to `ETMMDDYYYY.LOG` for the current local date, switching
+/// files at midnight. Used behind tracing-appender's non-blocking writer.
+pub struct DailyLog {
+    dir: PathBuf,
+    tz: TimeZone,
+    current: Option<(String, std::fs::File)>,
+}
+
+impl DailyLog {
+    /// A daily log in `dir`, dated in `tz`.
+    pub fn new(dir: PathBuf, tz: TimeZone) -> Self {
+        DailyLog {
+            dir,
+            tz,
+            current: None,
+        }
+    }
+
+    fn file(&mut self) -> std::io::Result<&mut std::fs::File> {
+        let name = format!(
+            "ET{}.LOG",
+            Timestamp::now()
+                .to_zoned_datetime(self.tz.clone())
+                .strftime("%m%d%Y")
+        );
+        if self.current.as_ref().is_none_or(|(n, _)| *n != name) {
+            std::fs::create_dir_all(&self.dir)?;
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.join(&name))?;
+            self.current = Some((name, f));
+        }
+        match self.current.as_mut() {
+            Some((_, f)) => Ok(f),
+            None => Err(std::io::ErrorKind::NotFound.into()),
+        }
+    }
+}
+
+impl Write for DailyLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file()?.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.current.as_mut() {
+            Some((_, f)) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycle_logs_are_named_listed_and_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = CycleRecord {
+            id: 7,
+            at: "2026-11-27T13:00:00Z".parse().unwrap(),
+            warned: 1,
+            escalated: 0,
+            reminded: 0,
+            bypassed: 2,
+            decisions: vec![],
+        };
+        let a = write_cycle_log(dir.path(), &rec, &TimeZone::UTC).unwrap();
+        let b = write_cycle_log(dir.path(), &rec, &TimeZone::UTC).unwrap();
+        assert!(a.ends_with("EscWarnings-20261127130000.log"));
+        assert!(
+            b.ends_with("EscWarnings-20261127130000-1.log"),
+            "a second cycle in the same second overwrote the first"
+        );
+        std::fs::write(dir.path().join("ET11272026.LOG"), "x").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        let names: Vec<String> = list(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(path_of(dir.path(), "ET11272026.LOG").is_ok());
+        assert!(path_of(dir.path(), "notes.txt").is_err());
+        assert!(path_of(dir.path(), "../ET11272026.LOG").is_err());
+        // Nothing is old yet; 30 days later everything is.
+        assert_eq!(prune(dir.path(), 30, Timestamp::now()).unwrap(), 0);
+        let later = Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_hours(24 * 31))
+            .unwrap();
+        assert_eq!(
+            prune(dir.path(), 0, later).unwrap(),
+            0,
+            "0 keeps everything"
+        );
+        assert_eq!(prune(dir.path(), 30, later).unwrap(), 3);
+        assert!(
+            dir.path().join("notes.txt").exists(),
+            "only log files are pruned"
+        );
+    }
+}

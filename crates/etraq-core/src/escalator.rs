@@ -1,0 +1,336 @@
+//! Running escalation cycles and mailing alerts: orchestration over the [`Store`] and an
+//! [`Outbound`] mailer.
+//!
+//! A cycle ([`Escalator::run_cycle`]) fetches the DRs that are due (by the due index), plans them
+//! ([`crate::escalation::plan`]), and applies everything in one atomic write: DR states, alerts,
+//! the cycle's record and the counters. Running it again at the same `now` adds nothing, because
+//! the planned states are no longer due. Alerts are stored first; the [`Notifier`] mails them
+//! from the outbox with retries and backoff, and a mail that fails never loses its alert.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::address::EmailAddress;
+use crate::escalation::{self, Directory, Policies};
+use crate::model::{Alert, AlertKind, AlertMail, CycleDecision, CycleRecord, Dr};
+use crate::store::{CycleWrite, DrWrite, Store};
+use crate::{Error, Result};
+
+/// How often a cycle that lost a race against a concurrent DR update is planned again.
+const MAX_ATTEMPTS: usize = 8;
+
+/// What a cycle did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CycleReport {
+    /// The stored record (counts and decisions).
+    pub record: CycleRecord,
+    /// The alerts raised.
+    pub alerts: Vec<Alert>,
+}
+
+/// Runs escalation cycles.
+pub struct Escalator {
+    store: Arc<dyn Store>,
+    policies: Policies,
+}
+
+impl Escalator {
+    /// An escalator applying `policies` to `store`.
+    pub fn new(store: Arc<dyn Store>, policies: Policies) -> Self {
+        Escalator { store, policies }
+    }
+
+    /// One cycle at `now`.
+    pub async fn run_cycle(&self, now: Timestamp) -> Result<CycleReport> {
+        let mut attempt = 1;
+        loop {
+            match self.attempt(now).await {
+                Err(e) if e.is_conflict() && attempt < MAX_ATTEMPTS => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt(&self, now: Timestamp) -> Result<CycleReport> {
+        let users: Directory = self
+            .store
+            .list_users()
+            .await?
+            .into_iter()
+            .map(|u| (u.email.clone(), u))
+            .collect();
+        let due = self.store.due_drs(now, usize::MAX).await?;
+        let outcomes = escalation::plan(&self.policies, now, &due, &users);
+        let mut drs = Vec::new();
+        let mut alerts = Vec::new();
+        let mut decisions = Vec::new();
+        let (mut warned, mut escalated, mut reminded) = (0u64, 0u64, 0u64);
+        let mut bypassed = 0u64;
+        for (before, outcome) in due.iter().zip(outcomes) {
+            if outcome.bypassed() {
+                bypassed += 1;
+            }
+            for p in &outcome.problems {
+                decisions.push(CycleDecision {
+                    dr: before.id.clone(),
+                    action: "Problem".into(),
+                    detail: p.clone(),
+                });
+            }
+            for n in &outcome.notices {
+                match n.kind {
+                    AlertKind::Warning => warned += 1,
+                    AlertKind::Escalated => escalated += 1,
+                    AlertKind::Reminder => reminded += 1,
+                }
+                decisions.push(CycleDecision {
+                    dr: before.id.clone(),
+                    action: n.kind.as_str().to_string(),
+                    detail: escalation::describe(&before.id, n),
+                });
+                for to in &n.to {
+                    let mail = match users.get(to) {
+                        Some(u) if !u.alerts => AlertMail::Disabled,
+                        _ => AlertMail::Pending {
+                            attempts: 0,
+                            next_attempt_at: now,
+                            last_error: None,
+                        },
+                    };
+                    alerts.push(new_alert(
+                        before,
+                        n.kind,
+                        n.level,
+                        n.waited_secs,
+                        to,
+                        now,
+                        mail,
+                    ));
+                }
+            }
+            if outcome.changed(before) {
+                let mut next = outcome.next;
+                next.version = before.version + 1;
+                drs.push(DrWrite {
+                    dr: next,
+                    expected_version: before.version,
+                });
+            }
+        }
+        // Bypassed: DRs the cycle examined (the due index offered them) that needed nothing. A
+        // cycle never scans all open DRs, so its cost follows what is due, not the store's size.
+        let record = CycleRecord {
+            id: 0,
+            at: now,
+            warned,
+            escalated,
+            reminded,
+            bypassed,
+            decisions,
+        };
+        let stored = self
+            .store
+            .apply_cycle(CycleWrite {
+                record,
+                drs,
+                alerts: alerts.clone(),
+            })
+            .await?;
+        for a in &mut alerts {
+            a.cycle = stored.id;
+        }
+        Ok(CycleReport {
+            record: stored,
+            alerts,
+        })
+    }
+}
+
+fn new_alert(
+    dr: &Dr,
+    kind: AlertKind,
+    level: u32,
+    waited: i64,
+    to: &EmailAddress,
+    now: Timestamp,
+    mail: AlertMail,
+) -> Alert {
+    Alert {
+        id: 0,
+        event_type: kind,
+        user: to.clone(),
+        date_time: now,
+        source_dr: dr.id.clone(),
+        assigned_on: dr.assigned_on,
+        dr_owner: dr.owner.clone(),
+        level,
+        customer: dr.customer.clone(),
+        subject: dr.subject.clone(),
+        waited_secs: waited,
+        cycle: 0,
+        mail,
+    }
+}
+
+/// An alert as a mail, ready for an [`Outbound`] mailer to format and send. etraq's own mail
+/// always carries `Auto-Submitted: auto-generated` and `X-Etraq-Loop`, so no auto-responder
+/// answers it and etraq never tracks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertMessage {
+    /// Sender.
+    pub from: EmailAddress,
+    /// Recipient.
+    pub to: EmailAddress,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+    /// Message-ID (without brackets), holding the alert and DR ids.
+    pub message_id: String,
+    /// Extra header fields.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Composes the mail for an alert. `console` is the console's base URL; `host` names this etraq
+/// instance (loop header, Message-ID domain).
+pub fn alert_message(
+    alert: &Alert,
+    from: &EmailAddress,
+    console: &str,
+    host: &str,
+) -> AlertMessage {
+    let waited = crate::duration::format_seconds(alert.waited_secs);
+    let what = match alert.event_type {
+        AlertKind::Warning => format!("a customer has waited {waited} for an answer"),
+        AlertKind::Escalated => format!(
+            "escalated (level {}): a customer has waited {waited}",
+            alert.level
+        ),
+        AlertKind::Reminder => "a reminder you set is due".to_string(),
+    };
+    let subject = format!(
+        "[etraq] {} {}: {}",
+        alert.event_type, alert.source_dr, alert.subject
+    );
+    let link = format!("{}/drs/{}", console.trim_end_matches('/'), alert.source_dr);
+    let body = format!(
+        "{what}.\n\n\
+         DR:          {dr}\n\
+         Customer:    {customer}\n\
+         Subject:     {subject}\n\
+         Owner:       {owner}\n\
+         Assigned on: {assigned}\n\
+         Waiting:     {waited}\n\n\
+         Open it in the console: {link}\n\n\
+         -- \n\
+         This alert was sent automatically by etraq. To stop alert mail, ask your administrator\n\
+         (`etraq user set {user} --alerts off`).\n",
+        dr = alert.source_dr,
+        customer = alert.customer,
+        subject = alert.subject,
+        owner = alert.dr_owner,
+        assigned = alert.assigned_on,
+        user = alert.user,
+    );
+    AlertMessage {
+        from: from.clone(),
+        to: alert.user.clone(),
+        subject,
+        body,
+        message_id: format!("alert.{}.{}@{}", alert.id, alert.source_dr, host),
+        headers: vec![
+            ("Auto-Submitted".into(), "auto-generated".into()),
+            ("X-Etraq-Loop".into(), host.to_string()),
+            ("X-Etraq-DR".into(), alert.source_dr.to_string()),
+            ("Precedence".into(), "bulk".into()),
+        ],
+    }
+}
+
+/// Sends etraq's own mail (alerts): towards the upstream with lettre, or into the evaluation
+/// Maildir.
+#[async_trait]
+pub trait Outbound: Send + Sync {
+    /// Sends one message. An error is a reason in words; the notifier retries later.
+    async fn send(&self, message: &AlertMessage) -> std::result::Result<(), String>;
+}
+
+/// Mails pending alerts from the outbox.
+pub struct Notifier {
+    store: Arc<dyn Store>,
+    outbound: Arc<dyn Outbound>,
+    from: EmailAddress,
+    console: String,
+    host: String,
+}
+
+/// What one notifier pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotifyReport {
+    /// Mails sent.
+    pub sent: u64,
+    /// Attempts that failed (to be retried).
+    pub failed: u64,
+}
+
+/// The delay before attempt `n + 1` after `n` failed attempts: 1 minute, doubling, at most 1 hour.
+pub fn backoff(attempts: u32) -> SignedDuration {
+    let secs = 60u64
+        .saturating_mul(1u64 << attempts.saturating_sub(1).min(10))
+        .min(3600);
+    SignedDuration::from_secs(secs as i64)
+}
+
+impl Notifier {
+    /// A notifier mailing from `from`, linking to `console`, naming itself `host`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        outbound: Arc<dyn Outbound>,
+        from: EmailAddress,
+        console: String,
+        host: String,
+    ) -> Self {
+        Notifier {
+            store,
+            outbound,
+            from,
+            console,
+            host,
+        }
+    }
+
+    /// Sends every alert whose mail is due at `now` (at most `limit`).
+    pub async fn run_once(&self, now: Timestamp, limit: usize) -> Result<NotifyReport> {
+        let mut report = NotifyReport::default();
+        for alert in self.store.outbox(now, limit).await? {
+            let attempts = match &alert.mail {
+                AlertMail::Pending { attempts, .. } => *attempts + 1,
+                _ => continue,
+            };
+            let msg = alert_message(&alert, &self.from, &self.console, &self.host);
+            let state = match self.outbound.send(&msg).await {
+                Ok(()) => {
+                    report.sent += 1;
+                    AlertMail::Sent { at: now, attempts }
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::warn!(alert = alert.id, to = %alert.user, attempts, error = %e, "alert mail failed; will retry");
+                    AlertMail::Pending {
+                        attempts,
+                        next_attempt_at: now.checked_add(backoff(attempts)).unwrap_or(now),
+                        last_error: Some(e),
+                    }
+                }
+            };
+            match self.store.update_alert_mail(alert.id, state).await {
+                Ok(()) => {}
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+}
