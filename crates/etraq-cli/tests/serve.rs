@@ -438,3 +438,45 @@ async fn serve_runs_escalation_and_mails_alerts_to_the_upstream() {
         "the state file outlived the server"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_stored_by_one_process_is_mailed_exactly_once_by_the_next() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), free_port(), upstream.addr);
+    let etraq = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_etraq"))
+            .current_dir(dir.path())
+            .arg("--config")
+            .arg("etraq.toml")
+            .args(args)
+            .env_remove("ETRAQ_STORE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    std::fs::write(dir.path().join("c.eml"), "From: ann@customer.test\r\nTo: support@example.com\r\nSubject: waiting\r\nMessage-ID: <x1@customer.test>\r\n\r\n?\r\n").unwrap();
+    let past = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(5))
+        .unwrap()
+        .to_string();
+    etraq(&["ingest", "--now", &past, "c.eml"]);
+    // This process stores the alert and ends without mailing it (as if it had crashed there).
+    let cycle: serde_json::Value =
+        serde_json::from_str(&etraq(&["escalate", "--once", "--json"])).unwrap();
+    assert_eq!(cycle["warned"], 1);
+    assert!(upstream.received().is_empty());
+    // The next process mails it; once.
+    let sent: serde_json::Value =
+        serde_json::from_str(&etraq(&["alerts", "send", "--json"])).unwrap();
+    assert_eq!(sent["sent"], 1);
+    let again: serde_json::Value =
+        serde_json::from_str(&etraq(&["alerts", "send", "--json"])).unwrap();
+    assert_eq!(again["sent"], 0);
+    assert_eq!(upstream.received().len(), 1);
+}
