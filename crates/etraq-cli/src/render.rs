@@ -2,128 +2,10 @@
 //! columns).
 
 use comfy_table::{ContentArrangement, Table, presets};
-use etraq_core::{Dr, EmailAddress, MailRecord, User};
+use etraq_core::User;
+pub use etraq_core::views::{AlertRow, DrRow, MailRow, UntrackedRow};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use serde::Serialize;
-
-/// A tracked mail / DR row: `id, owner, sender, recipient, subject, assigned_on, cc_users,
-/// mail_type, status, escalation_level` (contract), plus the DR's customer and timers.
-#[derive(Debug, Serialize)]
-pub struct DrRow {
-    pub id: String,
-    pub owner: String,
-    pub sender: String,
-    pub recipient: Option<String>,
-    pub subject: String,
-    pub assigned_on: Timestamp,
-    pub cc_users: Vec<String>,
-    pub mail_type: String,
-    pub status: String,
-    pub escalation_level: u32,
-    pub customer: String,
-    pub awaiting_since: Option<Timestamp>,
-    pub first_response_at: Option<Timestamp>,
-    pub last_activity: Timestamp,
-}
-
-impl From<&Dr> for DrRow {
-    fn from(d: &Dr) -> Self {
-        DrRow {
-            id: d.id.to_string(),
-            owner: d.owner.to_string(),
-            sender: d.last_sender.to_string(),
-            recipient: d.last_recipient.as_ref().map(|r| r.to_string()),
-            subject: d.subject.clone(),
-            assigned_on: d.assigned_on,
-            cc_users: strings(&d.cc_users),
-            mail_type: d.last_mail_type.to_string(),
-            status: d.status.to_string(),
-            escalation_level: d.escalation_level,
-            customer: d.customer.to_string(),
-            awaiting_since: d.awaiting_since,
-            first_response_at: d.first_response_at,
-            last_activity: d.last_activity,
-        }
-    }
-}
-
-/// An untracked mail row: `recipient, sender, subject, cc_users, mailed_on, reason` (contract),
-/// plus its ids.
-#[derive(Debug, Serialize)]
-pub struct UntrackedRow {
-    pub recipient: Option<String>,
-    pub sender: Option<String>,
-    pub subject: String,
-    pub cc_users: Vec<String>,
-    pub mailed_on: Timestamp,
-    pub reason: String,
-    pub message_id: String,
-    pub direction: String,
-    pub dr: Option<String>,
-    pub seq: u64,
-}
-
-impl From<&MailRecord> for UntrackedRow {
-    fn from(m: &MailRecord) -> Self {
-        UntrackedRow {
-            recipient: m.recipient().map(|r| r.to_string()),
-            sender: m.sender.as_ref().map(|s| s.to_string()),
-            subject: m.subject.clone(),
-            cc_users: strings(&m.cc),
-            mailed_on: m.received_at,
-            reason: m
-                .decision
-                .reason()
-                .map(|r| r.to_string())
-                .unwrap_or_default(),
-            message_id: m.message_id.clone(),
-            direction: m.direction.to_string(),
-            dr: m.dr.as_ref().map(|d| d.to_string()),
-            seq: m.seq,
-        }
-    }
-}
-
-/// A mail in a history or a DR thread.
-#[derive(Debug, Serialize)]
-pub struct MailRow {
-    pub seq: u64,
-    pub message_id: String,
-    pub mailed_on: Timestamp,
-    pub direction: String,
-    pub sender: Option<String>,
-    pub recipient: Option<String>,
-    pub cc_users: Vec<String>,
-    pub subject: String,
-    pub decision: String,
-    pub mail_type: Option<String>,
-    pub reason: Option<String>,
-    pub dr: Option<String>,
-}
-
-impl From<&MailRecord> for MailRow {
-    fn from(m: &MailRecord) -> Self {
-        MailRow {
-            seq: m.seq,
-            message_id: m.message_id.clone(),
-            mailed_on: m.received_at,
-            direction: m.direction.to_string(),
-            sender: m.sender.as_ref().map(|s| s.to_string()),
-            recipient: m.recipient().map(|r| r.to_string()),
-            cc_users: strings(&m.cc),
-            subject: m.subject.clone(),
-            decision: m.decision.kind().to_string(),
-            mail_type: m.decision.mail_type().map(|t| t.to_string()),
-            reason: m.decision.reason().map(|r| r.to_string()),
-            dr: m.dr.as_ref().map(|d| d.to_string()),
-        }
-    }
-}
-
-fn strings(v: &[EmailAddress]) -> Vec<String> {
-    v.iter().map(|a| a.to_string()).collect()
-}
 
 /// A time for tables, in the configured zone: `2026-11-27 09:00`.
 pub fn time(t: Timestamp, tz: &TimeZone) -> String {
@@ -269,7 +151,7 @@ pub fn user_table(users: &[User]) -> Table {
 }
 
 /// The Alerts columns of the seed guide, plus the mail state.
-pub fn alert_table(rows: &[crate::commands::escalate::AlertRow], tz: &TimeZone) -> Table {
+pub fn alert_table(rows: &[AlertRow], tz: &TimeZone) -> Table {
     let mut t = table(&[
         "Event Type",
         "User",

@@ -45,10 +45,13 @@
 //! - [`transition`]: what a decision or a user's action does to a [`Dr`].
 //! - [`tracker`]: orchestration — look up, decide, apply atomically, retry on conflict.
 //! - [`store`]: the [`Store`] trait and its query and change types.
+//! - [`access`]: who may see what in the console and the API.
+//! - [`views`]: the rows of every listing, with the contract JSON field names.
 //! - [`config`], [`address`], [`dr_id`], [`subject`], [`duration`], [`model`]: the vocabulary.
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod address;
 pub mod calendar;
 pub mod classify;
@@ -68,6 +71,7 @@ pub mod store;
 pub mod subject;
 pub mod tracker;
 pub mod transition;
+pub mod views;
 
 pub use address::{EmailAddress, Party};
 pub use classify::{Classification, DrAction, ThreadFacts, classify};

@@ -78,6 +78,19 @@ fn yes() -> bool {
     true
 }
 
+impl Dr {
+    /// The users the DR involves: its owner and its CC users, each once. A console user sees a
+    /// DR when one of these is in their scope.
+    pub fn users(&self) -> Vec<&EmailAddress> {
+        let mut all: Vec<&EmailAddress> = std::iter::once(&self.owner)
+            .chain(self.cc_users.iter())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
 impl User {
     /// A user with defaults: role agent, tracking on, no department or supervisor.
     pub fn new(email: EmailAddress, name: impl Into<String>) -> Self {
@@ -408,6 +421,24 @@ impl MailRecord {
     /// envelope recipient.
     pub fn recipient(&self) -> Option<&EmailAddress> {
         self.to.first().or_else(|| self.rcpt_to.first())
+    }
+
+    /// Every address on the mail, each once, sorted: author, envelope, To, Cc and the customer
+    /// parties. Stores index all of them, so a customer's history and an employee's view of
+    /// their own mail are both one index lookup.
+    pub fn addresses(&self) -> Vec<&EmailAddress> {
+        let mut all: Vec<&EmailAddress> = self
+            .sender
+            .iter()
+            .chain(self.mail_from.iter())
+            .chain(self.rcpt_to.iter())
+            .chain(self.to.iter())
+            .chain(self.cc.iter())
+            .chain(self.parties.iter())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
     }
 }
 

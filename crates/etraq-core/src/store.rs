@@ -117,6 +117,11 @@ pub struct DrQuery {
     pub customer: Option<Party>,
     /// Only DRs whose customer has been waiting since before this instant.
     pub awaiting_before: Option<Timestamp>,
+    /// Only DRs owned by or CC'ing one of these users: what a console user may see (see
+    /// [`crate::access`]). `Some(vec![])` matches nothing.
+    pub involving: Option<Vec<EmailAddress>>,
+    /// Oldest first instead of newest first.
+    pub oldest_first: bool,
     /// Continue after this cursor (from [`Page::next`]).
     pub after: Option<u64>,
     /// Page size (0: [`DEFAULT_PAGE_SIZE`]).
@@ -130,6 +135,8 @@ pub struct AlertQuery {
     pub user: Option<EmailAddress>,
     /// Only alerts about this DR.
     pub dr: Option<DrId>,
+    /// Only alerts to one of these users. `Some(vec![])` matches nothing.
+    pub involving: Option<Vec<EmailAddress>>,
     /// Continue after this cursor.
     pub after: Option<u64>,
     /// Page size (0: [`DEFAULT_PAGE_SIZE`]).
@@ -167,8 +174,11 @@ pub struct MailQuery {
     pub tracked: Option<bool>,
     /// Only mail of this DR.
     pub dr: Option<DrId>,
-    /// Only mail with this customer address or domain on it.
+    /// Only mail with this address or domain on it (any of [`MailRecord::addresses`]).
     pub party: Option<Party>,
+    /// Only mail with one of these addresses on it: what a console user may see.
+    /// `Some(vec![])` matches nothing.
+    pub involving: Option<Vec<EmailAddress>>,
     /// Continue after this cursor (from [`Page::next`]).
     pub after: Option<u64>,
     /// Page size (0: [`DEFAULT_PAGE_SIZE`]).
@@ -313,6 +323,16 @@ pub trait Store: Send + Sync {
         until: Timestamp,
         bucket_secs: i64,
     ) -> Result<Vec<VolumeBucket>>;
+
+    /// A value of the console's small key-value space (password hashes, session and API-token
+    /// digests, settings). Keys are short ASCII strings such as `password:ann@example.com`.
+    async fn kv_get(&self, key: &str) -> Result<Option<String>>;
+
+    /// Sets (`Some`) or deletes (`None`) a key-value entry, durably.
+    async fn kv_put(&self, key: &str, value: Option<&str>) -> Result<()>;
+
+    /// The key-value entries whose key starts with `prefix`, ordered by key.
+    async fn kv_scan(&self, prefix: &str) -> Result<Vec<(String, String)>>;
 
     /// Journals a delivery before it is relayed; returns its id.
     async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64>;

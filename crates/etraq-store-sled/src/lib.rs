@@ -70,6 +70,9 @@ const TREE_NAMES: [&str; 22] = [
     "cycles",
 ];
 const RESPONSES: &str = "responses";
+/// Trees added after the first layout; opened after `responses`, so earlier indexes keep their
+/// positions.
+const LATER_TREES: [&str; 2] = ["drs_by_user", "kv"];
 
 const T_USERS: usize = 2;
 const T_DRS: usize = 3;
@@ -92,12 +95,14 @@ const T_OUTBOX: usize = 19;
 const T_ALERTS_USER: usize = 20;
 const T_CYCLES: usize = 21;
 const T_RESPONSES: usize = 22;
+const T_DRS_USER: usize = 23;
+const T_KV: usize = 24;
 const T_COUNTERS: usize = 1;
 
 #[derive(Clone)]
 struct Inner {
     db: sled::Db,
-    /// `TREE_NAMES` in order, then `responses`.
+    /// `TREE_NAMES` in order, then `responses`, then `LATER_TREES`.
     trees: Arc<Vec<Tree>>,
 }
 
@@ -234,8 +239,12 @@ fn open_blocking(path: &Path) -> Result<Inner> {
             reason: format!("sled cannot open it: {other}"),
         },
     })?;
-    let mut trees = Vec::with_capacity(TREE_NAMES.len() + 1);
-    for name in TREE_NAMES.iter().chain(std::iter::once(&RESPONSES)) {
+    let mut trees = Vec::with_capacity(TREE_NAMES.len() + 1 + LATER_TREES.len());
+    for name in TREE_NAMES
+        .iter()
+        .chain(std::iter::once(&RESPONSES))
+        .chain(LATER_TREES.iter())
+    {
         trees.push(db.open_tree(name).ctx("opening a tree")?);
     }
     let meta = &trees[0];
@@ -254,6 +263,7 @@ fn open_blocking(path: &Path) -> Result<Inner> {
             let has_data = db.tree_names().iter().any(|n| {
                 let n = n.as_ref();
                 !TREE_NAMES.iter().any(|t| t.as_bytes() == n)
+                    && !LATER_TREES.iter().any(|t| t.as_bytes() == n)
                     && n != RESPONSES.as_bytes()
                     && n != b"__sled__default"
             }) || !db.is_empty();
@@ -397,6 +407,9 @@ fn tx_write_dr(t: &[TransactionalTree], w: &DrWrite) -> TxResult<()> {
         t[T_DRS_OWNER].remove(with_number(&text_prefix(c.owner.as_str()), n))?;
         t[T_DRS_CUSTOMER].remove(with_number(&text_prefix(c.customer.as_str()), n))?;
         t[T_DRS_DOMAIN].remove(with_number(&text_prefix(c.customer.domain()), n))?;
+        for u in c.users() {
+            t[T_DRS_USER].remove(with_number(&text_prefix(u.as_str()), n))?;
+        }
     }
     let d = &w.dr;
     t[T_DRS].insert(&key, tx_json("drs", d)?)?;
@@ -404,6 +417,9 @@ fn tx_write_dr(t: &[TransactionalTree], w: &DrWrite) -> TxResult<()> {
     t[T_DRS_OWNER].insert(with_number(&text_prefix(d.owner.as_str()), n), &[])?;
     t[T_DRS_CUSTOMER].insert(with_number(&text_prefix(d.customer.as_str()), n), &[])?;
     t[T_DRS_DOMAIN].insert(with_number(&text_prefix(d.customer.domain()), n), &[])?;
+    for u in d.users() {
+        t[T_DRS_USER].insert(with_number(&text_prefix(u.as_str()), n), &[])?;
+    }
     if let Some(due) = d.due_at {
         t[T_DRS_DUE].insert(with_number(&micros_key(due), n), &[])?;
     }
@@ -489,7 +505,7 @@ fn tx_apply(t: &[TransactionalTree], cs: &ChangeSet) -> TxResult<u64> {
     if let Some(dr) = &m.dr {
         t[T_MAILS_DR].insert(with_number(&be(dr.number()), seq), &[])?;
     }
-    for p in &m.parties {
+    for p in m.addresses() {
         t[T_PARTY_ADDR].insert(with_number(&text_prefix(p.as_str()), seq), &[])?;
         t[T_PARTY_DOMAIN].insert(with_number(&text_prefix(p.domain()), seq), &[])?;
     }
@@ -554,9 +570,79 @@ fn keyset(
     }
 }
 
+/// Merges ordered key streams (descending, or ascending with `oldest_first`) into one, each key
+/// once: a scoped listing walks one index range per user of the scope at the same time.
+struct Merged {
+    streams: Vec<std::iter::Peekable<KeyStream>>,
+    oldest_first: bool,
+}
+
+type KeyStream = Box<dyn Iterator<Item = Result<u64>>>;
+
+impl Iterator for Merged {
+    type Item = Result<u64>;
+
+    fn next(&mut self) -> Option<Result<u64>> {
+        let mut best: Option<u64> = None;
+        for s in &mut self.streams {
+            match s.peek() {
+                Some(Err(_)) => return s.next(),
+                Some(Ok(k)) => {
+                    let better = match best {
+                        None => true,
+                        Some(b) if self.oldest_first => *k < b,
+                        Some(b) => *k > b,
+                    };
+                    if better {
+                        best = Some(*k);
+                    }
+                }
+                None => {}
+            }
+        }
+        let best = best?;
+        for s in &mut self.streams {
+            if matches!(s.peek(), Some(Ok(k)) if *k == best) {
+                s.next();
+            }
+        }
+        Some(Ok(best))
+    }
+}
+
+/// The keys of `tree` under one prefix per user (scoped listings), else under `prefix`.
+fn scoped_keys(
+    inner: &Inner,
+    involving: Option<&[EmailAddress]>,
+    user_tree: usize,
+    (tree, prefix): (usize, Vec<u8>),
+    after: Option<u64>,
+    oldest_first: bool,
+) -> Merged {
+    let streams = match involving {
+        Some(users) => users
+            .iter()
+            .map(|u| {
+                keyset(
+                    inner.tree(user_tree),
+                    &text_prefix(u.as_str()),
+                    after,
+                    oldest_first,
+                )
+                .peekable()
+            })
+            .collect(),
+        None => vec![keyset(inner.tree(tree), &prefix, after, oldest_first).peekable()],
+    };
+    Merged {
+        streams,
+        oldest_first,
+    }
+}
+
 fn list_drs(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
     let limit = page_size(q.limit);
-    let (tree, prefix) = if let Some(o) = &q.owner {
+    let index = if let Some(o) = &q.owner {
         (T_DRS_OWNER, text_prefix(o.as_str()))
     } else if let Some(Party::Address(a)) = &q.customer {
         (T_DRS_CUSTOMER, text_prefix(a.as_str()))
@@ -569,8 +655,16 @@ fn list_drs(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
     } else {
         (T_DRS, Vec::new())
     };
+    let keys = scoped_keys(
+        inner,
+        q.involving.as_deref(),
+        T_DRS_USER,
+        index,
+        q.after,
+        q.oldest_first,
+    );
     let mut items = Vec::new();
-    for n in keyset(inner.tree(tree), &prefix, q.after, false) {
+    for n in keys {
         let n = n?;
         let Some(dr) = inner.get_dr_by_number(n)? else {
             continue;
@@ -602,7 +696,7 @@ fn list_drs(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
 
 fn list_mails(inner: &Inner, q: &MailQuery) -> Result<Page<MailRecord>> {
     let limit = page_size(q.limit);
-    let (tree, prefix) = if let Some(dr) = &q.dr {
+    let index = if let Some(dr) = &q.dr {
         (T_MAILS_DR, be(dr.number()).to_vec())
     } else if let Some(Party::Address(a)) = &q.party {
         (T_PARTY_ADDR, text_prefix(a.as_str()))
@@ -613,8 +707,16 @@ fn list_mails(inner: &Inner, q: &MailQuery) -> Result<Page<MailRecord>> {
     } else {
         (T_MAILS, Vec::new())
     };
+    let keys = scoped_keys(
+        inner,
+        q.involving.as_deref(),
+        T_PARTY_ADDR,
+        index,
+        q.after,
+        q.oldest_first,
+    );
     let mut items = Vec::new();
-    for seq in keyset(inner.tree(tree), &prefix, q.after, q.oldest_first) {
+    for seq in keys {
         let Some(m) = inner.get_mail(seq?)? else {
             continue;
         };
@@ -622,7 +724,7 @@ fn list_mails(inner: &Inner, q: &MailQuery) -> Result<Page<MailRecord>> {
             || q.dr.as_ref().is_some_and(|d| m.dr.as_ref() != Some(d))
             || q.party
                 .as_ref()
-                .is_some_and(|p| !m.parties.iter().any(|a| p.matches(a)))
+                .is_some_and(|p| !m.addresses().into_iter().any(|a| p.matches(a)))
         {
             continue;
         }
@@ -953,19 +1055,29 @@ impl Store for SledStore {
         let q = query.clone();
         let limit = page_size(q.limit);
         self.run(move |inner| {
-            let (tree, prefix) = match &q.user {
+            let index = match &q.user {
                 Some(u) => (T_ALERTS_USER, text_prefix(u.as_str())),
                 None => (T_ALERTS, Vec::new()),
             };
+            let keys = scoped_keys(
+                inner,
+                q.involving.as_deref(),
+                T_ALERTS_USER,
+                index,
+                q.after,
+                false,
+            );
             let mut items = Vec::new();
-            for id in keyset(inner.tree(tree), &prefix, q.after, false) {
+            for id in keys {
                 let id = id?;
                 let Some(v) = inner.tree(T_ALERTS).get(be(id)).ctx("reading an alert")? else {
                     continue;
                 };
                 let mut a: Alert = from_json("alerts", &v)?;
                 a.id = id;
-                if q.dr.as_ref().is_some_and(|d| *d != a.source_dr) {
+                if q.dr.as_ref().is_some_and(|d| *d != a.source_dr)
+                    || q.user.as_ref().is_some_and(|u| *u != a.user)
+                {
                     continue;
                 }
                 items.push(a);
@@ -1062,6 +1174,48 @@ impl Store for SledStore {
                     count,
                 })
                 .collect())
+        })
+        .await
+    }
+
+    async fn kv_get(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_string();
+        self.run(move |inner| {
+            inner
+                .tree(T_KV)
+                .get(key.as_bytes())
+                .ctx("reading a key-value entry")?
+                .map(|v| String::from_utf8(v.to_vec()).map_err(|_| SledError::BadKey("kv").into()))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn kv_put(&self, key: &str, value: Option<&str>) -> Result<()> {
+        let key = key.to_string();
+        let value = value.map(String::from);
+        self.write(move |inner| {
+            let tree = inner.tree(T_KV);
+            match value {
+                Some(v) => tree.insert(key.as_bytes(), v.as_bytes()).map(|_| ()),
+                None => tree.remove(key.as_bytes()).map(|_| ()),
+            }
+            .ctx("writing a key-value entry")
+        })
+        .await
+    }
+
+    async fn kv_scan(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let prefix = prefix.to_string();
+        self.run(move |inner| {
+            let mut out = Vec::new();
+            for r in inner.tree(T_KV).scan_prefix(prefix.as_bytes()) {
+                let (k, v) = r.ctx("scanning key-value entries")?;
+                let k = String::from_utf8(k.to_vec()).map_err(|_| SledError::BadKey("kv"))?;
+                let v = String::from_utf8(v.to_vec()).map_err(|_| SledError::BadKey("kv"))?;
+                out.push((k, v));
+            }
+            Ok(out)
         })
         .await
     }

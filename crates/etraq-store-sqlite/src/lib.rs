@@ -271,6 +271,26 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn kv_get(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_string();
+        self.read(move |c| read::kv_get(c, &key)).await
+    }
+
+    async fn kv_put(&self, key: &str, value: Option<&str>) -> Result<()> {
+        match self
+            .write(WriteOp::KvPut(key.to_string(), value.map(String::from)))
+            .await?
+        {
+            WriteOut::Unit => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn kv_scan(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let prefix = prefix.to_string();
+        self.read(move |c| read::kv_scan(c, &prefix)).await
+    }
+
     async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64> {
         match self
             .write(WriteOp::PutPending(Box::new(pending.clone())))

@@ -187,49 +187,126 @@ pub(crate) fn get_dr(conn: &Connection, id: &DrId) -> Result<Option<Dr>, Error> 
     }
 }
 
+/// Keyset direction of a listing: the comparison with the cursor and the SQL order.
+fn direction(oldest_first: bool) -> (&'static str, &'static str) {
+    if oldest_first {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    }
+}
+
+/// Runs `sql` (which selects one integer key) once per user of `involving`, binding the user
+/// as the first argument before `args`, and merges the answers in listing order: the first
+/// `take` distinct keys. Each per-user query is an index range with its own LIMIT, so a scope of
+/// a few users over a million rows costs a few short range scans.
+fn merge_per_user(
+    conn: &Connection,
+    sql: &str,
+    involving: &[EmailAddress],
+    args: &[Value],
+    oldest_first: bool,
+    take: usize,
+) -> Result<Vec<i64>, Error> {
+    let mut stmt = conn.prepare_cached(sql).ctx("preparing a scoped listing")?;
+    let mut keys: Vec<i64> = Vec::new();
+    for user in involving {
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(Value::Text(user.as_str().to_string()));
+        all.extend(args.iter().cloned());
+        let rows = stmt
+            .query_map(params_from_iter(all), |r| r.get::<_, i64>(0))
+            .ctx("running a scoped listing")?;
+        for r in rows {
+            keys.push(r.ctx("reading a scoped listing")?);
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    if !oldest_first {
+        keys.reverse();
+    }
+    keys.truncate(take);
+    Ok(keys)
+}
+
 pub(crate) fn list_drs(conn: &Connection, q: &DrQuery) -> Result<Page<Dr>, Error> {
     let limit = page_size(q.limit);
-    let mut sql = String::from("SELECT number, data FROM drs WHERE 1=1");
+    let (cmp, order) = direction(q.oldest_first);
+    // Filters on `d` (the drs table), shared by both query shapes.
+    let mut filter = String::new();
     let mut args: Vec<Value> = Vec::new();
     if let Some(s) = q.status {
-        sql.push_str(" AND status = ?");
+        filter.push_str(" AND d.status = ?");
         args.push(Value::Text(s.as_str().into()));
     }
     if let Some(o) = &q.owner {
-        sql.push_str(" AND owner = ?");
+        filter.push_str(" AND d.owner = ?");
         args.push(Value::Text(o.as_str().into()));
     }
     match &q.customer {
         Some(Party::Address(a)) => {
-            sql.push_str(" AND customer = ?");
+            filter.push_str(" AND d.customer = ?");
             args.push(Value::Text(a.as_str().into()));
         }
         Some(Party::Domain(d)) => {
-            sql.push_str(" AND customer_domain = ?");
+            filter.push_str(" AND d.customer_domain = ?");
             args.push(Value::Text(d.clone()));
         }
         None => {}
     }
     if let Some(before) = q.awaiting_before {
-        sql.push_str(" AND status = 'open' AND awaiting_since < ?");
+        filter.push_str(" AND d.status = 'open' AND d.awaiting_since < ?");
         args.push(Value::Integer(before.as_second()));
     }
-    if let Some(after) = q.after {
-        sql.push_str(" AND number < ?");
-        args.push(Value::Integer(u64_to_i64(after)));
-    }
-    sql.push_str(" ORDER BY number DESC LIMIT ?");
-    args.push(Value::Integer(limit as i64 + 1));
-    let mut stmt = conn.prepare_cached(&sql).ctx("preparing the DR listing")?;
-    let rows = stmt
-        .query_map(params_from_iter(args), |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })
-        .ctx("listing DRs")?;
-    let mut items = Vec::new();
-    for row in rows {
-        let (_, data) = row.ctx("reading a DR row")?;
-        items.push(dr_from_row(&data)?);
+    let take = limit + 1;
+    let rows: Vec<(i64, String)> = match &q.involving {
+        Some(users) => {
+            let mut sql = format!(
+                "SELECT u.number FROM dr_users u JOIN drs d ON d.number = u.number WHERE u.user = ?{filter}"
+            );
+            if let Some(after) = q.after {
+                sql.push_str(&format!(" AND u.number {cmp} ?"));
+                args.push(Value::Integer(u64_to_i64(after)));
+            }
+            sql.push_str(&format!(" ORDER BY u.number {order} LIMIT {take}"));
+            let numbers = merge_per_user(conn, &sql, users, &args, q.oldest_first, take)?;
+            let mut get = conn
+                .prepare_cached("SELECT data FROM drs WHERE number = ?1")
+                .ctx("preparing a DR lookup")?;
+            let mut out = Vec::with_capacity(numbers.len());
+            for n in numbers {
+                let data: String = get
+                    .query_row(params![n], |r| r.get(0))
+                    .ctx("reading a DR")?;
+                out.push((n, data));
+            }
+            out
+        }
+        None => {
+            let mut sql = format!("SELECT d.number, d.data FROM drs d WHERE 1=1{filter}");
+            if let Some(after) = q.after {
+                sql.push_str(&format!(" AND d.number {cmp} ?"));
+                args.push(Value::Integer(u64_to_i64(after)));
+            }
+            sql.push_str(&format!(" ORDER BY d.number {order} LIMIT ?"));
+            args.push(Value::Integer(take as i64));
+            let mut stmt = conn.prepare_cached(&sql).ctx("preparing the DR listing")?;
+            let rows = stmt
+                .query_map(params_from_iter(args), |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .ctx("listing DRs")?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row.ctx("reading a DR row")?);
+            }
+            out
+        }
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for (_, data) in &rows {
+        items.push(dr_from_row(data)?);
     }
     let next = if items.len() > limit {
         items.truncate(limit);
@@ -270,56 +347,74 @@ pub(crate) fn mails_by_message_id(conn: &Connection, id: &str) -> Result<Vec<Mai
 
 pub(crate) fn list_mails(conn: &Connection, q: &MailQuery) -> Result<Page<MailRecord>, Error> {
     let limit = page_size(q.limit);
-    let (cmp, order) = if q.oldest_first {
-        (">", "ASC")
-    } else {
-        ("<", "DESC")
-    };
+    let take = limit + 1;
+    let (cmp, order) = direction(q.oldest_first);
+    // Filters on `m` (the mails table) and, for `party`, an address on the mail.
+    let mut filter = String::new();
     let mut args: Vec<Value> = Vec::new();
-    let mut sql = match &q.party {
-        Some(p) => {
-            let (col, val) = match p {
-                Party::Address(a) => ("address", a.as_str().to_string()),
-                Party::Domain(d) => ("domain", d.clone()),
-            };
-            args.push(Value::Text(val));
-            format!(
-                "SELECT m.seq, m.data FROM mail_parties p JOIN mails m ON m.seq = p.seq WHERE p.{col} = ?"
-            )
-        }
-        None => "SELECT m.seq, m.data FROM mails m WHERE 1=1".to_string(),
-    };
-    let seq_col = if q.party.is_some() { "p.seq" } else { "m.seq" };
     if let Some(t) = q.tracked {
-        sql.push_str(" AND m.tracked = ?");
+        filter.push_str(" AND m.tracked = ?");
         args.push(Value::Integer(t as i64));
     }
     if let Some(dr) = &q.dr {
-        sql.push_str(" AND m.dr_number = ? AND m.dr_id = ?");
+        filter.push_str(" AND m.dr_number = ? AND m.dr_id = ?");
         args.push(Value::Integer(u64_to_i64(dr.number())));
         args.push(Value::Text(dr.to_string()));
     }
-    if let Some(after) = q.after {
-        sql.push_str(&format!(" AND {seq_col} {cmp} ?"));
-        args.push(Value::Integer(u64_to_i64(after)));
-    }
-    if q.party.is_some() {
-        // A mail with two addresses at one domain appears once.
-        sql.push_str(" GROUP BY p.seq");
-    }
-    sql.push_str(&format!(" ORDER BY {seq_col} {order} LIMIT ?"));
-    args.push(Value::Integer(limit as i64 + 1));
-    let mut stmt = conn
-        .prepare_cached(&sql)
-        .ctx("preparing the mail listing")?;
-    let rows = stmt
-        .query_map(params_from_iter(args), |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })
-        .ctx("listing mails")?;
-    let mut items = Vec::new();
-    for row in rows {
-        let (seq, data) = row.ctx("reading a mail row")?;
+    let party = q.party.as_ref().map(|p| match p {
+        Party::Address(a) => ("address", a.as_str().to_string()),
+        Party::Domain(d) => ("domain", d.clone()),
+    });
+    let seqs: Vec<i64> = match (&q.involving, &party) {
+        (Some(users), _) => {
+            if let Some((col, val)) = &party {
+                filter.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM mail_parties q WHERE q.{col} = ? AND q.seq = p.seq)"
+                ));
+                args.push(Value::Text(val.clone()));
+            }
+            let mut sql = format!(
+                "SELECT p.seq FROM mail_parties p JOIN mails m ON m.seq = p.seq WHERE p.address = ?{filter}"
+            );
+            if let Some(after) = q.after {
+                sql.push_str(&format!(" AND p.seq {cmp} ?"));
+                args.push(Value::Integer(u64_to_i64(after)));
+            }
+            sql.push_str(&format!(" ORDER BY p.seq {order} LIMIT {take}"));
+            merge_per_user(conn, &sql, users, &args, q.oldest_first, take)?
+        }
+        (None, Some((col, val))) => {
+            // A mail with two addresses at one domain appears once.
+            let mut sql = format!(
+                "SELECT DISTINCT p.seq FROM mail_parties p JOIN mails m ON m.seq = p.seq WHERE p.{col} = ?{filter}"
+            );
+            let mut all = vec![Value::Text(val.clone())];
+            all.append(&mut args);
+            if let Some(after) = q.after {
+                sql.push_str(&format!(" AND p.seq {cmp} ?"));
+                all.push(Value::Integer(u64_to_i64(after)));
+            }
+            sql.push_str(&format!(" ORDER BY p.seq {order} LIMIT {take}"));
+            query_keys(conn, &sql, all)?
+        }
+        (None, None) => {
+            let mut sql = format!("SELECT m.seq FROM mails m WHERE 1=1{filter}");
+            if let Some(after) = q.after {
+                sql.push_str(&format!(" AND m.seq {cmp} ?"));
+                args.push(Value::Integer(u64_to_i64(after)));
+            }
+            sql.push_str(&format!(" ORDER BY m.seq {order} LIMIT {take}"));
+            query_keys(conn, &sql, args)?
+        }
+    };
+    let mut get = conn
+        .prepare_cached("SELECT data FROM mails WHERE seq = ?1")
+        .ctx("preparing a mail lookup")?;
+    let mut items = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        let data: String = get
+            .query_row(params![seq], |r| r.get(0))
+            .ctx("reading a mail record")?;
         items.push(mail_from_row(seq, &data)?);
     }
     let next = if items.len() > limit {
@@ -329,6 +424,19 @@ pub(crate) fn list_mails(conn: &Connection, q: &MailQuery) -> Result<Page<MailRe
         None
     };
     Ok(Page { items, next })
+}
+
+/// Runs a query selecting one integer key.
+fn query_keys(conn: &Connection, sql: &str, args: Vec<Value>) -> Result<Vec<i64>, Error> {
+    let mut stmt = conn.prepare_cached(sql).ctx("preparing a listing")?;
+    let rows = stmt
+        .query_map(params_from_iter(args), |r| r.get::<_, i64>(0))
+        .ctx("running a listing")?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r.ctx("reading a listing")?);
+    }
+    Ok(out)
 }
 
 pub(crate) fn raw_message(conn: &Connection, seq: u64) -> Result<Option<Vec<u8>>, Error> {
@@ -480,6 +588,12 @@ pub(crate) fn list_alerts(conn: &Connection, q: &AlertQuery) -> Result<Page<Aler
         sql.push_str(" AND dr_number = ?");
         args.push(Value::Integer(u64_to_i64(d.number())));
     }
+    if let Some(users) = &q.involving {
+        // Alerts are few next to mail; a plain IN list on the user index is enough.
+        let marks = vec!["?"; users.len()].join(", ");
+        sql.push_str(&format!(" AND user IN ({marks})"));
+        args.extend(users.iter().map(|u| Value::Text(u.as_str().to_string())));
+    }
     sql.push_str(" ORDER BY id DESC LIMIT ?");
     args.push(Value::Integer(limit as i64 + 1));
     let mut s = conn
@@ -505,6 +619,32 @@ pub(crate) fn list_alerts(conn: &Connection, q: &AlertQuery) -> Result<Page<Aler
         None
     };
     Ok(Page { items, next })
+}
+
+pub(crate) fn kv_get(conn: &Connection, key: &str) -> Result<Option<String>, Error> {
+    conn.prepare_cached("SELECT value FROM kv WHERE key = ?1")
+        .and_then(|mut s| s.query_row(params![key], |r| r.get(0)).optional())
+        .ctx("reading a key-value entry")
+}
+
+pub(crate) fn kv_scan(conn: &Connection, prefix: &str) -> Result<Vec<(String, String)>, Error> {
+    // Keys are compared as text; the range [prefix, prefix + U+10FFFF) holds exactly the keys
+    // that start with `prefix`, and uses the primary key.
+    let end = format!("{prefix}\u{10FFFF}");
+    let mut s = conn
+        .prepare_cached("SELECT key, value FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key")
+        .ctx("preparing a key-value scan")?;
+    let rows = s
+        .query_map(params![prefix, end], |r| Ok((r.get(0)?, r.get(1)?)))
+        .ctx("scanning key-value entries")?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (k, v): (String, String) = r.ctx("reading a key-value entry")?;
+        if k.starts_with(prefix) {
+            out.push((k, v));
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn outbox(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<Alert>, Error> {

@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
         version         INTEGER NOT NULL,
         due_at          INTEGER,
         awaiting_since  INTEGER,
+        users           TEXT NOT NULL,
         data            TEXT NOT NULL
     );
     CREATE INDEX drs_status ON drs(status, number);
@@ -53,6 +54,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX drs_owner ON drs(owner, number);
     CREATE INDEX drs_customer ON drs(customer, number);
     CREATE INDEX drs_customer_domain ON drs(customer_domain, number);
+
+    -- Owner and CC users of each DR: a console user's view is a range of this index.
+    CREATE TABLE dr_users (
+        user   TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        PRIMARY KEY (user, number)
+    ) WITHOUT ROWID;
 
     CREATE TABLE mails (
         seq         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -116,6 +124,12 @@ const MIGRATIONS: &[&str] = &[
         at   INTEGER NOT NULL,
         data TEXT NOT NULL
     );
+
+    -- The console's credentials and settings.
+    CREATE TABLE kv (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
 
     CREATE TABLE pending (
         id   INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -36,6 +36,7 @@ pub(crate) enum WriteOp {
     DropPending(u64),
     ApplyCycle(Box<CycleWrite>),
     UpdateAlertMail(u64, Box<AlertMail>),
+    KvPut(String, Option<String>),
 }
 
 /// What a write returns.
@@ -155,6 +156,21 @@ fn execute(tx: &Connection, op: &WriteOp) -> Result<WriteOut, Error> {
             update_alert_mail(tx, *id, mail)?;
             Ok(WriteOut::Unit)
         }
+        WriteOp::KvPut(key, value) => {
+            match value {
+                Some(v) => tx
+                    .prepare_cached(
+                        "INSERT INTO kv(key, value) VALUES (?1, ?2)
+                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    )
+                    .and_then(|mut s| s.execute(params![key, v])),
+                None => tx
+                    .prepare_cached("DELETE FROM kv WHERE key = ?1")
+                    .and_then(|mut s| s.execute(params![key])),
+            }
+            .ctx("writing a key-value entry")?;
+            Ok(WriteOut::Unit)
+        }
         WriteOp::PutUser(u) => {
             let data = to_json("users", u)?;
             tx.prepare_cached(
@@ -196,13 +212,44 @@ struct DrColumns {
     customer: String,
     due_at: Option<i64>,
     awaiting_since: Option<i64>,
+    users: String,
+}
+
+/// A DR's owner and CC users as stored in `drs.users` (one per line, sorted).
+fn users_column(dr: &Dr) -> String {
+    dr.users()
+        .iter()
+        .map(|u| u.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Replaces a DR's rows in the `dr_users` index.
+fn index_users(tx: &Connection, number: i64, old: Option<&str>, new: &str) -> Result<(), Error> {
+    if let Some(old) = old {
+        let mut s = tx
+            .prepare_cached("DELETE FROM dr_users WHERE user = ?1 AND number = ?2")
+            .ctx("preparing the DR user index")?;
+        for u in old.split('\n').filter(|u| !u.is_empty()) {
+            s.execute(params![u, number])
+                .ctx("updating the DR user index")?;
+        }
+    }
+    let mut s = tx
+        .prepare_cached("INSERT OR IGNORE INTO dr_users(user, number) VALUES (?1, ?2)")
+        .ctx("preparing the DR user index")?;
+    for u in new.split('\n').filter(|u| !u.is_empty()) {
+        s.execute(params![u, number])
+            .ctx("updating the DR user index")?;
+    }
+    Ok(())
 }
 
 fn check_and_write_dr(tx: &Connection, w: &DrWrite) -> Result<(), Error> {
     let number = i64_of(w.dr.id.number())?;
     let current: Option<DrColumns> = tx
         .prepare_cached(
-            "SELECT version, id, status, owner, customer, due_at, awaiting_since FROM drs WHERE number = ?1",
+            "SELECT version, id, status, owner, customer, due_at, awaiting_since, users FROM drs WHERE number = ?1",
         )
         .and_then(|mut s| {
             s.query_row(params![number], |r| {
@@ -214,6 +261,7 @@ fn check_and_write_dr(tx: &Connection, w: &DrWrite) -> Result<(), Error> {
                     customer: r.get(4)?,
                     due_at: r.get(5)?,
                     awaiting_since: r.get(6)?,
+                    users: r.get(7)?,
                 })
             })
             .optional()
@@ -260,9 +308,10 @@ fn write_dr(tx: &Connection, dr: &Dr) -> Result<(), Error> {
     let data = to_json("drs", dr)?;
     let due = dr.due_at.map(|t| t.as_microsecond());
     let since = dr.awaiting_since.map(|t| t.as_second());
+    let users = users_column(dr);
     tx.prepare_cached(
-        "INSERT INTO drs(number, id, status, owner, customer, customer_domain, version, due_at, awaiting_since, data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO drs(number, id, status, owner, customer, customer_domain, version, due_at, awaiting_since, users, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -275,11 +324,12 @@ fn write_dr(tx: &Connection, dr: &Dr) -> Result<(), Error> {
             dr.version as i64,
             due,
             since,
+            users,
             data,
         ])
     })
     .ctx("writing a DR")?;
-    Ok(())
+    index_users(tx, number, None, &users)
 }
 
 /// Updates an existing DR, touching only the indexed columns whose values change, so its
@@ -312,11 +362,19 @@ fn update_dr(tx: &Connection, dr: &Dr, old: &DrColumns) -> Result<(), Error> {
     if old.awaiting_since != since {
         set("awaiting_since", since.into());
     }
+    let users = users_column(dr);
+    let users_changed = old.users != users;
+    if users_changed {
+        set("users", users.clone().into());
+    }
     sql.push_str(" WHERE number = ?");
     args.push(number.into());
     tx.prepare_cached(&sql)
         .and_then(|mut s| s.execute(rusqlite::params_from_iter(args)))
         .ctx("updating a DR")?;
+    if users_changed {
+        index_users(tx, number, Some(&old.users), &users)?;
+    }
     Ok(())
 }
 
@@ -376,9 +434,9 @@ fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
                 "INSERT OR IGNORE INTO mail_parties(address, domain, seq) VALUES (?1, ?2, ?3)",
             )
             .ctx("preparing the party index")?;
-        for p in &m.parties {
+        for p in m.addresses() {
             s.execute(params![p.as_str(), p.domain(), seq])
-                .ctx("indexing a party")?;
+                .ctx("indexing an address")?;
         }
     }
     tx.prepare_cached("INSERT INTO raw_messages(seq, raw) VALUES (?1, ?2)")

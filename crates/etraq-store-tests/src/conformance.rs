@@ -1156,3 +1156,277 @@ pub async fn closed_store_refuses_calls(open: Opener) {
         Err(Error::Closed)
     ));
 }
+
+/// Pages through a DR listing, returning the DR numbers in order.
+async fn all_dr_numbers(s: &Arc<dyn Store>, q: DrQuery) -> Vec<u64> {
+    let mut got = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.list_drs(&DrQuery { after, ..q.clone() }).await.unwrap();
+        assert!(page.items.len() <= q.limit.max(1));
+        got.extend(page.items.iter().map(|d| d.id.number()));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    got
+}
+
+/// Scoped listings (`involving`): a user's DRs are those they own or are CC'd on, paged both
+/// ways and merged across several users without duplicates; an assignment or CC change moves
+/// the DR between scopes; the same holds for mails (any address on the mail) and alerts.
+pub async fn scoped_listings_follow_owner_and_cc(open: Opener) {
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    let mut batch = Vec::new();
+    for n in 1..=60u64 {
+        let owner = if n % 2 == 0 {
+            "ann@example.com"
+        } else {
+            "bob@example.com"
+        };
+        let mut cs = new_dr_change(n, &format!("s{n}@x.test"), owner, "c@cust.test");
+        if n % 3 == 0
+            && let Some(w) = cs.dr.as_mut()
+        {
+            w.dr.cc_users = vec![addr("cat@example.com")];
+        }
+        if n % 5 == 0 {
+            cs.mail.decision = etraq_core::Decision::Untracked {
+                reason: UntrackedReason::Duplicate,
+            };
+        }
+        batch.push(cs);
+    }
+    let seqs = s.apply_batch(batch).await.unwrap();
+    let q = |users: &[&str], oldest_first: bool| DrQuery {
+        involving: Some(users.iter().map(|u| addr(u)).collect()),
+        oldest_first,
+        limit: 7,
+        ..DrQuery::default()
+    };
+    let ann: Vec<u64> = (1..=60).rev().filter(|n| n % 2 == 0).collect();
+    assert_eq!(
+        all_dr_numbers(&s, q(&["ann@example.com"], false)).await,
+        ann
+    );
+    let cat: Vec<u64> = (1..=60).filter(|n| n % 3 == 0).collect();
+    assert_eq!(all_dr_numbers(&s, q(&["cat@example.com"], true)).await, cat);
+    let both: Vec<u64> = (1..=60)
+        .rev()
+        .filter(|n| n % 2 == 0 || n % 3 == 0)
+        .collect();
+    assert_eq!(
+        all_dr_numbers(&s, q(&["cat@example.com", "ann@example.com"], false)).await,
+        both
+    );
+    assert!(
+        all_dr_numbers(&s, q(&[], false)).await.is_empty(),
+        "an empty scope sees nothing"
+    );
+    assert!(
+        all_dr_numbers(&s, q(&["nobody@example.com"], false))
+            .await
+            .is_empty()
+    );
+    // Other filters combine with the scope.
+    let mut owned_by_bob = q(&["cat@example.com"], false);
+    owned_by_bob.owner = Some(addr("bob@example.com"));
+    assert_eq!(
+        all_dr_numbers(&s, owned_by_bob).await,
+        (1..=60u64)
+            .rev()
+            .filter(|n| n % 3 == 0 && n % 2 == 1)
+            .collect::<Vec<_>>()
+    );
+    // Unscoped, oldest first.
+    assert_eq!(
+        all_dr_numbers(
+            &s,
+            DrQuery {
+                oldest_first: true,
+                limit: 25,
+                ..DrQuery::default()
+            }
+        )
+        .await,
+        (1..=60u64).collect::<Vec<_>>()
+    );
+
+    // Assign DR 2 from ann to bob and CC dan: ann no longer sees it, bob and dan do.
+    let mut d2 = s.get_dr(&dr_id(2)).await.unwrap().unwrap();
+    d2.owner = addr("bob@example.com");
+    d2.cc_users = vec![addr("dan@example.com")];
+    d2.version = 2;
+    s.save_dr(DrWrite {
+        dr: d2,
+        expected_version: 1,
+    })
+    .await
+    .unwrap();
+    assert!(
+        !all_dr_numbers(&s, q(&["ann@example.com"], false))
+            .await
+            .contains(&2)
+    );
+    assert!(
+        all_dr_numbers(&s, q(&["bob@example.com"], false))
+            .await
+            .contains(&2)
+    );
+    assert_eq!(
+        all_dr_numbers(&s, q(&["dan@example.com"], false)).await,
+        vec![2]
+    );
+
+    // Mails: every address on a mail is indexed (here the recipient, an employee).
+    let mails = |users: &[&str], tracked: Option<bool>, oldest_first: bool| MailQuery {
+        involving: Some(users.iter().map(|u| addr(u)).collect()),
+        tracked,
+        oldest_first,
+        limit: 4,
+        ..MailQuery::default()
+    };
+    let mut got = Vec::new();
+    let mut q2 = mails(&["ann@example.com"], Some(true), true);
+    loop {
+        let page = s.list_mails(&q2).await.unwrap();
+        got.extend(page.items.iter().map(|m| m.seq));
+        match page.next {
+            Some(n) => q2.after = Some(n),
+            None => break,
+        }
+    }
+    let want: Vec<u64> = seqs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (i + 1) % 2 == 0 && (i + 1) % 5 != 0)
+        .map(|(_, s)| *s)
+        .collect();
+    assert_eq!(got, want);
+    let everyone = s
+        .list_mails(&MailQuery {
+            limit: 1000,
+            ..mails(&["ann@example.com", "bob@example.com"], None, false)
+        })
+        .await
+        .unwrap();
+    assert_eq!(everyone.items.len(), 60);
+    assert!(everyone.items.windows(2).all(|w| w[0].seq > w[1].seq));
+    // With a party filter too: the customer's mail that ann is on.
+    let with_party = s
+        .list_mails(&MailQuery {
+            party: Some(Party::Domain("cust.test".into())),
+            limit: 1000,
+            ..mails(&["ann@example.com"], None, false)
+        })
+        .await
+        .unwrap();
+    assert_eq!(with_party.items.len(), 30);
+    assert!(
+        s.list_mails(&mails(&[], None, false))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    // The history of an employee's address finds their mail.
+    assert_eq!(
+        s.list_mails(&MailQuery {
+            party: Some(Party::Address(addr("bob@example.com"))),
+            limit: 1000,
+            ..MailQuery::default()
+        })
+        .await
+        .unwrap()
+        .items
+        .len(),
+        30
+    );
+
+    // Alerts to someone in scope.
+    s.apply_cycle(CycleWrite {
+        record: cycle_record(2, 0),
+        drs: vec![],
+        alerts: vec![
+            alert(
+                AlertKind::Warning,
+                "ann@example.com",
+                4,
+                pending_at("2026-11-27T12:00:00Z"),
+            ),
+            alert(
+                AlertKind::Warning,
+                "bob@example.com",
+                3,
+                pending_at("2026-11-27T12:00:00Z"),
+            ),
+        ],
+    })
+    .await
+    .unwrap();
+    let to = |users: &[&str]| AlertQuery {
+        involving: Some(users.iter().map(|u| addr(u)).collect()),
+        ..AlertQuery::default()
+    };
+    let a = s
+        .list_alerts(&to(&["ann@example.com"]))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].user.as_str(), "ann@example.com");
+    assert_eq!(
+        s.list_alerts(&to(&["ann@example.com", "bob@example.com"]))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    assert!(s.list_alerts(&to(&[])).await.unwrap().items.is_empty());
+    s.close().await.unwrap();
+}
+
+/// The key-value space: put, overwrite, get, scan by prefix in key order, delete, and it
+/// survives a reopen.
+pub async fn key_value_entries(open: Opener) {
+    let dir = temp_dir();
+    {
+        let s = open_in(open, dir.path()).await;
+        assert_eq!(s.kv_get("password:admin").await.unwrap(), None);
+        s.kv_put("password:admin", Some("h1")).await.unwrap();
+        s.kv_put("password:admin", Some("h2")).await.unwrap();
+        s.kv_put("session:b", Some("sb")).await.unwrap();
+        s.kv_put("session:a", Some("sa")).await.unwrap();
+        s.kv_put("sessionx", Some("not a session")).await.unwrap();
+        s.kv_put("token:é", Some("unicode ✓")).await.unwrap();
+        assert_eq!(
+            s.kv_get("password:admin").await.unwrap().as_deref(),
+            Some("h2")
+        );
+        assert_eq!(
+            s.kv_scan("session:").await.unwrap(),
+            vec![
+                ("session:a".to_string(), "sa".to_string()),
+                ("session:b".to_string(), "sb".to_string())
+            ]
+        );
+        s.kv_put("session:a", None).await.unwrap();
+        s.kv_put("session:never", None).await.unwrap();
+        assert_eq!(s.kv_scan("session:").await.unwrap().len(), 1);
+        s.close().await.unwrap();
+    }
+    let s = open_in(open, dir.path()).await;
+    assert_eq!(
+        s.kv_get("password:admin").await.unwrap().as_deref(),
+        Some("h2")
+    );
+    assert_eq!(
+        s.kv_get("token:é").await.unwrap().as_deref(),
+        Some("unicode ✓")
+    );
+    assert_eq!(s.kv_scan("").await.unwrap().len(), 4);
+    s.close().await.unwrap();
+}

@@ -57,6 +57,8 @@ macro_rules! store_tests {
             conformance::mail_listing_keyset_pagination,
             conformance::everything_survives_close_and_reopen,
             conformance::closed_store_refuses_calls,
+            conformance::scoped_listings_follow_owner_and_cc,
+            conformance::key_value_entries,
             scenarios::new_customer_mail_opens_a_dr,
             scenarios::tagged_reply_marks_replied_and_records_response_time,
             scenarios::customer_reply_without_tag_threads_by_references,

@@ -2,8 +2,8 @@
 
 use anyhow::{Result, bail};
 use etraq_core::escalator::{CycleReport, Escalator};
-use etraq_core::model::{Alert, AlertMail};
 use etraq_core::store::AlertQuery;
+pub use etraq_core::views::AlertRow;
 use etraq_core::{DrId, Tracker};
 use serde::Serialize;
 
@@ -14,57 +14,6 @@ use crate::context::Context;
 use crate::logfiles;
 use crate::out::Out;
 use crate::render;
-
-/// An alert as `alerts list` and `escalate --json` print it: the contract fields first.
-#[derive(Debug, Serialize)]
-pub struct AlertRow {
-    pub event_type: String,
-    pub user: String,
-    pub date_time: jiff::Timestamp,
-    pub source_dr: String,
-    pub assigned_on: jiff::Timestamp,
-    pub dr_owner: String,
-    pub id: u64,
-    pub level: u32,
-    pub customer: String,
-    pub subject: String,
-    pub waited_secs: i64,
-    pub mail: String,
-}
-
-impl From<&Alert> for AlertRow {
-    fn from(a: &Alert) -> Self {
-        AlertRow {
-            event_type: a.event_type.to_string(),
-            user: a.user.to_string(),
-            date_time: a.date_time,
-            source_dr: a.source_dr.to_string(),
-            assigned_on: a.assigned_on,
-            dr_owner: a.dr_owner.to_string(),
-            id: a.id,
-            level: a.level,
-            customer: a.customer.to_string(),
-            subject: a.subject.clone(),
-            waited_secs: a.waited_secs,
-            mail: match &a.mail {
-                AlertMail::Pending { attempts: 0, .. } => "pending".into(),
-                AlertMail::Pending {
-                    attempts,
-                    last_error,
-                    ..
-                } => format!(
-                    "retrying ({attempts} failed{})",
-                    last_error
-                        .as_ref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default()
-                ),
-                AlertMail::Sent { at, .. } => format!("sent {at}"),
-                AlertMail::Disabled => "off for this user".into(),
-            },
-        }
-    }
-}
 
 /// `escalate --once --json`.
 #[derive(Serialize)]
@@ -164,6 +113,7 @@ async fn list(ctx: &Context, a: AlertListArgs) -> Result<()> {
             dr: dr.clone(),
             after,
             limit,
+            ..AlertQuery::default()
         };
         async move { store.list_alerts(&q).await }
     };
@@ -171,7 +121,7 @@ async fn list(ctx: &Context, a: AlertListArgs) -> Result<()> {
         &a.paging,
         a.json,
         fetch,
-        |x: &Alert| AlertRow::from(x),
+        |x: &etraq_core::model::Alert| AlertRow::from(x),
         |rows| render::alert_table(rows, &tz),
         "alerts",
     )

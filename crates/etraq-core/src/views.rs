@@ -1,0 +1,228 @@
+//! The rows every listing shows, with the contract JSON field names of DESIGN §11.
+//!
+//! The CLI's `--json` output and the console's JSON API serialise these same structs, so the two
+//! can never drift apart; the CLI's tables and the console's HTML tables show their fields in the
+//! seed guide's column order.
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::address::EmailAddress;
+use crate::model::{Alert, AlertMail, Dr, MailRecord};
+
+/// A tracked mail / DR row: `id, owner, sender, recipient, subject, assigned_on, cc_users,
+/// mail_type, status, escalation_level` (contract), plus the DR's customer and timers.
+#[derive(Clone, Debug, Serialize)]
+pub struct DrRow {
+    /// `id`.
+    pub id: String,
+    /// `owner`.
+    pub owner: String,
+    /// `sender`.
+    pub sender: String,
+    /// `recipient`.
+    pub recipient: Option<String>,
+    /// `subject`.
+    pub subject: String,
+    /// `assigned_on`.
+    pub assigned_on: Timestamp,
+    /// `cc_users`.
+    pub cc_users: Vec<String>,
+    /// `mail_type`.
+    pub mail_type: String,
+    /// `status`.
+    pub status: String,
+    /// `escalation_level`.
+    pub escalation_level: u32,
+    /// `customer`.
+    pub customer: String,
+    /// `awaiting_since`.
+    pub awaiting_since: Option<Timestamp>,
+    /// `first_response_at`.
+    pub first_response_at: Option<Timestamp>,
+    /// `last_activity`.
+    pub last_activity: Timestamp,
+}
+
+impl From<&Dr> for DrRow {
+    fn from(d: &Dr) -> Self {
+        DrRow {
+            id: d.id.to_string(),
+            owner: d.owner.to_string(),
+            sender: d.last_sender.to_string(),
+            recipient: d.last_recipient.as_ref().map(|r| r.to_string()),
+            subject: d.subject.clone(),
+            assigned_on: d.assigned_on,
+            cc_users: strings(&d.cc_users),
+            mail_type: d.last_mail_type.to_string(),
+            status: d.status.to_string(),
+            escalation_level: d.escalation_level,
+            customer: d.customer.to_string(),
+            awaiting_since: d.awaiting_since,
+            first_response_at: d.first_response_at,
+            last_activity: d.last_activity,
+        }
+    }
+}
+
+/// An untracked mail row: `recipient, sender, subject, cc_users, mailed_on, reason` (contract),
+/// plus its ids.
+#[derive(Clone, Debug, Serialize)]
+pub struct UntrackedRow {
+    /// `recipient`.
+    pub recipient: Option<String>,
+    /// `sender`.
+    pub sender: Option<String>,
+    /// `subject`.
+    pub subject: String,
+    /// `cc_users`.
+    pub cc_users: Vec<String>,
+    /// `mailed_on`.
+    pub mailed_on: Timestamp,
+    /// `reason`.
+    pub reason: String,
+    /// `message_id`.
+    pub message_id: String,
+    /// `direction`.
+    pub direction: String,
+    /// `dr`.
+    pub dr: Option<String>,
+    /// `seq`.
+    pub seq: u64,
+}
+
+impl From<&MailRecord> for UntrackedRow {
+    fn from(m: &MailRecord) -> Self {
+        UntrackedRow {
+            recipient: m.recipient().map(|r| r.to_string()),
+            sender: m.sender.as_ref().map(|s| s.to_string()),
+            subject: m.subject.clone(),
+            cc_users: strings(&m.cc),
+            mailed_on: m.received_at,
+            reason: m
+                .decision
+                .reason()
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            message_id: m.message_id.clone(),
+            direction: m.direction.to_string(),
+            dr: m.dr.as_ref().map(|d| d.to_string()),
+            seq: m.seq,
+        }
+    }
+}
+
+/// A mail in a history or a DR thread.
+#[derive(Clone, Debug, Serialize)]
+pub struct MailRow {
+    /// `seq`.
+    pub seq: u64,
+    /// `message_id`.
+    pub message_id: String,
+    /// `mailed_on`.
+    pub mailed_on: Timestamp,
+    /// `direction`.
+    pub direction: String,
+    /// `sender`.
+    pub sender: Option<String>,
+    /// `recipient`.
+    pub recipient: Option<String>,
+    /// `cc_users`.
+    pub cc_users: Vec<String>,
+    /// `subject`.
+    pub subject: String,
+    /// `decision`.
+    pub decision: String,
+    /// `mail_type`.
+    pub mail_type: Option<String>,
+    /// `reason`.
+    pub reason: Option<String>,
+    /// `dr`.
+    pub dr: Option<String>,
+}
+
+impl From<&MailRecord> for MailRow {
+    fn from(m: &MailRecord) -> Self {
+        MailRow {
+            seq: m.seq,
+            message_id: m.message_id.clone(),
+            mailed_on: m.received_at,
+            direction: m.direction.to_string(),
+            sender: m.sender.as_ref().map(|s| s.to_string()),
+            recipient: m.recipient().map(|r| r.to_string()),
+            cc_users: strings(&m.cc),
+            subject: m.subject.clone(),
+            decision: m.decision.kind().to_string(),
+            mail_type: m.decision.mail_type().map(|t| t.to_string()),
+            reason: m.decision.reason().map(|r| r.to_string()),
+            dr: m.dr.as_ref().map(|d| d.to_string()),
+        }
+    }
+}
+
+fn strings(v: &[EmailAddress]) -> Vec<String> {
+    v.iter().map(|a| a.to_string()).collect()
+}
+
+/// An alert as `alerts list` and `escalate --json` print it: the contract fields first.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertRow {
+    /// `event_type`.
+    pub event_type: String,
+    /// `user`.
+    pub user: String,
+    /// `date_time`.
+    pub date_time: Timestamp,
+    /// `source_dr`.
+    pub source_dr: String,
+    /// `assigned_on`.
+    pub assigned_on: Timestamp,
+    /// `dr_owner`.
+    pub dr_owner: String,
+    /// `id`.
+    pub id: u64,
+    /// `level`.
+    pub level: u32,
+    /// `customer`.
+    pub customer: String,
+    /// `subject`.
+    pub subject: String,
+    /// `waited_secs`.
+    pub waited_secs: i64,
+    /// `mail`.
+    pub mail: String,
+}
+
+impl From<&Alert> for AlertRow {
+    fn from(a: &Alert) -> Self {
+        AlertRow {
+            event_type: a.event_type.to_string(),
+            user: a.user.to_string(),
+            date_time: a.date_time,
+            source_dr: a.source_dr.to_string(),
+            assigned_on: a.assigned_on,
+            dr_owner: a.dr_owner.to_string(),
+            id: a.id,
+            level: a.level,
+            customer: a.customer.to_string(),
+            subject: a.subject.clone(),
+            waited_secs: a.waited_secs,
+            mail: match &a.mail {
+                AlertMail::Pending { attempts: 0, .. } => "pending".into(),
+                AlertMail::Pending {
+                    attempts,
+                    last_error,
+                    ..
+                } => format!(
+                    "retrying ({attempts} failed{})",
+                    last_error
+                        .as_ref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                ),
+                AlertMail::Sent { at, .. } => format!("sent {at}"),
+                AlertMail::Disabled => "off for this user".into(),
+            },
+        }
+    }
+}
