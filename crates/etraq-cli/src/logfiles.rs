@@ -4,73 +4,22 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use etraq_core::model::CycleRecord;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use serde::Serialize;
 
-/// One log file, as `etraq logs list` shows it.
-#[derive(Debug, Serialize)]
-pub struct LogFile {
-    pub name: String,
-    pub size: u64,
-    pub created: Option<Timestamp>,
-    pub modified: Option<Timestamp>,
-}
+pub use etraq_core::logfiles::{LogFile, dir, list as list_core, path_of as path_of_core};
 
-/// The log directory of a data directory.
-pub fn dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("logs")
-}
-
-fn to_ts(t: std::io::Result<std::time::SystemTime>) -> Option<Timestamp> {
-    t.ok().and_then(|t| Timestamp::try_from(t).ok())
-}
-
-fn is_log_name(name: &str) -> bool {
-    (name.starts_with("ET") && name.ends_with(".LOG"))
-        || (name.starts_with("EscWarnings-") && name.ends_with(".log"))
-}
-
-/// The log files, oldest first by name within each kind.
+/// The log files, ordered by name.
 pub fn list(dir: &Path) -> Result<Vec<LogFile>> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
-    };
-    for e in entries {
-        let e = e.with_context(|| format!("cannot read {}", dir.display()))?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !is_log_name(&name) {
-            continue;
-        }
-        let meta = e
-            .metadata()
-            .with_context(|| format!("cannot read {name}"))?;
-        out.push(LogFile {
-            name,
-            size: meta.len(),
-            created: to_ts(meta.created()),
-            modified: to_ts(meta.modified()),
-        });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+    Ok(list_core(dir)?)
 }
 
-/// The path of a log file named by the user; refuses anything that is not a log file name.
+/// The path of a log file named by the user.
+#[cfg(test)]
 pub fn path_of(dir: &Path, name: &str) -> Result<PathBuf> {
-    if name.contains(['/', '\\']) || name.contains("..") || !is_log_name(name) {
-        bail!("{name:?} is not a log file name (see `etraq logs list`)");
-    }
-    let p = dir.join(name);
-    if !p.is_file() {
-        bail!("no log file {name} in {}", dir.display());
-    }
-    Ok(p)
+    Ok(path_of_core(dir, name)?)
 }
 
 /// Writes the log of one escalation cycle: every decision, then the totals.

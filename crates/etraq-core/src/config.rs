@@ -111,6 +111,20 @@ pub struct WebConfig {
     /// The console's address as users reach it, for links in alert mail (default:
     /// `http://` + `listen`).
     pub public_url: String,
+    /// PEM certificate chain: with `tls_key`, the console speaks HTTPS only, and its session
+    /// cookies are `Secure`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// How long a sign-in lasts without "remember me" (the cookie also ends with the browser).
+    pub session_lifetime: HumanDuration,
+    /// How long a sign-in with "remember me" lasts.
+    pub remember_lifetime: HumanDuration,
+    /// Failed sign-ins per account (and ten times as many per client address) within
+    /// `login_window` before further attempts get 429.
+    pub login_attempts: u32,
+    /// The window of `login_attempts`.
+    pub login_window: HumanDuration,
 }
 
 /// `[escalation]`: when a waiting customer produces a warning and an escalation.
@@ -343,6 +357,12 @@ impl Default for WebConfig {
         WebConfig {
             listen: "127.0.0.1:8080".into(),
             public_url: String::new(),
+            tls_cert: None,
+            tls_key: None,
+            session_lifetime: HumanDuration::from_secs(12 * 3600),
+            remember_lifetime: HumanDuration::from_secs(30 * 86_400),
+            login_attempts: 5,
+            login_window: HumanDuration::from_secs(15 * 60),
         }
     }
 }
@@ -647,6 +667,30 @@ impl Config {
         {
             return Err(("upstream.host".into(), "must not be empty".into()));
         }
+        if self.web.tls_cert.is_some() != self.web.tls_key.is_some() {
+            return Err((
+                "web.tls_key".into(),
+                "tls_cert and tls_key must be given together".into(),
+            ));
+        }
+        if self.web.session_lifetime.as_secs() < 60 {
+            return Err((
+                "web.session_lifetime".into(),
+                "must be at least 1 minute".into(),
+            ));
+        }
+        if self.web.remember_lifetime.as_secs() < 60 {
+            return Err((
+                "web.remember_lifetime".into(),
+                "must be at least 1 minute".into(),
+            ));
+        }
+        if self.web.login_attempts == 0 {
+            return Err(("web.login_attempts".into(), "must be at least 1".into()));
+        }
+        if self.web.login_window.as_secs() == 0 {
+            return Err(("web.login_window".into(), "must be longer than 0".into()));
+        }
         Ok(())
     }
 
@@ -810,6 +854,12 @@ local_domains = [{domains}]
 [web]
 # listen = "127.0.0.1:8080"
 # public_url = ""         # the console's address in alert mail links; "" = http://<listen>
+# tls_cert = "cert.pem"   # with tls_key: HTTPS only, Secure cookies
+# tls_key = "key.pem"
+# session_lifetime = "12h"   # a sign-in without "remember me"
+# remember_lifetime = "30d"  # a sign-in with "remember me"
+# login_attempts = 5      # failed sign-ins per account within login_window before 429
+# login_window = "15m"
 
 [logs]
 # retention_days = 30     # log files older than this are deleted; 0 keeps them

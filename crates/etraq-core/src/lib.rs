@@ -64,9 +64,12 @@ pub mod escalation;
 pub mod escalator;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod logfiles;
 pub mod message;
 pub mod model;
+pub mod queries;
 pub mod reports;
+pub mod services;
 pub mod store;
 pub mod subject;
 pub mod tracker;

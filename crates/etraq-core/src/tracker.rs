@@ -123,7 +123,9 @@ struct Item<'a> {
 /// Tracks mail into a store. Cheap to share behind an `Arc`.
 pub struct Tracker {
     store: Arc<dyn Store>,
-    rules: TrackingRules,
+    /// Swappable, so the console can apply new tracking settings without a restart; each batch
+    /// decides with one snapshot.
+    rules: std::sync::RwLock<Arc<TrackingRules>>,
     pool: std::sync::Mutex<Vec<std::ops::Range<u64>>>,
 }
 
@@ -133,7 +135,7 @@ impl Tracker {
     pub fn new(store: Arc<dyn Store>, rules: TrackingRules) -> Self {
         Tracker {
             store,
-            rules,
+            rules: std::sync::RwLock::new(Arc::new(rules)),
             pool: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -143,9 +145,23 @@ impl Tracker {
         &self.store
     }
 
-    /// The rules this tracker applies.
-    pub fn rules(&self) -> &TrackingRules {
-        &self.rules
+    /// The rules this tracker applies now.
+    pub fn rules(&self) -> Arc<TrackingRules> {
+        match self.rules.read() {
+            Ok(r) => r.clone(),
+            // A writer panicked mid-swap; the value is still a whole `Arc`.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the rules; mail decided from now on uses them (a batch in progress finishes
+    /// with the rules it started with).
+    pub fn set_rules(&self, rules: TrackingRules) {
+        let rules = Arc::new(rules);
+        match self.rules.write() {
+            Ok(mut r) => *r = rules,
+            Err(poisoned) => *poisoned.into_inner() = rules,
+        }
     }
 
     /// Tracks one mail received at `now`.
@@ -291,6 +307,7 @@ impl Tracker {
         items: &[Item<'_>],
         numbering: Numbering,
     ) -> Result<Vec<(ChangeSet, Tracked)>> {
+        let rules = self.rules();
         let mut overlay = Overlay::default();
         let mut out: Vec<(ChangeSet, Tracked)> = Vec::with_capacity(items.len());
         let mut provisional = PROVISIONAL_BASE;
@@ -302,8 +319,8 @@ impl Tracker {
         for item in items {
             let mail = ParsedMail::parse(item.raw);
             let env = item.envelope.resolve(&mail);
-            let parties = classify::parties(&self.rules, &env, &mail);
-            queries.push(classify::facts_query(&mail, &parties, &self.rules));
+            let parties = classify::parties(&rules, &env, &mail);
+            queries.push(classify::facts_query(&mail, &parties, &rules));
             prepared.push((mail, env, parties));
         }
         let answers = self.store.thread_facts_batch(&queries).await?;
@@ -330,9 +347,18 @@ impl Tracker {
                     mail.date.filter(|d| *d <= latest).unwrap_or(latest)
                 }
             };
-            overlay.merge_into(query, &mut facts, &batch_users, &self.rules);
-            let c = classify::classify(&self.rules, &env, &mail, &parties, &facts);
-            let cs = self.change_set(&mail, &env, &parties, &c, &facts, now, &mut provisional)?;
+            overlay.merge_into(query, &mut facts, &batch_users, &rules);
+            let c = classify::classify(&rules, &env, &mail, &parties, &facts);
+            let cs = self.change_set(
+                &rules,
+                &mail,
+                &env,
+                &parties,
+                &c,
+                &facts,
+                now,
+                &mut provisional,
+            )?;
             overlay.record(&cs);
             let t = Tracked {
                 seq: 0,
@@ -409,6 +435,7 @@ impl Tracker {
     #[allow(clippy::too_many_arguments)]
     fn change_set(
         &self,
+        rules: &TrackingRules,
         mail: &ParsedMail,
         env: &ResolvedEnvelope,
         parties: &Parties,
@@ -439,8 +466,8 @@ impl Tracker {
             } => {
                 let number = *provisional;
                 *provisional += 1;
-                let date = now.to_zoned_datetime(self.rules.time_zone.clone()).date();
-                let id = DrId::new(self.rules.prefix_for(department.as_deref()), date, number)?;
+                let date = now.to_zoned_datetime(rules.time_zone.clone()).date();
+                let id = DrId::new(rules.prefix_for(department.as_deref()), date, number)?;
                 let dr = transition::new_dr(
                     id.clone(),
                     owner.clone(),
@@ -524,10 +551,11 @@ impl Tracker {
 
     /// Gives a DR to another owner, who must be a local address.
     pub async fn assign_dr(&self, id: &DrId, owner: &EmailAddress, now: Timestamp) -> Result<Dr> {
-        if !self.rules.is_local(owner) {
+        let rules = self.rules();
+        if !rules.is_local(owner) {
             return Err(Error::Invalid(format!(
                 "{owner} is not in a local domain ({}); a DR owner must be an employee",
-                self.rules.local_domains.join(", ")
+                rules.local_domains.join(", ")
             )));
         }
         self.update_dr(id, |dr| Ok(transition::assign(dr, owner, now)))

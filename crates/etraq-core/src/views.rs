@@ -226,3 +226,29 @@ impl From<&Alert> for AlertRow {
         }
     }
 }
+
+/// A DR with its thread, as `etraq dr show --json` and `GET /api/v1/drs/{id}` show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DrDetail {
+    /// The DR's listing row.
+    #[serde(flatten)]
+    pub dr: DrRow,
+    /// External addresses seen on its mails.
+    pub participants: Vec<String>,
+    /// Its version (optimistic concurrency).
+    pub version: u64,
+    /// Its mails, oldest first.
+    pub messages: Vec<MailRow>,
+}
+
+/// An unreplied DR: the DR row plus how long the customer has waited (`etraq report unreplied`).
+#[derive(Clone, Debug, Serialize)]
+pub struct UnrepliedRow {
+    /// The DR's listing row.
+    #[serde(flatten)]
+    pub dr: DrRow,
+    /// Seconds the customer has waited.
+    pub waiting_secs: i64,
+    /// The owner's department.
+    pub department: Option<String>,
+}

@@ -137,6 +137,14 @@ pub mod replies {
     pub fn too_busy() -> Reply {
         Reply::new(421, [4, 3, 2], "Too many connections, try again later")
     }
+    /// 421 paused by an administrator (the console's services control).
+    pub fn paused() -> Reply {
+        Reply::new(
+            421,
+            [4, 3, 2],
+            "Service paused by the administrator, try again later",
+        )
+    }
     /// 421 timeout.
     pub fn timeout() -> Reply {
         Reply::new(421, [4, 4, 2], "Timeout exceeded, closing connection")

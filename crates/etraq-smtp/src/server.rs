@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use etraq_core::services::{Service, Services};
 use etraq_core::store::PendingDelivery;
 use etraq_core::{
     Config, Direction, EmailAddress, Envelope, Incoming, ReceivedAt, ReversePath, Store, Tracker,
@@ -179,6 +180,7 @@ struct Shared {
     cfg: GatewayConfig,
     tracker: Arc<Tracker>,
     stats: Arc<GatewayStats>,
+    services: Services,
 }
 
 /// The SMTP gateway, bound and ready to run.
@@ -203,8 +205,18 @@ impl Gateway {
                 cfg,
                 tracker,
                 stats: Arc::new(GatewayStats::default()),
+                services: Services::new(),
             }),
         })
+    }
+
+    /// Shares the server's pause switches: while [`Service::Smtp`] is paused, new connections
+    /// get `421` (senders queue the mail and retry) and sessions in progress finish normally.
+    pub fn with_services(mut self, services: Services) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.services = services;
+        }
+        self
     }
 
     /// The address actually bound (useful with port 0).
@@ -235,6 +247,11 @@ impl Gateway {
                         }
                     };
                     let _ = stream.set_nodelay(true);
+                    if self.shared.services.is_paused(Service::Smtp) {
+                        self.shared.stats.refused_connections.fetch_add(1, Ordering::Relaxed);
+                        tokio::spawn(refuse(stream, replies::paused()));
+                        continue;
+                    }
                     match limit.clone().try_acquire_owned() {
                         Ok(permit) => {
                             self.shared.stats.connections.fetch_add(1, Ordering::Relaxed);

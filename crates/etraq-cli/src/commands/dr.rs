@@ -1,17 +1,18 @@
 //! `etraq dr list|show|close|reopen|assign`.
 
 use anyhow::{Result, bail};
+use etraq_core::access::Scope;
 use etraq_core::duration::format_seconds;
-use etraq_core::store::{DrQuery, MailQuery};
+use etraq_core::queries;
+use etraq_core::store::DrQuery;
 use etraq_core::{Dr, DrId, DrStatus, Party, Tracker};
-use serde::Serialize;
 
 use crate::cli::{DrCommand, DrListArgs, StatusArg};
 use crate::commands::listing::emit;
 use crate::commands::parse_address;
 use crate::context::Context;
 use crate::out::Out;
-use crate::render::{self, DrRow, MailRow};
+use crate::render::{self, DrRow};
 
 pub async fn run(ctx: &Context, cmd: DrCommand) -> Result<()> {
     let store = ctx.open_store().await?;
@@ -85,16 +86,6 @@ async fn list(ctx: &Context, tracker: &Tracker, a: DrListArgs) -> Result<()> {
     .await
 }
 
-/// A DR with its thread, as `dr show --json` prints it.
-#[derive(Serialize)]
-struct DrDetail {
-    #[serde(flatten)]
-    dr: DrRow,
-    participants: Vec<String>,
-    version: u64,
-    messages: Vec<MailRow>,
-}
-
 async fn show(
     ctx: &Context,
     tracker: &Tracker,
@@ -103,35 +94,15 @@ async fn show(
     did: Option<&str>,
 ) -> Result<()> {
     let store = tracker.store();
+    let Some(detail) = queries::dr_detail(store.as_ref(), id, &Scope::All).await? else {
+        bail!("no DR {id}");
+    };
     let Some(dr) = store.get_dr(id).await? else {
         bail!("no DR {id}");
     };
-    let mut messages = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .list_mails(&MailQuery {
-                dr: Some(dr.id.clone()),
-                after,
-                limit: 1000,
-                oldest_first: true,
-                ..MailQuery::default()
-            })
-            .await?;
-        messages.extend(page.items.iter().map(MailRow::from));
-        match page.next {
-            Some(c) => after = Some(c),
-            None => break,
-        }
-    }
+    let messages = &detail.messages;
     let mut out = Out::new();
     if json {
-        let detail = DrDetail {
-            participants: dr.participants.iter().map(|p| p.to_string()).collect(),
-            version: dr.version,
-            dr: DrRow::from(&dr),
-            messages,
-        };
         out.line(serde_json::to_string_pretty(&detail)?)?;
         return Ok(());
     }
@@ -162,6 +133,6 @@ async fn show(
         None => out.line("  First reply:  none yet")?,
     }
     out.line(format!("  Escalation:   level {}", dr.escalation_level))?;
-    out.line(render::mail_table(&messages, &tz, false).to_string())?;
+    out.line(render::mail_table(messages, &tz, false).to_string())?;
     Ok(())
 }

@@ -1,12 +1,13 @@
 //! `etraq report unreplied|response-times|volume` and `etraq logs list|show`.
 
 use anyhow::{Result, bail};
+use etraq_core::HumanDuration;
+use etraq_core::access::Scope;
 use etraq_core::duration::format_seconds;
 use etraq_core::escalation::Directory;
+use etraq_core::queries::{self, UnrepliedQuery};
 use etraq_core::reports::{self, UserResponses, VolumeDay};
-use etraq_core::store::{DrQuery, ResponseQuery};
-use etraq_core::{Dr, DrStatus, HumanDuration};
-use serde::Serialize;
+use etraq_core::store::ResponseQuery;
 
 use crate::cli::{
     JsonFlag, LogShowArgs, LogsCommand, ReportCommand, ResponseTimesArgs, UnrepliedArgs, VolumeArgs,
@@ -15,7 +16,7 @@ use crate::commands::{parse_address, parse_time};
 use crate::context::Context;
 use crate::logfiles;
 use crate::out::Out;
-use crate::render::{self, DrRow};
+use crate::render;
 
 pub async fn run(ctx: &Context, cmd: ReportCommand) -> Result<()> {
     match cmd {
@@ -23,15 +24,6 @@ pub async fn run(ctx: &Context, cmd: ReportCommand) -> Result<()> {
         ReportCommand::ResponseTimes(a) => response_times(ctx, a).await,
         ReportCommand::Volume(a) => volume(ctx, a).await,
     }
-}
-
-/// An unreplied DR: the DR row plus how long the customer has waited.
-#[derive(Serialize)]
-struct UnrepliedRow {
-    #[serde(flatten)]
-    dr: DrRow,
-    waiting_secs: i64,
-    department: Option<String>,
 }
 
 async fn unreplied(ctx: &Context, a: UnrepliedArgs) -> Result<()> {
@@ -48,60 +40,21 @@ async fn unreplied(ctx: &Context, a: UnrepliedArgs) -> Result<()> {
         .as_deref()
         .map(|o| parse_address("--owner", o))
         .transpose()?;
-    let before = now.checked_sub(older.as_duration()).unwrap_or(now);
     let store = ctx.open_store().await?;
-    let users: Directory = store
-        .list_users()
-        .await?
-        .into_iter()
-        .map(|u| (u.email.clone(), u))
-        .collect();
-    if let Some(d) = &a.department
-        && !users
-            .values()
-            .any(|u| u.department.as_deref() == Some(d.as_str()))
-    {
-        store.close().await?;
-        bail!("no user is in department {d:?}");
-    }
-    let mut rows = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .list_drs(&DrQuery {
-                status: Some(DrStatus::Open),
-                owner: owner.clone(),
-                awaiting_before: Some(if older.as_secs() == 0 { now } else { before }),
-                after,
-                limit: 1000,
-                ..DrQuery::default()
-            })
-            .await?;
-        for d in &page.items {
-            let dept = users.get(&d.owner).and_then(|u| u.department.clone());
-            if a.department.is_some() && dept != a.department {
-                continue;
-            }
-            rows.push((d.clone(), dept));
-        }
-        match page.next {
-            Some(c) => after = Some(c),
-            None => break,
-        }
-    }
+    let q = UnrepliedQuery {
+        older_than_secs: older.as_secs(),
+        owner,
+        department: a.department.clone(),
+        limit: 0,
+    };
+    let rows = queries::unreplied(store.as_ref(), &q, &Scope::All, now).await;
     store.close().await?;
-    // Longest wait first.
-    rows.sort_by_key(|(d, _): &(Dr, Option<String>)| d.awaiting_since);
-    let out_rows: Vec<UnrepliedRow> = rows
-        .iter()
-        .map(|(d, dept)| UnrepliedRow {
-            dr: DrRow::from(d),
-            waiting_secs: d
-                .awaiting_since
-                .map_or(0, |s| now.as_second() - s.as_second()),
-            department: dept.clone(),
-        })
-        .collect();
+    let out_rows = match rows {
+        Err(etraq_core::Error::NotFound { key, .. }) => {
+            bail!("no user is in department {key:?}")
+        }
+        r => r?,
+    };
     let mut out = Out::new();
     if a.json {
         out.line(serde_json::to_string_pretty(&out_rows)?)?;
@@ -272,7 +225,7 @@ pub async fn logs(ctx: &Context, cmd: LogsCommand) -> Result<()> {
             out.line(t.to_string())?;
         }
         LogsCommand::Show(LogShowArgs { name }) => {
-            let p = logfiles::path_of(&dir, &name)?;
+            let p = logfiles::path_of_core(&dir, &name)?;
             let bytes = std::fs::read(&p)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
             out.text(String::from_utf8_lossy(&bytes))?;

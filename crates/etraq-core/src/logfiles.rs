@@ -1,0 +1,145 @@
+//! The log files in the data directory's `logs/` (the console's Log Files tab and `etraq logs`):
+//! the daily server log `ETMMDDYYYY.LOG` and one `EscWarnings-YYYYMMDDHHMMSS.log` per escalation
+//! cycle. Listing and opening them by name lives here so the CLI and the console refuse the same
+//! names: only log files, never a path.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::Error;
+
+/// One log file, as `etraq logs list --json` and the console show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct LogFile {
+    /// File name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When the file was created (when the file system records it).
+    pub created: Option<Timestamp>,
+    /// When it was last written.
+    pub modified: Option<Timestamp>,
+}
+
+/// The log directory of a data directory.
+pub fn dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("logs")
+}
+
+fn to_ts(t: std::io::Result<std::time::SystemTime>) -> Option<Timestamp> {
+    t.ok().and_then(|t| Timestamp::try_from(t).ok())
+}
+
+/// Whether `name` is the name of an etraq log file.
+pub fn is_log_name(name: &str) -> bool {
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !name.contains("..");
+    plain
+        && ((name.starts_with("ET") && name.ends_with(".LOG"))
+            || (name.starts_with("EscWarnings-") && name.ends_with(".log")))
+}
+
+/// The log files, ordered by name (daily logs and cycle logs each sort by date).
+pub fn list(dir: &Path) -> Result<Vec<LogFile>, Error> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io(e)),
+    };
+    for e in entries {
+        let e = e.map_err(io)?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !is_log_name(&name) {
+            continue;
+        }
+        let Ok(meta) = e.metadata() else {
+            // Deleted between listing and reading (retention): not there any more.
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        out.push(LogFile {
+            name,
+            size: meta.len(),
+            created: to_ts(meta.created()),
+            modified: to_ts(meta.modified()),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The path of a log file named by a user; refuses anything that is not a log file name
+/// ([`Error::Invalid`]) and names that do not exist ([`Error::NotFound`]).
+pub fn path_of(dir: &Path, name: &str) -> Result<PathBuf, Error> {
+    if !is_log_name(name) {
+        return Err(Error::Invalid(format!(
+            "{name:?} is not a log file name (see `etraq logs list`)"
+        )));
+    }
+    let p = dir.join(name);
+    if !p.is_file() {
+        return Err(Error::NotFound {
+            what: "log file",
+            key: name.to_string(),
+        });
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_log_file_names_are_accepted() {
+        for ok in [
+            "ET11272026.LOG",
+            "EscWarnings-20261127130000.log",
+            "EscWarnings-20261127130000-1.log",
+        ] {
+            assert!(is_log_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "notes.txt",
+            "../ET11272026.LOG",
+            "ET/../../etc/passwd.LOG",
+            "ET..LOG",
+            "EscWarnings-x.log\0",
+            "ET 1.LOG",
+        ] {
+            assert!(!is_log_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn listing_and_opening() {
+        let dir = std::env::temp_dir().join(format!("etraq-logfiles-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ET11272026.LOG"), "x").unwrap();
+        std::fs::write(dir.join("notes.txt"), "x").unwrap();
+        let names: Vec<String> = list(&dir).unwrap().into_iter().map(|f| f.name).collect();
+        assert_eq!(names, vec!["ET11272026.LOG"]);
+        assert!(path_of(&dir, "ET11272026.LOG").is_ok());
+        assert!(matches!(
+            path_of(&dir, "ET01012000.LOG"),
+            Err(Error::NotFound { .. })
+        ));
+        assert!(matches!(path_of(&dir, "notes.txt"), Err(Error::Invalid(_))));
+        assert!(list(&dir.join("missing")).unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,131 @@
+//! Read-side orchestration shared by the CLI and the console: the listings and reports that
+//! take more than one store call. Each takes `now` and the viewer's scope as arguments, so the
+//! CLI (which sees everything) and the console (which sees a [`Scope`]) get the same answers.
+
+use jiff::Timestamp;
+
+use crate::access::Scope;
+use crate::address::EmailAddress;
+use crate::dr_id::DrId;
+use crate::escalation::Directory;
+use crate::model::{Dr, DrStatus};
+use crate::store::{DrQuery, MailQuery, Store};
+use crate::views::{DrDetail, DrRow, MailRow, UnrepliedRow};
+use crate::{Error, Result};
+
+/// A DR and all its mails, oldest first; `Ok(None)` when there is no such DR *or* the scope
+/// does not include it (a viewer cannot tell the two apart).
+pub async fn dr_detail(store: &dyn Store, id: &DrId, scope: &Scope) -> Result<Option<DrDetail>> {
+    let Some(dr) = store.get_dr(id).await? else {
+        return Ok(None);
+    };
+    if !scope.sees_dr(&dr) {
+        return Ok(None);
+    }
+    let mut messages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_mails(&MailQuery {
+                dr: Some(dr.id.clone()),
+                after,
+                limit: 1000,
+                oldest_first: true,
+                ..MailQuery::default()
+            })
+            .await?;
+        messages.extend(page.items.iter().map(MailRow::from));
+        match page.next {
+            Some(c) => after = Some(c),
+            None => break,
+        }
+    }
+    Ok(Some(DrDetail {
+        participants: dr.participants.iter().map(|p| p.to_string()).collect(),
+        version: dr.version,
+        dr: DrRow::from(&dr),
+        messages,
+    }))
+}
+
+/// Filters of [`unreplied`].
+#[derive(Clone, Debug, Default)]
+pub struct UnrepliedQuery {
+    /// Only DRs whose customer has waited at least this many seconds.
+    pub older_than_secs: i64,
+    /// Only this owner's DRs.
+    pub owner: Option<EmailAddress>,
+    /// Only DRs whose owner is in this department.
+    pub department: Option<String>,
+    /// At most this many rows (0: no limit).
+    pub limit: usize,
+}
+
+/// Open DRs whose customer has waited longer than `older_than_secs` at `now`, longest wait
+/// first, within `scope`. Fails when the department names no user's department (a typo would
+/// otherwise look like "nothing unreplied").
+pub async fn unreplied(
+    store: &dyn Store,
+    q: &UnrepliedQuery,
+    scope: &Scope,
+    now: Timestamp,
+) -> Result<Vec<UnrepliedRow>> {
+    let users: Directory = store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.email.clone(), u))
+        .collect();
+    if let Some(d) = &q.department
+        && !users
+            .values()
+            .any(|u| u.department.as_deref() == Some(d.as_str()))
+    {
+        return Err(Error::NotFound {
+            what: "department",
+            key: d.clone(),
+        });
+    }
+    let before = Timestamp::from_second(now.as_second() - q.older_than_secs.max(0)).unwrap_or(now);
+    let mut rows: Vec<(Dr, Option<String>)> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_drs(&DrQuery {
+                status: Some(DrStatus::Open),
+                owner: q.owner.clone(),
+                awaiting_before: Some(before),
+                involving: scope.involving(),
+                after,
+                limit: 1000,
+                ..DrQuery::default()
+            })
+            .await?;
+        for d in page.items {
+            let dept = users.get(&d.owner).and_then(|u| u.department.clone());
+            if q.department.is_some() && dept != q.department {
+                continue;
+            }
+            rows.push((d, dept));
+        }
+        match page.next {
+            Some(c) => after = Some(c),
+            None => break,
+        }
+    }
+    // Longest wait first; ties by DR number for a stable order.
+    rows.sort_by_key(|(d, _)| (d.awaiting_since, d.id.number()));
+    if q.limit > 0 {
+        rows.truncate(q.limit);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(d, department)| UnrepliedRow {
+            waiting_secs: d
+                .awaiting_since
+                .map_or(0, |s| (now.as_second() - s.as_second()).max(0)),
+            dr: DrRow::from(&d),
+            department,
+        })
+        .collect())
+}
