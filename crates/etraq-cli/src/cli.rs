@@ -26,7 +26,7 @@ pub struct Cli {
 pub enum Command {
     /// Write etraq.toml with commented defaults and create the store.
     Init(InitArgs),
-    /// Run the SMTP gateway (web console and escalation join it in later releases).
+    /// Run the server: SMTP gateway, web console, escalation scheduler and alert notifier.
     Serve(ServeArgs),
     /// Manage the employees etraq knows.
     #[command(subcommand)]
@@ -54,6 +54,48 @@ pub enum Command {
     /// The log files in the data directory's logs/.
     #[command(subcommand)]
     Logs(LogsCommand),
+    /// The console's built-in administrator.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// API tokens for `Authorization: Bearer` on /api/v1.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `etraq admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Set the admin password (read from standard input when it is not a terminal).
+    Passwd,
+}
+
+/// `etraq token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token carrying a login's rights; prints it once.
+    Create(TokenCreateArgs),
+    /// List tokens (not their secrets).
+    List(JsonFlag),
+    /// Revoke a token by the id `token list` shows.
+    Revoke(TokenRevokeArgs),
+}
+
+/// `etraq token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// Whose rights: `admin` or a user's address.
+    #[arg(long, value_name = "LOGIN", default_value = "admin")]
+    pub login: String,
+    /// A name to recognise it by.
+    #[arg(long)]
+    pub name: String,
+}
+
+/// `etraq token revoke`.
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id.
+    pub id: String,
 }
 
 /// `etraq escalate`.
@@ -190,6 +232,9 @@ pub struct ServeArgs {
     /// Listen for SMTP here instead of `smtp.listen`.
     #[arg(long, value_name = "ADDR:PORT", env = "ETRAQ_SMTP_LISTEN")]
     pub smtp_listen: Option<String>,
+    /// Serve the console here instead of `web.listen`.
+    #[arg(long, value_name = "ADDR:PORT", env = "ETRAQ_WEB_LISTEN")]
+    pub web_listen: Option<String>,
 }
 
 /// `etraq user …`.
@@ -201,6 +246,15 @@ pub enum UserCommand {
     Set(UserSetArgs),
     /// List employees.
     List(JsonFlag),
+    /// Set an employee's console password (read from standard input when it is not a terminal).
+    Passwd(UserPasswdArgs),
+}
+
+/// `etraq user passwd`.
+#[derive(Debug, Args)]
+pub struct UserPasswdArgs {
+    /// The employee's address.
+    pub email: String,
 }
 
 /// On or off.

@@ -18,6 +18,8 @@ pub struct Context {
     pub config: Config,
     /// True when the configuration came from a file.
     pub config_found: bool,
+    /// Where the configuration is (or would be) read from; the console saves it there.
+    pub config_path: PathBuf,
     /// The store to open.
     pub store_url: StoreUrl,
 }
@@ -45,6 +47,7 @@ impl Context {
         Ok(Context {
             config,
             config_found,
+            config_path,
             store_url,
         })
     }
@@ -66,6 +69,7 @@ impl Context {
         Context {
             config: self.config.clone(),
             config_found: self.config_found,
+            config_path: self.config_path.clone(),
             store_url: self.store_url.clone(),
         }
     }

@@ -1006,3 +1006,37 @@ mod tests {
         assert!(StoreUrl::parse("nocolon", base).is_err());
     }
 }
+
+/// The configuration in effect, shared by the parts of a running server (escalation scheduler,
+/// console, tracker) so the console can change it without a restart. Readers take a snapshot
+/// with [`LiveConfig::get`]; a change replaces the whole value at once.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    inner: std::sync::Arc<std::sync::RwLock<std::sync::Arc<Config>>>,
+}
+
+impl LiveConfig {
+    /// Shares `config`.
+    pub fn new(config: Config) -> LiveConfig {
+        LiveConfig {
+            inner: std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(config))),
+        }
+    }
+
+    /// The configuration now.
+    pub fn get(&self) -> std::sync::Arc<Config> {
+        match self.inner.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the configuration.
+    pub fn set(&self, config: Config) {
+        let config = std::sync::Arc::new(config);
+        match self.inner.write() {
+            Ok(mut c) => *c = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
+    }
+}

@@ -78,7 +78,7 @@ pub mod views;
 
 pub use address::{EmailAddress, Party};
 pub use classify::{Classification, DrAction, ThreadFacts, classify};
-pub use config::{Config, StoreUrl, TrackingRules};
+pub use config::{Config, LiveConfig, StoreUrl, TrackingRules};
 pub use dr_id::DrId;
 pub use duration::HumanDuration;
 pub use envelope::{Envelope, ReversePath};

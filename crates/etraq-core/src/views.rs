@@ -252,3 +252,68 @@ pub struct UnrepliedRow {
     /// The owner's department.
     pub department: Option<String>,
 }
+
+/// `etraq status --json` and `GET /api/v1/status`: whether the server runs, the counters and
+/// the counts.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusView {
+    /// Whether a server is running.
+    pub running: bool,
+    /// What it listens on (`smtp 127.0.0.1:2525`, `web 127.0.0.1:8080`).
+    pub listening: Vec<String>,
+    /// `evaluation` or `relaying to HOST:PORT`.
+    pub mode: Option<String>,
+    /// When it started.
+    pub started_at: Option<Timestamp>,
+    /// Seconds since it started.
+    pub uptime_secs: Option<i64>,
+    /// Tracked mail records.
+    pub tracked: u64,
+    /// Untracked mail records.
+    pub untracked: u64,
+    /// Open DRs.
+    pub open: u64,
+    /// Replied DRs.
+    pub replied: u64,
+    /// Closed DRs.
+    pub closed: u64,
+    /// Users.
+    pub users: u64,
+    /// Escalations raised so far.
+    #[serde(rename = "ESCALATED")]
+    pub escalated: u64,
+    /// Warnings raised so far.
+    #[serde(rename = "WARNED")]
+    pub warned: u64,
+    /// Alerts waiting to be mailed.
+    pub outbox: u64,
+    /// The store.
+    pub store: String,
+    /// Which services run (known to the server itself, not to a separate CLI process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<crate::services::ServiceStates>,
+}
+
+impl StatusView {
+    /// The counts part from the store's statistics; the caller fills in the server part.
+    pub fn from_stats(stats: &crate::store::StoreStats, store: String) -> StatusView {
+        StatusView {
+            running: false,
+            listening: Vec::new(),
+            mode: None,
+            started_at: None,
+            uptime_secs: None,
+            tracked: stats.tracked,
+            untracked: stats.untracked,
+            open: stats.open,
+            replied: stats.replied,
+            closed: stats.closed,
+            users: stats.users,
+            escalated: stats.escalated,
+            warned: stats.warned,
+            outbox: stats.outbox,
+            store,
+            services: None,
+        }
+    }
+}

@@ -11,6 +11,7 @@
 //! - [`rewrite`]: what changes in a relayed mail, and dot-stuffing.
 //! - [`data`]: the strict DATA reader (no SMTP smuggling).
 //! - [`reply`]: SMTP replies.
+//! - [`tls`]: certificates and keys from PEM files (STARTTLS, and the console's HTTPS).
 
 #![warn(missing_docs)]
 
@@ -25,7 +26,7 @@ pub mod server;
 pub mod session;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod tls;
+pub mod tls;
 pub mod transport;
 
 pub use error::SmtpError;

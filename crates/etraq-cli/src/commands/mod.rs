@@ -1,6 +1,7 @@
 //! One module per command; each turns parsed arguments into calls on the core and prints the
 //! result.
 
+mod auth;
 mod dr;
 pub mod escalate;
 mod ingest;
@@ -48,6 +49,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => status::run(&ctx, args).await,
         Command::Report(cmd) => report::run(&ctx, cmd).await,
         Command::Logs(cmd) => report::logs(&ctx, cmd).await,
+        Command::Admin(cmd) => auth::admin(&ctx, cmd).await,
+        Command::Token(cmd) => auth::token(&ctx, cmd).await,
     }
 }
 

@@ -1,11 +1,14 @@
-//! `etraq serve`: the SMTP gateway, until SIGINT or SIGTERM.
+//! `etraq serve`: the SMTP gateway, the web console, the escalation scheduler and the alert
+//! notifier in one process, until SIGINT or SIGTERM.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use etraq_core::Tracker;
+use etraq_core::services::{Service, Services};
+use etraq_core::{LiveConfig, Tracker};
 use etraq_smtp::{Gateway, GatewayConfig, Target, reconcile_journal};
+use etraq_web::{AppState, ServerInfo, WebDeps};
 
 use crate::cli::ServeArgs;
 use crate::context::{Context, EVALUATION_DOMAIN, describe};
@@ -13,6 +16,9 @@ use crate::context::{Context, EVALUATION_DOMAIN, describe};
 pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
     if let Some(listen) = args.smtp_listen {
         ctx.config.smtp.listen = listen;
+    }
+    if let Some(listen) = args.web_listen {
+        ctx.config.web.listen = listen;
     }
     let ctx = &ctx;
     let data_dir = ctx.config.data_dir()?;
@@ -27,8 +33,33 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         );
     }
     let tracker = Arc::new(Tracker::new(store.clone(), rules));
-    let gateway = Gateway::bind(gw_cfg.clone(), tracker).await?;
+    let services = Services::new();
+    let gateway = Gateway::bind(gw_cfg.clone(), tracker.clone())
+        .await?
+        .with_services(services.clone());
     let addr = gateway.local_addr()?;
+    let web_listener = tokio::net::TcpListener::bind(&ctx.config.web.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (web.listen)", ctx.config.web.listen))?;
+    let web_addr = web_listener.local_addr()?;
+    let web_tls = match (&ctx.config.web.tls_cert, &ctx.config.web.tls_key) {
+        (Some(cert), Some(key)) => Some(etraq_smtp::tls::acceptor(
+            &ctx.config.base_dir.join(cert),
+            &ctx.config.base_dir.join(key),
+        )?),
+        _ => None,
+    };
+    if let Some(pw) = etraq_web::credentials::ensure_admin_password(store.as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("setting the first admin password: {e}"))?
+    {
+        eprintln!("==================================================================");
+        eprintln!(" First start: the console's admin password is");
+        eprintln!("   {pw}");
+        eprintln!(" Sign in as `admin`. It is shown only this once; change it on the");
+        eprintln!(" Password page or with `etraq admin passwd`.");
+        eprintln!("==================================================================");
+    }
 
     match &gw_cfg.target {
         Target::Maildir(dir) => {
@@ -59,8 +90,12 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
     if ctx.config.tracking_rules()?.local_domains.is_empty() {
         tracing::warn!("local_domains is empty: no mail will be tracked; set it in etraq.toml");
     }
+    let web_url = format!(
+        "{}://{web_addr}",
+        if web_tls.is_some() { "https" } else { "http" }
+    );
     eprintln!(
-        "etraq serve: SMTP on {addr}{}, store {}",
+        "etraq serve: SMTP on {addr}{}, console on {web_url}, store {}",
         if gw_cfg.tls.is_some() {
             " (STARTTLS)"
         } else {
@@ -81,11 +116,29 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         pid: std::process::id(),
         started_at: jiff::Timestamp::now(),
         smtp: addr.to_string(),
+        web: Some(web_url.clone()),
         mode: match &gw_cfg.target {
             Target::Maildir(_) => "evaluation".into(),
             Target::Upstream(u) => format!("relaying to {}:{}", u.host, u.port),
         },
     };
+    let live = LiveConfig::new(ctx.config.clone());
+    let web_state = AppState::new(WebDeps {
+        store: store.clone(),
+        tracker: tracker.clone(),
+        config: live.clone(),
+        config_path: ctx.config_path.clone(),
+        services: services.clone(),
+        logs_dir: ctx.logs_dir()?,
+        server: ServerInfo {
+            smtp: Some(addr.to_string()),
+            web: web_url.clone(),
+            mode: state.mode.clone(),
+            started_at: state.started_at,
+            store: describe(&ctx.store_url),
+        },
+        tls: web_tls.is_some(),
+    });
     if let Err(e) = std::fs::write(&state_path, serde_json::to_vec_pretty(&state)?) {
         tracing::warn!(path = %state_path.display(), error = %e, "cannot write the server state file (etraq status will say not running)");
     }
@@ -94,15 +147,19 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
     let background = [
         tokio::spawn(escalation_loop(
             ctx.clone_for_tasks(),
+            live.clone(),
+            services.clone(),
             store.clone(),
             notify.clone(),
             rx.clone(),
         )),
         tokio::spawn(notifier_loop(
             ctx.notifier(store.clone())?,
+            services.clone(),
             notify.clone(),
             rx.clone(),
         )),
+        tokio::spawn(web_state.clone().stats_loop(rx.clone())),
         tokio::spawn(retention_loop(
             ctx.logs_dir()?,
             ctx.config.logs.retention_days,
@@ -110,8 +167,19 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         )),
     ];
 
+    let web = tokio::spawn(etraq_web::http::serve(
+        web_listener,
+        etraq_web::app(web_state),
+        web_tls,
+        rx.clone(),
+    ));
     let result = gateway.run(rx).await;
     signals.abort();
+    match web.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "the console stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "the console task failed"),
+        Ok(Ok(())) => {}
+    }
     for task in background {
         task.abort();
         let _ = task.await;
@@ -123,16 +191,28 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs an escalation cycle at start and every `escalation.interval_minutes`, then wakes the
-/// notifier.
+/// Runs an escalation cycle at start and every `escalation.interval_minutes` (read from the
+/// live configuration each time, so the console can change it), then wakes the notifier.
+/// While the console pauses escalation, cycles are skipped.
 async fn escalation_loop(
-    ctx: Context,
+    base: Context,
+    live: LiveConfig,
+    services: Services,
     store: Arc<dyn etraq_core::Store>,
     notify: Arc<tokio::sync::Notify>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let every = Duration::from_secs(ctx.config.escalation.interval_minutes.max(1) * 60);
     loop {
+        let mut ctx = base.clone_for_tasks();
+        ctx.config = (*live.get()).clone();
+        let every = Duration::from_secs(ctx.config.escalation.interval_minutes.max(1) * 60);
+        if services.is_paused(Service::Escalation) {
+            tracing::info!("escalation paused from the console; cycle skipped");
+            tokio::select! {
+                _ = tokio::time::sleep(every.min(Duration::from_secs(30))) => continue,
+                _ = stop.changed() => return,
+            }
+        }
         match crate::commands::escalate::cycle(&ctx, store.clone(), jiff::Timestamp::now()).await {
             Ok(r) => {
                 let rec = &r.record;
@@ -163,10 +243,19 @@ async fn escalation_loop(
 /// retries.
 async fn notifier_loop(
     notifier: etraq_core::escalator::Notifier,
+    services: Services,
     notify: Arc<tokio::sync::Notify>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
+        if services.is_paused(Service::Notifications) {
+            tokio::select! {
+                _ = notify.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
         match notifier.run_once(jiff::Timestamp::now(), 200).await {
             Ok(r) if r.sent + r.failed > 0 => {
                 tracing::info!(sent = r.sent, failed = r.failed, "alert mail")

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use etraq_core::views::StatusView;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::JsonFlag;
@@ -16,6 +17,8 @@ pub struct ServerState {
     pub pid: u32,
     pub started_at: jiff::Timestamp,
     pub smtp: String,
+    #[serde(default)]
+    pub web: Option<String>,
     pub mode: String,
 }
 
@@ -26,27 +29,6 @@ pub fn state_file(data_dir: &Path) -> PathBuf {
 
 fn running(state: &ServerState) -> bool {
     Path::new(&format!("/proc/{}", state.pid)).exists()
-}
-
-#[derive(Serialize)]
-struct StatusJson {
-    running: bool,
-    listening: Vec<String>,
-    mode: Option<String>,
-    started_at: Option<jiff::Timestamp>,
-    uptime_secs: Option<i64>,
-    tracked: u64,
-    untracked: u64,
-    open: u64,
-    replied: u64,
-    closed: u64,
-    users: u64,
-    #[serde(rename = "ESCALATED")]
-    escalated: u64,
-    #[serde(rename = "WARNED")]
-    warned: u64,
-    outbox: u64,
-    store: String,
 }
 
 pub async fn run(ctx: &Context, a: JsonFlag) -> Result<()> {
@@ -60,25 +42,20 @@ pub async fn run(ctx: &Context, a: JsonFlag) -> Result<()> {
     store.close().await?;
     let stats = stats?;
     let now = jiff::Timestamp::now();
-    let s = StatusJson {
-        running: state.is_some(),
-        listening: state.iter().map(|s| format!("smtp {}", s.smtp)).collect(),
-        mode: state.as_ref().map(|s| s.mode.clone()),
-        started_at: state.as_ref().map(|s| s.started_at),
-        uptime_secs: state
-            .as_ref()
-            .map(|s| now.as_second() - s.started_at.as_second()),
-        tracked: stats.tracked,
-        untracked: stats.untracked,
-        open: stats.open,
-        replied: stats.replied,
-        closed: stats.closed,
-        users: stats.users,
-        escalated: stats.escalated,
-        warned: stats.warned,
-        outbox: stats.outbox,
-        store: crate::context::describe(&ctx.store_url),
-    };
+    let mut s = StatusView::from_stats(&stats, crate::context::describe(&ctx.store_url));
+    s.running = state.is_some();
+    s.listening = state
+        .iter()
+        .flat_map(|st| {
+            std::iter::once(format!("smtp {}", st.smtp))
+                .chain(st.web.iter().map(|w| format!("web {w}")))
+        })
+        .collect();
+    s.mode = state.as_ref().map(|st| st.mode.clone());
+    s.started_at = state.as_ref().map(|st| st.started_at);
+    s.uptime_secs = state
+        .as_ref()
+        .map(|st| now.as_second() - st.started_at.as_second());
     let mut out = Out::new();
     if a.json {
         out.line(serde_json::to_string_pretty(&s)?)?;

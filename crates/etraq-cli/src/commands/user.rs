@@ -14,6 +14,10 @@ pub async fn run(ctx: &Context, cmd: UserCommand) -> Result<()> {
     let result = match cmd {
         UserCommand::Add(a) => add(ctx, &*store, a).await,
         UserCommand::Set(a) => set(ctx, &*store, a).await,
+        UserCommand::Passwd(a) => {
+            store.close().await?;
+            return crate::commands::auth::user_passwd(ctx, a).await;
+        }
         UserCommand::List(a) => {
             let users = store.list_users().await?;
             let mut out = Out::new();

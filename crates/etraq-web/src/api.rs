@@ -1,0 +1,589 @@
+//! The JSON API under `/api/v1`. It mirrors the CLI's listings with the same JSON field names
+//! (the row types of [`etraq_core::views`]), takes a session cookie or `Authorization: Bearer`,
+//! and applies the same visibility rules as the pages. Listings answer
+//! `{"items": [...], "next": CURSOR}`; pass `after=CURSOR` for the next page. Errors answer
+//! `{"error": "..."}` with a 4xx status.
+//!
+//! Routes are registered through [`Api::route`], which also records them, so the OpenAPI
+//! document ([`crate::openapi`]) is checked against the router by a test.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use etraq_core::logfiles;
+use etraq_core::model::CycleRecord;
+use etraq_core::queries::{self, UnrepliedQuery};
+use etraq_core::reports::{UserResponses, VolumeDay};
+use etraq_core::store::{AlertQuery, DrQuery, MailQuery};
+use etraq_core::views::{
+    AlertRow, DrDetail, DrRow, MailRow, StatusView, UnrepliedRow, UntrackedRow,
+};
+use etraq_core::{DrId, EmailAddress, HumanDuration, Party, User};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Signed;
+use crate::error::WebError;
+use crate::extract::{Json, PathText, Query, non_empty};
+use crate::pages::mail::{self as mailpages, limit_of, parse_dr_filter, parse_dr_id};
+use crate::state::AppState;
+
+/// An API error: the status of the [`WebError`] and `{"error": message}`.
+pub struct ApiError(pub WebError);
+
+impl From<WebError> for ApiError {
+    fn from(e: WebError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<etraq_core::Error> for ApiError {
+    fn from(e: etraq_core::Error) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let WebError::Internal(detail) = &self.0 {
+            tracing::error!(error = %detail, "API request failed");
+        }
+        (
+            self.0.status(),
+            axum::Json(serde_json::json!({ "error": self.0.public_message() })),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult<T> = Result<axum::Json<T>, ApiError>;
+
+/// A page of a listing.
+#[derive(Debug, Serialize)]
+pub struct Listing<T> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// Cursor of the next page (`after=`), `null` on the last page.
+    pub next: Option<u64>,
+}
+
+/// The router under construction, with the list of what it serves.
+pub struct Api {
+    router: Router<Arc<AppState>>,
+    routes: Vec<(Method, &'static str)>,
+}
+
+impl Api {
+    fn new() -> Api {
+        Api {
+            router: Router::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    /// Adds a route and records it. `path` uses `{name}` for parameters, as OpenAPI does.
+    fn route(mut self, method: Method, path: &'static str, h: MethodRouter<Arc<AppState>>) -> Api {
+        self.routes.push((method, path));
+        self.router = self.router.route(path, h);
+        self
+    }
+}
+
+/// The API routes, and the (method, path) list they serve.
+pub fn router() -> (Router<Arc<AppState>>, Vec<(Method, &'static str)>) {
+    let api = Api::new()
+        .route(Method::GET, "/api/v1/status", get(status))
+        .route(Method::GET, "/api/v1/drs", get(drs))
+        .route(Method::GET, "/api/v1/drs/{id}", get(dr))
+        .route(Method::POST, "/api/v1/drs/{id}/close", post(close))
+        .route(Method::POST, "/api/v1/drs/{id}/reopen", post(reopen))
+        .route(Method::POST, "/api/v1/drs/{id}/assign", post(assign))
+        .route(Method::POST, "/api/v1/drs/{id}/remind", post(remind))
+        .route(Method::GET, "/api/v1/untracked", get(untracked))
+        .route(Method::GET, "/api/v1/history", get(history))
+        .route(Method::GET, "/api/v1/alerts", get(alerts))
+        .route(Method::GET, "/api/v1/escalations", get(escalations))
+        .route(Method::GET, "/api/v1/users", get(users))
+        .route(Method::GET, "/api/v1/reports/unreplied", get(unreplied))
+        .route(
+            Method::GET,
+            "/api/v1/reports/response-times",
+            get(response_times),
+        )
+        .route(Method::GET, "/api/v1/reports/volume", get(volume))
+        .route(Method::GET, "/api/v1/logs", get(logs))
+        .route(Method::POST, "/api/v1/services", post(services))
+        .route(Method::GET, "/api/v1/openapi.json", get(openapi));
+    let routes = api.routes;
+    let router = api
+        .router
+        .fallback(|| async { ApiError(WebError::NotFound("no such API route".into())) });
+    (router, routes)
+}
+
+/// `GET /api/v1/status`.
+async fn status(State(state): State<Arc<AppState>>, signed: Signed) -> ApiResult<StatusView> {
+    let stats = match state.cached_stats() {
+        Some(s) => s,
+        None => state.store.stats().await?,
+    };
+    let mut v = StatusView::from_stats(&stats, state.server.store.clone());
+    if !signed.viewer.is_supervisor() {
+        // Agents see their own work, not company-wide volumes (as on the Status page).
+        v.tracked = 0;
+        v.untracked = 0;
+        v.users = 0;
+        v.outbox = 0;
+    }
+    let now = Timestamp::now();
+    v.running = true;
+    v.listening = state
+        .server
+        .smtp
+        .iter()
+        .map(|s| format!("smtp {s}"))
+        .chain(std::iter::once(format!("web {}", state.server.web)))
+        .collect();
+    v.mode = Some(state.server.mode.clone());
+    v.started_at = Some(state.server.started_at);
+    v.uptime_secs = Some(now.as_second() - state.server.started_at.as_second());
+    v.services = Some(state.services.states());
+    Ok(axum::Json(v))
+}
+
+/// Query of `GET /api/v1/drs`.
+#[derive(Debug, Default, Deserialize)]
+struct DrsQuery {
+    status: Option<String>,
+    owner: Option<String>,
+    customer: Option<String>,
+    order: Option<String>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn first_error(errors: Vec<(&'static str, String)>) -> Result<(), ApiError> {
+    match errors.into_iter().next() {
+        Some((field, msg)) => Err(ApiError(WebError::BadRequest(format!("{field}: {msg}")))),
+        None => Ok(()),
+    }
+}
+
+/// `GET /api/v1/drs`: the DRs the viewer sees (`etraq dr list --json` rows).
+async fn drs(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<DrsQuery>,
+) -> ApiResult<Listing<DrRow>> {
+    let (f, errors) = parse_dr_filter(
+        q.status.as_deref(),
+        q.owner.as_deref(),
+        q.customer.as_deref(),
+        q.order.as_deref(),
+    );
+    first_error(errors)?;
+    let page = state
+        .store
+        .list_drs(&DrQuery {
+            status: f.status,
+            owner: f.owner,
+            customer: f.customer,
+            involving: signed.scope.involving(),
+            oldest_first: f.oldest_first,
+            after: q.after,
+            limit: limit_of(q.limit),
+            ..DrQuery::default()
+        })
+        .await?;
+    Ok(axum::Json(Listing {
+        items: page.items.iter().map(DrRow::from).collect(),
+        next: page.next,
+    }))
+}
+
+/// `GET /api/v1/drs/{id}` (`etraq dr show --json`).
+async fn dr(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(id): PathText,
+) -> ApiResult<DrDetail> {
+    let id = parse_dr_id(&id)?;
+    match queries::dr_detail(state.store.as_ref(), &id, &signed.scope).await? {
+        Some(d) => Ok(axum::Json(d)),
+        None => Err(ApiError(WebError::NotFound(format!("no DR {id}")))),
+    }
+}
+
+async fn action_id(text: &str) -> Result<DrId, ApiError> {
+    Ok(parse_dr_id(text)?)
+}
+
+/// `POST /api/v1/drs/{id}/close`.
+async fn close(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(id): PathText,
+) -> ApiResult<DrRow> {
+    let id = action_id(&id).await?;
+    let d = mailpages::do_close(&state, &signed, &id).await?;
+    Ok(axum::Json(DrRow::from(&d)))
+}
+
+/// `POST /api/v1/drs/{id}/reopen`.
+async fn reopen(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(id): PathText,
+) -> ApiResult<DrRow> {
+    let id = action_id(&id).await?;
+    let d = mailpages::do_reopen(&state, &signed, &id).await?;
+    Ok(axum::Json(DrRow::from(&d)))
+}
+
+/// Body of `assign`.
+#[derive(Debug, Deserialize)]
+struct AssignBody {
+    owner: String,
+}
+
+/// `POST /api/v1/drs/{id}/assign` `{"owner": EMAIL}`.
+async fn assign(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(id): PathText,
+    Json(b): Json<AssignBody>,
+) -> ApiResult<DrRow> {
+    let id = action_id(&id).await?;
+    let d = mailpages::do_assign(&state, &signed, &id, &b.owner).await?;
+    Ok(axum::Json(DrRow::from(&d)))
+}
+
+/// Body of `remind`.
+#[derive(Debug, Deserialize)]
+struct RemindBody {
+    at: String,
+}
+
+/// `POST /api/v1/drs/{id}/remind` `{"at": TIME}`.
+async fn remind(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(id): PathText,
+    Json(b): Json<RemindBody>,
+) -> ApiResult<DrRow> {
+    let id = action_id(&id).await?;
+    let at = mailpages::parse_local_time(&b.at, &state.time_zone())?;
+    let d = mailpages::do_remind(&state, &signed, &id, at).await?;
+    Ok(axum::Json(DrRow::from(&d)))
+}
+
+/// Query of mail listings.
+#[derive(Debug, Default, Deserialize)]
+struct MailsQuery {
+    q: Option<String>,
+    customer: Option<String>,
+    order: Option<String>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn party(field: &str, v: &Option<String>) -> Result<Option<Party>, ApiError> {
+    non_empty(v)
+        .map(|s| {
+            Party::parse(s).map_err(|e| ApiError(WebError::BadRequest(format!("{field}: {e}"))))
+        })
+        .transpose()
+}
+
+fn oldest(order: &Option<String>) -> Result<bool, ApiError> {
+    match non_empty(order) {
+        None | Some("newest") => Ok(false),
+        Some("oldest") => Ok(true),
+        Some(o) => Err(ApiError(WebError::BadRequest(format!(
+            "order: {o:?} is not newest or oldest"
+        )))),
+    }
+}
+
+/// `GET /api/v1/untracked` (`etraq untracked list --json` rows).
+async fn untracked(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<MailsQuery>,
+) -> ApiResult<Listing<UntrackedRow>> {
+    let page = state
+        .store
+        .list_mails(&MailQuery {
+            tracked: Some(false),
+            party: party("customer", &q.customer)?,
+            involving: signed.scope.involving(),
+            oldest_first: oldest(&q.order)?,
+            after: q.after,
+            limit: limit_of(q.limit),
+            ..MailQuery::default()
+        })
+        .await?;
+    Ok(axum::Json(Listing {
+        items: page.items.iter().map(UntrackedRow::from).collect(),
+        next: page.next,
+    }))
+}
+
+/// `GET /api/v1/history?q=ADDRESS|@DOMAIN` (`etraq history --json` rows), oldest first.
+async fn history(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<MailsQuery>,
+) -> ApiResult<Listing<MailRow>> {
+    let Some(p) = party("q", &q.q)? else {
+        return Err(ApiError(WebError::BadRequest(
+            "q: give an address or @domain".into(),
+        )));
+    };
+    let page = state
+        .store
+        .list_mails(&MailQuery {
+            party: Some(p),
+            involving: signed.scope.involving(),
+            oldest_first: true,
+            after: q.after,
+            limit: limit_of(q.limit),
+            ..MailQuery::default()
+        })
+        .await?;
+    Ok(axum::Json(Listing {
+        items: page.items.iter().map(MailRow::from).collect(),
+        next: page.next,
+    }))
+}
+
+/// Query of `GET /api/v1/alerts`.
+#[derive(Debug, Default, Deserialize)]
+struct AlertsQuery {
+    user: Option<String>,
+    dr: Option<String>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/alerts` (`etraq alerts list --json` rows).
+async fn alerts(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<AlertsQuery>,
+) -> ApiResult<Listing<AlertRow>> {
+    let user = non_empty(&q.user)
+        .map(|u| {
+            EmailAddress::parse(u).map_err(|e| ApiError(WebError::BadRequest(format!("user: {e}"))))
+        })
+        .transpose()?;
+    let dr = non_empty(&q.dr)
+        .map(|d| DrId::parse(d).map_err(|e| ApiError(WebError::BadRequest(format!("dr: {e}")))))
+        .transpose()?;
+    let page = state
+        .store
+        .list_alerts(&AlertQuery {
+            user,
+            dr,
+            involving: signed.scope.involving(),
+            after: q.after,
+            limit: limit_of(q.limit),
+        })
+        .await?;
+    Ok(axum::Json(Listing {
+        items: page.items.iter().map(AlertRow::from).collect(),
+        next: page.next,
+    }))
+}
+
+/// Paging.
+#[derive(Debug, Default, Deserialize)]
+struct PagingQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/escalations`: escalation cycles (supervisors and admins).
+async fn escalations(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<PagingQuery>,
+) -> ApiResult<Listing<CycleRecord>> {
+    signed.require_supervisor()?;
+    let page = state.store.list_cycles(q.after, limit_of(q.limit)).await?;
+    let mut items = page.items;
+    if !signed.viewer.is_admin() {
+        // Decisions about DRs outside the viewer's scope are left out.
+        for c in &mut items {
+            let mut kept = Vec::new();
+            for d in std::mem::take(&mut c.decisions) {
+                if let Some(dr) = state.store.get_dr(&d.dr).await?
+                    && signed.scope.sees_dr(&dr)
+                {
+                    kept.push(d);
+                }
+            }
+            c.decisions = kept;
+        }
+    }
+    Ok(axum::Json(Listing {
+        items,
+        next: page.next,
+    }))
+}
+
+/// `GET /api/v1/users` (admins; `etraq user list --json`).
+async fn users(State(state): State<Arc<AppState>>, signed: Signed) -> ApiResult<Vec<User>> {
+    signed.require_admin()?;
+    Ok(axum::Json(state.store.list_users().await?))
+}
+
+/// Query of the unreplied report.
+#[derive(Debug, Default, Deserialize)]
+struct UnrepliedParams {
+    older_than: Option<String>,
+    owner: Option<String>,
+    department: Option<String>,
+}
+
+/// `GET /api/v1/reports/unreplied` (`etraq report unreplied --json`).
+async fn unreplied(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<UnrepliedParams>,
+) -> ApiResult<Vec<UnrepliedRow>> {
+    let older = non_empty(&q.older_than)
+        .map(|d| {
+            HumanDuration::parse(d)
+                .map(|d| d.as_secs())
+                .map_err(|e| ApiError(WebError::BadRequest(format!("older_than: {e}"))))
+        })
+        .transpose()?
+        .unwrap_or(0);
+    let owner = non_empty(&q.owner)
+        .map(|o| {
+            EmailAddress::parse(o)
+                .map_err(|e| ApiError(WebError::BadRequest(format!("owner: {e}"))))
+        })
+        .transpose()?;
+    let query = UnrepliedQuery {
+        older_than_secs: older,
+        owner,
+        department: non_empty(&q.department).map(String::from),
+        limit: 10_000,
+    };
+    match queries::unreplied(
+        state.store.as_ref(),
+        &query,
+        &signed.scope,
+        Timestamp::now(),
+    )
+    .await
+    {
+        Ok(rows) => Ok(axum::Json(rows)),
+        Err(etraq_core::Error::NotFound { key, .. }) => Err(ApiError(WebError::BadRequest(
+            format!("department: no user is in department {key:?}"),
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Query of the response-time report.
+#[derive(Debug, Default, Deserialize)]
+struct ResponseParams {
+    since: Option<String>,
+    owner: Option<String>,
+    business: Option<bool>,
+}
+
+/// `GET /api/v1/reports/response-times` (`etraq report response-times --json`).
+async fn response_times(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<ResponseParams>,
+) -> ApiResult<Vec<UserResponses>> {
+    let tz = state.time_zone();
+    let since = non_empty(&q.since)
+        .map(|s| {
+            crate::pages::reports::parse_since(s, &tz)
+                .map_err(|e| ApiError(WebError::BadRequest(format!("since: {e}"))))
+        })
+        .transpose()?;
+    let owner = non_empty(&q.owner)
+        .map(|o| {
+            EmailAddress::parse(o)
+                .map_err(|e| ApiError(WebError::BadRequest(format!("owner: {e}"))))
+        })
+        .transpose()?;
+    let stats = crate::pages::reports::response_stats(
+        &state,
+        &signed,
+        since,
+        owner,
+        q.business.unwrap_or(false),
+    )
+    .await?;
+    Ok(axum::Json(stats))
+}
+
+/// Query of the volume report.
+#[derive(Debug, Default, Deserialize)]
+struct VolumeParams {
+    days: Option<i64>,
+}
+
+/// `GET /api/v1/reports/volume` (`etraq report volume --json`).
+async fn volume(
+    State(state): State<Arc<AppState>>,
+    _signed: Signed,
+    Query(q): Query<VolumeParams>,
+) -> ApiResult<Vec<VolumeDay>> {
+    let days = q.days.unwrap_or(30);
+    if !(1..=366).contains(&days) {
+        return Err(ApiError(WebError::BadRequest("days: give 1 to 366".into())));
+    }
+    Ok(axum::Json(
+        crate::pages::reports::volume_days(&state, days).await?,
+    ))
+}
+
+/// `GET /api/v1/logs` (admins; `etraq logs list --json`).
+async fn logs(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+) -> ApiResult<Vec<logfiles::LogFile>> {
+    signed.require_admin()?;
+    let dir = state.logs_dir.clone();
+    let files = tokio::task::spawn_blocking(move || logfiles::list(&dir))
+        .await
+        .map_err(|e| ApiError(WebError::Internal(e.to_string())))??;
+    Ok(axum::Json(files))
+}
+
+/// Body of `POST /api/v1/services`.
+#[derive(Debug, Deserialize)]
+struct ServicesBody {
+    service: String,
+    paused: bool,
+}
+
+/// `POST /api/v1/services` `{"service": "smtp"|"escalation"|"notifications"|"all", "paused": BOOL}`
+/// (admins).
+async fn services(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Json(b): Json<ServicesBody>,
+) -> ApiResult<etraq_core::services::ServiceStates> {
+    signed.require_admin()?;
+    crate::pages::status::apply_service_change(&state, &signed, &b.service, b.paused)?;
+    Ok(axum::Json(state.services.states()))
+}
+
+/// `GET /api/v1/openapi.json`.
+async fn openapi(_signed: Signed) -> Response {
+    (StatusCode::OK, axum::Json(crate::openapi::document())).into_response()
+}

@@ -1,0 +1,72 @@
+//! Request extractors whose rejections are 400s with a readable message.
+//!
+//! axum's own `Form` and `Json` answer 415 or 422 for some malformed bodies; the console and the
+//! API promise 400 with a message naming the problem for every malformed form, query string and
+//! JSON body, so these wrappers translate every rejection.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::WebError;
+
+/// A query string, deserialised into `T`.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, WebError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| WebError::BadRequest(format!("bad query string: {}", e.body_text())))
+    }
+}
+
+/// A URL-encoded form body, deserialised into `T`.
+pub struct Form<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, WebError> {
+        axum::extract::Form::<T>::from_request(req, state)
+            .await
+            .map(|f| Form(f.0))
+            .map_err(|e| WebError::BadRequest(format!("bad form: {}", e.body_text())))
+    }
+}
+
+/// A JSON body, deserialised into `T`.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, WebError> {
+        axum::extract::Json::<T>::from_request(req, state)
+            .await
+            .map(|j| Json(j.0))
+            .map_err(|e| WebError::BadRequest(format!("bad JSON body: {}", e.body_text())))
+    }
+}
+
+/// A path parameter, as text (each handler parses and names it in its error).
+pub struct PathText(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathText {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, WebError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|p| PathText(p.0))
+            .map_err(|e| WebError::BadRequest(format!("bad path: {}", e.body_text())))
+    }
+}
+
+/// Parses an optional, possibly empty form or query value.
+pub fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}

@@ -1,0 +1,168 @@
+//! The HTTP server around the router: plain or TLS connections, per-connection facts for the
+//! handlers ([`ConnInfo`]), size limits, security headers, CSRF checks and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::error::WebError;
+
+/// Largest form or JSON body accepted.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Largest total size of a request's headers.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// How long a client may take to send its request headers, and to finish a TLS handshake.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Facts about the connection a request came on.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+}
+
+/// Refuses requests whose headers are too large (431) — hyper bounds its buffer too, but the
+/// router may also be driven directly (tests, benchmarks).
+pub async fn limit_headers(req: Request<Body>, next: Next) -> Response {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + req.uri().to_string().len();
+    if size > MAX_HEADER_BYTES {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("request headers are larger than {MAX_HEADER_BYTES} bytes"),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// Refuses cross-site state changes (see [`crate::csrf`]).
+pub async fn csrf(req: Request<Body>, next: Next) -> Response {
+    if let Err(why) = crate::csrf::check(req.method(), req.headers()) {
+        tracing::warn!(path = %req.uri().path(), why, "cross-site request refused");
+        return WebError::CrossSite(why).into_response();
+    }
+    next.run(req).await
+}
+
+/// Security headers on every answer: a strict Content-Security-Policy (no inline script, no
+/// third-party anything), no framing, no sniffing, and no caching of console data.
+pub async fn security_headers(req: Request<Body>, next: Next) -> Response {
+    let asset = req.uri().path().starts_with("/assets/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !asset && !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// Serves `app` on `listener` (over TLS with `tls`) until `shutdown` turns true, then lets
+/// requests in flight finish for a few seconds.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "web: accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = app.clone();
+                let tls = tls.clone();
+                let graceful = graceful.clone();
+                tokio::spawn(async move {
+                    let info = ConnInfo { peer, tls: tls.is_some() };
+                    match tls {
+                        Some(acceptor) => {
+                            match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(s)) => connection(TokioIo::new(s), app, info, &graceful).await,
+                                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "web: TLS handshake failed"),
+                                Err(_) => tracing::debug!(%peer, "web: TLS handshake timed out"),
+                            }
+                        }
+                        None => connection(TokioIo::new(stream), app, info, &graceful).await,
+                    }
+                });
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    if let Ok(g) = Arc::try_unwrap(graceful) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), g.shutdown()).await;
+    }
+    Ok(())
+}
+
+async fn connection<I>(
+    io: TokioIo<I>,
+    app: Router,
+    info: ConnInfo,
+    graceful: &hyper_util::server::graceful::GracefulShutdown,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(info);
+        app.clone().oneshot(req.map(Body::new))
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES.max(8192))
+        .serve_connection(io, svc);
+    let conn = graceful.watch(conn);
+    if let Err(e) = conn.await {
+        tracing::debug!(peer = %info.peer, error = %e, "web: connection ended with an error");
+    }
+}

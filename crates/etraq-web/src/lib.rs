@@ -1,0 +1,59 @@
+//! # etraq-web
+//!
+//! The etraq console and its JSON API: axum with server-rendered askama pages, a little
+//! progressive JavaScript (auto-refresh), every asset embedded in the binary.
+//!
+//! - [`auth`], [`credentials`], [`throttle`], [`csrf`]: who is asking (session cookie or
+//!   bearer token), Argon2id passwords, sign-in throttling, cross-site request refusal.
+//! - [`pages`]: the HTML pages — Status, Tracked and Untracked Mails, Escalations, Alerts, Log
+//!   Files, a DR with its thread and actions, Customer History, Reports, Configuration,
+//!   Password, Users.
+//! - [`api`] and [`openapi`]: `/api/v1`, mirroring the CLI's `--json` listings.
+//! - [`http`]: the server around the router (TLS, limits, security headers).
+//!
+//! Visibility is decided by [`etraq_core::access`], never in a handler: an agent sees the DRs
+//! they own or are CC'd on, a supervisor their department, an admin everything.
+
+#![warn(missing_docs)]
+
+pub mod api;
+mod assets;
+pub mod auth;
+pub mod chart;
+pub mod credentials;
+pub mod csrf;
+pub mod error;
+pub mod extract;
+pub mod html;
+pub mod http;
+pub mod openapi;
+pub mod pages;
+pub mod state;
+pub mod throttle;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+pub use error::WebError;
+pub use state::{AppState, ServerInfo, WebDeps};
+
+/// The whole console: pages, API and assets, with their layers (body and header limits, CSRF
+/// checks, security headers, HTML error pages).
+pub fn app(state: Arc<AppState>) -> Router {
+    let (api, _) = api::router();
+    Router::new()
+        .merge(pages::router())
+        .merge(api)
+        .route("/assets/style.css", get(assets::style))
+        .route("/assets/app.js", get(assets::script))
+        .fallback(|| async { WebError::NotFound("no such page".into()) })
+        .layer(axum::middleware::from_fn(pages::html_errors))
+        .layer(axum::middleware::from_fn(http::csrf))
+        .layer(DefaultBodyLimit::max(http::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(http::limit_headers))
+        .layer(axum::middleware::from_fn(http::security_headers))
+        .with_state(state)
+}

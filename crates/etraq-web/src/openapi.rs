@@ -1,0 +1,490 @@
+//! The OpenAPI 3.1 document of the JSON API, served at `/api/v1/openapi.json`. Written out by
+//! hand from one table ([`ROUTES`]) so it stays readable; a test checks that the table and the
+//! router serve exactly the same (method, path) pairs, and that each schema's properties are the
+//! field names the API really returns.
+
+use serde_json::{Value, json};
+
+/// Where a parameter goes.
+#[derive(Clone, Copy, Debug)]
+pub enum In {
+    /// In the path.
+    Path,
+    /// In the query string.
+    Query,
+}
+
+/// One documented route.
+#[derive(Debug)]
+pub struct RouteDoc {
+    /// `get` or `post`.
+    pub method: &'static str,
+    /// OpenAPI path (`/api/v1/drs/{id}`).
+    pub path: &'static str,
+    /// One line.
+    pub summary: &'static str,
+    /// Parameters: name, place, description.
+    pub params: &'static [(&'static str, In, &'static str)],
+    /// The request body's schema name, if any.
+    pub body: Option<&'static str>,
+    /// The response schema: a schema name, `Listing:NAME` for a page of NAME, or `[NAME]` for
+    /// an array.
+    pub response: &'static str,
+}
+
+const PAGING: [(&str, In, &str); 2] = [
+    ("after", In::Query, "cursor from the previous page's `next`"),
+    ("limit", In::Query, "page size, 1 to 500 (default 100)"),
+];
+
+/// Every API route.
+pub const ROUTES: &[RouteDoc] = &[
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/status",
+        summary: "Server state, counters (ESCALATED, WARNED) and counts, like `etraq status --json`",
+        params: &[],
+        body: None,
+        response: "Status",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/drs",
+        summary: "Tracked mails: the DRs you may see, like `etraq dr list --json`",
+        params: &[
+            ("status", In::Query, "open, replied, closed or all"),
+            ("owner", In::Query, "owner's address"),
+            ("customer", In::Query, "customer address or @domain"),
+            ("order", In::Query, "newest (default) or oldest"),
+            PAGING[0],
+            PAGING[1],
+        ],
+        body: None,
+        response: "Listing:DrRow",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/drs/{id}",
+        summary: "A DR with its thread, like `etraq dr show --json`",
+        params: &[("id", In::Path, "DR id, e.g. SUPP-11272026.1")],
+        body: None,
+        response: "DrDetail",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/drs/{id}/close",
+        summary: "Close a DR",
+        params: &[("id", In::Path, "DR id")],
+        body: None,
+        response: "DrRow",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/drs/{id}/reopen",
+        summary: "Reopen a DR",
+        params: &[("id", In::Path, "DR id")],
+        body: None,
+        response: "DrRow",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/drs/{id}/assign",
+        summary: "Give a DR to another registered user (the previous owner stays CC'd)",
+        params: &[("id", In::Path, "DR id")],
+        body: Some("AssignBody"),
+        response: "DrRow",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/drs/{id}/remind",
+        summary: "Set a reminder (a Reminder alert to the owner at the given time)",
+        params: &[("id", In::Path, "DR id")],
+        body: Some("RemindBody"),
+        response: "DrRow",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/untracked",
+        summary: "Untracked mails, like `etraq untracked list --json`",
+        params: &[
+            ("customer", In::Query, "address or @domain on the mail"),
+            ("order", In::Query, "newest (default) or oldest"),
+            PAGING[0],
+            PAGING[1],
+        ],
+        body: None,
+        response: "Listing:UntrackedRow",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/history",
+        summary: "A customer's history, oldest first, like `etraq history --json`",
+        params: &[
+            ("q", In::Query, "customer address or @domain (required)"),
+            PAGING[0],
+            PAGING[1],
+        ],
+        body: None,
+        response: "Listing:MailRow",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/alerts",
+        summary: "Alerts, like `etraq alerts list --json`",
+        params: &[
+            ("user", In::Query, "only alerts to this user"),
+            ("dr", In::Query, "only alerts about this DR"),
+            PAGING[0],
+            PAGING[1],
+        ],
+        body: None,
+        response: "Listing:AlertRow",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/escalations",
+        summary: "Escalation cycles with their decisions (supervisors and admins)",
+        params: &[PAGING[0], PAGING[1]],
+        body: None,
+        response: "Listing:Cycle",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/users",
+        summary: "Users, like `etraq user list --json` (admins)",
+        params: &[],
+        body: None,
+        response: "[User]",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/reports/unreplied",
+        summary: "Open DRs whose customer has waited longer than a duration, longest first",
+        params: &[
+            ("older_than", In::Query, "duration such as 4h or 2d 3h"),
+            ("owner", In::Query, "owner's address"),
+            ("department", In::Query, "owner's department"),
+        ],
+        body: None,
+        response: "[UnrepliedRow]",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/reports/response-times",
+        summary: "Response times per user (count, median, p90, max in seconds)",
+        params: &[
+            ("since", In::Query, "RFC 3339 time or a date"),
+            ("owner", In::Query, "only this user"),
+            ("business", In::Query, "true: count business hours only"),
+        ],
+        body: None,
+        response: "[UserResponses]",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/reports/volume",
+        summary: "Mail per local day, direction and decision",
+        params: &[("days", In::Query, "days back, 1 to 366 (default 30)")],
+        body: None,
+        response: "[VolumeDay]",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/logs",
+        summary: "Log files, like `etraq logs list --json` (admins)",
+        params: &[],
+        body: None,
+        response: "[LogFile]",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/services",
+        summary: "Pause or resume a service (admins); answers which services run",
+        params: &[],
+        body: Some("ServicesBody"),
+        response: "ServiceStates",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/openapi.json",
+        summary: "This document",
+        params: &[],
+        body: None,
+        response: "OpenApi",
+    },
+];
+
+fn s(t: &str) -> Value {
+    json!({ "type": t })
+}
+
+fn nullable(t: &str) -> Value {
+    json!({ "type": [t, "null"] })
+}
+
+fn strings() -> Value {
+    json!({ "type": "array", "items": { "type": "string" } })
+}
+
+fn object(props: &[(&str, Value)]) -> Value {
+    let mut p = serde_json::Map::new();
+    for (k, v) in props {
+        p.insert((*k).to_string(), v.clone());
+    }
+    json!({ "type": "object", "properties": p })
+}
+
+fn dr_row_props() -> Vec<(&'static str, Value)> {
+    vec![
+        ("id", s("string")),
+        ("owner", s("string")),
+        ("sender", s("string")),
+        ("recipient", nullable("string")),
+        ("subject", s("string")),
+        ("assigned_on", s("string")),
+        ("cc_users", strings()),
+        ("mail_type", s("string")),
+        ("status", s("string")),
+        ("escalation_level", s("integer")),
+        ("customer", s("string")),
+        ("awaiting_since", nullable("string")),
+        ("first_response_at", nullable("string")),
+        ("last_activity", s("string")),
+    ]
+}
+
+/// The component schemas: the JSON field names of every answer.
+pub fn schemas() -> serde_json::Map<String, Value> {
+    let stats = object(&[
+        ("count", s("integer")),
+        ("median", s("integer")),
+        ("p90", s("integer")),
+        ("max", s("integer")),
+    ]);
+    let mail_row = object(&[
+        ("seq", s("integer")),
+        ("message_id", s("string")),
+        ("mailed_on", s("string")),
+        ("direction", s("string")),
+        ("sender", nullable("string")),
+        ("recipient", nullable("string")),
+        ("cc_users", strings()),
+        ("subject", s("string")),
+        ("decision", s("string")),
+        ("mail_type", nullable("string")),
+        ("reason", nullable("string")),
+        ("dr", nullable("string")),
+    ]);
+    let mut detail = dr_row_props();
+    detail.push(("participants", strings()));
+    detail.push(("version", s("integer")));
+    detail.push((
+        "messages",
+        json!({ "type": "array", "items": { "$ref": "#/components/schemas/MailRow" } }),
+    ));
+    let mut unreplied = dr_row_props();
+    unreplied.push(("waiting_secs", s("integer")));
+    unreplied.push(("department", nullable("string")));
+    let services = object(&[
+        ("smtp", s("boolean")),
+        ("escalation", s("boolean")),
+        ("notifications", s("boolean")),
+    ]);
+    let pairs: Vec<(&str, Value)> = vec![
+        ("DrRow", object(&dr_row_props())),
+        ("DrDetail", object(&detail)),
+        ("UnrepliedRow", object(&unreplied)),
+        ("MailRow", mail_row),
+        (
+            "UntrackedRow",
+            object(&[
+                ("recipient", nullable("string")),
+                ("sender", nullable("string")),
+                ("subject", s("string")),
+                ("cc_users", strings()),
+                ("mailed_on", s("string")),
+                ("reason", s("string")),
+                ("message_id", s("string")),
+                ("direction", s("string")),
+                ("dr", nullable("string")),
+                ("seq", s("integer")),
+            ]),
+        ),
+        (
+            "AlertRow",
+            object(&[
+                ("event_type", s("string")),
+                ("user", s("string")),
+                ("date_time", s("string")),
+                ("source_dr", s("string")),
+                ("assigned_on", s("string")),
+                ("dr_owner", s("string")),
+                ("id", s("integer")),
+                ("level", s("integer")),
+                ("customer", s("string")),
+                ("subject", s("string")),
+                ("waited_secs", s("integer")),
+                ("mail", s("string")),
+            ]),
+        ),
+        (
+            "Cycle",
+            object(&[
+                ("id", s("integer")),
+                ("at", s("string")),
+                ("warned", s("integer")),
+                ("escalated", s("integer")),
+                ("reminded", s("integer")),
+                ("bypassed", s("integer")),
+                (
+                    "decisions",
+                    json!({"type": "array", "items": object(&[
+                        ("dr", s("string")),
+                        ("action", s("string")),
+                        ("detail", s("string")),
+                    ])}),
+                ),
+            ]),
+        ),
+        (
+            "User",
+            object(&[
+                ("email", s("string")),
+                ("name", s("string")),
+                ("department", s("string")),
+                ("supervisor", s("string")),
+                ("role", s("string")),
+                ("tracking", s("boolean")),
+                ("alerts", s("boolean")),
+            ]),
+        ),
+        (
+            "UserResponses",
+            object(&[
+                ("user", s("string")),
+                ("first", stats.clone()),
+                ("all", stats),
+            ]),
+        ),
+        (
+            "VolumeDay",
+            object(&[
+                ("day", s("string")),
+                ("direction", s("string")),
+                ("tracked", s("integer")),
+                ("untracked", s("integer")),
+            ]),
+        ),
+        (
+            "LogFile",
+            object(&[
+                ("name", s("string")),
+                ("size", s("integer")),
+                ("created", nullable("string")),
+                ("modified", nullable("string")),
+            ]),
+        ),
+        (
+            "Status",
+            object(&[
+                ("running", s("boolean")),
+                ("listening", strings()),
+                ("mode", nullable("string")),
+                ("started_at", nullable("string")),
+                ("uptime_secs", nullable("integer")),
+                ("tracked", s("integer")),
+                ("untracked", s("integer")),
+                ("open", s("integer")),
+                ("replied", s("integer")),
+                ("closed", s("integer")),
+                ("users", s("integer")),
+                ("ESCALATED", s("integer")),
+                ("WARNED", s("integer")),
+                ("outbox", s("integer")),
+                ("store", s("string")),
+                ("services", services.clone()),
+            ]),
+        ),
+        ("ServiceStates", services),
+        ("AssignBody", object(&[("owner", s("string"))])),
+        ("RemindBody", object(&[("at", s("string"))])),
+        (
+            "ServicesBody",
+            object(&[("service", s("string")), ("paused", s("boolean"))]),
+        ),
+        ("Error", object(&[("error", s("string"))])),
+        ("OpenApi", s("object")),
+    ];
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn response_schema(r: &str) -> Value {
+    if let Some(item) = r.strip_prefix("Listing:") {
+        return object(&[
+            (
+                "items",
+                json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}),
+            ),
+            ("next", nullable("integer")),
+        ]);
+    }
+    if let Some(item) = r.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+        return json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}});
+    }
+    json!({"$ref": format!("#/components/schemas/{r}")})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    let error = json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    for r in ROUTES {
+        let params: Vec<Value> = r
+            .params
+            .iter()
+            .map(|(name, place, desc)| {
+                json!({
+                    "name": name,
+                    "in": match place { In::Path => "path", In::Query => "query" },
+                    "required": matches!(place, In::Path) || (*name == "q"),
+                    "description": desc,
+                    "schema": {"type": if matches!(*name, "after" | "limit" | "days") { "integer" } else { "string" }},
+                })
+            })
+            .collect();
+        let mut op = json!({
+            "summary": r.summary,
+            "parameters": params,
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": response_schema(r.response)}}},
+                "400": error.clone(),
+                "401": error.clone(),
+                "403": error.clone(),
+                "404": error.clone(),
+            },
+        });
+        if let Some(b) = r.body {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});
+        }
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        entry[r.method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "etraq API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The etraq console's data as JSON. Field names are those of the CLI's --json output. Sign in with a session cookie or send Authorization: Bearer TOKEN (create tokens on the console's Password page or with `etraq token create`).",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": crate::auth::COOKIE},
+            },
+        },
+    })
+}

@@ -1,0 +1,292 @@
+//! Escalations (each cycle with what it warned, escalated and bypassed) and Alerts.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::Response;
+use etraq_core::model::AlertMail;
+use etraq_core::store::AlertQuery;
+use etraq_core::{DrId, EmailAddress};
+use serde::Deserialize;
+
+use crate::auth::Signed;
+use crate::error::WebError;
+use crate::extract::{PathText, Query, non_empty};
+use crate::html::{self, Cell, Chrome, Column, Field, Table, url};
+use crate::pages::mail::{dr_href, limit_of};
+use crate::pages::{ListingPage, render, render_status};
+use crate::state::AppState;
+
+/// Paging of a listing.
+#[derive(Debug, Default, Deserialize)]
+pub struct Paging {
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /escalations`: the escalation cycles, newest first (supervisors and admins).
+pub async fn cycles(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<Paging>,
+) -> Result<Response, WebError> {
+    signed.require_supervisor()?;
+    let tz = state.time_zone();
+    let page = state.store.list_cycles(q.after, limit_of(q.limit)).await?;
+    let table = Table {
+        columns: [
+            "Cycle",
+            "Ran At",
+            "Warned",
+            "Escalated",
+            "Reminders",
+            "Bypassed",
+        ]
+        .iter()
+        .map(|c| Column::new(c))
+        .collect(),
+        rows: page
+            .items
+            .iter()
+            .map(|c| {
+                vec![
+                    Cell::link(c.id.to_string(), format!("/escalations/{}", c.id)),
+                    Cell::text(html::time(c.at, &tz)),
+                    Cell::text(c.warned.to_string()),
+                    Cell::text(c.escalated.to_string()),
+                    Cell::text(c.reminded.to_string()),
+                    Cell::text(c.bypassed.to_string()),
+                ]
+            })
+            .collect(),
+        empty: "No escalation cycle has run yet.".into(),
+        next: page
+            .next
+            .map(|n| url("/escalations", &[("after", &n.to_string())])),
+        first: q.after.map(|_| "/escalations".to_string()),
+    };
+    render(&ListingPage {
+        chrome: Chrome::new(&state, &signed, "/escalations", "Escalations").refreshing(),
+        intro: format!(
+            "The escalation server runs every {} minutes{}. Bypassed: DRs it looked at that needed nothing yet.",
+            state.config().escalation.interval_minutes,
+            if state
+                .services
+                .is_paused(etraq_core::services::Service::Escalation)
+            {
+                " (paused now)"
+            } else {
+                ""
+            }
+        ),
+        action: "/escalations",
+        fields: vec![],
+        table,
+    })
+}
+
+/// `GET /escalations/{id}`: one cycle's decisions (those about DRs the viewer sees).
+pub async fn cycle(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(id): PathText,
+) -> Result<Response, WebError> {
+    signed.require_supervisor()?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| WebError::BadRequest(format!("{id:?} is not a cycle number")))?;
+    // Cycles are listed newest first with ids as cursors: the page after id+1 starts at id.
+    let page = state
+        .store
+        .list_cycles(Some(id.saturating_add(1)), 1)
+        .await?;
+    let Some(c) = page.items.into_iter().find(|c| c.id == id) else {
+        return Err(WebError::NotFound(format!("no escalation cycle {id}")));
+    };
+    let tz = state.time_zone();
+    let mut rows = Vec::new();
+    let mut hidden = 0;
+    for d in &c.decisions {
+        let visible = match state.store.get_dr(&d.dr).await? {
+            Some(dr) => signed.scope.sees_dr(&dr),
+            None => signed.viewer.is_admin(),
+        };
+        if !visible {
+            hidden += 1;
+            continue;
+        }
+        rows.push(vec![
+            Cell::link(d.dr.to_string(), dr_href(&d.dr)).class("mono"),
+            Cell::text(d.action.clone()),
+            Cell::text(d.detail.clone()),
+        ]);
+    }
+    let table = Table {
+        columns: ["DR", "Action", "Details"]
+            .iter()
+            .map(|c| Column::new(c))
+            .collect(),
+        rows,
+        empty: "This cycle warned and escalated nothing.".into(),
+        ..Table::default()
+    };
+    render(&ListingPage {
+        chrome: Chrome::new(
+            &state,
+            &signed,
+            "/escalations",
+            &format!("Escalation cycle {} at {}", c.id, html::time(c.at, &tz)),
+        ),
+        intro: format!(
+            "Warned {}, escalated {}, reminders {}, bypassed {}.{}",
+            c.warned,
+            c.escalated,
+            c.reminded,
+            c.bypassed,
+            if hidden > 0 {
+                format!(" {hidden} decision(s) about DRs outside your view are not listed.")
+            } else {
+                String::new()
+            }
+        ),
+        action: "/escalations",
+        fields: vec![],
+        table,
+    })
+}
+
+/// Query of the Alerts page.
+#[derive(Debug, Default, Deserialize)]
+pub struct AlertsQuery {
+    user: Option<String>,
+    dr: Option<String>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// What became of an alert's mail, in words.
+pub fn mail_state(m: &AlertMail, tz: &jiff::tz::TimeZone) -> String {
+    match m {
+        AlertMail::Pending { attempts: 0, .. } => "waiting to be mailed".into(),
+        AlertMail::Pending {
+            attempts,
+            last_error,
+            ..
+        } => format!(
+            "retrying ({attempts} failed{})",
+            last_error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ),
+        AlertMail::Sent { at, .. } => format!("mailed {}", html::time(*at, tz)),
+        AlertMail::Disabled => "alert mail off for this user".into(),
+    }
+}
+
+/// `GET /alerts`: alerts sent to the viewer (agents) or their team (supervisors); all for admins.
+pub async fn alerts(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<AlertsQuery>,
+) -> Result<Response, WebError> {
+    let tz = state.time_zone();
+    let mut errors: Vec<(&str, String)> = Vec::new();
+    let user = match non_empty(&q.user) {
+        Some(u) => match EmailAddress::parse(u) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                errors.push(("user", e.to_string()));
+                None
+            }
+        },
+        None => None,
+    };
+    let dr = match non_empty(&q.dr) {
+        Some(d) => match DrId::parse(d) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                errors.push(("dr", e.to_string()));
+                None
+            }
+        },
+        None => None,
+    };
+    let mut table = Table {
+        columns: [
+            "Event Type",
+            "User",
+            "Date & Time",
+            "Source DR",
+            "Assigned On",
+            "DR Owner",
+            "Mail",
+        ]
+        .iter()
+        .map(|c| Column::new(c))
+        .collect(),
+        empty: "No alerts.".into(),
+        ..Table::default()
+    };
+    if errors.is_empty() {
+        let page = state
+            .store
+            .list_alerts(&AlertQuery {
+                user,
+                dr,
+                involving: signed.scope.involving(),
+                after: q.after,
+                limit: limit_of(q.limit),
+            })
+            .await?;
+        table.rows = page
+            .items
+            .iter()
+            .map(|a| {
+                vec![
+                    Cell::text(if a.event_type == etraq_core::model::AlertKind::Escalated {
+                        format!("Escalated (level {})", a.level)
+                    } else {
+                        a.event_type.to_string()
+                    }),
+                    Cell::text(a.user.as_str()),
+                    Cell::text(html::time(a.date_time, &tz)),
+                    Cell::link(a.source_dr.to_string(), dr_href(&a.source_dr)).class("mono"),
+                    Cell::text(html::time(a.assigned_on, &tz)),
+                    Cell::text(a.dr_owner.as_str()),
+                    Cell::text(mail_state(&a.mail, &tz)),
+                ]
+            })
+            .collect();
+        let params = |after: &str| {
+            url(
+                "/alerts",
+                &[
+                    ("user", q.user.as_deref().unwrap_or("")),
+                    ("dr", q.dr.as_deref().unwrap_or("")),
+                    ("after", after),
+                ],
+            )
+        };
+        table.next = page.next.map(|n| params(&n.to_string()));
+        table.first = q.after.map(|_| params(""));
+    }
+    let err = |f: &str| errors.iter().find(|(k, _)| *k == f).map(|(_, m)| m.clone());
+    let page = ListingPage {
+        chrome: Chrome::new(&state, &signed, "/alerts", "Alerts").refreshing(),
+        intro: String::new(),
+        action: "/alerts",
+        fields: vec![
+            Field::text("user", "User", q.user.clone().unwrap_or_default()).error(err("user")),
+            Field::text("dr", "DR", q.dr.clone().unwrap_or_default())
+                .placeholder("SUPP-11272026.1")
+                .error(err("dr")),
+        ],
+        table,
+    };
+    if errors.is_empty() {
+        render(&page)
+    } else {
+        render_status(axum::http::StatusCode::BAD_REQUEST, &page)
+    }
+}

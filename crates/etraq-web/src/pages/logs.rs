@@ -1,0 +1,107 @@
+//! Log Files: name, size, created, modified; view and download (admins only).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use etraq_core::logfiles;
+
+use crate::auth::Signed;
+use crate::error::WebError;
+use crate::extract::PathText;
+use crate::html::{self, Cell, Chrome, Column, Table, segment};
+use crate::pages::{ListingPage, render};
+use crate::state::AppState;
+
+/// `GET /logs`.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+) -> Result<Response, WebError> {
+    signed.require_admin()?;
+    let tz = state.time_zone();
+    let dir = state.logs_dir.clone();
+    let mut files = tokio::task::spawn_blocking(move || logfiles::list(&dir))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))??;
+    files.sort_by(|a, b| b.modified.cmp(&a.modified).then(b.name.cmp(&a.name)));
+    let table = Table {
+        columns: ["Filename", "Size in Bytes", "Created On", "Modified On", ""]
+            .iter()
+            .map(|c| Column::new(c))
+            .collect(),
+        rows: files
+            .iter()
+            .map(|f| {
+                let base = format!("/logs/{}", segment(&f.name));
+                vec![
+                    Cell::link(f.name.clone(), base.clone()).class("mono"),
+                    Cell::text(f.size.to_string()).class("num"),
+                    Cell::text(html::opt_time(f.created, &tz)),
+                    Cell::text(html::opt_time(f.modified, &tz)),
+                    Cell::link("download", format!("{base}/download")),
+                ]
+            })
+            .collect(),
+        empty: "No log files yet.".into(),
+        ..Table::default()
+    };
+    render(&ListingPage {
+        chrome: Chrome::new(&state, &signed, "/logs", "Log Files"),
+        intro: format!("In {}", state.logs_dir.display()),
+        action: "/logs",
+        fields: vec![],
+        table,
+    })
+}
+
+async fn read(state: &AppState, name: &str) -> Result<Vec<u8>, WebError> {
+    let dir = state.logs_dir.clone();
+    let name = name.to_string();
+    tokio::task::spawn_blocking(move || {
+        let p = logfiles::path_of(&dir, &name)?;
+        std::fs::read(&p).map_err(|source| etraq_core::Error::Io { path: p, source })
+    })
+    .await
+    .map_err(|e| WebError::Internal(e.to_string()))?
+    .map_err(WebError::from)
+}
+
+/// `GET /logs/{name}`: the file as plain text.
+pub async fn view(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(name): PathText,
+) -> Result<Response, WebError> {
+    signed.require_admin()?;
+    let bytes = read(&state, &name).await?;
+    let mut r = Body::from(bytes).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+/// `GET /logs/{name}/download`.
+pub async fn download(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(name): PathText,
+) -> Result<Response, WebError> {
+    signed.require_admin()?;
+    let bytes = read(&state, &name).await?;
+    let mut r = Body::from(bytes).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    // The name passed `is_log_name`: letters, digits, '-' and '.' only.
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}

@@ -1,0 +1,849 @@
+//! Tracked Mails, Untracked Mails, a customer's History, a DR with its thread and actions, and
+//! the raw messages.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use etraq_core::access::Scope;
+use etraq_core::store::{DrQuery, MailQuery};
+use etraq_core::{Dr, DrId, DrStatus, EmailAddress, MailRecord, Party, Store};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+
+use crate::auth::Signed;
+use crate::error::WebError;
+use crate::extract::{Form, PathText, Query, non_empty};
+use crate::html::{self, Cell, Chrome, Column, Field, Table, segment, short, url};
+use crate::pages::{ListingPage, back, done_message, render, render_status};
+use crate::state::AppState;
+
+/// Largest page a listing shows.
+pub const MAX_LIMIT: usize = 500;
+
+/// Default page size of listings.
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// Query of the Tracked Mails page.
+#[derive(Debug, Default, Deserialize)]
+pub struct TrackedQuery {
+    status: Option<String>,
+    owner: Option<String>,
+    customer: Option<String>,
+    order: Option<String>,
+    after: Option<u64>,
+    limit: Option<usize>,
+    done: Option<String>,
+}
+
+/// A parsed DR listing request, shared with the API.
+#[derive(Clone, Debug, Default)]
+pub struct DrFilter {
+    /// Status filter.
+    pub status: Option<DrStatus>,
+    /// Owner filter.
+    pub owner: Option<EmailAddress>,
+    /// Customer address or `@domain`.
+    pub customer: Option<Party>,
+    /// Oldest first.
+    pub oldest_first: bool,
+}
+
+/// Field errors of a listing's filters: (field, message).
+pub type FieldErrors = Vec<(&'static str, String)>;
+
+/// Parses the filters of a DR listing; every bad value is reported against its field.
+pub fn parse_dr_filter(
+    status: Option<&str>,
+    owner: Option<&str>,
+    customer: Option<&str>,
+    order: Option<&str>,
+) -> (DrFilter, FieldErrors) {
+    let mut errors = Vec::new();
+    let mut f = DrFilter::default();
+    match status.map(str::trim).filter(|s| !s.is_empty()) {
+        None | Some("all") => {}
+        Some(s) => match DrStatus::parse(s) {
+            Some(st) => f.status = Some(st),
+            None => errors.push((
+                "status",
+                format!("{s:?} is not open, replied, closed or all"),
+            )),
+        },
+    }
+    if let Some(o) = owner.map(str::trim).filter(|s| !s.is_empty()) {
+        match EmailAddress::parse(o) {
+            Ok(a) => f.owner = Some(a),
+            Err(e) => errors.push(("owner", e.to_string())),
+        }
+    }
+    if let Some(c) = customer.map(str::trim).filter(|s| !s.is_empty()) {
+        match Party::parse(c) {
+            Ok(p) => f.customer = Some(p),
+            Err(e) => errors.push(("customer", e.to_string())),
+        }
+    }
+    match order.map(str::trim).filter(|s| !s.is_empty()) {
+        None | Some("newest") => {}
+        Some("oldest") => f.oldest_first = true,
+        Some(o) => errors.push(("order", format!("{o:?} is not newest or oldest"))),
+    }
+    (f, errors)
+}
+
+/// The page size asked for, bounded.
+pub fn limit_of(limit: Option<usize>) -> usize {
+    limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}
+
+fn error_for(errors: &FieldErrors, field: &str) -> Option<String> {
+    errors
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map(|(_, m)| m.clone())
+}
+
+/// The link to a DR's page.
+pub fn dr_href(id: &DrId) -> String {
+    format!("/dr/{}", segment(&id.to_string()))
+}
+
+fn addrs(v: &[EmailAddress]) -> String {
+    v.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// The seed's Tracked Mails columns, plus status and escalation level.
+fn dr_rows(drs: &[Dr], tz: &TimeZone) -> Vec<Vec<Cell>> {
+    drs.iter()
+        .map(|d| {
+            vec![
+                Cell::text(d.owner.as_str()),
+                Cell::text(d.last_sender.as_str()),
+                Cell::text(d.last_recipient.as_ref().map_or("", |r| r.as_str())),
+                Cell::link(short(&d.subject, 60), dr_href(&d.id)),
+                Cell::text(html::time(d.assigned_on, tz)),
+                Cell::link(d.id.to_string(), dr_href(&d.id)).class("mono"),
+                Cell::text(addrs(&d.cc_users)),
+                Cell::text(d.last_mail_type.as_str()),
+                Cell::text(d.status.as_str()).class(match d.status {
+                    DrStatus::Open => "status-open",
+                    DrStatus::Replied => "status-replied",
+                    DrStatus::Closed => "status-closed",
+                }),
+                Cell::text(d.escalation_level.to_string()),
+            ]
+        })
+        .collect()
+}
+
+/// `GET /tracked`: DRs in the viewer's scope, newest or oldest first, filtered, keyset-paged.
+pub async fn tracked(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<TrackedQuery>,
+) -> Result<Response, WebError> {
+    let tz = state.time_zone();
+    let (filter, errors) = parse_dr_filter(
+        q.status.as_deref(),
+        q.owner.as_deref(),
+        q.customer.as_deref(),
+        q.order.as_deref(),
+    );
+    let limit = limit_of(q.limit);
+    let mut table = Table {
+        empty: "No DRs match.".into(),
+        ..Table::default()
+    };
+    if errors.is_empty() {
+        let page = state
+            .store
+            .list_drs(&DrQuery {
+                status: filter.status,
+                owner: filter.owner.clone(),
+                customer: filter.customer.clone(),
+                involving: signed.scope.involving(),
+                oldest_first: filter.oldest_first,
+                after: q.after,
+                limit,
+                ..DrQuery::default()
+            })
+            .await?;
+        table.rows = dr_rows(&page.items, &tz);
+        let params = |after: &str, order: &str| {
+            url(
+                "/tracked",
+                &[
+                    ("status", q.status.as_deref().unwrap_or("")),
+                    ("owner", q.owner.as_deref().unwrap_or("")),
+                    ("customer", q.customer.as_deref().unwrap_or("")),
+                    ("order", order),
+                    ("after", after),
+                    ("limit", &q.limit.map(|l| l.to_string()).unwrap_or_default()),
+                ],
+            )
+        };
+        let order = if filter.oldest_first { "oldest" } else { "" };
+        table.next = page.next.map(|n| params(&n.to_string(), order));
+        table.first = q.after.map(|_| params("", order));
+        let mut assigned = Column::new("Assigned On");
+        assigned.sort = Some(params("", if filter.oldest_first { "" } else { "oldest" }));
+        assigned.arrow = if filter.oldest_first { " ▲" } else { " ▼" };
+        table.columns = vec![
+            Column::new("Owner"),
+            Column::new("Sender"),
+            Column::new("Recipient"),
+            Column::new("Subject"),
+            assigned,
+            Column::new("DR Assigned"),
+            Column::new("CC Users"),
+            Column::new("Mail Type"),
+            Column::new("Status"),
+            Column::new("Level"),
+        ];
+    }
+    let status_opts = ["all", "open", "replied", "closed"]
+        .iter()
+        .map(|s| (s.to_string(), s.to_string()));
+    let fields = vec![
+        Field::select(
+            "status",
+            "Status",
+            q.status.as_deref().unwrap_or("all"),
+            status_opts,
+        )
+        .error(error_for(&errors, "status")),
+        Field::text("owner", "Owner", q.owner.clone().unwrap_or_default())
+            .placeholder("ann@example.com")
+            .error(error_for(&errors, "owner")),
+        Field::text(
+            "customer",
+            "Customer",
+            q.customer.clone().unwrap_or_default(),
+        )
+        .placeholder("bob@customer.example or @customer.example")
+        .error(error_for(&errors, "customer")),
+        Field::select(
+            "order",
+            "Order",
+            q.order.as_deref().unwrap_or("newest"),
+            [
+                ("newest".to_string(), "Newest first".to_string()),
+                ("oldest".to_string(), "Oldest first".to_string()),
+            ],
+        )
+        .error(error_for(&errors, "order")),
+    ];
+    let page = ListingPage {
+        chrome: Chrome::new(&state, &signed, "/tracked", "Tracked Mails")
+            .flash(done_message(q.done.as_deref()))
+            .refreshing(),
+        intro: scope_intro(&signed),
+        action: "/tracked",
+        fields,
+        table,
+    };
+    listing_status(errors.is_empty(), &page)
+}
+
+/// 400 when the filters were bad (shown next to their fields), else 200.
+fn listing_status(ok: bool, page: &ListingPage) -> Result<Response, WebError> {
+    if ok {
+        render(page)
+    } else {
+        render_status(StatusCode::BAD_REQUEST, page)
+    }
+}
+
+fn scope_intro(signed: &Signed) -> String {
+    match signed.viewer.role {
+        etraq_core::Role::Admin => String::new(),
+        etraq_core::Role::Supervisor => {
+            "DRs of your department and of everyone who reports to you.".into()
+        }
+        etraq_core::Role::Agent => "DRs you own or are CC'd on.".into(),
+    }
+}
+
+/// Query of the Untracked Mails and History pages.
+#[derive(Debug, Default, Deserialize)]
+pub struct MailListQuery {
+    q: Option<String>,
+    customer: Option<String>,
+    order: Option<String>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn mail_href(seq: u64) -> String {
+    format!("/mail/{seq}/raw")
+}
+
+/// `GET /untracked`: mail that was not tracked, with the reason (seed columns).
+pub async fn untracked(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<MailListQuery>,
+) -> Result<Response, WebError> {
+    let tz = state.time_zone();
+    let mut errors: FieldErrors = Vec::new();
+    let party = match non_empty(&q.customer) {
+        Some(c) => match Party::parse(c) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                errors.push(("customer", e.to_string()));
+                None
+            }
+        },
+        None => None,
+    };
+    let oldest_first = match non_empty(&q.order) {
+        None | Some("newest") => false,
+        Some("oldest") => true,
+        Some(o) => {
+            errors.push(("order", format!("{o:?} is not newest or oldest")));
+            false
+        }
+    };
+    let mut table = Table {
+        empty: "No untracked mail matches.".into(),
+        columns: [
+            "Recipient",
+            "Sender",
+            "Subject",
+            "CC Users",
+            "Mailed On",
+            "Reason",
+            "DR",
+        ]
+        .iter()
+        .map(|c| Column::new(c))
+        .collect(),
+        ..Table::default()
+    };
+    if errors.is_empty() {
+        let page = state
+            .store
+            .list_mails(&MailQuery {
+                tracked: Some(false),
+                party,
+                involving: signed.scope.involving(),
+                oldest_first,
+                after: q.after,
+                limit: limit_of(q.limit),
+                ..MailQuery::default()
+            })
+            .await?;
+        table.rows = page
+            .items
+            .iter()
+            .map(|m| {
+                vec![
+                    Cell::text(m.recipient().map_or("", |r| r.as_str())),
+                    Cell::text(m.sender.as_ref().map_or("", |s| s.as_str())),
+                    Cell::link(short(&m.subject, 60), mail_href(m.seq)),
+                    Cell::text(addrs(&m.cc)),
+                    Cell::text(html::time(m.received_at, &tz)),
+                    Cell::text(m.decision.reason().map_or("", |r| r.as_str())),
+                    match &m.dr {
+                        Some(d) => Cell::link(d.to_string(), dr_href(d)).class("mono"),
+                        None => Cell::text(""),
+                    },
+                ]
+            })
+            .collect();
+        let params = |after: &str| {
+            url(
+                "/untracked",
+                &[
+                    ("customer", q.customer.as_deref().unwrap_or("")),
+                    ("order", q.order.as_deref().unwrap_or("")),
+                    ("after", after),
+                ],
+            )
+        };
+        table.next = page.next.map(|n| params(&n.to_string()));
+        table.first = q.after.map(|_| params(""));
+    }
+    let fields = vec![
+        Field::text(
+            "customer",
+            "Address or @domain",
+            q.customer.clone().unwrap_or_default(),
+        )
+        .error(error_for(&errors, "customer")),
+        Field::select(
+            "order",
+            "Order",
+            q.order.as_deref().unwrap_or("newest"),
+            [
+                ("newest".to_string(), "Newest first".to_string()),
+                ("oldest".to_string(), "Oldest first".to_string()),
+            ],
+        )
+        .error(error_for(&errors, "order")),
+    ];
+    let page = ListingPage {
+        chrome: Chrome::new(&state, &signed, "/untracked", "Untracked Mails").refreshing(),
+        intro: if signed.viewer.is_admin() {
+            String::new()
+        } else {
+            "Untracked mail you or your team were on.".into()
+        },
+        action: "/untracked",
+        fields,
+        table,
+    };
+    listing_status(errors.is_empty(), &page)
+}
+
+/// `GET /history?q=ADDRESS|@DOMAIN`: a customer's full history, oldest first.
+pub async fn history(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<MailListQuery>,
+) -> Result<Response, WebError> {
+    let tz = state.time_zone();
+    let mut errors: FieldErrors = Vec::new();
+    let party = match non_empty(&q.q) {
+        Some(c) => match Party::parse(c) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                errors.push(("q", e.to_string()));
+                None
+            }
+        },
+        None => None,
+    };
+    let mut table = Table {
+        empty: if party.is_some() {
+            "No mail with this address or domain.".into()
+        } else {
+            "Enter a customer's address or @domain.".into()
+        },
+        columns: [
+            "Mailed On",
+            "Direction",
+            "Sender",
+            "Recipient",
+            "Subject",
+            "Type / Reason",
+            "DR",
+        ]
+        .iter()
+        .map(|c| Column::new(c))
+        .collect(),
+        ..Table::default()
+    };
+    if let Some(p) = &party {
+        let page = state
+            .store
+            .list_mails(&MailQuery {
+                party: Some(p.clone()),
+                involving: signed.scope.involving(),
+                oldest_first: true,
+                after: q.after,
+                limit: limit_of(q.limit),
+                ..MailQuery::default()
+            })
+            .await?;
+        table.rows = page.items.iter().map(|m| mail_row(m, &tz, true)).collect();
+        let params = |after: &str| {
+            url(
+                "/history",
+                &[("q", q.q.as_deref().unwrap_or("")), ("after", after)],
+            )
+        };
+        table.next = page.next.map(|n| params(&n.to_string()));
+        table.first = q.after.map(|_| params(""));
+    }
+    let fields = vec![
+        Field::text(
+            "q",
+            "Customer address or @domain",
+            q.q.clone().unwrap_or_default(),
+        )
+        .placeholder("bob@customer.example or @customer.example")
+        .error(error_for(&errors, "q")),
+    ];
+    let page = ListingPage {
+        chrome: Chrome::new(&state, &signed, "/history", "Customer History"),
+        intro: String::new(),
+        action: "/history",
+        fields,
+        table,
+    };
+    listing_status(errors.is_empty(), &page)
+}
+
+fn mail_row(m: &MailRecord, tz: &TimeZone, with_dr: bool) -> Vec<Cell> {
+    let mut row = vec![
+        Cell::text(html::time(m.received_at, tz)),
+        Cell::text(m.direction.as_str()),
+        Cell::text(m.sender.as_ref().map_or("", |s| s.as_str())),
+        Cell::text(m.recipient().map_or("", |r| r.as_str())),
+        Cell::link(short(&m.subject, 70), mail_href(m.seq)),
+        Cell::text(
+            m.decision
+                .mail_type()
+                .map(|t| t.as_str())
+                .or_else(|| m.decision.reason().map(|r| r.as_str()))
+                .unwrap_or(""),
+        ),
+    ];
+    if with_dr {
+        row.push(match &m.dr {
+            Some(d) => Cell::link(d.to_string(), dr_href(d)).class("mono"),
+            None => Cell::text(""),
+        });
+    } else {
+        row.push(Cell::link("download .eml", format!("/mail/{}/eml", m.seq)));
+    }
+    row
+}
+
+#[derive(Template)]
+#[template(path = "dr.html")]
+struct DrPage {
+    chrome: Chrome,
+    base: String,
+    id: String,
+    subject: String,
+    status: String,
+    owner: String,
+    cc: String,
+    customer: String,
+    history: String,
+    participants: String,
+    assigned_on: String,
+    waiting: String,
+    first_reply: String,
+    level: u32,
+    reminder: String,
+    zone: String,
+    remind_value: String,
+    owners: Vec<(String, String, bool)>,
+    table: Table,
+}
+
+/// Parses a DR id from a path; 400 when it is not one.
+pub fn parse_dr_id(text: &str) -> Result<DrId, WebError> {
+    DrId::parse(text).map_err(|e| WebError::BadRequest(e.to_string()))
+}
+
+/// A DR the viewer may see, else 404 (the same answer whether it exists or not).
+pub async fn visible_dr(store: &dyn Store, scope: &Scope, id: &DrId) -> Result<Dr, WebError> {
+    match store.get_dr(id).await? {
+        Some(d) if scope.sees_dr(&d) => Ok(d),
+        _ => Err(WebError::NotFound(format!("no DR {id}"))),
+    }
+}
+
+/// `?done=` after an action.
+#[derive(Debug, Default, Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+/// `GET /dr/{id}`: the DR, its thread, and its actions.
+pub async fn dr_page(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(id): PathText,
+    Query(q): Query<DoneQuery>,
+) -> Result<Response, WebError> {
+    let id = parse_dr_id(&id)?;
+    let dr = visible_dr(state.store.as_ref(), &signed.scope, &id).await?;
+    let tz = state.time_zone();
+    let now = Timestamp::now();
+    let mut mails = Vec::new();
+    let mut after = None;
+    loop {
+        let page = state
+            .store
+            .list_mails(&MailQuery {
+                dr: Some(dr.id.clone()),
+                oldest_first: true,
+                after,
+                limit: 1000,
+                ..MailQuery::default()
+            })
+            .await?;
+        mails.extend(page.items);
+        match page.next {
+            Some(n) if mails.len() < 10_000 => after = Some(n),
+            _ => break,
+        }
+    }
+    let users = state.store.list_users().await?;
+    let mut owners: Vec<(String, String, bool)> = users
+        .iter()
+        .map(|u| {
+            (
+                u.email.to_string(),
+                format!("{} <{}>", u.name, u.email),
+                u.email == dr.owner,
+            )
+        })
+        .collect();
+    if !owners.iter().any(|(_, _, sel)| *sel) {
+        owners.insert(0, (dr.owner.to_string(), dr.owner.to_string(), true));
+    }
+    let table = Table {
+        columns: [
+            "Mailed On",
+            "Direction",
+            "Sender",
+            "Recipient",
+            "Subject",
+            "Type / Reason",
+            "Raw",
+        ]
+        .iter()
+        .map(|c| Column::new(c))
+        .collect(),
+        rows: mails.iter().map(|m| mail_row(m, &tz, false)).collect(),
+        empty: "No mail recorded.".into(),
+        ..Table::default()
+    };
+    let page = DrPage {
+        chrome: Chrome::new(&state, &signed, "/tracked", &format!("DR {}", dr.id))
+            .flash(done_message(q.done.as_deref())),
+        base: dr_href(&dr.id),
+        id: dr.id.to_string(),
+        subject: dr.subject.clone(),
+        status: dr.status.to_string(),
+        owner: dr.owner.to_string(),
+        cc: addrs(&dr.cc_users),
+        customer: dr.customer.to_string(),
+        history: url("/history", &[("q", dr.customer.as_str())]),
+        participants: addrs(&dr.participants),
+        assigned_on: html::time(dr.assigned_on, &tz),
+        waiting: match dr.awaiting_since {
+            Some(s) if dr.status == DrStatus::Open => format!(
+                "{} ({})",
+                html::time(s, &tz),
+                html::duration(now.as_second() - s.as_second())
+            ),
+            _ => "not waiting".into(),
+        },
+        first_reply: dr
+            .first_response_at
+            .map(|t| html::time(t, &tz))
+            .unwrap_or_else(|| "none yet".into()),
+        level: dr.escalation_level,
+        reminder: dr
+            .remind_at
+            .map(|t| html::time(t, &tz))
+            .unwrap_or_else(|| "none".into()),
+        zone: tz.iana_name().unwrap_or("UTC").to_string(),
+        remind_value: now
+            .checked_add(jiff::SignedDuration::from_hours(24))
+            .unwrap_or(now)
+            .to_zoned_datetime(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M")
+            .to_string(),
+        owners,
+        table,
+    };
+    render(&page)
+}
+
+/// The reassign form.
+#[derive(Debug, Deserialize)]
+pub struct AssignForm {
+    owner: String,
+}
+
+/// Reassigns a DR the viewer sees to a registered user. Shared with the API.
+pub async fn do_assign(
+    state: &AppState,
+    signed: &Signed,
+    id: &DrId,
+    owner: &str,
+) -> Result<Dr, WebError> {
+    visible_dr(state.store.as_ref(), &signed.scope, id).await?;
+    let owner = EmailAddress::parse(owner.trim())
+        .map_err(|e| WebError::BadRequest(format!("owner: {e}")))?;
+    if state.store.get_user(&owner).await?.is_none() {
+        return Err(WebError::BadRequest(format!(
+            "owner: {owner} is not a registered user"
+        )));
+    }
+    let dr = state
+        .tracker
+        .assign_dr(id, &owner, Timestamp::now())
+        .await?;
+    tracing::info!(dr = %id, owner = %owner, by = %signed.viewer.login, "DR reassigned from the console");
+    Ok(dr)
+}
+
+/// `POST /dr/{id}/assign`.
+pub async fn assign(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(id): PathText,
+    Form(f): Form<AssignForm>,
+) -> Result<Response, WebError> {
+    let id = parse_dr_id(&id)?;
+    do_assign(&state, &signed, &id, &f.owner).await?;
+    // The previous owner stays on the DR as a CC user, so the page is still theirs to see.
+    Ok(back(&dr_href(&id), "assigned"))
+}
+
+/// Closes a DR the viewer sees. Shared with the API.
+pub async fn do_close(state: &AppState, signed: &Signed, id: &DrId) -> Result<Dr, WebError> {
+    visible_dr(state.store.as_ref(), &signed.scope, id).await?;
+    let dr = state.tracker.close_dr(id, Timestamp::now()).await?;
+    tracing::info!(dr = %id, by = %signed.viewer.login, "DR closed from the console");
+    Ok(dr)
+}
+
+/// Reopens a DR the viewer sees. Shared with the API.
+pub async fn do_reopen(state: &AppState, signed: &Signed, id: &DrId) -> Result<Dr, WebError> {
+    visible_dr(state.store.as_ref(), &signed.scope, id).await?;
+    let dr = state.tracker.reopen_dr(id, Timestamp::now()).await?;
+    tracing::info!(dr = %id, by = %signed.viewer.login, "DR reopened from the console");
+    Ok(dr)
+}
+
+/// `POST /dr/{id}/close`.
+pub async fn close(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(id): PathText,
+) -> Result<Response, WebError> {
+    let id = parse_dr_id(&id)?;
+    do_close(&state, &signed, &id).await?;
+    Ok(back(&dr_href(&id), "closed"))
+}
+
+/// `POST /dr/{id}/reopen`.
+pub async fn reopen(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(id): PathText,
+) -> Result<Response, WebError> {
+    let id = parse_dr_id(&id)?;
+    do_reopen(&state, &signed, &id).await?;
+    Ok(back(&dr_href(&id), "reopened"))
+}
+
+/// The reminder form.
+#[derive(Debug, Deserialize)]
+pub struct RemindForm {
+    at: String,
+}
+
+/// Parses a reminder time: RFC 3339, or a `datetime-local` value in the configured zone.
+pub fn parse_local_time(s: &str, tz: &TimeZone) -> Result<Timestamp, WebError> {
+    let s = s.trim();
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    let civil: jiff::civil::DateTime = s.parse().map_err(|_| {
+        WebError::BadRequest(format!(
+            "at: {s:?} is not a time such as 2026-11-28T09:00 or 2026-11-28T09:00:00Z"
+        ))
+    })?;
+    civil
+        .to_zoned_datetime(tz.clone())
+        .map(|z| z.timestamp())
+        .map_err(|e| WebError::BadRequest(format!("at: {e}")))
+}
+
+/// Sets a reminder on a DR the viewer sees. Shared with the API.
+pub async fn do_remind(
+    state: &AppState,
+    signed: &Signed,
+    id: &DrId,
+    at: Timestamp,
+) -> Result<Dr, WebError> {
+    visible_dr(state.store.as_ref(), &signed.scope, id).await?;
+    let dr = state.tracker.remind_dr(id, at).await?;
+    tracing::info!(dr = %id, %at, by = %signed.viewer.login, "DR reminder set from the console");
+    Ok(dr)
+}
+
+/// `POST /dr/{id}/remind`.
+pub async fn remind(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(id): PathText,
+    Form(f): Form<RemindForm>,
+) -> Result<Response, WebError> {
+    let id = parse_dr_id(&id)?;
+    let at = parse_local_time(&f.at, &state.time_zone())?;
+    do_remind(&state, &signed, &id, at).await?;
+    Ok(back(&dr_href(&id), "reminder"))
+}
+
+/// A mail the viewer may see (on a DR they see, or with someone of their scope on it), with
+/// its raw message; else 404.
+pub async fn visible_raw(
+    state: &AppState,
+    signed: &Signed,
+    seq_text: &str,
+) -> Result<(MailRecord, Vec<u8>), WebError> {
+    let seq: u64 = seq_text
+        .parse()
+        .map_err(|_| WebError::BadRequest(format!("{seq_text:?} is not a mail number")))?;
+    let not_found = || WebError::NotFound(format!("no mail {seq}"));
+    let mail = state.store.get_mail(seq).await?.ok_or_else(not_found)?;
+    let dr_visible = match &mail.dr {
+        Some(id) => state
+            .store
+            .get_dr(id)
+            .await?
+            .is_some_and(|d| signed.scope.sees_dr(&d)),
+        None => false,
+    };
+    if !signed.scope.sees_mail(&mail, dr_visible) {
+        return Err(not_found());
+    }
+    let raw = state.store.raw_message(seq).await?.ok_or_else(not_found)?;
+    Ok((mail, raw))
+}
+
+/// `GET /mail/{seq}/raw`: the raw message as plain text, never rendered as HTML.
+pub async fn raw_view(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(seq): PathText,
+) -> Result<Response, WebError> {
+    let (_, raw) = visible_raw(&state, &signed, &seq).await?;
+    let mut r = Body::from(raw).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("inline"),
+    );
+    Ok(r)
+}
+
+/// `GET /mail/{seq}/eml`: the raw message as a `.eml` download.
+pub async fn raw_download(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(seq): PathText,
+) -> Result<Response, WebError> {
+    let (mail, raw) = visible_raw(&state, &signed, &seq).await?;
+    let mut r = Body::from(raw).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("message/rfc822"),
+    );
+    let name = format!("etraq-{}.eml", mail.seq);
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}

@@ -1,0 +1,177 @@
+//! The console's HTML pages, rendered on the server. Every handler takes a [`Signed`] viewer
+//! (so the anonymous are sent to the sign-in page) and shows only what the viewer's scope
+//! allows. The main views work without JavaScript; `app.js` only adds auto-refresh.
+
+pub(crate) mod config;
+pub(crate) mod escalations;
+pub(crate) mod login;
+pub(crate) mod logs;
+pub(crate) mod mail;
+pub(crate) mod reports;
+pub(crate) mod status;
+pub(crate) mod users;
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::error::WebError;
+use crate::html::{Chrome, Field, Table};
+use crate::state::AppState;
+
+pub use login::{LoginForm, login_page};
+
+/// The page routes.
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/status") }))
+        .route("/login", get(login::login_page).post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/status", get(status::page))
+        .route("/services", post(status::services))
+        .route("/tracked", get(mail::tracked))
+        .route("/untracked", get(mail::untracked))
+        .route("/history", get(mail::history))
+        .route("/dr/{id}", get(mail::dr_page))
+        .route("/dr/{id}/assign", post(mail::assign))
+        .route("/dr/{id}/close", post(mail::close))
+        .route("/dr/{id}/reopen", post(mail::reopen))
+        .route("/dr/{id}/remind", post(mail::remind))
+        .route("/mail/{seq}/raw", get(mail::raw_view))
+        .route("/mail/{seq}/eml", get(mail::raw_download))
+        .route("/escalations", get(escalations::cycles))
+        .route("/escalations/{id}", get(escalations::cycle))
+        .route("/alerts", get(escalations::alerts))
+        .route("/logs", get(logs::list))
+        .route("/logs/{name}", get(logs::view))
+        .route("/logs/{name}/download", get(logs::download))
+        .route(
+            "/reports",
+            get(|| async { Redirect::to("/reports/unreplied") }),
+        )
+        .route("/reports/unreplied", get(reports::unreplied))
+        .route("/reports/response-times", get(reports::response_times))
+        .route("/reports/volume", get(reports::volume))
+        .route("/config", get(config::page).post(config::save))
+        .route(
+            "/password",
+            get(users::password_page).post(users::change_password),
+        )
+        .route("/password/tokens", post(users::create_token))
+        .route("/password/tokens/{id}/revoke", post(users::revoke_token))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/new", get(users::new_page))
+        .route("/users/{email}", get(users::edit_page).post(users::update))
+}
+
+/// Renders a template as an HTML response.
+pub fn render(t: &impl Template) -> Result<Response, WebError> {
+    Ok(Html(t.render()?).into_response())
+}
+
+/// Renders a template with a status (a form shown again with its errors gets 400).
+pub fn render_status(status: StatusCode, t: &impl Template) -> Result<Response, WebError> {
+    let mut r = render(t)?;
+    *r.status_mut() = status;
+    Ok(r)
+}
+
+/// A generic listing page: filters, a table, paging.
+#[derive(Template)]
+#[template(path = "listing.html")]
+pub struct ListingPage {
+    /// The frame.
+    pub chrome: Chrome,
+    /// A sentence under the title.
+    pub intro: String,
+    /// Where the filter form goes.
+    pub action: &'static str,
+    /// The filters.
+    pub fields: Vec<Field>,
+    /// The rows.
+    pub table: Table,
+}
+
+#[derive(Template)]
+#[template(
+    source = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ status }} — etraq</title><link rel="stylesheet" href="/assets/style.css"></head>
+<body class="login"><main><h1>{{ status }}</h1><p class="problem" id="problem">{{ message }}</p><p><a href="/status">Back to the console</a></p></main></body></html>"#,
+    ext = "html"
+)]
+struct ErrorPage {
+    status: String,
+    message: String,
+}
+
+/// Turns the plain-text error answers of page routes into small HTML pages (the message stays
+/// the same, escaped). API routes keep their JSON.
+pub async fn html_errors(req: Request<Body>, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if api || !(status.is_client_error() || status.is_server_error()) || !plain {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let page = ErrorPage {
+        status: format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        ),
+        message: String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    match page.render() {
+        Ok(html) => {
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(html))
+        }
+        Err(_) => Response::from_parts(parts, Body::from(bytes)),
+    }
+}
+
+/// After a state change, back to a page with a message (Post/Redirect/Get).
+pub fn back(to: &str, done: &str) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    let q = serde_urlencoded::to_string([("done", done)]).unwrap_or_default();
+    Redirect::to(&format!("{to}{sep}{q}")).into_response()
+}
+
+/// The message of a `?done=` parameter, if it is one of ours (nothing else is echoed).
+pub fn done_message(done: Option<&str>) -> Option<String> {
+    let msg = match done? {
+        "closed" => "The DR is closed.",
+        "reopened" => "The DR is open again.",
+        "assigned" => "The DR has a new owner.",
+        "reminder" => "The reminder is set.",
+        "saved" => "Saved.",
+        "saved-restart" => "Saved. Some changes take effect when etraq restarts (see below).",
+        "password" => "Your password is changed; your other sessions were signed out.",
+        "user-added" => "User added.",
+        "user-saved" => "User saved.",
+        "token-revoked" => "The token is revoked.",
+        "paused" => "Paused.",
+        "resumed" => "Resumed.",
+        _ => return None,
+    };
+    Some(msg.to_string())
+}

@@ -1,0 +1,190 @@
+//! The Status page (listening, counters, counts, services) and the services control.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use etraq_core::DrStatus;
+use etraq_core::services::Service;
+use etraq_core::store::DrQuery;
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use crate::auth::Signed;
+use crate::error::WebError;
+use crate::extract::{Form, Query};
+use crate::html::{self, Chrome};
+use crate::pages::{back, done_message, render};
+use crate::state::AppState;
+
+struct ServiceRow {
+    name: &'static str,
+    label: &'static str,
+    running: bool,
+}
+
+#[derive(Template)]
+#[template(path = "status.html")]
+struct StatusPage {
+    chrome: Chrome,
+    smtp: String,
+    web: String,
+    mode: String,
+    started: String,
+    uptime: String,
+    store: String,
+    escalated: String,
+    warned: String,
+    counts: Vec<(String, String)>,
+    services: Vec<ServiceRow>,
+    admin: bool,
+}
+
+/// `?done=` after an action.
+#[derive(Debug, Default, Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+/// Counts DRs of a status in the viewer's scope, up to a bound ("1000+").
+async fn scoped_count(
+    state: &AppState,
+    signed: &Signed,
+    status: DrStatus,
+) -> Result<String, WebError> {
+    let page = state
+        .store
+        .list_drs(&DrQuery {
+            status: Some(status),
+            involving: signed.scope.involving(),
+            limit: 1000,
+            ..DrQuery::default()
+        })
+        .await?;
+    Ok(match page.next {
+        Some(_) => "1000+".to_string(),
+        None => page.items.len().to_string(),
+    })
+}
+
+/// `GET /status`.
+pub async fn page(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<Done>,
+) -> Result<Response, WebError> {
+    let tz = state.time_zone();
+    let now = Timestamp::now();
+    let stats = state.cached_stats();
+    let n = |f: fn(&etraq_core::store::StoreStats) -> u64| {
+        stats
+            .as_ref()
+            .map(|s| f(s).to_string())
+            .unwrap_or_else(|| "…".into())
+    };
+    let mut counts = Vec::new();
+    if signed.viewer.is_supervisor() {
+        counts.push(("Tracked mails".to_string(), n(|s| s.tracked)));
+        counts.push(("Untracked mails".to_string(), n(|s| s.untracked)));
+        counts.push(("Open DRs".to_string(), n(|s| s.open)));
+        counts.push(("Replied DRs".to_string(), n(|s| s.replied)));
+        counts.push(("Closed DRs".to_string(), n(|s| s.closed)));
+        counts.push(("Users".to_string(), n(|s| s.users)));
+        counts.push(("Alerts waiting to be mailed".to_string(), n(|s| s.outbox)));
+    }
+    if !signed.viewer.is_admin() {
+        counts.push((
+            "Open DRs in your view".to_string(),
+            scoped_count(&state, &signed, DrStatus::Open).await?,
+        ));
+        counts.push((
+            "Replied DRs in your view".to_string(),
+            scoped_count(&state, &signed, DrStatus::Replied).await?,
+        ));
+    }
+    let running = state.services.states();
+    let smtp = match &state.server.smtp {
+        Some(addr) if running.smtp => format!("Listening on {addr}"),
+        Some(addr) => format!("Paused (answering 421 on {addr})"),
+        None => "not running in this process".into(),
+    };
+    let page = StatusPage {
+        chrome: Chrome::new(&state, &signed, "/status", "Status")
+            .flash(done_message(q.done.as_deref()))
+            .refreshing(),
+        smtp,
+        web: state.server.web.clone(),
+        mode: state.server.mode.clone(),
+        started: html::time(state.server.started_at, &tz),
+        uptime: html::duration(now.as_second() - state.server.started_at.as_second()),
+        store: state.server.store.clone(),
+        escalated: n(|s| s.escalated),
+        warned: n(|s| s.warned),
+        counts,
+        services: Service::ALL
+            .iter()
+            .map(|s| ServiceRow {
+                name: s.as_str(),
+                label: s.label(),
+                running: !state.services.is_paused(*s),
+            })
+            .collect(),
+        admin: signed.viewer.is_admin(),
+    };
+    render(&page)
+}
+
+/// The services form.
+#[derive(Debug, Deserialize)]
+pub struct ServiceForm {
+    service: String,
+    action: String,
+}
+
+/// `POST /services`: pause or resume one service or all (admins only).
+pub async fn services(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Form(f): Form<ServiceForm>,
+) -> Result<Response, WebError> {
+    signed.require_admin()?;
+    let paused = match f.action.as_str() {
+        "pause" => true,
+        "resume" => false,
+        other => {
+            return Err(WebError::BadRequest(format!(
+                "action must be pause or resume, not {other:?}"
+            )));
+        }
+    };
+    apply_service_change(&state, &signed, &f.service, paused)?;
+    Ok(back("/status", if paused { "paused" } else { "resumed" }))
+}
+
+/// Pauses or resumes `service` (`smtp`, `escalation`, `notifications` or `all`), logging who
+/// did it. Shared by the page and the API.
+pub fn apply_service_change(
+    state: &AppState,
+    signed: &Signed,
+    service: &str,
+    paused: bool,
+) -> Result<(), WebError> {
+    if service == "all" {
+        state.services.set_all_paused(paused);
+    } else {
+        let s = Service::parse(service).ok_or_else(|| {
+            WebError::BadRequest(format!(
+                "service must be smtp, escalation, notifications or all, not {service:?}"
+            ))
+        })?;
+        state.services.set_paused(s, paused);
+    }
+    tracing::warn!(
+        by = %signed.viewer.login,
+        service,
+        paused,
+        "services changed from the console"
+    );
+    Ok(())
+}
