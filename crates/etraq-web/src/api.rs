@@ -4,16 +4,16 @@
 //! `{"items": [...], "next": CURSOR}`; pass `after=CURSOR` for the next page. Errors answer
 //! `{"error": "..."}` with a 4xx status.
 //!
-//! Routes are registered through [`Api::route`], which also records them, so the OpenAPI
+//! Routes are registered through [`Routes`], which also records them, so the OpenAPI
 //! document ([`crate::openapi`]) is checked against the router by a test.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{get, post};
 use etraq_core::logfiles;
 use etraq_core::model::CycleRecord;
 use etraq_core::queries::{self, UnrepliedQuery};
@@ -30,6 +30,7 @@ use crate::auth::Signed;
 use crate::error::WebError;
 use crate::extract::{Json, PathText, Query, non_empty};
 use crate::pages::mail::{self as mailpages, limit_of, parse_dr_filter, parse_dr_id};
+use crate::routes::{Route, Routes};
 use crate::state::AppState;
 
 /// An API error: the status of the [`WebError`] and `{"error": message}`.
@@ -71,57 +72,28 @@ pub struct Listing<T> {
     pub next: Option<u64>,
 }
 
-/// The router under construction, with the list of what it serves.
-pub struct Api {
-    router: Router<Arc<AppState>>,
-    routes: Vec<(Method, &'static str)>,
-}
-
-impl Api {
-    fn new() -> Api {
-        Api {
-            router: Router::new(),
-            routes: Vec::new(),
-        }
-    }
-
-    /// Adds a route and records it. `path` uses `{name}` for parameters, as OpenAPI does.
-    fn route(mut self, method: Method, path: &'static str, h: MethodRouter<Arc<AppState>>) -> Api {
-        self.routes.push((method, path));
-        self.router = self.router.route(path, h);
-        self
-    }
-}
-
-/// The API routes, and the (method, path) list they serve.
-pub fn router() -> (Router<Arc<AppState>>, Vec<(Method, &'static str)>) {
-    let api = Api::new()
-        .route(Method::GET, "/api/v1/status", get(status))
-        .route(Method::GET, "/api/v1/drs", get(drs))
-        .route(Method::GET, "/api/v1/drs/{id}", get(dr))
-        .route(Method::POST, "/api/v1/drs/{id}/close", post(close))
-        .route(Method::POST, "/api/v1/drs/{id}/reopen", post(reopen))
-        .route(Method::POST, "/api/v1/drs/{id}/assign", post(assign))
-        .route(Method::POST, "/api/v1/drs/{id}/remind", post(remind))
-        .route(Method::GET, "/api/v1/untracked", get(untracked))
-        .route(Method::GET, "/api/v1/history", get(history))
-        .route(Method::GET, "/api/v1/alerts", get(alerts))
-        .route(Method::GET, "/api/v1/escalations", get(escalations))
-        .route(Method::GET, "/api/v1/users", get(users))
-        .route(Method::GET, "/api/v1/reports/unreplied", get(unreplied))
-        .route(
-            Method::GET,
-            "/api/v1/reports/response-times",
-            get(response_times),
-        )
-        .route(Method::GET, "/api/v1/reports/volume", get(volume))
-        .route(Method::GET, "/api/v1/logs", get(logs))
-        .route(Method::POST, "/api/v1/services", post(services))
-        .route(Method::GET, "/api/v1/openapi.json", get(openapi));
-    let routes = api.routes;
-    let router = api
-        .router
-        .fallback(|| async { ApiError(WebError::NotFound("no such API route".into())) });
+/// The API routes, and the list of what they serve.
+pub fn router() -> (Router<Arc<AppState>>, Vec<Route>) {
+    let (router, routes) = Routes::new()
+        .get("/api/v1/status", get(status))
+        .get("/api/v1/drs", get(drs))
+        .get("/api/v1/drs/{id}", get(dr))
+        .post("/api/v1/drs/{id}/close", post(close))
+        .post("/api/v1/drs/{id}/reopen", post(reopen))
+        .post("/api/v1/drs/{id}/assign", post(assign))
+        .post("/api/v1/drs/{id}/remind", post(remind))
+        .get("/api/v1/untracked", get(untracked))
+        .get("/api/v1/history", get(history))
+        .get("/api/v1/alerts", get(alerts))
+        .get("/api/v1/escalations", get(escalations))
+        .get("/api/v1/users", get(users))
+        .get("/api/v1/reports/unreplied", get(unreplied))
+        .get("/api/v1/reports/response-times", get(response_times))
+        .get("/api/v1/reports/volume", get(volume))
+        .get("/api/v1/logs", get(logs))
+        .post("/api/v1/services", post(services))
+        .get("/api/v1/openapi.json", get(openapi))
+        .finish();
     (router, routes)
 }
 

@@ -26,6 +26,9 @@ pub enum WebError {
     /// Too many failed sign-ins; try again after this many seconds.
     #[error("too many failed sign-ins; try again in {0} seconds")]
     TooManyAttempts(i64),
+    /// The request body is larger than the console accepts.
+    #[error("{0}")]
+    TooLarge(String),
     /// A cross-site state change was refused.
     #[error("cross-site request refused: {0}")]
     CrossSite(&'static str),
@@ -65,6 +68,7 @@ impl WebError {
             WebError::Forbidden(_) | WebError::CrossSite(_) => StatusCode::FORBIDDEN,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -34,7 +34,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
         axum::extract::Form::<T>::from_request(req, state)
             .await
             .map(|f| Form(f.0))
-            .map_err(|e| WebError::BadRequest(format!("bad form: {}", e.body_text())))
+            .map_err(|e| body_error("form", e.status(), e.body_text()))
     }
 }
 
@@ -48,7 +48,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         axum::extract::Json::<T>::from_request(req, state)
             .await
             .map(|j| Json(j.0))
-            .map_err(|e| WebError::BadRequest(format!("bad JSON body: {}", e.body_text())))
+            .map_err(|e| body_error("JSON body", e.status(), e.body_text()))
+    }
+}
+
+/// A body rejection: 413 when the body is over the limit, else 400.
+fn body_error(what: &str, status: axum::http::StatusCode, text: String) -> WebError {
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::TooLarge(format!(
+            "the {what} is larger than {} bytes",
+            crate::http::MAX_BODY_BYTES
+        ))
+    } else {
+        WebError::BadRequest(format!("bad {what}: {text}"))
     }
 }
 

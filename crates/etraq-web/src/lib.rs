@@ -28,6 +28,7 @@ pub mod html;
 pub mod http;
 pub mod openapi;
 pub mod pages;
+pub mod routes;
 pub mod state;
 pub mod throttle;
 
@@ -38,19 +39,37 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
 pub use error::WebError;
+
+/// Every route the console serves (pages and API), for tests.
+pub fn routes() -> Vec<routes::Route> {
+    let mut all = pages::router().1;
+    all.extend(api::router().1);
+    all
+}
 pub use state::{AppState, ServerInfo, WebDeps};
+
+/// 404 for unknown paths: JSON under `/api/`, a page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        api::ApiError(WebError::NotFound("no such API route".into())).into_response()
+    } else {
+        WebError::NotFound("no such page".into()).into_response()
+    }
+}
 
 /// The whole console: pages, API and assets, with their layers (body and header limits, CSRF
 /// checks, security headers, HTML error pages).
 pub fn app(state: Arc<AppState>) -> Router {
     let (api, _) = api::router();
+    let (pages, _) = pages::router();
     Router::new()
-        .merge(pages::router())
+        .merge(pages)
         .merge(api)
         .route("/assets/style.css", get(assets::style))
         .route("/assets/app.js", get(assets::script))
-        .fallback(|| async { WebError::NotFound("no such page".into()) })
-        .layer(axum::middleware::from_fn(pages::html_errors))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(pages::error_bodies))
         .layer(axum::middleware::from_fn(http::csrf))
         .layer(DefaultBodyLimit::max(http::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(http::limit_headers))

@@ -23,51 +23,53 @@ use axum::routing::{get, post};
 
 use crate::error::WebError;
 use crate::html::{Chrome, Field, Table};
+use crate::routes::{Route, Routes};
 use crate::state::AppState;
 
 pub use login::{LoginForm, login_page};
 
-/// The page routes.
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/status") }))
-        .route("/login", get(login::login_page).post(login::login))
-        .route("/logout", post(login::logout))
-        .route("/status", get(status::page))
-        .route("/services", post(status::services))
-        .route("/tracked", get(mail::tracked))
-        .route("/untracked", get(mail::untracked))
-        .route("/history", get(mail::history))
-        .route("/dr/{id}", get(mail::dr_page))
-        .route("/dr/{id}/assign", post(mail::assign))
-        .route("/dr/{id}/close", post(mail::close))
-        .route("/dr/{id}/reopen", post(mail::reopen))
-        .route("/dr/{id}/remind", post(mail::remind))
-        .route("/mail/{seq}/raw", get(mail::raw_view))
-        .route("/mail/{seq}/eml", get(mail::raw_download))
-        .route("/escalations", get(escalations::cycles))
-        .route("/escalations/{id}", get(escalations::cycle))
-        .route("/alerts", get(escalations::alerts))
-        .route("/logs", get(logs::list))
-        .route("/logs/{name}", get(logs::view))
-        .route("/logs/{name}/download", get(logs::download))
-        .route(
+/// The page routes, and the list of what they serve.
+pub fn router() -> (Router<Arc<AppState>>, Vec<Route>) {
+    Routes::new()
+        .get("/", get(|| async { Redirect::to("/status") }))
+        .get_post("/login", get(login::login_page).post(login::login))
+        .post("/logout", post(login::logout))
+        .get("/status", get(status::page))
+        .post("/services", post(status::services))
+        .get("/tracked", get(mail::tracked))
+        .get("/untracked", get(mail::untracked))
+        .get("/history", get(mail::history))
+        .get("/dr/{id}", get(mail::dr_page))
+        .post("/dr/{id}/assign", post(mail::assign))
+        .post("/dr/{id}/close", post(mail::close))
+        .post("/dr/{id}/reopen", post(mail::reopen))
+        .post("/dr/{id}/remind", post(mail::remind))
+        .get("/mail/{seq}/raw", get(mail::raw_view))
+        .get("/mail/{seq}/eml", get(mail::raw_download))
+        .get("/escalations", get(escalations::cycles))
+        .get("/escalations/{id}", get(escalations::cycle))
+        .get("/alerts", get(escalations::alerts))
+        .get("/logs", get(logs::list))
+        .get("/logs/{name}", get(logs::view))
+        .get("/logs/{name}/download", get(logs::download))
+        .get(
             "/reports",
             get(|| async { Redirect::to("/reports/unreplied") }),
         )
-        .route("/reports/unreplied", get(reports::unreplied))
-        .route("/reports/response-times", get(reports::response_times))
-        .route("/reports/volume", get(reports::volume))
-        .route("/config", get(config::page).post(config::save))
-        .route(
+        .get("/reports/unreplied", get(reports::unreplied))
+        .get("/reports/response-times", get(reports::response_times))
+        .get("/reports/volume", get(reports::volume))
+        .get_post("/config", get(config::page).post(config::save))
+        .get_post(
             "/password",
             get(users::password_page).post(users::change_password),
         )
-        .route("/password/tokens", post(users::create_token))
-        .route("/password/tokens/{id}/revoke", post(users::revoke_token))
-        .route("/users", get(users::list).post(users::create))
-        .route("/users/new", get(users::new_page))
-        .route("/users/{email}", get(users::edit_page).post(users::update))
+        .post("/password/tokens", post(users::create_token))
+        .post("/password/tokens/{id}/revoke", post(users::revoke_token))
+        .get_post("/users", get(users::list).post(users::create))
+        .get("/users/new", get(users::new_page))
+        .get_post("/users/{email}", get(users::edit_page).post(users::update))
+        .finish()
 }
 
 /// Renders a template as an HTML response.
@@ -110,9 +112,9 @@ struct ErrorPage {
     message: String,
 }
 
-/// Turns the plain-text error answers of page routes into small HTML pages (the message stays
-/// the same, escaped). API routes keep their JSON.
-pub async fn html_errors(req: Request<Body>, next: Next) -> Response {
+/// Turns plain-text error answers (from extractors, limits and the CSRF check) into small HTML
+/// pages on page routes and into `{"error": message}` on API routes; the message stays the same.
+pub async fn error_bodies(req: Request<Body>, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
     let resp = next.run(req).await;
     let status = resp.status();
@@ -121,13 +123,22 @@ pub async fn html_errors(req: Request<Body>, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/plain"));
-    if api || !(status.is_client_error() || status.is_server_error()) || !plain {
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if api {
+        let json = serde_json::json!({ "error": String::from_utf8_lossy(&bytes) });
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return Response::from_parts(parts, Body::from(json.to_string()));
+    }
     let page = ErrorPage {
         status: format!(
             "{} {}",
@@ -142,7 +153,6 @@ pub async fn html_errors(req: Request<Body>, next: Next) -> Response {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             );
-            parts.headers.remove(header::CONTENT_LENGTH);
             Response::from_parts(parts, Body::from(html))
         }
         Err(_) => Response::from_parts(parts, Body::from(bytes)),
