@@ -30,6 +30,7 @@ fn write_config(dir: &Path, port: u16, upstream: SocketAddr) {
         format!(
             "local_domains = [\"example.com\"]\ntimezone = \"UTC\"\n\
              [smtp]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n\
+             [web]\nlisten = \"127.0.0.1:0\"\n\
              [upstream]\nhost = \"127.0.0.1\"\nport = {}\n\
              [store]\nurl = \"sqlite:data/etraq.db\"\n",
             upstream.port()
@@ -321,6 +322,7 @@ fn evaluation_mode_without_a_config_tracks_into_the_maildir() {
         .env_remove("ETRAQ_STORE")
         .env_remove("ETRAQ_CONFIG")
         .env("ETRAQ_SMTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ETRAQ_WEB_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

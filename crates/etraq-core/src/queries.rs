@@ -94,7 +94,8 @@ pub async fn unreplied(
             .list_drs(&DrQuery {
                 status: Some(DrStatus::Open),
                 owner: q.owner.clone(),
-                awaiting_before: Some(before),
+                // "Older than nothing" is every open DR, including one opened this second.
+                awaiting_before: (q.older_than_secs > 0).then_some(before),
                 involving: scope.involving(),
                 after,
                 limit: 1000,

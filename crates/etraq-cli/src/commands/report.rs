@@ -170,7 +170,13 @@ async fn response_times(ctx: &Context, a: ResponseTimesArgs) -> Result<()> {
 async fn volume(ctx: &Context, a: VolumeArgs) -> Result<()> {
     let until = match &a.until {
         Some(t) => parse_time("--until", t)?,
-        None => jiff::Timestamp::now(),
+        // The range is half-open in whole seconds: reach past this second, so mail received a
+        // moment ago is counted.
+        None => {
+            let now = jiff::Timestamp::now();
+            now.checked_add(jiff::SignedDuration::from_secs(60))
+                .unwrap_or(now)
+        }
     };
     let since = match &a.since {
         Some(t) => parse_time("--since", t)?,

@@ -382,8 +382,13 @@ pub struct VolumeParams {
 /// Mail per local day and direction over the last `days` days. Shared with the API.
 pub async fn volume_days(state: &AppState, days: i64) -> Result<Vec<VolumeDay>, WebError> {
     let tz = state.time_zone();
-    let until = Timestamp::now();
-    let since = until
+    // The range is half-open and counted in whole seconds: reach past this second, so mail
+    // received a moment ago is counted.
+    let now = Timestamp::now();
+    let until = now
+        .checked_add(jiff::SignedDuration::from_secs(60))
+        .unwrap_or(now);
+    let since = now
         .checked_sub(jiff::SignedDuration::from_hours(24 * days))
         .unwrap_or(until);
     // Quarter-hour buckets fold exactly into local days in every time zone in use.

@@ -1,0 +1,356 @@
+//! The console in a real browser (headless Chromium driven over WebDriver by fantoccini), on a
+//! real `etraq serve`: a customer's mail comes in through the SMTP gateway; the owner signs in,
+//! finds the DR in Tracked Mails, opens it and reassigns it; the new owner signs in and sees it.
+//! Screenshots go to `target/tmp/screenshots/`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the
+//! test says so and skips.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+fn etraq(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etraq"))
+        .current_dir(dir)
+        .args(["--config", "etraq.toml"])
+        .args(args)
+        .env_remove("ETRAQ_STORE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "etraq {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Sends one message over SMTP, checking every reply.
+fn smtp_send(addr: &str, from: &str, to: &str, body: &str) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut expect = |code: &str| loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with(code), "expected {code}, got {line:?}");
+        if line.as_bytes().get(3) != Some(&b'-') {
+            break;
+        }
+    };
+    expect("220");
+    for (cmd, code) in [
+        ("EHLO customer.example".to_string(), "250"),
+        (format!("MAIL FROM:<{from}>"), "250"),
+        (format!("RCPT TO:<{to}>"), "250"),
+        ("DATA".to_string(), "354"),
+    ] {
+        s.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
+        expect(code);
+    }
+    s.write_all(body.as_bytes()).unwrap();
+    s.write_all(b"\r\n.\r\n").unwrap();
+    expect("250");
+    s.write_all(b"QUIT\r\n").unwrap();
+    expect("221");
+}
+
+struct Server {
+    child: Child,
+    smtp: String,
+    web: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `etraq serve` and reads its SMTP and console addresses from its banner.
+fn serve(dir: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etraq"))
+        .current_dir(dir)
+        .args(["--config", "etraq.toml", "serve"])
+        .env_remove("ETRAQ_STORE")
+        .env("ETRAQ_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let banner = loop {
+        match lines.next() {
+            Some(Ok(l)) if l.contains("console on ") => break l,
+            Some(Ok(_)) => continue,
+            other => panic!("etraq serve stopped before listening: {other:?}"),
+        }
+    };
+    // Keep draining its output so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let smtp = banner
+        .split("SMTP on ")
+        .nth(1)
+        .and_then(|s| s.split([',', ' ']).next())
+        .unwrap()
+        .to_string();
+    let web = banner
+        .split("console on ")
+        .nth(1)
+        .and_then(|s| s.split([',', ' ']).next())
+        .unwrap()
+        .to_string();
+    Server { child, smtp, web }
+}
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_driver(port: u16) -> Driver {
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Driver(child)
+}
+
+async fn browser(driver_port: u16, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-default-apps",
+                "--disable-sync",
+                "--no-first-run",
+                "--window-size=1400,900",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .expect("a WebDriver session")
+}
+
+fn shots() -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(shots().join(name), png).unwrap();
+}
+
+async fn sign_in(c: &Client, web: &str, login: &str, password: &str) {
+    c.goto(&format!("{web}/login")).await.unwrap();
+    c.find(Locator::Id("login"))
+        .await
+        .unwrap()
+        .send_keys(login)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    c.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let who = c.wait().for_element(Locator::Id("who")).await.unwrap();
+    assert!(
+        who.text().await.unwrap().starts_with(login),
+        "signed in as {login}"
+    );
+}
+
+async fn text_of(c: &Client, id: &str) -> String {
+    c.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
+}
+
+#[test]
+fn an_owner_finds_and_reassigns_a_dr_and_the_new_owner_sees_it() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        eprintln!(
+            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver; .ci/run does)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("etraq.toml"),
+        "local_domains = [\"example.com\"]\ntimezone = \"UTC\"\n\
+         [smtp]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [store]\nurl = \"sqlite:data/etraq.db\"\n",
+    )
+    .unwrap();
+    etraq(
+        dir.path(),
+        &["user", "add", "ann@example.com", "--name", "Ann Agent"],
+        None,
+    );
+    etraq(
+        dir.path(),
+        &["user", "add", "bob@example.com", "--name", "Bob Builder"],
+        None,
+    );
+    etraq(
+        dir.path(),
+        &["user", "passwd", "ann@example.com"],
+        Some("ann-password\n"),
+    );
+    etraq(
+        dir.path(),
+        &["user", "passwd", "bob@example.com"],
+        Some("bob-password\n"),
+    );
+    let server = serve(dir.path());
+    smtp_send(
+        &server.smtp,
+        "carol@customer.example",
+        "ann@example.com",
+        "From: Carol <carol@customer.example>\r\nTo: ann@example.com\r\n\
+         Subject: Order 1234 never arrived\r\nMessage-ID: <order1234@customer.example>\r\n\r\n\
+         Where is my parcel?",
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&etraq(dir.path(), &["dr", "list", "--json"], None)).unwrap();
+    let dr = listed[0]["id"].as_str().unwrap().to_string();
+
+    let profile = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _driver = start_driver(port);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = browser(port, profile.path()).await;
+        let web = server.web.as_str();
+
+        // Ann signs in and finds the DR in Tracked Mails.
+        sign_in(&c, web, "ann@example.com", "ann-password").await;
+        c.goto(&format!("{web}/tracked")).await.unwrap();
+        let link = c
+            .find(Locator::LinkText(&dr))
+            .await
+            .expect("the DR in Tracked Mails");
+        screenshot(&c, "1-ann-tracked-mails.png").await;
+        link.click().await.unwrap();
+        c.wait().for_element(Locator::Id("dr-owner")).await.unwrap();
+        assert_eq!(text_of(&c, "dr-id").await, dr);
+        assert_eq!(text_of(&c, "dr-owner").await, "ann@example.com");
+        assert_eq!(text_of(&c, "dr-subject").await, "Order 1234 never arrived");
+
+        // She reassigns it to Bob.
+        c.find(Locator::Id("f-owner"))
+            .await
+            .unwrap()
+            .select_by_value("bob@example.com")
+            .await
+            .unwrap();
+        c.find(Locator::Id("assign"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait().for_element(Locator::Css("p.flash")).await.unwrap();
+        assert_eq!(text_of(&c, "dr-owner").await, "bob@example.com");
+        assert!(text_of(&c, "dr-cc").await.contains("ann@example.com"));
+        screenshot(&c, "2-ann-reassigned.png").await;
+
+        // She signs out; Bob signs in and sees it.
+        c.find(Locator::Id("logout"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait().for_element(Locator::Id("sign-in")).await.unwrap();
+        sign_in(&c, web, "bob@example.com", "bob-password").await;
+        c.goto(&format!("{web}/tracked")).await.unwrap();
+        let link = c
+            .find(Locator::LinkText(&dr))
+            .await
+            .expect("Bob sees the DR in Tracked Mails");
+        screenshot(&c, "3-bob-tracked-mails.png").await;
+        link.click().await.unwrap();
+        c.wait().for_element(Locator::Id("dr-owner")).await.unwrap();
+        assert_eq!(text_of(&c, "dr-owner").await, "bob@example.com");
+        screenshot(&c, "4-bob-dr.png").await;
+
+        // Without JavaScript-only features the pages still carry everything: the status bar.
+        let mut src = String::new();
+        c.source()
+            .await
+            .unwrap()
+            .as_bytes()
+            .read_to_string(&mut src)
+            .unwrap();
+        assert!(src.contains("ESCALATED"));
+        c.close().await.unwrap();
+    });
+}
