@@ -226,3 +226,168 @@ pub async fn add_employees(store: &Arc<dyn Store>) {
             .unwrap_or_else(|e| panic!("adding a user: {e}"));
     }
 }
+
+/// A store of a million DRs (or `ETRAQ_BENCH_DRS`), built once and reused by the escalation and
+/// console benchmarks: DR `i` belongs to `agent{i % 40}@example.com`, its customer is at
+/// `customer{i % 1000}.test`, and it is open, waiting since 5 h before its due slice (1 % of the
+/// DRs fall due per minute after [`million::t0`]).
+pub mod million {
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    use etraq_core::store::{ChangeSet, DrWrite};
+    use etraq_core::{Decision, Direction, Dr, DrId, DrStatus, MailRecord, MailType, Store, User};
+    use etraq_store_sqlite::SqliteStore;
+    use jiff::{SignedDuration, Timestamp};
+
+    pub const H: i64 = 3600;
+    pub const SLICES: u64 = 100;
+
+    pub fn t0() -> Timestamp {
+        "2026-11-27T00:00:00Z"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn plus(t: Timestamp, secs: i64) -> Timestamp {
+        t.checked_add(SignedDuration::from_secs(secs))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// DR `i`: open, waiting since 5 h before its slice's time, so the cycle of that slice warns.
+    pub fn dr(i: u64, n: u64) -> Dr {
+        let slice = (i * SLICES / n) as i64;
+        let due = plus(t0(), slice * 60);
+        let owner: etraq_core::EmailAddress = format!("agent{}@example.com", i % 40)
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let customer: etraq_core::EmailAddress = format!("c{i}@customer{}.test", i % 1000)
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        Dr {
+            id: DrId::new("SUPP", jiff::civil::date(2026, 11, 27), i + 1)
+                .unwrap_or_else(|e| panic!("{e}")),
+            owner,
+            cc_users: vec![],
+            customer: customer.clone(),
+            participants: vec![],
+            subject: format!("question {i}"),
+            status: DrStatus::Open,
+            assigned_on: plus(due, -5 * H),
+            first_response_at: None,
+            awaiting_since: Some(plus(due, -5 * H)),
+            last_activity: plus(due, -5 * H),
+            escalation_level: 0,
+            last_sender: customer,
+            last_recipient: None,
+            last_mail_type: MailType::Normal,
+            last_customer_at: Some(plus(due, -5 * H)),
+            warned_at: None,
+            remind_at: None,
+            due_at: Some(due),
+            version: 1,
+        }
+    }
+
+    pub async fn populate(store: &Arc<dyn Store>, n: u64) {
+        if store
+            .get_dr(&dr(n - 1, n).id)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            return;
+        }
+        for i in 0..40 {
+            let u = User::new(
+                format!("agent{i}@example.com")
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{e}")),
+                "agent",
+            );
+            store.put_user(&u).await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mut i = 0;
+        while i < n {
+            let end = (i + 5000).min(n);
+            let batch = (i..end)
+                .map(|k| {
+                    let d = dr(k, n);
+                    ChangeSet {
+                        mail: MailRecord {
+                            seq: 0,
+                            message_id: format!("b{k}@customer.test"),
+                            derived_message_id: false,
+                            direction: Direction::Inbound,
+                            mail_from: Some(d.customer.clone()),
+                            rcpt_to: vec![d.owner.clone()],
+                            sender: Some(d.customer.clone()),
+                            sender_name: None,
+                            to: vec![d.owner.clone()],
+                            cc: vec![],
+                            subject: d.subject.clone(),
+                            received_at: d.assigned_on,
+                            sent_at: None,
+                            decision: Decision::Tracked {
+                                mail_type: MailType::Normal,
+                            },
+                            dr: Some(d.id.clone()),
+                            parties: vec![d.customer.clone()],
+                            size: 100,
+                        },
+                        raw: Arc::new(b"Subject: x\r\n\r\nx".to_vec()),
+                        index_message_id: true,
+                        dr: Some(DrWrite {
+                            dr: d,
+                            expected_version: 0,
+                        }),
+                        link: vec![],
+                        response: None,
+                        pending: None,
+                    }
+                })
+                .collect();
+            store
+                .apply_batch(batch)
+                .await
+                .unwrap_or_else(|e| panic!("populate: {e}"));
+            i = end;
+            if i % 100_000 == 0 {
+                eprintln!("  populated {i}/{n} DRs");
+            }
+        }
+    }
+
+    /// The layout version of the cached store: bump it when the schema changes, so an old
+    /// cache is rebuilt instead of misread.
+    const LAYOUT: u32 = 2;
+
+    /// Builds (once) the pristine store of `n` DRs under `dir` and returns a fresh copy of it
+    /// named for `purpose`, so a benchmark that writes never spoils the cache.
+    pub fn working_copy(
+        rt: &tokio::runtime::Runtime,
+        dir: &Path,
+        n: u64,
+        purpose: &str,
+    ) -> PathBuf {
+        let dir = dir.join(format!("drs-{n}-v{LAYOUT}"));
+        let pristine = dir.join("pristine.db");
+        let work = dir.join(format!("{purpose}.db"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        rt.block_on(async {
+            let store: Arc<dyn Store> = Arc::new(
+                SqliteStore::open(&pristine)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+            populate(&store, n).await;
+            store.close().await.unwrap_or_else(|e| panic!("{e}"));
+        });
+        for ext in ["db-wal", "db-shm"] {
+            let _ = std::fs::remove_file(work.with_extension(ext));
+        }
+        std::fs::copy(&pristine, &work).unwrap_or_else(|e| panic!("{e}"));
+        work
+    }
+}

@@ -347,6 +347,42 @@ fn evaluation_mode_without_a_config_tracks_into_the_maildir() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("EVALUATION MODE"), "{err}");
+    // First start: the admin password is generated, stored (hashed) and printed once.
+    let password = err
+        .lines()
+        .skip_while(|l| !l.contains("admin password is"))
+        .nth(1)
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no first admin password printed: {err}"))
+        .to_string();
+    assert_eq!(password.len(), 20, "{password:?}");
+    for f in ["etraq-data/etraq.db", "etraq-data/etraq.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(f)).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "{f} holds the password in clear; only its hash may be stored"
+        );
+    }
+    // The second start does not print (or change) it.
+    let again = Command::new(env!("CARGO_BIN_EXE_etraq"))
+        .current_dir(dir.path())
+        .arg("serve")
+        .env_remove("ETRAQ_STORE")
+        .env_remove("ETRAQ_CONFIG")
+        .env("ETRAQ_SMTP_LISTEN", "127.0.0.1:0")
+        .env("ETRAQ_WEB_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    sigterm(&again);
+    let out2 = again.wait_with_output().unwrap();
+    let err2 = String::from_utf8_lossy(&out2.stderr);
+    assert!(err2.contains("console on"), "{err2}");
+    assert!(!err2.contains("admin password is"), "{err2}");
     let new = dir.path().join("etraq-data/maildir/new");
     let files: Vec<_> = std::fs::read_dir(&new).unwrap().collect();
     assert_eq!(files.len(), 1);
@@ -481,4 +517,163 @@ async fn an_alert_stored_by_one_process_is_mailed_exactly_once_by_the_next() {
         serde_json::from_str(&etraq(&["alerts", "send", "--json"])).unwrap();
     assert_eq!(again["sent"], 0);
     assert_eq!(upstream.received().len(), 1);
+}
+
+/// One HTTP/1.1 request over TLS to `localhost:port`, trusting `cert_pem`; returns the whole
+/// answer (headers and body).
+async fn https(port: u16, cert_pem: &str, request: String) -> String {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap())
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn form_post(port: u16, path: &str, cookie: Option<&str>, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost:{port}\r\nOrigin: https://localhost:{port}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n{body}",
+        body.len(),
+        cookie
+            .map(|c| format!("Cookie: {c}\r\n"))
+            .unwrap_or_default()
+    )
+}
+
+async fn smtp_greeting(addr: SocketAddr) -> String {
+    let s = TcpStream::connect(addr).await.unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    line
+}
+
+#[test]
+fn console_over_tls_sets_secure_cookies_and_pausing_smtp_answers_421() {
+    let dir = tempfile::tempdir().unwrap();
+    let (smtp_port, web_port) = (free_port(), free_port());
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), ck.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+    std::fs::write(
+        dir.path().join("etraq.toml"),
+        format!(
+            "local_domains = [\"example.com\"]\n[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n\
+             [web]\nlisten = \"127.0.0.1:{web_port}\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n\
+             [store]\nurl = \"sqlite:data/etraq.db\"\n"
+        ),
+    )
+    .unwrap();
+    // The admin password, set from standard input before the first start.
+    let mut passwd = Command::new(env!("CARGO_BIN_EXE_etraq"))
+        .current_dir(dir.path())
+        .args(["--config", "etraq.toml", "admin", "passwd"])
+        .env_remove("ETRAQ_STORE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut passwd.stdin.take().unwrap(), b"tls-admin-password\n").unwrap();
+    assert!(passwd.wait().unwrap().success());
+    let child = spawn_serve(dir.path());
+    let smtp: SocketAddr = format!("127.0.0.1:{smtp_port}").parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        wait_listening(smtp).await;
+        wait_listening(format!("127.0.0.1:{web_port}").parse().unwrap()).await;
+        let pem = ck.cert.pem();
+        let answer = https(
+            web_port,
+            &pem,
+            form_post(
+                web_port,
+                "/login",
+                None,
+                "login=admin&password=tls-admin-password",
+            ),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+        let set_cookie = answer
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+            .unwrap_or_else(|| panic!("no cookie: {answer}"))
+            .to_string();
+        for attr in ["Secure", "HttpOnly", "SameSite=Strict"] {
+            assert!(set_cookie.contains(attr), "{attr} missing: {set_cookie}");
+        }
+        let cookie = set_cookie
+            .split_once(':')
+            .unwrap()
+            .1
+            .trim()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        // Plain HTTP to the TLS port gets nothing.
+        let mut plain = TcpStream::connect(("127.0.0.1", web_port)).await.unwrap();
+        plain
+            .write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read_to_end(&mut plain, &mut buf),
+        )
+        .await;
+        assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+
+        // Pause the SMTP listener from the console: new connections get 421.
+        assert!(smtp_greeting(smtp).await.starts_with("220"));
+        let a = https(
+            web_port,
+            &pem,
+            form_post(
+                web_port,
+                "/services",
+                Some(&cookie),
+                "service=smtp&action=pause",
+            ),
+        )
+        .await;
+        assert!(a.starts_with("HTTP/1.1 303"), "{a}");
+        let greeting = smtp_greeting(smtp).await;
+        assert!(greeting.starts_with("421 4.3.2"), "{greeting}");
+        let a = https(
+            web_port,
+            &pem,
+            form_post(
+                web_port,
+                "/services",
+                Some(&cookie),
+                "service=smtp&action=resume",
+            ),
+        )
+        .await;
+        assert!(a.starts_with("HTTP/1.1 303"), "{a}");
+        assert!(smtp_greeting(smtp).await.starts_with("220"));
+    });
+    sigterm(&child);
+    let mut child = child;
+    let status = child.wait().unwrap();
+    assert!(status.success(), "etraq serve exited with {status}");
 }

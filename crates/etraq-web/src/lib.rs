@@ -24,6 +24,8 @@ pub mod credentials;
 pub mod csrf;
 pub mod error;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod html;
 pub mod http;
 pub mod openapi;
