@@ -217,6 +217,11 @@ fn bench_tracked(c: &mut Criterion) {
             "/reports/unreplied?older_than=1h",
             agent.as_str(),
         ),
+        (
+            "unreplied > 1h, admin (1,000,000 open DRs)",
+            "/reports/unreplied?older_than=1h",
+            admin.as_str(),
+        ),
     ] {
         g.bench_function(name, |b| b.iter(|| get(uri, cookie)));
     }

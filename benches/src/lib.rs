@@ -361,7 +361,7 @@ pub mod million {
 
     /// The layout version of the cached store: bump it when the schema changes, so an old
     /// cache is rebuilt instead of misread.
-    const LAYOUT: u32 = 2;
+    const LAYOUT: u32 = 3;
 
     /// Builds (once) the pristine store of `n` DRs under `dir` and returns a fresh copy of it
     /// named for `purpose`, so a benchmark that writes never spoils the cache.

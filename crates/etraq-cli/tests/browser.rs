@@ -86,6 +86,7 @@ struct Server {
     child: Child,
     smtp: String,
     web: String,
+    admin_password: String,
 }
 
 impl Drop for Server {
@@ -109,10 +110,17 @@ fn serve(dir: &Path) -> Server {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut admin_password = String::new();
+    let mut next_is_password = false;
     let banner = loop {
         match lines.next() {
             Some(Ok(l)) if l.contains("console on ") => break l,
-            Some(Ok(_)) => continue,
+            Some(Ok(l)) => {
+                if next_is_password {
+                    admin_password = l.trim().to_string();
+                }
+                next_is_password = l.contains("admin password is");
+            }
             other => panic!("etraq serve stopped before listening: {other:?}"),
         }
     };
@@ -130,7 +138,12 @@ fn serve(dir: &Path) -> Server {
         .and_then(|s| s.split([',', ' ']).next())
         .unwrap()
         .to_string();
-    Server { child, smtp, web }
+    Server {
+        child,
+        smtp,
+        web,
+        admin_password,
+    }
 }
 
 struct Driver(Child);
@@ -341,6 +354,27 @@ fn an_owner_finds_and_reassigns_a_dr_and_the_new_owner_sees_it() {
         c.wait().for_element(Locator::Id("dr-owner")).await.unwrap();
         assert_eq!(text_of(&c, "dr-owner").await, "bob@example.com");
         screenshot(&c, "4-bob-dr.png").await;
+
+        // The admin's view: status and services, a report with its chart, the configuration.
+        c.find(Locator::Id("logout"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait().for_element(Locator::Id("sign-in")).await.unwrap();
+        sign_in(&c, web, "admin", &server.admin_password).await;
+        c.goto(&format!("{web}/status")).await.unwrap();
+        assert_eq!(text_of(&c, "service-smtp").await, "running");
+        screenshot(&c, "5-admin-status.png").await;
+        c.goto(&format!("{web}/reports/volume")).await.unwrap();
+        c.find(Locator::Css("svg.chart"))
+            .await
+            .expect("the volume chart");
+        screenshot(&c, "6-admin-volume-report.png").await;
+        c.goto(&format!("{web}/config")).await.unwrap();
+        c.find(Locator::Id("save-config")).await.unwrap();
+        screenshot(&c, "7-admin-configuration.png").await;
 
         // Without JavaScript-only features the pages still carry everything: the status bar.
         let mut src = String::new();

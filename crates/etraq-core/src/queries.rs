@@ -88,8 +88,31 @@ pub async fn unreplied(
     }
     let before = Timestamp::from_second(now.as_second() - q.older_than_secs.max(0)).unwrap_or(now);
     let mut rows: Vec<(Dr, Option<String>)> = Vec::new();
+    let straight = q.limit > 0 && q.department.is_none();
+    if straight {
+        // The first `limit` straight from the store's waiting order, without reading every open
+        // DR (a department filter is checked per row, so it takes the full scan below).
+        let page = store
+            .list_drs(&DrQuery {
+                owner: q.owner.clone(),
+                awaiting_before: (q.older_than_secs > 0).then_some(before),
+                involving: scope.involving(),
+                longest_waiting_first: true,
+                limit: q.limit,
+                ..DrQuery::default()
+            })
+            .await?;
+        rows = page
+            .items
+            .into_iter()
+            .map(|d| {
+                let dept = users.get(&d.owner).and_then(|u| u.department.clone());
+                (d, dept)
+            })
+            .collect();
+    }
     let mut after = None;
-    loop {
+    while !straight {
         let page = store
             .list_drs(&DrQuery {
                 status: Some(DrStatus::Open),
@@ -114,8 +137,13 @@ pub async fn unreplied(
             None => break,
         }
     }
-    // Longest wait first; ties by DR number for a stable order.
-    rows.sort_by_key(|(d, _)| (d.awaiting_since, d.id.number()));
+    // Longest wait first (whole seconds, as stores keep it); ties by DR number.
+    rows.sort_by_key(|(d, _)| {
+        (
+            d.awaiting_since.map_or(i64::MAX, |t| t.as_second()),
+            d.id.number(),
+        )
+    });
     if q.limit > 0 {
         rows.truncate(q.limit);
     }

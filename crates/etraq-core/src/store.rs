@@ -122,6 +122,10 @@ pub struct DrQuery {
     pub involving: Option<Vec<EmailAddress>>,
     /// Oldest first instead of newest first.
     pub oldest_first: bool,
+    /// Only open DRs, the customer who has waited longest first (then by number): the
+    /// unreplied report. `after` is ignored and [`Page::next`] is `None`: it answers the first
+    /// `limit` only, without reading every open DR.
+    pub longest_waiting_first: bool,
     /// Continue after this cursor (from [`Page::next`]).
     pub after: Option<u64>,
     /// Page size (0: [`DEFAULT_PAGE_SIZE`]).

@@ -640,7 +640,52 @@ fn scoped_keys(
     }
 }
 
+/// Open DRs, longest wait first: sled has no index on waiting time, so this reads every open DR
+/// in scope (the SQLite store answers from an index).
+fn longest_waiting(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
+    let limit = page_size(q.limit);
+    let sub = DrQuery {
+        status: Some(DrStatus::Open),
+        longest_waiting_first: false,
+        after: None,
+        limit: usize::MAX,
+        ..q.clone()
+    };
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = list_drs(
+            inner,
+            &DrQuery {
+                after,
+                limit: etraq_core::store::MAX_PAGE_SIZE,
+                ..sub.clone()
+            },
+        )?;
+        all.extend(page.items);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    // Whole seconds, as the SQLite store keeps them, so both order ties the same way.
+    all.sort_by_key(|d| {
+        (
+            d.awaiting_since.map_or(i64::MAX, |t| t.as_second()),
+            d.id.number(),
+        )
+    });
+    all.truncate(limit);
+    Ok(Page {
+        items: all,
+        next: None,
+    })
+}
+
 fn list_drs(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
+    if q.longest_waiting_first {
+        return longest_waiting(inner, q);
+    }
     let limit = page_size(q.limit);
     let index = if let Some(o) = &q.owner {
         (T_DRS_OWNER, text_prefix(o.as_str()))

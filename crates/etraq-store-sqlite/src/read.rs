@@ -259,6 +259,9 @@ pub(crate) fn list_drs(conn: &Connection, q: &DrQuery) -> Result<Page<Dr>, Error
         filter.push_str(" AND d.status = 'open' AND d.awaiting_since < ?");
         args.push(Value::Integer(before.as_second()));
     }
+    if q.longest_waiting_first {
+        return longest_waiting(conn, q, &filter, args, limit);
+    }
     let take = limit + 1;
     let rows: Vec<(i64, String)> = match &q.involving {
         Some(users) => {
@@ -315,6 +318,78 @@ pub(crate) fn list_drs(conn: &Connection, q: &DrQuery) -> Result<Page<Dr>, Error
         None
     };
     Ok(Page { items, next })
+}
+
+/// Open DRs, longest wait first, at most `limit` (the partial index `drs_waiting` serves the
+/// unscoped case; a scope reads each user's open DRs and merges them).
+fn longest_waiting(
+    conn: &Connection,
+    q: &DrQuery,
+    filter: &str,
+    args: Vec<Value>,
+    limit: usize,
+) -> Result<Page<Dr>, Error> {
+    let mut keys: Vec<(i64, i64)> = Vec::new();
+    // The literal `status = 'open'` makes the partial index usable; INDEXED BY makes SQLite use
+    // it (without statistics it prefers the status index and sorts every open DR: 300 ms
+    // instead of 1 ms over a million).
+    match &q.involving {
+        None => {
+            let sql = format!(
+                "SELECT d.awaiting_since, d.number FROM drs d INDEXED BY drs_waiting \
+                 WHERE d.status = 'open'{filter} \
+                 ORDER BY d.awaiting_since, d.number LIMIT {limit}"
+            );
+            let mut stmt = conn
+                .prepare_cached(&sql)
+                .ctx("preparing the waiting list")?;
+            let rows = stmt
+                .query_map(params_from_iter(args), |r| {
+                    Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(i64::MAX), r.get(1)?))
+                })
+                .ctx("listing waiting DRs")?;
+            for r in rows {
+                keys.push(r.ctx("reading the waiting list")?);
+            }
+        }
+        Some(users) => {
+            let sql = format!(
+                "SELECT d.awaiting_since, u.number FROM dr_users u JOIN drs d ON d.number = u.number \
+                 WHERE u.user = ? AND d.status = 'open'{filter} \
+                 ORDER BY d.awaiting_since, u.number LIMIT {limit}"
+            );
+            let mut stmt = conn
+                .prepare_cached(&sql)
+                .ctx("preparing the waiting list")?;
+            for user in users {
+                let mut all = Vec::with_capacity(args.len() + 1);
+                all.push(Value::Text(user.as_str().to_string()));
+                all.extend(args.iter().cloned());
+                let rows = stmt
+                    .query_map(params_from_iter(all), |r| {
+                        Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(i64::MAX), r.get(1)?))
+                    })
+                    .ctx("listing waiting DRs")?;
+                for r in rows {
+                    keys.push(r.ctx("reading the waiting list")?);
+                }
+            }
+            keys.sort_unstable();
+            keys.dedup();
+            keys.truncate(limit);
+        }
+    }
+    let mut get = conn
+        .prepare_cached("SELECT data FROM drs WHERE number = ?1")
+        .ctx("preparing a DR lookup")?;
+    let mut items = Vec::with_capacity(keys.len());
+    for (_, n) in keys {
+        let data: String = get
+            .query_row(params![n], |r| r.get(0))
+            .ctx("reading a DR")?;
+        items.push(dr_from_row(&data)?);
+    }
+    Ok(Page { items, next: None })
 }
 
 pub(crate) fn get_mail(conn: &Connection, seq: u64) -> Result<Option<MailRecord>, Error> {

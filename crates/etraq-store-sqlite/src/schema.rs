@@ -51,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX drs_status ON drs(status, number);
     CREATE INDEX drs_due ON drs(due_at) WHERE due_at IS NOT NULL;
+    CREATE INDEX drs_waiting ON drs(awaiting_since, number) WHERE status = 'open';
     CREATE INDEX drs_owner ON drs(owner, number);
     CREATE INDEX drs_customer ON drs(customer, number);
     CREATE INDEX drs_customer_domain ON drs(customer_domain, number);

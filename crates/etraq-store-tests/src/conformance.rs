@@ -1430,3 +1430,80 @@ pub async fn key_value_entries(open: Opener) {
     assert_eq!(s.kv_scan("").await.unwrap().len(), 4);
     s.close().await.unwrap();
 }
+
+/// The unreplied order: open DRs only, the longest wait first (ties by number), at most
+/// `limit`, with the other filters and the scope applied.
+pub async fn longest_waiting_first(open: Opener) {
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    let base = at("2026-11-27T00:00:00Z");
+    let mut batch = Vec::new();
+    for n in 1..=40u64 {
+        let owner = if n % 2 == 0 {
+            "ann@example.com"
+        } else {
+            "bob@example.com"
+        };
+        let mut cs = new_dr_change(n, &format!("w{n}@x.test"), owner, "c@cust.test");
+        if let Some(w) = cs.dr.as_mut() {
+            // Waits scrambled: DR n has waited since base + (n * 7 % 40) hours; every fifth is
+            // replied (not waiting).
+            let since = plus(base, ((n * 7) % 40) as i64 * 3600);
+            w.dr.awaiting_since = Some(since);
+            if n % 5 == 0 {
+                w.dr.status = DrStatus::Replied;
+                w.dr.awaiting_since = None;
+            }
+        }
+        batch.push(cs);
+    }
+    s.apply_batch(batch).await.unwrap();
+    let order = |pred: &dyn Fn(u64) -> bool| {
+        let mut v: Vec<u64> = (1..=40u64).filter(|n| n % 5 != 0 && pred(*n)).collect();
+        v.sort_by_key(|n| ((n * 7) % 40, *n));
+        v
+    };
+    let q = |limit: usize, involving: Option<Vec<&str>>, before: Option<jiff::Timestamp>| DrQuery {
+        longest_waiting_first: true,
+        limit,
+        involving: involving.map(|v| v.iter().map(|u| addr(u)).collect()),
+        awaiting_before: before,
+        ..DrQuery::default()
+    };
+    let got = |p: etraq_core::Page<etraq_core::Dr>| {
+        assert!(p.next.is_none());
+        p.items.iter().map(|d| d.id.number()).collect::<Vec<_>>()
+    };
+    let all = order(&|_| true);
+    assert_eq!(got(s.list_drs(&q(100, None, None)).await.unwrap()), all);
+    assert_eq!(
+        got(s.list_drs(&q(5, None, None)).await.unwrap()),
+        all[..5].to_vec()
+    );
+    let ann = order(&|n| n % 2 == 0);
+    assert_eq!(
+        got(s
+            .list_drs(&q(100, Some(vec!["ann@example.com"]), None))
+            .await
+            .unwrap()),
+        ann
+    );
+    assert_eq!(
+        got(s
+            .list_drs(&q(
+                3,
+                Some(vec!["bob@example.com", "ann@example.com"]),
+                None
+            ))
+            .await
+            .unwrap()),
+        all[..3].to_vec()
+    );
+    // Waiting since before base + 10 h.
+    let cut = plus(base, 10 * 3600);
+    assert_eq!(
+        got(s.list_drs(&q(100, None, Some(cut))).await.unwrap()),
+        order(&|n| (n * 7) % 40 < 10)
+    );
+    s.close().await.unwrap();
+}

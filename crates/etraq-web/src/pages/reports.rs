@@ -418,9 +418,21 @@ pub async fn volume(
     } else {
         Vec::new()
     };
-    // One column per day: inbound and outbound, tracked and not.
+    // One column per day of the range (days without mail too, so columns keep their width):
+    // inbound and outbound, tracked and not.
     let mut by_day: std::collections::BTreeMap<jiff::civil::Date, [f64; 4]> =
         std::collections::BTreeMap::new();
+    if error.is_none() {
+        let today = Timestamp::now().to_zoned_datetime(state.time_zone()).date();
+        let mut d = today;
+        for _ in 0..days {
+            by_day.insert(d, [0.0; 4]);
+            match d.yesterday() {
+                Ok(y) => d = y,
+                Err(_) => break,
+            }
+        }
+    }
     for r in &rows {
         let e = by_day.entry(r.day).or_default();
         match r.direction {
