@@ -111,30 +111,32 @@ pub async fn unreplied(
             })
             .collect();
     }
-    let mut after = None;
-    while !straight {
-        let page = store
-            .list_drs(&DrQuery {
-                status: Some(DrStatus::Open),
-                owner: q.owner.clone(),
-                // "Older than nothing" is every open DR, including one opened this second.
-                awaiting_before: (q.older_than_secs > 0).then_some(before),
-                involving: scope.involving(),
-                after,
-                limit: 1000,
-                ..DrQuery::default()
-            })
-            .await?;
-        for d in page.items {
-            let dept = users.get(&d.owner).and_then(|u| u.department.clone());
-            if q.department.is_some() && dept != q.department {
-                continue;
+    if !straight {
+        let mut after = None;
+        loop {
+            let page = store
+                .list_drs(&DrQuery {
+                    status: Some(DrStatus::Open),
+                    owner: q.owner.clone(),
+                    // "Older than nothing" is every open DR, including one opened this second.
+                    awaiting_before: (q.older_than_secs > 0).then_some(before),
+                    involving: scope.involving(),
+                    after,
+                    limit: 1000,
+                    ..DrQuery::default()
+                })
+                .await?;
+            for d in page.items {
+                let dept = users.get(&d.owner).and_then(|u| u.department.clone());
+                if q.department.is_some() && dept != q.department {
+                    continue;
+                }
+                rows.push((d, dept));
             }
-            rows.push((d, dept));
-        }
-        match page.next {
-            Some(c) => after = Some(c),
-            None => break,
+            match page.next {
+                Some(c) => after = Some(c),
+                None => break,
+            }
         }
     }
     // Longest wait first (whole seconds, as stores keep it); ties by DR number.
