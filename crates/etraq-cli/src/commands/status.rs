@@ -63,9 +63,13 @@ pub async fn run(ctx: &Context, a: JsonFlag) -> Result<()> {
     }
     match &state {
         Some(st) => out.line(format!(
-            "Listening... SMTP {} ({}), up {}   ESCALATED : {}, WARNED : {}",
+            "Listening... SMTP {} ({}){}, up {}   ESCALATED : {}, WARNED : {}",
             st.smtp,
             st.mode,
+            st.web
+                .as_ref()
+                .map(|w| format!(", console {w}"))
+                .unwrap_or_default(),
             etraq_core::duration::format_seconds(s.uptime_secs.unwrap_or(0)),
             s.escalated,
             s.warned
