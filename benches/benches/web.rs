@@ -175,6 +175,33 @@ fn bench_tracked(c: &mut Criterion) {
             "/tracked?customer=%40customer7.test".into(),
             admin.as_str(),
         ),
+        (
+            "admin sorted by owner A-Z, deep".into(),
+            format!("/tracked?sort=owner&order=asc&after={deep}&after_key=agent20%40example.com"),
+            admin.as_str(),
+        ),
+        (
+            "admin sorted by customer Z-A, deep".into(),
+            format!(
+                "/tracked?sort=customer&order=desc&after={deep}&after_key=c500000%40customer0.test"
+            ),
+            admin.as_str(),
+        ),
+        (
+            "admin sorted by status, deep".into(),
+            format!("/tracked?sort=status&after={deep}&after_key=open"),
+            admin.as_str(),
+        ),
+        (
+            "agent sorted by status".into(),
+            "/tracked?sort=status".into(),
+            agent.as_str(),
+        ),
+        (
+            "supervisor (10 agents) sorted by status, deep".into(),
+            format!("/tracked?sort=status&after={deep}&after_key=open"),
+            supervisor.as_str(),
+        ),
         ("agent first page".into(), "/tracked".into(), agent.as_str()),
         (
             "agent deep page".into(),

@@ -88,5 +88,5 @@ pub use model::{
     Decision, Direction, Dr, DrStatus, MailRecord, MailType, ResponseTime, Role, UntrackedReason,
     User,
 };
-pub use store::{ChangeSet, DrQuery, DrWrite, FactsQuery, MailQuery, Page, Store};
+pub use store::{ChangeSet, DrQuery, DrSort, DrWrite, FactsQuery, MailQuery, Page, Store};
 pub use tracker::{Incoming, ReceivedAt, Tracked, Tracker};

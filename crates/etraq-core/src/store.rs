@@ -120,16 +120,80 @@ pub struct DrQuery {
     /// Only DRs owned by or CC'ing one of these users: what a console user may see (see
     /// [`crate::access`]). `Some(vec![])` matches nothing.
     pub involving: Option<Vec<EmailAddress>>,
-    /// Oldest first instead of newest first.
-    pub oldest_first: bool,
+    /// The column to order by (then by number, so the order is total).
+    pub sort: DrSort,
+    /// Ascending (oldest first, A to Z) instead of descending.
+    pub ascending: bool,
     /// Only open DRs, the customer who has waited longest first (then by number): the
     /// unreplied report. `after` is ignored and [`Page::next`] is `None`: it answers the first
     /// `limit` only, without reading every open DR.
     pub longest_waiting_first: bool,
     /// Continue after this cursor (from [`Page::next`]).
     pub after: Option<u64>,
+    /// With a `sort` other than [`DrSort::Number`]: the sort key of the cursor's DR
+    /// ([`DrSort::key`] of the page's last item), which `after` alone cannot tell.
+    pub after_key: Option<String>,
     /// Page size (0: [`DEFAULT_PAGE_SIZE`]).
     pub limit: usize,
+}
+
+/// The columns a DR listing can be ordered by: each has an index, so every page of a sorted
+/// listing is a range read, first page or deep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DrSort {
+    /// DR number, which is the order of assignment (the default).
+    #[default]
+    Number,
+    /// Owner's address.
+    Owner,
+    /// Customer's address.
+    Customer,
+    /// Status (`closed`, `open`, `replied` in text order).
+    Status,
+}
+
+impl DrSort {
+    /// The name used in URLs and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrSort::Number => "assigned",
+            DrSort::Owner => "owner",
+            DrSort::Customer => "customer",
+            DrSort::Status => "status",
+        }
+    }
+
+    /// Parses [`DrSort::as_str`] (`number` is accepted for `assigned`).
+    pub fn parse(s: &str) -> Option<DrSort> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "assigned" | "number" | "dr" => Some(DrSort::Number),
+            "owner" => Some(DrSort::Owner),
+            "customer" => Some(DrSort::Customer),
+            "status" => Some(DrSort::Status),
+            _ => None,
+        }
+    }
+
+    /// A DR's sort key (`None` for [`DrSort::Number`], whose key is the number itself).
+    pub fn key(self, dr: &Dr) -> Option<String> {
+        match self {
+            DrSort::Number => None,
+            DrSort::Owner => Some(dr.owner.to_string()),
+            DrSort::Customer => Some(dr.customer.to_string()),
+            DrSort::Status => Some(dr.status.as_str().to_string()),
+        }
+    }
+
+    /// The sort that orders `q` the same way more cheaply: a sort key fixed by a filter
+    /// (sorting one owner's DRs by owner) orders by number alone.
+    pub fn effective(q: &DrQuery) -> DrSort {
+        match q.sort {
+            DrSort::Owner if q.owner.is_some() => DrSort::Number,
+            DrSort::Customer if matches!(q.customer, Some(Party::Address(_))) => DrSort::Number,
+            DrSort::Status if q.status.is_some() => DrSort::Number,
+            s => s,
+        }
+    }
 }
 
 /// Filters of [`Store::list_alerts`]. Alerts come newest first.

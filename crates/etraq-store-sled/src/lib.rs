@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use etraq_core::classify::{MailRef, ThreadFacts};
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::store::{
-    AlertQuery, ChangeSet, CycleWrite, DrQuery, DrWrite, FactsQuery, MailQuery, Page,
+    AlertQuery, ChangeSet, CycleWrite, DrQuery, DrSort, DrWrite, FactsQuery, MailQuery, Page,
     PendingDelivery, ResponseQuery, Store, StoreStats, VolumeBucket, page_size,
 };
 use etraq_core::{
@@ -646,6 +646,7 @@ fn longest_waiting(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
     let limit = page_size(q.limit);
     let sub = DrQuery {
         status: Some(DrStatus::Open),
+        sort: DrSort::Number,
         longest_waiting_first: false,
         after: None,
         limit: usize::MAX,
@@ -682,9 +683,124 @@ fn longest_waiting(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
     })
 }
 
+/// Whether a DR passes a listing's filters (the scope is applied by the index walked).
+fn dr_matches(q: &DrQuery, dr: &Dr) -> bool {
+    !(q.status.is_some_and(|s| s != dr.status)
+        || q.awaiting_before.is_some_and(|b| {
+            dr.status != DrStatus::Open || dr.awaiting_since.is_none_or(|s| s >= b)
+        })
+        || q.owner.as_ref().is_some_and(|o| *o != dr.owner)
+        || q.customer
+            .as_ref()
+            .is_some_and(|p| !p.matches(&dr.customer)))
+}
+
+/// The index key of a sort key: `text` NUL for addresses, the status code for statuses.
+fn sort_index_prefix(sort: DrSort, key: &str) -> Vec<u8> {
+    match sort {
+        DrSort::Status => DrStatus::parse(key)
+            .map(|s| vec![status_code(s)])
+            .unwrap_or_default(),
+        _ => text_prefix(key),
+    }
+}
+
+/// A listing ordered by a column, then by number. Unscoped, it walks the column's index tree
+/// from the cursor; scoped, it reads the scope's DRs and sorts them (sled keeps no per-user
+/// index by column).
+fn keyed_order(inner: &Inner, q: &DrQuery, sort: DrSort) -> Result<Page<Dr>> {
+    use std::ops::Bound;
+    let limit = page_size(q.limit);
+    let cursor = q
+        .after
+        .map(|n| (q.after_key.clone().unwrap_or_default(), n));
+    let mut items: Vec<Dr> = Vec::new();
+    match &q.involving {
+        None => {
+            let tree = inner.tree(match sort {
+                DrSort::Owner => T_DRS_OWNER,
+                DrSort::Customer => T_DRS_CUSTOMER,
+                _ => T_DRS_STATUS,
+            });
+            let start = cursor
+                .as_ref()
+                .map(|(k, n)| with_number(&sort_index_prefix(sort, k), *n));
+            let iter: Box<dyn Iterator<Item = sled::Result<(IVec, IVec)>>> =
+                match (q.ascending, start) {
+                    (true, Some(s)) => {
+                        Box::new(tree.range::<Vec<u8>, _>((Bound::Excluded(s), Bound::Unbounded)))
+                    }
+                    (true, None) => Box::new(tree.iter()),
+                    (false, Some(s)) => Box::new(tree.range(..s).rev()),
+                    (false, None) => Box::new(tree.iter().rev()),
+                };
+            for r in iter {
+                let (k, _) = r.ctx("scanning a sort index")?;
+                let n = trailing_number(&k).ok_or(SledError::BadKey("sort index"))?;
+                let Some(dr) = inner.get_dr_by_number(n)? else {
+                    continue;
+                };
+                if dr_matches(q, &dr) {
+                    items.push(dr);
+                    if items.len() > limit {
+                        break;
+                    }
+                }
+            }
+        }
+        Some(_) => {
+            let keys = scoped_keys(
+                inner,
+                q.involving.as_deref(),
+                T_DRS_USER,
+                (T_DRS, Vec::new()),
+                None,
+                true,
+            );
+            let mut all: Vec<(String, u64, Dr)> = Vec::new();
+            for n in keys {
+                let n = n?;
+                if let Some(dr) = inner.get_dr_by_number(n)?
+                    && dr_matches(q, &dr)
+                {
+                    all.push((sort.key(&dr).unwrap_or_default(), n, dr));
+                }
+            }
+            all.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+            if !q.ascending {
+                all.reverse();
+            }
+            for (k, n, dr) in all {
+                let past = match &cursor {
+                    None => true,
+                    Some((ck, cn)) if q.ascending => (&k, n) > (ck, *cn),
+                    Some((ck, cn)) => (&k, n) < (ck, *cn),
+                };
+                if past {
+                    items.push(dr);
+                    if items.len() > limit {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|d| d.id.number())
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
 fn list_drs(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
     if q.longest_waiting_first {
         return longest_waiting(inner, q);
+    }
+    let sort = DrSort::effective(q);
+    if sort != DrSort::Number {
+        return keyed_order(inner, q, sort);
     }
     let limit = page_size(q.limit);
     let index = if let Some(o) = &q.owner {
@@ -706,7 +822,7 @@ fn list_drs(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
         T_DRS_USER,
         index,
         q.after,
-        q.oldest_first,
+        q.ascending,
     );
     let mut items = Vec::new();
     for n in keys {
@@ -714,15 +830,7 @@ fn list_drs(inner: &Inner, q: &DrQuery) -> Result<Page<Dr>> {
         let Some(dr) = inner.get_dr_by_number(n)? else {
             continue;
         };
-        if q.status.is_some_and(|s| s != dr.status)
-            || q.awaiting_before.is_some_and(|b| {
-                dr.status != DrStatus::Open || dr.awaiting_since.is_none_or(|s| s >= b)
-            })
-            || q.owner.as_ref().is_some_and(|o| *o != dr.owner)
-            || q.customer
-                .as_ref()
-                .is_some_and(|p| !p.matches(&dr.customer))
-        {
+        if !dr_matches(q, &dr) {
             continue;
         }
         items.push(dr);

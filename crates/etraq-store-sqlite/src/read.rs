@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use etraq_core::classify::{MailRef, ThreadFacts};
 use etraq_core::model::{Alert, CycleRecord};
 use etraq_core::store::{
-    AlertQuery, DrQuery, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery, StoreStats,
-    VolumeBucket, page_size,
+    AlertQuery, DrQuery, DrSort, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery,
+    StoreStats, VolumeBucket, page_size,
 };
 use etraq_core::{Direction, Dr, DrId, EmailAddress, Error, MailRecord, Party, ResponseTime, User};
 use jiff::Timestamp;
@@ -188,8 +188,8 @@ pub(crate) fn get_dr(conn: &Connection, id: &DrId) -> Result<Option<Dr>, Error> 
 }
 
 /// Keyset direction of a listing: the comparison with the cursor and the SQL order.
-fn direction(oldest_first: bool) -> (&'static str, &'static str) {
-    if oldest_first {
+fn direction(ascending: bool) -> (&'static str, &'static str) {
+    if ascending {
         (">", "ASC")
     } else {
         ("<", "DESC")
@@ -205,7 +205,7 @@ fn merge_per_user(
     sql: &str,
     involving: &[EmailAddress],
     args: &[Value],
-    oldest_first: bool,
+    ascending: bool,
     take: usize,
 ) -> Result<Vec<i64>, Error> {
     let mut stmt = conn.prepare_cached(sql).ctx("preparing a scoped listing")?;
@@ -223,7 +223,7 @@ fn merge_per_user(
     }
     keys.sort_unstable();
     keys.dedup();
-    if !oldest_first {
+    if !ascending {
         keys.reverse();
     }
     keys.truncate(take);
@@ -232,7 +232,6 @@ fn merge_per_user(
 
 pub(crate) fn list_drs(conn: &Connection, q: &DrQuery) -> Result<Page<Dr>, Error> {
     let limit = page_size(q.limit);
-    let (cmp, order) = direction(q.oldest_first);
     // Filters on `d` (the drs table), shared by both query shapes.
     let mut filter = String::new();
     let mut args: Vec<Value> = Vec::new();
@@ -263,61 +262,212 @@ pub(crate) fn list_drs(conn: &Connection, q: &DrQuery) -> Result<Page<Dr>, Error
         return longest_waiting(conn, q, &filter, args, limit);
     }
     let take = limit + 1;
-    let rows: Vec<(i64, String)> = match &q.involving {
-        Some(users) => {
-            let mut sql = format!(
-                "SELECT u.number FROM dr_users u JOIN drs d ON d.number = u.number WHERE u.user = ?{filter}"
-            );
-            if let Some(after) = q.after {
-                sql.push_str(&format!(" AND u.number {cmp} ?"));
-                args.push(Value::Integer(u64_to_i64(after)));
-            }
-            sql.push_str(&format!(" ORDER BY u.number {order} LIMIT {take}"));
-            let numbers = merge_per_user(conn, &sql, users, &args, q.oldest_first, take)?;
-            let mut get = conn
-                .prepare_cached("SELECT data FROM drs WHERE number = ?1")
-                .ctx("preparing a DR lookup")?;
-            let mut out = Vec::with_capacity(numbers.len());
-            for n in numbers {
-                let data: String = get
-                    .query_row(params![n], |r| r.get(0))
-                    .ctx("reading a DR")?;
-                out.push((n, data));
-            }
-            out
+    let sort = DrSort::effective(q);
+    if sort == DrSort::Number && q.involving.is_none() {
+        // The default listing: one range of the primary key, documents included.
+        let (cmp, order) = direction(q.ascending);
+        let mut sql = format!("SELECT d.data FROM drs d WHERE 1=1{filter}");
+        if let Some(after) = q.after {
+            sql.push_str(&format!(" AND d.number {cmp} ?"));
+            args.push(Value::Integer(u64_to_i64(after)));
         }
-        None => {
-            let mut sql = format!("SELECT d.number, d.data FROM drs d WHERE 1=1{filter}");
-            if let Some(after) = q.after {
-                sql.push_str(&format!(" AND d.number {cmp} ?"));
-                args.push(Value::Integer(u64_to_i64(after)));
-            }
-            sql.push_str(&format!(" ORDER BY d.number {order} LIMIT ?"));
-            args.push(Value::Integer(take as i64));
-            let mut stmt = conn.prepare_cached(&sql).ctx("preparing the DR listing")?;
-            let rows = stmt
-                .query_map(params_from_iter(args), |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })
-                .ctx("listing DRs")?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(row.ctx("reading a DR row")?);
-            }
-            out
+        sql.push_str(&format!(" ORDER BY d.number {order} LIMIT {take}"));
+        let mut stmt = conn.prepare_cached(&sql).ctx("preparing the DR listing")?;
+        let rows = stmt
+            .query_map(params_from_iter(args), |r| r.get::<_, String>(0))
+            .ctx("listing DRs")?;
+        let mut items = Vec::new();
+        for row in rows {
+            items.push(dr_from_row(&row.ctx("reading a DR row")?)?);
         }
+        return Ok(page_of(items, limit));
+    }
+    let numbers: Vec<i64> = match (sort, &q.involving) {
+        (DrSort::Number, Some(users)) => number_order(conn, q, users, &filter, args, take)?,
+        (keyed, _) => key_order(conn, q, keyed, &filter, args, take)?,
     };
+    let mut get = conn
+        .prepare_cached("SELECT data FROM drs WHERE number = ?1")
+        .ctx("preparing a DR lookup")?;
+    let mut rows = Vec::with_capacity(numbers.len());
+    for n in numbers {
+        let data: String = get
+            .query_row(params![n], |r| r.get(0))
+            .ctx("reading a DR")?;
+        rows.push((n, data));
+    }
     let mut items = Vec::with_capacity(rows.len());
     for (_, data) in &rows {
         items.push(dr_from_row(data)?);
     }
+    Ok(page_of(items, limit))
+}
+
+/// A page from up to `limit + 1` DRs: the extra one only says there is a next page.
+fn page_of(mut items: Vec<Dr>, limit: usize) -> Page<Dr> {
     let next = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|d| d.id.number())
     } else {
         None
     };
-    Ok(Page { items, next })
+    Page { items, next }
+}
+
+/// DR numbers of a scope in number order, at most `take`: one range of `dr_users` per user,
+/// merged.
+fn number_order(
+    conn: &Connection,
+    q: &DrQuery,
+    users: &[EmailAddress],
+    filter: &str,
+    mut args: Vec<Value>,
+    take: usize,
+) -> Result<Vec<i64>, Error> {
+    let (cmp, order) = direction(q.ascending);
+    let mut sql = format!(
+        "SELECT u.number FROM dr_users u JOIN drs d ON d.number = u.number WHERE u.user = ?{filter}"
+    );
+    if let Some(after) = q.after {
+        sql.push_str(&format!(" AND u.number {cmp} ?"));
+        args.push(Value::Integer(u64_to_i64(after)));
+    }
+    sql.push_str(&format!(" ORDER BY u.number {order} LIMIT {take}"));
+    merge_per_user(conn, &sql, users, &args, q.ascending, take)
+}
+
+/// Below this many DRs, a scoped sorted listing reads the scope and sorts it.
+const SMALL_SCOPE: usize = 10_000;
+
+/// How many `dr_users` rows the users have, counting no further than `cap`.
+fn scope_size(conn: &Connection, users: &[EmailAddress], cap: usize) -> Result<usize, Error> {
+    let mut stmt = conn
+        .prepare_cached("SELECT COUNT(*) FROM (SELECT 1 FROM dr_users WHERE user = ?1 LIMIT ?2)")
+        .ctx("preparing a scope count")?;
+    let mut total = 0usize;
+    for u in users {
+        let n: i64 = stmt
+            .query_row(params![u.as_str(), cap as i64], |r| r.get(0))
+            .ctx("counting a scope")?;
+        total += n.max(0) as usize;
+        if total >= cap {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// DR numbers ordered by a column, then by number, at most `take`. The cursor is the pair
+/// (`after_key`, `after`); the column's index `(column, number)` serves every page. A scope reads
+/// each user's DRs in that order and merges them.
+fn key_order(
+    conn: &Connection,
+    q: &DrQuery,
+    sort: DrSort,
+    filter: &str,
+    mut args: Vec<Value>,
+    take: usize,
+) -> Result<Vec<i64>, Error> {
+    let col = match sort {
+        DrSort::Owner => "d.owner",
+        DrSort::Customer => "d.customer",
+        DrSort::Status => "d.status",
+        DrSort::Number => "d.number",
+    };
+    let (cmp, order) = direction(q.ascending);
+    let base_args = args.clone();
+    let mut cursor = String::new();
+    if let Some(after) = q.after {
+        let key = q.after_key.clone().unwrap_or_default();
+        cursor = format!(" AND ({col}, d.number) {cmp} (?, ?)");
+        args.push(Value::Text(key));
+        args.push(Value::Integer(u64_to_i64(after)));
+    }
+    let mut pairs: Vec<(String, i64)> = Vec::new();
+    let run = |sql: &str, args: Vec<Value>| -> Result<Vec<(String, i64)>, Error> {
+        let mut stmt = conn.prepare_cached(sql).ctx("preparing a sorted listing")?;
+        let rows = stmt
+            .query_map(params_from_iter(args), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .ctx("running a sorted listing")?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r.ctx("reading a sorted listing")?);
+        }
+        Ok(out)
+    };
+    // A scope of few DRs is read user by user and sorted; a large one walks the column's
+    // index and keeps the DRs in scope (sorting a department's 250,000 DRs per page would not
+    // do; walking the index for an agent's 20 DRs among a million would not either).
+    let mut scope_clause = String::new();
+    let mut scope_args: Vec<Value> = Vec::new();
+    if let Some(users) = &q.involving {
+        if scope_size(conn, users, SMALL_SCOPE)? < SMALL_SCOPE {
+            let sql = format!(
+                "SELECT {col}, d.number FROM dr_users u JOIN drs d ON d.number = u.number \
+                 WHERE u.user = ?{filter}{cursor} ORDER BY {col} {order}, d.number {order} LIMIT {take}"
+            );
+            for user in users {
+                let mut all = Vec::with_capacity(args.len() + 1);
+                all.push(Value::Text(user.as_str().to_string()));
+                all.extend(args.iter().cloned());
+                pairs.extend(run(&sql, all)?);
+            }
+            pairs.sort_unstable();
+            pairs.dedup();
+            if !q.ascending {
+                pairs.reverse();
+            }
+            pairs.truncate(take);
+            return Ok(pairs.into_iter().map(|(_, n)| n).collect());
+        }
+        let marks = vec!["?"; users.len()].join(", ");
+        scope_clause = format!(
+            " AND EXISTS (SELECT 1 FROM dr_users x WHERE x.user IN ({marks}) AND x.number = d.number)"
+        );
+        scope_args = users
+            .iter()
+            .map(|u| Value::Text(u.as_str().to_string()))
+            .collect();
+    }
+    let filter = format!("{filter}{scope_clause}");
+    let mut base_args = base_args;
+    base_args.extend(scope_args);
+    match q.after {
+        // Without a cursor: one range of the (column, number) index.
+        None => {
+            let sql = format!(
+                "SELECT {col}, d.number FROM drs d WHERE 1=1{filter} \
+                 ORDER BY {col} {order}, d.number {order} LIMIT {take}"
+            );
+            pairs.extend(run(&sql, base_args)?);
+        }
+        // With one: the rest of the cursor's key, then the keys after it — two ranges.
+        // (SQLite turns a row-value comparison into a range on the column alone and would
+        // skip half a million rows of one status to reach the cursor.)
+        Some(after) => {
+            let key = q.after_key.clone().unwrap_or_default();
+            let same = format!(
+                "SELECT {col}, d.number FROM drs d WHERE {col} = ? AND d.number {cmp} ?{filter} \
+                 ORDER BY d.number {order} LIMIT {take}"
+            );
+            let mut a = vec![Value::Text(key.clone()), Value::Integer(u64_to_i64(after))];
+            a.extend(base_args.iter().cloned());
+            pairs.extend(run(&same, a)?);
+            if pairs.len() < take {
+                let rest = format!(
+                    "SELECT {col}, d.number FROM drs d WHERE {col} {cmp} ?{filter} \
+                     ORDER BY {col} {order}, d.number {order} LIMIT {}",
+                    take - pairs.len()
+                );
+                let mut a = vec![Value::Text(key)];
+                a.extend(base_args.iter().cloned());
+                pairs.extend(run(&rest, a)?);
+            }
+        }
+    }
+    Ok(pairs.into_iter().map(|(_, n)| n).collect())
 }
 
 /// Open DRs, longest wait first, at most `limit` (the partial index `drs_waiting` serves the

@@ -60,6 +60,7 @@ macro_rules! store_tests {
             conformance::scoped_listings_follow_owner_and_cc,
             conformance::key_value_entries,
             conformance::longest_waiting_first,
+            conformance::dr_listing_sorted_by_column,
             scenarios::new_customer_mail_opens_a_dr,
             scenarios::tagged_reply_marks_replied_and_records_response_time,
             scenarios::customer_reply_without_tag_threads_by_references,

@@ -70,6 +70,9 @@ pub struct Listing<T> {
     pub items: Vec<T>,
     /// Cursor of the next page (`after=`), `null` on the last page.
     pub next: Option<u64>,
+    /// With a sorted DR listing: the sort key of the cursor (`after_key=`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_key: Option<String>,
 }
 
 /// The API routes, and the list of what they serve.
@@ -133,8 +136,10 @@ struct DrsQuery {
     status: Option<String>,
     owner: Option<String>,
     customer: Option<String>,
+    sort: Option<String>,
     order: Option<String>,
     after: Option<u64>,
+    after_key: Option<String>,
     limit: Option<usize>,
 }
 
@@ -155,6 +160,7 @@ async fn drs(
         q.status.as_deref(),
         q.owner.as_deref(),
         q.customer.as_deref(),
+        q.sort.as_deref(),
         q.order.as_deref(),
     );
     first_error(errors)?;
@@ -165,15 +171,19 @@ async fn drs(
             owner: f.owner,
             customer: f.customer,
             involving: signed.scope.involving(),
-            oldest_first: f.oldest_first,
+            sort: f.sort,
+            ascending: f.ascending,
             after: q.after,
+            after_key: q.after_key,
             limit: limit_of(q.limit),
             ..DrQuery::default()
         })
         .await?;
+    let next_key = page.next.and(page.items.last()).and_then(|d| f.sort.key(d));
     Ok(axum::Json(Listing {
         items: page.items.iter().map(DrRow::from).collect(),
         next: page.next,
+        next_key,
     }))
 }
 
@@ -302,6 +312,7 @@ async fn untracked(
     Ok(axum::Json(Listing {
         items: page.items.iter().map(UntrackedRow::from).collect(),
         next: page.next,
+        next_key: None,
     }))
 }
 
@@ -330,6 +341,7 @@ async fn history(
     Ok(axum::Json(Listing {
         items: page.items.iter().map(MailRow::from).collect(),
         next: page.next,
+        next_key: None,
     }))
 }
 
@@ -369,6 +381,7 @@ async fn alerts(
     Ok(axum::Json(Listing {
         items: page.items.iter().map(AlertRow::from).collect(),
         next: page.next,
+        next_key: None,
     }))
 }
 
@@ -405,6 +418,7 @@ async fn escalations(
     Ok(axum::Json(Listing {
         items,
         next: page.next,
+        next_key: None,
     }))
 }
 

@@ -55,8 +55,22 @@ pub const ROUTES: &[RouteDoc] = &[
             ("status", In::Query, "open, replied, closed or all"),
             ("owner", In::Query, "owner's address"),
             ("customer", In::Query, "customer address or @domain"),
-            ("order", In::Query, "newest (default) or oldest"),
+            (
+                "sort",
+                In::Query,
+                "assigned (default), owner, customer or status",
+            ),
+            (
+                "order",
+                In::Query,
+                "desc or asc (also newest, oldest); default desc for assigned, asc otherwise",
+            ),
             PAGING[0],
+            (
+                "after_key",
+                In::Query,
+                "with sort other than assigned: the previous page's `next_key`",
+            ),
             PAGING[1],
         ],
         body: None,
@@ -420,13 +434,17 @@ pub fn schemas() -> serde_json::Map<String, Value> {
 
 fn response_schema(r: &str) -> Value {
     if let Some(item) = r.strip_prefix("Listing:") {
-        return object(&[
+        let mut props = vec![
             (
                 "items",
                 json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}),
             ),
             ("next", nullable("integer")),
-        ]);
+        ];
+        if item == "DrRow" {
+            props.push(("next_key", s("string")));
+        }
+        return object(&props);
     }
     if let Some(item) = r.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
         return json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}});

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use etraq_core::access::Scope;
-use etraq_core::store::{DrQuery, MailQuery};
+use etraq_core::store::{DrQuery, DrSort, MailQuery};
 use etraq_core::{Dr, DrId, DrStatus, EmailAddress, MailRecord, Party, Store};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -34,8 +34,10 @@ pub struct TrackedQuery {
     status: Option<String>,
     owner: Option<String>,
     customer: Option<String>,
+    sort: Option<String>,
     order: Option<String>,
     after: Option<u64>,
+    after_key: Option<String>,
     limit: Option<usize>,
     done: Option<String>,
 }
@@ -49,8 +51,10 @@ pub struct DrFilter {
     pub owner: Option<EmailAddress>,
     /// Customer address or `@domain`.
     pub customer: Option<Party>,
-    /// Oldest first.
-    pub oldest_first: bool,
+    /// The column ordered by.
+    pub sort: DrSort,
+    /// Ascending.
+    pub ascending: bool,
 }
 
 /// Field errors of a listing's filters: (field, message).
@@ -61,6 +65,7 @@ pub fn parse_dr_filter(
     status: Option<&str>,
     owner: Option<&str>,
     customer: Option<&str>,
+    sort: Option<&str>,
     order: Option<&str>,
 ) -> (DrFilter, FieldErrors) {
     let mut errors = Vec::new();
@@ -87,10 +92,22 @@ pub fn parse_dr_filter(
             Err(e) => errors.push(("customer", e.to_string())),
         }
     }
+    if let Some(so) = sort.map(str::trim).filter(|s| !s.is_empty()) {
+        match DrSort::parse(so) {
+            Some(x) => f.sort = x,
+            None => errors.push((
+                "sort",
+                format!("{so:?} is not assigned, owner, customer or status"),
+            )),
+        }
+    }
+    // Dates read newest first by default, names and statuses A to Z.
+    f.ascending = f.sort != DrSort::Number;
     match order.map(str::trim).filter(|s| !s.is_empty()) {
-        None | Some("newest") => {}
-        Some("oldest") => f.oldest_first = true,
-        Some(o) => errors.push(("order", format!("{o:?} is not newest or oldest"))),
+        None => {}
+        Some("newest") | Some("desc") => f.ascending = false,
+        Some("oldest") | Some("asc") => f.ascending = true,
+        Some(o) => errors.push(("order", format!("{o:?} is not newest, oldest, asc or desc"))),
     }
     (f, errors)
 }
@@ -151,6 +168,7 @@ pub async fn tracked(
         q.status.as_deref(),
         q.owner.as_deref(),
         q.customer.as_deref(),
+        q.sort.as_deref(),
         q.order.as_deref(),
     );
     let limit = limit_of(q.limit);
@@ -166,42 +184,75 @@ pub async fn tracked(
                 owner: filter.owner.clone(),
                 customer: filter.customer.clone(),
                 involving: signed.scope.involving(),
-                oldest_first: filter.oldest_first,
+                sort: filter.sort,
+                ascending: filter.ascending,
                 after: q.after,
+                after_key: q.after_key.clone(),
                 limit,
                 ..DrQuery::default()
             })
             .await?;
         table.rows = dr_rows(&page.items, &tz);
-        let params = |after: &str, order: &str| {
+        let limit_text = q.limit.map(|l| l.to_string()).unwrap_or_default();
+        let link = |sort: DrSort, ascending: bool, after: &str, after_key: &str| {
             url(
                 "/tracked",
                 &[
                     ("status", q.status.as_deref().unwrap_or("")),
                     ("owner", q.owner.as_deref().unwrap_or("")),
                     ("customer", q.customer.as_deref().unwrap_or("")),
-                    ("order", order),
+                    (
+                        "sort",
+                        if sort == DrSort::Number {
+                            ""
+                        } else {
+                            sort.as_str()
+                        },
+                    ),
+                    ("order", if ascending { "asc" } else { "desc" }),
                     ("after", after),
-                    ("limit", &q.limit.map(|l| l.to_string()).unwrap_or_default()),
+                    ("after_key", after_key),
+                    ("limit", &limit_text),
                 ],
             )
         };
-        let order = if filter.oldest_first { "oldest" } else { "" };
-        table.next = page.next.map(|n| params(&n.to_string(), order));
-        table.first = q.after.map(|_| params("", order));
-        let mut assigned = Column::new("Assigned On");
-        assigned.sort = Some(params("", if filter.oldest_first { "" } else { "oldest" }));
-        assigned.arrow = if filter.oldest_first { " ▲" } else { " ▼" };
+        table.next = page.next.map(|n| {
+            let key = page
+                .items
+                .last()
+                .and_then(|d| filter.sort.key(d))
+                .unwrap_or_default();
+            link(filter.sort, filter.ascending, &n.to_string(), &key)
+        });
+        table.first = q.after.map(|_| link(filter.sort, filter.ascending, "", ""));
+        // A sortable header sorts by its column; clicked again, it reverses the order.
+        let header = |label: &str, sort: DrSort| {
+            let current = filter.sort == sort;
+            let ascending = if current {
+                !filter.ascending
+            } else {
+                sort != DrSort::Number
+            };
+            Column {
+                label: label.to_string(),
+                sort: Some(link(sort, ascending, "", "")),
+                arrow: match (current, filter.ascending) {
+                    (false, _) => "",
+                    (true, true) => " ▲",
+                    (true, false) => " ▼",
+                },
+            }
+        };
         table.columns = vec![
-            Column::new("Owner"),
+            header("Owner", DrSort::Owner),
             Column::new("Sender"),
             Column::new("Recipient"),
             Column::new("Subject"),
-            assigned,
-            Column::new("DR Assigned"),
+            header("Assigned On", DrSort::Number),
+            header("DR Assigned", DrSort::Number),
             Column::new("CC Users"),
             Column::new("Mail Type"),
-            Column::new("Status"),
+            header("Status", DrSort::Status),
             Column::new("Level"),
         ];
     }
@@ -227,12 +278,24 @@ pub async fn tracked(
         .placeholder("bob@customer.example or @customer.example")
         .error(error_for(&errors, "customer")),
         Field::select(
+            "sort",
+            "Sort by",
+            filter.sort.as_str(),
+            [
+                ("assigned".to_string(), "Assigned On".to_string()),
+                ("owner".to_string(), "Owner".to_string()),
+                ("customer".to_string(), "Customer".to_string()),
+                ("status".to_string(), "Status".to_string()),
+            ],
+        )
+        .error(error_for(&errors, "sort")),
+        Field::select(
             "order",
             "Order",
-            q.order.as_deref().unwrap_or("newest"),
+            if filter.ascending { "asc" } else { "desc" },
             [
-                ("newest".to_string(), "Newest first".to_string()),
-                ("oldest".to_string(), "Oldest first".to_string()),
+                ("desc".to_string(), "Descending (newest first)".to_string()),
+                ("asc".to_string(), "Ascending (oldest first)".to_string()),
             ],
         )
         .error(error_for(&errors, "order")),
