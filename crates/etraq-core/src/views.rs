@@ -207,22 +207,7 @@ impl From<&Alert> for AlertRow {
             customer: a.customer.to_string(),
             subject: a.subject.clone(),
             waited_secs: a.waited_secs,
-            mail: match &a.mail {
-                AlertMail::Pending { attempts: 0, .. } => "pending".into(),
-                AlertMail::Pending {
-                    attempts,
-                    last_error,
-                    ..
-                } => format!(
-                    "retrying ({attempts} failed{})",
-                    last_error
-                        .as_ref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default()
-                ),
-                AlertMail::Sent { at, .. } => format!("sent {at}"),
-                AlertMail::Disabled => "off for this user".into(),
-            },
+            mail: alert_mail_state(&a.mail, |t| t.to_string()),
         }
     }
 }
@@ -315,5 +300,25 @@ impl StatusView {
             store,
             services: None,
         }
+    }
+}
+
+/// What became of an alert's mail, in words, with times written by `time`.
+pub fn alert_mail_state(m: &AlertMail, time: impl Fn(Timestamp) -> String) -> String {
+    match m {
+        AlertMail::Pending { attempts: 0, .. } => "pending".into(),
+        AlertMail::Pending {
+            attempts,
+            last_error,
+            ..
+        } => format!(
+            "retrying ({attempts} failed{})",
+            last_error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ),
+        AlertMail::Sent { at, .. } => format!("sent {}", time(*at)),
+        AlertMail::Disabled => "off for this user".into(),
     }
 }

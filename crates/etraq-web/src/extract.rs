@@ -82,3 +82,20 @@ impl<S: Send + Sync> FromRequestParts<S> for PathText {
 pub fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
+
+/// Parses an optional form or query value with `parse`; a bad value is recorded against its
+/// field in `errors` (shown next to the field) and read as absent.
+pub fn parse_field<T, E: std::fmt::Display>(
+    value: &Option<String>,
+    field: &'static str,
+    errors: &mut Vec<(&'static str, String)>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Option<T> {
+    match parse(non_empty(value)?) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push((field, e.to_string()));
+            None
+        }
+    }
+}

@@ -4,14 +4,13 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
-use etraq_core::model::AlertMail;
 use etraq_core::store::AlertQuery;
 use etraq_core::{DrId, EmailAddress};
 use serde::Deserialize;
 
 use crate::auth::Signed;
 use crate::error::WebError;
-use crate::extract::{PathText, Query, non_empty};
+use crate::extract::{PathText, Query, parse_field};
 use crate::html::{self, Cell, Chrome, Column, Field, Table, url};
 use crate::pages::mail::{dr_href, limit_of};
 use crate::pages::{ListingPage, render, render_status};
@@ -164,26 +163,6 @@ pub struct AlertsQuery {
     limit: Option<usize>,
 }
 
-/// What became of an alert's mail, in words.
-pub fn mail_state(m: &AlertMail, tz: &jiff::tz::TimeZone) -> String {
-    match m {
-        AlertMail::Pending { attempts: 0, .. } => "waiting to be mailed".into(),
-        AlertMail::Pending {
-            attempts,
-            last_error,
-            ..
-        } => format!(
-            "retrying ({attempts} failed{})",
-            last_error
-                .as_ref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        ),
-        AlertMail::Sent { at, .. } => format!("mailed {}", html::time(*at, tz)),
-        AlertMail::Disabled => "alert mail off for this user".into(),
-    }
-}
-
 /// `GET /alerts`: alerts sent to the viewer (agents) or their team (supervisors); all for admins.
 pub async fn alerts(
     State(state): State<Arc<AppState>>,
@@ -192,26 +171,8 @@ pub async fn alerts(
 ) -> Result<Response, WebError> {
     let tz = state.time_zone();
     let mut errors: Vec<(&str, String)> = Vec::new();
-    let user = match non_empty(&q.user) {
-        Some(u) => match EmailAddress::parse(u) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                errors.push(("user", e.to_string()));
-                None
-            }
-        },
-        None => None,
-    };
-    let dr = match non_empty(&q.dr) {
-        Some(d) => match DrId::parse(d) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                errors.push(("dr", e.to_string()));
-                None
-            }
-        },
-        None => None,
-    };
+    let user = parse_field(&q.user, "user", &mut errors, EmailAddress::parse);
+    let dr = parse_field(&q.dr, "dr", &mut errors, DrId::parse);
     let mut table = Table {
         columns: [
             "Event Type",
@@ -254,7 +215,9 @@ pub async fn alerts(
                     Cell::link(a.source_dr.to_string(), dr_href(&a.source_dr)).class("mono"),
                     Cell::text(html::time(a.assigned_on, &tz)),
                     Cell::text(a.dr_owner.as_str()),
-                    Cell::text(mail_state(&a.mail, &tz)),
+                    Cell::text(etraq_core::views::alert_mail_state(&a.mail, |t| {
+                        html::time(t, &tz)
+                    })),
                 ]
             })
             .collect();

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::auth::Signed;
 use crate::error::WebError;
-use crate::extract::{Form, PathText, Query, non_empty};
+use crate::extract::{Form, PathText, Query, non_empty, parse_field};
 use crate::html::{self, Cell, Chrome, Column, Field, Table, segment, short, url};
 use crate::pages::{ListingPage, back, done_message, render, render_status};
 use crate::state::AppState;
@@ -353,16 +353,7 @@ pub async fn untracked(
 ) -> Result<Response, WebError> {
     let tz = state.time_zone();
     let mut errors: FieldErrors = Vec::new();
-    let party = match non_empty(&q.customer) {
-        Some(c) => match Party::parse(c) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                errors.push(("customer", e.to_string()));
-                None
-            }
-        },
-        None => None,
-    };
+    let party = parse_field(&q.customer, "customer", &mut errors, Party::parse);
     let oldest_first = match non_empty(&q.order) {
         None | Some("newest") => false,
         Some("oldest") => true,
@@ -471,16 +462,7 @@ pub async fn history(
 ) -> Result<Response, WebError> {
     let tz = state.time_zone();
     let mut errors: FieldErrors = Vec::new();
-    let party = match non_empty(&q.q) {
-        Some(c) => match Party::parse(c) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                errors.push(("q", e.to_string()));
-                None
-            }
-        },
-        None => None,
-    };
+    let party = parse_field(&q.q, "q", &mut errors, Party::parse);
     let mut table = Table {
         empty: if party.is_some() {
             "No mail with this address or domain.".into()

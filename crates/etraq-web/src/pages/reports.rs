@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::auth::Signed;
 use crate::chart::{self, Series};
 use crate::error::WebError;
-use crate::extract::{Query, non_empty};
+use crate::extract::{Query, non_empty, parse_field};
 use crate::html::{self, Cell, Chrome, Column, Field, Table, short};
 use crate::pages::mail::dr_href;
 use crate::pages::{render, render_status};
@@ -72,26 +72,14 @@ pub async fn unreplied(
     let tz = state.time_zone();
     let now = Timestamp::now();
     let mut errors: Vec<(&str, String)> = Vec::new();
-    let older = match non_empty(&q.older_than) {
-        Some(d) => match HumanDuration::parse(d) {
-            Ok(d) => d.as_secs(),
-            Err(e) => {
-                errors.push(("older_than", e.to_string()));
-                0
-            }
-        },
-        None => 0,
-    };
-    let owner = match non_empty(&q.owner) {
-        Some(o) => match EmailAddress::parse(o) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                errors.push(("owner", e.to_string()));
-                None
-            }
-        },
-        None => None,
-    };
+    let older = parse_field(
+        &q.older_than,
+        "older_than",
+        &mut errors,
+        HumanDuration::parse,
+    )
+    .map_or(0, |d| d.as_secs());
+    let owner = parse_field(&q.owner, "owner", &mut errors, EmailAddress::parse);
     let mut table = Table {
         columns: [
             "DR",
@@ -258,26 +246,8 @@ pub async fn response_times(
 ) -> Result<Response, WebError> {
     let tz = state.time_zone();
     let mut errors: Vec<(&str, String)> = Vec::new();
-    let since = match non_empty(&q.since) {
-        Some(s) => match parse_since(s, &tz) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                errors.push(("since", format!("{s:?} is not a date or time: {e}")));
-                None
-            }
-        },
-        None => None,
-    };
-    let owner = match non_empty(&q.owner) {
-        Some(o) => match EmailAddress::parse(o) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                errors.push(("owner", e.to_string()));
-                None
-            }
-        },
-        None => None,
-    };
+    let since = parse_field(&q.since, "since", &mut errors, |s| parse_since(s, &tz));
+    let owner = parse_field(&q.owner, "owner", &mut errors, EmailAddress::parse);
     let business = q.business.is_some();
     let mut stats = Vec::new();
     if errors.is_empty() {
