@@ -62,6 +62,7 @@ pub mod envelope;
 mod error;
 pub mod escalation;
 pub mod escalator;
+pub mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod logfiles;

@@ -1,0 +1,24 @@
+//! The e-mail extractor's core (DESIGN §9): finding addresses in pages, telling real ones from
+//! look-alikes, and the crawl policy — all without I/O.
+//!
+//! - [`find`]: addresses and links in HTML (via `scraper`) and plain text, including `mailto:`,
+//!   entities, percent-encoding, `[at]`/`[dot]` forms and Cloudflare's e-mail protection.
+//! - [`plausible`]: the false-positive filter (asset names, unknown TLDs, lengths).
+//! - [`policy`]: the sans-IO [`Frontier`] that decides what to fetch and when, and keeps the
+//!   per-site report.
+//! - [`fetch`]: the [`Fetch`] trait adapters implement (reqwest in `etraq-crawl`).
+//!
+//! The async driver that runs a [`Frontier`] over a [`Fetch`] lives in `etraq-crawl`.
+
+pub mod fetch;
+pub mod find;
+pub mod plausible;
+pub mod policy;
+
+pub use fetch::{ContentKind, FailureKind, Fetch, FetchFailure, FetchKind, Response, content_kind};
+pub use find::{PageFindings, decode_cloudflare, find_in_html, find_in_text};
+pub use plausible::plausible_address;
+pub use policy::{
+    CrawlPolicy, CrawlReport, FoundAddress, Frontier, Job, Next, Outcome, Progress, SiteReport,
+    SiteVerdict, parse_seed, site_of,
+};
