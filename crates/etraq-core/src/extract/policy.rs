@@ -303,6 +303,8 @@ struct Site {
     next_at: Duration,
     delay: Duration,
     admitted: usize,
+    /// Retries of robots.txt made so far.
+    robots_attempts: u32,
     /// The site answered nothing (DNS/TLS): drop its queue.
     dead: bool,
 }
@@ -392,6 +394,7 @@ impl Frontier {
             next_at: Duration::ZERO,
             delay: self.policy.delay,
             admitted: 0,
+            robots_attempts: 0,
             dead: false,
         });
         self.by_key.insert(key, i);
@@ -475,7 +478,7 @@ impl Frontier {
                     url: robots_url,
                     kind: FetchKind::Robots,
                     depth: 0,
-                    attempt: 0,
+                    attempt: s.robots_attempts,
                     site: i,
                 });
             }
@@ -550,6 +553,7 @@ impl Frontier {
         s.next_at = s.next_at.max(now + wait);
         if job.kind == FetchKind::Robots {
             s.robots = RobotsState::Unknown;
+            s.robots_attempts = job.attempt;
         } else {
             s.queue.push_front(job);
             self.queued += 1;
@@ -1005,5 +1009,34 @@ mod tests {
         let site = &f.report(false).sites[0];
         assert!(site.robots_unreachable);
         assert_eq!(site.verdict(), SiteVerdict::Blocked);
+    }
+
+    #[test]
+    fn robots_retries_are_bounded() {
+        let mut f = Frontier::new(policy(), &["http://a.test/".into()]);
+        let fail = || {
+            Outcome::Failed(FetchFailure {
+                kind: FailureKind::Connect,
+                detail: String::new(),
+            })
+        };
+        let mut now = T0;
+        for _ in 0..3 {
+            let robots = loop {
+                match f.next(now) {
+                    Next::Fetch(job) => break job,
+                    Next::Wait(t) => now = t,
+                    other => panic!("unexpected {other:?}"),
+                }
+            };
+            assert_eq!(robots.kind, FetchKind::Robots);
+            f.complete(robots, fail(), now);
+        }
+        assert_eq!(
+            f.next(now),
+            Next::Done,
+            "two retries, then the site is given up"
+        );
+        assert_eq!(f.report(false).sites[0].verdict(), SiteVerdict::Unreachable);
     }
 }
