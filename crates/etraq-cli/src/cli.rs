@@ -60,6 +60,67 @@ pub enum Command {
     /// API tokens for `Authorization: Bearer` on /api/v1.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Crawl web sites for email addresses, politely and within bounds.
+    Extract(ExtractArgs),
+}
+
+/// `etraq extract`. Every option defaults to `[extractor]` in etraq.toml.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  etraq extract https://shop.example/contact\n  \
+    etraq extract --seeds sites.txt --depth 2 --follow-external --max-sites 20 --json > found.jsonl\n\n\
+    Ctrl-C stops the crawl and still prints what was found (exit status 130)."
+)]
+pub struct ExtractArgs {
+    /// Seed URLs (`https://…`; a bare `host/path` means http).
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+    /// A file of seed URLs, one per line (`#` starts a comment).
+    #[arg(long, value_name = "FILE")]
+    pub seeds: Option<PathBuf>,
+    /// Fetches in flight at once.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Retries of a page after a 429, a 5xx, a timeout or a refused connection.
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Pages fetched per site at most (0: unlimited).
+    #[arg(long, value_name = "N")]
+    pub links_per_domain: Option<usize>,
+    /// Sites visited at most, seeds included (0: unlimited).
+    #[arg(long, value_name = "N")]
+    pub max_sites: Option<usize>,
+    /// Follow links to other sites (`--follow-external=false` turns it off).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub follow_external: Option<bool>,
+    /// Link extensions never fetched, comma-separated (replaces the configured list; `none`
+    /// clears it).
+    #[arg(long, value_name = "EXTS", value_delimiter = ',')]
+    pub exclude_ext: Option<Vec<String>>,
+    /// Link depth from the seeds.
+    #[arg(long, value_name = "N")]
+    pub depth: Option<u32>,
+    /// Ignore robots.txt (`--no-robots=false` obeys it again).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub no_robots: Option<bool>,
+    /// Milliseconds between two requests to one site (robots.txt's Crawl-delay may ask more).
+    #[arg(long, value_name = "MS")]
+    pub delay: Option<u64>,
+    /// Seconds per request.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Largest page read, in bytes; larger pages are skipped and reported.
+    #[arg(long, value_name = "BYTES")]
+    pub max_page_bytes: Option<u64>,
+    /// Redirects followed per request.
+    #[arg(long, value_name = "N")]
+    pub max_redirects: Option<usize>,
+    /// Print JSON lines: address, source_url, count.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV with a header: address,source_url,count.
+    #[arg(long)]
+    pub csv: bool,
 }
 
 /// `etraq admin …`.

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<commands::Interrupted>().is_some() => ExitCode::from(130),
         Err(e) => {
             eprintln!("etraq: {e:#}");
             ExitCode::from(1)

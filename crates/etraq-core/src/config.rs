@@ -296,7 +296,45 @@ pub struct ExtractorConfig {
     pub delay: u64,
     /// Timeout per request, in seconds.
     pub timeout: u64,
+    /// Largest page read, in bytes; a larger page is skipped and reported.
+    #[serde(alias = "max-page-bytes")]
+    pub max_page_bytes: u64,
+    /// Redirects followed per request; more is reported as a loop.
+    #[serde(alias = "max-redirects")]
+    pub max_redirects: usize,
 }
+
+impl ExtractorConfig {
+    /// Checks the values a crawl cannot run with; the error names the key (as in the file and
+    /// as the flag's name with `-`).
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, why: &str| Err((key.to_string(), why.to_string()));
+        if !(1..=1024).contains(&self.threads) {
+            return bad("threads", "must be between 1 and 1024");
+        }
+        if self.timeout == 0 {
+            return bad("timeout", "must be at least 1 second");
+        }
+        if self.max_page_bytes < 1024 {
+            return bad("max_page_bytes", "must be at least 1024");
+        }
+        if self.max_redirects > 100 {
+            return bad("max_redirects", "must be at most 100");
+        }
+        if self.retries > 20 {
+            return bad("retries", "must be at most 20");
+        }
+        Ok(())
+    }
+}
+
+/// Link extensions the extractor skips by default: images, media, fonts, archives, documents,
+/// scripts and styles never hold a page's addresses in a form it reads.
+pub const DEFAULT_EXCLUDED_EXTENSIONS: &[&str] = &[
+    ".jpg", ".jpeg", ".png", ".gif", ".svg", ".webp", ".ico", ".bmp", ".css", ".js", ".pdf",
+    ".zip", ".gz", ".tgz", ".rar", ".7z", ".exe", ".dmg", ".iso", ".mp3", ".mp4", ".avi", ".mov",
+    ".webm", ".woff", ".woff2", ".ttf", ".eot",
+];
 
 impl Default for Config {
     fn default() -> Self {
@@ -427,11 +465,16 @@ impl Default for ExtractorConfig {
             links_per_domain: 200,
             max_sites: 10,
             follow_external: false,
-            exclude_ext: Vec::new(),
+            exclude_ext: DEFAULT_EXCLUDED_EXTENSIONS
+                .iter()
+                .map(|e| e.to_string())
+                .collect(),
             depth: 3,
             no_robots: false,
             delay: 500,
             timeout: 20,
+            max_page_bytes: 5 * 1024 * 1024,
+            max_redirects: 5,
         }
     }
 }
@@ -601,6 +644,9 @@ impl Config {
             parse_exclusion(s)
                 .map_err(|e| (format!("tracking.exclude_senders[{i}]"), e.to_string()))?;
         }
+        self.extractor
+            .check()
+            .map_err(|(key, e)| (format!("extractor.{key}"), e))?;
         StoreUrl::parse(&self.store.url, Path::new("."))
             .map_err(|e| ("store.url".to_string(), e.to_string()))?;
         if self.escalation.interval_minutes == 0 {
@@ -914,11 +960,13 @@ local_domains = [{domains}]
 # links_per_domain = 200
 # max_sites = 10
 # follow_external = false
-# exclude_ext = [".jpg", ".png", ".pdf", ".zip"]
+# exclude_ext = [".jpg", ".png", ".pdf", ".zip", ...]   # default: images, media, fonts, archives, PDFs, CSS, JS
 # depth = 3
 # no_robots = false
-# delay = 500
-# timeout = 20
+# delay = 500               # milliseconds between two requests to one site
+# timeout = 20              # seconds per request
+# max_page_bytes = 5242880  # larger pages are skipped and reported
+# max_redirects = 5
 "#
     )
 }

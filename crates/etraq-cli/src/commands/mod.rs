@@ -4,6 +4,7 @@
 mod auth;
 mod dr;
 pub mod escalate;
+mod extract;
 mod ingest;
 mod init;
 mod listing;
@@ -51,8 +52,22 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Logs(cmd) => report::logs(&ctx, cmd).await,
         Command::Admin(cmd) => auth::admin(&ctx, cmd).await,
         Command::Token(cmd) => auth::token(&ctx, cmd).await,
+        Command::Extract(args) => extract::run(&ctx, args).await,
     }
 }
+
+/// The error of a command stopped by Ctrl-C after it printed what it had: exit status 130,
+/// no further message.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// Parses an RFC 3339 time given on the command line, naming the flag on error.
 pub fn parse_time(flag: &str, s: &str) -> Result<jiff::Timestamp> {

@@ -229,7 +229,7 @@ fn cloudflare_fragment(href: &str) -> Option<&str> {
 /// XORed with. The result may itself be a `mailto:` with a query.
 pub fn decode_cloudflare(hex: &str) -> Option<String> {
     let hex = hex.trim();
-    if hex.len() < 4 || hex.len() % 2 != 0 || hex.len() > 4096 {
+    if hex.len() < 4 || !hex.len().is_multiple_of(2) || hex.len() > 4096 {
         return None;
     }
     let mut bytes = Vec::with_capacity(hex.len() / 2);
