@@ -126,3 +126,81 @@ pub fn address(data: &[u8]) {
     }
     let _ = Party::parse(&s);
 }
+
+/// Arbitrary bytes as an HTML page, a text page and a robots.txt: the address finder, the
+/// false-positive filter and the crawl policy must stay total, and what they report must hold
+/// up (every address re-validates to itself, every link is absolute http(s), robots rules are
+/// obeyed).
+pub fn extract(data: &[u8]) {
+    use crate::extract::{
+        CrawlPolicy, FetchKind, Frontier, Next, Outcome, Response, find_in_html, find_in_text,
+        plausible_address,
+    };
+    let text = String::from_utf8_lossy(data);
+    let base = match url::Url::parse("http://site.test/dir/page.html") {
+        Ok(u) => u,
+        Err(_) => return,
+    };
+    let page = find_in_html(&text, &base);
+    let plain = find_in_text(&text);
+    for a in page.addresses.iter().chain(&plain) {
+        let again = plausible_address(a).map(|p| p.as_str().to_string());
+        assert_eq!(
+            again.as_deref(),
+            Some(a.as_str()),
+            "not a fixed point: {a:?}"
+        );
+    }
+    for l in &page.links {
+        assert!(
+            matches!(l.scheme(), "http" | "https") && l.fragment().is_none(),
+            "{l}"
+        );
+    }
+    let _ = crate::extract::decode_cloudflare(&text);
+
+    // The same bytes as the site's robots.txt, then the page's links through the frontier.
+    let policy = CrawlPolicy::from_config(&crate::config::ExtractorConfig::default());
+    let mut f = Frontier::new(policy, &["http://site.test/dir/page.html".to_string()]);
+    let now = std::time::Duration::ZERO;
+    let answer = |job: &crate::extract::Job, body: Vec<u8>| Outcome::Answer {
+        response: Response {
+            status: 200,
+            final_url: job.url.clone(),
+            content_type: Some("text/html".into()),
+            body,
+            retry_after: None,
+        },
+        findings: None,
+    };
+    let Next::Fetch(robots) = f.next(now) else {
+        return;
+    };
+    assert_eq!(robots.kind, FetchKind::Robots);
+    f.complete(robots.clone(), answer(&robots, data.to_vec()), now);
+    let mut steps = 0;
+    let mut findings = Some(page);
+    let mut t = now;
+    while steps < 50 {
+        steps += 1;
+        match f.next(t) {
+            Next::Fetch(job) => {
+                let outcome = Outcome::Answer {
+                    response: Response {
+                        status: 200,
+                        final_url: job.url.clone(),
+                        content_type: Some("text/html".into()),
+                        body: Vec::new(),
+                        retry_after: None,
+                    },
+                    findings: Some(findings.take().unwrap_or_default()),
+                };
+                f.complete(job, outcome, t);
+            }
+            Next::Wait(at) => t = at,
+            Next::Idle | Next::Done => break,
+        }
+    }
+    let report = f.report(false);
+    assert!(report.pages_fetched <= 50);
+}

@@ -72,3 +72,8 @@ fn subject_tag_corpus() {
 fn address_corpus() {
     replay("address", etraq_core::fuzzing::address);
 }
+
+#[test]
+fn extract_corpus() {
+    replay("extract", etraq_core::fuzzing::extract);
+}

@@ -205,6 +205,9 @@ impl Drop for Console {
 }
 
 pub fn client() -> reqwest::Client {
+    // When the whole workspace builds together, reqwest carries etraq-crawl's
+    // `rustls-no-provider` feature and needs a process-wide provider even for plain HTTP.
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
