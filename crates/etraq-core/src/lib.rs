@@ -75,6 +75,7 @@ pub mod store;
 pub mod subject;
 pub mod tracker;
 pub mod transition;
+pub mod validate;
 pub mod views;
 
 pub use address::{EmailAddress, Party};
