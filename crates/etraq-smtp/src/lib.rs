@@ -11,6 +11,7 @@
 //! - [`rewrite`]: what changes in a relayed mail, and dot-stuffing.
 //! - [`data`]: the strict DATA reader (no SMTP smuggling).
 //! - [`reply`]: SMTP replies.
+//! - [`probe`]: the validator's RCPT-only SMTP client.
 //! - [`tls`]: certificates and keys from PEM files (STARTTLS, and the console's HTTPS).
 
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod outbound;
+pub mod probe;
 pub mod reply;
 pub mod rewrite;
 pub mod server;

@@ -54,7 +54,11 @@ pub fn is_disposable(domain: &str) -> bool {
 /// Whether a local part names a function (`info`, `sales`, `noreply`) rather than a person.
 /// `+tags` are ignored: `sales+eu` is `sales`.
 pub fn is_role_account(local: &str) -> bool {
-    let base = local.split('+').next().unwrap_or(local).to_ascii_lowercase();
+    let base = local
+        .split('+')
+        .next()
+        .unwrap_or(local)
+        .to_ascii_lowercase();
     ROLE_SET.contains(base.as_str())
 }
 

@@ -12,8 +12,8 @@ use std::net::{IpAddr, SocketAddr};
 pub use lists::{Exclusions, is_disposable, is_role_account};
 pub use syntax::{Syntax, check_syntax};
 pub use verdict::{
-    CheckResult, MiscResult, MxFacts, MxResult, Reachable, RcptClass, Reply, SmtpFacts,
-    SmtpResult, classify_rcpt, verdict,
+    CheckResult, MiscResult, MxFacts, MxResult, RcptClass, Reachable, Reply, SmtpFacts, SmtpResult,
+    classify_rcpt, verdict,
 };
 
 /// Why a DNS question got no usable answer.
@@ -68,7 +68,11 @@ pub trait SmtpProbe: Send + Sync {
 
 /// The MX facts from a DNS answer: null MX (RFC 7505: one record, exchange "."), real hosts in
 /// preference order, or — with no MX at all — the implicit MX of the domain itself.
-pub fn mx_facts(domain: &str, mx: Result<Vec<(u16, String)>, DnsFailure>, has_address: Option<bool>) -> MxFacts {
+pub fn mx_facts(
+    domain: &str,
+    mx: Result<Vec<(u16, String)>, DnsFailure>,
+    has_address: Option<bool>,
+) -> MxFacts {
     match mx {
         Ok(mut records) if !records.is_empty() => {
             if records.iter().any(|(_, h)| h.is_empty() || h == ".") {

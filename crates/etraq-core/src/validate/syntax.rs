@@ -50,12 +50,19 @@ pub fn check_syntax(input: &str, allow_quoted: bool) -> Syntax {
     }
     if local.starts_with('"') {
         if !allow_quoted {
-            return invalid(local, domain, "quoted local part (allow with --allow-quoted)");
+            return invalid(
+                local,
+                domain,
+                "quoted local part (allow with --allow-quoted)",
+            );
         }
         if !quoted_ok(local) {
             return invalid(local, domain, "malformed quoted local part");
         }
-    } else if local.split('.').any(|atom| atom.is_empty() || !atom.chars().all(is_atext)) {
+    } else if local
+        .split('.')
+        .any(|atom| atom.is_empty() || !atom.chars().all(is_atext))
+    {
         return invalid(local, domain, "local part is not a dot-atom");
     }
     if domain.starts_with('[') {

@@ -106,8 +106,17 @@ pub fn classify_rcpt(reply: &Reply) -> RcptClass {
     let text = reply.text.to_ascii_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
     if has(&[
-        "spam", "block", "blacklist", "denylist", "listed", "policy", "reputation", "banned",
-        "not allowed", "access denied", "relay",
+        "spam",
+        "block",
+        "blacklist",
+        "denylist",
+        "listed",
+        "policy",
+        "reputation",
+        "banned",
+        "not allowed",
+        "access denied",
+        "relay",
     ]) {
         RcptClass::Blocked
     } else if reply.code == 552 || has(&["full", "quota", "storage"]) {
@@ -115,7 +124,14 @@ pub fn classify_rcpt(reply: &Reply) -> RcptClass {
     } else if has(&["disabled", "deactivated", "suspended", "inactive"]) {
         RcptClass::Disabled
     } else if matches!(reply.code, 550 | 551 | 553)
-        || has(&["unknown", "no such", "not exist", "invalid", "not found", "unavailable"])
+        || has(&[
+            "unknown",
+            "no such",
+            "not exist",
+            "invalid",
+            "not found",
+            "unavailable",
+        ])
     {
         RcptClass::NoMailbox
     } else {
@@ -209,7 +225,13 @@ pub struct CheckResult {
 }
 
 /// The verdict from all facts about one address.
-pub fn verdict(input: &str, syntax: Syntax, misc: MiscResult, mx: &MxFacts, smtp: &SmtpFacts) -> CheckResult {
+pub fn verdict(
+    input: &str,
+    syntax: Syntax,
+    misc: MiscResult,
+    mx: &MxFacts,
+    smtp: &SmtpFacts,
+) -> CheckResult {
     let mut r = CheckResult {
         input: input.to_string(),
         is_reachable: Reachable::Unknown,
@@ -278,7 +300,10 @@ pub fn verdict(input: &str, syntax: Syntax, misc: MiscResult, mx: &MxFacts, smtp
         RcptClass::Accepted => {
             r.smtp.is_deliverable = true;
             let doubts: Vec<&str> = [
-                (r.smtp.is_catch_all, "the domain accepts any address (catch-all)"),
+                (
+                    r.smtp.is_catch_all,
+                    "the domain accepts any address (catch-all)",
+                ),
                 (r.misc.is_disposable, "a disposable mail provider"),
                 (r.misc.is_role_account, "a role account, not a person"),
             ]
@@ -339,23 +364,69 @@ mod tests {
 
     #[test]
     fn enhanced_codes_decide_before_text() {
-        assert_eq!(classify_rcpt(&reply(550, Some([5, 1, 1]), "blocked words")), RcptClass::NoMailbox);
-        assert_eq!(classify_rcpt(&reply(550, Some([5, 7, 1]), "user unknown")), RcptClass::Blocked);
-        assert_eq!(classify_rcpt(&reply(554, Some([5, 7, 1]), "Service unavailable; client host blocked")), RcptClass::Blocked);
-        assert_eq!(classify_rcpt(&reply(552, Some([5, 2, 2]), "")), RcptClass::Full);
-        assert_eq!(classify_rcpt(&reply(452, Some([4, 2, 2]), "")), RcptClass::Full);
-        assert_eq!(classify_rcpt(&reply(451, Some([4, 7, 1]), "greylisted")), RcptClass::Deferred);
-        assert_eq!(classify_rcpt(&reply(550, Some([5, 2, 1]), "")), RcptClass::Disabled);
+        assert_eq!(
+            classify_rcpt(&reply(550, Some([5, 1, 1]), "blocked words")),
+            RcptClass::NoMailbox
+        );
+        assert_eq!(
+            classify_rcpt(&reply(550, Some([5, 7, 1]), "user unknown")),
+            RcptClass::Blocked
+        );
+        assert_eq!(
+            classify_rcpt(&reply(
+                554,
+                Some([5, 7, 1]),
+                "Service unavailable; client host blocked"
+            )),
+            RcptClass::Blocked
+        );
+        assert_eq!(
+            classify_rcpt(&reply(552, Some([5, 2, 2]), "")),
+            RcptClass::Full
+        );
+        assert_eq!(
+            classify_rcpt(&reply(452, Some([4, 2, 2]), "")),
+            RcptClass::Full
+        );
+        assert_eq!(
+            classify_rcpt(&reply(451, Some([4, 7, 1]), "greylisted")),
+            RcptClass::Deferred
+        );
+        assert_eq!(
+            classify_rcpt(&reply(550, Some([5, 2, 1]), "")),
+            RcptClass::Disabled
+        );
         // Fallback on text.
-        assert_eq!(classify_rcpt(&reply(550, None, "rejected: listed at spamhaus")), RcptClass::Blocked);
-        assert_eq!(classify_rcpt(&reply(550, None, "No such user here")), RcptClass::NoMailbox);
-        assert_eq!(classify_rcpt(&reply(552, None, "Requested mail action aborted")), RcptClass::Full);
-        assert_eq!(classify_rcpt(&reply(421, None, "try later")), RcptClass::Deferred);
-        assert_eq!(classify_rcpt(&reply(250, Some([2, 1, 5]), "ok")), RcptClass::Accepted);
+        assert_eq!(
+            classify_rcpt(&reply(550, None, "rejected: listed at spamhaus")),
+            RcptClass::Blocked
+        );
+        assert_eq!(
+            classify_rcpt(&reply(550, None, "No such user here")),
+            RcptClass::NoMailbox
+        );
+        assert_eq!(
+            classify_rcpt(&reply(552, None, "Requested mail action aborted")),
+            RcptClass::Full
+        );
+        assert_eq!(
+            classify_rcpt(&reply(421, None, "try later")),
+            RcptClass::Deferred
+        );
+        assert_eq!(
+            classify_rcpt(&reply(250, Some([2, 1, 5]), "ok")),
+            RcptClass::Accepted
+        );
     }
 
     fn check(input: &str, mx: MxFacts, smtp: SmtpFacts) -> CheckResult {
-        verdict(input, check_syntax(input, false), MiscResult::default(), &mx, &smtp)
+        verdict(
+            input,
+            check_syntax(input, false),
+            MiscResult::default(),
+            &mx,
+            &smtp,
+        )
     }
 
     fn session(rcpt: Reply, catch_all: bool) -> SmtpFacts {
@@ -370,20 +441,72 @@ mod tests {
     fn every_verdict_class() {
         let mx = || MxFacts::Hosts(vec!["mx.acme.test".into()]);
         let ok = reply(250, Some([2, 1, 5]), "ok");
-        assert_eq!(check("a@acme.test", mx(), session(ok.clone(), false)).is_reachable, Reachable::Safe);
-        assert_eq!(check("a@acme.test", mx(), session(ok, true)).is_reachable, Reachable::Risky);
-        let r = check("a@acme.test", mx(), session(reply(550, Some([5, 1, 1]), "no"), false));
+        assert_eq!(
+            check("a@acme.test", mx(), session(ok.clone(), false)).is_reachable,
+            Reachable::Safe
+        );
+        assert_eq!(
+            check("a@acme.test", mx(), session(ok, true)).is_reachable,
+            Reachable::Risky
+        );
+        let r = check(
+            "a@acme.test",
+            mx(),
+            session(reply(550, Some([5, 1, 1]), "no"), false),
+        );
         assert_eq!(r.is_reachable, Reachable::Invalid);
-        let r = check("a@acme.test", mx(), session(reply(554, Some([5, 7, 1]), "blocked"), false));
+        let r = check(
+            "a@acme.test",
+            mx(),
+            session(reply(554, Some([5, 7, 1]), "blocked"), false),
+        );
         assert_eq!(r.is_reachable, Reachable::Unknown);
         assert!(r.reason.contains("not the address"));
-        let r = check("a@acme.test", mx(), session(reply(451, Some([4, 7, 1]), "grey"), false));
+        let r = check(
+            "a@acme.test",
+            mx(),
+            session(reply(451, Some([4, 7, 1]), "grey"), false),
+        );
         assert_eq!((r.is_reachable, r.deferred), (Reachable::Unknown, true));
-        let r = check("a@acme.test", mx(), session(reply(552, Some([5, 2, 2]), "full"), false));
-        assert_eq!((r.is_reachable, r.smtp.has_full_inbox), (Reachable::Risky, true));
-        assert_eq!(check("a@acme.test", MxFacts::NullMx, SmtpFacts::NotChecked(String::new())).is_reachable, Reachable::Invalid);
-        assert_eq!(check("a@acme.test", MxFacts::Unknown("timeout".into()), SmtpFacts::NotChecked(String::new())).is_reachable, Reachable::Unknown);
-        assert_eq!(check("a@acme.test", mx(), SmtpFacts::NoConnection("timeout".into())).is_reachable, Reachable::Unknown);
-        assert_eq!(check("not-an-address", mx(), SmtpFacts::NotChecked(String::new())).is_reachable, Reachable::Invalid);
+        let r = check(
+            "a@acme.test",
+            mx(),
+            session(reply(552, Some([5, 2, 2]), "full"), false),
+        );
+        assert_eq!(
+            (r.is_reachable, r.smtp.has_full_inbox),
+            (Reachable::Risky, true)
+        );
+        assert_eq!(
+            check(
+                "a@acme.test",
+                MxFacts::NullMx,
+                SmtpFacts::NotChecked(String::new())
+            )
+            .is_reachable,
+            Reachable::Invalid
+        );
+        assert_eq!(
+            check(
+                "a@acme.test",
+                MxFacts::Unknown("timeout".into()),
+                SmtpFacts::NotChecked(String::new())
+            )
+            .is_reachable,
+            Reachable::Unknown
+        );
+        assert_eq!(
+            check(
+                "a@acme.test",
+                mx(),
+                SmtpFacts::NoConnection("timeout".into())
+            )
+            .is_reachable,
+            Reachable::Unknown
+        );
+        assert_eq!(
+            check("not-an-address", mx(), SmtpFacts::NotChecked(String::new())).is_reachable,
+            Reachable::Invalid
+        );
     }
 }

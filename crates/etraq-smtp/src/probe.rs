@@ -1,0 +1,209 @@
+//! The validator's SMTP client: RCPT-only sessions that ask a mail exchanger whether mailboxes
+//! exist, without ever sending a message. lettre cannot stop before DATA, so this speaks the
+//! few commands itself and lets smtp-proto parse the replies (multi-line, enhanced status
+//! codes, a 4 KB cap on a reply).
+//!
+//! A hostile server costs at most the timeout per reply: every reply has its own deadline, the
+//! first one missed ends the session, an over-long or garbled reply ends it too, and the
+//! addresses not yet asked stay unanswered (the verdict says `unknown`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use etraq_core::validate::{ProbeSession, Reply, SmtpProbe};
+use smtp_proto::response::parser::ResponseReceiver;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// How the probe introduces itself and how long it waits.
+#[derive(Clone, Debug)]
+pub struct ProbeConfig {
+    /// The `EHLO` name (a name that resolves to the probing host, for real use).
+    pub helo: String,
+    /// The `MAIL FROM` address (empty: the null sender `<>`).
+    pub mail_from: String,
+    /// Connect timeout, and the longest wait for any one reply.
+    pub timeout: Duration,
+}
+
+/// The RCPT-only SMTP probe over TCP (port 25 in real use; the target carries the port).
+#[derive(Clone, Debug)]
+pub struct TcpProbe {
+    config: ProbeConfig,
+}
+
+impl TcpProbe {
+    /// A probe with `config`.
+    pub fn new(config: ProbeConfig) -> Self {
+        TcpProbe { config }
+    }
+}
+
+/// Why a session stopped.
+type Stop = String;
+
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    wait: Duration,
+}
+
+impl Conn {
+    async fn send(&mut self, line: &str) -> Result<(), Stop> {
+        let mut bytes = Vec::with_capacity(line.len() + 2);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        match timeout(self.wait, self.stream.write_all(&bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("write failed: {e}")),
+            Err(_) => Err("write timed out".into()),
+        }
+    }
+
+    /// Reads one (possibly multi-line) reply within the timeout.
+    async fn reply(&mut self) -> Result<Reply, Stop> {
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let mut receiver = ResponseReceiver::default();
+        loop {
+            if !self.buf.is_empty() {
+                let mut iter = self.buf.iter();
+                match receiver.parse(&mut iter) {
+                    Ok(r) => {
+                        let used = self.buf.len() - iter.as_slice().len();
+                        self.buf.drain(..used);
+                        return Ok(to_reply(r));
+                    }
+                    Err(smtp_proto::Error::NeedsMoreData { .. }) => self.buf.clear(),
+                    Err(e) => return Err(format!("unreadable reply: {e}")),
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Ok(Ok(0)) => return Err("the server closed the connection".into()),
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => return Err(format!("read failed: {e}")),
+                Err(_) => return Err(format!("no reply within {} s", self.wait.as_secs_f32())),
+            };
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    async fn command(&mut self, line: &str) -> Result<Reply, Stop> {
+        self.send(line).await?;
+        self.reply().await
+    }
+}
+
+fn to_reply(r: smtp_proto::Response<String>) -> Reply {
+    let enhanced = (r.esc != [0, 0, 0]).then_some(r.esc);
+    Reply {
+        code: r.code,
+        enhanced,
+        text: r.message.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
+fn is_ok(r: &Reply) -> bool {
+    (200..300).contains(&r.code)
+}
+
+#[async_trait::async_trait]
+impl SmtpProbe for TcpProbe {
+    async fn session(
+        &self,
+        target: SocketAddr,
+        domain: &str,
+        catch_all_local: Option<&str>,
+        addresses: &[String],
+    ) -> ProbeSession {
+        let mut out = ProbeSession {
+            rcpt: vec![None; addresses.len()],
+            ..ProbeSession::default()
+        };
+        let stream = match timeout(self.config.timeout, TcpStream::connect(target)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                out.error = Some(format!("cannot connect to {target}: {e}"));
+                return out;
+            }
+            Err(_) => {
+                out.error = Some(format!("no connection to {target} within the timeout"));
+                return out;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let mut conn = Conn {
+            stream,
+            buf: Vec::new(),
+            wait: self.config.timeout,
+        };
+        if let Err(stop) = self
+            .dialogue(&mut conn, &mut out, domain, catch_all_local, addresses)
+            .await
+        {
+            out.error = Some(format!("{target}: {stop}"));
+        }
+        // Say goodbye politely but briefly; the answer does not matter.
+        conn.wait = conn.wait.min(Duration::from_secs(2));
+        let _ = conn.command("QUIT").await;
+        out
+    }
+}
+
+impl TcpProbe {
+    async fn dialogue(
+        &self,
+        conn: &mut Conn,
+        out: &mut ProbeSession,
+        domain: &str,
+        catch_all_local: Option<&str>,
+        addresses: &[String],
+    ) -> Result<(), Stop> {
+        let greeting = conn.reply().await?;
+        if greeting.code != 220 {
+            return Err(format!("greeting {}", greeting.describe()));
+        }
+        out.connected = true;
+        let helo = &self.config.helo;
+        if !is_ok(&conn.command(&format!("EHLO {helo}")).await?) {
+            let r = conn.command(&format!("HELO {helo}")).await?;
+            if !is_ok(&r) {
+                return Err(format!("HELO refused: {}", r.describe()));
+            }
+        }
+        let mail_from = format!("MAIL FROM:<{}>", self.config.mail_from);
+        let start = |r: Reply| {
+            if is_ok(&r) {
+                Ok(())
+            } else {
+                Err(format!("MAIL FROM refused: {}", r.describe()))
+            }
+        };
+        start(conn.command(&mail_from).await?)?;
+        let mut fresh = true;
+        if let Some(local) = catch_all_local {
+            let r = conn.command(&format!("RCPT TO:<{local}@{domain}>")).await?;
+            let closing = r.code == 421;
+            out.catch_all = Some(r);
+            if closing {
+                return Err("the server closed the session (421)".into());
+            }
+            fresh = false;
+        }
+        for (i, address) in addresses.iter().enumerate() {
+            if !fresh {
+                conn.command("RSET").await?;
+                start(conn.command(&mail_from).await?)?;
+            }
+            fresh = false;
+            let r = conn.command(&format!("RCPT TO:<{address}>")).await?;
+            let closing = r.code == 421;
+            out.rcpt[i] = Some(r);
+            if closing {
+                return Err("the server closed the session (421)".into());
+            }
+        }
+        Ok(())
+    }
+}
