@@ -62,6 +62,80 @@ pub enum Command {
     Token(TokenCommand),
     /// Crawl web sites for email addresses, politely and within bounds.
     Extract(ExtractArgs),
+    /// Check addresses: syntax, DNS (MX) and an SMTP probe that never sends mail.
+    Validate(ValidateArgs),
+}
+
+/// `etraq validate`. Every option defaults to `[validator]` in etraq.toml.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Verdicts (is_reachable): safe, risky (catch-all, full inbox, disposable, \
+    role account), invalid, unknown (blocked, greylisted, unreachable; `deferred` marks 4xx).\n\n\
+    Examples:\n  etraq validate ann@shop.example\n  \
+    etraq validate --list customers.txt --json > verdicts.jsonl\n  \
+    etraq validate --extract-from newsletter.eml --csv"
+)]
+pub struct ValidateArgs {
+    /// Addresses to check.
+    #[arg(value_name = "ADDR")]
+    pub addresses: Vec<String>,
+    /// A file of addresses: one per line, or a .csv whose fields holding an `@` are addresses.
+    #[arg(long, value_name = "FILE")]
+    pub list: Option<PathBuf>,
+    /// Find the addresses in a text, HTML, CSV or .eml file and check them.
+    #[arg(long, value_name = "FILE")]
+    pub extract_from: Option<PathBuf>,
+    /// SMTP sessions in flight at once.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Seconds to wait for DNS, a connection or any SMTP reply.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Addresses checked in one SMTP session.
+    #[arg(long, value_name = "N")]
+    pub per_domain: Option<usize>,
+    /// SMTP sessions in flight to one mail exchanger.
+    #[arg(long, value_name = "N")]
+    pub per_mx: Option<usize>,
+    /// User names (local parts) never checked, comma-separated.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub exclude_user: Option<Vec<String>>,
+    /// Keywords: addresses containing one are never checked, comma-separated.
+    #[arg(long, value_name = "WORDS", value_delimiter = ',')]
+    pub exclude_keyword: Option<Vec<String>>,
+    /// Addresses never checked, comma-separated.
+    #[arg(long, value_name = "ADDRS", value_delimiter = ',')]
+    pub exclude: Option<Vec<String>>,
+    /// DNS servers as IP[:port], primary first (repeat or comma-separate; default: the system's).
+    #[arg(long, value_name = "IP[:PORT]", value_delimiter = ',')]
+    pub dns: Option<Vec<String>>,
+    /// The EHLO name of the probe.
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+    /// The MAIL FROM of the probe ("" for the null sender).
+    #[arg(long, value_name = "ADDR")]
+    pub mail_from: Option<String>,
+    /// Probe only the most preferred MX (`--top-mx-only=false` turns it off).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub top_mx_only: Option<bool>,
+    /// The SMTP port of the mail exchangers.
+    #[arg(long, value_name = "PORT")]
+    pub smtp_port: Option<u16>,
+    /// Check greylisted (4xx) addresses again after this long, in the same run (e.g. 15m).
+    #[arg(long, value_name = "DURATION")]
+    pub recheck_after: Option<String>,
+    /// Accept quoted local parts.
+    #[arg(long)]
+    pub allow_quoted: bool,
+    /// Check syntax and DNS only; no SMTP connection.
+    #[arg(long)]
+    pub no_smtp: bool,
+    /// Print one JSON object per address as it is decided (check-if-email-exists field names).
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV with a header, in input order.
+    #[arg(long)]
+    pub csv: bool,
 }
 
 /// `etraq extract`. Every option defaults to `[extractor]` in etraq.toml.

@@ -265,6 +265,51 @@ pub struct ValidatorConfig {
     /// Retry greylisted addresses after this long, in the same run.
     #[serde(alias = "recheck-after")]
     pub recheck_after: Option<HumanDuration>,
+    /// SMTP sessions in flight to one mail exchanger at once.
+    #[serde(alias = "per-mx")]
+    pub per_mx: usize,
+    /// Accept quoted local parts (`"john doe"@example.com`).
+    #[serde(alias = "allow-quoted")]
+    pub allow_quoted: bool,
+}
+
+impl ValidatorConfig {
+    /// Checks the values a run cannot use; the error names the key.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, why: String| Err((key.to_string(), why));
+        if !(1..=1024).contains(&self.threads) {
+            return bad("threads", "must be between 1 and 1024".into());
+        }
+        if self.timeout == 0 {
+            return bad("timeout", "must be at least 1 second".into());
+        }
+        if self.per_domain == 0 {
+            return bad("per_domain", "must be at least 1".into());
+        }
+        if self.per_mx == 0 {
+            return bad("per_mx", "must be at least 1".into());
+        }
+        if self.helo.trim().is_empty() || self.helo.contains(char::is_whitespace) {
+            return bad("helo", format!("{:?} is not a host name", self.helo));
+        }
+        if !self.mail_from.is_empty() && EmailAddress::parse(&self.mail_from).is_err() {
+            return bad(
+                "mail_from",
+                format!(
+                    "{:?} is not an address (\"\" is the null sender)",
+                    self.mail_from
+                ),
+            );
+        }
+        for (i, d) in self.dns.iter().enumerate() {
+            let d = d.trim();
+            if d.parse::<std::net::SocketAddr>().is_err() && d.parse::<std::net::IpAddr>().is_err()
+            {
+                return bad(&format!("dns[{i}]"), format!("{d:?} is not IP or IP:port"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[extractor]`: defaults for `etraq extract` (same names as its flags).
@@ -453,6 +498,8 @@ impl Default for ValidatorConfig {
             exclude_keyword: Vec::new(),
             exclude: Vec::new(),
             recheck_after: None,
+            per_mx: 2,
+            allow_quoted: false,
         }
     }
 }
@@ -647,6 +694,9 @@ impl Config {
         self.extractor
             .check()
             .map_err(|(key, e)| (format!("extractor.{key}"), e))?;
+        self.validator
+            .check()
+            .map_err(|(key, e)| (format!("validator.{key}"), e))?;
         StoreUrl::parse(&self.store.url, Path::new("."))
             .map_err(|e| ("store.url".to_string(), e.to_string()))?;
         if self.escalation.interval_minutes == 0 {
@@ -952,7 +1002,9 @@ local_domains = [{domains}]
 # exclude_user = []
 # exclude_keyword = []
 # exclude = []
-# recheck_after = "15m"
+# recheck_after = "15m"   # check greylisted (4xx) addresses again after this, in the same run
+# per_mx = 2              # sessions in flight to one mail exchanger
+# allow_quoted = false    # accept "quoted local parts"@example.com
 
 [extractor]
 # threads = 8

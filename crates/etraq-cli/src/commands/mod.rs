@@ -12,6 +12,7 @@ mod report;
 mod serve;
 pub mod status;
 mod user;
+mod validate;
 
 use anyhow::Result;
 
@@ -53,6 +54,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Admin(cmd) => auth::admin(&ctx, cmd).await,
         Command::Token(cmd) => auth::token(&ctx, cmd).await,
         Command::Extract(args) => extract::run(&ctx, args).await,
+        Command::Validate(args) => validate::run(&ctx, args).await,
     }
 }
 
