@@ -67,3 +67,63 @@ fn check_reply(r: &Reply) {
     let wire = r.to_bytes();
     assert!(wire.ends_with(b"\r\n"));
 }
+
+/// Arbitrary bytes as everything a mail exchanger says to the validator's probe, and as an
+/// address for the syntax checker. The probe must stop cleanly (EOF, garbage, over-long
+/// replies), never panic, and keep one answer slot per address.
+pub fn probe_replies(data: &[u8]) {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::probe::{ProbeConfig, TcpProbe};
+    use etraq_core::validate::{ProbeSession, check_syntax};
+
+    // The syntax checker on the same bytes: total, and a valid address re-checks to itself.
+    let text = String::from_utf8_lossy(data);
+    for quoted in [false, true] {
+        let s = check_syntax(&text, quoted);
+        if let Some(addr) = &s.address {
+            let again = check_syntax(addr, quoted);
+            assert_eq!(again.address.as_deref(), Some(addr.as_str()), "{addr:?}");
+        }
+    }
+
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_time().build() else {
+        return;
+    };
+    rt.block_on(async {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let script = data.to_vec();
+        let server_side = tokio::spawn(async move {
+            let _ = server.write_all(&script).await;
+            let _ = server.shutdown().await;
+            let mut sink = [0u8; 4096];
+            while let Ok(n) = server.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        });
+        let probe = TcpProbe::new(ProbeConfig {
+            helo: "probe.test".into(),
+            mail_from: "postmaster@probe.test".into(),
+            timeout: Duration::from_millis(200),
+        });
+        let addresses = vec!["a@x.test".to_string(), "b@x.test".to_string()];
+        let out = probe
+            .over(
+                client,
+                "fuzz",
+                "x.test",
+                Some("random"),
+                &addresses,
+                ProbeSession {
+                    rcpt: vec![None; addresses.len()],
+                    ..ProbeSession::default()
+                },
+            )
+            .await;
+        assert_eq!(out.rcpt.len(), addresses.len());
+        server_side.abort();
+    });
+}

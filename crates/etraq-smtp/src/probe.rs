@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use etraq_core::validate::{ProbeSession, Reply, SmtpProbe};
 use smtp_proto::response::parser::ResponseReceiver;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
@@ -43,13 +43,13 @@ impl TcpProbe {
 /// Why a session stopped.
 type Stop = String;
 
-struct Conn {
-    stream: TcpStream,
+struct Conn<S> {
+    stream: S,
     buf: Vec<u8>,
     wait: Duration,
 }
 
-impl Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     async fn send(&mut self, line: &str) -> Result<(), Stop> {
         let mut bytes = Vec::with_capacity(line.len() + 2);
         bytes.extend_from_slice(line.as_bytes());
@@ -133,6 +133,23 @@ impl SmtpProbe for TcpProbe {
             }
         };
         let _ = stream.set_nodelay(true);
+        self.over(stream, &target.to_string(), domain, catch_all_local, addresses, out)
+            .await
+    }
+}
+
+impl TcpProbe {
+    /// The dialogue over any byte stream (a TCP connection in use; an in-memory pipe in the
+    /// fuzz target). `peer` names the server in errors.
+    pub async fn over<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+        peer: &str,
+        domain: &str,
+        catch_all_local: Option<&str>,
+        addresses: &[String],
+        mut out: ProbeSession,
+    ) -> ProbeSession {
         let mut conn = Conn {
             stream,
             buf: Vec::new(),
@@ -142,19 +159,17 @@ impl SmtpProbe for TcpProbe {
             .dialogue(&mut conn, &mut out, domain, catch_all_local, addresses)
             .await
         {
-            out.error = Some(format!("{target}: {stop}"));
+            out.error = Some(format!("{peer}: {stop}"));
         }
         // Say goodbye politely but briefly; the answer does not matter.
         conn.wait = conn.wait.min(Duration::from_secs(2));
         let _ = conn.command("QUIT").await;
         out
     }
-}
 
-impl TcpProbe {
-    async fn dialogue(
+    async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
-        conn: &mut Conn,
+        conn: &mut Conn<S>,
         out: &mut ProbeSession,
         domain: &str,
         catch_all_local: Option<&str>,
