@@ -88,7 +88,10 @@ pub fn probe_replies(data: &[u8]) {
         }
     }
 
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_time().build() else {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    else {
         return;
     };
     rt.block_on(async {

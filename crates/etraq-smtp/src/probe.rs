@@ -133,8 +133,15 @@ impl SmtpProbe for TcpProbe {
             }
         };
         let _ = stream.set_nodelay(true);
-        self.over(stream, &target.to_string(), domain, catch_all_local, addresses, out)
-            .await
+        self.over(
+            stream,
+            &target.to_string(),
+            domain,
+            catch_all_local,
+            addresses,
+            out,
+        )
+        .await
     }
 }
 

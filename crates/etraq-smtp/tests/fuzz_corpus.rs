@@ -45,7 +45,11 @@ fn validate_probe_corpus() {
             |d: &[u8]| std::panic::catch_unwind(|| etraq_smtp::fuzzing::probe_replies(d)).is_ok();
         assert!(run(&data), "panicked on {}", path.display());
         for cut in [1, data.len() / 2, data.len().saturating_sub(3)] {
-            assert!(run(&data[..cut.min(data.len())]), "panicked on {} cut at {cut}", path.display());
+            assert!(
+                run(&data[..cut.min(data.len())]),
+                "panicked on {} cut at {cut}",
+                path.display()
+            );
         }
     }
 }

@@ -67,6 +67,9 @@ pub struct Summary {
     pub sessions: u64,
 }
 
+/// Host → its addresses (or why DNS gave none), shared by all domains of a run.
+type IpCache = Arc<Mutex<HashMap<String, Result<Vec<IpAddr>, DnsFailure>>>>;
+
 /// One address on its way through the run.
 #[derive(Clone)]
 struct Item {
@@ -81,7 +84,7 @@ pub struct Validator<D, P> {
     probe: Arc<P>,
     opts: RunOptions,
     mx_cache: Arc<Mutex<HashMap<String, MxFacts>>>,
-    ip_cache: Arc<Mutex<HashMap<String, Result<Vec<IpAddr>, DnsFailure>>>>,
+    ip_cache: IpCache,
 }
 
 impl<D: Dns + 'static, P: SmtpProbe + 'static> Validator<D, P> {
@@ -289,7 +292,7 @@ struct Shared<D, P> {
     probe: Arc<P>,
     opts: RunOptions,
     mx_cache: Arc<Mutex<HashMap<String, MxFacts>>>,
-    ip_cache: Arc<Mutex<HashMap<String, Result<Vec<IpAddr>, DnsFailure>>>>,
+    ip_cache: IpCache,
     sessions: Arc<Semaphore>,
     per_mx: Arc<Mutex<HashMap<SocketAddr, Arc<Semaphore>>>>,
     session_count: Arc<Mutex<u64>>,
