@@ -171,6 +171,11 @@ async fn extracts_from_html_csv_and_eml_and_applies_the_config() {
     )
     .unwrap();
     std::fs::write(
+        p("notes.txt"),
+        "Call Alice (alice@acme-tools.com) or bob(at)acme-tools.com.\n",
+    )
+    .unwrap();
+    std::fs::write(
         p("etraq.toml"),
         format!(
             "[validator]\ndns = [\"{}\"]\nsmtp_port = {}\ntimeout = 2\nexclude_user = [\"dan\"]\n",
@@ -197,6 +202,13 @@ async fn extracts_from_html_csv_and_eml_and_applies_the_config() {
     let s = |a: &str, v: &str| (a.to_string(), v.to_string());
     assert_eq!(
         run("page.html"),
+        [
+            s("alice@acme-tools.com", "safe"),
+            s("bob@acme-tools.com", "safe")
+        ]
+    );
+    assert_eq!(
+        run("notes.txt"),
         [
             s("alice@acme-tools.com", "safe"),
             s("bob@acme-tools.com", "safe")

@@ -127,6 +127,7 @@ async fn world() -> World {
         ("nomx.test", records(vec![], vec![ip(2)])),
         ("nothing.test", records(vec![], vec![])),
         ("servfail.test", Zone::ServFail),
+        ("dnstimeout.test", Zone::Silent),
     ])
     .await;
     World { dns, port, servers }
@@ -185,6 +186,7 @@ async fn every_verdict_class() {
         "x@nothing.test",
         "x@missing.test",
         "x@servfail.test",
+        "x@dnstimeout.test",
         "not an address",
     ];
     let (r, summary) = run(&v, &inputs).await;
@@ -243,6 +245,8 @@ async fn every_verdict_class() {
     expect("x@missing.test", Reachable::Invalid);
     let sf = expect("x@servfail.test", Reachable::Unknown);
     assert!(sf.reason.starts_with("DNS"), "{}", sf.reason);
+    let slow = expect("x@dnstimeout.test", Reachable::Unknown);
+    assert!(slow.reason.starts_with("DNS"), "{}", slow.reason);
     let bad = expect("not an address", Reachable::Invalid);
     assert!(!bad.syntax.is_valid_syntax && bad.reason.starts_with("syntax"));
 

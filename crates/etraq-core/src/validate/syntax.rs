@@ -45,6 +45,9 @@ pub fn check_syntax(input: &str, allow_quoted: bool) -> Syntax {
     if local.is_empty() {
         return invalid(local, domain, "empty local part");
     }
+    if domain.is_empty() {
+        return invalid(local, domain, "empty domain");
+    }
     if local.len() > 64 {
         return invalid(local, domain, "local part longer than 64 characters");
     }
@@ -144,6 +147,7 @@ mod tests {
         for (bad, why) in [
             ("plainaddress", "no @"),
             ("@example.com", "empty local part"),
+            ("john@", "empty domain"),
             ("john..doe@example.com", "dot-atom"),
             (".john@example.com", "dot-atom"),
             ("john doe@example.com", "dot-atom"),

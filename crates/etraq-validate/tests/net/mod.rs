@@ -25,6 +25,8 @@ pub enum Zone {
     },
     /// SERVFAIL for every question.
     ServFail,
+    /// No answer at all (the resolver times out).
+    Silent,
 }
 
 fn name(s: &str) -> Name {
@@ -48,6 +50,14 @@ pub async fn start_dns(zones: Vec<(&str, Zone)>) -> SocketAddr {
             let Ok(req) = Message::from_vec(&buf[..n]) else {
                 continue;
             };
+            if req.queries.iter().any(|q| {
+                matches!(
+                    zones.get(&q.name().to_ascii().to_ascii_lowercase()),
+                    Some(Zone::Silent)
+                )
+            }) {
+                continue;
+            }
             let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
             resp.metadata.recursion_desired = req.metadata.recursion_desired;
             resp.metadata.recursion_available = true;
@@ -57,7 +67,9 @@ pub async fn start_dns(zones: Vec<(&str, Zone)>) -> SocketAddr {
                 let qname = q.name().to_ascii().to_ascii_lowercase();
                 match zones.get(&qname) {
                     None => resp.metadata.response_code = ResponseCode::NXDomain,
-                    Some(Zone::ServFail) => resp.metadata.response_code = ResponseCode::ServFail,
+                    Some(Zone::ServFail) | Some(Zone::Silent) => {
+                        resp.metadata.response_code = ResponseCode::ServFail
+                    }
                     Some(Zone::Records { mx, a }) => match q.query_type() {
                         RecordType::MX => {
                             for (pref, ex) in mx {
