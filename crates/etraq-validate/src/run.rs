@@ -385,27 +385,20 @@ impl<D: Dns + 'static, P: SmtpProbe + 'static> Shared<D, P> {
         let facts = self.mx(&domain).await;
         let hosts = match &facts {
             MxFacts::Hosts(h) if self.opts.smtp => h.clone(),
-            MxFacts::Hosts(_) => {
-                for item in items {
-                    let r = verdict(
-                        &item.input,
-                        item.syntax.clone(),
-                        item.misc.clone(),
-                        &facts,
-                        &not_checked("SMTP not checked (--no-smtp)"),
-                    );
-                    let _ = tx.send((item, r));
-                }
-                return;
-            }
             _ => {
+                // Either DNS decided already, or SMTP checks are off: no session.
+                let why = if matches!(facts, MxFacts::Hosts(_)) {
+                    "SMTP not checked (--no-smtp)"
+                } else {
+                    ""
+                };
                 for item in items {
                     let r = verdict(
                         &item.input,
                         item.syntax.clone(),
                         item.misc.clone(),
                         &facts,
-                        &not_checked(""),
+                        &not_checked(why),
                     );
                     let _ = tx.send((item, r));
                 }
