@@ -4,6 +4,8 @@
 //! It reads a body only when it can be used — a 2xx page of a content type the extractor reads,
 //! or robots.txt — so a crawl that meets a 2 GB video link costs one request's headers.
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +35,9 @@ pub struct FetchOptions {
     pub max_body: usize,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// When set, host names resolve from this table only and any other name fails as a DNS
+    /// error: for closed networks and for tests, which must never ask a real resolver.
+    pub hosts: Option<HashMap<String, IpAddr>>,
 }
 
 impl Default for FetchOptions {
@@ -42,6 +47,7 @@ impl Default for FetchOptions {
             max_redirects: 5,
             max_body: 5 * 1024 * 1024,
             user_agent: USER_AGENT.to_string(),
+            hosts: None,
         }
     }
 }
@@ -65,7 +71,11 @@ impl ReqwestFetch {
             .with_root_certificates(roots)
             .with_no_client_auth();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(hosts) = &options.hosts {
+            builder = builder.dns_resolver(Arc::new(StaticHosts(hosts.clone())));
+        }
+        let client = builder
             .tls_backend_preconfigured(tls)
             .user_agent(options.user_agent.clone())
             .timeout(options.timeout)
@@ -133,6 +143,25 @@ impl Fetch for ReqwestFetch {
             content_type,
             body,
             retry_after,
+        })
+    }
+}
+
+/// A resolver answering from a fixed table, failing every other name.
+struct StaticHosts(HashMap<String, IpAddr>);
+
+impl reqwest::dns::Resolve for StaticHosts {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let answer = self.0.get(&name.as_str().to_ascii_lowercase()).copied();
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            match answer {
+                // Port 0: reqwest puts the URL's port in.
+                Some(ip) => {
+                    Ok(Box::new(std::iter::once(SocketAddr::new(ip, 0))) as reqwest::dns::Addrs)
+                }
+                None => Err(format!("{host} is not in the hosts table").into()),
+            }
         })
     }
 }

@@ -30,10 +30,21 @@ fn policy() -> CrawlPolicy {
 }
 
 async fn crawl(policy: CrawlPolicy, seeds: &[String]) -> CrawlReport {
+    // Names resolve from this table only: `www.acme-tools.test` and `shop.bolt-supply.test` are
+    // 127.0.0.1 (sites by Host name), everything else is a DNS failure. No real resolver is
+    // ever asked.
+    let hosts = [
+        ("www.acme-tools.test", "127.0.0.1"),
+        ("shop.bolt-supply.test", "127.0.0.1"),
+    ]
+    .into_iter()
+    .map(|(n, ip)| (n.to_string(), ip.parse().unwrap_or_else(|e| panic!("{e}"))))
+    .collect();
     let fetch = ReqwestFetch::new(&FetchOptions {
         timeout: Duration::from_secs(5),
         max_redirects: 4,
         max_body: 1024 * 1024,
+        hosts: Some(hosts),
         ..FetchOptions::default()
     })
     .unwrap_or_else(|e| panic!("client: {e}"));
@@ -318,6 +329,7 @@ async fn blocked_rate_limited_and_unreachable_are_told_apart_from_nothing_found(
             empty.url("/"),
             format!("http://{closed}/"),
             format!("https://{tls}/"),
+            format!("http://nowhere.acme-tools.test:{}/", empty.addr.port()),
             "not a url at all".into(),
         ],
     )
@@ -361,5 +373,49 @@ async fn blocked_rate_limited_and_unreachable_are_told_apart_from_nothing_found(
         t.failures.iter().any(|(k, _)| *k == FailureKind::Tls),
         "{t:?}"
     );
+    let d = by_key(format!("nowhere.acme-tools.test:{}", empty.addr.port()));
+    assert_eq!(d.verdict(), SiteVerdict::Unreachable);
+    assert!(
+        d.failures.iter().any(|(k, _)| *k == FailureKind::Dns),
+        "{d:?}"
+    );
     assert_eq!(report.invalid_seeds.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sites_by_host_name_on_one_server_are_told_apart() {
+    // One server, two names: each name is its own site with its own robots.txt and budget.
+    let server = Site::start(vec![
+        (
+            "/",
+            html(r#"<p>home@acme-tools.com</p><a href="/next">n</a>"#),
+        ),
+        ("/next", html("<p>next@acme-tools.com</p>")),
+    ])
+    .await;
+    let port = server.addr.port();
+    let mut p = policy();
+    p.links_per_site = 1;
+    let report = crawl(
+        p,
+        &[
+            format!("http://www.acme-tools.test:{port}/"),
+            format!("http://shop.bolt-supply.test:{port}/"),
+        ],
+    )
+    .await;
+    let sites: BTreeSet<&str> = report.sites.iter().map(|s| s.site.as_str()).collect();
+    assert_eq!(
+        sites,
+        BTreeSet::from([
+            format!("www.acme-tools.test:{port}").as_str(),
+            format!("shop.bolt-supply.test:{port}").as_str()
+        ])
+    );
+    for s in &report.sites {
+        assert_eq!((s.pages_fetched, s.over_budget), (1, 1), "{s:?}");
+    }
+    assert_eq!(server.hits_of("/robots.txt"), 2, "robots.txt per site");
+    assert_eq!(server.hits_of("/"), 2);
+    assert_eq!(server.hits_of("/next"), 0, "each site's budget is one page");
 }
