@@ -3,7 +3,7 @@
 //!
 //! [`Frontier`] owns everything a polite, bounded crawl decides: the seen set, link depth, the
 //! per-site page budget, the number of sites, following external sites or not, excluded path
-//! suffixes, robots.txt (with its `Crawl-delay`), the per-site delay, retries with backoff on
+//! suffixes, robots.txt (with its `Crawl-delay`, parsed by `robotxt`), the per-site delay, retries with backoff on
 //! 429/5xx/timeouts, and per-site counts of what went wrong. It never sleeps or does I/O; the
 //! driver asks [`Frontier::next`] with the current time (a [`Duration`] since the crawl began)
 //! and reports each result to [`Frontier::complete`]. That keeps every rule testable without a
@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use serde::Serialize;
-use texting_robots::Robot;
+use robotxt::Robots;
 use url::Url;
 
 use super::fetch::{FailureKind, FetchFailure, FetchKind, Response};
@@ -290,7 +290,7 @@ enum RobotsState {
     /// The robots.txt fetch is in flight (or waiting to be retried).
     Fetching,
     /// Known: `None` allows everything.
-    Ready(Option<Robot>),
+    Ready(Option<Robots>),
     /// robots.txt could not be read: nothing may be fetched.
     Unreachable,
 }
@@ -502,7 +502,7 @@ impl Frontier {
         while let Some(job) = s.queue.pop_front() {
             self.queued -= 1;
             let allowed = match &s.robots {
-                RobotsState::Ready(Some(robot)) => robot.allowed(job.url.as_str()),
+                RobotsState::Ready(Some(robots)) => robots.is_url_allowed(&job.url),
                 _ => true,
             };
             if allowed {
@@ -567,16 +567,12 @@ impl Frontier {
                 let status = response.status;
                 if (200..300).contains(&status) {
                     let body = &response.body[..response.body.len().min(MAX_ROBOTS_BYTES)];
-                    let robot = Robot::new(&self.policy.robots_agent, body).ok();
+                    let robots = Robots::parse(body, self.policy.robots_agent.as_str());
                     let s = &mut self.sites[site];
-                    if let Some(delay) = robot.as_ref().and_then(|r| r.delay)
-                        && delay.is_finite()
-                        && delay > 0.0
-                    {
-                        let d = Duration::from_secs_f32(delay.min(MAX_CRAWL_DELAY.as_secs_f32()));
-                        s.delay = s.delay.max(d);
+                    if let Some(delay) = robots.crawl_delay() {
+                        s.delay = s.delay.max(delay.min(MAX_CRAWL_DELAY));
                     }
-                    s.robots = RobotsState::Ready(robot);
+                    s.robots = RobotsState::Ready(Some(robots));
                 } else if status == 429 || status >= 500 {
                     if status == 429 {
                         self.sites[site].report.rate_limited += 1;
