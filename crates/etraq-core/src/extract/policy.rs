@@ -15,8 +15,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use serde::Serialize;
 use robotxt::Robots;
+use serde::Serialize;
 use url::Url;
 
 use super::fetch::{FailureKind, FetchFailure, FetchKind, Response};
