@@ -206,11 +206,11 @@ impl TcpProbe {
         let mut fresh = true;
         if let Some(local) = catch_all_local {
             let r = conn.command(&format!("RCPT TO:<{local}@{domain}>")).await?;
-            let closing = r.code == 421;
-            out.catch_all = Some(r);
-            if closing {
-                return Err("the server closed the session (421)".into());
+            if r.code == 421 {
+                out.closed_by_server = true;
+                return Err(format!("the server closed the session: {}", r.describe()));
             }
+            out.catch_all = Some(r);
             fresh = false;
         }
         for (i, address) in addresses.iter().enumerate() {
@@ -220,11 +220,12 @@ impl TcpProbe {
             }
             fresh = false;
             let r = conn.command(&format!("RCPT TO:<{address}>")).await?;
-            let closing = r.code == 421;
-            out.rcpt[i] = Some(r);
-            if closing {
-                return Err("the server closed the session (421)".into());
+            if r.code == 421 {
+                // Not an answer about this address: the server wants a new session.
+                out.closed_by_server = true;
+                return Err(format!("the server closed the session: {}", r.describe()));
             }
+            out.rcpt[i] = Some(r);
         }
         Ok(())
     }

@@ -512,6 +512,7 @@ impl<D: Dns + 'static, P: SmtpProbe + 'static> Shared<D, P> {
                     .await;
                 if session.connected {
                     let catch_all = session.catch_all.as_ref().and_then(catch_all_answer);
+                    let session = self.resume(target, domain, &addresses, session).await;
                     return (Ok(session), catch_all);
                 }
                 errors.push(format!(
@@ -521,6 +522,48 @@ impl<D: Dns + 'static, P: SmtpProbe + 'static> Shared<D, P> {
             }
         }
         (Err(errors.join("; ")), None)
+    }
+}
+
+impl<D: Dns + 'static, P: SmtpProbe + 'static> Shared<D, P> {
+    /// A server that closes sessions with 421 after some recipients (a per-connection limit)
+    /// gets the unanswered addresses in new sessions, as long as each one makes progress.
+    async fn resume(
+        &self,
+        target: SocketAddr,
+        domain: &str,
+        addresses: &[String],
+        mut session: ProbeSession,
+    ) -> ProbeSession {
+        while session.closed_by_server {
+            let missing: Vec<usize> = (0..addresses.len())
+                .filter(|&i| session.rcpt.get(i).is_none_or(Option::is_none))
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            let rest: Vec<String> = missing.iter().map(|&i| addresses[i].clone()).collect();
+            let gate = self.mx_gate(target);
+            let (Ok(_mx), Ok(_permit)) = (
+                gate.acquire_owned().await,
+                self.sessions.clone().acquire_owned().await,
+            ) else {
+                break;
+            };
+            if let Ok(mut n) = self.session_count.lock() {
+                *n += 1;
+            }
+            let more = self.probe.session(target, domain, None, &rest).await;
+            let progressed = more.rcpt.iter().any(Option::is_some);
+            for (k, &i) in missing.iter().enumerate() {
+                if let Some(r) = more.rcpt.get(k).cloned().flatten() {
+                    session.rcpt[i] = Some(r);
+                }
+            }
+            session.error = more.error;
+            session.closed_by_server = more.closed_by_server && progressed;
+        }
+        session
     }
 }
 

@@ -62,6 +62,7 @@ async fn world() -> World {
         (ip(9), Mode::BlockedNoCode),
         (ip(10), Mode::Endless),
         (ip(11), Mode::Garbage),
+        (ip(12), Mode::LimitPerSession(3)),
     ])
     .await;
     let dns = net::start_dns(vec![
@@ -123,6 +124,11 @@ async fn world() -> World {
             records(vec![mx(10, "mx.garbage.test")], vec![]),
         ),
         ("mx.garbage.test", records(vec![], vec![ip(11)])),
+        (
+            "limited.test",
+            records(vec![mx(10, "mx.limited.test")], vec![]),
+        ),
+        ("mx.limited.test", records(vec![], vec![ip(12)])),
         ("nullmx.test", records(vec![mx(0, ".")], vec![])),
         ("nomx.test", records(vec![], vec![ip(2)])),
         ("nothing.test", records(vec![], vec![])),
@@ -293,6 +299,23 @@ async fn one_session_per_domain_serves_up_to_per_domain_addresses() {
         11,
         "the catch-all question is asked once per domain"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_421_after_some_recipients_continues_in_a_new_session() {
+    let w = world().await;
+    let addrs: Vec<String> = (0..7).map(|i| format!("u{i}@limited.test")).collect();
+    let inputs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+    let v = validator(&w, RunOptions::default());
+    let (r, summary) = run(&v, &inputs).await;
+    for a in &inputs {
+        // The server accepts everything, so the catch-all makes them risky, none unknown.
+        assert_eq!(r[*a].is_reachable, Reachable::Risky, "{:?}", r[*a]);
+    }
+    // catch-all + 2, then 3, then 2: three connections, and no address asked twice but the
+    // one refused with 421 each time.
+    assert_eq!(w.server(12).connections(), 3);
+    assert_eq!(summary.sessions, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,6 +49,9 @@ pub struct ProbeSession {
     pub catch_all: Option<Reply>,
     /// The `RCPT TO` reply for each address, in order; `None` past an early stop.
     pub rcpt: Vec<Option<Reply>>,
+    /// The server ended the session with 421 (many limit recipients per connection): the
+    /// unanswered addresses may be asked in a new session.
+    pub closed_by_server: bool,
 }
 
 /// The SMTP dialogue of a validation: EHLO, MAIL FROM, an optional random-address probe, one

@@ -123,6 +123,9 @@ pub enum Mode {
     Endless,
     /// Greets with binary garbage.
     Garbage,
+    /// 250 for everything, but the (n+1)-th RCPT of a connection gets 421 and the connection
+    /// ends (a recipients-per-connection limit).
+    LimitPerSession(usize),
 }
 
 /// A running SMTP server and its connection count.
@@ -185,6 +188,7 @@ async fn serve(
     seen: Arc<Mutex<HashSet<String>>>,
 ) {
     let (r, mut w) = tcp.into_split();
+    let mut rcpts_here = 0usize;
     let mut lines = BufReader::new(r).lines();
     match mode {
         Mode::Silent => {
@@ -224,6 +228,15 @@ async fn serve(
                 .trim_end_matches('>')
                 .to_ascii_lowercase();
             rcpts.lock().unwrap().push(addr.clone());
+            rcpts_here += 1;
+            if let Mode::LimitPerSession(n) = mode
+                && rcpts_here > n
+            {
+                let _ = w
+                    .write_all(b"421 4.7.0 Too many recipients in this session\r\n")
+                    .await;
+                return;
+            }
             match &mode {
                 Mode::Mailboxes(ok) if ok.contains(&addr.as_str()) => "250 2.1.5 OK\r\n".into(),
                 Mode::Mailboxes(_) => {
