@@ -80,35 +80,35 @@ struct Item {
 
 /// The validator: DNS and SMTP behind traits so tests and benchmarks can use local servers.
 pub struct Validator<D, P> {
-    dns: Arc<D>,
-    probe: Arc<P>,
-    opts: RunOptions,
-    mx_cache: Arc<Mutex<HashMap<String, MxFacts>>>,
-    ip_cache: IpCache,
+    /// DNS, probe, options and the DNS caches; each run gets fresh semaphores and counters.
+    base: Shared<D, P>,
 }
 
 impl<D: Dns + 'static, P: SmtpProbe + 'static> Validator<D, P> {
     /// A validator over `dns` and `probe`.
     pub fn new(dns: Arc<D>, probe: Arc<P>, opts: RunOptions) -> Self {
+        let sessions = Arc::new(Semaphore::new(opts.threads.max(1)));
         Validator {
-            dns,
-            probe,
-            opts,
-            mx_cache: Arc::default(),
-            ip_cache: Arc::default(),
+            base: Shared {
+                dns,
+                probe,
+                opts,
+                mx_cache: Arc::default(),
+                ip_cache: Arc::default(),
+                sessions,
+                per_mx: Arc::default(),
+                session_count: Arc::default(),
+            },
         }
     }
 
+    /// The state of one run: the shared caches, fresh limits and counters.
     fn shared(&self) -> Shared<D, P> {
         Shared {
-            dns: self.dns.clone(),
-            probe: self.probe.clone(),
-            opts: self.opts.clone(),
-            mx_cache: self.mx_cache.clone(),
-            ip_cache: self.ip_cache.clone(),
-            sessions: Arc::new(Semaphore::new(self.opts.threads.max(1))),
+            sessions: Arc::new(Semaphore::new(self.base.opts.threads.max(1))),
             per_mx: Arc::default(),
             session_count: Arc::default(),
+            ..self.base.clone()
         }
     }
 
@@ -121,13 +121,13 @@ impl<D: Dns + 'static, P: SmtpProbe + 'static> Validator<D, P> {
         inputs: &[String],
         connect_timeout: Duration,
     ) -> Result<(), String> {
-        if !self.opts.smtp {
+        if !self.base.opts.smtp {
             return Ok(());
         }
         let shared = self.shared();
         let mut domains: Vec<String> = Vec::new();
         for input in inputs {
-            let s = check_syntax(input, self.opts.allow_quoted);
+            let s = check_syntax(input, self.base.opts.allow_quoted);
             if s.is_valid_syntax && !domains.contains(&s.domain) {
                 domains.push(s.domain);
             }
@@ -144,7 +144,7 @@ impl<D: Dns + 'static, P: SmtpProbe + 'static> Validator<D, P> {
                 if let Ok(ips) = shared.ips(host).await
                     && let Some(ip) = ips.first()
                 {
-                    let target = SocketAddr::new(*ip, self.opts.smtp_port);
+                    let target = SocketAddr::new(*ip, self.base.opts.smtp_port);
                     if tried.iter().any(|(t, _)| *t == target) {
                         continue;
                     }
@@ -172,9 +172,9 @@ impl<D: Dns + 'static, P: SmtpProbe + 'static> Validator<D, P> {
             "outbound SMTP to port {} looks blocked: no mail exchanger could be reached ({}). \
              Every address would come out \"unknown\". Run from a host that may connect to port {}, \
              or use --no-smtp to check syntax and DNS only.",
-            self.opts.smtp_port,
+            self.base.opts.smtp_port,
             detail.join(", "),
-            self.opts.smtp_port
+            self.base.opts.smtp_port
         ))
     }
 
@@ -197,7 +197,7 @@ impl<D: Dns + 'static, P: SmtpProbe + 'static> Validator<D, P> {
             on_result(r);
         };
         for input in inputs {
-            let syntax = check_syntax(&input, self.opts.allow_quoted);
+            let syntax = check_syntax(&input, self.base.opts.allow_quoted);
             let misc = MiscResult {
                 is_disposable: syntax.is_valid_syntax && is_disposable(&syntax.domain),
                 is_role_account: syntax.is_valid_syntax && is_role_account(&syntax.username),
@@ -216,7 +216,7 @@ impl<D: Dns + 'static, P: SmtpProbe + 'static> Validator<D, P> {
             if let Some(why) = syntax
                 .address
                 .as_deref()
-                .and_then(|a| self.opts.exclusions.why(a))
+                .and_then(|a| self.base.opts.exclusions.why(a))
             {
                 summary.excluded += 1;
                 let mut r = verdict(
@@ -253,7 +253,7 @@ impl<D: Dns + 'static, P: SmtpProbe + 'static> Validator<D, P> {
             drop(tx);
             let mut deferred: BTreeMap<String, Vec<Item>> = BTreeMap::new();
             while let Some((item, r)) = rx.recv().await {
-                if r.deferred && !rechecked && self.opts.recheck_after.is_some() {
+                if r.deferred && !rechecked && self.base.opts.recheck_after.is_some() {
                     deferred
                         .entry(item.syntax.domain.clone())
                         .or_default()
@@ -263,7 +263,7 @@ impl<D: Dns + 'static, P: SmtpProbe + 'static> Validator<D, P> {
                 }
             }
             while tasks.join_next().await.is_some() {}
-            match self.opts.recheck_after {
+            match self.base.opts.recheck_after {
                 Some(wait) if !deferred.is_empty() && !rechecked => {
                     tracing::info!(
                         count = deferred.values().map(Vec::len).sum::<usize>(),
@@ -523,9 +523,7 @@ impl<D: Dns + 'static, P: SmtpProbe + 'static> Shared<D, P> {
         }
         (Err(errors.join("; ")), None)
     }
-}
 
-impl<D: Dns + 'static, P: SmtpProbe + 'static> Shared<D, P> {
     /// A server that closes sessions with 421 after some recipients (a per-connection limit)
     /// gets the unanswered addresses in new sessions, as long as each one makes progress.
     async fn resume(
