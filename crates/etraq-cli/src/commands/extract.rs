@@ -68,10 +68,9 @@ pub async fn run(ctx: &Context, args: ExtractArgs) -> Result<()> {
 /// `[extractor]` with the command line's flags on top, checked.
 fn settings(base: &ExtractorConfig, args: &ExtractArgs) -> Result<ExtractorConfig> {
     let mut c = base.clone();
-    macro_rules! take {
-        ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = v; } )* };
-    }
-    take!(
+    overlay_flags!(
+        c,
+        args,
         threads,
         retries,
         links_per_domain,

@@ -1,6 +1,15 @@
 //! One module per command; each turns parsed arguments into calls on the core and prints the
 //! result.
 
+/// Lays the flags a user gave (`Option` fields of `$args`) over a config section `$config`
+/// whose fields have the same names: what the flag says wins, an absent flag keeps the file's
+/// value.
+macro_rules! overlay_flags {
+    ($config:ident, $args:expr, $($field:ident),* $(,)?) => {
+        $( if let Some(v) = $args.$field.clone() { $config.$field = v; } )*
+    };
+}
+
 mod auth;
 mod dr;
 pub mod escalate;

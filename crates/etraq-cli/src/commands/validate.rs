@@ -115,10 +115,9 @@ pub async fn run(ctx: &Context, args: ValidateArgs) -> Result<()> {
 /// `[validator]` with the flags on top, checked.
 fn settings(base: &ValidatorConfig, args: &ValidateArgs) -> Result<ValidatorConfig> {
     let mut c = base.clone();
-    macro_rules! take {
-        ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = v; } )* };
-    }
-    take!(
+    overlay_flags!(
+        c,
+        args,
         threads,
         timeout,
         per_domain,
