@@ -163,7 +163,8 @@ pub fn extract(data: &[u8]) {
     let policy = CrawlPolicy::from_config(&crate::config::ExtractorConfig::default());
     let mut f = Frontier::new(policy, &["http://site.test/dir/page.html".to_string()]);
     let now = std::time::Duration::ZERO;
-    let answer = |job: &crate::extract::Job, body: Vec<u8>| Outcome::Answer {
+    // A 200 for `job` with `body`, and the page's findings when it is a page.
+    let answer = |job: &crate::extract::Job, body: Vec<u8>, findings| Outcome::Answer {
         response: Response {
             status: 200,
             final_url: job.url.clone(),
@@ -171,13 +172,13 @@ pub fn extract(data: &[u8]) {
             body,
             retry_after: None,
         },
-        findings: None,
+        findings,
     };
     let Next::Fetch(robots) = f.next(now) else {
         return;
     };
     assert_eq!(robots.kind, FetchKind::Robots);
-    f.complete(robots.clone(), answer(&robots, data.to_vec()), now);
+    f.complete(robots.clone(), answer(&robots, data.to_vec(), None), now);
     let mut steps = 0;
     let mut findings = Some(page);
     let mut t = now;
@@ -185,16 +186,7 @@ pub fn extract(data: &[u8]) {
         steps += 1;
         match f.next(t) {
             Next::Fetch(job) => {
-                let outcome = Outcome::Answer {
-                    response: Response {
-                        status: 200,
-                        final_url: job.url.clone(),
-                        content_type: Some("text/html".into()),
-                        body: Vec::new(),
-                        retry_after: None,
-                    },
-                    findings: Some(findings.take().unwrap_or_default()),
-                };
+                let outcome = answer(&job, Vec::new(), Some(findings.take().unwrap_or_default()));
                 f.complete(job, outcome, t);
             }
             Next::Wait(at) => t = at,
