@@ -72,12 +72,22 @@ pub struct SmtpConfig {
     pub hostname: String,
     /// Longest command line accepted (500 5.5.2 above it); at most 4096.
     pub max_line_length: usize,
-    /// How long a client may stay silent between commands.
+    /// How long a client may take to send each command, counted from etraq's previous reply
+    /// (a deadline for the whole line, however slowly its bytes arrive).
     pub command_timeout: HumanDuration,
     /// How long a client may stay silent while sending a message.
     pub data_timeout: HumanDuration,
+    /// Longest a session may last in all (421 4.4.2 past it).
+    pub session_timeout: HumanDuration,
+    /// Largest header section of a message, in bytes (552 5.3.4 above it).
+    pub max_header_bytes: u64,
+    /// Longest physical header line, in bytes (552 5.3.4 above it).
+    pub max_header_line: usize,
     /// Most simultaneous client connections (421 past it).
     pub max_connections: usize,
+    /// Most simultaneous connections from one client address outside `relay_networks`
+    /// (421 past it), so one stranger cannot take every slot.
+    pub max_connections_per_ip: usize,
     /// Protocol errors a session may make before it is closed (421).
     pub max_errors: u32,
     /// How long `etraq serve` lets sessions in flight finish after SIGINT/SIGTERM.
@@ -416,7 +426,11 @@ impl Default for SmtpConfig {
             max_line_length: 4096,
             command_timeout: HumanDuration::from_secs(300),
             data_timeout: HumanDuration::from_secs(600),
+            session_timeout: HumanDuration::from_secs(3600),
+            max_header_bytes: 256 * 1024,
+            max_header_line: 16 * 1024,
             max_connections: 1000,
+            max_connections_per_ip: 20,
             max_errors: 10,
             shutdown_grace: HumanDuration::from_secs(30),
         }
@@ -726,6 +740,30 @@ impl Config {
         if self.smtp.max_connections == 0 {
             return Err(("smtp.max_connections".into(), "must be at least 1".into()));
         }
+        if self.smtp.max_connections_per_ip == 0 {
+            return Err((
+                "smtp.max_connections_per_ip".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if self.smtp.max_header_bytes < 4096 {
+            return Err((
+                "smtp.max_header_bytes".into(),
+                "must be at least 4096".into(),
+            ));
+        }
+        if self.smtp.max_header_line < 998 {
+            return Err((
+                "smtp.max_header_line".into(),
+                "must be at least 998 (RFC 5322)".into(),
+            ));
+        }
+        if self.smtp.command_timeout.as_secs() < 1 || self.smtp.session_timeout.as_secs() < 1 {
+            return Err((
+                "smtp.session_timeout".into(),
+                "command_timeout and session_timeout must be at least 1 second".into(),
+            ));
+        }
         if self.smtp.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err((
                 "smtp.listen".into(),
@@ -932,9 +970,13 @@ local_domains = [{domains}]
 # tls_key = "key.pem"
 # hostname = ""           # name in the greeting; "" = this host's name
 # max_line_length = 4096
-# command_timeout = "5m"
-# data_timeout = "10m"
+# command_timeout = "5m"  # time allowed for each command line, however slowly it arrives
+# data_timeout = "10m"    # silence allowed while a message is sent
+# session_timeout = "1h"  # longest a session may last in all
+# max_header_bytes = 262144   # largest header section of a message
+# max_header_line = 16384     # longest physical header line
 # max_connections = 1000
+# max_connections_per_ip = 20 # per client address outside relay_networks
 # max_errors = 10
 # shutdown_grace = "30s"  # how long in-flight sessions may finish on SIGTERM
 
@@ -944,7 +986,9 @@ local_domains = [{domains}]
 # host = "mail.example.com"
 # port = 25
 # helo = ""               # EHLO name towards the upstream; "" = smtp.hostname
-# data_timeout = "10m"    # wait for the upstream's verdict after the data
+# data_timeout = "10m"    # wait for the upstream's verdict after the data; if it
+#                         # passes, the client gets 451 and retries, and a slow upstream
+#                         # that did accept the mail then delivers it twice: keep it long
 # starttls = false        # require STARTTLS for etraq's own mail (alerts) to the upstream
 
 [web]

@@ -10,6 +10,7 @@
 //! - [`transport`]: the upstream relay client and the evaluation Maildir.
 //! - [`rewrite`]: what changes in a relayed mail, and dot-stuffing.
 //! - [`data`]: the strict DATA reader (no SMTP smuggling).
+//! - [`path`]: envelope paths as written, and the sender-specified routing check.
 //! - [`reply`]: SMTP replies.
 //! - [`probe`]: the validator's RCPT-only SMTP client.
 //! - [`tls`]: certificates and keys from PEM files (STARTTLS, and the console's HTTPS).
@@ -21,6 +22,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod outbound;
+pub mod path;
 pub mod probe;
 pub mod reply;
 pub mod rewrite;

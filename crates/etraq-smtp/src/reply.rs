@@ -221,6 +221,64 @@ pub mod replies {
             "Message size exceeds fixed maximum message size",
         )
     }
+    /// 552 the header section is over `smtp.max_header_bytes`.
+    pub fn header_too_big() -> Reply {
+        Reply::new(
+            552,
+            [5, 3, 4],
+            "Message header section exceeds fixed maximum size",
+        )
+    }
+    /// 552 a header line is over `smtp.max_header_line`.
+    pub fn header_line_too_long() -> Reply {
+        Reply::new(
+            552,
+            [5, 3, 4],
+            "Message header line exceeds fixed maximum length",
+        )
+    }
+    /// 550 sender-specified routing (`%`, `!`, a quoted `@`, a source route) from a client that
+    /// may not relay.
+    pub fn routing_denied() -> Reply {
+        Reply::new(
+            550,
+            [5, 7, 1],
+            "Sender-specified routing is not allowed: relaying denied",
+        )
+    }
+    /// 553 a non-ASCII address without the SMTPUTF8 parameter (RFC 6531 §3.4).
+    pub fn utf8_address_without_smtputf8() -> Reply {
+        Reply::new(
+            553,
+            [5, 6, 7],
+            "Non-ASCII addresses need the SMTPUTF8 parameter on MAIL FROM",
+        )
+    }
+    /// 421 too many connections from one client address.
+    pub fn too_many_from_address() -> Reply {
+        Reply::new(
+            421,
+            [4, 7, 0],
+            "Too many connections from your address, try again later",
+        )
+    }
+    /// 421 the session lasted longer than `smtp.session_timeout`.
+    pub fn session_too_long() -> Reply {
+        Reply::new(
+            421,
+            [4, 4, 2],
+            "Session time limit exceeded, closing connection",
+        )
+    }
+    /// 451 the upstream did not answer after the message data. It may still have accepted and
+    /// delivered it: the client's retry can then deliver it twice (see `upstream.data_timeout`).
+    pub fn upstream_data_timeout() -> Reply {
+        Reply::new(
+            451,
+            [4, 4, 2],
+            "Upstream mail server timed out after the message data, try again later",
+        )
+    }
     /// 554 no valid recipients.
     pub fn no_recipients() -> Reply {
         Reply::new(554, [5, 5, 1], "No valid recipients")

@@ -31,6 +31,11 @@ impl<'a> Outgoing<'a> {
         }
     }
 
+    /// Puts `bytes` (a whole header field, such as `Received:`) before everything else.
+    pub fn prepend(&mut self, bytes: Vec<u8>) {
+        self.pieces.insert(0, Cow::Owned(bytes));
+    }
+
     /// Total size in bytes.
     pub fn len(&self) -> usize {
         self.pieces.iter().map(|p| p.len()).sum()
@@ -85,7 +90,6 @@ pub fn outgoing<'a>(raw: &'a [u8], dr: Option<&DrId>, tag: bool) -> Outgoing<'a>
             while insert_at < end && raw[insert_at] == b' ' {
                 insert_at += 1;
             }
-            pieces.push(Cow::Borrowed(&raw[..insert_at]));
             let after = &raw[insert_at..end];
             let mut tag_bytes = dr.tag().into_bytes();
             if !raw[..insert_at].ends_with(b" ") && !raw[..insert_at].ends_with(b"\t") {
@@ -94,8 +98,28 @@ pub fn outgoing<'a>(raw: &'a [u8], dr: Option<&DrId>, tag: bool) -> Outgoing<'a>
             if !after.is_empty() && !after.starts_with(b"\r") && !after.starts_with(b"\n") {
                 tag_bytes.push(b' ');
             }
-            pieces.push(Cow::Owned(tag_bytes));
-            pieces.push(Cow::Borrowed(&raw[insert_at..]));
+            // The physical line the tag lands in: from the line start (the field name, or a
+            // folded continuation) to its line end. If the tag makes it longer than RFC 5322's
+            // 78 characters, that line is refolded at its spaces.
+            let line_start = raw[..insert_at]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1)
+                .min(insert_at);
+            let line_end = raw[insert_at..]
+                .iter()
+                .position(|b| *b == b'\r' || *b == b'\n')
+                .map_or(raw.len(), |i| insert_at + i);
+            let mut line = Vec::with_capacity(line_end - line_start + tag_bytes.len() + 8);
+            line.extend_from_slice(&raw[line_start..insert_at]);
+            line.extend_from_slice(&tag_bytes);
+            line.extend_from_slice(&raw[insert_at..line_end]);
+            pieces.push(Cow::Borrowed(&raw[..line_start]));
+            pieces.push(Cow::Owned(fold_line(
+                &line,
+                line_start == field_start(raw, start),
+            )));
+            pieces.push(Cow::Borrowed(&raw[line_end..]));
         }
         None => {
             // No Subject: add one with the tag.
@@ -106,6 +130,77 @@ pub fn outgoing<'a>(raw: &'a [u8], dr: Option<&DrId>, tag: bool) -> Outgoing<'a>
         }
     }
     Outgoing { pieces }
+}
+
+/// RFC 5322's recommended line length (§2.1.1), line end excluded.
+const FOLD_AT: usize = 78;
+
+/// Where the header field whose value starts at `value_start` begins: the start of its name.
+fn field_start(raw: &[u8], value_start: usize) -> usize {
+    raw[..value_start]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1)
+}
+
+/// Folds one physical header line (no line end) at its spaces so each piece stays within 78
+/// characters where a space allows it (RFC 5322 §2.2.3): a CRLF goes before a space, so
+/// unfolding gives back exactly the same text. Encoded words and other runs without spaces are
+/// never split. On the field's first line the first break comes after the name and its first word.
+fn fold_line(line: &[u8], first_line: bool) -> Vec<u8> {
+    if line.len() <= FOLD_AT {
+        return line.to_vec();
+    }
+    let mut out = Vec::with_capacity(line.len() + line.len() / FOLD_AT * 3 + 3);
+    // The earliest place a break may go: after the leading whitespace of a continuation line,
+    // or after "Subject:" and the word that follows it on the first line.
+    let lead = line
+        .iter()
+        .take_while(|b| **b == b' ' || **b == b'\t')
+        .count();
+    let mut min_break = lead + 1;
+    if first_line && let Some(colon) = line.iter().position(|b| *b == b':') {
+        let after = colon + 1;
+        let word_start = after
+            + line[after..]
+                .iter()
+                .take_while(|b| **b == b' ' || **b == b'\t')
+                .count();
+        min_break = word_start + 1;
+    }
+    let mut start = 0;
+    loop {
+        let rest = &line[start..];
+        if rest.len() <= FOLD_AT {
+            out.extend_from_slice(rest);
+            return out;
+        }
+        let floor = if start == 0 { min_break } else { 1 };
+        let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
+        // The last space within the limit, else the first one after it.
+        let cut = rest[..=FOLD_AT]
+            .iter()
+            .rposition(is_ws)
+            .filter(|i| *i >= floor)
+            .or_else(|| {
+                rest.iter()
+                    .enumerate()
+                    .skip(floor.max(FOLD_AT))
+                    .find(|(_, b)| is_ws(b))
+                    .map(|(i, _)| i)
+            });
+        match cut {
+            Some(i) => {
+                out.extend_from_slice(&rest[..i]);
+                out.extend_from_slice(b"\r\n");
+                start += i;
+            }
+            None => {
+                out.extend_from_slice(rest);
+                return out;
+            }
+        }
+    }
 }
 
 /// The byte span of the top-level Subject field's value (after the colon, through its CRLF).
@@ -249,6 +344,53 @@ mod tests {
         assert!(
             body_subject.contains("\r\n\r\nSubject: not a header"),
             "{body_subject}"
+        );
+    }
+
+    /// Unfolds a header block (RFC 5322 §2.2.3: CRLF before whitespace is removed).
+    fn unfold(s: &str) -> String {
+        s.replace("\r\n ", " ").replace("\r\n\t", "\t")
+    }
+
+    #[test]
+    fn a_long_tagged_subject_is_folded_at_spaces_and_unfolds_to_the_same_text() {
+        let words: Vec<String> = (0..140).map(|i| format!("word{i}")).collect();
+        let subject = words.join(" ");
+        assert!(subject.len() > 900, "{}", subject.len());
+        let raw = format!("From: a@b\r\nSubject: Re: {subject}\r\nTo: c@d\r\n\r\nbody\r\n");
+        let out = relayed(raw.as_bytes());
+        let header = out.split("\r\n\r\n").next().unwrap();
+        for line in header.split("\r\n") {
+            assert!(line.len() <= 78, "{} chars: {line:?}", line.len());
+        }
+        assert!(
+            unfold(header).contains(&format!("Subject: Re: [SUPP-11272026.7] {subject}\r\nTo:")),
+            "{header}"
+        );
+        // No word was split.
+        assert!(header.split_whitespace().any(|w| w == "word139"));
+        assert!(out.ends_with("\r\n\r\nbody\r\n"));
+        // A 989-character word (no space anywhere) cannot be folded: the tag goes on its own
+        // line so nothing passes 998.
+        let word = "x".repeat(989);
+        let out = relayed(format!("Subject: {word}\r\n\r\nb").as_bytes());
+        for line in out.split("\r\n") {
+            assert!(line.len() <= 998, "{} chars", line.len());
+        }
+        assert!(unfold(&out).contains(&format!("Subject: [SUPP-11272026.7] {word}\r\n")));
+        // Short subjects are not touched.
+        assert!(
+            relayed(b"Subject: short\r\n\r\nx").contains("Subject: [SUPP-11272026.7] short\r\n")
+        );
+        // Only the line the tag lands in is refolded: a continuation the sender wrote stays
+        // byte for byte.
+        let long_continuation = format!("Subject: =?utf-8?B?aGk=?=\r\n {subject}\r\n\r\nx");
+        let out = relayed(long_continuation.as_bytes());
+        assert!(
+            out.contains(&format!(
+                "Subject: [SUPP-11272026.7] =?utf-8?B?aGk=?=\r\n {subject}\r\n"
+            )),
+            "{out}"
         );
     }
 

@@ -9,12 +9,14 @@
 //! any point before the record commits, the client never saw a 250 and retries; the journal entry
 //! tells the admin what was interrupted ([`reconcile_journal`] at start-up).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use etraq_core::services::{Service, Services};
 use etraq_core::store::PendingDelivery;
@@ -30,7 +32,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::SmtpError;
 use crate::reply::{Reply, replies};
 use crate::rewrite;
-use crate::session::{Event, MailParams, Session, SessionConfig, in_networks};
+use crate::session::{Event, Session, SessionConfig, in_networks};
 use crate::transport::{Target, Transport, UpstreamConfig};
 
 /// Everything the gateway needs to run, compiled from `etraq.toml`.
@@ -46,12 +48,18 @@ pub struct GatewayConfig {
     pub relay_networks: Vec<ipnet::IpNet>,
     /// STARTTLS, when a certificate is configured.
     pub tls: Option<TlsAcceptor>,
-    /// Silence allowed between commands.
+    /// Time allowed for each command line, counted from etraq's previous reply: a deadline,
+    /// not an idle timer, so a client dripping one byte at a time is cut all the same.
     pub command_timeout: Duration,
     /// Silence allowed while a message is sent.
     pub data_timeout: Duration,
+    /// Longest a session may last, whatever it does.
+    pub session_timeout: Duration,
     /// Simultaneous connections.
     pub max_connections: usize,
+    /// Simultaneous connections from one client address outside `relay_networks`, so that one
+    /// stranger cannot take every slot.
+    pub max_connections_per_ip: usize,
     /// How long sessions in flight may finish after a shutdown request.
     pub shutdown_grace: Duration,
     /// Where mail goes.
@@ -131,13 +139,17 @@ impl GatewayConfig {
                 max_line_length: cfg.smtp.max_line_length,
                 max_errors: cfg.smtp.max_errors.max(1),
                 tls_available: tls.is_some(),
+                max_header_bytes: usize::try_from(cfg.smtp.max_header_bytes).unwrap_or(usize::MAX),
+                max_header_line: cfg.smtp.max_header_line,
             },
             local_domains: rules.local_domains,
             relay_networks,
             tls,
             command_timeout: secs(cfg.smtp.command_timeout.as_secs()),
             data_timeout: secs(cfg.smtp.data_timeout.as_secs()),
+            session_timeout: secs(cfg.smtp.session_timeout.as_secs()),
             max_connections: cfg.smtp.max_connections.max(1),
+            max_connections_per_ip: cfg.smtp.max_connections_per_ip.max(1),
             shutdown_grace: secs(cfg.smtp.shutdown_grace.as_secs()),
             target,
             subject_tag: cfg.tracking.subject_tag,
@@ -168,6 +180,10 @@ pub struct GatewayStats {
     pub connections: AtomicU64,
     /// Connections refused (limit reached or shutting down).
     pub refused_connections: AtomicU64,
+    /// Of those, refused because their address had `max_connections_per_ip` open already.
+    pub refused_per_ip: AtomicU64,
+    /// Sessions closed at their command or session deadline.
+    pub timed_out: AtomicU64,
     /// Messages accepted (250) and recorded.
     pub accepted: AtomicU64,
     /// Messages refused by the upstream or by etraq.
@@ -233,6 +249,7 @@ impl Gateway {
     /// for up to the grace period, and returns.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), SmtpError> {
         let limit = Arc::new(Semaphore::new(self.shared.cfg.max_connections));
+        let per_ip = PerIp::new(self.shared.cfg.max_connections_per_ip);
         let mut sessions = JoinSet::new();
         loop {
             tokio::select! {
@@ -252,6 +269,15 @@ impl Gateway {
                         tokio::spawn(refuse(stream, replies::paused()));
                         continue;
                     }
+                    let trusted = in_networks(peer.ip(), &self.shared.cfg.relay_networks);
+                    let slot = if trusted { Some(None) } else { per_ip.take(peer.ip()).map(Some) };
+                    let Some(slot) = slot else {
+                        self.shared.stats.refused_connections.fetch_add(1, Ordering::Relaxed);
+                        self.shared.stats.refused_per_ip.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%peer, "too many connections from this address");
+                        tokio::spawn(refuse(stream, replies::too_many_from_address()));
+                        continue;
+                    };
                     match limit.clone().try_acquire_owned() {
                         Ok(permit) => {
                             self.shared.stats.connections.fetch_add(1, Ordering::Relaxed);
@@ -260,6 +286,7 @@ impl Gateway {
                             sessions.spawn(async move {
                                 serve_connection(stream, peer, shared, shutdown).await;
                                 drop(permit);
+                                drop(slot);
                             });
                         }
                         Err(_) => {
@@ -296,6 +323,60 @@ impl Gateway {
             while sessions.join_next().await.is_some() {}
         }
         Ok(())
+    }
+}
+
+/// Connections open per client address. A [`PerIpSlot`] gives its place back when dropped.
+#[derive(Clone)]
+struct PerIp {
+    max: usize,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>,
+}
+
+/// One connection's place in [`PerIp`].
+struct PerIpSlot {
+    ip: IpAddr,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>,
+}
+
+impl PerIp {
+    fn new(max: usize) -> Self {
+        PerIp {
+            max,
+            open: Arc::default(),
+        }
+    }
+
+    /// A place for one more connection from `ip`, or `None` at the limit.
+    fn take(&self, ip: IpAddr) -> Option<PerIpSlot> {
+        let mut open = match self.open.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(PerIpSlot {
+            ip,
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl Drop for PerIpSlot {
+    fn drop(&mut self) {
+        let mut open = match self.open.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -379,31 +460,53 @@ async fn serve_connection(
     let mut out: Vec<u8> = session.greeting().to_bytes();
     let mut buf = vec![0u8; READ_CHUNK];
     tracing::debug!(%peer, relay_allowed, "connection");
+    let session_deadline = Instant::now() + cfg.session_timeout;
+    // Each command line must arrive within `command_timeout` of etraq's previous answer, however
+    // its bytes trickle in; the deadline restarts only when the session moves on.
+    let mut command_deadline = Instant::now() + cfg.command_timeout;
+    let mut moved = false;
     loop {
         if *shutdown.borrow() && session.is_idle() {
             out.extend_from_slice(&replies::shutting_down().to_bytes());
             break;
         }
-        match session.poll() {
+        let event = session.poll();
+        if !matches!(event, Event::NeedMore) {
+            moved = true;
+        }
+        match event {
             Event::Reply(r) => out.extend_from_slice(&r.to_bytes()),
             Event::NeedMore => {
                 if !flush(&mut stream, &mut out).await {
                     return;
                 }
-                let timeout = if session.in_data() {
-                    cfg.data_timeout
+                let now = Instant::now();
+                if moved {
+                    command_deadline = now + cfg.command_timeout;
+                    moved = false;
+                }
+                let deadline = if session.in_data() {
+                    now + cfg.data_timeout
                 } else {
-                    cfg.command_timeout
-                };
+                    command_deadline
+                }
+                .min(session_deadline);
                 let idle = session.is_idle();
                 let read = tokio::select! {
-                    r = tokio::time::timeout(timeout, stream.read(&mut buf)) => Some(r),
+                    r = tokio::time::timeout_at(deadline, stream.read(&mut buf)) => Some(r),
                     _ = shutdown.changed(), if idle => None,
                 };
                 match read {
                     None => continue,
                     Some(Err(_)) => {
-                        out.extend_from_slice(&replies::timeout().to_bytes());
+                        shared.stats.timed_out.fetch_add(1, Ordering::Relaxed);
+                        let reply = if deadline >= session_deadline {
+                            replies::session_too_long()
+                        } else {
+                            replies::timeout()
+                        };
+                        tracing::debug!(%peer, reply = %reply, "closing a session at its deadline");
+                        out.extend_from_slice(&reply.to_bytes());
                         break;
                     }
                     Some(Ok(Ok(0))) | Some(Ok(Err(_))) => {
@@ -419,12 +522,12 @@ async fn serve_connection(
                     }
                 }
             }
-            Event::Mail { from, params } => {
-                let r = transport.mail(&from, &params).await;
+            Event::Mail { from, raw, params } => {
+                let r = transport.mail(&from, &raw, &params).await;
                 session.mail_result(r);
             }
-            Event::Rcpt { to } => {
-                let r = transport.rcpt(&to).await;
+            Event::Rcpt { to, raw } => {
+                let r = transport.rcpt(&to, &raw).await;
                 session.rcpt_result(r);
             }
             Event::Message {
@@ -437,16 +540,13 @@ async fn serve_connection(
                 if !flush(&mut stream, &mut out).await {
                     return;
                 }
-                let r = deliver(
-                    &shared,
-                    transport.as_mut(),
+                let trace = Trace {
                     peer,
-                    from,
-                    rcpts,
-                    data,
-                    &params,
-                )
-                .await;
+                    helo: session.helo().unwrap_or("unknown").to_string(),
+                    protocol: session.protocol(params.smtputf8),
+                    hostname: cfg.session.hostname.clone(),
+                };
+                let r = deliver(&shared, transport.as_mut(), &trace, from, rcpts, data).await;
                 session.message_result(r);
             }
             Event::Reset => transport.rset().await,
@@ -502,17 +602,58 @@ async fn flush(stream: &mut Stream, out: &mut Vec<u8>) -> bool {
     ok
 }
 
+/// What the `Received:` field of a relayed mail says about where it came from.
+struct Trace {
+    peer: SocketAddr,
+    helo: String,
+    protocol: &'static str,
+    hostname: String,
+}
+
+impl Trace {
+    /// The `Received:` field (RFC 5321 §4.4) etraq prepends to every mail it relays, folded
+    /// per RFC 5322. The client's HELO name is reduced to printable ASCII, so it cannot inject
+    /// header lines; `for` names the recipient only when there is one, as Postfix does.
+    fn received(&self, id: u64, rcpts: &[EmailAddress], now: jiff::Timestamp) -> Vec<u8> {
+        let helo: String = self
+            .helo
+            .chars()
+            .filter(|c| c.is_ascii_graphic() && !matches!(c, '(' | ')' | ';'))
+            .take(255)
+            .collect();
+        let helo = if helo.is_empty() { "unknown" } else { &helo };
+        let ip = match self.peer.ip() {
+            IpAddr::V4(v4) => format!("[{v4}]"),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => format!("[{v4}]"),
+                None => format!("[IPv6:{v6}]"),
+            },
+        };
+        let date = jiff::fmt::rfc2822::to_string(&now.to_zoned_datetime(jiff::tz::TimeZone::UTC))
+            .unwrap_or_default();
+        let mut field = format!(
+            "Received: from {helo} ({ip})\r\n\tby {} (etraq) with {} id {id:x}",
+            self.hostname, self.protocol
+        );
+        if let [one] = rcpts {
+            field.push_str(&format!("\r\n\tfor <{one}>"));
+        }
+        field.push_str(&format!(";\r\n\t{date}\r\n"));
+        field.into_bytes()
+    }
+}
+
 /// The end of a message: decide, journal, relay, record, answer. See the module docs for why
 /// this order loses nothing.
 async fn deliver(
     shared: &Shared,
     transport: &mut dyn Transport,
-    peer: SocketAddr,
+    trace: &Trace,
     from: ReversePath,
     rcpts: Vec<EmailAddress>,
     data: Vec<u8>,
-    _params: &MailParams,
 ) -> Reply {
+    let peer = trace.peer;
     let store: &Arc<dyn Store> = shared.tracker.store();
     let now = jiff::Timestamp::now();
     let size = data.len() as u64;
@@ -534,7 +675,7 @@ async fn deliver(
         id: 0,
         message_id: decided.message_id.clone(),
         mail_from: from.address().cloned(),
-        rcpt_to: rcpts,
+        rcpt_to: rcpts.clone(),
         size,
         client: peer.to_string(),
         started_at: now,
@@ -555,7 +696,10 @@ async fn deliver(
     let tag = shared.cfg.subject_tag
         && (decided.direction != Direction::Inbound || shared.cfg.subject_tag_inbound);
     let verdict = {
-        let outgoing = rewrite::outgoing(prepared.raw(), dr, tag);
+        // The journal id names this delivery in the trace field.
+        let received = trace.received(pending, &rcpts, now);
+        let mut outgoing = rewrite::outgoing(prepared.raw(), dr, tag);
+        outgoing.prepend(received);
         transport.data(&outgoing).await
     };
     if !verdict.is_positive() {

@@ -36,6 +36,11 @@ pub struct SessionConfig {
     pub max_errors: u32,
     /// Whether STARTTLS can be offered (a certificate is configured).
     pub tls_available: bool,
+    /// Largest header section of a message (552 5.3.4 above it). Classification reads every
+    /// header, so this bounds what one mail can cost before it is refused.
+    pub max_header_bytes: usize,
+    /// Longest physical line in the header section (552 5.3.4 above it).
+    pub max_header_line: usize,
 }
 
 impl Default for SessionConfig {
@@ -47,6 +52,8 @@ impl Default for SessionConfig {
             max_line_length: 4096,
             max_errors: 10,
             tls_available: false,
+            max_header_bytes: 256 * 1024,
+            max_header_line: 16 * 1024,
         }
     }
 }
@@ -73,13 +80,19 @@ pub enum Event {
     Mail {
         /// The sender.
         from: ReversePath,
+        /// The reverse path exactly as the client wrote it (without the angle brackets), which
+        /// is what goes upstream.
+        raw: String,
         /// Its parameters.
         params: MailParams,
     },
     /// Ask the upstream about a recipient; answer with [`Session::rcpt_result`].
     Rcpt {
-        /// The recipient (relay policy already passed).
+        /// The recipient, normalised (relay policy already passed).
         to: EmailAddress,
+        /// The forward path exactly as the client wrote it (without the angle brackets), which
+        /// is what goes upstream: never a rewritten or dequoted form.
+        raw: String,
     },
     /// A complete message to deliver; answer with [`Session::message_result`].
     Message {
@@ -120,8 +133,54 @@ struct Transaction {
     rcpts: Vec<EmailAddress>,
     /// The message being received (DATA or BDAT chunks).
     data: Vec<u8>,
-    /// True once the message exceeded the size limit (the rest is drained).
-    oversize: bool,
+    /// Set once the message broke a limit (size, header size, header line): the rest is
+    /// drained and this is the answer at its end.
+    refused: Option<Reply>,
+    /// Where the header section scan stands.
+    header: HeaderScan,
+}
+
+/// Scans the received bytes of a message for the end of its header section, measuring the
+/// section and its longest line on the way. Bytes after the header section are not looked at.
+#[derive(Debug, Default)]
+struct HeaderScan {
+    /// Bytes of `data` already scanned.
+    scanned: usize,
+    /// The blank line was seen.
+    done: bool,
+    /// Bytes of the current line, line ends excluded.
+    line: usize,
+}
+
+impl HeaderScan {
+    /// Scans `data[self.scanned..]`; `Some(reply)` when a limit is broken.
+    fn scan(&mut self, data: &[u8], cfg: &SessionConfig) -> Option<Reply> {
+        if self.done {
+            return None;
+        }
+        for (i, &b) in data.iter().enumerate().skip(self.scanned) {
+            match b {
+                b'\n' if self.line == 0 => {
+                    self.done = true;
+                    self.scanned = i + 1;
+                    return None;
+                }
+                b'\n' => self.line = 0,
+                b'\r' => {}
+                _ => {
+                    self.line += 1;
+                    if self.line > cfg.max_header_line {
+                        return Some(replies::header_line_too_long());
+                    }
+                }
+            }
+            if i >= cfg.max_header_bytes {
+                return Some(replies::header_too_big());
+            }
+        }
+        self.scanned = data.len();
+        None
+    }
 }
 
 /// One client's SMTP session.
@@ -131,6 +190,8 @@ pub struct Session {
     local_domains: Vec<String>,
     tls: bool,
     helo: Option<String>,
+    /// The client greeted with EHLO (not HELO).
+    esmtp: bool,
     input: Vec<u8>,
     pos: usize,
     receiver: RequestReceiver,
@@ -164,6 +225,7 @@ impl Session {
             local_domains,
             tls,
             helo: None,
+            esmtp: false,
             input: Vec::new(),
             pos: 0,
             receiver: RequestReceiver::default(),
@@ -215,6 +277,19 @@ impl Session {
         self.helo.as_deref()
     }
 
+    /// The protocol name of a `Received:` field's `with` clause (RFC 3848, RFC 6531): `SMTP`
+    /// after HELO, `ESMTP` after EHLO, `ESMTPS` over TLS, `UTF8SMTP`/`UTF8SMTPS` for a
+    /// transaction with the SMTPUTF8 parameter.
+    pub fn protocol(&self, smtputf8: bool) -> &'static str {
+        match (smtputf8, self.esmtp, self.tls) {
+            (true, _, false) => "UTF8SMTP",
+            (true, _, true) => "UTF8SMTPS",
+            (false, false, _) => "SMTP",
+            (false, true, false) => "ESMTP",
+            (false, true, true) => "ESMTPS",
+        }
+    }
+
     /// The next thing to do.
     pub fn poll(&mut self) -> Event {
         if let Some(e) = self.queue.pop_front() {
@@ -252,10 +327,18 @@ impl Session {
             Ok(r) => Ok(r.into_owned_request()),
             Err(e) => Err(e),
         };
+        // The path as written, for MAIL and RCPT: what is relayed and what the routing check
+        // reads (smtp-proto's address is decoded).
+        let raw = match &request {
+            Ok(Request::Mail { .. } | Request::Rcpt { .. }) => {
+                crate::path::raw_path(&self.input[self.pos..self.pos + consumed])
+            }
+            _ => None,
+        };
         self.pos += consumed;
         match request {
             Ok(_) if consumed > self.cfg.max_line_length => self.error(replies::line_too_long()),
-            Ok(req) => self.command(req),
+            Ok(req) => self.command(req, raw),
             Err(ProtoError::NeedsMoreData { .. }) => {
                 self.compact();
                 Event::NeedMore
@@ -290,12 +373,13 @@ impl Session {
         Event::Reply(reply)
     }
 
-    fn command(&mut self, req: Request<String>) -> Event {
+    fn command(&mut self, req: Request<String>, raw: Option<String>) -> Event {
         match req {
             Request::Ehlo { host } => {
                 let reset = self.tx.from.is_some();
                 self.tx = Transaction::default();
                 self.helo = Some(host);
+                self.esmtp = true;
                 let mut e = EhloResponse::new(self.cfg.hostname.as_str());
                 e.capabilities = smtp_proto::EXT_PIPELINING
                     | smtp_proto::EXT_SIZE
@@ -323,6 +407,7 @@ impl Session {
                 let reset = self.tx.from.is_some();
                 self.tx = Transaction::default();
                 self.helo = Some(host);
+                self.esmtp = false;
                 let reply = Event::Reply(Reply::plain(250, self.cfg.hostname.clone()));
                 if reset {
                     self.queue.push_back(reply);
@@ -343,10 +428,15 @@ impl Session {
                 let path = if addr.is_empty() {
                     ReversePath::Null
                 } else {
-                    match EmailAddress::parse(addr) {
-                        Ok(a) => ReversePath::Address(a),
-                        Err(_) => return self.error(replies::bad_sender()),
+                    match normal_form(addr, raw.as_deref()) {
+                        Some(a) => ReversePath::Address(a),
+                        None => return self.error(replies::bad_sender()),
                     }
+                };
+                let raw = match (&path, raw) {
+                    (ReversePath::Null, _) => String::new(),
+                    (_, Some(r)) if !r.trim().is_empty() => r,
+                    (_, _) => return self.error(replies::bad_sender()),
                 };
                 if from.size > self.cfg.max_message_bytes {
                     return self.error(replies::too_big());
@@ -356,18 +446,35 @@ impl Session {
                     body_8bit: from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0,
                     smtputf8: from.flags & smtp_proto::MAIL_SMTPUTF8 != 0,
                 };
+                // RFC 6531 §3.4: a non-ASCII address needs the SMTPUTF8 parameter.
+                if !raw.is_ascii() && !params.smtputf8 {
+                    return self.error(replies::utf8_address_without_smtputf8());
+                }
                 self.state = State::Waiting;
                 self.waiting_for = Some(Waiting::Mail(path.clone(), params.clone()));
-                Event::Mail { from: path, params }
+                Event::Mail {
+                    from: path,
+                    raw,
+                    params,
+                }
             }
             Request::Rcpt { to } => {
                 if self.tx.from.is_none() {
                     return self.error(replies::bad_sequence("Need MAIL command first"));
                 }
-                let addr = match EmailAddress::parse(to.address.trim()) {
-                    Ok(a) => a,
-                    Err(_) => return self.error(replies::bad_recipient()),
+                let Some(addr) = normal_form(to.address.trim(), raw.as_deref()) else {
+                    return self.error(replies::bad_recipient());
                 };
+                let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
+                    return self.error(replies::bad_recipient());
+                };
+                let smtputf8 = self.tx.from.as_ref().is_some_and(|f| f.1.smtputf8);
+                if !raw.is_ascii() && !smtputf8 {
+                    return self.error(replies::utf8_address_without_smtputf8());
+                }
+                if !self.relay_allowed && crate::path::has_sender_routing(&raw) {
+                    return self.error(replies::routing_denied());
+                }
                 let local = self.local_domains.iter().any(|d| d == addr.domain());
                 if !local && !self.relay_allowed {
                     return self.error(replies::relay_denied());
@@ -384,7 +491,7 @@ impl Session {
                 }
                 self.state = State::Waiting;
                 self.waiting_for = Some(Waiting::Rcpt(addr.clone()));
-                Event::Rcpt { to: addr }
+                Event::Rcpt { to: addr, raw }
             }
             Request::Data => {
                 if let Some(e) = self.check_ready_for_data() {
@@ -410,10 +517,10 @@ impl Session {
                 if let Some(e) = self.check_ready_for_data() {
                     return e;
                 }
-                let over = self.tx.oversize
+                let over = self.tx.refused.is_some()
                     || self.tx.data.len().saturating_add(chunk_size) > self.cfg.max_message_bytes;
                 if over {
-                    self.tx.oversize = true;
+                    self.tx.refused.get_or_insert_with(replies::too_big);
                     self.tx.data = Vec::new();
                 }
                 self.state = State::Bdat {
@@ -479,11 +586,18 @@ impl Session {
         };
         let rest = &self.input[self.pos..];
         let (consumed, done) = reader.feed(rest, &mut self.tx.data);
-        if !self.tx.oversize && self.tx.data.len() > self.cfg.max_message_bytes {
-            // Too big: stop keeping it, drain the rest, answer 552 at the end.
-            reader.discard();
-            self.tx.oversize = true;
-            self.tx.data = Vec::new();
+        if self.tx.refused.is_none() {
+            let refuse = if self.tx.data.len() > self.cfg.max_message_bytes {
+                Some(replies::too_big())
+            } else {
+                self.tx.header.scan(&self.tx.data, &self.cfg)
+            };
+            if let Some(reply) = refuse {
+                // Over a limit: stop keeping it, drain the rest, answer 552 at the end.
+                reader.discard();
+                self.tx.refused = Some(reply);
+                self.tx.data = Vec::new();
+            }
         }
         self.pos += consumed;
         if !done {
@@ -506,14 +620,25 @@ impl Session {
         let is_last = receiver.is_last;
         let consumed = rest.len() - it.as_slice().len();
         self.pos += consumed;
+        if self.tx.refused.is_none()
+            && let Some(reply) = self.tx.header.scan(&self.tx.data, &self.cfg)
+        {
+            // The rest of this chunk still arrives (bounded by the size check at BDAT); later
+            // chunks are drained.
+            self.tx.refused = Some(reply);
+            self.tx.data = Vec::new();
+        }
+        if self.tx.refused.is_some() {
+            self.tx.data.clear();
+        }
         if !done {
             self.compact();
             return Event::NeedMore;
         }
         if !is_last {
             self.state = State::Command;
-            if self.tx.oversize {
-                return Event::Reply(replies::too_big());
+            if let Some(reply) = &self.tx.refused {
+                return Event::Reply(reply.clone());
             }
             return Event::Reply(Reply::new(250, [2, 6, 0], "Chunk accepted"));
         }
@@ -522,11 +647,11 @@ impl Session {
 
     /// The end of DATA or of the last BDAT chunk.
     fn finish_message(&mut self) -> Event {
-        if self.tx.oversize {
+        if let Some(reply) = self.tx.refused.take() {
             // The transaction ends without a message; the upstream one is aborted.
             self.tx = Transaction::default();
             self.state = State::Command;
-            self.queue.push_back(Event::Reply(replies::too_big()));
+            self.queue.push_back(Event::Reply(reply));
             return Event::Reset;
         }
         let Some((from, params)) = self.tx.from.clone() else {
@@ -586,6 +711,7 @@ impl Session {
     pub fn tls_started(&mut self) {
         self.tls = true;
         self.helo = None;
+        self.esmtp = false;
         self.tx = Transaction::default();
         self.input.clear();
         self.pos = 0;
@@ -593,6 +719,15 @@ impl Session {
         self.queue.clear();
         self.state = State::Command;
     }
+}
+
+/// The normal form of an envelope address: from smtp-proto's decoded text, or, when that does
+/// not parse (a quoted local part with a space loses its quotes there), from the path as
+/// written.
+fn normal_form(decoded: &str, raw: Option<&str>) -> Option<EmailAddress> {
+    EmailAddress::parse(decoded)
+        .ok()
+        .or_else(|| raw.and_then(|r| EmailAddress::parse(r).ok()))
 }
 
 /// A reply whose wire form is already complete (the EHLO response writer's output).
@@ -691,7 +826,7 @@ mod tests {
                 Event::NeedMore => break,
                 Event::Reply(r) => out.push_str(&String::from_utf8_lossy(&r.to_bytes())),
                 Event::Mail { .. } => s.mail_result(replies::ok()),
-                Event::Rcpt { to } => {
+                Event::Rcpt { to, .. } => {
                     if to.local_part().starts_with("no") {
                         s.rcpt_result(Reply::new(550, [5, 1, 1], "No such user"));
                     } else {
@@ -910,6 +1045,148 @@ mod tests {
         let long = [b"NOOP ".as_slice(), &[b'x'; 5000], b"\r\nNOOP\r\n"].concat();
         let (out, _) = run(cfg(), false, &long);
         assert!(out.contains("500 5.5.2 Line too long"), "{out}");
+    }
+
+    /// The paths a session hands the driver for MAIL and RCPT, as it would forward them.
+    fn forwarded(relay: bool, input: &[u8]) -> (String, Vec<String>) {
+        let mut s = Session::new(cfg(), vec!["example.com".into()], relay, false);
+        let mut out = String::new();
+        let mut paths = Vec::new();
+        s.push_input(input);
+        loop {
+            match s.poll() {
+                Event::NeedMore | Event::Close(_) => break,
+                Event::Reply(r) => out.push_str(&String::from_utf8_lossy(&r.to_bytes())),
+                Event::Mail { raw, .. } => {
+                    paths.push(format!("MAIL <{raw}>"));
+                    s.mail_result(replies::ok());
+                }
+                Event::Rcpt { raw, .. } => {
+                    paths.push(format!("RCPT <{raw}>"));
+                    s.rcpt_result(replies::ok());
+                }
+                Event::Message { .. } => s.message_result(replies::ok()),
+                Event::Reset | Event::StartTls(_) => {}
+            }
+        }
+        (out, paths)
+    }
+
+    #[test]
+    fn sender_specified_routing_is_refused_to_strangers() {
+        for routed in [
+            "victim%other.com@example.com",
+            "other.com!victim@example.com",
+            "\"victim@other.com\"@example.com",
+            "@relay.test:victim@example.com",
+        ] {
+            let script = format!("EHLO c\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<{routed}>\r\n");
+            let (out, paths) = forwarded(false, script.as_bytes());
+            assert!(
+                out.contains("550 5.7.1 Sender-specified routing"),
+                "{routed}: {out}"
+            );
+            assert_eq!(paths, vec!["MAIL <a@c.test>"], "{routed} was forwarded");
+            // A client in relay_networks may route; the path goes on exactly as written.
+            let (out, paths) = forwarded(true, script.as_bytes());
+            assert!(!out.contains("5.7.1"), "{out}");
+            assert_eq!(paths[1], format!("RCPT <{routed}>"));
+        }
+    }
+
+    #[test]
+    fn paths_are_forwarded_exactly_as_received() {
+        let (_, paths) = forwarded(
+            false,
+            b"EHLO c\r\nMAIL FROM:<\"Odd Sender\"@C.Test> BODY=8BITMIME\r\nRCPT TO:<\"First Last\"@Example.COM>\r\nRCPT TO:<Bob.Smith@example.com> NOTIFY=NEVER\r\n",
+        );
+        assert_eq!(
+            paths,
+            vec![
+                "MAIL <\"Odd Sender\"@C.Test>",
+                "RCPT <\"First Last\"@Example.COM>",
+                "RCPT <Bob.Smith@example.com>"
+            ]
+        );
+    }
+
+    #[test]
+    fn non_ascii_addresses_need_smtputf8() {
+        let (out, paths) = forwarded(
+            false,
+            "EHLO c\r\nMAIL FROM:<josé@c.test>\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<用户@example.com>\r\n"
+                .as_bytes(),
+        );
+        assert_eq!(out.matches("553 5.6.7").count(), 2, "{out}");
+        assert_eq!(paths, vec!["MAIL <a@c.test>"]);
+        let (out, paths) = forwarded(
+            false,
+            "EHLO c\r\nMAIL FROM:<josé@c.test> SMTPUTF8\r\nRCPT TO:<用户@example.com>\r\n"
+                .as_bytes(),
+        );
+        assert!(!out.contains("553"), "{out}");
+        assert_eq!(paths, vec!["MAIL <josé@c.test>", "RCPT <用户@example.com>"]);
+    }
+
+    #[test]
+    fn oversized_headers_are_drained_and_refused() {
+        let cfg = SessionConfig {
+            max_message_bytes: 100_000,
+            max_header_bytes: 4096,
+            max_header_line: 1000,
+            ..cfg()
+        };
+        let start = b"EHLO c\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n";
+        // A header section over the limit, each line short.
+        let mut big = start.to_vec();
+        for i in 0..200 {
+            big.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "y".repeat(40)).as_bytes());
+        }
+        big.extend_from_slice(b"\r\nbody\r\n.\r\nNOOP\r\n");
+        let (out, msgs) = run(cfg.clone(), false, &big);
+        assert!(
+            out.contains("552 5.3.4 Message header section exceeds"),
+            "{out}"
+        );
+        assert!(
+            out.trim_end().ends_with("250 2.0.0 OK"),
+            "the session goes on: {out}"
+        );
+        assert!(msgs.is_empty());
+        // One header line over the limit.
+        let mut long = start.to_vec();
+        long.extend_from_slice(format!("To: {}\r\n\r\nbody\r\n.\r\n", "z".repeat(2000)).as_bytes());
+        let (out, msgs) = run(cfg.clone(), false, &long);
+        assert!(
+            out.contains("552 5.3.4 Message header line exceeds"),
+            "{out}"
+        );
+        assert!(msgs.is_empty());
+        // Long lines in the body are not header lines; a big body is fine.
+        let mut body = start.to_vec();
+        body.extend_from_slice(
+            format!(
+                "Subject: ok\r\n\r\n{}\r\n{}\r\n.\r\n",
+                "b".repeat(3000),
+                "c\r\n".repeat(3000)
+            )
+            .as_bytes(),
+        );
+        let (out, msgs) = run(cfg.clone(), false, &body);
+        assert_eq!(msgs.len(), 1, "{out}");
+        // The same limits hold for BDAT.
+        let mut bdat = b"EHLO c\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<b@example.com>\r\n".to_vec();
+        let header = format!("To: {}\r\n\r\nbody", "z".repeat(2000));
+        bdat.extend_from_slice(
+            format!("BDAT {} LAST\r\n{header}NOOP\r\n", header.len()).as_bytes(),
+        );
+        let (out, msgs) = run(cfg, false, &bdat);
+        assert!(
+            out.contains("552 5.3.4 Message header line exceeds"),
+            "{out}"
+        );
+        assert!(msgs.is_empty());
+        assert!(out.trim_end().ends_with("250 2.0.0 OK"), "{out}");
     }
 
     #[test]

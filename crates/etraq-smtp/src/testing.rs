@@ -43,6 +43,8 @@ pub struct Received {
     pub rcpt_to: Vec<String>,
     /// The message (dot-unstuffed).
     pub data: Vec<u8>,
+    /// The MAIL and RCPT command lines exactly as etraq sent them (line ends removed).
+    pub commands: Vec<String>,
 }
 
 impl Received {
@@ -138,6 +140,7 @@ async fn serve(
     let mut pending: Vec<u8> = Vec::new();
     let mut from = String::new();
     let mut rcpts: Vec<String> = Vec::new();
+    let mut commands: Vec<String> = Vec::new();
     loop {
         let n = stream.read(&mut buf).await?;
         if n == 0 {
@@ -150,6 +153,10 @@ async fn serve(
             let before = it.len();
             let req = receiver.ingest(&mut it).map(|r| r.into_owned_request());
             let consumed = before - it.len();
+            if matches!(req, Ok(Request::Mail { .. } | Request::Rcpt { .. })) {
+                let line = String::from_utf8_lossy(&pending[..consumed]);
+                commands.push(line.trim_end().to_string());
+            }
             pending.drain(..consumed);
             match req {
                 Ok(Request::Ehlo { .. }) => out.extend_from_slice(b"250-fake.upstream\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-SIZE 104857600\r\n250 PIPELINING\r\n"),
@@ -159,6 +166,8 @@ async fn serve(
                     _ => {
                         from = f.address;
                         rcpts.clear();
+                        commands.retain(|c| c.to_ascii_uppercase().starts_with("MAIL"));
+                        commands.drain(..commands.len().saturating_sub(1));
                         out.extend_from_slice(b"250 2.1.0 OK\r\n");
                     }
                 },
@@ -209,6 +218,7 @@ async fn serve(
                                     mail_from: from.clone(),
                                     rcpt_to: rcpts.clone(),
                                     data,
+                                    commands: commands.clone(),
                                 });
                             }
                             out.extend_from_slice(b"250 2.0.0 Queued as fake\r\n");

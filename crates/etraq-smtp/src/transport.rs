@@ -24,10 +24,12 @@ use crate::session::MailParams;
 /// One client session's view of the destination.
 #[async_trait]
 pub trait Transport: Send {
-    /// Starts a transaction.
-    async fn mail(&mut self, from: &ReversePath, params: &MailParams) -> Reply;
-    /// Adds a recipient.
-    async fn rcpt(&mut self, to: &EmailAddress) -> Reply;
+    /// Starts a transaction. `raw` is the reverse path exactly as the client wrote it; that is
+    /// what an SMTP destination receives.
+    async fn mail(&mut self, from: &ReversePath, raw: &str, params: &MailParams) -> Reply;
+    /// Adds a recipient. `raw` is the forward path exactly as the client wrote it (quoting
+    /// included); that is what an SMTP destination receives, never a rewritten form.
+    async fn rcpt(&mut self, to: &EmailAddress, raw: &str) -> Reply;
     /// Sends the message; the reply is the destination's verdict.
     async fn data(&mut self, message: &Outgoing<'_>) -> Reply;
     /// Aborts the transaction.
@@ -90,12 +92,25 @@ pub struct Upstream {
     in_transaction: bool,
 }
 
+/// Why talking to the upstream failed.
 #[derive(Debug)]
 enum Failure {
     /// Could not connect or greet.
     Connect(Reply),
-    /// The connection broke or timed out.
-    Io,
+    /// The connection broke, or the upstream sent something that is not SMTP.
+    Io(String),
+    /// The upstream did not answer in time.
+    Timeout,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Connect(r) => write!(f, "could not open a session ({r})"),
+            Failure::Io(e) => f.write_str(e),
+            Failure::Timeout => f.write_str("no answer within the timeout"),
+        }
+    }
 }
 
 impl Conn {
@@ -116,15 +131,17 @@ impl Conn {
                         return Ok(Reply::from_upstream(&resp));
                     }
                     Err(smtp_proto::Error::NeedsMoreData { .. }) => {}
-                    Err(_) => return Err(Failure::Io),
+                    Err(e) => return Err(Failure::Io(format!("unparseable reply: {e:?}"))),
                 }
             }
             if self.buf.len() > 64 * 1024 {
-                return Err(Failure::Io);
+                return Err(Failure::Io("a reply longer than 64 KiB".into()));
             }
             let mut chunk = [0u8; 4096];
             let n = match tokio::time::timeout(timeout, self.stream.read(&mut chunk)).await {
-                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(Failure::Io),
+                Ok(Ok(0)) => return Err(Failure::Io("the connection was closed".into())),
+                Ok(Err(e)) => return Err(Failure::Io(e.to_string())),
+                Err(_) => return Err(Failure::Timeout),
                 Ok(Ok(n)) => n,
             };
             if self.pos == self.buf.len() {
@@ -135,11 +152,16 @@ impl Conn {
         }
     }
 
-    async fn command(&mut self, line: &str, timeout: Duration) -> Result<Reply, Failure> {
-        let write = tokio::time::timeout(timeout, self.stream.write_all(line.as_bytes())).await;
-        if !matches!(write, Ok(Ok(()))) {
-            return Err(Failure::Io);
+    async fn write(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), Failure> {
+        match tokio::time::timeout(timeout, self.stream.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Failure::Io(e.to_string())),
+            Err(_) => Err(Failure::Timeout),
         }
+    }
+
+    async fn command(&mut self, line: &str, timeout: Duration) -> Result<Reply, Failure> {
+        self.write(line.as_bytes(), timeout).await?;
         self.read_reply(timeout).await
     }
 }
@@ -179,7 +201,7 @@ impl Upstream {
         let greeting = conn
             .read_reply(self.cfg.timeout)
             .await
-            .map_err(|_| Failure::Connect(replies::upstream_unavailable()))?;
+            .map_err(|e| self.unavailable("greeting", &e))?;
         if greeting.code != 220 {
             tracing::warn!(reply = %greeting, "the upstream refused the connection");
             return Err(Failure::Connect(replies::upstream_unavailable()));
@@ -187,7 +209,7 @@ impl Upstream {
         let ehlo = conn
             .command(&format!("EHLO {}\r\n", self.cfg.helo), self.cfg.timeout)
             .await
-            .map_err(|_| Failure::Connect(replies::upstream_unavailable()))?;
+            .map_err(|e| self.unavailable("EHLO", &e))?;
         if ehlo.is_positive() {
             for line in ehlo.text.lines() {
                 let kw = line
@@ -206,7 +228,7 @@ impl Upstream {
             let helo = conn
                 .command(&format!("HELO {}\r\n", self.cfg.helo), self.cfg.timeout)
                 .await
-                .map_err(|_| Failure::Connect(replies::upstream_unavailable()))?;
+                .map_err(|e| self.unavailable("HELO", &e))?;
             if !helo.is_positive() {
                 tracing::warn!(reply = %helo, "the upstream refused HELO");
                 return Err(Failure::Connect(replies::upstream_unavailable()));
@@ -215,10 +237,31 @@ impl Upstream {
         Ok(conn)
     }
 
-    fn mail_line(conn: &Conn, from: &ReversePath, params: &MailParams) -> Result<String, Reply> {
+    /// Logs a failure to open a session (naming the upstream and the stage) and gives the
+    /// client's answer.
+    fn unavailable(&self, stage: &str, e: &Failure) -> Failure {
+        tracing::warn!(upstream = %self.addr(), stage, error = %e, "cannot open a session with the upstream");
+        Failure::Connect(replies::upstream_unavailable())
+    }
+
+    /// Logs a failure in a transaction, naming the upstream, the stage and the error.
+    fn failed(&self, stage: &str, e: &Failure) {
+        tracing::warn!(upstream = %self.addr(), stage, error = %e, "the upstream failed during a transaction; the client gets 451 and retries");
+    }
+
+    fn addr(&self) -> String {
+        format!("{}:{}", self.cfg.host, self.cfg.port)
+    }
+
+    fn mail_line(
+        conn: &Conn,
+        from: &ReversePath,
+        raw: &str,
+        params: &MailParams,
+    ) -> Result<String, Reply> {
         let mut line = match from {
             ReversePath::Null => "MAIL FROM:<>".to_string(),
-            ReversePath::Address(a) => format!("MAIL FROM:<{a}>"),
+            ReversePath::Address(_) => format!("MAIL FROM:<{raw}>"),
         };
         if params.size > 0 && conn.size {
             line.push_str(&format!(" SIZE={}", params.size));
@@ -226,7 +269,9 @@ impl Upstream {
         if params.body_8bit && conn.eight_bit {
             line.push_str(" BODY=8BITMIME");
         }
-        let needs_utf8 = params.smtputf8 || from.address().is_some_and(|a| !a.as_str().is_ascii());
+        // Whenever the client used SMTPUTF8 it goes on (RFC 6531 §3.7): the message may carry
+        // UTF-8 headers even when the reverse path is ASCII.
+        let needs_utf8 = params.smtputf8 || !raw.is_ascii();
         if needs_utf8 {
             if !conn.smtputf8 {
                 return Err(replies::utf8_unsupported());
@@ -240,7 +285,7 @@ impl Upstream {
 
 #[async_trait]
 impl Transport for Upstream {
-    async fn mail(&mut self, from: &ReversePath, params: &MailParams) -> Reply {
+    async fn mail(&mut self, from: &ReversePath, raw: &str, params: &MailParams) -> Reply {
         // A connection kept from an earlier transaction may have gone stale: retry once afresh.
         for fresh in [false, true] {
             if fresh || self.conn.is_none() {
@@ -248,13 +293,16 @@ impl Transport for Upstream {
                 match self.connect().await {
                     Ok(c) => self.conn = Some(c),
                     Err(Failure::Connect(r)) => return r,
-                    Err(Failure::Io) => return replies::upstream_unavailable(),
+                    Err(e) => {
+                        self.failed("connect", &e);
+                        return replies::upstream_unavailable();
+                    }
                 }
             }
             let Some(conn) = self.conn.as_mut() else {
                 return replies::upstream_unavailable();
             };
-            let line = match Self::mail_line(conn, from, params) {
+            let line = match Self::mail_line(conn, from, raw, params) {
                 Ok(l) => l,
                 Err(r) => return r,
             };
@@ -263,22 +311,30 @@ impl Transport for Upstream {
                     self.in_transaction = r.is_positive();
                     return r;
                 }
-                Err(_) => self.conn = None,
+                Err(e) => {
+                    if fresh {
+                        self.failed("MAIL FROM", &e);
+                    } else {
+                        tracing::debug!(upstream = %self.addr(), error = %e, "a kept upstream connection went stale; opening a new one");
+                    }
+                    self.conn = None;
+                }
             }
         }
         replies::upstream_unavailable()
     }
 
-    async fn rcpt(&mut self, to: &EmailAddress) -> Reply {
+    async fn rcpt(&mut self, _to: &EmailAddress, raw: &str) -> Reply {
         let Some(conn) = self.conn.as_mut() else {
             return replies::upstream_failed();
         };
         match conn
-            .command(&format!("RCPT TO:<{to}>\r\n"), self.cfg.timeout)
+            .command(&format!("RCPT TO:<{raw}>\r\n"), self.cfg.timeout)
             .await
         {
             Ok(r) => r,
-            Err(_) => {
+            Err(e) => {
+                self.failed("RCPT TO", &e);
                 self.conn = None;
                 replies::upstream_failed()
             }
@@ -292,7 +348,8 @@ impl Transport for Upstream {
         self.in_transaction = false;
         let go = match conn.command("DATA\r\n", self.cfg.timeout).await {
             Ok(r) => r,
-            Err(_) => {
+            Err(e) => {
+                self.failed("DATA", &e);
                 self.conn = None;
                 return replies::upstream_failed();
             }
@@ -301,35 +358,45 @@ impl Transport for Upstream {
             return go;
         }
         let mut enc = DotStuffer::default();
-        let mut ok = true;
+        let mut sent: Result<(), Failure> = Ok(());
         'pieces: for piece in &message.pieces {
             for chunk in piece.chunks(CHUNK) {
                 enc.push(chunk);
                 if enc.out.len() >= CHUNK {
-                    let w = tokio::time::timeout(self.cfg.timeout, conn.stream.write_all(&enc.out))
-                        .await;
+                    sent = conn.write(&enc.out, self.cfg.timeout).await;
                     enc.out.clear();
-                    if !matches!(w, Ok(Ok(()))) {
-                        ok = false;
+                    if sent.is_err() {
                         break 'pieces;
                     }
                 }
             }
         }
-        if ok {
+        if sent.is_ok() {
             enc.finish();
-            ok = matches!(
-                tokio::time::timeout(self.cfg.timeout, conn.stream.write_all(&enc.out)).await,
-                Ok(Ok(()))
-            );
+            sent = conn.write(&enc.out, self.cfg.timeout).await;
         }
-        if !ok {
+        if let Err(e) = sent {
+            self.failed("message data", &e);
             self.conn = None;
             return replies::upstream_failed();
         }
         match conn.read_reply(self.cfg.data_timeout).await {
             Ok(r) => r,
-            Err(_) => {
+            Err(Failure::Timeout) => {
+                // The whole message went out; the upstream may still accept and deliver it.
+                // The client gets 451 and retries, which can deliver it twice: RFC 1047's
+                // duplicate problem, bounded by `upstream.data_timeout` being long.
+                tracing::warn!(
+                    upstream = %self.addr(),
+                    stage = "end of data",
+                    timeout_secs = self.cfg.data_timeout.as_secs(),
+                    "the upstream did not answer after the message data; it may still deliver it, so the client's retry may duplicate it"
+                );
+                self.conn = None;
+                replies::upstream_data_timeout()
+            }
+            Err(e) => {
+                self.failed("end of data", &e);
                 self.conn = None;
                 replies::upstream_failed()
             }
@@ -341,10 +408,18 @@ impl Transport for Upstream {
             return;
         }
         self.in_transaction = false;
-        if let Some(conn) = self.conn.as_mut()
-            && !matches!(conn.command("RSET\r\n", self.cfg.timeout).await, Ok(r) if r.is_positive())
-        {
-            self.conn = None;
+        if let Some(conn) = self.conn.as_mut() {
+            match conn.command("RSET\r\n", self.cfg.timeout).await {
+                Ok(r) if r.is_positive() => {}
+                Ok(r) => {
+                    tracing::warn!(upstream = %self.addr(), stage = "RSET", reply = %r, "the upstream refused RSET; closing its session");
+                    self.conn = None;
+                }
+                Err(e) => {
+                    self.failed("RSET", &e);
+                    self.conn = None;
+                }
+            }
         }
     }
 
@@ -404,11 +479,11 @@ pub async fn deliver_to_maildir(dir: Arc<PathBuf>, bytes: Vec<u8>) -> std::io::R
 
 #[async_trait]
 impl Transport for Maildir {
-    async fn mail(&mut self, _from: &ReversePath, _params: &MailParams) -> Reply {
+    async fn mail(&mut self, _from: &ReversePath, _raw: &str, _params: &MailParams) -> Reply {
         replies::ok()
     }
 
-    async fn rcpt(&mut self, _to: &EmailAddress) -> Reply {
+    async fn rcpt(&mut self, _to: &EmailAddress, _raw: &str) -> Reply {
         Reply::new(250, [2, 1, 5], "OK")
     }
 

@@ -568,3 +568,293 @@ async fn commands_pipelined_after_starttls_are_discarded() {
         "STARTTLS offered again inside TLS: {after}"
     );
 }
+
+// ---- Hardening: every attack of the black-box review, performed on a real socket. ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sender_routing_from_strangers_is_refused_and_paths_go_upstream_as_written() {
+    let h = Harness::start_with(|c| c.smtp.relay_networks.clear()).await;
+    for routed in [
+        "victim%other.com@example.com",
+        "other.com!victim@example.com",
+        "\"victim@other.com\"@example.com",
+        "@relay.test:victim@example.com",
+    ] {
+        let script = format!(
+            "EHLO c\r\nMAIL FROM:<spammer@evil.test>\r\nRCPT TO:<{routed}>\r\nDATA\r\nSubject: s\r\n\r\nx\r\n.\r\n"
+        );
+        let out = raw(h.addr, script.as_bytes()).await;
+        assert!(
+            out.contains("550 5.7.1 Sender-specified routing"),
+            "{routed}: {out}"
+        );
+        assert!(
+            out.contains("554 5.5.1 No valid recipients"),
+            "{routed}: {out}"
+        );
+    }
+    assert!(
+        h.upstream.received().is_empty(),
+        "a routed address was relayed"
+    );
+    // An honest quoted local part goes upstream exactly as written, and so does the case of
+    // the sender's address.
+    let out = raw(
+        h.addr,
+        b"EHLO c\r\nMAIL FROM:<Ann.Smith@Customer.test>\r\nRCPT TO:<\"Support Desk\"@example.com>\r\nDATA\r\nSubject: s\r\n\r\nx\r\n.\r\n",
+    )
+    .await;
+    assert_eq!(first_failure(&out), None, "{out}");
+    let got = h.upstream.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].commands,
+        vec![
+            "MAIL FROM:<Ann.Smith@Customer.test>",
+            "RCPT TO:<\"Support Desk\"@example.com>"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relayed_mail_carries_a_received_trace_field() {
+    let h = Harness::start().await;
+    let out = raw(
+        h.addr,
+        b"EHLO client.test\r\nMAIL FROM:<ann@customer.test>\r\nRCPT TO:<support@example.com>\r\nDATA\r\nSubject: s\r\nMessage-ID: <trace@customer.test>\r\n\r\nx\r\n.\r\n",
+    )
+    .await;
+    assert_eq!(first_failure(&out), None, "{out}");
+    let got = h.upstream.received();
+    let data = String::from_utf8_lossy(&got[0].data);
+    assert!(
+        data.starts_with(
+            "Received: from client.test ([127.0.0.1])\r\n\tby gw.test (etraq) with ESMTP id "
+        ),
+        "{data}"
+    );
+    let received = got[0].header("Received").unwrap();
+    assert!(
+        received.contains("for <support@example.com>;"),
+        "{received}"
+    );
+    // The date parses as RFC 5322.
+    let date = received.rsplit(';').next().unwrap().trim();
+    assert!(jiff::fmt::rfc2822::parse(date).is_ok(), "{date}");
+    // A hostile HELO name cannot add header lines.
+    let out = raw(
+        h.addr,
+        b"HELO evil(x);\x01\r\nMAIL FROM:<ann@customer.test>\r\nRCPT TO:<support@example.com>\r\nDATA\r\nSubject: s\r\n\r\nx\r\n.\r\n",
+    )
+    .await;
+    assert_eq!(first_failure(&out), None, "{out}");
+    let data = String::from_utf8_lossy(&h.upstream.received()[1].data).to_string();
+    assert!(
+        data.starts_with(
+            "Received: from evilx ([127.0.0.1])\r\n\tby gw.test (etraq) with SMTP id "
+        ),
+        "{data}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtputf8_is_required_for_utf8_addresses_and_passed_on_when_used() {
+    let h = Harness::start().await;
+    let out = raw(
+        h.addr,
+        "EHLO c\r\nMAIL FROM:<ann@customer.test>\r\nRCPT TO:<jos\u{e9}@example.com>\r\n".as_bytes(),
+    )
+    .await;
+    assert!(out.contains("553 5.6.7"), "{out}");
+    let out = raw(
+        h.addr,
+        "EHLO c\r\nMAIL FROM:<ann@customer.test> SMTPUTF8\r\nRCPT TO:<jos\u{e9}@example.com>\r\nDATA\r\nSubject: s\r\n\r\nx\r\n.\r\n".as_bytes(),
+    )
+    .await;
+    assert_eq!(first_failure(&out), None, "{out}");
+    let got = h.upstream.received();
+    assert_eq!(
+        got[0].commands,
+        vec![
+            "MAIL FROM:<ann@customer.test> SMTPUTF8",
+            "RCPT TO:<jos\u{e9}@example.com>"
+        ]
+    );
+    assert!(String::from_utf8_lossy(&got[0].data).contains("with UTF8SMTP id"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_header_lines_and_sections_are_refused() {
+    let h = Harness::start_with(|c| c.smtp.max_message_bytes = 20_000_000).await;
+    // A 10 MB header line.
+    let mut big =
+        b"EHLO c\r\nMAIL FROM:<a@customer.test>\r\nRCPT TO:<support@example.com>\r\nDATA\r\nTo: "
+            .to_vec();
+    big.extend(std::iter::repeat_n(b'x', 10_000_000));
+    big.extend_from_slice(b"\r\n\r\nbody\r\n.\r\n");
+    let out = raw(h.addr, &big).await;
+    assert!(
+        out.contains("552 5.3.4 Message header line exceeds"),
+        "{out}"
+    );
+    assert!(out.contains("221"), "the session survives: {out}");
+    // 400,000 addresses in one To: header, folded into short lines.
+    let mut many =
+        b"EHLO c\r\nMAIL FROM:<a@customer.test>\r\nRCPT TO:<support@example.com>\r\nDATA\r\nTo: "
+            .to_vec();
+    for i in 0..400_000 {
+        many.extend_from_slice(format!("u{i}@customer.test,\r\n ").as_bytes());
+    }
+    many.extend_from_slice(b"last@customer.test\r\n\r\nbody\r\n.\r\n");
+    let out = raw(h.addr, &many).await;
+    assert!(
+        out.contains("552 5.3.4 Message header section exceeds"),
+        "{out}"
+    );
+    assert!(h.upstream.received().is_empty());
+    assert_eq!(h.mails().await, 0);
+}
+
+/// Sends `bytes` one at a time with `gap` between them until the server closes; returns what
+/// it answered, how many bytes went out and how long the connection lived.
+async fn drip(addr: SocketAddr, bytes: &[u8], gap: Duration) -> (String, usize, Duration) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let start = std::time::Instant::now();
+    let mut got = String::new();
+    let mut buf = vec![0u8; 4096];
+    read_finals(&mut s, &mut got, &mut buf, 1).await;
+    let mut sent = 0;
+    for b in bytes.iter().cycle() {
+        if s.write_all(std::slice::from_ref(b)).await.is_err() {
+            break;
+        }
+        sent += 1;
+        match tokio::time::timeout(gap, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                got.push_str(&String::from_utf8_lossy(&buf[..n]));
+                if got.contains("421 ") {
+                    break;
+                }
+            }
+            Err(_) => {}
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+    }
+    (got, sent, start.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_cut_at_its_command_deadline() {
+    // command_timeout is 3 s; one byte every 0.5 s resets no idle timer.
+    let h = Harness::start().await;
+    let (got, sent, lived) = drip(
+        h.addr,
+        b"NOOP and more and more\r\n",
+        Duration::from_millis(500),
+    )
+    .await;
+    assert!(got.contains("421 4.4.2 Timeout"), "{got}");
+    assert!(
+        sent < 12,
+        "{sent} bytes were taken within a 3 s command deadline"
+    );
+    assert!(lived < Duration::from_secs(8), "lived {lived:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_at_its_deadline_however_busy_it_keeps() {
+    let h = Harness::start_with(|c| c.smtp.session_timeout = "2s".parse().unwrap()).await;
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    let start = std::time::Instant::now();
+    let mut got = String::new();
+    let mut buf = vec![0u8; 4096];
+    read_finals(&mut s, &mut got, &mut buf, 1).await;
+    let mut noops = 0;
+    while start.elapsed() < Duration::from_secs(20) {
+        if s.write_all(b"NOOP\r\n").await.is_err() {
+            break;
+        }
+        noops += 1;
+        read_finals(&mut s, &mut got, &mut buf, 1 + noops).await;
+        if got.contains("421 ") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(got.contains("421 4.4.2 Session time limit"), "{got}");
+    assert!(
+        start.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_slot() {
+    let h = Harness::start_with(|c| {
+        c.smtp.relay_networks.clear();
+        c.smtp.max_connections_per_ip = 3;
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(h.addr).await.unwrap();
+        let (mut g, mut b) = (String::new(), [0u8; 512]);
+        read_finals(&mut s, &mut g, &mut b, 1).await;
+        assert!(g.starts_with("220"), "{g}");
+        held.push(s);
+    }
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    let (mut g, mut b) = (String::new(), [0u8; 512]);
+    read_finals(&mut s, &mut g, &mut b, 1).await;
+    assert!(
+        g.starts_with("421 4.7.0 Too many connections from your address"),
+        "{g}"
+    );
+    // A slot given back is free again.
+    drop(held.pop());
+    let mut ok = false;
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(h.addr).await.unwrap();
+        let (mut g, mut b) = (String::new(), [0u8; 512]);
+        read_finals(&mut s, &mut g, &mut b, 1).await;
+        if g.starts_with("220") {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "the freed slot was not given back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_in_relay_networks_are_not_limited_per_address() {
+    let h = Harness::start_with(|c| c.smtp.max_connections_per_ip = 1).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(h.addr).await.unwrap();
+        let (mut g, mut b) = (String::new(), [0u8; 512]);
+        read_finals(&mut s, &mut g, &mut b, 1).await;
+        assert!(g.starts_with("220"), "{g}");
+        held.push(s);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_timeout_after_the_data_is_said_to_be_one() {
+    let h = Harness::start().await;
+    h.upstream.set(Behavior::StallAtDataEnd);
+    let out = raw(
+        h.addr,
+        b"EHLO c\r\nMAIL FROM:<ann@customer.test>\r\nRCPT TO:<support@example.com>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\n",
+    )
+    .await;
+    assert!(
+        out.contains("451 4.4.2 Upstream mail server timed out after the message data"),
+        "{out}"
+    );
+    assert_eq!(h.mails().await, 0);
+}
