@@ -387,7 +387,8 @@ fn evaluation_mode_without_a_config_tracks_into_the_maildir() {
     let files: Vec<_> = std::fs::read_dir(&new).unwrap().collect();
     assert_eq!(files.len(), 1);
     let delivered = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
-    assert!(delivered.starts_with("X-Etraq-DR: SUPP-"), "{delivered}");
+    assert!(delivered.starts_with("Received: from "), "{delivered}");
+    assert!(delivered.contains("\r\nX-Etraq-DR: SUPP-"), "{delivered}");
     let list = Command::new(env!("CARGO_BIN_EXE_etraq"))
         .current_dir(dir.path())
         .args(["dr", "list", "--json"])

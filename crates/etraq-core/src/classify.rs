@@ -7,6 +7,8 @@
 //!
 //! The order is the contract's: duplicate, automatic mail, excluded sender, then by direction.
 
+use std::collections::HashSet;
+
 use crate::address::EmailAddress;
 use crate::config::TrackingRules;
 use crate::dr_id::DrId;
@@ -143,10 +145,14 @@ pub fn parties(rules: &TrackingRules, env: &ResolvedEnvelope, mail: &ParsedMail)
         .from
         .clone()
         .or_else(|| env.mail_from.address().cloned());
+    // Sets beside the lists: a mail may name tens of thousands of addresses, and a membership
+    // test per address must not scan them all.
     let rcpts = &env.rcpt_to;
+    let rcpt_set: HashSet<&EmailAddress> = rcpts.iter().collect();
     let mut local_recipients: Vec<EmailAddress> = Vec::new();
+    let mut local_seen: HashSet<&EmailAddress> = HashSet::new();
     for a in mail.to.iter().chain(&mail.cc).chain(rcpts) {
-        if rules.is_local(a) && rcpts.contains(a) && !local_recipients.contains(a) {
+        if rules.is_local(a) && rcpt_set.contains(a) && local_seen.insert(a) {
             local_recipients.push(a.clone());
         }
     }
@@ -167,6 +173,7 @@ pub fn parties(rules: &TrackingRules, env: &ResolvedEnvelope, mail: &ParsedMail)
         (false, true, _) => Direction::External,
     };
     let mut external: Vec<EmailAddress> = Vec::new();
+    let mut external_seen: HashSet<&EmailAddress> = HashSet::new();
     let header_external = mail
         .to
         .iter()
@@ -178,7 +185,7 @@ pub fn parties(rules: &TrackingRules, env: &ResolvedEnvelope, mail: &ParsedMail)
         .chain(&external_recipients)
         .chain(header_external)
     {
-        if !external.contains(a) {
+        if external_seen.insert(a) {
             external.push(a.clone());
         }
     }

@@ -73,8 +73,9 @@ impl Envelope {
         };
         let rcpt_to = if self.rcpt_to.is_empty() {
             let mut v: Vec<EmailAddress> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
             for a in mail.to.iter().chain(&mail.cc).chain(&mail.bcc) {
-                if !v.contains(a) {
+                if seen.insert(a) {
                     v.push(a.clone());
                 }
             }

@@ -68,6 +68,7 @@ pub mod fuzzing;
 pub mod logfiles;
 pub mod message;
 pub mod model;
+pub mod msgid;
 pub mod queries;
 pub mod reports;
 pub mod services;

@@ -12,6 +12,7 @@ use mail_parser::{Address, HeaderName, HeaderValue, Message, MessageParser, Mime
 use sha2::{Digest, Sha256};
 
 use crate::address::EmailAddress;
+use crate::msgid;
 
 /// The longest subject kept (RFC 5322 line limit); longer ones are cut.
 pub const MAX_SUBJECT_CHARS: usize = 998;
@@ -128,13 +129,14 @@ impl ParsedMail {
     /// References newest first, then (for a DSN) the bounced original. Duplicates removed.
     pub fn thread_candidates(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::with_capacity(self.in_reply_to.len() + self.references.len());
+        let mut seen = std::collections::HashSet::with_capacity(out.capacity());
         for id in self
             .in_reply_to
             .iter()
             .chain(&self.references)
             .chain(&self.dsn_original_ids)
         {
-            if *id != self.message_id && !out.contains(&id.as_str()) {
+            if *id != self.message_id && seen.insert(id.as_str()) {
                 out.push(id);
             }
         }
@@ -153,7 +155,7 @@ fn parser() -> &'static MessageParser {
             .with_mime_headers()
             .with_date_headers()
             .with_address_headers()
-            .with_message_ids()
+            // Message-ID, In-Reply-To and References stay raw: `msgid` reads them strictly.
             .header_text(HeaderName::Subject)
             .header_id(HeaderName::ReturnPath)
             .header_raw(HeaderName::AutoSubmitted)
@@ -175,12 +177,25 @@ fn from_message(msg: &Message<'_>, raw: &[u8]) -> ParsedMail {
         h.take(header);
     }
 
-    let message_id = h.message_id.and_then(|v| v.as_text()).and_then(clean_id);
+    // Ids are read strictly from the raw header text (see `msgid`): an id that does not parse
+    // never threads, and a mail whose own id does not parse gets a synthetic one.
+    let message_id = h
+        .message_id
+        .and_then(|h| raw_value(h, raw))
+        .and_then(msgid::message_id);
     let derived_message_id = message_id.is_none();
     let message_id = message_id.unwrap_or_else(|| derive_message_id_from(msg, raw));
 
-    let in_reply_to = h.in_reply_to.map(id_list).unwrap_or_default();
-    let mut references = h.references.map(id_list).unwrap_or_default();
+    let in_reply_to = h
+        .in_reply_to
+        .and_then(|h| raw_value(h, raw))
+        .map(id_list)
+        .unwrap_or_default();
+    let mut references = h
+        .references
+        .and_then(|h| raw_value(h, raw))
+        .map(id_list)
+        .unwrap_or_default();
     references.reverse();
     references.truncate(MAX_REFERENCES);
 
@@ -242,15 +257,19 @@ fn from_message(msg: &Message<'_>, raw: &[u8]) -> ParsedMail {
     for part in msg.parts.iter().skip(1) {
         if let Some(inner) = part.message() {
             has_attached_message = true;
-            if is_dsn && let Some(id) = inner.message_id().and_then(clean_id) {
+            if is_dsn
+                && let Some(id) = inner
+                    .header_raw(HeaderName::MessageId)
+                    .and_then(msgid::message_id)
+            {
                 dsn_original_ids.push(id);
             }
         } else if is_dsn && part.is_content_type("text", "rfc822-headers") {
             let headers = MessageParser::default().parse_headers(part.contents());
             if let Some(id) = headers
                 .as_ref()
-                .and_then(|h| h.message_id())
-                .and_then(clean_id)
+                .and_then(|h| h.header_raw(HeaderName::MessageId))
+                .and_then(msgid::message_id)
             {
                 dsn_original_ids.push(id);
             }
@@ -259,18 +278,9 @@ fn from_message(msg: &Message<'_>, raw: &[u8]) -> ParsedMail {
 
     let auto = auto_marker(&h.markers, from.as_ref(), is_report && !is_dsn);
 
-    let mut to = Vec::new();
-    for v in &h.to {
-        addresses_into(v.as_address(), &mut to);
-    }
-    let mut cc = Vec::new();
-    for v in &h.cc {
-        addresses_into(v.as_address(), &mut cc);
-    }
-    let mut bcc = Vec::new();
-    for v in &h.bcc {
-        addresses_into(v.as_address(), &mut bcc);
-    }
+    let to = addresses(&h.to);
+    let cc = addresses(&h.cc);
+    let bcc = addresses(&h.bcc);
 
     ParsedMail {
         message_id,
@@ -298,9 +308,9 @@ fn from_message(msg: &Message<'_>, raw: &[u8]) -> ParsedMail {
 /// occurrence.
 #[derive(Default)]
 struct RootHeaders<'a, 'x> {
-    message_id: Option<&'a HeaderValue<'x>>,
-    in_reply_to: Option<&'a HeaderValue<'x>>,
-    references: Option<&'a HeaderValue<'x>>,
+    message_id: Option<&'a mail_parser::Header<'x>>,
+    in_reply_to: Option<&'a mail_parser::Header<'x>>,
+    references: Option<&'a mail_parser::Header<'x>>,
     from: Option<&'a HeaderValue<'x>>,
     to: Vec<&'a HeaderValue<'x>>,
     cc: Vec<&'a HeaderValue<'x>>,
@@ -316,9 +326,9 @@ impl<'a, 'x> RootHeaders<'a, 'x> {
     fn take(&mut self, header: &'a mail_parser::Header<'x>) {
         let v = &header.value;
         match &header.name {
-            HeaderName::MessageId => self.message_id = Some(v),
-            HeaderName::InReplyTo => self.in_reply_to = Some(v),
-            HeaderName::References => self.references = Some(v),
+            HeaderName::MessageId => self.message_id = Some(header),
+            HeaderName::InReplyTo => self.in_reply_to = Some(header),
+            HeaderName::References => self.references = Some(header),
             HeaderName::From => self.from = Some(v),
             HeaderName::To => self.to.push(v),
             HeaderName::Cc => self.cc.push(v),
@@ -402,52 +412,40 @@ fn auto_marker(
     None
 }
 
-/// Appends the addresses of an address header (lists and groups), normalised, skipping unusable
-/// entries and duplicates.
-fn addresses_into(a: Option<&Address<'_>>, out: &mut Vec<EmailAddress>) {
-    if let Some(a) = a {
+/// The addresses of every occurrence of an address header (lists and groups), normalised, in
+/// order, without unusable entries and duplicates. Linear in the number of addresses: a header
+/// may hold tens of thousands.
+fn addresses(values: &[&HeaderValue<'_>]) -> Vec<EmailAddress> {
+    let mut out: Vec<EmailAddress> = Vec::new();
+    let mut seen: std::collections::HashSet<EmailAddress> = std::collections::HashSet::new();
+    for v in values {
+        let Some(a): Option<&Address<'_>> = v.as_address() else {
+            continue;
+        };
         for addr in a.iter() {
             if let Some(parsed) = addr.address().and_then(|s| EmailAddress::parse(s).ok())
-                && !out.contains(&parsed)
+                && seen.insert(parsed.clone())
             {
                 out.push(parsed);
             }
         }
     }
-}
-
-/// Message-ID lists from In-Reply-To or References.
-fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut push = |s: &str| {
-        // Some clients put several ids in one text value, space separated.
-        for part in s.split_whitespace() {
-            if let Some(id) = clean_id(part)
-                && !out.contains(&id)
-            {
-                out.push(id);
-            }
-        }
-    };
-    match v {
-        HeaderValue::Text(t) => push(t),
-        HeaderValue::TextList(list) => list.iter().for_each(|t| push(t)),
-        _ => {}
-    }
     out
 }
 
-/// A Message-ID with brackets and whitespace removed; `None` when nothing usable is left.
-fn clean_id(s: &str) -> Option<String> {
-    let t = s
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .trim();
-    if t.is_empty() || t.len() > 995 || t.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return None;
-    }
-    Some(t.to_string())
+/// The raw text of a header's value, when it is UTF-8.
+fn raw_value<'r>(h: &mail_parser::Header<'_>, raw: &'r [u8]) -> Option<&'r str> {
+    let (s, e) = (h.offset_start as usize, h.offset_end as usize);
+    raw.get(s..e).and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// Message-ID lists from In-Reply-To or References, in order, without duplicates (linear).
+fn id_list(value: &str) -> Vec<String> {
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    msgid::ids(value)
+        .into_iter()
+        .filter(|id| seen.insert(id.clone()))
+        .collect()
 }
 
 /// A one-line form of a header text: control characters (including CR/LF) become spaces,
@@ -490,7 +488,9 @@ fn clean_line(s: &str) -> String {
 fn derive_message_id_from(msg: &Message<'_>, raw: &[u8]) -> String {
     let mut fields: Vec<(&str, &str)> = Vec::new();
     for (name, value) in msg.headers_raw() {
-        for wanted in ["From", "To", "Cc", "Date", "Subject"] {
+        // A Message-ID that did not parse is part of what identifies the mail: two mails with
+        // different garbage ids get different synthetic ids, a retried one the same.
+        for wanted in ["From", "To", "Cc", "Date", "Subject", "Message-ID"] {
             if name.eq_ignore_ascii_case(wanted) {
                 fields.push((wanted, value.trim()));
             }
@@ -604,6 +604,22 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\
         let p = ParsedMail::parse(raw);
         assert!(p.is_dsn);
         assert_eq!(p.dsn_original_ids, vec!["orig@example.com"]);
+    }
+
+    #[test]
+    fn malformed_message_ids_never_thread() {
+        let bad = b"Message-ID: <<script>alert(1)</script>@x>\r\nReferences: <<script>alert(1)</script>@x> </script> <good@x.test>\r\nIn-Reply-To: <x\r\n\r\nb";
+        let p = ParsedMail::parse(bad);
+        assert!(p.derived_message_id, "{p:?}");
+        assert!(p.message_id.ends_with("@etraq.derived"), "{}", p.message_id);
+        assert_eq!(p.references, vec!["good@x.test"]);
+        assert!(p.in_reply_to.is_empty());
+        assert_eq!(p.thread_candidates(), vec!["good@x.test"]);
+        // Two mails with different garbage get different synthetic ids; the same mail again
+        // gets the same one (a retried delivery stays a duplicate).
+        let other = b"Message-ID: <<script>other</script>@x>\r\n\r\nb";
+        assert_ne!(ParsedMail::parse(other).message_id, p.message_id);
+        assert_eq!(ParsedMail::parse(bad).message_id, p.message_id);
     }
 
     #[test]

@@ -148,8 +148,9 @@ pub fn apply_mail(
         } => {
             // The previous owner keeps sight of the DR as a CC user.
             let mut cc = next.cc_users.clone();
+            let mut seen: std::collections::HashSet<EmailAddress> = cc.iter().cloned().collect();
             for a in cc_users.iter().chain(std::iter::once(&dr.owner)) {
-                if !cc.contains(a) {
+                if seen.insert(a.clone()) {
                     cc.push(a.clone());
                 }
             }
@@ -223,8 +224,16 @@ pub fn assign(dr: &Dr, new_owner: &EmailAddress, now: Timestamp) -> Dr {
 }
 
 fn add_participants(dr: &mut Dr, addrs: &[EmailAddress]) {
+    // A set of what is there, so adding N addresses to P participants costs N + P, not N × P.
+    let known: std::collections::HashSet<EmailAddress> = dr
+        .participants
+        .iter()
+        .chain(std::iter::once(&dr.customer))
+        .cloned()
+        .collect();
+    let mut added = std::collections::HashSet::new();
     for a in addrs {
-        if *a != dr.customer && !dr.participants.contains(a) {
+        if !known.contains(a) && added.insert(a) {
             dr.participants.push(a.clone());
         }
     }

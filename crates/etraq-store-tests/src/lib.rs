@@ -71,6 +71,7 @@ macro_rules! store_tests {
             scenarios::same_mail_twice_is_duplicate,
             scenarios::customer_answer_to_employee_first_mail_opens_dr_for_employee,
             scenarios::stranger_with_valid_tag_gets_new_dr,
+            scenarios::malformed_message_id_never_joins_another_dr,
             scenarios::closed_dr_reopens_on_customer_reply,
             scenarios::second_customer_mail_keeps_the_wait_running,
             scenarios::batch_threads_like_one_by_one,

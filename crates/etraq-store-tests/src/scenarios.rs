@@ -380,6 +380,42 @@ pub async fn stranger_with_valid_tag_gets_new_dr(open: Opener) {
     );
 }
 
+/// A malformed Message-ID never threads: a second sender quoting the same garbage in its
+/// References gets a DR of its own instead of joining the first one's (the review found
+/// `<<script>…@x>` read as `/script` and matched).
+pub async fn malformed_message_id_never_joins_another_dr(open: Opener) {
+    let w = World::new(open).await;
+    let first = raw(&[
+        ("From", "ann@customer.test"),
+        ("To", "support@example.com"),
+        ("Subject", "Help"),
+        ("Message-ID", "<<script>alert(1)</script>@x>"),
+    ]);
+    let a = w.track(&first, t0()).await;
+    assert_eq!(tracked(&a), MailType::Normal);
+    let dr_a = a.dr.clone().unwrap();
+    assert!(a.message_id.ends_with("@etraq.derived"), "{}", a.message_id);
+    let second = raw(&[
+        ("From", "mallory@evil.test"),
+        ("To", "support@example.com"),
+        ("Subject", "Re: Help"),
+        ("Message-ID", "<m2@evil.test>"),
+        ("In-Reply-To", "<<script>alert(1)</script>@x>"),
+        (
+            "References",
+            "<<script>alert(1)</script>@x> </script> <script>",
+        ),
+    ]);
+    let b = w.track(&second, plus(t0(), 60)).await;
+    assert_eq!(tracked(&b), MailType::Normal);
+    let dr_b = b.dr.clone().unwrap();
+    assert_ne!(dr_b, dr_a, "the stranger joined another customer's DR");
+    assert_eq!(w.dr(&dr_b).await.customer, addr("mallory@evil.test"));
+    // The same mail delivered again is still a duplicate of itself.
+    let again = w.track(&first, plus(t0(), 120)).await;
+    assert_eq!(untracked(&again), UntrackedReason::Duplicate);
+}
+
 /// A closed DR reopens on a customer reply.
 pub async fn closed_dr_reopens_on_customer_reply(open: Opener) {
     let w = World::new(open).await;
