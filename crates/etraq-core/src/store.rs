@@ -264,6 +264,17 @@ pub struct ResponseQuery {
     pub user: Option<EmailAddress>,
 }
 
+/// DRs by status ([`Store::dr_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrCounts {
+    /// Customers waiting for us.
+    pub open: u64,
+    /// Waiting for the customer.
+    pub replied: u64,
+    /// Closed.
+    pub closed: u64,
+}
+
 /// Counts for `etraq status` and the console's status bar.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStats {
@@ -384,13 +395,20 @@ pub trait Store: Send + Sync {
     async fn update_alert_mail(&self, id: u64, mail: AlertMail) -> Result<()>;
 
     /// Mail counts per `bucket_secs` bucket (aligned to the Unix epoch), direction and decision,
-    /// for mail received in `[since, until)`.
+    /// for mail received in `[since, until)`. With `involving`, only mail with one of these
+    /// addresses on it (a viewer's scope, as in [`MailQuery::involving`]); `Some(&[])` counts
+    /// nothing.
     async fn volume(
         &self,
         since: Timestamp,
         until: Timestamp,
         bucket_secs: i64,
+        involving: Option<&[EmailAddress]>,
     ) -> Result<Vec<VolumeBucket>>;
+
+    /// DRs by status, exactly. With `involving`, only DRs one of these users owns or is CC'd on
+    /// (a viewer's scope); `Some(&[])` counts nothing.
+    async fn dr_counts(&self, involving: Option<&[EmailAddress]>) -> Result<DrCounts>;
 
     /// A value of the console's small key-value space (password hashes, session and API-token
     /// digests, settings). Keys are short ASCII strings such as `password:ann@example.com`.

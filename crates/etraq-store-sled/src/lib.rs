@@ -23,8 +23,8 @@ use async_trait::async_trait;
 use etraq_core::classify::{MailRef, ThreadFacts};
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::store::{
-    AlertQuery, ChangeSet, CycleWrite, DrQuery, DrSort, DrWrite, FactsQuery, MailQuery, Page,
-    PendingDelivery, ResponseQuery, Store, StoreStats, VolumeBucket, page_size,
+    AlertQuery, ChangeSet, CycleWrite, DrCounts, DrQuery, DrSort, DrWrite, FactsQuery, MailQuery,
+    Page, PendingDelivery, ResponseQuery, Store, StoreStats, VolumeBucket, page_size,
 };
 use etraq_core::{
     Direction, Dr, DrId, DrStatus, EmailAddress, Error, MailRecord, Party, ResponseTime, Result,
@@ -1150,6 +1150,40 @@ impl Store for SledStore {
         .await
     }
 
+    async fn dr_counts(&self, involving: Option<&[EmailAddress]>) -> Result<DrCounts> {
+        let involving = involving.map(<[EmailAddress]>::to_vec);
+        self.run(move |inner| {
+            let Some(users) = involving else {
+                let by_status = inner.tree(T_DRS_STATUS);
+                return Ok(DrCounts {
+                    open: count_prefix(by_status, &[status_code(DrStatus::Open)]),
+                    replied: count_prefix(by_status, &[status_code(DrStatus::Replied)]),
+                    closed: count_prefix(by_status, &[status_code(DrStatus::Closed)]),
+                });
+            };
+            // The scope's DRs through the per-user index, each counted once.
+            let mut counts = DrCounts::default();
+            for n in scoped_keys(
+                inner,
+                Some(&users),
+                T_DRS_USER,
+                (T_DRS, Vec::new()),
+                None,
+                true,
+            ) {
+                if let Some(dr) = inner.get_dr_by_number(n?)? {
+                    match dr.status {
+                        DrStatus::Open => counts.open += 1,
+                        DrStatus::Replied => counts.replied += 1,
+                        DrStatus::Closed => counts.closed += 1,
+                    }
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
     async fn due_drs(&self, now: Timestamp, limit: usize) -> Result<Vec<Dr>> {
         self.run(move |inner| {
             let mut upper = micros_key(now).to_vec();
@@ -1297,14 +1331,25 @@ impl Store for SledStore {
         since: Timestamp,
         until: Timestamp,
         bucket_secs: i64,
+        involving: Option<&[EmailAddress]>,
     ) -> Result<Vec<VolumeBucket>> {
         let bucket = bucket_secs.max(1);
+        let scope: Option<std::collections::HashSet<EmailAddress>> =
+            involving.map(|u| u.iter().cloned().collect());
         self.run(move |inner| {
             let mut counts: std::collections::BTreeMap<(i64, u8, bool), (Direction, u64)> =
                 std::collections::BTreeMap::new();
+            if scope.as_ref().is_some_and(|s| s.is_empty()) {
+                return Ok(Vec::new());
+            }
             for v in inner.tree(T_MAILS).iter().values() {
                 let m: MailRecord = from_json("mails", &v.ctx("scanning mails")?)?;
                 if m.received_at < since || m.received_at >= until {
+                    continue;
+                }
+                if let Some(scope) = &scope
+                    && !m.addresses().iter().any(|a| scope.contains(*a))
+                {
                     continue;
                 }
                 let secs = m.received_at.as_second();

@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use etraq_core::classify::ThreadFacts;
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::store::{
-    AlertQuery, ChangeSet, CycleWrite, DrQuery, DrWrite, FactsQuery, MailQuery, Page,
+    AlertQuery, ChangeSet, CycleWrite, DrCounts, DrQuery, DrWrite, FactsQuery, MailQuery, Page,
     PendingDelivery, ResponseQuery, Store, StoreStats, VolumeBucket,
 };
 use etraq_core::{Dr, DrId, EmailAddress, Error, MailRecord, ResponseTime, Result, User};
@@ -266,8 +266,16 @@ impl Store for SqliteStore {
         since: Timestamp,
         until: Timestamp,
         bucket_secs: i64,
+        involving: Option<&[EmailAddress]>,
     ) -> Result<Vec<VolumeBucket>> {
-        self.read(move |c| read::volume(c, since, until, bucket_secs))
+        let involving = involving.map(<[EmailAddress]>::to_vec);
+        self.read(move |c| read::volume(c, since, until, bucket_secs, involving.as_deref()))
+            .await
+    }
+
+    async fn dr_counts(&self, involving: Option<&[EmailAddress]>) -> Result<DrCounts> {
+        let involving = involving.map(<[EmailAddress]>::to_vec);
+        self.read(move |c| read::dr_counts(c, involving.as_deref()))
             .await
     }
 

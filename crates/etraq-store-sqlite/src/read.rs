@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use etraq_core::classify::{MailRef, ThreadFacts};
 use etraq_core::model::{Alert, CycleRecord};
 use etraq_core::store::{
-    AlertQuery, DrQuery, DrSort, FactsQuery, MailQuery, Page, PendingDelivery, ResponseQuery,
-    StoreStats, VolumeBucket, page_size,
+    AlertQuery, DrCounts, DrQuery, DrSort, FactsQuery, MailQuery, Page, PendingDelivery,
+    ResponseQuery, StoreStats, VolumeBucket, page_size,
 };
 use etraq_core::{Direction, Dr, DrId, EmailAddress, Error, MailRecord, Party, ResponseTime, User};
 use jiff::Timestamp;
@@ -892,22 +892,51 @@ pub(crate) fn outbox(conn: &Connection, now: Timestamp, limit: usize) -> Result<
     Ok(out)
 }
 
+/// `?, ?, …` for `n` parameters (n ≥ 1).
+fn placeholders(n: usize) -> String {
+    vec!["?"; n.max(1)].join(", ")
+}
+
 pub(crate) fn volume(
     conn: &Connection,
     since: Timestamp,
     until: Timestamp,
     bucket: i64,
+    involving: Option<&[EmailAddress]>,
 ) -> Result<Vec<VolumeBucket>, Error> {
     let bucket = bucket.max(1);
-    let mut s = conn
-        .prepare_cached(
-            "SELECT (received_at - ((received_at % ?1) + ?1) % ?1) AS b, direction, tracked, COUNT(*)
-             FROM mails WHERE received_at >= ?2 AND received_at < ?3
-             GROUP BY b, direction, tracked ORDER BY b",
-        )
-        .ctx("preparing the volume query")?;
+    if involving.is_some_and(|u| u.is_empty()) {
+        return Ok(Vec::new());
+    }
+    // Scoped: only mail with one of the scope's addresses on it (the party index).
+    let scope = match involving {
+        Some(users) => format!(
+            " AND EXISTS (SELECT 1 FROM mail_parties p WHERE p.seq = m.seq AND p.address IN ({}))",
+            placeholders(users.len())
+        ),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT (m.received_at - ((m.received_at % ?) + ?) % ?) AS b, m.direction, m.tracked, COUNT(*)
+         FROM mails m WHERE m.received_at >= ? AND m.received_at < ?{scope}
+         GROUP BY b, m.direction, m.tracked ORDER BY b"
+    );
+    let mut args = vec![
+        Value::Integer(bucket),
+        Value::Integer(bucket),
+        Value::Integer(bucket),
+        Value::Integer(since.as_second()),
+        Value::Integer(until.as_second()),
+    ];
+    args.extend(
+        involving
+            .unwrap_or_default()
+            .iter()
+            .map(|u| Value::Text(u.as_str().to_string())),
+    );
+    let mut s = conn.prepare(&sql).ctx("preparing the volume query")?;
     let rows = s
-        .query_map(params![bucket, since.as_second(), until.as_second()], |r| {
+        .query_map(params_from_iter(args), |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -927,6 +956,48 @@ pub(crate) fn volume(
         });
     }
     Ok(out)
+}
+
+pub(crate) fn dr_counts(
+    conn: &Connection,
+    involving: Option<&[EmailAddress]>,
+) -> Result<DrCounts, Error> {
+    let mut counts = DrCounts::default();
+    let (sql, args) = match involving {
+        Some([]) => return Ok(counts),
+        Some(users) => (
+            format!(
+                "SELECT d.status, COUNT(*) FROM drs d WHERE d.number IN \
+                 (SELECT number FROM dr_users WHERE user IN ({})) GROUP BY d.status",
+                placeholders(users.len())
+            ),
+            users
+                .iter()
+                .map(|u| Value::Text(u.as_str().to_string()))
+                .collect::<Vec<_>>(),
+        ),
+        None => (
+            "SELECT status, COUNT(*) FROM drs GROUP BY status".to_string(),
+            Vec::new(),
+        ),
+    };
+    let mut stmt = conn.prepare(&sql).ctx("preparing DR counts")?;
+    let rows = stmt
+        .query_map(params_from_iter(args), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .ctx("counting DRs")?;
+    for row in rows {
+        let (status, n) = row.ctx("reading a count")?;
+        let n = u64::try_from(n).unwrap_or(0);
+        match status.as_str() {
+            "open" => counts.open = n,
+            "replied" => counts.replied = n,
+            "closed" => counts.closed = n,
+            _ => {}
+        }
+    }
+    Ok(counts)
 }
 
 pub(crate) fn stats(conn: &Connection) -> Result<StoreStats, Error> {

@@ -611,7 +611,13 @@ pub async fn volume_and_unreplied(open: Opener) {
     .into_iter()
     .enumerate()
     {
-        let mut m = mail(&format!("v{i}@x.test"), "a@x.test", "b@example.com", None);
+        // The last mail goes to another employee, so a scope can tell them apart.
+        let to = if i == 3 {
+            "c@example.com"
+        } else {
+            "b@example.com"
+        };
+        let mut m = mail(&format!("v{i}@x.test"), "a@x.test", to, None);
         m.received_at = plus(at("2026-11-27T00:00:00Z"), secs);
         m.direction = dir_;
         if dr {
@@ -622,11 +628,39 @@ pub async fn volume_and_unreplied(open: Opener) {
         s.apply(change(m, None)).await.unwrap();
     }
     let v = s
-        .volume(at("2026-11-27T00:00:00Z"), at("2026-11-29T00:00:00Z"), day)
+        .volume(
+            at("2026-11-27T00:00:00Z"),
+            at("2026-11-29T00:00:00Z"),
+            day,
+            None,
+        )
         .await
         .unwrap();
     let total: u64 = v.iter().map(|b| b.count).sum();
     assert_eq!(total, 4);
+    // Scoped to a viewer: only mail with one of the scope's addresses on it.
+    let scoped = |users: &'static [&'static str]| {
+        let s = &s;
+        async move {
+            let users: Vec<_> = users.iter().map(|u| addr(u)).collect();
+            s.volume(
+                at("2026-11-27T00:00:00Z"),
+                at("2026-11-29T00:00:00Z"),
+                day,
+                Some(&users),
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.count)
+            .sum::<u64>()
+        }
+    };
+    assert_eq!(scoped(&["b@example.com"]).await, 3);
+    assert_eq!(scoped(&["c@example.com"]).await, 1);
+    assert_eq!(scoped(&["b@example.com", "c@example.com"]).await, 4);
+    assert_eq!(scoped(&["nobody@example.com"]).await, 0);
+    assert_eq!(scoped(&[]).await, 0, "an empty scope counts nothing");
     let first_day: Vec<_> = v
         .iter()
         .filter(|b| b.start == at("2026-11-27T00:00:00Z").as_second())
@@ -637,12 +671,17 @@ pub async fn volume_and_unreplied(open: Opener) {
             && first_day.iter().any(|b| !b.tracked && b.count == 1)
     );
     assert_eq!(
-        s.volume(at("2026-11-28T00:00:00Z"), at("2026-11-29T00:00:00Z"), day)
-            .await
-            .unwrap()
-            .iter()
-            .map(|b| b.count)
-            .sum::<u64>(),
+        s.volume(
+            at("2026-11-28T00:00:00Z"),
+            at("2026-11-29T00:00:00Z"),
+            day,
+            None
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.count)
+        .sum::<u64>(),
         2
     );
 
@@ -1254,6 +1293,28 @@ pub async fn scoped_listings_follow_owner_and_cc(open: Opener) {
         (1..=60u64).collect::<Vec<_>>()
     );
 
+    // Exact counts by status, scoped the same way.
+    let counts = |users: Option<&'static [&'static str]>| {
+        let s = &s;
+        async move {
+            let users: Option<Vec<_>> = users.map(|u| u.iter().map(|a| addr(a)).collect());
+            s.dr_counts(users.as_deref()).await.unwrap()
+        }
+    };
+    let open = |n: u64| etraq_core::store::DrCounts {
+        open: n,
+        ..Default::default()
+    };
+    assert_eq!(counts(None).await, open(60));
+    assert_eq!(counts(Some(&["ann@example.com"])).await, open(30));
+    assert_eq!(counts(Some(&["cat@example.com"])).await, open(20));
+    assert_eq!(
+        counts(Some(&["ann@example.com", "cat@example.com"])).await,
+        open(40),
+        "a DR in two users' views counts once"
+    );
+    assert_eq!(counts(Some(&[])).await, open(0));
+
     // Assign DR 2 from ann to bob and CC dan: ann no longer sees it, bob and dan do.
     let mut d2 = s.get_dr(&dr_id(2)).await.unwrap().unwrap();
     d2.owner = addr("bob@example.com");
@@ -1279,6 +1340,8 @@ pub async fn scoped_listings_follow_owner_and_cc(open: Opener) {
         all_dr_numbers(&s, q(&["dan@example.com"], false)).await,
         vec![2]
     );
+    assert_eq!(counts(Some(&["ann@example.com"])).await, open(29));
+    assert_eq!(counts(Some(&["dan@example.com"])).await, open(1));
 
     // Mails: every address on a mail is indexed (here the recipient, an employee).
     let mails = |users: &[&str], tracked: Option<bool>, oldest_first: bool| MailQuery {

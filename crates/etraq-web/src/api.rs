@@ -53,11 +53,15 @@ impl IntoResponse for ApiError {
         if let WebError::Internal(detail) = &self.0 {
             tracing::error!(error = %detail, "API request failed");
         }
-        (
+        let mut r = (
             self.0.status(),
             axum::Json(serde_json::json!({ "error": self.0.public_message() })),
         )
-            .into_response()
+            .into_response();
+        if let Some(v) = self.0.retry_after() {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        r
     }
 }
 
@@ -107,8 +111,14 @@ async fn status(State(state): State<Arc<AppState>>, signed: Signed) -> ApiResult
         None => state.store.stats().await?,
     };
     let mut v = StatusView::from_stats(&stats, state.server.store.clone());
-    if !signed.viewer.is_supervisor() {
-        // Agents see their own work, not company-wide volumes (as on the Status page).
+    if !signed.viewer.is_admin() {
+        // Company-wide figures are the admins'; others get the DRs in their view (as on the
+        // Status page) and no mail or user totals.
+        let involving = signed.scope.involving();
+        let mine = state.store.dr_counts(involving.as_deref()).await?;
+        v.open = mine.open;
+        v.replied = mine.replied;
+        v.closed = mine.closed;
         v.tracked = 0;
         v.untracked = 0;
         v.users = 0;
@@ -525,7 +535,7 @@ struct VolumeParams {
 /// `GET /api/v1/reports/volume` (`etraq report volume --json`).
 async fn volume(
     State(state): State<Arc<AppState>>,
-    _signed: Signed,
+    signed: Signed,
     Query(q): Query<VolumeParams>,
 ) -> ApiResult<Vec<VolumeDay>> {
     let days = q.days.unwrap_or(30);
@@ -533,7 +543,7 @@ async fn volume(
         return Err(ApiError(WebError::BadRequest("days: give 1 to 366".into())));
     }
     Ok(axum::Json(
-        crate::pages::reports::volume_days(&state, days).await?,
+        crate::pages::reports::volume_days(&state, &signed, days).await?,
     ))
 }
 

@@ -32,6 +32,13 @@ pub enum WebError {
     /// A cross-site state change was refused.
     #[error("cross-site request refused: {0}")]
     CrossSite(&'static str),
+    /// The server is at a bound it keeps on purpose (concurrent password hashing); try again
+    /// after this many seconds.
+    #[error("the server is busy; try again in {retry_after} seconds")]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// A store, disk or template failure.
     #[error("{0}")]
     Internal(String),
@@ -69,8 +76,19 @@ impl WebError {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// The `Retry-After` value of a 429 or 503.
+    pub fn retry_after(&self) -> Option<HeaderValue> {
+        let secs = match self {
+            WebError::TooManyAttempts(s) => (*s).max(1) as u64,
+            WebError::Busy { retry_after } => (*retry_after).max(1),
+            _ => return None,
+        };
+        HeaderValue::from_str(&secs.to_string()).ok()
     }
 
     /// The message shown to the user (internal details stay in the log).
@@ -92,9 +110,7 @@ impl IntoResponse for WebError {
             tracing::error!(error = %detail, "web request failed");
         }
         let mut r = (self.status(), self.public_message()).into_response();
-        if let WebError::TooManyAttempts(secs) = self
-            && let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string())
-        {
+        if let Some(v) = self.retry_after() {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         r

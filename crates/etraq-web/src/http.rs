@@ -65,11 +65,21 @@ pub async fn csrf(req: Request<Body>, next: Next) -> Response {
 }
 
 /// Security headers on every answer: a strict Content-Security-Policy (no inline script, no
-/// third-party anything), no framing, no sniffing, and no caching of console data.
+/// third-party anything), no framing, no sniffing, no caching of console data, and HSTS when
+/// the console is served over TLS.
 pub async fn security_headers(req: Request<Body>, next: Next) -> Response {
     let asset = req.uri().path().starts_with("/assets/");
+    let tls = req.extensions().get::<ConnInfo>().is_some_and(|c| c.tls);
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
+    if tls {
+        // Served over HTTPS: browsers must never fall back to plain HTTP for this host (the
+        // session cookie is Secure, but a downgraded first request could still be tampered).
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

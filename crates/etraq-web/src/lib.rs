@@ -71,10 +71,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/assets/style.css", get(assets::style))
         .route("/assets/app.js", get(assets::script))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(pages::error_bodies))
         .layer(axum::middleware::from_fn(http::csrf))
         .layer(DefaultBodyLimit::max(http::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(http::limit_headers))
+        // Outside the refusals above, so theirs become JSON under /api/ and pages elsewhere.
+        .layer(axum::middleware::from_fn(pages::error_bodies))
         .layer(axum::middleware::from_fn(http::security_headers))
         .with_state(state)
 }

@@ -64,6 +64,21 @@ impl Throttle {
         wait
     }
 
+    /// Starts a sign-in attempt: refused (`Err(seconds to wait)`) when blocked, else counted as
+    /// a failure *before* the password is checked. Checking takes tens of milliseconds; counting
+    /// only afterwards let 45 concurrent guesses all be checked against a limit of 5. A correct
+    /// password then takes its own mark back with [`Throttle::succeeded`].
+    pub fn begin(&mut self, account: &str, ip: IpAddr, now: Timestamp) -> Result<Attempt, i64> {
+        if let Some(wait) = self.blocked(account, ip, now) {
+            return Err(wait);
+        }
+        self.failed(account, ip, now);
+        Ok(Attempt {
+            ip,
+            at: now.as_second(),
+        })
+    }
+
     /// Records a failed attempt.
     pub fn failed(&mut self, account: &str, ip: IpAddr, now: Timestamp) {
         if self.failures.len() >= MAX_KEYS {
@@ -81,11 +96,29 @@ impl Throttle {
         }
     }
 
-    /// A successful sign-in clears the account's failures (not the address's).
-    pub fn succeeded(&mut self, account: &str) {
+    /// A successful sign-in clears the account's failures and takes back the mark its own
+    /// attempt left on the address (earlier failures from the address stay).
+    pub fn succeeded(&mut self, account: &str, attempt: Attempt) {
         self.failures
             .remove(&format!("a:{}", account.trim().to_ascii_lowercase()));
+        let key = format!("i:{}", attempt.ip);
+        if let Some(q) = self.failures.get_mut(&key) {
+            if let Some(pos) = q.iter().rposition(|t| *t == attempt.at) {
+                q.remove(pos);
+            }
+            if q.is_empty() {
+                self.failures.remove(&key);
+            }
+        }
     }
+}
+
+/// A sign-in attempt in progress (counted as failed until [`Throttle::succeeded`]).
+#[derive(Debug)]
+#[must_use = "a successful sign-in must hand its attempt back"]
+pub struct Attempt {
+    ip: IpAddr,
+    at: i64,
 }
 
 #[cfg(test)]
@@ -109,8 +142,30 @@ mod tests {
         assert_eq!(th.blocked("bob@x.test", ip, t(10)), None);
         // The first failure leaves the window at t=600.
         assert_eq!(th.blocked("ann@x.test", ip, t(600)), None);
-        th.succeeded("ANN@x.test");
+        let attempt = Attempt { ip, at: 0 };
+        th.succeeded("ANN@x.test", attempt);
         assert_eq!(th.blocked("ann@x.test", ip, t(11)), None);
+    }
+
+    #[test]
+    fn attempts_are_counted_before_they_are_checked() {
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        let mut th = Throttle::new(5, 600);
+        // 45 attempts start before any of them has been checked: only 5 may proceed.
+        let started: Vec<_> = (0..45).map(|_| th.begin("ann@x.test", ip, t(0))).collect();
+        assert_eq!(started.iter().filter(|a| a.is_ok()).count(), 5);
+        assert!(started[5..].iter().all(|a| a.is_err()));
+        // A correct password on a fresh account takes back its own mark on the address.
+        let mut th = Throttle::new(5, 600);
+        for _ in 0..30 {
+            let a = th.begin("bob@x.test", ip, t(1)).unwrap();
+            th.succeeded("bob@x.test", a);
+        }
+        assert_eq!(
+            th.blocked("carol@x.test", ip, t(2)),
+            None,
+            "successes counted against the address"
+        );
     }
 
     #[test]

@@ -48,21 +48,10 @@ pub async fn admin(ctx: &Context, cmd: AdminCommand) -> Result<()> {
             let pw = read_new_password()?;
             check(&pw)?;
             let store = ctx.open_store().await?;
-            let r = async {
-                credentials::set_password(store.as_ref(), ADMIN_LOGIN, &pw).await?;
-                credentials::end_sessions_of(store.as_ref(), ADMIN_LOGIN, None).await
-            }
-            .await;
+            let r = credentials::change_password(store.as_ref(), ADMIN_LOGIN, &pw, None).await;
             store.close().await?;
-            let ended = r.map_err(|e| anyhow::anyhow!("{e}"))?;
-            Out::new().line(format!(
-                "admin password set{}",
-                if ended > 0 {
-                    format!("; {ended} admin session(s) signed out")
-                } else {
-                    String::new()
-                }
-            ))?;
+            let changed = r.map_err(|e| anyhow::anyhow!("{e}"))?;
+            Out::new().line(format!("admin password set{}", what_ended(changed)))?;
             Ok(())
         }
     }
@@ -91,15 +80,27 @@ pub async fn user_passwd(ctx: &Context, a: UserPasswdArgs) -> Result<()> {
             return Err(e);
         }
     };
-    let r = async {
-        credentials::set_password(store.as_ref(), email.as_str(), &pw).await?;
-        credentials::end_sessions_of(store.as_ref(), email.as_str(), None).await
-    }
-    .await;
+    let r = credentials::change_password(store.as_ref(), email.as_str(), &pw, None).await;
     store.close().await?;
-    r.map_err(|e| anyhow::anyhow!("{e}"))?;
-    Out::new().line(format!("password set for {email}"))?;
+    let changed = r.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Out::new().line(format!("password set for {email}{}", what_ended(changed)))?;
     Ok(())
+}
+
+/// "; 2 session(s) signed out, 1 API token(s) revoked", or nothing when nothing was ended.
+fn what_ended(c: credentials::PasswordChanged) -> String {
+    let mut parts = Vec::new();
+    if c.sessions_ended > 0 {
+        parts.push(format!("{} session(s) signed out", c.sessions_ended));
+    }
+    if c.tokens_revoked > 0 {
+        parts.push(format!("{} API token(s) revoked", c.tokens_revoked));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", parts.join(", "))
+    }
 }
 
 /// `etraq token …`.

@@ -187,7 +187,7 @@ async fn volume(ctx: &Context, a: VolumeArgs) -> Result<()> {
     let tz = ctx.time_zone()?;
     let store = ctx.open_store().await?;
     // Quarter-hour buckets fold exactly into local days in every time zone in use.
-    let buckets = store.volume(since, until, 900).await;
+    let buckets = store.volume(since, until, 900, None).await;
     store.close().await?;
     let days: Vec<VolumeDay> = reports::volume_by_day(&buckets?, &tz);
     let mut out = Out::new();

@@ -96,25 +96,43 @@ pub async fn login(
     if login.is_empty() || login.len() > 320 {
         return page(StatusCode::BAD_REQUEST, "Enter your login.".into());
     }
-    if let Some(wait) = state.with_throttle(|t| t.blocked(&login, ip, now)) {
-        let mut r = page(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many failed sign-ins. Try again in {wait} seconds."),
-        )?;
-        if let Ok(v) = HeaderValue::from_str(&wait.max(1).to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
+    // The attempt counts as failed from here on, so concurrent guesses cannot all be checked
+    // before the first failure is recorded.
+    let attempt = match state.with_throttle(|t| t.begin(&login, ip, now)) {
+        Ok(a) => a,
+        Err(wait) => {
+            let mut r = page(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many failed sign-ins. Try again in {wait} seconds."),
+            )?;
+            if let Ok(v) = HeaderValue::from_str(&wait.max(1).to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(r);
         }
-        return Ok(r);
-    }
+    };
     let store = state.store.as_ref();
-    let ok = credentials::verify_password(store, &login, &f.password).await?
-        && (login == ADMIN_LOGIN || auth::viewer_for(&state, &login).await?.is_some());
+    let verified = match credentials::verify_password(store, &login, &f.password).await {
+        Ok(v) => v,
+        Err(e @ WebError::Busy { .. }) => {
+            let mut r = page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy checking other sign-ins. Try again in a few seconds.".into(),
+            )?;
+            if let Some(v) = e.retry_after() {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(r);
+        }
+        Err(e) => return Err(e),
+    };
+    let ok =
+        verified && (login == ADMIN_LOGIN || auth::viewer_for(&state, &login).await?.is_some());
     if !ok {
-        state.with_throttle(|t| t.failed(&login, ip, now));
         tracing::warn!(login = %login, %ip, "failed sign-in");
         return page(StatusCode::UNAUTHORIZED, "Wrong login or password.".into());
     }
-    state.with_throttle(|t| t.succeeded(&login));
+    state.with_throttle(|t| t.succeeded(&login, attempt));
     let cfg = state.config();
     let remember = f.remember.is_some();
     let lifetime = if remember {

@@ -176,8 +176,16 @@ pub fn done_message(done: Option<&str>) -> Option<String> {
         "saved" => "Saved.",
         "saved-restart" => "Saved. Some changes take effect when etraq restarts (see below).",
         "password" => "Your password is changed; your other sessions were signed out.",
+        "password-tokens-revoked" => {
+            "Your password is changed; your other sessions were signed out and your API tokens \
+             revoked (create new ones below)."
+        }
         "user-added" => "User added.",
         "user-saved" => "User saved.",
+        "user-saved-tokens-revoked" => {
+            "User saved. The new password signed the user out everywhere and revoked their API \
+             tokens."
+        }
         "token-revoked" => "The token is revoked.",
         "paused" => "Paused.",
         "resumed" => "Resumed.",

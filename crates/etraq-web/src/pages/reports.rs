@@ -349,8 +349,13 @@ pub struct VolumeParams {
     days: Option<String>,
 }
 
-/// Mail per local day and direction over the last `days` days. Shared with the API.
-pub async fn volume_days(state: &AppState, days: i64) -> Result<Vec<VolumeDay>, WebError> {
+/// Mail per local day and direction over the last `days` days, counting only mail in the
+/// viewer's scope (admins: all). Shared with the API.
+pub async fn volume_days(
+    state: &AppState,
+    signed: &Signed,
+    days: i64,
+) -> Result<Vec<VolumeDay>, WebError> {
     let tz = state.time_zone();
     // The range is half-open and counted in whole seconds: reach past this second, so mail
     // received a moment ago is counted.
@@ -362,7 +367,11 @@ pub async fn volume_days(state: &AppState, days: i64) -> Result<Vec<VolumeDay>, 
         .checked_sub(jiff::SignedDuration::from_hours(24 * days))
         .unwrap_or(until);
     // Quarter-hour buckets fold exactly into local days in every time zone in use.
-    let buckets = state.store.volume(since, until, 900).await?;
+    let involving = signed.scope.involving();
+    let buckets = state
+        .store
+        .volume(since, until, 900, involving.as_deref())
+        .await?;
     Ok(reports::volume_by_day(&buckets, &tz))
 }
 
@@ -384,7 +393,7 @@ pub async fn volume(
         None => 30,
     };
     let rows = if error.is_none() {
-        volume_days(&state, days).await?
+        volume_days(&state, &signed, days).await?
     } else {
         Vec::new()
     };

@@ -391,9 +391,23 @@ pub async fn update(
     }
     state.store.put_user(&user).await?;
     if !form.password.is_empty() {
-        credentials::set_password(state.store.as_ref(), user.email.as_str(), &form.password)
-            .await?;
-        credentials::end_sessions_of(state.store.as_ref(), user.email.as_str(), None).await?;
+        let changed = credentials::change_password(
+            state.store.as_ref(),
+            user.email.as_str(),
+            &form.password,
+            None,
+        )
+        .await?;
+        tracing::warn!(
+            user = %user.email,
+            by = %signed.viewer.login,
+            sessions_ended = changed.sessions_ended,
+            tokens_revoked = changed.tokens_revoked,
+            "password changed from the console; the user's sessions and API tokens were ended"
+        );
+        if changed.tokens_revoked > 0 {
+            return Ok(back("/users", "user-saved-tokens-revoked"));
+        }
     }
     tracing::info!(user = %user.email, by = %signed.viewer.login, "user changed from the console");
     Ok(back("/users", "user-saved"))
@@ -505,11 +519,22 @@ pub async fn change_password(
         )
         .await;
     }
-    credentials::set_password(state.store.as_ref(), &login, &f.new).await?;
-    let ended =
-        credentials::end_sessions_of(state.store.as_ref(), &login, signed.session.as_deref())
-            .await?;
-    tracing::warn!(login = %login, other_sessions_ended = ended, "password changed from the console");
+    let changed = credentials::change_password(
+        state.store.as_ref(),
+        &login,
+        &f.new,
+        signed.session.as_deref(),
+    )
+    .await?;
+    tracing::warn!(
+        login = %login,
+        other_sessions_ended = changed.sessions_ended,
+        tokens_revoked = changed.tokens_revoked,
+        "password changed from the console"
+    );
+    if changed.tokens_revoked > 0 {
+        return Ok(back("/password", "password-tokens-revoked"));
+    }
     Ok(back("/password", "password"))
 }
 
