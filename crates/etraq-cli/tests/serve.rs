@@ -620,6 +620,12 @@ fn console_over_tls_sets_secure_cookies_and_pausing_smtp_answers_421() {
         for attr in ["Secure", "HttpOnly", "SameSite=Strict"] {
             assert!(set_cookie.contains(attr), "{attr} missing: {set_cookie}");
         }
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("\r\nstrict-transport-security: max-age=31536000"),
+            "no HSTS under TLS: {answer}"
+        );
         let cookie = set_cookie
             .split_once(':')
             .unwrap()
