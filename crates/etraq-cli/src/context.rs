@@ -117,13 +117,14 @@ impl Context {
             .map_err(|e| anyhow::anyhow!("key `escalation.alerts_from`: {e}"))
     }
 
-    /// The console's base URL for links in alert mail.
-    pub fn console_url(&self) -> String {
+    /// The console's base URL for links in alert mail: `web.public_url`, else `serving` (the
+    /// address `serve` actually bound, scheme included), else `http://` + `web.listen`.
+    pub fn console_url(&self, serving: Option<&str>) -> String {
         let u = self.config.web.public_url.trim();
-        if u.is_empty() {
-            format!("http://{}", self.config.web.listen)
-        } else {
-            u.to_string()
+        match (u.is_empty(), serving) {
+            (false, _) => u.to_string(),
+            (true, Some(s)) => s.to_string(),
+            (true, None) => format!("http://{}", self.config.web.listen),
         }
     }
 
@@ -154,12 +155,16 @@ impl Context {
     }
 
     /// A notifier mailing alerts from `store`'s outbox.
-    pub fn notifier(&self, store: Arc<dyn Store>) -> Result<etraq_core::escalator::Notifier> {
+    pub fn notifier(
+        &self,
+        store: Arc<dyn Store>,
+        serving: Option<&str>,
+    ) -> Result<etraq_core::escalator::Notifier> {
         Ok(etraq_core::escalator::Notifier::new(
             store,
             self.outbound()?,
             self.alerts_from()?,
-            self.console_url(),
+            self.console_url(serving),
             self.host_name(),
         ))
     }

@@ -9,7 +9,7 @@ use etraq_core::model::CycleRecord;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-pub use etraq_core::logfiles::{LogFile, dir, list as list_core, path_of as path_of_core};
+pub use etraq_core::logfiles::{LogFile, dir, list as list_core};
 
 /// The log files, ordered by name.
 pub fn list(dir: &Path) -> Result<Vec<LogFile>> {
@@ -19,7 +19,7 @@ pub fn list(dir: &Path) -> Result<Vec<LogFile>> {
 /// The path of a log file named by the user.
 #[cfg(test)]
 pub fn path_of(dir: &Path, name: &str) -> Result<PathBuf> {
-    Ok(path_of_core(dir, name)?)
+    Ok(etraq_core::logfiles::path_of(dir, name)?)
 }
 
 /// Writes the log of one escalation cycle: every decision, then the totals.
@@ -30,14 +30,25 @@ pub fn write_cycle_log(dir: &Path, record: &CycleRecord, tz: &TimeZone) -> Resul
         .to_zoned_datetime(tz.clone())
         .strftime("%Y%m%d%H%M%S")
         .to_string();
-    let mut path = dir.join(format!("EscWarnings-{stamp}.log"));
-    let mut n = 1;
-    while path.exists() {
-        path = dir.join(format!("EscWarnings-{stamp}-{n}.log"));
-        n += 1;
-    }
-    let mut f =
-        std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    // `create_new` never follows a link and never overwrites: a name taken (by a file or a
+    // link) moves on to the next one.
+    let mut n = 0;
+    let (path, mut f) = loop {
+        let path = if n == 0 {
+            dir.join(format!("EscWarnings-{stamp}.log"))
+        } else {
+            dir.join(format!("EscWarnings-{stamp}-{n}.log"))
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => break (path, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            Err(e) => return Err(e).with_context(|| format!("cannot write {}", path.display())),
+        }
+    };
     let local = record
         .at
         .to_zoned_datetime(tz.clone())
@@ -104,15 +115,49 @@ impl DailyLog {
         );
         if self.current.as_ref().is_none_or(|(n, _)| *n != name) {
             std::fs::create_dir_all(&self.dir)?;
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.join(&name))?;
+            let f = open_for_append(&self.dir.join(&name))?;
             self.current = Some((name, f));
         }
         match self.current.as_mut() {
             Some((_, f)) => Ok(f),
             None => Err(std::io::ErrorKind::NotFound.into()),
+        }
+    }
+}
+
+/// Opens a log file for appending without following a link: a new file is created with
+/// `create_new` (which refuses a link in its place), an existing one must be a regular file and
+/// still the same file once opened.
+fn open_for_append(path: &Path) -> std::io::Result<std::fs::File> {
+    let refuse = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} is not a regular file; not writing to it",
+                path.display()
+            ),
+        )
+    };
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(path),
+        Err(e) => Err(e),
+        Ok(m) if !m.file_type().is_file() => Err(refuse()),
+        Ok(before) => {
+            let f = std::fs::OpenOptions::new().append(true).open(path)?;
+            let after = f.metadata()?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                if before.dev() != after.dev() || before.ino() != after.ino() {
+                    return Err(refuse());
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = (&before, &after);
+            Ok(f)
         }
     }
 }
@@ -133,6 +178,39 @@ impl Write for DailyLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn logs_are_never_written_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "keep me").unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        let today = format!(
+            "ET{}.LOG",
+            Timestamp::now()
+                .to_zoned_datetime(TimeZone::UTC)
+                .strftime("%m%d%Y")
+        );
+        std::os::unix::fs::symlink(&victim, logs.join(&today)).unwrap();
+        let mut log = DailyLog::new(logs.clone(), TimeZone::UTC);
+        assert!(log.write(b"a log line\n").is_err());
+        // A cycle log name taken by a link goes to the next name.
+        let rec = CycleRecord {
+            id: 1,
+            at: "2026-11-27T13:00:00Z".parse().unwrap(),
+            warned: 0,
+            escalated: 0,
+            reminded: 0,
+            bypassed: 0,
+            decisions: vec![],
+        };
+        std::os::unix::fs::symlink(&victim, logs.join("EscWarnings-20261127130000.log")).unwrap();
+        let p = write_cycle_log(&logs, &rec, &TimeZone::UTC).unwrap();
+        assert!(p.ends_with("EscWarnings-20261127130000-1.log"));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    }
 
     #[test]
     fn cycle_logs_are_named_listed_and_pruned() {

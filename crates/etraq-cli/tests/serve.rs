@@ -404,6 +404,25 @@ async fn serve_runs_escalation_and_mails_alerts_to_the_upstream() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     write_config(dir.path(), port, upstream.addr);
+    // A console on a known port, so the links in etraq's mail can be followed.
+    let web_port = free_port();
+    let cfg_path = dir.path().join("etraq.toml");
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap().replace(
+        "[web]\nlisten = \"127.0.0.1:0\"",
+        &format!("[web]\nlisten = \"127.0.0.1:{web_port}\""),
+    );
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let mut passwd = Command::new(env!("CARGO_BIN_EXE_etraq"))
+        .current_dir(dir.path())
+        .args(["--config", "etraq.toml", "admin", "passwd"])
+        .env_remove("ETRAQ_STORE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut passwd.stdin.take().unwrap(), b"links-admin-password\n")
+        .unwrap();
+    assert!(passwd.wait().unwrap().success());
     // A customer has waited since yesterday.
     std::fs::write(dir.path().join("c.eml"), "From: ann@customer.test\r\nTo: support@example.com\r\nSubject: waiting\r\nMessage-ID: <w1@customer.test>\r\n\r\nhello?\r\n").unwrap();
     let yesterday = jiff::Timestamp::now()
@@ -442,11 +461,14 @@ async fn serve_runs_escalation_and_mails_alerts_to_the_upstream() {
         .output()
         .unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    // Every link in every mail etraq sent leads to a page of the running console.
+    let got = upstream.received();
+    assert!(!got.is_empty(), "no alert mail reached the upstream");
+    let links = follow_links(web_port, "links-admin-password", &got).await;
+    assert!(links > 0, "the alert mail holds no link to the console");
     sigterm(&child);
     let mut child = child;
     assert!(child.wait().unwrap().success());
-    let got = upstream.received();
-    assert!(!got.is_empty(), "no alert mail reached the upstream");
     assert_eq!(got[0].rcpt_to, vec!["support@example.com"]);
     assert_eq!(
         got[0].header("Auto-Submitted").as_deref(),
@@ -518,6 +540,66 @@ async fn an_alert_stored_by_one_process_is_mailed_exactly_once_by_the_next() {
         serde_json::from_str(&etraq(&["alerts", "send", "--json"])).unwrap();
     assert_eq!(again["sent"], 0);
     assert_eq!(upstream.received().len(), 1);
+}
+
+/// Signs in to the console on `web_port` as the admin and fetches every `http(s)://` link in
+/// the bodies of `mails`; each must answer 200. Returns how many links were followed.
+async fn follow_links(
+    web_port: u16,
+    admin_password: &str,
+    mails: &[etraq_smtp::testing::Received],
+) -> usize {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{web_port}");
+    let login = client
+        .post(format!("{base}/login"))
+        .header("origin", &base)
+        .form(&[("login", "admin"), ("password", admin_password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        login.status().as_u16(),
+        303,
+        "cannot sign in to follow links"
+    );
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("etraq_session="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_string();
+    let mut followed = 0;
+    for m in mails {
+        // Quoted-printable soft breaks joined; links end at whitespace or a closing bracket.
+        let body = String::from_utf8_lossy(&m.data).replace("=\r\n", "");
+        for word in body.split(|c: char| c.is_whitespace() || c == '<' || c == '>') {
+            let link = word.trim_end_matches(['.', ',', ')']);
+            if !(link.starts_with("http://") || link.starts_with("https://")) {
+                continue;
+            }
+            assert!(
+                link.starts_with(&base),
+                "a link to somewhere else than the console: {link}"
+            );
+            let r = client
+                .get(link)
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{link} answered {}", r.status());
+            followed += 1;
+        }
+    }
+    followed
 }
 
 /// One HTTP/1.1 request over TLS to `localhost:port`, trusting `cert_pem`; returns the whole

@@ -214,7 +214,7 @@ pub fn alert_message(
         "[etraq] {} {}: {}",
         alert.event_type, alert.source_dr, alert.subject
     );
-    let link = format!("{}/drs/{}", console.trim_end_matches('/'), alert.source_dr);
+    let link = format!("{}/dr/{}", console.trim_end_matches('/'), alert.source_dr);
     let body = format!(
         "{what}.\n\n\
          DR:          {dr}\n\

@@ -82,7 +82,8 @@ pub fn list(dir: &Path) -> Result<Vec<LogFile>, Error> {
 }
 
 /// The path of a log file named by a user; refuses anything that is not a log file name
-/// ([`Error::Invalid`]) and names that do not exist ([`Error::NotFound`]).
+/// ([`Error::Invalid`]) and names that do not exist or are not regular files, symbolic links
+/// included ([`Error::NotFound`]).
 pub fn path_of(dir: &Path, name: &str) -> Result<PathBuf, Error> {
     if !is_log_name(name) {
         return Err(Error::Invalid(format!(
@@ -90,18 +91,79 @@ pub fn path_of(dir: &Path, name: &str) -> Result<PathBuf, Error> {
         )));
     }
     let p = dir.join(name);
-    if !p.is_file() {
+    // `symlink_metadata` does not follow a link: a link named like a log file is no log file.
+    match std::fs::symlink_metadata(&p) {
+        Ok(m) if m.file_type().is_file() => Ok(p),
+        _ => Err(Error::NotFound {
+            what: "log file",
+            key: name.to_string(),
+        }),
+    }
+}
+
+/// The contents of a log file named by a user, read without following links: the file is
+/// checked with `lstat`, opened, and refused unless what was opened is that same regular file
+/// (device and inode), so a link swapped in between the check and the open is not followed
+/// either. Anyone who can write into the log directory could otherwise make the console or
+/// `etraq logs show` read any file etraq can read.
+pub fn read(dir: &Path, name: &str) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let p = path_of(dir, name)?;
+    let io = |source| Error::Io {
+        path: p.clone(),
+        source,
+    };
+    let before = std::fs::symlink_metadata(&p).map_err(io)?;
+    let mut f = std::fs::File::open(&p).map_err(io)?;
+    let opened = f.metadata().map_err(io)?;
+    if !same_file(&before, &opened) || !opened.is_file() {
         return Err(Error::NotFound {
             what: "log file",
             key: name.to_string(),
         });
     }
-    Ok(p)
+    let mut out = Vec::with_capacity(usize::try_from(opened.len()).unwrap_or(0).min(1 << 24));
+    f.read_to_end(&mut out).map_err(io)?;
+    Ok(out)
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.file_type().is_file() && b.len() == a.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn links_in_the_log_directory_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret.txt");
+        std::fs::write(&secret, "password hashes").unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        std::os::unix::fs::symlink(&secret, logs.join("ET11272026.LOG")).unwrap();
+        std::fs::write(logs.join("ET11282026.LOG"), "a real log line\n").unwrap();
+        assert!(matches!(
+            read(&logs, "ET11272026.LOG"),
+            Err(Error::NotFound { .. })
+        ));
+        assert_eq!(read(&logs, "ET11282026.LOG").unwrap(), b"a real log line\n");
+        let names: Vec<String> = list(&logs).unwrap().into_iter().map(|f| f.name).collect();
+        assert_eq!(
+            names,
+            vec!["ET11282026.LOG"],
+            "a link is listed as a log file"
+        );
+    }
 
     #[test]
     fn only_log_file_names_are_accepted() {

@@ -193,7 +193,7 @@ async fn warns_at_warn_after_escalates_and_climbs_the_chain_then_mails() {
         "ann@customer.test",
         "Printer on fire",
         "4h",
-        "https://etraq.example.com/drs/",
+        "https://etraq.example.com/dr/",
     ] {
         assert!(
             body.contains(needle),

@@ -195,3 +195,22 @@ async fn an_agent_sees_only_their_own_figures() {
     assert!(page.contains("Open DRs in your view"), "{page}");
     assert!(!page.contains("Tracked mails"), "{page}");
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_in_the_log_folder_is_not_followed() {
+    let c = Console::start().await;
+    let secret = c.logs_dir.parent().unwrap().join("etraq.toml");
+    std::os::unix::fs::symlink(&secret, c.logs_dir.join("ET11272026.LOG")).unwrap();
+    let admin = c.admin().await;
+    for path in ["/logs/ET11272026.LOG", "/logs/ET11272026.LOG/download"] {
+        let r = admin.get(path).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+        assert!(
+            !r.body.contains("local_domains"),
+            "{path} leaked the file behind the link"
+        );
+    }
+    let r = admin.get("/logs").await;
+    assert!(!r.body.contains("ET11272026.LOG"), "the link is listed");
+}

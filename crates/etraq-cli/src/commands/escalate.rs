@@ -132,7 +132,7 @@ async fn list(ctx: &Context, a: AlertListArgs) -> Result<()> {
 
 async fn send(ctx: &Context, a: JsonFlag) -> Result<()> {
     let store = ctx.open_store().await?;
-    let notifier = ctx.notifier(store.clone())?;
+    let notifier = ctx.notifier(store.clone(), None)?;
     let mut total = etraq_core::escalator::NotifyReport::default();
     loop {
         let r = notifier.run_once(jiff::Timestamp::now(), 200).await?;

@@ -231,9 +231,7 @@ pub async fn logs(ctx: &Context, cmd: LogsCommand) -> Result<()> {
             out.line(t.to_string())?;
         }
         LogsCommand::Show(LogShowArgs { name }) => {
-            let p = logfiles::path_of_core(&dir, &name)?;
-            let bytes = std::fs::read(&p)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+            let bytes = etraq_core::logfiles::read(&dir, &name)?;
             out.text(String::from_utf8_lossy(&bytes))?;
         }
     }

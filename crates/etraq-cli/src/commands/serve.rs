@@ -154,7 +154,7 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
             rx.clone(),
         )),
         tokio::spawn(notifier_loop(
-            ctx.notifier(store.clone())?,
+            ctx.notifier(store.clone(), Some(&web_url))?,
             services.clone(),
             notify.clone(),
             rx.clone(),

@@ -60,13 +60,10 @@ pub async fn list(
 async fn read(state: &AppState, name: &str) -> Result<Vec<u8>, WebError> {
     let dir = state.logs_dir.clone();
     let name = name.to_string();
-    tokio::task::spawn_blocking(move || {
-        let p = logfiles::path_of(&dir, &name)?;
-        std::fs::read(&p).map_err(|source| etraq_core::Error::Io { path: p, source })
-    })
-    .await
-    .map_err(|e| WebError::Internal(e.to_string()))?
-    .map_err(WebError::from)
+    tokio::task::spawn_blocking(move || logfiles::read(&dir, &name))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?
+        .map_err(WebError::from)
 }
 
 /// `GET /logs/{name}`: the file as plain text.
