@@ -27,6 +27,9 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(commands::run(cli));
+    // Whatever a task is still doing (a session past its grace period, a blocking read) must
+    // not keep the process alive after the command is done.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,

@@ -15,12 +15,15 @@ pub fn session(data: &[u8]) {
     let chunk = usize::from(first % 64) + 1;
     let cfg = SessionConfig {
         max_message_bytes: 2048,
+        max_header_bytes: 1024,
+        max_header_line: 200,
         max_recipients: 4,
         max_errors: 64,
         tls_available: first & 1 == 0,
         ..SessionConfig::default()
     };
-    let mut s = Session::new(cfg, vec!["example.com".into()], first & 2 == 0, false);
+    let relay = first & 2 == 0;
+    let mut s = Session::new(cfg, vec!["example.com".into()], relay, false);
     let mut fed: Vec<u8> = Vec::new();
     for piece in data.chunks(chunk) {
         s.push_input(piece);
@@ -33,7 +36,18 @@ pub fn session(data: &[u8]) {
                 Event::NeedMore => break,
                 Event::Reply(r) => check_reply(&r),
                 Event::Mail { .. } => s.mail_result(replies::ok()),
-                Event::Rcpt { .. } => s.rcpt_result(replies::ok()),
+                Event::Rcpt { to, raw } => {
+                    // A client that may not relay never gets a routed or non-local path through.
+                    assert!(
+                        relay || !crate::path::has_sender_routing(&raw),
+                        "a routed path reached the upstream: {raw:?}"
+                    );
+                    assert!(
+                        relay || to.domain() == "example.com",
+                        "relayed for a stranger: {to}"
+                    );
+                    s.rcpt_result(replies::ok())
+                }
                 Event::Message { data, rcpts, .. } => {
                     assert!(
                         !rcpts.is_empty(),
@@ -43,6 +57,7 @@ pub fn session(data: &[u8]) {
                         data.len() <= 2048,
                         "a message over the size limit was accepted"
                     );
+                    check_header_limits(&data, 1024, 200);
                     let upper = String::from_utf8_lossy(&fed).to_ascii_uppercase();
                     // The terminator is ".<CRLF>" at a line start; the line before may be the DATA
                     // command itself, which smtp-proto (like Postfix) accepts ending in a bare LF.
@@ -129,4 +144,28 @@ pub fn probe_replies(data: &[u8]) {
         assert_eq!(out.rcpt.len(), addresses.len());
         server_side.abort();
     });
+}
+
+/// The header section of an accepted message is within the limits: at most `max_section` bytes
+/// up to its blank line, no line longer than `max_line` (line ends not counted).
+fn check_header_limits(data: &[u8], max_section: usize, max_line: usize) {
+    let mut line = 0;
+    for (i, &b) in data.iter().enumerate() {
+        match b {
+            b'\n' if line == 0 => return,
+            b'\n' => line = 0,
+            b'\r' => {}
+            _ => {
+                line += 1;
+                assert!(
+                    line <= max_line,
+                    "a header line over the limit was accepted"
+                );
+            }
+        }
+        assert!(
+            i < max_section,
+            "a header section over the limit was accepted"
+        );
+    }
 }
