@@ -766,3 +766,69 @@ fn console_over_tls_sets_secure_cookies_and_pausing_smtp_answers_421() {
     let status = child.wait().unwrap();
     assert!(status.success(), "etraq serve exited with {status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_with_400k_addresses_is_refused_and_sigterm_still_stops_serve_in_its_grace() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    write_config(dir.path(), port, upstream.addr);
+    let child = spawn_serve(dir.path());
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr).await;
+    // 400,000 addresses in one To: header (the review's attack: never answered, a core at 100%
+    // after the client left, SIGTERM ignored).
+    let mut c = Client::connect(addr).await.unwrap();
+    assert_eq!(c.cmd("MAIL FROM:<a@customer.test>\r\n").await.unwrap(), 250);
+    assert_eq!(c.cmd("RCPT TO:<support@example.com>\r\n").await.unwrap(), 250);
+    assert_eq!(c.cmd("DATA\r\n").await.unwrap(), 354);
+    let mut big = String::from("To: ");
+    for i in 0..400_000 {
+        big.push_str(&format!("u{i}@customer.test,\r\n "));
+    }
+    big.push_str("last@customer.test\r\nSubject: many\r\n\r\nbody\r\n.\r\n");
+    assert_eq!(c.cmd(&big).await.unwrap(), 552);
+    // The session goes on, and so does the server.
+    let mut d = Client::connect(addr).await.unwrap();
+    assert!(
+        d.send(
+            "ann@customer.test",
+            "support@example.com",
+            "Subject: still here\r\nMessage-ID: <after@customer.test>\r\n"
+        )
+        .await
+        .unwrap()
+    );
+    drop(c);
+    // A client in the middle of DATA keeps a session open; SIGTERM waits for it only for the
+    // grace period (5 s here), then serve exits.
+    assert_eq!(d.cmd("MAIL FROM:<b@customer.test>\r\n").await.unwrap(), 250);
+    assert_eq!(d.cmd("RCPT TO:<support@example.com>\r\n").await.unwrap(), 250);
+    assert_eq!(d.cmd("DATA\r\n").await.unwrap(), 354);
+    let start = Instant::now();
+    sigterm(&child);
+    let mut child = child;
+    let status = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    let status = status.expect("etraq serve ignored SIGTERM");
+    assert!(status.success(), "{status}");
+    assert!(
+        start.elapsed() < Duration::from_secs(12),
+        "stopped after {:?} with a 5 s grace",
+        start.elapsed()
+    );
+    assert_eq!(upstream.received().len(), 1);
+}
