@@ -7,7 +7,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use etraq_benches::{Traffic, rules};
-use etraq_core::classify::{self, ThreadFacts};
+use etraq_core::tracking::{self as classify, ThreadFacts};
 use etraq_core::{Envelope, ParsedMail};
 use mail_parser::MessageParser;
 use std::hint::black_box;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use etraq_benches::million::{self, H, SLICES, dr, plus, t0};
 use etraq_core::escalation::{self, Directory, Policies, Policy};
-use etraq_core::escalator::Escalator;
+use etraq_core::service::Escalator;
 use etraq_core::{Dr, Store, User};
 use etraq_store_sqlite::SqliteStore;
 use std::hint::black_box;

@@ -29,10 +29,10 @@ fn record(i: u64) -> ChangeSet {
     ChangeSet {
         mail: MailRecord {
             seq: 0,
-            message_id: format!(
+            message_id: mid(&format!(
                 "m{i}.{}@customer.test",
                 i.wrapping_mul(2654435761) % 1_000_003
-            ),
+            )),
             derived_message_id: false,
             direction: Direction::Inbound,
             mail_from: Some(customer.clone()),
@@ -109,7 +109,7 @@ fn run(
         g.bench_function(format!("thread_facts_3_refs/{size}"), |b| {
             b.iter(|| {
                 let q = FactsQuery {
-                    message_id: format!("new{}@x.test", rng.next_u64()),
+                    message_id: mid(&format!("new{}@x.test", rng.next_u64())),
                     direction: Direction::Inbound,
                     candidates: (0..3)
                         .map(|_| record(rng.below(size)).mail.message_id)
@@ -159,3 +159,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 criterion_main!(benches);
+
+fn mid(s: &str) -> etraq_core::MessageId {
+    etraq_core::MessageId::parse(s).unwrap_or_else(|| panic!("bad Message-ID {s}"))
+}

@@ -317,7 +317,10 @@ pub mod million {
                     ChangeSet {
                         mail: MailRecord {
                             seq: 0,
-                            message_id: format!("b{k}@customer.test"),
+                            message_id: etraq_core::MessageId::parse(&format!(
+                                "b{k}@customer.test"
+                            ))
+                            .unwrap_or_else(|| unreachable!()),
                             derived_message_id: false,
                             direction: Direction::Inbound,
                             mail_from: Some(d.customer.clone()),

@@ -76,7 +76,8 @@ impl Context {
 
     /// The escalation policies of the configuration.
     pub fn policies(&self) -> Result<etraq_core::escalation::Policies> {
-        etraq_core::escalation::Policies::from_config(&self.config)
+        (self.config)
+            .policies()
             .map_err(|(key, e)| anyhow::anyhow!("{}: key `{key}`: {e}", self.config_label()))
     }
 
@@ -129,7 +130,7 @@ impl Context {
     }
 
     /// Where etraq's own mail goes: the upstream, or the evaluation Maildir.
-    pub fn outbound(&self) -> Result<std::sync::Arc<dyn etraq_core::escalator::Outbound>> {
+    pub fn outbound(&self) -> Result<std::sync::Arc<dyn etraq_core::escalation::Outbound>> {
         Ok(match &self.config.upstream {
             Some(u) => {
                 let helo = if u.helo.trim().is_empty() {
@@ -159,8 +160,8 @@ impl Context {
         &self,
         store: Arc<dyn Store>,
         serving: Option<&str>,
-    ) -> Result<etraq_core::escalator::Notifier> {
-        Ok(etraq_core::escalator::Notifier::new(
+    ) -> Result<etraq_core::service::Notifier> {
+        Ok(etraq_core::service::Notifier::new(
             store,
             self.outbound()?,
             self.alerts_from()?,

@@ -9,7 +9,7 @@ use etraq_core::model::CycleRecord;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-pub use etraq_core::logfiles::{LogFile, dir, list as list_core};
+pub use etraq_core::logs::{LogFile, dir, list as list_core};
 
 /// The log files, ordered by name.
 pub fn list(dir: &Path) -> Result<Vec<LogFile>> {
@@ -19,7 +19,7 @@ pub fn list(dir: &Path) -> Result<Vec<LogFile>> {
 /// The path of a log file named by the user.
 #[cfg(test)]
 pub fn path_of(dir: &Path, name: &str) -> Result<PathBuf> {
-    Ok(etraq_core::logfiles::path_of(dir, name)?)
+    Ok(etraq_core::logs::path_of(dir, name)?)
 }
 
 /// Writes the log of one escalation cycle: every decision, then the totals.

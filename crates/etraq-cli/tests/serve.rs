@@ -206,7 +206,11 @@ async fn kill_9_under_load_loses_nothing_and_leaves_no_orphan_dr() {
     let upstream_ids: HashSet<String> = upstream.message_ids().into_iter().collect();
     for id in &acked {
         assert!(
-            !store.mails_by_message_id(id).await.unwrap().is_empty(),
+            !store
+                .mails_by_message_id(&etraq_core::MessageId::parse(id).unwrap())
+                .await
+                .unwrap()
+                .is_empty(),
             "{id} got 250 but is not in the store"
         );
         assert!(
@@ -229,7 +233,7 @@ async fn kill_9_under_load_loses_nothing_and_leaves_no_orphan_dr() {
         for m in &page.items {
             recorded += 1;
             assert!(
-                upstream_ids.contains(&m.message_id),
+                upstream_ids.contains(m.message_id.as_str()),
                 "{} is in the store but was never relayed",
                 m.message_id
             );
@@ -780,7 +784,10 @@ async fn a_mail_with_400k_addresses_is_refused_and_sigterm_still_stops_serve_in_
     // after the client left, SIGTERM ignored).
     let mut c = Client::connect(addr).await.unwrap();
     assert_eq!(c.cmd("MAIL FROM:<a@customer.test>\r\n").await.unwrap(), 250);
-    assert_eq!(c.cmd("RCPT TO:<support@example.com>\r\n").await.unwrap(), 250);
+    assert_eq!(
+        c.cmd("RCPT TO:<support@example.com>\r\n").await.unwrap(),
+        250
+    );
     assert_eq!(c.cmd("DATA\r\n").await.unwrap(), 354);
     let mut big = String::from("To: ");
     for i in 0..400_000 {
@@ -803,7 +810,10 @@ async fn a_mail_with_400k_addresses_is_refused_and_sigterm_still_stops_serve_in_
     // A client in the middle of DATA keeps a session open; SIGTERM waits for it only for the
     // grace period (5 s here), then serve exits.
     assert_eq!(d.cmd("MAIL FROM:<b@customer.test>\r\n").await.unwrap(), 250);
-    assert_eq!(d.cmd("RCPT TO:<support@example.com>\r\n").await.unwrap(), 250);
+    assert_eq!(
+        d.cmd("RCPT TO:<support@example.com>\r\n").await.unwrap(),
+        250
+    );
     assert_eq!(d.cmd("DATA\r\n").await.unwrap(), 354);
     let start = Instant::now();
     sigterm(&child);

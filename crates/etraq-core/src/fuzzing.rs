@@ -2,12 +2,12 @@
 //! corpora, so both exercise exactly the same code. Each must never panic, whatever the input.
 
 use crate::address::{EmailAddress, Party};
-use crate::classify::{self, ThreadFacts};
 use crate::config::Config;
-use crate::dr_id::DrId;
-use crate::envelope::Envelope;
-use crate::message::ParsedMail;
-use crate::subject;
+use crate::mail as subject;
+use crate::mail::Envelope;
+use crate::mail::ParsedMail;
+use crate::model::DrId;
+use crate::tracking::{self as classify, ThreadFacts};
 
 /// Raw bytes → parse → classify, against facts that make every rule reachable: the mail's own
 /// thread candidates are "recorded", half of them in a DR, and its subject tags exist.

@@ -40,56 +40,61 @@
 //!
 //! ## Map
 //!
-//! - [`message`]: raw bytes → [`ParsedMail`] (mail-parser 0.11), robust to real-world mail.
-//! - [`classify`]: the pure decision of DESIGN §4, from parsed mail and [`ThreadFacts`].
-//! - [`transition`]: what a decision or a user's action does to a [`Dr`].
-//! - [`tracker`]: orchestration — look up, decide, apply atomically, retry on conflict.
-//! - [`store`]: the [`Store`] trait and its query and change types.
-//! - [`access`]: who may see what in the console and the API.
-//! - [`views`]: the rows of every listing, with the contract JSON field names.
-//! - [`config`], [`address`], [`dr_id`], [`subject`], [`duration`], [`model`]: the vocabulary.
+//! One folder per area; each area's `mod.rs` re-exports what the rest of etraq uses, and its
+//! files stay private.
+//!
+//! - [`model`]: users, DRs and their ids, mail records, decisions, alerts, pages.
+//! - [`mail`]: raw bytes → [`ParsedMail`] (mail-parser 0.11), strict [`MessageId`]s, envelopes,
+//!   DR tags in subjects.
+//! - [`config`]: `etraq.toml`, one file per section, errors naming key and line.
+//! - [`tracking`]: the pure classification and DR transitions, the [`Tracker`] that applies them,
+//!   and [`TrackingStore`](tracking::TrackingStore).
+//! - [`escalation`]: the pure planner, alert mail, and
+//!   [`EscalationStore`](escalation::EscalationStore).
+//! - [`validate`], [`extract`]: the pure halves of the email validator and extractor.
+//! - [`store`]: the [`Store`] supertrait made of the areas' sub-traits, and its shared types.
+//! - [`access`]: who may see what; [`views`]: the rows of every listing (contract JSON names).
+//! - [`service`]: the use cases every frontend calls.
+//! - [`switches`]: the pause switches of a running server; [`logs`]: the log files.
 
 #![warn(missing_docs)]
 
-pub mod access;
-pub mod address;
-pub mod calendar;
-pub mod classify;
-pub mod config;
-pub mod dr_id;
-pub mod duration;
-pub mod envelope;
+mod address;
+mod calendar;
+mod duration;
 mod error;
+mod kv;
+
+pub mod access;
+pub mod config;
 pub mod escalation;
-pub mod escalator;
 pub mod extract;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod logfiles;
-pub mod message;
+pub mod logs;
+pub mod mail;
 pub mod model;
-pub mod msgid;
-pub mod queries;
-pub mod reports;
-pub mod services;
+pub mod service;
 pub mod store;
-pub mod subject;
-pub mod tracker;
-pub mod transition;
+pub mod switches;
+pub mod tracking;
 pub mod validate;
 pub mod views;
 
-pub use address::{EmailAddress, Party};
-pub use classify::{Classification, DrAction, ThreadFacts, classify};
+pub use address::{EmailAddress, MAX_ADDRESS_LEN, Party, normalize_domain};
+pub use calendar::Calendar;
 pub use config::{Config, LiveConfig, StoreUrl, TrackingRules};
-pub use dr_id::DrId;
-pub use duration::HumanDuration;
-pub use envelope::{Envelope, ReversePath};
+pub use duration::{HumanDuration, format_seconds};
 pub use error::{Error, Result};
-pub use message::ParsedMail;
+pub use mail::{Envelope, MessageId, ParsedMail, ReversePath};
 pub use model::{
-    Decision, Direction, Dr, DrStatus, MailRecord, MailType, ResponseTime, Role, UntrackedReason,
-    User,
+    Decision, Direction, Dr, DrId, DrStatus, MailRecord, MailType, Page, ResponseTime, Role,
+    UntrackedReason, User,
 };
-pub use store::{ChangeSet, DrQuery, DrSort, DrWrite, FactsQuery, MailQuery, Page, Store};
-pub use tracker::{Incoming, ReceivedAt, Tracked, Tracker};
+pub use store::{Store, StoreStats};
+pub use switches::{Service, ServiceStates, Services};
+pub use tracking::{
+    ChangeSet, Classification, DrAction, DrQuery, DrSort, DrWrite, FactsQuery, Incoming, MailQuery,
+    ReceivedAt, ThreadFacts, Tracked, Tracker, classify,
+};

@@ -104,7 +104,7 @@ impl From<&MailRecord> for UntrackedRow {
                 .reason()
                 .map(|r| r.to_string())
                 .unwrap_or_default(),
-            message_id: m.message_id.clone(),
+            message_id: m.message_id.to_string(),
             direction: m.direction.to_string(),
             dr: m.dr.as_ref().map(|d| d.to_string()),
             seq: m.seq,
@@ -145,7 +145,7 @@ impl From<&MailRecord> for MailRow {
     fn from(m: &MailRecord) -> Self {
         MailRow {
             seq: m.seq,
-            message_id: m.message_id.clone(),
+            message_id: m.message_id.to_string(),
             mailed_on: m.received_at,
             direction: m.direction.to_string(),
             sender: m.sender.as_ref().map(|s| s.to_string()),
@@ -276,7 +276,7 @@ pub struct StatusView {
     pub store: String,
     /// Which services run (known to the server itself, not to a separate CLI process).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub services: Option<crate::services::ServiceStates>,
+    pub services: Option<crate::switches::ServiceStates>,
 }
 
 impl StatusView {

@@ -75,7 +75,7 @@ pub fn outgoing<'a>(raw: &'a [u8], dr: Option<&DrId>, tag: bool) -> Outgoing<'a>
                 .parse_headers(&raw[..end])
                 .and_then(|m| m.subject().map(str::to_string))
                 .unwrap_or_else(|| String::from_utf8_lossy(value).into_owned());
-            if etraq_core::subject::has_tag(&decoded, dr) {
+            if etraq_core::mail::has_tag(&decoded, dr) {
                 pieces.push(Cow::Borrowed(raw));
                 return Outgoing { pieces };
             }
@@ -221,7 +221,7 @@ fn subject_span(raw: &[u8]) -> Option<(usize, usize)> {
 /// count; an encoded word (`=?…?=`) is left whole.
 fn prefix_len(value: &[u8]) -> usize {
     match std::str::from_utf8(value) {
-        Ok(text) => etraq_core::subject::leading_prefixes_len(text),
+        Ok(text) => etraq_core::mail::leading_prefixes_len(text),
         Err(_) => 0,
     }
 }

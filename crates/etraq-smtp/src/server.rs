@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use etraq_core::services::{Service, Services};
 use etraq_core::store::PendingDelivery;
+use etraq_core::switches::{Service, Services};
 use etraq_core::{
     Config, Direction, EmailAddress, Envelope, Incoming, ReceivedAt, ReversePath, Store, Tracker,
 };

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use etraq_core::escalation::Policies;
-use etraq_core::escalator::{Escalator, Notifier};
 use etraq_core::model::{AlertKind, AlertMail};
+use etraq_core::service::{Escalator, Notifier};
 use etraq_core::store::AlertQuery;
 use etraq_core::{Config, DrId, Envelope, Store, Tracker, User};
 use etraq_smtp::outbound::LettreOutbound;
@@ -59,7 +58,7 @@ impl World {
         }
         World {
             tracker: Tracker::new(store.clone(), config.tracking_rules().unwrap()),
-            escalator: Escalator::new(store.clone(), Policies::from_config(&config).unwrap()),
+            escalator: Escalator::new(store.clone(), config.policies().unwrap()),
             upstream: FakeUpstream::start().await,
             _dir: dir,
             store,

@@ -20,15 +20,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use etraq_core::classify::{MailRef, ThreadFacts};
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::store::{
-    AlertQuery, ChangeSet, CycleWrite, DrCounts, DrQuery, DrSort, DrWrite, FactsQuery, MailQuery,
-    Page, PendingDelivery, ResponseQuery, Store, StoreStats, VolumeBucket, page_size,
+    AlertQuery, ChangeSet, CycleWrite, DrCounts, DrQuery, DrSort, DrWrite, EscalationStore,
+    FactsQuery, KeyValueStore, MailQuery, Page, PendingDelivery, ResponseQuery, Store, StoreStats,
+    TrackingStore, VolumeBucket, page_size,
 };
+use etraq_core::tracking::{MailRef, ThreadFacts};
 use etraq_core::{
-    Direction, Dr, DrId, DrStatus, EmailAddress, Error, MailRecord, Party, ResponseTime, Result,
-    User,
+    Direction, Dr, DrId, DrStatus, EmailAddress, Error, MailRecord, MessageId, Party, ResponseTime,
+    Result, User,
 };
 use jiff::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
@@ -485,7 +486,7 @@ fn tx_apply_cycle(t: &[TransactionalTree], w: &CycleWrite) -> TxResult<CycleReco
 /// Applies one change set inside a transaction; returns the mail's seq.
 fn tx_apply(t: &[TransactionalTree], cs: &ChangeSet) -> TxResult<u64> {
     let m = &cs.mail;
-    let mid_key = message_id_key(&m.message_id, m.direction);
+    let mid_key = message_id_key(m.message_id.as_str(), m.direction);
     if cs.index_message_id && t[T_MSGIDS].get(&mid_key)?.is_some() {
         return abort(Error::Conflict(format!(
             "Message-ID {} is already recorded ({})",
@@ -500,7 +501,7 @@ fn tx_apply(t: &[TransactionalTree], cs: &ChangeSet) -> TxResult<u64> {
     if cs.index_message_id {
         t[T_MSGIDS].insert(mid_key, &be(seq))?;
     }
-    t[T_MAILS_MID].insert(with_number(&text_prefix(&m.message_id), seq), &[])?;
+    t[T_MAILS_MID].insert(with_number(&text_prefix(m.message_id.as_str()), seq), &[])?;
     t[T_MAILS_TRACKED].insert(with_number(&[m.decision.is_tracked() as u8], seq), &[])?;
     if let Some(dr) = &m.dr {
         t[T_MAILS_DR].insert(with_number(&be(dr.number()), seq), &[])?;
@@ -512,7 +513,7 @@ fn tx_apply(t: &[TransactionalTree], cs: &ChangeSet) -> TxResult<u64> {
     t[T_RAW].insert(&be(seq), cs.raw.as_slice())?;
     if let Some(dr) = &m.dr {
         for (mid, dir) in &cs.link {
-            let Some(target) = t[T_MSGIDS].get(message_id_key(mid, *dir))? else {
+            let Some(target) = t[T_MSGIDS].get(message_id_key(mid.as_str(), *dir))? else {
                 continue;
             };
             let Some(target_seq) = trailing_number(&target) else {
@@ -899,12 +900,12 @@ fn thread_facts(inner: &Inner, q: &FactsQuery) -> Result<ThreadFacts> {
     let msgids = inner.tree(T_MSGIDS);
     let mut facts = ThreadFacts {
         duplicate: msgids
-            .contains_key(message_id_key(&q.message_id, q.direction))
+            .contains_key(message_id_key(q.message_id.as_str(), q.direction))
             .ctx("checking for a duplicate")?,
         ..ThreadFacts::default()
     };
     for id in &q.candidates {
-        for entry in msgids.scan_prefix(text_prefix(id)) {
+        for entry in msgids.scan_prefix(text_prefix(id.as_str())) {
             let (_, v) = entry.ctx("looking up a referenced Message-ID")?;
             let Some(seq) = trailing_number(&v) else {
                 continue;
@@ -965,11 +966,7 @@ fn count_prefix(tree: &Tree, prefix: &[u8]) -> u64 {
 }
 
 #[async_trait]
-impl Store for SledStore {
-    fn backend(&self) -> &'static str {
-        "sled"
-    }
-
+impl TrackingStore for SledStore {
     async fn reserve_dr_numbers(&self, count: u64) -> Result<u64> {
         let count = count.max(1);
         // No flush needed: any DR using these numbers is flushed later, and sled persists writes
@@ -1041,12 +1038,8 @@ impl Store for SledStore {
         self.run(move |inner| inner.get_mail(seq)).await
     }
 
-    async fn mails_by_message_id(&self, message_id: &str) -> Result<Vec<MailRecord>> {
-        let id = message_id
-            .trim()
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .to_string();
+    async fn mails_by_message_id(&self, message_id: &MessageId) -> Result<Vec<MailRecord>> {
+        let id = message_id.as_str().to_string();
         self.run(move |inner| {
             let mut out = Vec::new();
             for k in inner.tree(T_MAILS_MID).scan_prefix(text_prefix(&id)).keys() {
@@ -1131,21 +1124,52 @@ impl Store for SledStore {
         .await
     }
 
-    async fn stats(&self) -> Result<StoreStats> {
-        self.run(|inner| {
-            let tracked = inner.tree(T_MAILS_TRACKED);
-            let by_status = inner.tree(T_DRS_STATUS);
-            Ok(StoreStats {
-                tracked: count_prefix(tracked, &[1]),
-                untracked: count_prefix(tracked, &[0]),
-                open: count_prefix(by_status, &[status_code(DrStatus::Open)]),
-                replied: count_prefix(by_status, &[status_code(DrStatus::Replied)]),
-                closed: count_prefix(by_status, &[status_code(DrStatus::Closed)]),
-                users: inner.tree(T_USERS).len() as u64,
-                warned: counter(inner, "warned")?,
-                escalated: counter(inner, "escalated")?,
-                outbox: inner.tree(T_OUTBOX).len() as u64,
-            })
+    async fn volume(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        bucket_secs: i64,
+        involving: Option<&[EmailAddress]>,
+    ) -> Result<Vec<VolumeBucket>> {
+        let bucket = bucket_secs.max(1);
+        let scope: Option<std::collections::HashSet<EmailAddress>> =
+            involving.map(|u| u.iter().cloned().collect());
+        self.run(move |inner| {
+            let mut counts: std::collections::BTreeMap<(i64, u8, bool), (Direction, u64)> =
+                std::collections::BTreeMap::new();
+            if scope.as_ref().is_some_and(|s| s.is_empty()) {
+                return Ok(Vec::new());
+            }
+            for v in inner.tree(T_MAILS).iter().values() {
+                let m: MailRecord = from_json("mails", &v.ctx("scanning mails")?)?;
+                if m.received_at < since || m.received_at >= until {
+                    continue;
+                }
+                if let Some(scope) = &scope
+                    && !m.addresses().iter().any(|a| scope.contains(*a))
+                {
+                    continue;
+                }
+                let secs = m.received_at.as_second();
+                let start = secs - secs.rem_euclid(bucket);
+                let e = counts
+                    .entry((
+                        start,
+                        keys::direction_code(m.direction),
+                        m.decision.is_tracked(),
+                    ))
+                    .or_insert((m.direction, 0));
+                e.1 += 1;
+            }
+            Ok(counts
+                .into_iter()
+                .map(|((start, _, tracked), (direction, count))| VolumeBucket {
+                    start,
+                    direction,
+                    tracked,
+                    count,
+                })
+                .collect())
         })
         .await
     }
@@ -1184,6 +1208,47 @@ impl Store for SledStore {
         .await
     }
 
+    async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64> {
+        let pending = pending.clone();
+        self.write(move |inner| {
+            let id = inner.db.generate_id().ctx("numbering a journal entry")? + 1;
+            inner
+                .tree(T_PENDING)
+                .insert(be(id), to_json("pending", &pending)?)
+                .ctx("journaling a delivery")?;
+            Ok(id)
+        })
+        .await
+    }
+
+    async fn drop_pending(&self, id: u64) -> Result<()> {
+        self.write(move |inner| {
+            inner
+                .tree(T_PENDING)
+                .remove(be(id))
+                .ctx("clearing a journal entry")?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_pending(&self) -> Result<Vec<PendingDelivery>> {
+        self.run(|inner| {
+            let mut out = Vec::new();
+            for entry in inner.tree(T_PENDING).iter() {
+                let (k, v) = entry.ctx("listing the journal")?;
+                let mut p: PendingDelivery = from_json("pending", &v)?;
+                p.id = trailing_number(&k).unwrap_or(0);
+                out.push(p);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl EscalationStore for SledStore {
     async fn due_drs(&self, now: Timestamp, limit: usize) -> Result<Vec<Dr>> {
         self.run(move |inner| {
             let mut upper = micros_key(now).to_vec();
@@ -1325,57 +1390,10 @@ impl Store for SledStore {
         })
         .await
     }
+}
 
-    async fn volume(
-        &self,
-        since: Timestamp,
-        until: Timestamp,
-        bucket_secs: i64,
-        involving: Option<&[EmailAddress]>,
-    ) -> Result<Vec<VolumeBucket>> {
-        let bucket = bucket_secs.max(1);
-        let scope: Option<std::collections::HashSet<EmailAddress>> =
-            involving.map(|u| u.iter().cloned().collect());
-        self.run(move |inner| {
-            let mut counts: std::collections::BTreeMap<(i64, u8, bool), (Direction, u64)> =
-                std::collections::BTreeMap::new();
-            if scope.as_ref().is_some_and(|s| s.is_empty()) {
-                return Ok(Vec::new());
-            }
-            for v in inner.tree(T_MAILS).iter().values() {
-                let m: MailRecord = from_json("mails", &v.ctx("scanning mails")?)?;
-                if m.received_at < since || m.received_at >= until {
-                    continue;
-                }
-                if let Some(scope) = &scope
-                    && !m.addresses().iter().any(|a| scope.contains(*a))
-                {
-                    continue;
-                }
-                let secs = m.received_at.as_second();
-                let start = secs - secs.rem_euclid(bucket);
-                let e = counts
-                    .entry((
-                        start,
-                        keys::direction_code(m.direction),
-                        m.decision.is_tracked(),
-                    ))
-                    .or_insert((m.direction, 0));
-                e.1 += 1;
-            }
-            Ok(counts
-                .into_iter()
-                .map(|((start, _, tracked), (direction, count))| VolumeBucket {
-                    start,
-                    direction,
-                    tracked,
-                    count,
-                })
-                .collect())
-        })
-        .await
-    }
-
+#[async_trait]
+impl KeyValueStore for SledStore {
     async fn kv_get(&self, key: &str) -> Result<Option<String>> {
         let key = key.to_string();
         self.run(move |inner| {
@@ -1417,41 +1435,29 @@ impl Store for SledStore {
         })
         .await
     }
+}
 
-    async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64> {
-        let pending = pending.clone();
-        self.write(move |inner| {
-            let id = inner.db.generate_id().ctx("numbering a journal entry")? + 1;
-            inner
-                .tree(T_PENDING)
-                .insert(be(id), to_json("pending", &pending)?)
-                .ctx("journaling a delivery")?;
-            Ok(id)
-        })
-        .await
+#[async_trait]
+impl Store for SledStore {
+    fn backend(&self) -> &'static str {
+        "sled"
     }
 
-    async fn drop_pending(&self, id: u64) -> Result<()> {
-        self.write(move |inner| {
-            inner
-                .tree(T_PENDING)
-                .remove(be(id))
-                .ctx("clearing a journal entry")?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn list_pending(&self) -> Result<Vec<PendingDelivery>> {
+    async fn stats(&self) -> Result<StoreStats> {
         self.run(|inner| {
-            let mut out = Vec::new();
-            for entry in inner.tree(T_PENDING).iter() {
-                let (k, v) = entry.ctx("listing the journal")?;
-                let mut p: PendingDelivery = from_json("pending", &v)?;
-                p.id = trailing_number(&k).unwrap_or(0);
-                out.push(p);
-            }
-            Ok(out)
+            let tracked = inner.tree(T_MAILS_TRACKED);
+            let by_status = inner.tree(T_DRS_STATUS);
+            Ok(StoreStats {
+                tracked: count_prefix(tracked, &[1]),
+                untracked: count_prefix(tracked, &[0]),
+                open: count_prefix(by_status, &[status_code(DrStatus::Open)]),
+                replied: count_prefix(by_status, &[status_code(DrStatus::Replied)]),
+                closed: count_prefix(by_status, &[status_code(DrStatus::Closed)]),
+                users: inner.tree(T_USERS).len() as u64,
+                warned: counter(inner, "warned")?,
+                escalated: counter(inner, "escalated")?,
+                outbox: inner.tree(T_OUTBOX).len() as u64,
+            })
         })
         .await
     }

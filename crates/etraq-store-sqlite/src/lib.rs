@@ -26,13 +26,16 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use etraq_core::classify::ThreadFacts;
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::store::{
-    AlertQuery, ChangeSet, CycleWrite, DrCounts, DrQuery, DrWrite, FactsQuery, MailQuery, Page,
-    PendingDelivery, ResponseQuery, Store, StoreStats, VolumeBucket,
+    AlertQuery, ChangeSet, CycleWrite, DrCounts, DrQuery, DrWrite, EscalationStore, FactsQuery,
+    KeyValueStore, MailQuery, Page, PendingDelivery, ResponseQuery, Store, StoreStats,
+    TrackingStore, VolumeBucket,
 };
-use etraq_core::{Dr, DrId, EmailAddress, Error, MailRecord, ResponseTime, Result, User};
+use etraq_core::tracking::ThreadFacts;
+use etraq_core::{
+    Dr, DrId, EmailAddress, Error, MailRecord, MessageId, ResponseTime, Result, User,
+};
 use jiff::Timestamp;
 
 pub use error::SqliteError;
@@ -130,11 +133,7 @@ fn unexpected() -> Error {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-
+impl TrackingStore for SqliteStore {
     async fn reserve_dr_numbers(&self, count: u64) -> Result<u64> {
         match self.write(WriteOp::Reserve(count)).await? {
             WriteOut::First(n) => Ok(n),
@@ -189,12 +188,8 @@ impl Store for SqliteStore {
         self.read(move |c| read::get_mail(c, seq)).await
     }
 
-    async fn mails_by_message_id(&self, message_id: &str) -> Result<Vec<MailRecord>> {
-        let id = message_id
-            .trim()
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .to_string();
+    async fn mails_by_message_id(&self, message_id: &MessageId) -> Result<Vec<MailRecord>> {
+        let id = message_id.as_str().to_string();
         self.read(move |c| read::mails_by_message_id(c, &id)).await
     }
 
@@ -227,10 +222,45 @@ impl Store for SqliteStore {
         self.read(move |c| read::list_responses(c, &q)).await
     }
 
-    async fn stats(&self) -> Result<StoreStats> {
-        self.read(read::stats).await
+    async fn volume(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        bucket_secs: i64,
+        involving: Option<&[EmailAddress]>,
+    ) -> Result<Vec<VolumeBucket>> {
+        let involving = involving.map(<[EmailAddress]>::to_vec);
+        self.read(move |c| read::volume(c, since, until, bucket_secs, involving.as_deref()))
+            .await
     }
 
+    async fn dr_counts(&self, involving: Option<&[EmailAddress]>) -> Result<DrCounts> {
+        let involving = involving.map(<[EmailAddress]>::to_vec);
+        self.read(move |c| read::dr_counts(c, involving.as_deref()))
+            .await
+    }
+
+    async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64> {
+        match self
+            .write(WriteOp::PutPending(Box::new(pending.clone())))
+            .await?
+        {
+            WriteOut::First(id) => Ok(id),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn drop_pending(&self, id: u64) -> Result<()> {
+        self.write(WriteOp::DropPending(id)).await.map(|_| ())
+    }
+
+    async fn list_pending(&self) -> Result<Vec<PendingDelivery>> {
+        self.read(read::list_pending).await
+    }
+}
+
+#[async_trait]
+impl EscalationStore for SqliteStore {
     async fn due_drs(&self, now: Timestamp, limit: usize) -> Result<Vec<Dr>> {
         self.read(move |c| read::due_drs(c, now, limit)).await
     }
@@ -260,25 +290,10 @@ impl Store for SqliteStore {
             .await
             .map(|_| ())
     }
+}
 
-    async fn volume(
-        &self,
-        since: Timestamp,
-        until: Timestamp,
-        bucket_secs: i64,
-        involving: Option<&[EmailAddress]>,
-    ) -> Result<Vec<VolumeBucket>> {
-        let involving = involving.map(<[EmailAddress]>::to_vec);
-        self.read(move |c| read::volume(c, since, until, bucket_secs, involving.as_deref()))
-            .await
-    }
-
-    async fn dr_counts(&self, involving: Option<&[EmailAddress]>) -> Result<DrCounts> {
-        let involving = involving.map(<[EmailAddress]>::to_vec);
-        self.read(move |c| read::dr_counts(c, involving.as_deref()))
-            .await
-    }
-
+#[async_trait]
+impl KeyValueStore for SqliteStore {
     async fn kv_get(&self, key: &str) -> Result<Option<String>> {
         let key = key.to_string();
         self.read(move |c| read::kv_get(c, &key)).await
@@ -298,23 +313,16 @@ impl Store for SqliteStore {
         let prefix = prefix.to_string();
         self.read(move |c| read::kv_scan(c, &prefix)).await
     }
+}
 
-    async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64> {
-        match self
-            .write(WriteOp::PutPending(Box::new(pending.clone())))
-            .await?
-        {
-            WriteOut::First(id) => Ok(id),
-            _ => Err(unexpected()),
-        }
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
     }
 
-    async fn drop_pending(&self, id: u64) -> Result<()> {
-        self.write(WriteOp::DropPending(id)).await.map(|_| ())
-    }
-
-    async fn list_pending(&self) -> Result<Vec<PendingDelivery>> {
-        self.read(read::list_pending).await
+    async fn stats(&self) -> Result<StoreStats> {
+        self.read(read::stats).await
     }
 
     async fn close(&self) -> Result<()> {

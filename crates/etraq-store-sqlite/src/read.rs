@@ -7,12 +7,12 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use etraq_core::classify::{MailRef, ThreadFacts};
 use etraq_core::model::{Alert, CycleRecord};
 use etraq_core::store::{
     AlertQuery, DrCounts, DrQuery, DrSort, FactsQuery, MailQuery, Page, PendingDelivery,
     ResponseQuery, StoreStats, VolumeBucket, page_size,
 };
+use etraq_core::tracking::{MailRef, ThreadFacts};
 use etraq_core::{Direction, Dr, DrId, EmailAddress, Error, MailRecord, Party, ResponseTime, User};
 use jiff::Timestamp;
 use rusqlite::types::Value;
@@ -89,8 +89,10 @@ pub(crate) fn thread_facts(conn: &Connection, q: &FactsQuery) -> Result<ThreadFa
         duplicate: conn
             .prepare_cached("SELECT 1 FROM message_ids WHERE message_id = ?1 AND direction = ?2")
             .and_then(|mut s| {
-                s.query_row(params![q.message_id, q.direction.as_str()], |_| Ok(()))
-                    .optional()
+                s.query_row(params![q.message_id.as_str(), q.direction.as_str()], |_| {
+                    Ok(())
+                })
+                .optional()
             })
             .ctx("checking for a duplicate")?
             .is_some(),
@@ -105,7 +107,7 @@ pub(crate) fn thread_facts(conn: &Connection, q: &FactsQuery) -> Result<ThreadFa
             .ctx("preparing the thread lookup")?;
         for id in &q.candidates {
             let rows = s
-                .query_map(params![id], |r| {
+                .query_map(params![id.as_str()], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, Option<String>>(1)?,

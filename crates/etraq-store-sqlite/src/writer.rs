@@ -384,8 +384,10 @@ fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
         let exists: Option<i64> = tx
             .prepare_cached("SELECT seq FROM message_ids WHERE message_id = ?1 AND direction = ?2")
             .and_then(|mut s| {
-                s.query_row(params![m.message_id, m.direction.as_str()], |r| r.get(0))
-                    .optional()
+                s.query_row(params![m.message_id.as_str(), m.direction.as_str()], |r| {
+                    r.get(0)
+                })
+                .optional()
             })
             .ctx("checking the Message-ID index")?;
         if exists.is_some() {
@@ -408,7 +410,7 @@ fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
         .and_then(|mut s| {
             s.query_row(
                 params![
-                    m.message_id,
+                    m.message_id.as_str(),
                     m.direction.as_str(),
                     m.decision.is_tracked(),
                     dr_number,
@@ -425,7 +427,7 @@ fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
         tx.prepare_cached(
             "INSERT INTO message_ids(message_id, direction, seq) VALUES (?1, ?2, ?3)",
         )
-        .and_then(|mut s| s.execute(params![m.message_id, m.direction.as_str(), seq]))
+        .and_then(|mut s| s.execute(params![m.message_id.as_str(), m.direction.as_str(), seq]))
         .ctx("indexing the Message-ID")?;
     }
     {
@@ -444,7 +446,7 @@ fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
         .ctx("archiving the raw message")?;
     if let Some(dr) = &m.dr {
         for (mid, dir) in &cs.link {
-            link_mail(tx, mid, *dir, dr)?;
+            link_mail(tx, mid.as_str(), *dir, dr)?;
         }
     }
     if let Some(id) = cs.pending {

@@ -102,17 +102,24 @@ pub async fn apply_writes_everything_and_lookups_find_it(open: Opener) {
     assert_eq!(m.seq, seq);
     assert_eq!(m.dr.as_ref(), Some(&d.id));
     assert_eq!(
-        s.mails_by_message_id("m1@customer.test").await.unwrap(),
+        s.mails_by_message_id(&mid("m1@customer.test"))
+            .await
+            .unwrap(),
         vec![m.clone()]
     );
     assert_eq!(
-        s.mails_by_message_id("<m1@customer.test>")
+        s.mails_by_message_id(&mid("<m1@customer.test>"))
             .await
             .unwrap()
             .len(),
         1
     );
-    assert!(s.mails_by_message_id("nope@x").await.unwrap().is_empty());
+    assert!(
+        s.mails_by_message_id(&mid("nope@x"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(s.raw_message(seq).await.unwrap().as_ref(), Some(&*raw));
     assert_eq!(s.raw_message(seq + 1000).await.unwrap(), None);
     assert_eq!(s.get_mail(seq + 1000).await.unwrap(), None);
@@ -243,9 +250,9 @@ pub async fn apply_writes_everything_and_lookups_find_it(open: Opener) {
     // Thread facts: duplicate per direction, referenced mails with their DR, tags, users.
     let facts = s
         .thread_facts(&FactsQuery {
-            message_id: "m1@customer.test".into(),
+            message_id: mid("m1@customer.test"),
             direction: Direction::Inbound,
-            candidates: vec!["m1@customer.test".into(), "unknown@x".into()],
+            candidates: vec![mid("m1@customer.test"), mid("unknown@x")],
             tags: vec![d.id.clone(), dr_id(99)],
             users: vec![addr("support@example.com"), addr("nobody@example.com")],
         })
@@ -259,9 +266,9 @@ pub async fn apply_writes_everything_and_lookups_find_it(open: Opener) {
     assert_eq!(facts.users.len(), 1);
     let other_dir = s
         .thread_facts(&FactsQuery {
-            message_id: "m1@customer.test".into(),
+            message_id: mid("m1@customer.test"),
             direction: Direction::Outbound,
-            ..FactsQuery::default()
+            ..facts_query()
         })
         .await
         .unwrap();
@@ -285,18 +292,18 @@ pub async fn batch_facts_equal_single_facts(open: Opener) {
     .unwrap();
     let queries = vec![
         FactsQuery {
-            message_id: "t1@x.test".into(),
-            candidates: vec!["t2@x.test".into(), "t1@x.test".into()],
+            message_id: mid("t1@x.test"),
+            candidates: vec![mid("t2@x.test"), mid("t1@x.test")],
             users: vec![addr("b@example.com")],
-            ..FactsQuery::default()
+            ..facts_query()
         },
         FactsQuery {
-            message_id: "new@x.test".into(),
+            message_id: mid("new@x.test"),
             direction: Direction::Outbound,
             tags: vec![dr_id(4), dr_id(5)],
-            ..FactsQuery::default()
+            ..facts_query()
         },
-        FactsQuery::default(),
+        facts_query(),
     ];
     let batch = s.thread_facts_batch(&queries).await.unwrap();
     assert_eq!(batch.len(), 3);
@@ -731,9 +738,9 @@ pub async fn volume_and_unreplied(open: Opener) {
 pub async fn pending_journal(open: Opener) {
     let dir = temp_dir();
     let s = open_in(open, dir.path()).await;
-    let entry = |mid: &str| etraq_core::store::PendingDelivery {
+    let entry = |m: &str| etraq_core::store::PendingDelivery {
         id: 0,
-        message_id: mid.into(),
+        message_id: mid(m),
         mail_from: Some(addr("a@x.test")),
         rcpt_to: vec![addr("b@example.com")],
         size: 10,
@@ -804,7 +811,10 @@ pub async fn duplicate_message_id_conflicts(open: Opener) {
         reason: UntrackedReason::Duplicate,
     };
     s.apply(dup).await.unwrap();
-    assert_eq!(s.mails_by_message_id("d@x.test").await.unwrap().len(), 3);
+    assert_eq!(
+        s.mails_by_message_id(&mid("d@x.test")).await.unwrap().len(),
+        3
+    );
     s.close().await.unwrap();
 }
 
@@ -841,7 +851,10 @@ pub async fn stale_dr_version_conflicts(open: Opener) {
     let r = s.apply(again).await;
     assert!(matches!(r, Err(Error::Conflict(_))), "{r:?}");
     assert!(
-        s.mails_by_message_id("b@x.test").await.unwrap().is_empty(),
+        s.mails_by_message_id(&mid("b@x.test"))
+            .await
+            .unwrap()
+            .is_empty(),
         "a conflicting change set left its mail behind"
     );
 
@@ -879,8 +892,18 @@ pub async fn batch_is_all_or_nothing(open: Opener) {
     ];
     let r = s.apply_batch(batch).await;
     assert!(matches!(r, Err(Error::Conflict(_))), "{r:?}");
-    assert!(s.mails_by_message_id("n1@x.test").await.unwrap().is_empty());
-    assert!(s.mails_by_message_id("n2@x.test").await.unwrap().is_empty());
+    assert!(
+        s.mails_by_message_id(&mid("n1@x.test"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.mails_by_message_id(&mid("n2@x.test"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(s.get_dr(&dr_id(1)).await.unwrap(), None);
 
     let ok = vec![
@@ -903,7 +926,7 @@ pub async fn linking_attaches_earlier_mail(open: Opener) {
     first.direction = Direction::Outbound;
     let first_seq = s.apply(change(first, None)).await.unwrap();
     let mut cs = new_dr_change(3, "answer@x.test", "emp@example.com", "ann@x.test");
-    cs.link = vec![("first@example.com".into(), Direction::Outbound)];
+    cs.link = vec![(mid("first@example.com"), Direction::Outbound)];
     s.apply(cs).await.unwrap();
     let linked = s.get_mail(first_seq).await.unwrap().unwrap();
     assert_eq!(linked.dr, Some(dr_id(3)));
@@ -919,9 +942,9 @@ pub async fn linking_attaches_earlier_mail(open: Opener) {
     assert_eq!(ids, vec!["first@example.com", "answer@x.test"]);
     let facts = s
         .thread_facts(&FactsQuery {
-            message_id: "z@x".into(),
-            candidates: vec!["first@example.com".into()],
-            ..FactsQuery::default()
+            message_id: mid("z@x"),
+            candidates: vec![mid("first@example.com")],
+            ..facts_query()
         })
         .await
         .unwrap();
@@ -1162,7 +1185,13 @@ pub async fn everything_survives_close_and_reopen(open: Opener) {
             .len(),
         1
     );
-    assert_eq!(s.mails_by_message_id("keep@x.test").await.unwrap().len(), 1);
+    assert_eq!(
+        s.mails_by_message_id(&mid("keep@x.test"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let next = s.reserve_dr_numbers(1).await.unwrap();
     assert!(
         next >= first_number + 10,

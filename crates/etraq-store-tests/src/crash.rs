@@ -128,7 +128,7 @@ async fn parent(open: Opener) {
         let Some((number, id)) = line.split_once(' ') else {
             fail(&format!("bad acknowledgement line {line:?}"));
         };
-        let mails = match store.mails_by_message_id(id).await {
+        let mails = match store.mails_by_message_id(&crate::fixtures::mid(id)).await {
             Ok(m) => m,
             Err(e) => fail(&format!("lookup of {id} failed: {e}")),
         };

@@ -1,8 +1,8 @@
 //! Builders for test data: addresses, DRs, mail records, change sets and raw messages.
 
-use etraq_core::store::{ChangeSet, DrWrite};
+use etraq_core::store::{ChangeSet, DrWrite, FactsQuery};
 use etraq_core::{
-    Config, Decision, Direction, Dr, DrId, DrStatus, EmailAddress, MailRecord, MailType,
+    Config, Decision, Direction, Dr, DrId, DrStatus, EmailAddress, MailRecord, MailType, MessageId,
     TrackingRules, UntrackedReason, User,
 };
 use jiff::Timestamp;
@@ -10,6 +10,16 @@ use jiff::Timestamp;
 /// Parses an address that the test knows is valid.
 pub fn addr(s: &str) -> EmailAddress {
     EmailAddress::parse(s).unwrap_or_else(|e| panic!("bad test address {s}: {e}"))
+}
+
+/// Parses a Message-ID that the test knows is valid (with or without brackets).
+pub fn mid(s: &str) -> MessageId {
+    MessageId::parse(s).unwrap_or_else(|| panic!("bad test Message-ID {s}"))
+}
+
+/// A facts query with nothing asked yet, to fill with `..facts_query()`.
+pub fn facts_query() -> FactsQuery {
+    FactsQuery::new(mid("unset@query.test"), Direction::Inbound)
 }
 
 /// An instant given as RFC 3339.
@@ -61,7 +71,7 @@ pub fn dr(number: u64, owner: &str, customer: &str) -> Dr {
 pub fn mail(message_id: &str, customer: &str, owner: &str, dr: Option<&DrId>) -> MailRecord {
     MailRecord {
         seq: 0,
-        message_id: message_id.into(),
+        message_id: mid(message_id),
         derived_message_id: false,
         direction: Direction::Inbound,
         mail_from: Some(addr(customer)),

@@ -14,10 +14,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use etraq_core::logfiles;
+use etraq_core::logs as logfiles;
 use etraq_core::model::CycleRecord;
-use etraq_core::queries::{self, UnrepliedQuery};
-use etraq_core::reports::{UserResponses, VolumeDay};
+use etraq_core::service::{self as queries, UnrepliedQuery};
+use etraq_core::service::{UserResponses, VolumeDay};
 use etraq_core::store::{AlertQuery, DrQuery, MailQuery};
 use etraq_core::views::{
     AlertRow, DrDetail, DrRow, MailRow, StatusView, UnrepliedRow, UntrackedRow,
@@ -573,7 +573,7 @@ async fn services(
     State(state): State<Arc<AppState>>,
     signed: Signed,
     Json(b): Json<ServicesBody>,
-) -> ApiResult<etraq_core::services::ServiceStates> {
+) -> ApiResult<etraq_core::switches::ServiceStates> {
     signed.require_admin()?;
     crate::pages::status::apply_service_change(&state, &signed, &b.service, b.paused)?;
     Ok(axum::Json(state.services.states()))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
-use etraq_core::services::Services;
+use etraq_core::switches::Services;
 use etraq_core::{Config, LiveConfig, Store, Tracker};
 use tower::ServiceExt;
 

@@ -3,7 +3,7 @@
 //! these types only carry text.
 
 use etraq_core::access::Viewer;
-use etraq_core::duration::format_seconds;
+use etraq_core::format_seconds;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use etraq_core::services::Services;
 use etraq_core::store::StoreStats;
+use etraq_core::switches::Services;
 use etraq_core::{Config, LiveConfig, Store, Tracker};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;

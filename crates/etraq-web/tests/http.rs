@@ -157,7 +157,7 @@ async fn an_agent_sees_only_their_drs_and_cannot_open_others_by_url() {
             .status,
         403
     );
-    assert!(!c.services.is_paused(etraq_core::services::Service::Smtp));
+    assert!(!c.services.is_paused(etraq_core::switches::Service::Smtp));
     // History of bob's customer shows nothing to ann.
     let h = ann.get("/api/v1/history?q=%40other.example").await.json();
     assert!(h["items"].as_array().unwrap().is_empty());
@@ -649,7 +649,7 @@ async fn services_can_be_paused_and_resumed_by_an_admin() {
         .post("/services", &[("service", "smtp"), ("action", "pause")])
         .await;
     assert_eq!(r.status, 303);
-    assert!(c.services.is_paused(etraq_core::services::Service::Smtp));
+    assert!(c.services.is_paused(etraq_core::switches::Service::Smtp));
     let page = admin.get("/status").await;
     assert!(page.body.contains("id=\"service-smtp\" class=\"paused\""));
     assert!(page.body.contains("SMTP paused"), "status bar");
@@ -658,7 +658,7 @@ async fn services_can_be_paused_and_resumed_by_an_admin() {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["smtp"], true);
-    assert!(!c.services.is_paused(etraq_core::services::Service::Smtp));
+    assert!(!c.services.is_paused(etraq_core::switches::Service::Smtp));
     let r = admin
         .post("/services", &[("service", "web"), ("action", "pause")])
         .await;

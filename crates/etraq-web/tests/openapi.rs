@@ -129,11 +129,11 @@ async fn schemas_name_the_fields_the_api_returns() {
     let unr = get("/api/v1/reports/unreplied").await;
     assert_eq!(keys(&unr[0]), props("UnrepliedRow"));
     // Escalation cycles and alerts: one cycle with a warning.
-    let policies = etraq_core::escalation::Policies::from_config(&c.live.get()).unwrap();
+    let policies = (c.live.get().policies()).unwrap();
     let later = jiff::Timestamp::now()
         .checked_add(jiff::SignedDuration::from_hours(30))
         .unwrap();
-    etraq_core::escalator::Escalator::new(c.store.clone(), policies)
+    etraq_core::service::Escalator::new(c.store.clone(), policies)
         .run_cycle(later)
         .await
         .unwrap();

@@ -2,8 +2,8 @@
 
 use anyhow::{Result, bail};
 use etraq_core::access::Scope;
-use etraq_core::duration::format_seconds;
-use etraq_core::queries;
+use etraq_core::format_seconds;
+use etraq_core::service as queries;
 use etraq_core::store::DrQuery;
 use etraq_core::{Dr, DrId, DrStatus, Party, Tracker};
 

@@ -1,7 +1,7 @@
 //! `etraq escalate --once`, `etraq alerts list|send`, `etraq dr remind`.
 
 use anyhow::{Result, bail};
-use etraq_core::escalator::{CycleReport, Escalator};
+use etraq_core::service::{CycleReport, Escalator};
 use etraq_core::store::AlertQuery;
 pub use etraq_core::views::AlertRow;
 use etraq_core::{DrId, Tracker};
@@ -133,7 +133,7 @@ async fn list(ctx: &Context, a: AlertListArgs) -> Result<()> {
 async fn send(ctx: &Context, a: JsonFlag) -> Result<()> {
     let store = ctx.open_store().await?;
     let notifier = ctx.notifier(store.clone(), None)?;
-    let mut total = etraq_core::escalator::NotifyReport::default();
+    let mut total = etraq_core::service::NotifyReport::default();
     loop {
         let r = notifier.run_once(jiff::Timestamp::now(), 200).await?;
         total.sent += r.sent;

@@ -172,7 +172,7 @@ fn report(
 ) -> Result<()> {
     if json {
         let line = Line {
-            message_id: &t.message_id,
+            message_id: t.message_id.as_str(),
             decision: t.decision.kind(),
             dr: t.dr.as_ref().map(|d| d.to_string()),
             mail_type: t.decision.mail_type().map(|m| m.to_string()),

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
-use etraq_core::address::normalize_domain;
 use etraq_core::config::default_config_toml;
+use etraq_core::normalize_domain;
 use etraq_core::{Config, StoreUrl};
 
 use crate::cli::InitArgs;

@@ -3,10 +3,10 @@
 use anyhow::{Result, bail};
 use etraq_core::HumanDuration;
 use etraq_core::access::Scope;
-use etraq_core::duration::format_seconds;
 use etraq_core::escalation::Directory;
-use etraq_core::queries::{self, UnrepliedQuery};
-use etraq_core::reports::{self, UserResponses, VolumeDay};
+use etraq_core::format_seconds;
+use etraq_core::service::{self as queries, UnrepliedQuery};
+use etraq_core::service::{self as reports, UserResponses, VolumeDay};
 use etraq_core::store::ResponseQuery;
 
 use crate::cli::{
@@ -231,7 +231,7 @@ pub async fn logs(ctx: &Context, cmd: LogsCommand) -> Result<()> {
             out.line(t.to_string())?;
         }
         LogsCommand::Show(LogShowArgs { name }) => {
-            let bytes = etraq_core::logfiles::read(&dir, &name)?;
+            let bytes = etraq_core::logs::read(&dir, &name)?;
             out.text(String::from_utf8_lossy(&bytes))?;
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use etraq_core::services::{Service, Services};
+use etraq_core::switches::{Service, Services};
 use etraq_core::{LiveConfig, Tracker};
 use etraq_smtp::{Gateway, GatewayConfig, Target, reconcile_journal};
 use etraq_web::{AppState, ServerInfo, WebDeps};
@@ -242,7 +242,7 @@ async fn escalation_loop(
 /// Mails alerts from the outbox: after each cycle that raised some, and every 30 seconds for
 /// retries.
 async fn notifier_loop(
-    notifier: etraq_core::escalator::Notifier,
+    notifier: etraq_core::service::Notifier,
     services: Services,
     notify: Arc<tokio::sync::Notify>,
     mut stop: tokio::sync::watch::Receiver<bool>,

@@ -70,7 +70,7 @@ pub async fn run(ctx: &Context, a: JsonFlag) -> Result<()> {
                 .as_ref()
                 .map(|w| format!(", console {w}"))
                 .unwrap_or_default(),
-            etraq_core::duration::format_seconds(s.uptime_secs.unwrap_or(0)),
+            etraq_core::format_seconds(s.uptime_secs.unwrap_or(0)),
             s.escalated,
             s.warned
         ))?,

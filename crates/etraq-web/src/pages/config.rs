@@ -301,7 +301,7 @@ fn check_fields(f: &ConfigForm) -> BTreeMap<&'static str, String> {
         }
     }
     for d in lines(&f.local_domains) {
-        if let Err(e) = etraq_core::address::normalize_domain(&d) {
+        if let Err(e) = etraq_core::normalize_domain(&d) {
             errors.insert("local_domains", e.to_string());
             break;
         }

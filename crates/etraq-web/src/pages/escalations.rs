@@ -71,7 +71,7 @@ pub async fn cycles(
             state.config().escalation.interval_minutes,
             if state
                 .services
-                .is_paused(etraq_core::services::Service::Escalation)
+                .is_paused(etraq_core::switches::Service::Escalation)
             {
                 " (paused now)"
             } else {

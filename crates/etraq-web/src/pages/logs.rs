@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use etraq_core::logfiles;
+use etraq_core::logs as logfiles;
 
 use crate::auth::Signed;
 use crate::error::WebError;

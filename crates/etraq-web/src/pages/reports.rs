@@ -7,9 +7,9 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use etraq_core::escalation::{Directory, Policies};
-use etraq_core::queries::{self, UnrepliedQuery};
-use etraq_core::reports::{self, UserResponses, VolumeDay};
+use etraq_core::escalation::Directory;
+use etraq_core::service::{self as queries, UnrepliedQuery};
+use etraq_core::service::{self as reports, UserResponses, VolumeDay};
 use etraq_core::store::ResponseQuery;
 use etraq_core::{Direction, EmailAddress, HumanDuration};
 use jiff::Timestamp;
@@ -192,8 +192,9 @@ pub async fn response_stats(
     business: bool,
 ) -> Result<Vec<UserResponses>, WebError> {
     let cfg = state.config();
-    let policies =
-        Policies::from_config(&cfg).map_err(|(k, e)| WebError::Internal(format!("{k}: {e}")))?;
+    let policies = cfg
+        .policies()
+        .map_err(|(k, e)| WebError::Internal(format!("{k}: {e}")))?;
     if business
         && policies.default.calendar.is_none()
         && policies.departments.values().all(|p| p.calendar.is_none())

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use etraq_core::services::Service;
+use etraq_core::switches::Service;
 use jiff::Timestamp;
 use serde::Deserialize;
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use etraq_core::services::Services;
+use etraq_core::switches::Services;
 use etraq_core::{Config, EmailAddress, Envelope, LiveConfig, Role, Store, Tracker, User};
 use etraq_store_sqlite::SqliteStore;
 use etraq_web::{AppState, ServerInfo, WebDeps, credentials};

@@ -12,7 +12,7 @@ use mail_parser::{Address, HeaderName, HeaderValue, Message, MessageParser, Mime
 use sha2::{Digest, Sha256};
 
 use crate::address::EmailAddress;
-use crate::msgid;
+use crate::mail::msgid::{self, MessageId};
 
 /// The longest subject kept (RFC 5322 line limit); longer ones are cut.
 pub const MAX_SUBJECT_CHARS: usize = 998;
@@ -45,13 +45,13 @@ pub enum AutoMarker {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParsedMail {
     /// Message-ID without brackets; derived from the content when missing.
-    pub message_id: String,
+    pub message_id: MessageId,
     /// True when `message_id` was derived.
     pub derived_message_id: bool,
     /// In-Reply-To ids.
-    pub in_reply_to: Vec<String>,
+    pub in_reply_to: Vec<MessageId>,
     /// References, newest first, at most [`MAX_REFERENCES`].
-    pub references: Vec<String>,
+    pub references: Vec<MessageId>,
     /// The author's address (From), when usable.
     pub from: Option<EmailAddress>,
     /// The author's display name, decoded.
@@ -73,7 +73,7 @@ pub struct ParsedMail {
     /// True for a `multipart/report; report-type=delivery-status` (a DSN).
     pub is_dsn: bool,
     /// Message-IDs of the original message quoted inside a DSN, for threading the bounce.
-    pub dsn_original_ids: Vec<String>,
+    pub dsn_original_ids: Vec<MessageId>,
     /// True when a `message/rfc822` part is attached (a forward as attachment).
     pub has_attached_message: bool,
     /// Size in bytes of the raw message.
@@ -127,8 +127,9 @@ impl ParsedMail {
 
     /// Candidate Message-IDs for threading, in the order of DESIGN §4: In-Reply-To, then
     /// References newest first, then (for a DSN) the bounced original. Duplicates removed.
-    pub fn thread_candidates(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::with_capacity(self.in_reply_to.len() + self.references.len());
+    pub fn thread_candidates(&self) -> Vec<&MessageId> {
+        let mut out: Vec<&MessageId> =
+            Vec::with_capacity(self.in_reply_to.len() + self.references.len());
         let mut seen = std::collections::HashSet::with_capacity(out.capacity());
         for id in self
             .in_reply_to
@@ -136,7 +137,7 @@ impl ParsedMail {
             .chain(&self.references)
             .chain(&self.dsn_original_ids)
         {
-            if *id != self.message_id && seen.insert(id.as_str()) {
+            if *id != self.message_id && seen.insert(id) {
                 out.push(id);
             }
         }
@@ -182,7 +183,8 @@ fn from_message(msg: &Message<'_>, raw: &[u8]) -> ParsedMail {
     let message_id = h
         .message_id
         .and_then(|h| raw_value(h, raw))
-        .and_then(msgid::message_id);
+        .and_then(msgid::message_id)
+        .map(MessageId::from_trusted);
     let derived_message_id = message_id.is_none();
     let message_id = message_id.unwrap_or_else(|| derive_message_id_from(msg, raw));
 
@@ -261,6 +263,7 @@ fn from_message(msg: &Message<'_>, raw: &[u8]) -> ParsedMail {
                 && let Some(id) = inner
                     .header_raw(HeaderName::MessageId)
                     .and_then(msgid::message_id)
+                    .map(MessageId::from_trusted)
             {
                 dsn_original_ids.push(id);
             }
@@ -270,6 +273,7 @@ fn from_message(msg: &Message<'_>, raw: &[u8]) -> ParsedMail {
                 .as_ref()
                 .and_then(|h| h.header_raw(HeaderName::MessageId))
                 .and_then(msgid::message_id)
+                .map(MessageId::from_trusted)
             {
                 dsn_original_ids.push(id);
             }
@@ -440,8 +444,8 @@ fn raw_value<'r>(h: &mail_parser::Header<'_>, raw: &'r [u8]) -> Option<&'r str> 
 }
 
 /// Message-ID lists from In-Reply-To or References, in order, without duplicates (linear).
-fn id_list(value: &str) -> Vec<String> {
-    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+fn id_list(value: &str) -> Vec<MessageId> {
+    let mut seen: std::collections::HashSet<MessageId> = std::collections::HashSet::new();
     msgid::ids(value)
         .into_iter()
         .filter(|id| seen.insert(id.clone()))
@@ -485,7 +489,7 @@ fn clean_line(s: &str) -> String {
 /// Derives a stable Message-ID for a mail without one: a hash of the headers that identify it
 /// (From, To, Cc, Date, Subject) and of its body. Trace headers added in transit (Received,
 /// Return-Path) are left out, so a retried delivery of the same mail derives the same id.
-fn derive_message_id_from(msg: &Message<'_>, raw: &[u8]) -> String {
+fn derive_message_id_from(msg: &Message<'_>, raw: &[u8]) -> MessageId {
     let mut fields: Vec<(&str, &str)> = Vec::new();
     for (name, value) in msg.headers_raw() {
         // A Message-ID that did not parse is part of what identifies the mail: two mails with
@@ -500,7 +504,7 @@ fn derive_message_id_from(msg: &Message<'_>, raw: &[u8]) -> String {
     derive_message_id(&fields, &raw[body_start..])
 }
 
-fn derive_message_id(fields: &[(&str, &str)], body: &[u8]) -> String {
+fn derive_message_id(fields: &[(&str, &str)], body: &[u8]) -> MessageId {
     let mut h = Sha256::new();
     for (name, value) in fields {
         h.update(name.as_bytes());
@@ -512,7 +516,7 @@ fn derive_message_id(fields: &[(&str, &str)], body: &[u8]) -> String {
     h.update(body);
     let digest = h.finalize();
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{hex}@{DERIVED_ID_DOMAIN}")
+    MessageId::derived(&hex)
 }
 
 #[cfg(test)]
@@ -551,7 +555,7 @@ body\r\n";
         let c = b"From: x@y.example\r\nSubject: hi\r\n\r\nother body\r\n";
         let pa = ParsedMail::parse(a);
         assert!(pa.derived_message_id);
-        assert!(pa.message_id.ends_with("@etraq.derived"));
+        assert!(pa.message_id.is_derived());
         assert_eq!(pa.message_id, ParsedMail::parse(b).message_id);
         assert_ne!(pa.message_id, ParsedMail::parse(c).message_id);
     }
@@ -611,7 +615,7 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\
         let bad = b"Message-ID: <<script>alert(1)</script>@x>\r\nReferences: <<script>alert(1)</script>@x> </script> <good@x.test>\r\nIn-Reply-To: <x\r\n\r\nb";
         let p = ParsedMail::parse(bad);
         assert!(p.derived_message_id, "{p:?}");
-        assert!(p.message_id.ends_with("@etraq.derived"), "{}", p.message_id);
+        assert!(p.message_id.is_derived(), "{}", p.message_id);
         assert_eq!(p.references, vec!["good@x.test"]);
         assert!(p.in_reply_to.is_empty());
         assert_eq!(p.thread_candidates(), vec!["good@x.test"]);
@@ -632,7 +636,7 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\
             b"From: undisclosed-recipients:;\r\n\r\n",
         ] {
             let p = ParsedMail::parse(raw);
-            assert!(!p.message_id.is_empty());
+            assert!(!p.message_id.as_str().is_empty());
         }
     }
 }

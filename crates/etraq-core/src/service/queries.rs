@@ -6,8 +6,8 @@ use jiff::Timestamp;
 
 use crate::access::Scope;
 use crate::address::EmailAddress;
-use crate::dr_id::DrId;
 use crate::escalation::Directory;
+use crate::model::DrId;
 use crate::model::{Dr, DrStatus};
 use crate::store::{DrQuery, MailQuery, Store};
 use crate::views::{DrDetail, DrRow, MailRow, UnrepliedRow};

@@ -4,7 +4,7 @@
 //! scanner rather than a regex: it must accept whatever mail clients do to subjects (`Re: AW: Fwd:`
 //! chains, the tag in the middle, several tags) and never panic on arbitrary input.
 
-use crate::dr_id::DrId;
+use crate::model::DrId;
 
 /// Every well-formed DR tag in `subject`, in order of appearance. Malformed bracket groups are
 /// skipped. Mail clients keep the tag through `Re:`/`Fwd:` prefixes, so the tag can be anywhere.

@@ -11,9 +11,9 @@
 use jiff::Timestamp;
 
 use crate::address::EmailAddress;
-use crate::classify::{DrAction, Parties};
-use crate::dr_id::DrId;
+use crate::model::DrId;
 use crate::model::{Dr, DrStatus, MailType, ResponseTime};
+use crate::tracking::{DrAction, Parties};
 
 /// Facts about the mail being applied that a DR keeps for its listing.
 #[derive(Clone, Debug)]

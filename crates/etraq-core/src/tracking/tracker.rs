@@ -17,14 +17,16 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::address::EmailAddress;
-use crate::classify::{self, Classification, DrAction, MailRef, Parties, ThreadFacts};
 use crate::config::TrackingRules;
-use crate::dr_id::DrId;
-use crate::envelope::{Envelope, ResolvedEnvelope};
-use crate::message::ParsedMail;
+use crate::mail::MessageId;
+use crate::mail::ParsedMail;
+use crate::mail::{Envelope, ResolvedEnvelope};
+use crate::model::DrId;
 use crate::model::{Decision, Direction, Dr, MailRecord, MailType, UntrackedReason};
 use crate::store::{ChangeSet, DrWrite, FactsQuery, Store};
-use crate::transition::{self, MailSummary};
+use crate::tracking::classify::{self, Classification, DrAction, Parties};
+use crate::tracking::facts::{MailRef, ThreadFacts};
+use crate::tracking::transition::{self, MailSummary};
 use crate::{Error, Result};
 
 /// How often a write that lost a race is decided again before giving up.
@@ -60,7 +62,7 @@ pub struct Tracked {
     /// The mail record's sequence number in the store.
     pub seq: u64,
     /// The Message-ID used (derived when the mail had none).
-    pub message_id: String,
+    pub message_id: MessageId,
     /// True when the Message-ID was derived.
     pub derived_message_id: bool,
     /// Which way it went.
@@ -594,9 +596,9 @@ impl Tracker {
 /// What earlier mails of the current batch wrote, for the mails after them.
 #[derive(Default)]
 struct Overlay {
-    mails: HashMap<String, Vec<MailRef>>,
+    mails: HashMap<MessageId, Vec<MailRef>>,
     drs: HashMap<u64, Dr>,
-    linked: HashMap<(String, Direction), DrId>,
+    linked: HashMap<(MessageId, Direction), DrId>,
 }
 
 impl Overlay {

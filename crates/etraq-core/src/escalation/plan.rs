@@ -15,12 +15,9 @@ use std::collections::HashMap;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::Error;
 use crate::address::EmailAddress;
 use crate::calendar::Calendar;
-use crate::config::{BusinessHoursConfig, Config};
-use crate::dr_id::DrId;
-use crate::model::{AlertKind, Dr, DrStatus, User};
+use crate::model::{AlertKind, Dr, DrId, DrStatus, User};
 
 /// How long a customer may wait, for one department (or the default).
 #[derive(Clone, Debug, PartialEq)]
@@ -76,87 +73,13 @@ pub struct Policies {
     pub departments: HashMap<String, Policy>,
 }
 
-fn calendar(cfg: &Config, bh: &BusinessHoursConfig) -> Result<Calendar, Error> {
-    let tz = if bh.timezone.trim().is_empty() {
-        cfg.time_zone()?
-    } else {
-        jiff::tz::TimeZone::get(bh.timezone.trim()).map_err(|e| Error::InvalidTimeZone {
-            name: bh.timezone.clone(),
-            reason: e.to_string(),
-        })?
-    };
-    Calendar::new(tz, &bh.weekdays, &bh.start, &bh.end, &bh.holidays)
-}
-
 impl Policies {
-    /// The policies of a configuration. Errors name the key at fault.
-    pub fn from_config(cfg: &Config) -> Result<Policies, (String, Error)> {
-        let e = &cfg.escalation;
-        let default_cal = match &e.business_hours {
-            Some(bh) => Some(
-                calendar(cfg, bh).map_err(|err| ("escalation.business_hours".to_string(), err))?,
-            ),
-            None => None,
-        };
-        let default = Policy {
-            warn_after: e.warn_after.as_secs(),
-            escalate_after: e.escalate_after.as_secs(),
-            reescalate_every: e.reescalate_every.map(|d| d.as_secs()),
-            calendar: default_cal,
-        };
-        check(&default, "escalation")?;
-        let mut departments = HashMap::new();
-        for (name, d) in &cfg.departments {
-            if d.warn_after.is_none()
-                && d.escalate_after.is_none()
-                && d.reescalate_every.is_none()
-                && d.business_hours.is_none()
-            {
-                continue;
-            }
-            let cal = match &d.business_hours {
-                Some(bh) => Some(
-                    calendar(cfg, bh)
-                        .map_err(|err| (format!("departments.{name}.business_hours"), err))?,
-                ),
-                None => default.calendar.clone(),
-            };
-            let p = Policy {
-                warn_after: d.warn_after.map_or(default.warn_after, |x| x.as_secs()),
-                escalate_after: d
-                    .escalate_after
-                    .map_or(default.escalate_after, |x| x.as_secs()),
-                reescalate_every: d
-                    .reescalate_every
-                    .map(|x| x.as_secs())
-                    .or(default.reescalate_every),
-                calendar: cal,
-            };
-            check(&p, &format!("departments.{name}"))?;
-            departments.insert(name.clone(), p);
-        }
-        Ok(Policies {
-            default,
-            departments,
-        })
-    }
-
     /// The policy for an owner in `department`.
     pub fn for_department(&self, department: Option<&str>) -> &Policy {
         department
             .and_then(|d| self.departments.get(d))
             .unwrap_or(&self.default)
     }
-}
-
-fn check(p: &Policy, section: &str) -> Result<(), (String, Error)> {
-    if p.escalate_after < p.warn_after {
-        return Err((
-            format!("{section}.escalate_after"),
-            Error::Invalid("must not be shorter than warn_after".into()),
-        ));
-    }
-    Ok(())
 }
 
 /// The users, by address: departments and the supervisor chain.

@@ -1,4 +1,4 @@
-//! Running escalation cycles and mailing alerts: orchestration over the [`Store`] and an
+//! Running escalation cycles and mailing alerts: orchestration over the store and an
 //! [`Outbound`] mailer.
 //!
 //! A cycle ([`Escalator::run_cycle`]) fetches the DRs that are due (by the due index), plans them
@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
 use crate::address::EmailAddress;
-use crate::escalation::{self, Directory, Policies};
+use crate::escalation::{self, CycleWrite, Directory, Outbound, Policies, alert_message, backoff};
 use crate::model::{Alert, AlertKind, AlertMail, CycleDecision, CycleRecord, Dr};
-use crate::store::{CycleWrite, DrWrite, Store};
+use crate::store::Store;
+use crate::tracking::DrWrite;
 use crate::{Error, Result};
 
 /// How often a cycle that lost a race against a concurrent DR update is planned again.
@@ -174,89 +174,6 @@ fn new_alert(
     }
 }
 
-/// An alert as a mail, ready for an [`Outbound`] mailer to format and send. etraq's own mail
-/// always carries `Auto-Submitted: auto-generated` and `X-Etraq-Loop`, so no auto-responder
-/// answers it and etraq never tracks it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AlertMessage {
-    /// Sender.
-    pub from: EmailAddress,
-    /// Recipient.
-    pub to: EmailAddress,
-    /// Subject line.
-    pub subject: String,
-    /// Plain-text body.
-    pub body: String,
-    /// Message-ID (without brackets), holding the alert and DR ids.
-    pub message_id: String,
-    /// Extra header fields.
-    pub headers: Vec<(String, String)>,
-}
-
-/// Composes the mail for an alert. `console` is the console's base URL; `host` names this etraq
-/// instance (loop header, Message-ID domain).
-pub fn alert_message(
-    alert: &Alert,
-    from: &EmailAddress,
-    console: &str,
-    host: &str,
-) -> AlertMessage {
-    let waited = crate::duration::format_seconds(alert.waited_secs);
-    let what = match alert.event_type {
-        AlertKind::Warning => format!("a customer has waited {waited} for an answer"),
-        AlertKind::Escalated => format!(
-            "escalated (level {}): a customer has waited {waited}",
-            alert.level
-        ),
-        AlertKind::Reminder => "a reminder you set is due".to_string(),
-    };
-    let subject = format!(
-        "[etraq] {} {}: {}",
-        alert.event_type, alert.source_dr, alert.subject
-    );
-    let link = format!("{}/dr/{}", console.trim_end_matches('/'), alert.source_dr);
-    let body = format!(
-        "{what}.\n\n\
-         DR:          {dr}\n\
-         Customer:    {customer}\n\
-         Subject:     {subject}\n\
-         Owner:       {owner}\n\
-         Assigned on: {assigned}\n\
-         Waiting:     {waited}\n\n\
-         Open it in the console: {link}\n\n\
-         -- \n\
-         This alert was sent automatically by etraq. To stop alert mail, ask your administrator\n\
-         (`etraq user set {user} --alerts off`).\n",
-        dr = alert.source_dr,
-        customer = alert.customer,
-        subject = alert.subject,
-        owner = alert.dr_owner,
-        assigned = alert.assigned_on,
-        user = alert.user,
-    );
-    AlertMessage {
-        from: from.clone(),
-        to: alert.user.clone(),
-        subject,
-        body,
-        message_id: format!("alert.{}.{}@{}", alert.id, alert.source_dr, host),
-        headers: vec![
-            ("Auto-Submitted".into(), "auto-generated".into()),
-            ("X-Etraq-Loop".into(), host.to_string()),
-            ("X-Etraq-DR".into(), alert.source_dr.to_string()),
-            ("Precedence".into(), "bulk".into()),
-        ],
-    }
-}
-
-/// Sends etraq's own mail (alerts): towards the upstream with lettre, or into the evaluation
-/// Maildir.
-#[async_trait]
-pub trait Outbound: Send + Sync {
-    /// Sends one message. An error is a reason in words; the notifier retries later.
-    async fn send(&self, message: &AlertMessage) -> std::result::Result<(), String>;
-}
-
 /// Mails pending alerts from the outbox.
 pub struct Notifier {
     store: Arc<dyn Store>,
@@ -273,14 +190,6 @@ pub struct NotifyReport {
     pub sent: u64,
     /// Attempts that failed (to be retried).
     pub failed: u64,
-}
-
-/// The delay before attempt `n + 1` after `n` failed attempts: 1 minute, doubling, at most 1 hour.
-pub fn backoff(attempts: u32) -> SignedDuration {
-    let secs = 60u64
-        .saturating_mul(1u64 << attempts.saturating_sub(1).min(10))
-        .min(3600);
-    SignedDuration::from_secs(secs as i64)
 }
 
 impl Notifier {

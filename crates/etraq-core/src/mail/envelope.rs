@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::address::EmailAddress;
-use crate::message::ParsedMail;
+use crate::mail::ParsedMail;
 
 /// The envelope sender: an address, or the null sender `<>` that bounces and auto-replies use.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,12 +16,76 @@
 //! a malformed token. A mail whose own Message-ID does not parse gets a synthetic id instead
 //! (see `message`), which no other mail can name.
 
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A Message-ID, without its angle brackets. Made only by [`MessageId::parse`] (the strict
+/// grammar above), by [`MessageId::derived`] (etraq's synthetic ids) or, for a store reading
+/// back what it wrote, [`MessageId::from_trusted`]: so an id in a query or a record is never a
+/// fragment a lenient reader cut out of garbage.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageId(String);
+
+impl MessageId {
+    /// Parses one id, with or without its angle brackets (`<a@b>` or `a@b`); `None` when it is
+    /// not a msg-id.
+    pub fn parse(text: &str) -> Option<MessageId> {
+        let t = text.trim();
+        if t.starts_with('<') {
+            message_id(t).map(MessageId)
+        } else {
+            message_id(&format!("<{t}>")).map(MessageId)
+        }
+    }
+
+    /// One of etraq's synthetic ids (`<hex>@etraq.derived`), for a mail without a usable one.
+    pub(crate) fn derived(hex: &str) -> MessageId {
+        MessageId(format!("{hex}@{}", crate::mail::DERIVED_ID_DOMAIN))
+    }
+
+    /// An id a store reads back from its own records (written from a `MessageId`).
+    pub fn from_trusted(text: String) -> MessageId {
+        MessageId(text)
+    }
+
+    /// The id, without brackets.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for an id etraq made up for a mail that had none (or an unreadable one).
+    pub fn is_derived(&self) -> bool {
+        self.0
+            .ends_with(&format!("@{}", crate::mail::DERIVED_ID_DOMAIN))
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for MessageId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for MessageId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// The longest id kept (the whole line limit of RFC 5322).
 pub const MAX_ID_LEN: usize = 995;
 
 /// The ids of an `In-Reply-To` or `References` value, in order, duplicates included (the
 /// caller removes them). Phrases, comments and malformed tokens are skipped.
-pub fn ids(value: &str) -> Vec<String> {
+pub(crate) fn ids(value: &str) -> Vec<MessageId> {
     let mut out = Vec::new();
     let bytes = value.as_bytes();
     let mut i = 0;
@@ -30,7 +94,7 @@ pub fn ids(value: &str) -> Vec<String> {
             b'(' => i = skip_comment(bytes, i),
             b'<' => match msg_id_at(value, i) {
                 Some((id, end)) => {
-                    out.push(id);
+                    out.push(MessageId(id));
                     i = end;
                 }
                 // A malformed id: skip the whole token, so nothing inside it (such as a
@@ -46,7 +110,7 @@ pub fn ids(value: &str) -> Vec<String> {
 
 /// The id of a `Message-ID` value: its one msg-id, with nothing else but whitespace and
 /// comments around it. `None` when the value is not exactly that.
-pub fn message_id(value: &str) -> Option<String> {
+pub(crate) fn message_id(value: &str) -> Option<String> {
     let bytes = value.as_bytes();
     let mut i = skip_cfws(bytes, 0);
     if bytes.get(i) != Some(&b'<') {
@@ -197,6 +261,10 @@ fn skip_token(bytes: &[u8], start: usize) -> usize {
 mod tests {
     use super::*;
 
+    fn strs(ids: Vec<MessageId>) -> Vec<String> {
+        ids.into_iter().map(|i| i.0).collect()
+    }
+
     #[test]
     fn reads_well_formed_ids() {
         assert_eq!(
@@ -216,12 +284,12 @@ mod tests {
             Some("jürgen@bücher.example")
         );
         assert_eq!(
-            ids("<a@x.test>\r\n <b@x.test>\t<c@x.test>"),
+            strs(ids("<a@x.test>\r\n <b@x.test>\t<c@x.test>")),
             vec!["a@x.test", "b@x.test", "c@x.test"]
         );
         // obs-in-reply-to: phrases around the id.
         assert_eq!(
-            ids("Your message of \"Mon, 1 Dec\" <orig@x.test> (Bob)"),
+            strs(ids("Your message of \"Mon, 1 Dec\" <orig@x.test> (Bob)")),
             vec!["orig@x.test"]
         );
     }
@@ -248,9 +316,14 @@ mod tests {
         }
         // In a list, the malformed token is skipped whole and the good ids are kept.
         assert_eq!(
-            ids("<<script>alert(1)</script>@x> <good@x.test> </script> <also@x.test>"),
+            strs(ids(
+                "<<script>alert(1)</script>@x> <good@x.test> </script> <also@x.test>"
+            )),
             vec!["good@x.test", "also@x.test"]
         );
+        assert_eq!(MessageId::parse("a@x.test").unwrap(), "a@x.test");
+        assert_eq!(MessageId::parse(" <a@x.test> ").unwrap(), "a@x.test");
+        assert!(MessageId::parse("/script").is_none());
         assert!(ids("<a\r\n@x.test>").is_empty());
         let long = format!("<{}@x.test>", "a".repeat(1000));
         assert_eq!(message_id(&long), None);

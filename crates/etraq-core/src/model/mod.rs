@@ -9,7 +9,13 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::address::EmailAddress;
-use crate::dr_id::DrId;
+use crate::mail::MessageId;
+
+mod dr_id;
+mod page;
+
+pub use dr_id::{DrId, MAX_PREFIX_LEN, valid_prefix};
+pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, page_size};
 
 /// What a user may see and do in the console.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -382,7 +388,7 @@ pub struct MailRecord {
     /// Store-assigned sequence number, increasing in insertion order; 0 before insertion.
     pub seq: u64,
     /// The Message-ID without angle brackets (derived from the content when missing).
-    pub message_id: String,
+    pub message_id: MessageId,
     /// True when `message_id` was derived by etraq because the mail had none.
     pub derived_message_id: bool,
     /// Which way it went.

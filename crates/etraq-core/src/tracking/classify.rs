@@ -11,49 +11,12 @@ use std::collections::HashSet;
 
 use crate::address::EmailAddress;
 use crate::config::TrackingRules;
-use crate::dr_id::DrId;
-use crate::envelope::{ResolvedEnvelope, ReversePath};
-use crate::message::ParsedMail;
-use crate::model::{Decision, Direction, Dr, MailType, UntrackedReason, User};
-use crate::subject;
-
-/// A recorded mail that this one references, as the store reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MailRef {
-    /// Its Message-ID.
-    pub message_id: String,
-    /// Its direction.
-    pub direction: Direction,
-    /// The DR it belongs to, if any.
-    pub dr: Option<DrId>,
-    /// Its author.
-    pub sender: Option<EmailAddress>,
-}
-
-/// What the store knows that classification needs: whether this Message-ID was seen, which
-/// referenced mails are recorded (and their DRs), the DRs named by subject tags, and the
-/// registered users among the mail's local addresses.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ThreadFacts {
-    /// The Message-ID is already recorded in the same direction.
-    pub duplicate: bool,
-    /// Recorded mails whose Message-ID is a thread candidate (any order).
-    pub referenced: Vec<MailRef>,
-    /// DRs of the referenced mails and of the subject tags that exist.
-    pub drs: Vec<Dr>,
-    /// Registered users among the addresses asked for.
-    pub users: Vec<User>,
-}
-
-impl ThreadFacts {
-    fn dr(&self, id: &DrId) -> Option<&Dr> {
-        self.drs.iter().find(|d| &d.id == id)
-    }
-
-    fn user(&self, addr: &EmailAddress) -> Option<&User> {
-        self.users.iter().find(|u| &u.email == addr)
-    }
-}
+use crate::mail::ParsedMail;
+use crate::mail::{self as subject, MessageId};
+use crate::mail::{ResolvedEnvelope, ReversePath};
+use crate::model::DrId;
+use crate::model::{Decision, Direction, Dr, MailType, UntrackedReason};
+use crate::tracking::facts::{MailRef, ThreadFacts};
 
 /// What happens to a DR because of this mail.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +37,7 @@ pub enum DrAction {
         /// The customer.
         customer: EmailAddress,
         /// An employee's earlier untracked mail this one answers; it joins the new DR.
-        answers: Option<(String, Direction)>,
+        answers: Option<(MessageId, Direction)>,
     },
     /// The customer wrote again: the DR is (re)opened.
     CustomerWrote(DrId),
@@ -349,7 +312,7 @@ enum Found<'a> {
     /// A DR.
     Dr(&'a Dr),
     /// No DR, but a recorded mail from an employee that this one answers: (employee, its id).
-    EmployeeMail((EmailAddress, (String, Direction))),
+    EmployeeMail((EmailAddress, (MessageId, Direction))),
     /// Nothing recorded.
     Nothing,
 }
@@ -363,7 +326,7 @@ fn find_thread<'a>(mail: &ParsedMail, parties: &Parties, facts: &'a ThreadFacts)
         let mut refs: Vec<&MailRef> = facts
             .referenced
             .iter()
-            .filter(|r| r.message_id == id)
+            .filter(|r| r.message_id == *id)
             .collect();
         if refs.is_empty() {
             continue;
@@ -414,7 +377,7 @@ fn customer_of(parties: &Parties) -> EmailAddress {
     parties
         .sender
         .clone()
-        .unwrap_or_else(crate::envelope::unknown_sender)
+        .unwrap_or_else(crate::mail::unknown_sender)
 }
 
 fn is_tracked_user(rules: &TrackingRules, facts: &ThreadFacts, addr: &EmailAddress) -> bool {
@@ -435,7 +398,7 @@ fn new_dr_for_recipients(
     facts: &ThreadFacts,
     parties: &Parties,
     customer: EmailAddress,
-    answers: Option<(String, Direction)>,
+    answers: Option<(MessageId, Direction)>,
 ) -> Option<DrAction> {
     let owner = parties
         .local_recipients
@@ -475,11 +438,7 @@ pub fn facts_query(
     crate::store::FactsQuery {
         message_id: mail.message_id.clone(),
         direction: parties.direction,
-        candidates: mail
-            .thread_candidates()
-            .into_iter()
-            .map(str::to_string)
-            .collect(),
+        candidates: mail.thread_candidates().into_iter().cloned().collect(),
         tags: subject::find_tags(&mail.subject),
         users,
     }

@@ -1,0 +1,74 @@
+//! What classification asks the store ([`FactsQuery`]) and what the store answers
+//! ([`ThreadFacts`]). Both sides import these types from here, so the decision and the store
+//! contract do not depend on each other.
+
+use crate::address::EmailAddress;
+use crate::mail::MessageId;
+use crate::model::{Direction, Dr, DrId, User};
+
+/// What classification needs to know from the store about one mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FactsQuery {
+    /// The mail's Message-ID: is it already recorded in `direction`?
+    pub message_id: MessageId,
+    /// The mail's direction.
+    pub direction: Direction,
+    /// Thread candidates (In-Reply-To, References …): which are recorded, and in which DR?
+    pub candidates: Vec<MessageId>,
+    /// DR ids from subject tags: which exist?
+    pub tags: Vec<DrId>,
+    /// Local addresses whose user records matter. The store also returns the users who sent the
+    /// referenced mails.
+    pub users: Vec<EmailAddress>,
+}
+
+/// A recorded mail that this one references, as the store reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailRef {
+    /// Its Message-ID.
+    pub message_id: MessageId,
+    /// Its direction.
+    pub direction: Direction,
+    /// The DR it belongs to, if any.
+    pub dr: Option<DrId>,
+    /// Its author.
+    pub sender: Option<EmailAddress>,
+}
+
+/// What the store knows that classification needs: whether this Message-ID was seen, which
+/// referenced mails are recorded (and their DRs), the DRs named by subject tags, and the
+/// registered users among the mail's local addresses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ThreadFacts {
+    /// The Message-ID is already recorded in the same direction.
+    pub duplicate: bool,
+    /// Recorded mails whose Message-ID is a thread candidate (any order).
+    pub referenced: Vec<MailRef>,
+    /// DRs of the referenced mails and of the subject tags that exist.
+    pub drs: Vec<Dr>,
+    /// Registered users among the addresses asked for.
+    pub users: Vec<User>,
+}
+
+impl ThreadFacts {
+    pub(crate) fn dr(&self, id: &DrId) -> Option<&Dr> {
+        self.drs.iter().find(|d| &d.id == id)
+    }
+
+    pub(crate) fn user(&self, addr: &EmailAddress) -> Option<&User> {
+        self.users.iter().find(|u| &u.email == addr)
+    }
+}
+
+impl FactsQuery {
+    /// The lookups for a mail with this Message-ID in this direction, and nothing else yet.
+    pub fn new(message_id: MessageId, direction: Direction) -> FactsQuery {
+        FactsQuery {
+            message_id,
+            direction,
+            candidates: Vec::new(),
+            tags: Vec::new(),
+            users: Vec::new(),
+        }
+    }
+}
