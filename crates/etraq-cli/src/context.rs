@@ -61,6 +61,27 @@ impl Context {
     pub fn time_zone(&self) -> Result<jiff::tz::TimeZone> {
         Ok(self.config.time_zone()?)
     }
+
+    /// The use cases over a freshly opened store. The CLI acts as the built-in administrator
+    /// ([`etraq_core::access::Actor::admin`]): whoever runs it has the store's files anyway.
+    /// Close `app.store()` when done.
+    pub async fn app(&self) -> Result<etraq_core::service::App> {
+        let store = self.open_store().await?;
+        let rules = match self.config.tracking_rules() {
+            Ok(r) => r,
+            Err(e) => {
+                store.close().await?;
+                return Err(e.into());
+            }
+        };
+        let tracker = Arc::new(etraq_core::Tracker::new(store.clone(), rules));
+        Ok(etraq_core::service::App::new(
+            store,
+            tracker,
+            etraq_core::LiveConfig::new(self.config.clone()),
+            self.logs_dir()?,
+        ))
+    }
 }
 
 impl Context {

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use etraq_core::model::CycleRecord;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -20,55 +19,6 @@ pub fn list(dir: &Path) -> Result<Vec<LogFile>> {
 #[cfg(test)]
 pub fn path_of(dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(etraq_core::logs::path_of(dir, name)?)
-}
-
-/// Writes the log of one escalation cycle: every decision, then the totals.
-pub fn write_cycle_log(dir: &Path, record: &CycleRecord, tz: &TimeZone) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let stamp = record
-        .at
-        .to_zoned_datetime(tz.clone())
-        .strftime("%Y%m%d%H%M%S")
-        .to_string();
-    // `create_new` never follows a link and never overwrites: a name taken (by a file or a
-    // link) moves on to the next one.
-    let mut n = 0;
-    let (path, mut f) = loop {
-        let path = if n == 0 {
-            dir.join(format!("EscWarnings-{stamp}.log"))
-        } else {
-            dir.join(format!("EscWarnings-{stamp}-{n}.log"))
-        };
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(f) => break (path, f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
-            Err(e) => return Err(e).with_context(|| format!("cannot write {}", path.display())),
-        }
-    };
-    let local = record
-        .at
-        .to_zoned_datetime(tz.clone())
-        .strftime("%Y-%m-%d %H:%M:%S %Z")
-        .to_string();
-    let mut text = format!("Escalation cycle {} at {local}\n", record.id);
-    for d in &record.decisions {
-        match d.action.as_str() {
-            "Problem" => text.push_str(&format!("Problem   {}: {}\n", d.dr, d.detail)),
-            _ => text.push_str(&format!("{}\n", d.detail)),
-        }
-    }
-    text.push_str(&format!(
-        "WARNED: {}, ESCALATED: {}, REMINDED: {}, BYPASSED: {}\n",
-        record.warned, record.escalated, record.reminded, record.bypassed
-    ));
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
 }
 
 /// Deletes log files not modified for `days` days (0 keeps everything). Returns how many.
@@ -178,6 +128,8 @@ impl Write for DailyLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use etraq_core::logs::write_cycle_log;
+    use etraq_core::model::CycleRecord;
 
     #[cfg(unix)]
     #[test]

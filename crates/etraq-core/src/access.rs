@@ -61,6 +61,55 @@ impl Viewer {
     }
 }
 
+/// Someone acting through a use case of [`crate::service`]: who they are and what they see. The
+/// console and the API make one per request from the sign-in; the CLI acts as the built-in
+/// administrator, since whoever runs it has the store's files anyway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// Who.
+    pub viewer: Viewer,
+    /// What they may see.
+    pub scope: Scope,
+}
+
+impl Actor {
+    /// The built-in administrator (the CLI, schedules).
+    pub fn admin() -> Actor {
+        Actor {
+            viewer: Viewer::admin(),
+            scope: Scope::All,
+        }
+    }
+
+    /// `viewer` with their scope given the user directory.
+    pub fn new(viewer: Viewer, users: &[User]) -> Actor {
+        let scope = Scope::of(&viewer, users);
+        Actor { viewer, scope }
+    }
+
+    /// Fails unless an admin acts: configuration, users, services and log files.
+    pub fn require_admin(&self) -> crate::Result<()> {
+        if self.viewer.is_admin() {
+            Ok(())
+        } else {
+            Err(crate::Error::Forbidden(
+                "only administrators may do this".into(),
+            ))
+        }
+    }
+
+    /// Fails unless a supervisor or an admin acts: escalation cycles.
+    pub fn require_supervisor(&self) -> crate::Result<()> {
+        if self.viewer.is_supervisor() {
+            Ok(())
+        } else {
+            Err(crate::Error::Forbidden(
+                "only supervisors and administrators may do this".into(),
+            ))
+        }
+    }
+}
+
 /// What a viewer may see.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {

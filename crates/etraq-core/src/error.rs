@@ -12,6 +12,7 @@ use std::path::PathBuf;
 /// the tracker, [`Error::NotFound`] becomes a user-facing "no such DR", and the open-time variants
 /// explain why a store cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The configuration file is not valid TOML or a key has a bad value; `key` is the dotted path
     /// (`smtp.max_recipients`), empty when the problem is the file's syntax.
@@ -83,6 +84,20 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// A field of a use case's input is refused: `field` names it as the frontends do (a form
+    /// field, a JSON key, a flag without its dashes).
+    #[error("{field}: {reason}")]
+    InvalidField {
+        /// The field.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// The person acting may not do this (an agent opening the users, say).
+    #[error("{0}")]
+    Forbidden(String),
+
     /// The thing asked for does not exist (a DR id, a user).
     #[error("{what} not found: {key}")]
     NotFound {
@@ -123,6 +138,10 @@ pub enum Error {
     /// The store has been closed; no further calls are accepted.
     #[error("the store is closed")]
     Closed,
+
+    /// A bug or an impossible state inside etraq itself, in words.
+    #[error("internal error: {0}")]
+    Internal(String),
 
     /// Any other failure inside a store backend.
     #[error("{backend} store: {message}")]

@@ -1,14 +1,19 @@
 //! The log files in the data directory's `logs/` (the console's Log Files tab and `etraq logs`):
 //! the daily server log `ETMMDDYYYY.LOG` and one `EscWarnings-YYYYMMDDHHMMSS.log` per escalation
 //! cycle. Listing and opening them by name lives here so the CLI and the console refuse the same
-//! names: only log files, never a path.
+//! names: only log files, never a path; and the escalator writes its cycle logs through here. This
+//! is the one module of the core that touches files.
 
 use std::path::{Path, PathBuf};
 
+use std::io::Write;
+
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use crate::Error;
+use crate::model::{CycleAction, CycleRecord};
 
 /// One log file, as `etraq logs list --json` and the console show it.
 #[derive(Clone, Debug, Serialize)]
@@ -136,6 +141,59 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     a.file_type().is_file() && b.len() == a.len()
+}
+
+/// Writes the log of one escalation cycle: every decision, then the totals.
+pub fn write_cycle_log(dir: &Path, record: &CycleRecord, tz: &TimeZone) -> Result<PathBuf, Error> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let stamp = record
+        .at
+        .to_zoned_datetime(tz.clone())
+        .strftime("%Y%m%d%H%M%S")
+        .to_string();
+    // `create_new` never follows a link and never overwrites: a name taken (by a file or a
+    // link) moves on to the next one.
+    let mut n = 0;
+    let (path, mut f) = loop {
+        let path = if n == 0 {
+            dir.join(format!("EscWarnings-{stamp}.log"))
+        } else {
+            dir.join(format!("EscWarnings-{stamp}-{n}.log"))
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => break (path, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            Err(e) => return Err(io(&path)(e)),
+        }
+    };
+    let local = record
+        .at
+        .to_zoned_datetime(tz.clone())
+        .strftime("%Y-%m-%d %H:%M:%S %Z")
+        .to_string();
+    let mut text = format!("Escalation cycle {} at {local}\n", record.id);
+    for d in &record.decisions {
+        match d.action {
+            CycleAction::Problem => text.push_str(&format!("Problem   {}: {}\n", d.dr, d.detail)),
+            _ => text.push_str(&format!("{}\n", d.detail)),
+        }
+    }
+    text.push_str(&format!(
+        "WARNED: {}, ESCALATED: {}, REMINDED: {}, BYPASSED: {}\n",
+        record.warned, record.escalated, record.reminded, record.bypassed
+    ));
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(io(&path))?;
+    Ok(path)
 }
 
 #[cfg(test)]

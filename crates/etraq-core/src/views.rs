@@ -222,8 +222,10 @@ pub struct DrDetail {
     pub participants: Vec<String>,
     /// Its version (optimistic concurrency).
     pub version: u64,
-    /// Its mails, oldest first.
+    /// Its mails, oldest first (at most [`crate::service::MAX_THREAD`]).
     pub messages: Vec<MailRow>,
+    /// True when the thread has more mails than are listed.
+    pub truncated: bool,
 }
 
 /// An unreplied DR: the DR row plus how long the customer has waited (`etraq report unreplied`).

@@ -395,7 +395,8 @@ async fn a_supervisor_loop_is_reported_and_not_followed() {
         r.record
             .decisions
             .iter()
-            .any(|d| d.action == "Problem" && d.detail.contains("supervisor loop")),
+            .any(|d| d.action == etraq_core::model::CycleAction::Problem
+                && d.detail.contains("supervisor loop")),
         "{:?}",
         r.record.decisions
     );

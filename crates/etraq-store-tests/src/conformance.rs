@@ -353,7 +353,7 @@ fn cycle_record(warned: u64, escalated: u64) -> CycleRecord {
         bypassed: 3,
         decisions: vec![CycleDecision {
             dr: dr_id(1),
-            action: "Warning".into(),
+            action: etraq_core::model::CycleAction::Warning,
             detail: "to b@example.com".into(),
         }],
     }

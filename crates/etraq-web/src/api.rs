@@ -4,21 +4,20 @@
 //! `{"items": [...], "next": CURSOR}`; pass `after=CURSOR` for the next page. Errors answer
 //! `{"error": "..."}` with a 4xx status.
 //!
-//! Routes are registered through [`Routes`], which also records them, so the OpenAPI
-//! document ([`crate::openapi`]) is checked against the router by a test.
+//! Each handler parses its input, calls one use case of `etraq_core::service` with the
+//! signed-in actor, and answers its JSON. Routes are registered in groups by who may use them
+//! through [`Routes`], which also records them, so the OpenAPI document ([`crate::openapi`]) is
+//! checked against the router by a test.
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use etraq_core::logs as logfiles;
+use etraq_core::logs::LogFile;
 use etraq_core::model::CycleRecord;
-use etraq_core::service::{self as queries, UnrepliedQuery};
-use etraq_core::service::{UserResponses, VolumeDay};
-use etraq_core::store::{AlertQuery, DrQuery, MailQuery};
+use etraq_core::service::{DrPage, PageRequest, UnrepliedQuery, UserResponses, VolumeDay};
 use etraq_core::views::{
     AlertRow, DrDetail, DrRow, MailRow, StatusView, UnrepliedRow, UntrackedRow,
 };
@@ -26,11 +25,13 @@ use etraq_core::{DrId, EmailAddress, HumanDuration, Party, User};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Signed;
+use crate::auth::{Access, Signed};
 use crate::error::WebError;
 use crate::extract::{Json, PathText, Query, non_empty};
-use crate::pages::mail::{self as mailpages, limit_of, parse_dr_filter, parse_dr_id};
-use crate::routes::{Route, Routes};
+use crate::parse::{
+    limit_of, page_at, parse_dr_filter, parse_dr_id, parse_local_time, parse_since,
+};
+use crate::routes::{Group, Routes};
 use crate::state::AppState;
 
 /// An API error: the status of the [`WebError`] and `{"error": message}`.
@@ -79,29 +80,34 @@ pub struct Listing<T> {
     pub next_key: Option<String>,
 }
 
-/// The API routes, and the list of what they serve.
-pub fn router() -> (Router<Arc<AppState>>, Vec<Route>) {
-    let (router, routes) = Routes::new()
-        .get("/api/v1/status", get(status))
-        .get("/api/v1/drs", get(drs))
-        .get("/api/v1/drs/{id}", get(dr))
-        .post("/api/v1/drs/{id}/close", post(close))
-        .post("/api/v1/drs/{id}/reopen", post(reopen))
-        .post("/api/v1/drs/{id}/assign", post(assign))
-        .post("/api/v1/drs/{id}/remind", post(remind))
-        .get("/api/v1/untracked", get(untracked))
-        .get("/api/v1/history", get(history))
-        .get("/api/v1/alerts", get(alerts))
-        .get("/api/v1/escalations", get(escalations))
-        .get("/api/v1/users", get(users))
-        .get("/api/v1/reports/unreplied", get(unreplied))
-        .get("/api/v1/reports/response-times", get(response_times))
-        .get("/api/v1/reports/volume", get(volume))
-        .get("/api/v1/logs", get(logs))
-        .post("/api/v1/services", post(services))
-        .get("/api/v1/openapi.json", get(openapi))
-        .finish();
-    (router, routes)
+/// The API routes, in groups by who may use them.
+pub fn router() -> Vec<Group> {
+    vec![
+        Routes::new(Access::Signed)
+            .get("/api/v1/status", get(status))
+            .get("/api/v1/drs", get(drs))
+            .get("/api/v1/drs/{id}", get(dr))
+            .post("/api/v1/drs/{id}/close", post(close))
+            .post("/api/v1/drs/{id}/reopen", post(reopen))
+            .post("/api/v1/drs/{id}/assign", post(assign))
+            .post("/api/v1/drs/{id}/remind", post(remind))
+            .get("/api/v1/untracked", get(untracked))
+            .get("/api/v1/history", get(history))
+            .get("/api/v1/alerts", get(alerts))
+            .get("/api/v1/reports/unreplied", get(unreplied))
+            .get("/api/v1/reports/response-times", get(response_times))
+            .get("/api/v1/reports/volume", get(volume))
+            .get("/api/v1/openapi.json", get(openapi))
+            .finish(),
+        Routes::new(Access::Supervisor)
+            .get("/api/v1/escalations", get(escalations))
+            .finish(),
+        Routes::new(Access::Admin)
+            .get("/api/v1/users", get(users))
+            .get("/api/v1/logs", get(logs))
+            .post("/api/v1/services", post(services))
+            .finish(),
+    ]
 }
 
 /// `GET /api/v1/status`.
@@ -111,11 +117,10 @@ async fn status(State(state): State<Arc<AppState>>, signed: Signed) -> ApiResult
         None => state.store.stats().await?,
     };
     let mut v = StatusView::from_stats(&stats, state.server.store.clone());
-    if !signed.viewer.is_admin() {
+    if !signed.actor.viewer.is_admin() {
         // Company-wide figures are the admins'; others get the DRs in their view (as on the
         // Status page) and no mail or user totals.
-        let involving = signed.scope.involving();
-        let mine = state.store.dr_counts(involving.as_deref()).await?;
+        let mine = state.app.dr_counts(&signed.actor).await?;
         v.open = mine.open;
         v.replied = mine.replied;
         v.closed = mine.closed;
@@ -174,22 +179,18 @@ async fn drs(
         q.order.as_deref(),
     );
     first_error(errors)?;
-    let page = state
-        .store
-        .list_drs(&DrQuery {
-            status: f.status,
-            owner: f.owner,
-            customer: f.customer,
-            involving: signed.scope.involving(),
-            sort: f.sort,
-            ascending: f.ascending,
-            after: q.after,
-            after_key: q.after_key,
-            limit: limit_of(q.limit),
-            ..DrQuery::default()
-        })
+    let DrPage { page, next_key } = state
+        .app
+        .list_drs(
+            &signed.actor,
+            &f,
+            &PageRequest {
+                after: q.after,
+                after_key: q.after_key,
+                limit: limit_of(q.limit),
+            },
+        )
         .await?;
-    let next_key = page.next.and(page.items.last()).and_then(|d| f.sort.key(d));
     Ok(axum::Json(Listing {
         items: page.items.iter().map(DrRow::from).collect(),
         next: page.next,
@@ -197,21 +198,15 @@ async fn drs(
     }))
 }
 
-/// `GET /api/v1/drs/{id}` (`etraq dr show --json`).
+/// `GET /api/v1/drs/{id}` (`etraq dr show --json`), its thread capped like every frontend's.
 async fn dr(
     State(state): State<Arc<AppState>>,
     signed: Signed,
     PathText(id): PathText,
 ) -> ApiResult<DrDetail> {
     let id = parse_dr_id(&id)?;
-    match queries::dr_detail(state.store.as_ref(), &id, &signed.scope).await? {
-        Some(d) => Ok(axum::Json(d)),
-        None => Err(ApiError(WebError::NotFound(format!("no DR {id}")))),
-    }
-}
-
-async fn action_id(text: &str) -> Result<DrId, ApiError> {
-    Ok(parse_dr_id(text)?)
+    let (detail, _) = state.app.dr_detail(&signed.actor, &id).await?;
+    Ok(axum::Json(detail))
 }
 
 /// `POST /api/v1/drs/{id}/close`.
@@ -220,8 +215,11 @@ async fn close(
     signed: Signed,
     PathText(id): PathText,
 ) -> ApiResult<DrRow> {
-    let id = action_id(&id).await?;
-    let d = mailpages::do_close(&state, &signed, &id).await?;
+    let id = parse_dr_id(&id)?;
+    let d = state
+        .app
+        .close_dr(&signed.actor, &id, Timestamp::now())
+        .await?;
     Ok(axum::Json(DrRow::from(&d)))
 }
 
@@ -231,8 +229,11 @@ async fn reopen(
     signed: Signed,
     PathText(id): PathText,
 ) -> ApiResult<DrRow> {
-    let id = action_id(&id).await?;
-    let d = mailpages::do_reopen(&state, &signed, &id).await?;
+    let id = parse_dr_id(&id)?;
+    let d = state
+        .app
+        .reopen_dr(&signed.actor, &id, Timestamp::now())
+        .await?;
     Ok(axum::Json(DrRow::from(&d)))
 }
 
@@ -249,8 +250,13 @@ async fn assign(
     PathText(id): PathText,
     Json(b): Json<AssignBody>,
 ) -> ApiResult<DrRow> {
-    let id = action_id(&id).await?;
-    let d = mailpages::do_assign(&state, &signed, &id, &b.owner).await?;
+    let id = parse_dr_id(&id)?;
+    let owner = EmailAddress::parse(b.owner.trim())
+        .map_err(|e| ApiError(WebError::BadRequest(format!("owner: {e}"))))?;
+    let d = state
+        .app
+        .assign_dr(&signed.actor, &id, &owner, Timestamp::now())
+        .await?;
     Ok(axum::Json(DrRow::from(&d)))
 }
 
@@ -267,9 +273,9 @@ async fn remind(
     PathText(id): PathText,
     Json(b): Json<RemindBody>,
 ) -> ApiResult<DrRow> {
-    let id = action_id(&id).await?;
-    let at = mailpages::parse_local_time(&b.at, &state.time_zone())?;
-    let d = mailpages::do_remind(&state, &signed, &id, at).await?;
+    let id = parse_dr_id(&id)?;
+    let at = parse_local_time(&b.at, &state.time_zone())?;
+    let d = state.app.remind_dr(&signed.actor, &id, at).await?;
     Ok(axum::Json(DrRow::from(&d)))
 }
 
@@ -308,16 +314,13 @@ async fn untracked(
     Query(q): Query<MailsQuery>,
 ) -> ApiResult<Listing<UntrackedRow>> {
     let page = state
-        .store
-        .list_mails(&MailQuery {
-            tracked: Some(false),
-            party: party("customer", &q.customer)?,
-            involving: signed.scope.involving(),
-            oldest_first: oldest(&q.order)?,
-            after: q.after,
-            limit: limit_of(q.limit),
-            ..MailQuery::default()
-        })
+        .app
+        .untracked(
+            &signed.actor,
+            party("customer", &q.customer)?,
+            oldest(&q.order)?,
+            &page_at(q.after, q.limit),
+        )
         .await?;
     Ok(axum::Json(Listing {
         items: page.items.iter().map(UntrackedRow::from).collect(),
@@ -338,15 +341,8 @@ async fn history(
         )));
     };
     let page = state
-        .store
-        .list_mails(&MailQuery {
-            party: Some(p),
-            involving: signed.scope.involving(),
-            oldest_first: true,
-            after: q.after,
-            limit: limit_of(q.limit),
-            ..MailQuery::default()
-        })
+        .app
+        .history(&signed.actor, p, &page_at(q.after, q.limit))
         .await?;
     Ok(axum::Json(Listing {
         items: page.items.iter().map(MailRow::from).collect(),
@@ -379,14 +375,8 @@ async fn alerts(
         .map(|d| DrId::parse(d).map_err(|e| ApiError(WebError::BadRequest(format!("dr: {e}")))))
         .transpose()?;
     let page = state
-        .store
-        .list_alerts(&AlertQuery {
-            user,
-            dr,
-            involving: signed.scope.involving(),
-            after: q.after,
-            limit: limit_of(q.limit),
-        })
+        .app
+        .alerts(&signed.actor, user, dr, &page_at(q.after, q.limit))
         .await?;
     Ok(axum::Json(Listing {
         items: page.items.iter().map(AlertRow::from).collect(),
@@ -408,25 +398,12 @@ async fn escalations(
     signed: Signed,
     Query(q): Query<PagingQuery>,
 ) -> ApiResult<Listing<CycleRecord>> {
-    signed.require_supervisor()?;
-    let page = state.store.list_cycles(q.after, limit_of(q.limit)).await?;
-    let mut items = page.items;
-    if !signed.viewer.is_admin() {
-        // Decisions about DRs outside the viewer's scope are left out.
-        for c in &mut items {
-            let mut kept = Vec::new();
-            for d in std::mem::take(&mut c.decisions) {
-                if let Some(dr) = state.store.get_dr(&d.dr).await?
-                    && signed.scope.sees_dr(&dr)
-                {
-                    kept.push(d);
-                }
-            }
-            c.decisions = kept;
-        }
-    }
+    let page = state
+        .app
+        .cycles(&signed.actor, &page_at(q.after, q.limit))
+        .await?;
     Ok(axum::Json(Listing {
-        items,
+        items: page.items,
         next: page.next,
         next_key: None,
     }))
@@ -434,8 +411,7 @@ async fn escalations(
 
 /// `GET /api/v1/users` (admins; `etraq user list --json`).
 async fn users(State(state): State<Arc<AppState>>, signed: Signed) -> ApiResult<Vec<User>> {
-    signed.require_admin()?;
-    Ok(axum::Json(state.store.list_users().await?))
+    Ok(axum::Json(state.app.users(&signed.actor).await?))
 }
 
 /// Query of the unreplied report.
@@ -472,20 +448,12 @@ async fn unreplied(
         department: non_empty(&q.department).map(String::from),
         limit: 10_000,
     };
-    match queries::unreplied(
-        state.store.as_ref(),
-        &query,
-        &signed.scope,
-        Timestamp::now(),
-    )
-    .await
-    {
-        Ok(rows) => Ok(axum::Json(rows)),
-        Err(etraq_core::Error::NotFound { key, .. }) => Err(ApiError(WebError::BadRequest(
-            format!("department: no user is in department {key:?}"),
-        ))),
-        Err(e) => Err(e.into()),
-    }
+    Ok(axum::Json(
+        state
+            .app
+            .unreplied(&signed.actor, &query, Timestamp::now())
+            .await?,
+    ))
 }
 
 /// Query of the response-time report.
@@ -505,8 +473,7 @@ async fn response_times(
     let tz = state.time_zone();
     let since = non_empty(&q.since)
         .map(|s| {
-            crate::pages::reports::parse_since(s, &tz)
-                .map_err(|e| ApiError(WebError::BadRequest(format!("since: {e}"))))
+            parse_since(s, &tz).map_err(|e| ApiError(WebError::BadRequest(format!("since: {e}"))))
         })
         .transpose()?;
     let owner = non_empty(&q.owner)
@@ -515,15 +482,12 @@ async fn response_times(
                 .map_err(|e| ApiError(WebError::BadRequest(format!("owner: {e}"))))
         })
         .transpose()?;
-    let stats = crate::pages::reports::response_stats(
-        &state,
-        &signed,
-        since,
-        owner,
-        q.business.unwrap_or(false),
-    )
-    .await?;
-    Ok(axum::Json(stats))
+    Ok(axum::Json(
+        state
+            .app
+            .response_times(&signed.actor, since, owner, q.business.unwrap_or(false))
+            .await?,
+    ))
 }
 
 /// Query of the volume report.
@@ -538,23 +502,18 @@ async fn volume(
     signed: Signed,
     Query(q): Query<VolumeParams>,
 ) -> ApiResult<Vec<VolumeDay>> {
-    let days = q.days.unwrap_or(30);
-    if !(1..=366).contains(&days) {
-        return Err(ApiError(WebError::BadRequest("days: give 1 to 366".into())));
-    }
     Ok(axum::Json(
-        crate::pages::reports::volume_days(&state, &signed, days).await?,
+        state
+            .app
+            .volume_days(&signed.actor, q.days.unwrap_or(30), Timestamp::now())
+            .await?,
     ))
 }
 
 /// `GET /api/v1/logs` (admins; `etraq logs list --json`).
-async fn logs(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-) -> ApiResult<Vec<logfiles::LogFile>> {
-    signed.require_admin()?;
-    let dir = state.logs_dir.clone();
-    let files = tokio::task::spawn_blocking(move || logfiles::list(&dir))
+async fn logs(State(state): State<Arc<AppState>>, signed: Signed) -> ApiResult<Vec<LogFile>> {
+    let app = state.app.clone();
+    let files = tokio::task::spawn_blocking(move || app.log_files(&signed.actor))
         .await
         .map_err(|e| ApiError(WebError::Internal(e.to_string())))??;
     Ok(axum::Json(files))
@@ -574,9 +533,11 @@ async fn services(
     signed: Signed,
     Json(b): Json<ServicesBody>,
 ) -> ApiResult<etraq_core::switches::ServiceStates> {
-    signed.require_admin()?;
-    crate::pages::status::apply_service_change(&state, &signed, &b.service, b.paused)?;
-    Ok(axum::Json(state.services.states()))
+    Ok(axum::Json(state.app.set_paused(
+        &signed.actor,
+        &b.service,
+        b.paused,
+    )?))
 }
 
 /// `GET /api/v1/openapi.json`.

@@ -1,6 +1,6 @@
-//! Who is asking: the session cookie or bearer token of a request, resolved to a
-//! [`Viewer`] and their [`Scope`]. Every page and API handler takes a [`Signed`] argument, so
-//! no route can forget to check.
+//! Who is asking: the session cookie or bearer token of a request, resolved to an [`Actor`]
+//! (a [`Viewer`] and their [`Scope`]). Every route but the sign-in page sits in a group with an
+//! [`Access`] level whose guard resolves the request first, so no route can forget to check.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use cookie::{Cookie, SameSite};
-use etraq_core::access::{ADMIN_LOGIN, Scope, Viewer};
+use etraq_core::access::{ADMIN_LOGIN, Actor, Scope, Viewer};
 use etraq_core::{EmailAddress, Role};
 use jiff::Timestamp;
 
@@ -20,37 +20,45 @@ use crate::state::AppState;
 /// The session cookie's name.
 pub const COOKIE: &str = "etraq_session";
 
-/// A signed-in request.
+/// A signed-in request: who acts (with what they see) and, for browser sessions, the digest of
+/// the session token.
 #[derive(Clone, Debug)]
 pub struct Signed {
-    /// Who.
-    pub viewer: Viewer,
-    /// What they may see.
-    pub scope: Scope,
+    /// Who, and their scope: what every use case is given.
+    pub actor: Actor,
     /// The digest of their session token (browser sessions only).
     pub session: Option<String>,
 }
 
-impl Signed {
-    /// Fails unless the viewer is an admin.
-    pub fn require_admin(&self) -> Result<(), WebError> {
-        if self.viewer.is_admin() {
-            Ok(())
-        } else {
-            Err(WebError::Forbidden(
-                "only administrators may open this page".into(),
-            ))
+/// Who may use a group of routes. Declared once per group (see [`crate::routes::Routes`]); a
+/// guard refuses everyone else before any handler runs. The use cases check again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (the sign-in page).
+    Public,
+    /// Anyone signed in.
+    Signed,
+    /// Supervisors and admins.
+    Supervisor,
+    /// Admins.
+    Admin,
+}
+
+impl Access {
+    /// Whether `actor` may use routes of this group.
+    pub fn allows(self, actor: &Actor) -> bool {
+        match self {
+            Access::Public | Access::Signed => true,
+            Access::Supervisor => actor.viewer.is_supervisor(),
+            Access::Admin => actor.viewer.is_admin(),
         }
     }
 
-    /// Fails unless the viewer is a supervisor or an admin.
-    pub fn require_supervisor(&self) -> Result<(), WebError> {
-        if self.viewer.is_supervisor() {
-            Ok(())
-        } else {
-            Err(WebError::Forbidden(
-                "only supervisors and administrators may open this page".into(),
-            ))
+    /// Why someone else is refused.
+    pub fn refusal(self) -> &'static str {
+        match self {
+            Access::Supervisor => "only supervisors and administrators may open this page",
+            _ => "only administrators may open this page",
         }
     }
 }
@@ -163,6 +171,10 @@ impl FromRequestParts<Arc<AppState>> for Signed {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
+        // A route group's guard already signed this request in.
+        if let Some(s) = parts.extensions.get::<Signed>() {
+            return Ok(s.clone());
+        }
         let api = parts.uri.path().starts_with("/api/");
         let refuse = |error: Option<WebError>| NotSignedIn {
             api,
@@ -185,8 +197,7 @@ impl FromRequestParts<Arc<AppState>> for Signed {
                 .map_err(|e| refuse(Some(e)))?
             {
                 Some((viewer, scope)) => Ok(Signed {
-                    viewer,
-                    scope,
+                    actor: Actor { viewer, scope },
                     session: None,
                 }),
                 None => Err(refuse(None)),
@@ -206,11 +217,31 @@ impl FromRequestParts<Arc<AppState>> for Signed {
             .map_err(|e| refuse(Some(e)))?
         {
             Some((viewer, scope)) => Ok(Signed {
-                viewer,
-                scope,
+                actor: Actor { viewer, scope },
                 session: Some(credentials::digest(&token)),
             }),
             None => Err(refuse(None)),
         }
     }
+}
+
+/// The guard of a route group: signs the request in (or answers as a page or the API would for
+/// the anonymous), refuses those the group's [`Access`] does not allow, and hands the [`Signed`]
+/// to the handler through the request's extensions.
+pub async fn guard(
+    axum::extract::State((access, state)): axum::extract::State<(Access, Arc<AppState>)>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let signed = match Signed::from_request_parts(&mut parts, &state).await {
+        Ok(s) => s,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if !access.allows(&signed.actor) {
+        return WebError::Forbidden(access.refusal().into()).into_response();
+    }
+    parts.extensions.insert(signed);
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
 }

@@ -49,6 +49,8 @@ impl From<etraq_core::Error> for WebError {
         use etraq_core::Error as E;
         match e {
             E::NotFound { what, key } => WebError::NotFound(format!("{what} not found: {key}")),
+            E::Forbidden(m) => WebError::Forbidden(m),
+            E::InvalidField { .. } => WebError::BadRequest(e.to_string()),
             E::InvalidAddress { .. }
             | E::InvalidDrId { .. }
             | E::InvalidDuration { .. }

@@ -45,7 +45,7 @@ impl Chrome {
     pub fn new(state: &AppState, signed: &Signed, page: &'static str, title: &str) -> Chrome {
         let stats = state.cached_stats();
         let count = |n: Option<u64>| n.map(|n| format!(" ({n})")).unwrap_or_default();
-        let v = &signed.viewer;
+        let v = &signed.actor.viewer;
         let admin = v.is_admin();
         // Company-wide counts are for those who see the whole company or a department.
         let counts = v.is_supervisor();
@@ -196,6 +196,8 @@ pub struct Table {
     pub next: Option<String>,
     /// Link back to the first page (on later pages).
     pub first: Option<String>,
+    /// A line under the table (e.g. that a long thread was cut).
+    pub note: Option<String>,
 }
 
 /// A form field.

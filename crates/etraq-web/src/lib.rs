@@ -30,6 +30,7 @@ pub mod html;
 pub mod http;
 pub mod openapi;
 pub mod pages;
+pub mod parse;
 pub mod routes;
 pub mod state;
 pub mod throttle;
@@ -44,9 +45,22 @@ pub use error::WebError;
 
 /// Every route the console serves (pages and API), for tests.
 pub fn routes() -> Vec<routes::Route> {
-    let mut all = pages::router().1;
-    all.extend(api::router().1);
-    all
+    routes_with_access()
+        .into_iter()
+        .map(|(m, p, _)| (m, p))
+        .collect()
+}
+
+/// Every route with who may use it, for tests.
+pub fn routes_with_access() -> Vec<(axum::http::Method, &'static str, auth::Access)> {
+    pages::router()
+        .into_iter()
+        .chain(api::router())
+        .flat_map(|g| {
+            let access = g.access;
+            g.routes.into_iter().map(move |(m, p)| (m, p, access))
+        })
+        .collect()
 }
 pub use state::{AppState, ServerInfo, WebDeps};
 
@@ -63,11 +77,11 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
 /// The whole console: pages, API and assets, with their layers (body and header limits, CSRF
 /// checks, security headers, HTML error pages).
 pub fn app(state: Arc<AppState>) -> Router {
-    let (api, _) = api::router();
-    let (pages, _) = pages::router();
-    Router::new()
-        .merge(pages)
-        .merge(api)
+    let mut router = Router::new();
+    for group in pages::router().into_iter().chain(api::router()) {
+        router = router.merge(group.guarded(&state));
+    }
+    router
         .route("/assets/style.css", get(assets::style))
         .route("/assets/app.js", get(assets::script))
         .fallback(not_found)

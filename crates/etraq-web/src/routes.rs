@@ -1,5 +1,6 @@
-//! A router builder that records what it serves, so tests can walk every route (the anonymous
-//! are refused everywhere; the OpenAPI document matches the API) without a hand-kept list.
+//! A router builder that records what it serves and who may use it, so authorization is
+//! declared once per group of routes, and tests can walk every route (the anonymous are refused
+//! everywhere; the OpenAPI document matches the API) without a hand-kept list.
 
 use std::sync::Arc;
 
@@ -7,21 +8,49 @@ use axum::Router;
 use axum::http::Method;
 use axum::routing::MethodRouter;
 
+use crate::auth::Access;
 use crate::state::AppState;
 
 /// One served route: method and path (`{name}` marks a parameter).
 pub type Route = (Method, &'static str);
 
-/// A router under construction, with the routes it serves.
+/// A group of routes under construction, with who may use them and what they serve.
 pub struct Routes {
+    access: Access,
     router: Router<Arc<AppState>>,
     list: Vec<Route>,
 }
 
+/// A finished group: its router (not yet guarded), its access level and its routes.
+pub struct Group {
+    /// Who may use these routes.
+    pub access: Access,
+    /// The routes' router.
+    pub router: Router<Arc<AppState>>,
+    /// What it serves.
+    pub routes: Vec<Route>,
+}
+
+impl Group {
+    /// The router with the group's guard in front of every route (none for public routes).
+    pub fn guarded(self, state: &Arc<AppState>) -> Router<Arc<AppState>> {
+        match self.access {
+            Access::Public => self.router,
+            access => self
+                .router
+                .route_layer(axum::middleware::from_fn_with_state(
+                    (access, state.clone()),
+                    crate::auth::guard,
+                )),
+        }
+    }
+}
+
 impl Routes {
-    /// An empty router.
-    pub fn new() -> Routes {
+    /// An empty group for `access`.
+    pub fn new(access: Access) -> Routes {
         Routes {
+            access,
             router: Router::new(),
             list: Vec::new(),
         }
@@ -55,14 +84,12 @@ impl Routes {
         self
     }
 
-    /// The router and its routes.
-    pub fn finish(self) -> (Router<Arc<AppState>>, Vec<Route>) {
-        (self.router, self.list)
-    }
-}
-
-impl Default for Routes {
-    fn default() -> Self {
-        Routes::new()
+    /// The finished group.
+    pub fn finish(self) -> Group {
+        Group {
+            access: self.access,
+            router: self.router,
+            routes: self.list,
+        }
     }
 }

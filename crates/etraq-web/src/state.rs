@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use etraq_core::service::App;
 use etraq_core::store::StoreStats;
 use etraq_core::switches::Services;
 use etraq_core::{Config, LiveConfig, Store, Tracker};
@@ -50,6 +51,8 @@ pub struct WebDeps {
 
 /// Shared request state.
 pub struct AppState {
+    /// The use cases every page and API route calls.
+    pub app: App,
     /// The store.
     pub store: Arc<dyn Store>,
     /// The tracker.
@@ -77,7 +80,15 @@ impl AppState {
     pub fn new(deps: WebDeps) -> Arc<AppState> {
         let cfg = deps.config.get();
         let throttle = Throttle::new(cfg.web.login_attempts, cfg.web.login_window.as_secs());
+        let app = App::new(
+            deps.store.clone(),
+            deps.tracker.clone(),
+            deps.config.clone(),
+            deps.logs_dir.clone(),
+        )
+        .with_services(deps.services.clone());
         Arc::new(AppState {
+            app,
             store: deps.store,
             tracker: deps.tracker,
             config: deps.config,

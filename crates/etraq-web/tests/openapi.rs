@@ -22,9 +22,9 @@ fn documented() -> BTreeSet<(String, String)> {
 
 #[test]
 fn the_document_and_the_router_serve_the_same_routes() {
-    let (_, routes) = etraq_web::api::router();
-    let served: BTreeSet<(String, String)> = routes
+    let served: BTreeSet<(String, String)> = etraq_web::api::router()
         .iter()
+        .flat_map(|g| g.routes.iter())
         .map(|(m, p)| (m.as_str().to_string(), p.to_string()))
         .collect();
     let doc = documented();

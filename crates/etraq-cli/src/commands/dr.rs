@@ -1,50 +1,69 @@
-//! `etraq dr list|show|close|reopen|assign`.
+//! `etraq dr list|show|close|reopen|assign|remind`: parse, call the use case as the
+//! administrator, print.
 
-use anyhow::{Result, bail};
-use etraq_core::access::Scope;
+use anyhow::Result;
+use etraq_core::access::Actor;
 use etraq_core::format_seconds;
-use etraq_core::service as queries;
-use etraq_core::store::DrQuery;
-use etraq_core::{Dr, DrId, DrStatus, Party, Tracker};
+use etraq_core::service::{App, DrFilter, PageRequest};
+use etraq_core::{Dr, DrId, DrStatus, Party};
 
 use crate::cli::{DrCommand, DrListArgs, StatusArg};
 use crate::commands::listing::emit;
-use crate::commands::parse_address;
+use crate::commands::{parse_address, parse_time};
 use crate::context::Context;
 use crate::out::Out;
 use crate::render::{self, DrRow};
 
 pub async fn run(ctx: &Context, cmd: DrCommand) -> Result<()> {
-    let store = ctx.open_store().await?;
-    let tracker = Tracker::new(store.clone(), ctx.config.tracking_rules()?);
+    let app = ctx.app().await?;
+    let result = command(ctx, &app, cmd).await;
+    app.store().close().await?;
+    result
+}
+
+async fn command(ctx: &Context, app: &App, cmd: DrCommand) -> Result<()> {
+    let who = Actor::admin();
     let now = jiff::Timestamp::now();
-    let result = match cmd {
-        DrCommand::List(a) => list(ctx, &tracker, a).await,
-        DrCommand::Show(a) => show(ctx, &tracker, &parse_id(&a.id)?, a.json, None).await,
+    match cmd {
+        DrCommand::List(a) => list(ctx, app, a).await,
+        DrCommand::Show(a) => show(ctx, app, &parse_id(&a.id)?, a.json, None).await,
         DrCommand::Close(a) => {
-            let dr = tracker.close_dr(&parse_id(&a.id)?, now).await?;
-            show(ctx, &tracker, &dr.id, a.json, Some("closed")).await
+            let dr = app.close_dr(&who, &parse_id(&a.id)?, now).await?;
+            show(ctx, app, &dr.id, a.json, Some("closed")).await
         }
         DrCommand::Reopen(a) => {
-            let dr = tracker.reopen_dr(&parse_id(&a.id)?, now).await?;
-            show(ctx, &tracker, &dr.id, a.json, Some("reopened")).await
+            let dr = app.reopen_dr(&who, &parse_id(&a.id)?, now).await?;
+            show(ctx, app, &dr.id, a.json, Some("reopened")).await
         }
-        DrCommand::Remind(a) => crate::commands::escalate::remind(ctx, &tracker, a).await,
+        DrCommand::Remind(a) => {
+            let id = parse_id(&a.id)?;
+            let at = parse_time("--at", &a.at)?;
+            let dr = app.remind_dr(&who, &id, at).await?;
+            let mut out = Out::new();
+            if a.json {
+                out.line(serde_json::to_string_pretty(&DrRow::from(&dr))?)?;
+            } else {
+                out.line(format!(
+                    "reminder for {} set at {}",
+                    dr.id,
+                    render::time(at, &ctx.time_zone()?)
+                ))?;
+            }
+            Ok(())
+        }
         DrCommand::Assign(a) => {
             let owner = parse_address("EMAIL", &a.email)?;
-            let dr = tracker.assign_dr(&parse_id(&a.id)?, &owner, now).await?;
-            show(ctx, &tracker, &dr.id, a.json, Some("assigned")).await
+            let dr = app.assign_dr(&who, &parse_id(&a.id)?, &owner, now).await?;
+            show(ctx, app, &dr.id, a.json, Some("assigned")).await
         }
-    };
-    store.close().await?;
-    result
+    }
 }
 
 fn parse_id(s: &str) -> Result<DrId> {
     Ok(DrId::parse(s)?)
 }
 
-async fn list(ctx: &Context, tracker: &Tracker, a: DrListArgs) -> Result<()> {
+async fn list(ctx: &Context, app: &App, a: DrListArgs) -> Result<()> {
     let status = match a.status {
         StatusArg::All => None,
         StatusArg::Open => Some(DrStatus::Open),
@@ -61,19 +80,24 @@ async fn list(ctx: &Context, tracker: &Tracker, a: DrListArgs) -> Result<()> {
         .as_deref()
         .map(|c| Party::parse(c).map_err(|e| anyhow::anyhow!("--customer: {e}")))
         .transpose()?;
-    let store = tracker.store().clone();
     let tz = ctx.time_zone()?;
+    let filter = DrFilter {
+        status,
+        owner,
+        customer,
+        ..DrFilter::default()
+    };
+    let who = Actor::admin();
     let fetch = |after, limit| {
-        let store = store.clone();
-        let q = DrQuery {
-            status,
-            owner: owner.clone(),
-            customer: customer.clone(),
-            after,
-            limit,
-            ..DrQuery::default()
-        };
-        async move { store.list_drs(&q).await }
+        let (app, filter, who) = (app.clone(), filter.clone(), who.clone());
+        async move {
+            let at = PageRequest {
+                after,
+                after_key: None,
+                limit,
+            };
+            app.list_drs(&who, &filter, &at).await.map(|p| p.page)
+        }
     };
     emit(
         &a.paging,
@@ -86,20 +110,10 @@ async fn list(ctx: &Context, tracker: &Tracker, a: DrListArgs) -> Result<()> {
     .await
 }
 
-async fn show(
-    ctx: &Context,
-    tracker: &Tracker,
-    id: &DrId,
-    json: bool,
-    did: Option<&str>,
-) -> Result<()> {
-    let store = tracker.store();
-    let Some(detail) = queries::dr_detail(store.as_ref(), id, &Scope::All).await? else {
-        bail!("no DR {id}");
-    };
-    let Some(dr) = store.get_dr(id).await? else {
-        bail!("no DR {id}");
-    };
+async fn show(ctx: &Context, app: &App, id: &DrId, json: bool, did: Option<&str>) -> Result<()> {
+    let who = Actor::admin();
+    let (detail, _) = app.dr_detail(&who, id).await?;
+    let dr = app.visible_dr(&who, id).await?;
     let messages = &detail.messages;
     let mut out = Out::new();
     if json {
@@ -134,5 +148,11 @@ async fn show(
     }
     out.line(format!("  Escalation:   level {}", dr.escalation_level))?;
     out.line(render::mail_table(messages, &tz, false).to_string())?;
+    if detail.truncated {
+        out.line(format!(
+            "(only the first {} mails of this DR are listed)",
+            etraq_core::service::MAX_THREAD
+        ))?;
+    }
     Ok(())
 }

@@ -1,17 +1,16 @@
 //! `etraq escalate --once`, `etraq alerts list|send`, `etraq dr remind`.
 
 use anyhow::{Result, bail};
+use etraq_core::DrId;
+use etraq_core::access::Actor;
 use etraq_core::service::{CycleReport, Escalator};
-use etraq_core::store::AlertQuery;
 pub use etraq_core::views::AlertRow;
-use etraq_core::{DrId, Tracker};
 use serde::Serialize;
 
-use crate::cli::{AlertListArgs, AlertsCommand, DrRemindArgs, EscalateArgs, JsonFlag};
+use crate::cli::{AlertListArgs, AlertsCommand, EscalateArgs, JsonFlag};
 use crate::commands::listing::emit;
 use crate::commands::{parse_address, parse_time};
 use crate::context::Context;
-use crate::logfiles;
 use crate::out::Out;
 use crate::render;
 
@@ -27,25 +26,16 @@ struct CycleJson {
     alerts: Vec<AlertRow>,
 }
 
-/// Runs one cycle and writes its `EscWarnings` log.
+/// Runs one cycle; the escalator writes its `EscWarnings` log.
 pub async fn cycle(
     ctx: &Context,
     store: std::sync::Arc<dyn etraq_core::Store>,
     now: jiff::Timestamp,
 ) -> Result<CycleReport> {
-    let report = Escalator::new(store, ctx.policies()?)
+    Ok(Escalator::new(store, ctx.policies()?)
+        .with_log(ctx.logs_dir()?, ctx.time_zone()?)
         .run_cycle(now)
-        .await?;
-    logfiles::write_cycle_log(&ctx.logs_dir()?, &report.record, &ctx.time_zone()?)?;
-    for d in report
-        .record
-        .decisions
-        .iter()
-        .filter(|d| d.action == "Problem")
-    {
-        tracing::warn!(dr = %d.dr, "{}", d.detail);
-    }
-    Ok(report)
+        .await?)
 }
 
 pub async fn escalate(ctx: &Context, args: EscalateArgs) -> Result<()> {
@@ -104,18 +94,19 @@ async fn list(ctx: &Context, a: AlertListArgs) -> Result<()> {
         .map(|u| parse_address("--user", u))
         .transpose()?;
     let dr = a.dr.as_deref().map(DrId::parse).transpose()?;
-    let store = ctx.open_store().await?;
+    let app = ctx.app().await?;
     let tz = ctx.time_zone()?;
     let fetch = |after, limit| {
-        let store = store.clone();
-        let q = AlertQuery {
-            user: user.clone(),
-            dr: dr.clone(),
-            after,
-            limit,
-            ..AlertQuery::default()
-        };
-        async move { store.list_alerts(&q).await }
+        let (app, user, dr) = (app.clone(), user.clone(), dr.clone());
+        async move {
+            app.alerts(
+                &Actor::admin(),
+                user,
+                dr,
+                &crate::commands::listing::at(after, limit),
+            )
+            .await
+        }
     };
     let result = emit(
         &a.paging,
@@ -126,7 +117,7 @@ async fn list(ctx: &Context, a: AlertListArgs) -> Result<()> {
         "alerts",
     )
     .await;
-    store.close().await?;
+    app.store().close().await?;
     result
 }
 
@@ -153,23 +144,6 @@ async fn send(ctx: &Context, a: JsonFlag) -> Result<()> {
         out.line(format!(
             "sent {} alert mail(s); {} failed and stay in the outbox for a retry",
             total.sent, total.failed
-        ))?;
-    }
-    Ok(())
-}
-
-pub async fn remind(ctx: &Context, tracker: &Tracker, a: DrRemindArgs) -> Result<()> {
-    let id = DrId::parse(&a.id)?;
-    let at = parse_time("--at", &a.at)?;
-    let dr = tracker.remind_dr(&id, at).await?;
-    let mut out = Out::new();
-    if a.json {
-        out.line(serde_json::to_string_pretty(&render::DrRow::from(&dr))?)?;
-    } else {
-        out.line(format!(
-            "reminder for {} set at {}",
-            dr.id,
-            render::time(at, &ctx.time_zone()?)
         ))?;
     }
     Ok(())

@@ -7,7 +7,9 @@
 use std::future::Future;
 
 use anyhow::Result;
-use etraq_core::store::{MailQuery, Page};
+use etraq_core::access::Actor;
+use etraq_core::service::PageRequest;
+use etraq_core::store::Page;
 use etraq_core::{MailRecord, Party};
 use serde::Serialize;
 
@@ -141,18 +143,12 @@ where
 
 pub async fn untracked(ctx: &Context, cmd: UntrackedCommand) -> Result<()> {
     let UntrackedCommand::List(args) = cmd;
-    let store = ctx.open_store().await?;
+    let app = ctx.app().await?;
     let tz = ctx.time_zone()?;
     let fetch = |after, limit| {
-        let store = store.clone();
+        let app = app.clone();
         async move {
-            store
-                .list_mails(&MailQuery {
-                    tracked: Some(false),
-                    after,
-                    limit,
-                    ..MailQuery::default()
-                })
+            app.untracked(&Actor::admin(), None, false, &at(after, limit))
                 .await
         }
     };
@@ -165,29 +161,18 @@ pub async fn untracked(ctx: &Context, cmd: UntrackedCommand) -> Result<()> {
         "untracked mails",
     )
     .await;
-    store.close().await?;
+    app.store().close().await?;
     result
 }
 
 pub async fn history(ctx: &Context, args: HistoryArgs) -> Result<()> {
     let party = Party::parse(&args.party)
         .map_err(|e| anyhow::anyhow!("{e} (expected an address or @domain)"))?;
-    let store = ctx.open_store().await?;
+    let app = ctx.app().await?;
     let tz = ctx.time_zone()?;
     let fetch = |after, limit| {
-        let store = store.clone();
-        let party = party.clone();
-        async move {
-            store
-                .list_mails(&MailQuery {
-                    party: Some(party),
-                    after,
-                    limit,
-                    oldest_first: true,
-                    ..MailQuery::default()
-                })
-                .await
-        }
+        let (app, party) = (app.clone(), party.clone());
+        async move { app.history(&Actor::admin(), party, &at(after, limit)).await }
     };
     let what = format!("mail with {party} on record");
     let result = emit(
@@ -199,6 +184,15 @@ pub async fn history(ctx: &Context, args: HistoryArgs) -> Result<()> {
         &what,
     )
     .await;
-    store.close().await?;
+    app.store().close().await?;
     result
+}
+
+/// A page request of `limit` rows after `after`.
+pub fn at(after: Option<u64>, limit: usize) -> PageRequest {
+    PageRequest {
+        after,
+        after_key: None,
+        limit,
+    }
 }

@@ -2,19 +2,15 @@
 
 use anyhow::{Result, bail};
 use etraq_core::HumanDuration;
-use etraq_core::access::Scope;
-use etraq_core::escalation::Directory;
+use etraq_core::access::Actor;
 use etraq_core::format_seconds;
-use etraq_core::service::{self as queries, UnrepliedQuery};
-use etraq_core::service::{self as reports, UserResponses, VolumeDay};
-use etraq_core::store::ResponseQuery;
+use etraq_core::service::{UnrepliedQuery, UserResponses, VolumeDay};
 
 use crate::cli::{
     JsonFlag, LogShowArgs, LogsCommand, ReportCommand, ResponseTimesArgs, UnrepliedArgs, VolumeArgs,
 };
 use crate::commands::{parse_address, parse_time};
 use crate::context::Context;
-use crate::logfiles;
 use crate::out::Out;
 use crate::render;
 
@@ -40,19 +36,17 @@ async fn unreplied(ctx: &Context, a: UnrepliedArgs) -> Result<()> {
         .as_deref()
         .map(|o| parse_address("--owner", o))
         .transpose()?;
-    let store = ctx.open_store().await?;
     let q = UnrepliedQuery {
         older_than_secs: older.as_secs(),
         owner,
         department: a.department.clone(),
         limit: 0,
     };
-    let rows = queries::unreplied(store.as_ref(), &q, &Scope::All, now).await;
-    store.close().await?;
+    let app = ctx.app().await?;
+    let rows = app.unreplied(&Actor::admin(), &q, now).await;
+    app.store().close().await?;
     let out_rows = match rows {
-        Err(etraq_core::Error::NotFound { key, .. }) => {
-            bail!("no user is in department {key:?}")
-        }
+        Err(etraq_core::Error::InvalidField { field, reason }) => bail!("--{field}: {reason}"),
         r => r?,
     };
     let mut out = Out::new();
@@ -107,24 +101,18 @@ async fn response_times(ctx: &Context, a: ResponseTimesArgs) -> Result<()> {
         .as_deref()
         .map(|o| parse_address("--owner", o))
         .transpose()?;
-    let policies = ctx.policies()?;
-    if a.business_hours
-        && policies.default.calendar.is_none()
-        && policies.departments.values().all(|p| p.calendar.is_none())
-    {
-        bail!("--business-hours needs [escalation.business_hours] in etraq.toml");
-    }
-    let store = ctx.open_store().await?;
-    let responses = store.list_responses(&ResponseQuery { since, user }).await;
-    let users: Result<Directory> = store
-        .list_users()
-        .await
-        .map(|v| v.into_iter().map(|u| (u.email.clone(), u)).collect())
-        .map_err(Into::into);
-    store.close().await?;
-    let (responses, users) = (responses?, users?);
-    let stats: Vec<UserResponses> =
-        reports::response_times(&responses, a.business_hours.then_some((&policies, &users)));
+    let app = ctx.app().await?;
+    let stats = app
+        .response_times(&Actor::admin(), since, user, a.business_hours)
+        .await;
+    app.store().close().await?;
+    let stats: Vec<UserResponses> = match stats {
+        Err(etraq_core::Error::InvalidField {
+            field: "business",
+            reason,
+        }) => bail!("--business-hours: {reason}"),
+        r => r?,
+    };
     let mut out = Out::new();
     if a.json {
         out.line(serde_json::to_string_pretty(&stats)?)?;
@@ -184,12 +172,13 @@ async fn volume(ctx: &Context, a: VolumeArgs) -> Result<()> {
             .checked_sub(jiff::SignedDuration::from_hours(24 * 30))
             .unwrap_or(until),
     };
-    let tz = ctx.time_zone()?;
-    let store = ctx.open_store().await?;
-    // Quarter-hour buckets fold exactly into local days in every time zone in use.
-    let buckets = store.volume(since, until, 900, None).await;
-    store.close().await?;
-    let days: Vec<VolumeDay> = reports::volume_by_day(&buckets?, &tz);
+    let app = ctx.app().await?;
+    let days = app.volume(&Actor::admin(), since, until).await;
+    app.store().close().await?;
+    let days: Vec<VolumeDay> = match days {
+        Err(etraq_core::Error::InvalidField { field, reason }) => bail!("--{field}: {reason}"),
+        r => r?,
+    };
     let mut out = Out::new();
     if a.json {
         out.line(serde_json::to_string_pretty(&days)?)?;
@@ -209,11 +198,12 @@ async fn volume(ctx: &Context, a: VolumeArgs) -> Result<()> {
 }
 
 pub async fn logs(ctx: &Context, cmd: LogsCommand) -> Result<()> {
+    // The log files are read without opening the store (a running server holds sled's lock).
     let dir = ctx.logs_dir()?;
     let mut out = Out::new();
     match cmd {
         LogsCommand::List(JsonFlag { json }) => {
-            let files = logfiles::list(&dir)?;
+            let files = etraq_core::logs::list(&dir)?;
             if json {
                 out.line(serde_json::to_string_pretty(&files)?)?;
                 return Ok(());

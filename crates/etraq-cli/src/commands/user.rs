@@ -1,6 +1,9 @@
-//! `etraq user add|set|list`.
+//! `etraq user add|set|list`: parse, call the user administration use cases as the
+//! administrator, print.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
+use etraq_core::access::Actor;
+use etraq_core::service::App;
 use etraq_core::{Role, User};
 
 use crate::cli::{OnOff, RoleArg, UserAddArgs, UserCommand, UserSetArgs};
@@ -10,16 +13,23 @@ use crate::out::Out;
 use crate::render;
 
 pub async fn run(ctx: &Context, cmd: UserCommand) -> Result<()> {
-    let store = ctx.open_store().await?;
-    let result = match cmd {
-        UserCommand::Add(a) => add(ctx, &*store, a).await,
-        UserCommand::Set(a) => set(ctx, &*store, a).await,
-        UserCommand::Passwd(a) => {
-            store.close().await?;
-            return crate::commands::auth::user_passwd(ctx, a).await;
-        }
+    if let UserCommand::Passwd(a) = cmd {
+        return crate::commands::auth::user_passwd(ctx, a).await;
+    }
+    let app = ctx.app().await?;
+    let result = command(&app, cmd).await;
+    app.store().close().await?;
+    result
+}
+
+async fn command(app: &App, cmd: UserCommand) -> Result<()> {
+    let who = Actor::admin();
+    match cmd {
+        UserCommand::Add(a) => add(app, &who, a).await,
+        UserCommand::Set(a) => set(app, &who, a).await,
+        UserCommand::Passwd(_) => Ok(()),
         UserCommand::List(a) => {
-            let users = store.list_users().await?;
+            let users = app.users(&who).await?;
             let mut out = Out::new();
             if a.json {
                 out.line(serde_json::to_string_pretty(&users)?)?;
@@ -28,9 +38,7 @@ pub async fn run(ctx: &Context, cmd: UserCommand) -> Result<()> {
             }
             Ok(())
         }
-    };
-    store.close().await?;
-    result
+    }
 }
 
 fn role(r: RoleArg) -> Role {
@@ -41,29 +49,34 @@ fn role(r: RoleArg) -> Role {
     }
 }
 
-fn check_local(ctx: &Context, email: &etraq_core::EmailAddress) -> Result<()> {
-    let rules = ctx.config.tracking_rules()?;
-    if !rules.local_domains.is_empty() && !rules.is_local(email) {
-        bail!(
-            "{email} is not in local_domains ({}); users are employees with a company address",
-            rules.local_domains.join(", ")
-        );
-    }
-    Ok(())
-}
-
 fn optional(s: &str) -> Option<String> {
     let t = s.trim();
     (!t.is_empty()).then(|| t.to_string())
 }
 
-async fn add(ctx: &Context, store: &dyn etraq_core::Store, a: UserAddArgs) -> Result<()> {
-    let email = parse_address("EMAIL", &a.email)?;
-    check_local(ctx, &email)?;
-    if store.get_user(&email).await?.is_some() {
-        bail!("user {email} already exists; change it with `etraq user set {email} …`");
+/// A use case's refusal of a field, worded for the command line.
+fn refused(e: etraq_core::Error, email: &etraq_core::EmailAddress) -> anyhow::Error {
+    match e {
+        etraq_core::Error::InvalidField {
+            field: "email",
+            reason,
+        } if reason.contains("already") => anyhow::anyhow!(
+            "user {email} already exists; change it with `etraq user set {email} …`"
+        ),
+        etraq_core::Error::InvalidField { field, reason } => match field {
+            "email" => anyhow::anyhow!("EMAIL: {reason}"),
+            f => anyhow::anyhow!("--{f}: {reason}"),
+        },
+        etraq_core::Error::NotFound { .. } => {
+            anyhow::anyhow!("no user {email}; add it with `etraq user add {email} --name …`")
+        }
+        other => other.into(),
     }
-    let mut user = User::new(email, a.name.trim());
+}
+
+async fn add(app: &App, who: &Actor, a: UserAddArgs) -> Result<()> {
+    let email = parse_address("EMAIL", &a.email)?;
+    let mut user = User::new(email.clone(), a.name.trim());
     user.department = a.department.as_deref().and_then(optional);
     user.supervisor = a
         .supervisor
@@ -73,15 +86,19 @@ async fn add(ctx: &Context, store: &dyn etraq_core::Store, a: UserAddArgs) -> Re
     user.role = role(a.role);
     user.tracking = !a.no_tracking;
     user.alerts = !a.no_alerts;
-    store.put_user(&user).await?;
+    let user = app
+        .add_user(who, user)
+        .await
+        .map_err(|e| refused(e, &email))?;
     print_user(&user, a.json, "added")
 }
 
-async fn set(_ctx: &Context, store: &dyn etraq_core::Store, a: UserSetArgs) -> Result<()> {
+async fn set(app: &App, who: &Actor, a: UserSetArgs) -> Result<()> {
     let email = parse_address("EMAIL", &a.email)?;
-    let Some(mut user) = store.get_user(&email).await? else {
-        bail!("no user {email}; add it with `etraq user add {email} --name …`");
-    };
+    let mut user = app
+        .user(who, &email)
+        .await
+        .map_err(|e| refused(e, &email))?;
     if let Some(n) = a.name {
         user.name = n.trim().to_string();
     }
@@ -103,7 +120,10 @@ async fn set(_ctx: &Context, store: &dyn etraq_core::Store, a: UserSetArgs) -> R
     if let Some(t) = a.alerts {
         user.alerts = t == OnOff::On;
     }
-    store.put_user(&user).await?;
+    let user = app
+        .update_user(who, user)
+        .await
+        .map_err(|e| refused(e, &email))?;
     print_user(&user, a.json, "updated")
 }
 

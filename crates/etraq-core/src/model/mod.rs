@@ -550,13 +550,58 @@ pub struct Alert {
     pub mail: AlertMail,
 }
 
+/// What one decision of an escalation cycle was. Stored and shown as `Warning`, `Escalated`,
+/// `Reminder` or `Problem`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CycleAction {
+    /// An alert of this kind was raised.
+    #[serde(rename = "Warning")]
+    Warning,
+    /// An escalation alert was raised.
+    #[serde(rename = "Escalated")]
+    Escalated,
+    /// A reminder fired.
+    #[serde(rename = "Reminder")]
+    Reminder,
+    /// The DR could not be planned as configured (a supervisor loop, an unknown owner…).
+    #[serde(rename = "Problem")]
+    Problem,
+}
+
+impl CycleAction {
+    /// The action of an alert of `kind`.
+    pub fn of(kind: AlertKind) -> CycleAction {
+        match kind {
+            AlertKind::Warning => CycleAction::Warning,
+            AlertKind::Escalated => CycleAction::Escalated,
+            AlertKind::Reminder => CycleAction::Reminder,
+        }
+    }
+
+    /// The stored and shown spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CycleAction::Warning => "Warning",
+            CycleAction::Escalated => "Escalated",
+            CycleAction::Reminder => "Reminder",
+            CycleAction::Problem => "Problem",
+        }
+    }
+}
+
+impl fmt::Display for CycleAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One decision of an escalation cycle, for its log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CycleDecision {
     /// The DR.
     pub dr: DrId,
-    /// `Warning`, `Escalated`, `Reminder`, `Bypassed`, or a problem found.
-    pub action: String,
+    /// What was decided.
+    pub action: CycleAction,
     /// Details: recipients, level, how long the customer waited.
     pub detail: String,
 }

@@ -7,13 +7,16 @@
 //! the planned states are no longer due. Alerts are stored first; the [`Notifier`] mails them
 //! from the outbox with retries and backoff, and a mail that fails never loses its alert.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+
+use jiff::tz::TimeZone;
 
 use jiff::Timestamp;
 
 use crate::address::EmailAddress;
 use crate::escalation::{self, CycleWrite, Directory, Outbound, Policies, alert_message, backoff};
-use crate::model::{Alert, AlertKind, AlertMail, CycleDecision, CycleRecord, Dr};
+use crate::model::{Alert, AlertKind, AlertMail, CycleAction, CycleDecision, CycleRecord, Dr};
 use crate::store::Store;
 use crate::tracking::DrWrite;
 use crate::{Error, Result};
@@ -28,29 +31,63 @@ pub struct CycleReport {
     pub record: CycleRecord,
     /// The alerts raised.
     pub alerts: Vec<Alert>,
+    /// The `EscWarnings-…` log written for it, when the escalator keeps logs.
+    pub log: Option<PathBuf>,
 }
 
 /// Runs escalation cycles.
 pub struct Escalator {
     store: Arc<dyn Store>,
     policies: Policies,
+    log: Option<(PathBuf, TimeZone)>,
 }
 
 impl Escalator {
     /// An escalator applying `policies` to `store`.
     pub fn new(store: Arc<dyn Store>, policies: Policies) -> Self {
-        Escalator { store, policies }
+        Escalator {
+            store,
+            policies,
+            log: None,
+        }
     }
 
-    /// One cycle at `now`.
+    /// Also writes each cycle's `EscWarnings-YYYYMMDDHHMMSS.log` into `dir`, named and dated in
+    /// `tz`: whoever runs cycles (the server, `etraq escalate --once`) gets the same logs.
+    pub fn with_log(mut self, dir: PathBuf, tz: TimeZone) -> Self {
+        self.log = Some((dir, tz));
+        self
+    }
+
+    /// One cycle at `now`. The cycle is applied atomically first; its log follows (a log that
+    /// cannot be written is reported, and the cycle stands).
     pub async fn run_cycle(&self, now: Timestamp) -> Result<CycleReport> {
         let mut attempt = 1;
-        loop {
+        let mut report = loop {
             match self.attempt(now).await {
                 Err(e) if e.is_conflict() && attempt < MAX_ATTEMPTS => attempt += 1,
-                other => return other,
+                other => break other?,
+            }
+        };
+        for d in report
+            .record
+            .decisions
+            .iter()
+            .filter(|d| d.action == CycleAction::Problem)
+        {
+            tracing::warn!(dr = %d.dr, "{}", d.detail);
+        }
+        if let Some((dir, tz)) = &self.log {
+            // A few hundred bytes, once per cycle: written in place.
+            let written = crate::logs::write_cycle_log(dir, &report.record, tz);
+            match written {
+                Ok(p) => report.log = Some(p),
+                Err(e) => {
+                    tracing::error!(cycle = report.record.id, error = %e, "cannot write the cycle's EscWarnings log")
+                }
             }
         }
+        Ok(report)
     }
 
     async fn attempt(&self, now: Timestamp) -> Result<CycleReport> {
@@ -75,7 +112,7 @@ impl Escalator {
             for p in &outcome.problems {
                 decisions.push(CycleDecision {
                     dr: before.id.clone(),
-                    action: "Problem".into(),
+                    action: CycleAction::Problem,
                     detail: p.clone(),
                 });
             }
@@ -87,7 +124,7 @@ impl Escalator {
                 }
                 decisions.push(CycleDecision {
                     dr: before.id.clone(),
-                    action: n.kind.as_str().to_string(),
+                    action: CycleAction::of(n.kind),
                     detail: escalation::describe(&before.id, n),
                 });
                 for to in &n.to {
@@ -144,6 +181,7 @@ impl Escalator {
         Ok(CycleReport {
             record: stored,
             alerts,
+            log: None,
         })
     }
 }

@@ -1,12 +1,24 @@
-//! The use cases: every action a user or a schedule takes, as one function each. The web
-//! pages, the JSON API and the CLI call these and only parse, call and format; the checks —
-//! who may (through [`crate::access`]), within which limits, on which input — are made here,
-//! once.
+//! The use cases: every action a user or a schedule takes, as one function each, on [`App`].
+//! The web pages, the JSON API and the CLI call these and only parse, call and format; the
+//! checks — who may (through [`crate::access::Actor`]), within which limits, on which input —
+//! are made here, once.
 
+mod alerts;
+mod app;
+mod control;
+mod drs;
 mod escalate;
+mod logs;
+mod mails;
 mod queries;
+mod reports;
 mod stats;
+mod users;
 
+pub use app::App;
+pub use control::restart_keys;
+pub use drs::{DrFilter, DrPage, MAX_THREAD, PageRequest};
 pub use escalate::{CycleReport, Escalator, Notifier, NotifyReport};
-pub use queries::{UnrepliedQuery, dr_detail, unreplied};
+pub use queries::UnrepliedQuery;
 pub use stats::{DurationStats, UserResponses, VolumeDay, response_times, volume_by_day};
+pub use users::{MAX_NAME_CHARS, user_problems};

@@ -1,52 +1,15 @@
-//! Read-side orchestration shared by the CLI and the console: the listings and reports that
-//! take more than one store call. Each takes `now` and the viewer's scope as arguments, so the
-//! CLI (which sees everything) and the console (which sees a [`Scope`]) get the same answers.
+//! The unreplied report's walk over the store, which takes more than one store call. It takes
+//! `now` and the viewer's scope as arguments; [`crate::service::App::unreplied`] is its use case.
 
 use jiff::Timestamp;
 
 use crate::access::Scope;
 use crate::address::EmailAddress;
 use crate::escalation::Directory;
-use crate::model::DrId;
 use crate::model::{Dr, DrStatus};
-use crate::store::{DrQuery, MailQuery, Store};
-use crate::views::{DrDetail, DrRow, MailRow, UnrepliedRow};
+use crate::store::{DrQuery, Store};
+use crate::views::{DrRow, UnrepliedRow};
 use crate::{Error, Result};
-
-/// A DR and all its mails, oldest first; `Ok(None)` when there is no such DR *or* the scope
-/// does not include it (a viewer cannot tell the two apart).
-pub async fn dr_detail(store: &dyn Store, id: &DrId, scope: &Scope) -> Result<Option<DrDetail>> {
-    let Some(dr) = store.get_dr(id).await? else {
-        return Ok(None);
-    };
-    if !scope.sees_dr(&dr) {
-        return Ok(None);
-    }
-    let mut messages = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .list_mails(&MailQuery {
-                dr: Some(dr.id.clone()),
-                after,
-                limit: 1000,
-                oldest_first: true,
-                ..MailQuery::default()
-            })
-            .await?;
-        messages.extend(page.items.iter().map(MailRow::from));
-        match page.next {
-            Some(c) => after = Some(c),
-            None => break,
-        }
-    }
-    Ok(Some(DrDetail {
-        participants: dr.participants.iter().map(|p| p.to_string()).collect(),
-        version: dr.version,
-        dr: DrRow::from(&dr),
-        messages,
-    }))
-}
 
 /// Filters of [`unreplied`].
 #[derive(Clone, Debug, Default)]

@@ -167,7 +167,6 @@ pub async fn page(
     signed: Signed,
     Query(q): Query<ConfigQuery>,
 ) -> Result<Response, WebError> {
-    signed.require_admin()?;
     let form = ConfigForm::from_config(&state.config());
     show(
         &state,
@@ -345,26 +344,6 @@ fn edit(doc: &mut DocumentMut, f: &ConfigForm) {
 }
 
 /// What changed that only a restart applies.
-fn restart_keys(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut keys = Vec::new();
-    if old.web.listen != new.web.listen {
-        keys.push("console address");
-    }
-    if old.smtp.listen != new.smtp.listen {
-        keys.push("SMTP listener");
-    }
-    if old.upstream != new.upstream {
-        keys.push("upstream mail server");
-    }
-    if old.threads != new.threads {
-        keys.push("threads");
-    }
-    if old.timeout_secs != new.timeout_secs {
-        keys.push("timeout");
-    }
-    keys
-}
-
 /// Writes `text` to `path` atomically (temporary file, fsync, rename), keeping the previous
 /// file as `PATH.bak`.
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
@@ -402,7 +381,6 @@ pub async fn save(
     signed: Signed,
     Form(form): Form<ConfigForm>,
 ) -> Result<Response, WebError> {
-    signed.require_admin()?;
     let _guard = state.config_lock.lock().await;
     let errors = check_fields(&form);
     if !errors.is_empty() {
@@ -463,13 +441,12 @@ pub async fn save(
         }
         Err(e) => return Err(e.into()),
     };
-    let rules = new.tracking_rules()?;
+    // Compiles before anything is written, so a file is never saved that cannot be applied.
+    new.tracking_rules()?;
     write_atomically(&path, &text)
         .map_err(|e| WebError::Internal(format!("cannot write {}: {e}", path.display())))?;
-    let restart = restart_keys(&old, &new);
-    state.tracker.set_rules(rules);
-    state.config.set(new);
-    tracing::warn!(by = %signed.viewer.login, path = %path.display(), restart = ?restart, "configuration saved from the console");
+    let restart = state.app.apply_config(&signed.actor, new)?;
+    tracing::warn!(by = %signed.actor.viewer.login, path = %path.display(), "configuration saved from the console");
     if restart.is_empty() {
         Ok(back("/config", "saved"))
     } else {

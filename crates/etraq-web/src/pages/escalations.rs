@@ -12,8 +12,9 @@ use crate::auth::Signed;
 use crate::error::WebError;
 use crate::extract::{PathText, Query, parse_field};
 use crate::html::{self, Cell, Chrome, Column, Field, Table, url};
-use crate::pages::mail::{dr_href, limit_of};
+use crate::pages::mail::dr_href;
 use crate::pages::{ListingPage, render, render_status};
+use crate::parse::{limit_of, page_at};
 use crate::state::AppState;
 
 /// Paging of a listing.
@@ -29,9 +30,11 @@ pub async fn cycles(
     signed: Signed,
     Query(q): Query<Paging>,
 ) -> Result<Response, WebError> {
-    signed.require_supervisor()?;
     let tz = state.time_zone();
-    let page = state.store.list_cycles(q.after, limit_of(q.limit)).await?;
+    let page = state
+        .app
+        .cycles(&signed.actor, &page_at(q.after, q.limit))
+        .await?;
     let table = Table {
         columns: [
             "Cycle",
@@ -63,6 +66,7 @@ pub async fn cycles(
             .next
             .map(|n| url("/escalations", &[("after", &n.to_string())])),
         first: q.after.map(|_| "/escalations".to_string()),
+        note: None,
     };
     render(&ListingPage {
         chrome: Chrome::new(&state, &signed, "/escalations", "Escalations").refreshing(),
@@ -90,36 +94,22 @@ pub async fn cycle(
     signed: Signed,
     PathText(id): PathText,
 ) -> Result<Response, WebError> {
-    signed.require_supervisor()?;
     let id: u64 = id
         .parse()
         .map_err(|_| WebError::BadRequest(format!("{id:?} is not a cycle number")))?;
-    // Cycles are listed newest first with ids as cursors: the page after id+1 starts at id.
-    let page = state
-        .store
-        .list_cycles(Some(id.saturating_add(1)), 1)
-        .await?;
-    let Some(c) = page.items.into_iter().find(|c| c.id == id) else {
-        return Err(WebError::NotFound(format!("no escalation cycle {id}")));
-    };
+    let (c, hidden) = state.app.cycle(&signed.actor, id).await?;
     let tz = state.time_zone();
-    let mut rows = Vec::new();
-    let mut hidden = 0;
-    for d in &c.decisions {
-        let visible = match state.store.get_dr(&d.dr).await? {
-            Some(dr) => signed.scope.sees_dr(&dr),
-            None => signed.viewer.is_admin(),
-        };
-        if !visible {
-            hidden += 1;
-            continue;
-        }
-        rows.push(vec![
-            Cell::link(d.dr.to_string(), dr_href(&d.dr)).class("mono"),
-            Cell::text(d.action.clone()),
-            Cell::text(d.detail.clone()),
-        ]);
-    }
+    let rows = c
+        .decisions
+        .iter()
+        .map(|d| {
+            vec![
+                Cell::link(d.dr.to_string(), dr_href(&d.dr)).class("mono"),
+                Cell::text(d.action.to_string()),
+                Cell::text(d.detail.clone()),
+            ]
+        })
+        .collect();
     let table = Table {
         columns: ["DR", "Action", "Details"]
             .iter()
@@ -195,7 +185,7 @@ pub async fn alerts(
             .list_alerts(&AlertQuery {
                 user,
                 dr,
-                involving: signed.scope.involving(),
+                involving: signed.actor.scope.involving(),
                 after: q.after,
                 limit: limit_of(q.limit),
             })

@@ -159,7 +159,7 @@ pub async fn logout(
     if let Some(token) = auth::cookie_value(&headers, COOKIE) {
         credentials::end_session(state.store.as_ref(), &token).await?;
     }
-    tracing::info!(login = %signed.viewer.login, "signed out");
+    tracing::info!(login = %signed.actor.viewer.login, "signed out");
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut()
         .insert(header::SET_COOKIE, auth::clear_cookie(state.secure_cookies));

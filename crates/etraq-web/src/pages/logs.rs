@@ -6,7 +6,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use etraq_core::logs as logfiles;
 
 use crate::auth::Signed;
 use crate::error::WebError;
@@ -20,10 +19,10 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     signed: Signed,
 ) -> Result<Response, WebError> {
-    signed.require_admin()?;
     let tz = state.time_zone();
-    let dir = state.logs_dir.clone();
-    let mut files = tokio::task::spawn_blocking(move || logfiles::list(&dir))
+    let app = state.app.clone();
+    let actor = signed.actor.clone();
+    let mut files = tokio::task::spawn_blocking(move || app.log_files(&actor))
         .await
         .map_err(|e| WebError::Internal(e.to_string()))??;
     files.sort_by(|a, b| b.modified.cmp(&a.modified).then(b.name.cmp(&a.name)));
@@ -57,10 +56,11 @@ pub async fn list(
     })
 }
 
-async fn read(state: &AppState, name: &str) -> Result<Vec<u8>, WebError> {
-    let dir = state.logs_dir.clone();
+async fn read(state: &AppState, signed: &Signed, name: &str) -> Result<Vec<u8>, WebError> {
+    let app = state.app.clone();
+    let actor = signed.actor.clone();
     let name = name.to_string();
-    tokio::task::spawn_blocking(move || logfiles::read(&dir, &name))
+    tokio::task::spawn_blocking(move || app.log_file(&actor, &name))
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?
         .map_err(WebError::from)
@@ -72,8 +72,7 @@ pub async fn view(
     signed: Signed,
     PathText(name): PathText,
 ) -> Result<Response, WebError> {
-    signed.require_admin()?;
-    let bytes = read(&state, &name).await?;
+    let bytes = read(&state, &signed, &name).await?;
     let mut r = Body::from(bytes).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -88,8 +87,7 @@ pub async fn download(
     signed: Signed,
     PathText(name): PathText,
 ) -> Result<Response, WebError> {
-    signed.require_admin()?;
-    let bytes = read(&state, &name).await?;
+    let bytes = read(&state, &signed, &name).await?;
     let mut r = Body::from(bytes).into_response();
     let h = r.headers_mut();
     h.insert(

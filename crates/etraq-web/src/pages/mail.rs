@@ -8,9 +8,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use etraq_core::access::Scope;
-use etraq_core::store::{DrQuery, DrSort, MailQuery};
-use etraq_core::{Dr, DrId, DrStatus, EmailAddress, MailRecord, Party, Store};
+use etraq_core::service::{DrPage as DrListing, PageRequest};
+use etraq_core::store::DrSort;
+use etraq_core::{Dr, DrId, DrStatus, EmailAddress, MailRecord, Party};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
@@ -20,13 +20,10 @@ use crate::error::WebError;
 use crate::extract::{Form, PathText, Query, non_empty, parse_field};
 use crate::html::{self, Cell, Chrome, Column, Field, Table, segment, short, url};
 use crate::pages::{ListingPage, back, done_message, render, render_status};
+use crate::parse::{
+    FieldErrors, limit_of, page_at, parse_dr_filter, parse_dr_id, parse_local_time,
+};
 use crate::state::AppState;
-
-/// Largest page a listing shows.
-pub const MAX_LIMIT: usize = 500;
-
-/// Default page size of listings.
-pub const DEFAULT_LIMIT: usize = 100;
 
 /// Query of the Tracked Mails page.
 #[derive(Debug, Default, Deserialize)]
@@ -40,81 +37,6 @@ pub struct TrackedQuery {
     after_key: Option<String>,
     limit: Option<usize>,
     done: Option<String>,
-}
-
-/// A parsed DR listing request, shared with the API.
-#[derive(Clone, Debug, Default)]
-pub struct DrFilter {
-    /// Status filter.
-    pub status: Option<DrStatus>,
-    /// Owner filter.
-    pub owner: Option<EmailAddress>,
-    /// Customer address or `@domain`.
-    pub customer: Option<Party>,
-    /// The column ordered by.
-    pub sort: DrSort,
-    /// Ascending.
-    pub ascending: bool,
-}
-
-/// Field errors of a listing's filters: (field, message).
-pub type FieldErrors = Vec<(&'static str, String)>;
-
-/// Parses the filters of a DR listing; every bad value is reported against its field.
-pub fn parse_dr_filter(
-    status: Option<&str>,
-    owner: Option<&str>,
-    customer: Option<&str>,
-    sort: Option<&str>,
-    order: Option<&str>,
-) -> (DrFilter, FieldErrors) {
-    let mut errors = Vec::new();
-    let mut f = DrFilter::default();
-    match status.map(str::trim).filter(|s| !s.is_empty()) {
-        None | Some("all") => {}
-        Some(s) => match DrStatus::parse(s) {
-            Some(st) => f.status = Some(st),
-            None => errors.push((
-                "status",
-                format!("{s:?} is not open, replied, closed or all"),
-            )),
-        },
-    }
-    if let Some(o) = owner.map(str::trim).filter(|s| !s.is_empty()) {
-        match EmailAddress::parse(o) {
-            Ok(a) => f.owner = Some(a),
-            Err(e) => errors.push(("owner", e.to_string())),
-        }
-    }
-    if let Some(c) = customer.map(str::trim).filter(|s| !s.is_empty()) {
-        match Party::parse(c) {
-            Ok(p) => f.customer = Some(p),
-            Err(e) => errors.push(("customer", e.to_string())),
-        }
-    }
-    if let Some(so) = sort.map(str::trim).filter(|s| !s.is_empty()) {
-        match DrSort::parse(so) {
-            Some(x) => f.sort = x,
-            None => errors.push((
-                "sort",
-                format!("{so:?} is not assigned, owner, customer or status"),
-            )),
-        }
-    }
-    // Dates read newest first by default, names and statuses A to Z.
-    f.ascending = f.sort != DrSort::Number;
-    match order.map(str::trim).filter(|s| !s.is_empty()) {
-        None => {}
-        Some("newest") | Some("desc") => f.ascending = false,
-        Some("oldest") | Some("asc") => f.ascending = true,
-        Some(o) => errors.push(("order", format!("{o:?} is not newest, oldest, asc or desc"))),
-    }
-    (f, errors)
-}
-
-/// The page size asked for, bounded.
-pub fn limit_of(limit: Option<usize>) -> usize {
-    limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
 }
 
 fn error_for(errors: &FieldErrors, field: &str) -> Option<String> {
@@ -177,20 +99,17 @@ pub async fn tracked(
         ..Table::default()
     };
     if errors.is_empty() {
-        let page = state
-            .store
-            .list_drs(&DrQuery {
-                status: filter.status,
-                owner: filter.owner.clone(),
-                customer: filter.customer.clone(),
-                involving: signed.scope.involving(),
-                sort: filter.sort,
-                ascending: filter.ascending,
-                after: q.after,
-                after_key: q.after_key.clone(),
-                limit,
-                ..DrQuery::default()
-            })
+        let DrListing { page, next_key } = state
+            .app
+            .list_drs(
+                &signed.actor,
+                &filter,
+                &PageRequest {
+                    after: q.after,
+                    after_key: q.after_key.clone(),
+                    limit,
+                },
+            )
             .await?;
         table.rows = dr_rows(&page.items, &tz);
         let limit_text = q.limit.map(|l| l.to_string()).unwrap_or_default();
@@ -217,11 +136,7 @@ pub async fn tracked(
             )
         };
         table.next = page.next.map(|n| {
-            let key = page
-                .items
-                .last()
-                .and_then(|d| filter.sort.key(d))
-                .unwrap_or_default();
+            let key = next_key.clone().unwrap_or_default();
             link(filter.sort, filter.ascending, &n.to_string(), &key)
         });
         table.first = q.after.map(|_| link(filter.sort, filter.ascending, "", ""));
@@ -322,7 +237,7 @@ fn listing_status(ok: bool, page: &ListingPage) -> Result<Response, WebError> {
 }
 
 fn scope_intro(signed: &Signed) -> String {
-    match signed.viewer.role {
+    match signed.actor.viewer.role {
         etraq_core::Role::Admin => String::new(),
         etraq_core::Role::Supervisor => {
             "DRs of your department and of everyone who reports to you.".into()
@@ -380,16 +295,13 @@ pub async fn untracked(
     };
     if errors.is_empty() {
         let page = state
-            .store
-            .list_mails(&MailQuery {
-                tracked: Some(false),
+            .app
+            .untracked(
+                &signed.actor,
                 party,
-                involving: signed.scope.involving(),
                 oldest_first,
-                after: q.after,
-                limit: limit_of(q.limit),
-                ..MailQuery::default()
-            })
+                &page_at(q.after, q.limit),
+            )
             .await?;
         table.rows = page
             .items
@@ -442,7 +354,7 @@ pub async fn untracked(
     ];
     let page = ListingPage {
         chrome: Chrome::new(&state, &signed, "/untracked", "Untracked Mails").refreshing(),
-        intro: if signed.viewer.is_admin() {
+        intro: if signed.actor.viewer.is_admin() {
             String::new()
         } else {
             "Untracked mail you or your team were on.".into()
@@ -485,15 +397,8 @@ pub async fn history(
     };
     if let Some(p) = &party {
         let page = state
-            .store
-            .list_mails(&MailQuery {
-                party: Some(p.clone()),
-                involving: signed.scope.involving(),
-                oldest_first: true,
-                after: q.after,
-                limit: limit_of(q.limit),
-                ..MailQuery::default()
-            })
+            .app
+            .history(&signed.actor, p.clone(), &page_at(q.after, q.limit))
             .await?;
         table.rows = page.items.iter().map(|m| mail_row(m, &tz, true)).collect();
         let params = |after: &str| {
@@ -574,19 +479,6 @@ struct DrPage {
     table: Table,
 }
 
-/// Parses a DR id from a path; 400 when it is not one.
-pub fn parse_dr_id(text: &str) -> Result<DrId, WebError> {
-    DrId::parse(text).map_err(|e| WebError::BadRequest(e.to_string()))
-}
-
-/// A DR the viewer may see, else 404 (the same answer whether it exists or not).
-pub async fn visible_dr(store: &dyn Store, scope: &Scope, id: &DrId) -> Result<Dr, WebError> {
-    match store.get_dr(id).await? {
-        Some(d) if scope.sees_dr(&d) => Ok(d),
-        _ => Err(WebError::NotFound(format!("no DR {id}"))),
-    }
-}
-
 /// `?done=` after an action.
 #[derive(Debug, Default, Deserialize)]
 pub struct DoneQuery {
@@ -601,29 +493,11 @@ pub async fn dr_page(
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
     let id = parse_dr_id(&id)?;
-    let dr = visible_dr(state.store.as_ref(), &signed.scope, &id).await?;
+    let dr = state.app.visible_dr(&signed.actor, &id).await?;
+    let (detail, mails) = state.app.dr_detail(&signed.actor, &id).await?;
     let tz = state.time_zone();
     let now = Timestamp::now();
-    let mut mails = Vec::new();
-    let mut after = None;
-    loop {
-        let page = state
-            .store
-            .list_mails(&MailQuery {
-                dr: Some(dr.id.clone()),
-                oldest_first: true,
-                after,
-                limit: 1000,
-                ..MailQuery::default()
-            })
-            .await?;
-        mails.extend(page.items);
-        match page.next {
-            Some(n) if mails.len() < 10_000 => after = Some(n),
-            _ => break,
-        }
-    }
-    let users = state.store.list_users().await?;
+    let users = state.app.assignable_owners(&signed.actor).await?;
     let mut owners: Vec<(String, String, bool)> = users
         .iter()
         .map(|u| {
@@ -652,6 +526,12 @@ pub async fn dr_page(
         .collect(),
         rows: mails.iter().map(|m| mail_row(m, &tz, false)).collect(),
         empty: "No mail recorded.".into(),
+        note: detail.truncated.then(|| {
+            format!(
+                "Only the first {} mails of this DR are listed.",
+                etraq_core::service::MAX_THREAD
+            )
+        }),
         ..Table::default()
     };
     let page = DrPage {
@@ -703,29 +583,6 @@ pub struct AssignForm {
     owner: String,
 }
 
-/// Reassigns a DR the viewer sees to a registered user. Shared with the API.
-pub async fn do_assign(
-    state: &AppState,
-    signed: &Signed,
-    id: &DrId,
-    owner: &str,
-) -> Result<Dr, WebError> {
-    visible_dr(state.store.as_ref(), &signed.scope, id).await?;
-    let owner = EmailAddress::parse(owner.trim())
-        .map_err(|e| WebError::BadRequest(format!("owner: {e}")))?;
-    if state.store.get_user(&owner).await?.is_none() {
-        return Err(WebError::BadRequest(format!(
-            "owner: {owner} is not a registered user"
-        )));
-    }
-    let dr = state
-        .tracker
-        .assign_dr(id, &owner, Timestamp::now())
-        .await?;
-    tracing::info!(dr = %id, owner = %owner, by = %signed.viewer.login, "DR reassigned from the console");
-    Ok(dr)
-}
-
 /// `POST /dr/{id}/assign`.
 pub async fn assign(
     State(state): State<Arc<AppState>>,
@@ -734,25 +591,14 @@ pub async fn assign(
     Form(f): Form<AssignForm>,
 ) -> Result<Response, WebError> {
     let id = parse_dr_id(&id)?;
-    do_assign(&state, &signed, &id, &f.owner).await?;
+    let owner = EmailAddress::parse(f.owner.trim())
+        .map_err(|e| WebError::BadRequest(format!("owner: {e}")))?;
+    state
+        .app
+        .assign_dr(&signed.actor, &id, &owner, Timestamp::now())
+        .await?;
     // The previous owner stays on the DR as a CC user, so the page is still theirs to see.
     Ok(back(&dr_href(&id), "assigned"))
-}
-
-/// Closes a DR the viewer sees. Shared with the API.
-pub async fn do_close(state: &AppState, signed: &Signed, id: &DrId) -> Result<Dr, WebError> {
-    visible_dr(state.store.as_ref(), &signed.scope, id).await?;
-    let dr = state.tracker.close_dr(id, Timestamp::now()).await?;
-    tracing::info!(dr = %id, by = %signed.viewer.login, "DR closed from the console");
-    Ok(dr)
-}
-
-/// Reopens a DR the viewer sees. Shared with the API.
-pub async fn do_reopen(state: &AppState, signed: &Signed, id: &DrId) -> Result<Dr, WebError> {
-    visible_dr(state.store.as_ref(), &signed.scope, id).await?;
-    let dr = state.tracker.reopen_dr(id, Timestamp::now()).await?;
-    tracing::info!(dr = %id, by = %signed.viewer.login, "DR reopened from the console");
-    Ok(dr)
 }
 
 /// `POST /dr/{id}/close`.
@@ -762,7 +608,10 @@ pub async fn close(
     PathText(id): PathText,
 ) -> Result<Response, WebError> {
     let id = parse_dr_id(&id)?;
-    do_close(&state, &signed, &id).await?;
+    state
+        .app
+        .close_dr(&signed.actor, &id, Timestamp::now())
+        .await?;
     Ok(back(&dr_href(&id), "closed"))
 }
 
@@ -773,7 +622,10 @@ pub async fn reopen(
     PathText(id): PathText,
 ) -> Result<Response, WebError> {
     let id = parse_dr_id(&id)?;
-    do_reopen(&state, &signed, &id).await?;
+    state
+        .app
+        .reopen_dr(&signed.actor, &id, Timestamp::now())
+        .await?;
     Ok(back(&dr_href(&id), "reopened"))
 }
 
@@ -781,36 +633,6 @@ pub async fn reopen(
 #[derive(Debug, Deserialize)]
 pub struct RemindForm {
     at: String,
-}
-
-/// Parses a reminder time: RFC 3339, or a `datetime-local` value in the configured zone.
-pub fn parse_local_time(s: &str, tz: &TimeZone) -> Result<Timestamp, WebError> {
-    let s = s.trim();
-    if let Ok(t) = s.parse::<Timestamp>() {
-        return Ok(t);
-    }
-    let civil: jiff::civil::DateTime = s.parse().map_err(|_| {
-        WebError::BadRequest(format!(
-            "at: {s:?} is not a time such as 2026-11-28T09:00 or 2026-11-28T09:00:00Z"
-        ))
-    })?;
-    civil
-        .to_zoned_datetime(tz.clone())
-        .map(|z| z.timestamp())
-        .map_err(|e| WebError::BadRequest(format!("at: {e}")))
-}
-
-/// Sets a reminder on a DR the viewer sees. Shared with the API.
-pub async fn do_remind(
-    state: &AppState,
-    signed: &Signed,
-    id: &DrId,
-    at: Timestamp,
-) -> Result<Dr, WebError> {
-    visible_dr(state.store.as_ref(), &signed.scope, id).await?;
-    let dr = state.tracker.remind_dr(id, at).await?;
-    tracing::info!(dr = %id, %at, by = %signed.viewer.login, "DR reminder set from the console");
-    Ok(dr)
 }
 
 /// `POST /dr/{id}/remind`.
@@ -822,35 +644,14 @@ pub async fn remind(
 ) -> Result<Response, WebError> {
     let id = parse_dr_id(&id)?;
     let at = parse_local_time(&f.at, &state.time_zone())?;
-    do_remind(&state, &signed, &id, at).await?;
+    state.app.remind_dr(&signed.actor, &id, at).await?;
     Ok(back(&dr_href(&id), "reminder"))
 }
 
-/// A mail the viewer may see (on a DR they see, or with someone of their scope on it), with
-/// its raw message; else 404.
-pub async fn visible_raw(
-    state: &AppState,
-    signed: &Signed,
-    seq_text: &str,
-) -> Result<(MailRecord, Vec<u8>), WebError> {
-    let seq: u64 = seq_text
-        .parse()
-        .map_err(|_| WebError::BadRequest(format!("{seq_text:?} is not a mail number")))?;
-    let not_found = || WebError::NotFound(format!("no mail {seq}"));
-    let mail = state.store.get_mail(seq).await?.ok_or_else(not_found)?;
-    let dr_visible = match &mail.dr {
-        Some(id) => state
-            .store
-            .get_dr(id)
-            .await?
-            .is_some_and(|d| signed.scope.sees_dr(&d)),
-        None => false,
-    };
-    if !signed.scope.sees_mail(&mail, dr_visible) {
-        return Err(not_found());
-    }
-    let raw = state.store.raw_message(seq).await?.ok_or_else(not_found)?;
-    Ok((mail, raw))
+/// The mail number of a path.
+fn parse_seq(text: &str) -> Result<u64, WebError> {
+    text.parse()
+        .map_err(|_| WebError::BadRequest(format!("{text:?} is not a mail number")))
 }
 
 /// `GET /mail/{seq}/raw`: the raw message as plain text, never rendered as HTML.
@@ -859,7 +660,10 @@ pub async fn raw_view(
     signed: Signed,
     PathText(seq): PathText,
 ) -> Result<Response, WebError> {
-    let (_, raw) = visible_raw(&state, &signed, &seq).await?;
+    let (_, raw) = state
+        .app
+        .mail_with_raw(&signed.actor, parse_seq(&seq)?)
+        .await?;
     let mut r = Body::from(raw).into_response();
     let h = r.headers_mut();
     h.insert(
@@ -879,7 +683,10 @@ pub async fn raw_download(
     signed: Signed,
     PathText(seq): PathText,
 ) -> Result<Response, WebError> {
-    let (mail, raw) = visible_raw(&state, &signed, &seq).await?;
+    let (mail, raw) = state
+        .app
+        .mail_with_raw(&signed.actor, parse_seq(&seq)?)
+        .await?;
     let mut r = Body::from(raw).into_response();
     let h = r.headers_mut();
     h.insert(

@@ -1,6 +1,6 @@
-//! The console's HTML pages, rendered on the server. Every handler takes a [`Signed`] viewer
-//! (so the anonymous are sent to the sign-in page) and shows only what the viewer's scope
-//! allows. The main views work without JavaScript; `app.js` only adds auto-refresh.
+//! The console's HTML pages, rendered on the server. Each page parses its input, calls one use
+//! case of `etraq_core::service` with the signed-in actor, and renders the answer; who may open
+//! it is declared once per group in [`router`]. The anonymous are sent to the sign-in page. The main views work without JavaScript; `app.js` only adds auto-refresh.
 
 pub(crate) mod config;
 pub(crate) mod escalations;
@@ -11,65 +11,70 @@ pub(crate) mod reports;
 pub(crate) mod status;
 pub(crate) mod users;
 
-use std::sync::Arc;
-
 use askama::Template;
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
+use crate::auth::Access;
 use crate::error::WebError;
 use crate::html::{Chrome, Field, Table};
-use crate::routes::{Route, Routes};
-use crate::state::AppState;
+use crate::routes::{Group, Routes};
 
 pub use login::{LoginForm, login_page};
 
-/// The page routes, and the list of what they serve.
-pub fn router() -> (Router<Arc<AppState>>, Vec<Route>) {
-    Routes::new()
-        .get("/", get(|| async { Redirect::to("/status") }))
-        .get_post("/login", get(login::login_page).post(login::login))
-        .post("/logout", post(login::logout))
-        .get("/status", get(status::page))
-        .post("/services", post(status::services))
-        .get("/tracked", get(mail::tracked))
-        .get("/untracked", get(mail::untracked))
-        .get("/history", get(mail::history))
-        .get("/dr/{id}", get(mail::dr_page))
-        .post("/dr/{id}/assign", post(mail::assign))
-        .post("/dr/{id}/close", post(mail::close))
-        .post("/dr/{id}/reopen", post(mail::reopen))
-        .post("/dr/{id}/remind", post(mail::remind))
-        .get("/mail/{seq}/raw", get(mail::raw_view))
-        .get("/mail/{seq}/eml", get(mail::raw_download))
-        .get("/escalations", get(escalations::cycles))
-        .get("/escalations/{id}", get(escalations::cycle))
-        .get("/alerts", get(escalations::alerts))
-        .get("/logs", get(logs::list))
-        .get("/logs/{name}", get(logs::view))
-        .get("/logs/{name}/download", get(logs::download))
-        .get(
-            "/reports",
-            get(|| async { Redirect::to("/reports/unreplied") }),
-        )
-        .get("/reports/unreplied", get(reports::unreplied))
-        .get("/reports/response-times", get(reports::response_times))
-        .get("/reports/volume", get(reports::volume))
-        .get_post("/config", get(config::page).post(config::save))
-        .get_post(
-            "/password",
-            get(users::password_page).post(users::change_password),
-        )
-        .post("/password/tokens", post(users::create_token))
-        .post("/password/tokens/{id}/revoke", post(users::revoke_token))
-        .get_post("/users", get(users::list).post(users::create))
-        .get("/users/new", get(users::new_page))
-        .get_post("/users/{email}", get(users::edit_page).post(users::update))
-        .finish()
+/// The page routes, in groups by who may use them.
+pub fn router() -> Vec<Group> {
+    vec![
+        Routes::new(Access::Public)
+            .get("/", get(|| async { Redirect::to("/status") }))
+            .get_post("/login", get(login::login_page).post(login::login))
+            .finish(),
+        Routes::new(Access::Signed)
+            .post("/logout", post(login::logout))
+            .get("/status", get(status::page))
+            .get("/tracked", get(mail::tracked))
+            .get("/untracked", get(mail::untracked))
+            .get("/history", get(mail::history))
+            .get("/dr/{id}", get(mail::dr_page))
+            .post("/dr/{id}/assign", post(mail::assign))
+            .post("/dr/{id}/close", post(mail::close))
+            .post("/dr/{id}/reopen", post(mail::reopen))
+            .post("/dr/{id}/remind", post(mail::remind))
+            .get("/mail/{seq}/raw", get(mail::raw_view))
+            .get("/mail/{seq}/eml", get(mail::raw_download))
+            .get("/alerts", get(escalations::alerts))
+            .get(
+                "/reports",
+                get(|| async { Redirect::to("/reports/unreplied") }),
+            )
+            .get("/reports/unreplied", get(reports::unreplied))
+            .get("/reports/response-times", get(reports::response_times))
+            .get("/reports/volume", get(reports::volume))
+            .get_post(
+                "/password",
+                get(users::password_page).post(users::change_password),
+            )
+            .post("/password/tokens", post(users::create_token))
+            .post("/password/tokens/{id}/revoke", post(users::revoke_token))
+            .finish(),
+        Routes::new(Access::Supervisor)
+            .get("/escalations", get(escalations::cycles))
+            .get("/escalations/{id}", get(escalations::cycle))
+            .finish(),
+        Routes::new(Access::Admin)
+            .post("/services", post(status::services))
+            .get("/logs", get(logs::list))
+            .get("/logs/{name}", get(logs::view))
+            .get("/logs/{name}/download", get(logs::download))
+            .get_post("/config", get(config::page).post(config::save))
+            .get_post("/users", get(users::list).post(users::create))
+            .get("/users/new", get(users::new_page))
+            .get_post("/users/{email}", get(users::edit_page).post(users::update))
+            .finish(),
+    ]
 }
 
 /// Renders a template as an HTML response.

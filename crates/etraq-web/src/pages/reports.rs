@@ -7,10 +7,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use etraq_core::escalation::Directory;
-use etraq_core::service::{self as queries, UnrepliedQuery};
-use etraq_core::service::{self as reports, UserResponses, VolumeDay};
-use etraq_core::store::ResponseQuery;
+use etraq_core::service::UnrepliedQuery;
 use etraq_core::{Direction, EmailAddress, HumanDuration};
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -22,6 +19,7 @@ use crate::extract::{Query, non_empty, parse_field};
 use crate::html::{self, Cell, Chrome, Column, Field, Table, short};
 use crate::pages::mail::dr_href;
 use crate::pages::{render, render_status};
+use crate::parse::parse_since;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -105,7 +103,7 @@ pub async fn unreplied(
             department: non_empty(&q.department).map(String::from),
             limit: 2000,
         };
-        match queries::unreplied(state.store.as_ref(), &query, &signed.scope, now).await {
+        match state.app.unreplied(&signed.actor, &query, now).await {
             Ok(rows) => {
                 intro = format!(
                     "{} DR(s) waiting{}, longest first{}.",
@@ -141,9 +139,7 @@ pub async fn unreplied(
                     })
                     .collect();
             }
-            Err(etraq_core::Error::NotFound { key, .. }) => {
-                errors.push(("department", format!("no user is in department {key:?}")))
-            }
+            Err(etraq_core::Error::InvalidField { field, reason }) => errors.push((field, reason)),
             Err(e) => return Err(e.into()),
         }
     }
@@ -183,62 +179,6 @@ pub struct ResponseParams {
     business: Option<String>,
 }
 
-/// Response times of the viewer's scope. Shared with the API.
-pub async fn response_stats(
-    state: &AppState,
-    signed: &Signed,
-    since: Option<Timestamp>,
-    owner: Option<EmailAddress>,
-    business: bool,
-) -> Result<Vec<UserResponses>, WebError> {
-    let cfg = state.config();
-    let policies = cfg
-        .policies()
-        .map_err(|(k, e)| WebError::Internal(format!("{k}: {e}")))?;
-    if business
-        && policies.default.calendar.is_none()
-        && policies.departments.values().all(|p| p.calendar.is_none())
-    {
-        return Err(WebError::BadRequest(
-            "business time needs [escalation.business_hours] in etraq.toml".into(),
-        ));
-    }
-    let responses = state
-        .store
-        .list_responses(&ResponseQuery { since, user: owner })
-        .await?;
-    let responses: Vec<_> = responses
-        .into_iter()
-        .filter(|r| signed.scope.includes(&r.user))
-        .collect();
-    let users: Directory = state
-        .store
-        .list_users()
-        .await?
-        .into_iter()
-        .map(|u| (u.email.clone(), u))
-        .collect();
-    Ok(reports::response_times(
-        &responses,
-        business.then_some((&policies, &users)),
-    ))
-}
-
-/// Parses a `since` value: RFC 3339, or a date (midnight in the configured zone).
-pub fn parse_since(s: &str, tz: &jiff::tz::TimeZone) -> Result<Timestamp, WebError> {
-    let s = s.trim();
-    if let Ok(t) = s.parse::<Timestamp>() {
-        return Ok(t);
-    }
-    if let Ok(d) = s.parse::<jiff::civil::Date>() {
-        return d
-            .to_zoned_datetime(tz.clone())
-            .map(|z| z.timestamp())
-            .map_err(|e| WebError::BadRequest(e.to_string()));
-    }
-    crate::pages::mail::parse_local_time(s, tz)
-}
-
 /// `GET /reports/response-times`.
 pub async fn response_times(
     State(state): State<Arc<AppState>>,
@@ -252,10 +192,14 @@ pub async fn response_times(
     let business = q.business.is_some();
     let mut stats = Vec::new();
     if errors.is_empty() {
-        match response_stats(&state, &signed, since, owner, business).await {
+        match state
+            .app
+            .response_times(&signed.actor, since, owner, business)
+            .await
+        {
             Ok(s) => stats = s,
-            Err(WebError::BadRequest(m)) => errors.push(("business", m)),
-            Err(e) => return Err(e),
+            Err(etraq_core::Error::InvalidField { field, reason }) => errors.push((field, reason)),
+            Err(e) => return Err(e.into()),
         }
     }
     let series = [
@@ -350,32 +294,6 @@ pub struct VolumeParams {
     days: Option<String>,
 }
 
-/// Mail per local day and direction over the last `days` days, counting only mail in the
-/// viewer's scope (admins: all). Shared with the API.
-pub async fn volume_days(
-    state: &AppState,
-    signed: &Signed,
-    days: i64,
-) -> Result<Vec<VolumeDay>, WebError> {
-    let tz = state.time_zone();
-    // The range is half-open and counted in whole seconds: reach past this second, so mail
-    // received a moment ago is counted.
-    let now = Timestamp::now();
-    let until = now
-        .checked_add(jiff::SignedDuration::from_secs(60))
-        .unwrap_or(now);
-    let since = now
-        .checked_sub(jiff::SignedDuration::from_hours(24 * days))
-        .unwrap_or(until);
-    // Quarter-hour buckets fold exactly into local days in every time zone in use.
-    let involving = signed.scope.involving();
-    let buckets = state
-        .store
-        .volume(since, until, 900, involving.as_deref())
-        .await?;
-    Ok(reports::volume_by_day(&buckets, &tz))
-}
-
 /// `GET /reports/volume`.
 pub async fn volume(
     State(state): State<Arc<AppState>>,
@@ -394,7 +312,10 @@ pub async fn volume(
         None => 30,
     };
     let rows = if error.is_none() {
-        volume_days(&state, &signed, days).await?
+        state
+            .app
+            .volume_days(&signed.actor, days, Timestamp::now())
+            .await?
     } else {
         Vec::new()
     };

@@ -63,7 +63,7 @@ pub async fn page(
     // Company-wide counts are the admins'; everyone else sees the DRs in their own view, like
     // every listing.
     let mut counts = Vec::new();
-    if signed.viewer.is_admin() {
+    if signed.actor.viewer.is_admin() {
         counts.push(("Tracked mails".to_string(), n(|s| s.tracked)));
         counts.push(("Untracked mails".to_string(), n(|s| s.untracked)));
         counts.push(("Open DRs".to_string(), n(|s| s.open)));
@@ -72,8 +72,7 @@ pub async fn page(
         counts.push(("Users".to_string(), n(|s| s.users)));
         counts.push(("Alerts waiting to be mailed".to_string(), n(|s| s.outbox)));
     } else {
-        let involving = signed.scope.involving();
-        let mine = state.store.dr_counts(involving.as_deref()).await?;
+        let mine = state.app.dr_counts(&signed.actor).await?;
         counts.push(("Open DRs in your view".to_string(), mine.open.to_string()));
         counts.push((
             "Replied DRs in your view".to_string(),
@@ -111,7 +110,7 @@ pub async fn page(
                 running: !state.services.is_paused(*s),
             })
             .collect(),
-        admin: signed.viewer.is_admin(),
+        admin: signed.actor.viewer.is_admin(),
     };
     render(&page)
 }
@@ -129,7 +128,6 @@ pub async fn services(
     signed: Signed,
     Form(f): Form<ServiceForm>,
 ) -> Result<Response, WebError> {
-    signed.require_admin()?;
     let paused = match f.action.as_str() {
         "pause" => true,
         "resume" => false,
@@ -139,33 +137,6 @@ pub async fn services(
             )));
         }
     };
-    apply_service_change(&state, &signed, &f.service, paused)?;
+    state.app.set_paused(&signed.actor, &f.service, paused)?;
     Ok(back("/status", if paused { "paused" } else { "resumed" }))
-}
-
-/// Pauses or resumes `service` (`smtp`, `escalation`, `notifications` or `all`), logging who
-/// did it. Shared by the page and the API.
-pub fn apply_service_change(
-    state: &AppState,
-    signed: &Signed,
-    service: &str,
-    paused: bool,
-) -> Result<(), WebError> {
-    if service == "all" {
-        state.services.set_all_paused(paused);
-    } else {
-        let s = Service::parse(service).ok_or_else(|| {
-            WebError::BadRequest(format!(
-                "service must be smtp, escalation, notifications or all, not {service:?}"
-            ))
-        })?;
-        state.services.set_paused(s, paused);
-    }
-    tracing::warn!(
-        by = %signed.viewer.login,
-        service,
-        paused,
-        "services changed from the console"
-    );
-    Ok(())
 }

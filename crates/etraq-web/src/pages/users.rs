@@ -43,8 +43,7 @@ pub async fn list(
     signed: Signed,
     Query(q): Query<Done>,
 ) -> Result<Response, WebError> {
-    signed.require_admin()?;
-    let users = state.store.list_users().await?;
+    let users = state.app.users(&signed.actor).await?;
     let mut rows = Vec::with_capacity(users.len());
     for u in &users {
         let has_pw = credentials::has_password(state.store.as_ref(), u.email.as_str()).await?;
@@ -186,24 +185,16 @@ impl UserForm {
         f
     }
 
-    /// Parses the form into `user` (all but the address; `user.email` is the user's own
-    /// address, for the supervisor check); errors by field.
+    /// Parses the form into `user` (all but the address); errors by field. Only parsing: the
+    /// rules of a user record are the service's (`App::check_user`).
     fn apply(&self, user: &mut User) -> BTreeMap<&'static str, String> {
         let mut errors = BTreeMap::new();
-        let name = self.name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            errors.insert("name", "enter a name of 1 to 200 characters".into());
-        }
-        user.name = name.to_string();
+        user.name = self.name.trim().to_string();
         let dept = self.department.trim();
         user.department = (!dept.is_empty()).then(|| dept.to_string());
         user.supervisor = match self.supervisor.trim() {
             "" => None,
             s => match EmailAddress::parse(s) {
-                Ok(a) if a == user.email => {
-                    errors.insert("supervisor", "a user cannot supervise themself".into());
-                    None
-                }
                 Ok(a) => Some(a),
                 Err(e) => {
                     errors.insert("supervisor", e.to_string());
@@ -264,7 +255,6 @@ pub async fn new_page(
     State(state): State<Arc<AppState>>,
     signed: Signed,
 ) -> Result<Response, WebError> {
-    signed.require_admin()?;
     let form = UserForm {
         role: "agent".into(),
         tracking: Some("on".into()),
@@ -287,7 +277,6 @@ pub async fn create(
     signed: Signed,
     Form(form): Form<UserForm>,
 ) -> Result<Response, WebError> {
-    signed.require_admin()?;
     let mut errors = BTreeMap::new();
     let email = match EmailAddress::parse(form.email.trim()) {
         Ok(e) => Some(e),
@@ -296,20 +285,6 @@ pub async fn create(
             None
         }
     };
-    if let Some(e) = &email {
-        let rules = state.tracker.rules();
-        if !rules.local_domains.is_empty() && !rules.is_local(e) {
-            errors.insert(
-                "email",
-                format!(
-                    "{e} is not in the local domains ({}); users are employees",
-                    rules.local_domains.join(", ")
-                ),
-            );
-        } else if state.store.get_user(e).await?.is_some() {
-            errors.insert("email", format!("{e} is already a user"));
-        }
-    }
     // Check the other fields too, so every mistake is shown at once.
     let check_address = email
         .clone()
@@ -321,6 +296,11 @@ pub async fn create(
     };
     let mut user = User::new(address, "");
     errors.extend(form.apply(&mut user));
+    for (field, reason) in state.app.check_new_user(&user).await? {
+        if email.is_some() || field != "email" {
+            errors.entry(field).or_insert(reason);
+        }
+    }
     if !errors.is_empty() || email.is_none() {
         return form_page(
             &state,
@@ -331,23 +311,18 @@ pub async fn create(
             StatusCode::BAD_REQUEST,
         );
     }
-    state.store.put_user(&user).await?;
+    let user = state.app.add_user(&signed.actor, user).await?;
     if !form.password.is_empty() {
         credentials::set_password(state.store.as_ref(), user.email.as_str(), &form.password)
             .await?;
     }
-    tracing::info!(user = %user.email, by = %signed.viewer.login, "user added from the console");
     Ok(back("/users", "user-added"))
 }
 
-async fn user_of(state: &AppState, email: &str) -> Result<User, WebError> {
+async fn user_of(state: &AppState, signed: &Signed, email: &str) -> Result<User, WebError> {
     let addr =
         EmailAddress::parse(email).map_err(|e| WebError::BadRequest(format!("{email:?}: {e}")))?;
-    state
-        .store
-        .get_user(&addr)
-        .await?
-        .ok_or_else(|| WebError::NotFound(format!("no user {addr}")))
+    Ok(state.app.user(&signed.actor, &addr).await?)
 }
 
 /// `GET /users/{email}`.
@@ -356,8 +331,7 @@ pub async fn edit_page(
     signed: Signed,
     PathText(email): PathText,
 ) -> Result<Response, WebError> {
-    signed.require_admin()?;
-    let user = user_of(&state, &email).await?;
+    let user = user_of(&state, &signed, &email).await?;
     form_page(
         &state,
         &signed,
@@ -375,10 +349,12 @@ pub async fn update(
     PathText(email): PathText,
     Form(mut form): Form<UserForm>,
 ) -> Result<Response, WebError> {
-    signed.require_admin()?;
-    let mut user = user_of(&state, &email).await?;
+    let mut user = user_of(&state, &signed, &email).await?;
     form.email = user.email.to_string();
-    let errors = form.apply(&mut user);
+    let mut errors = form.apply(&mut user);
+    for (field, reason) in state.app.check_user(&user)? {
+        errors.entry(field).or_insert(reason);
+    }
     if !errors.is_empty() {
         return form_page(
             &state,
@@ -389,7 +365,7 @@ pub async fn update(
             StatusCode::BAD_REQUEST,
         );
     }
-    state.store.put_user(&user).await?;
+    let user = state.app.update_user(&signed.actor, user).await?;
     if !form.password.is_empty() {
         let changed = credentials::change_password(
             state.store.as_ref(),
@@ -400,7 +376,7 @@ pub async fn update(
         .await?;
         tracing::warn!(
             user = %user.email,
-            by = %signed.viewer.login,
+            by = %signed.actor.viewer.login,
             sessions_ended = changed.sessions_ended,
             tokens_revoked = changed.tokens_revoked,
             "password changed from the console; the user's sessions and API tokens were ended"
@@ -409,7 +385,7 @@ pub async fn update(
             return Ok(back("/users", "user-saved-tokens-revoked"));
         }
     }
-    tracing::info!(user = %user.email, by = %signed.viewer.login, "user changed from the console");
+    tracing::info!(user = %user.email, by = %signed.actor.viewer.login, "user changed from the console");
     Ok(back("/users", "user-saved"))
 }
 
@@ -449,7 +425,7 @@ async fn password_view(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let tz = state.time_zone();
-    let tokens = credentials::list_tokens(state.store.as_ref(), Some(&signed.viewer.login))
+    let tokens = credentials::list_tokens(state.store.as_ref(), Some(&signed.actor.viewer.login))
         .await?
         .into_iter()
         .map(|t| (t.record.name, t.id, html::time(t.record.created, &tz)))
@@ -458,7 +434,7 @@ async fn password_view(
         status,
         &PasswordPage {
             chrome: Chrome::new(state, signed, "/password", "Password").flash(flash),
-            login: signed.viewer.login.clone(),
+            login: signed.actor.viewer.login.clone(),
             problem: (!errors.is_empty()).then(|| "The password was not changed.".into()),
             fields: password_fields(errors),
             new_token,
@@ -498,7 +474,7 @@ pub async fn change_password(
     signed: Signed,
     Form(f): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
-    let login = signed.viewer.login.clone();
+    let login = signed.actor.viewer.login.clone();
     let mut errors = BTreeMap::new();
     if !credentials::verify_password(state.store.as_ref(), &login, &f.current).await? {
         errors.insert("current", "this is not your current password".to_string());
@@ -552,12 +528,12 @@ pub async fn create_token(
 ) -> Result<Response, WebError> {
     let token = credentials::create_token(
         state.store.as_ref(),
-        &signed.viewer.login,
+        &signed.actor.viewer.login,
         &f.name,
         Timestamp::now(),
     )
     .await?;
-    tracing::info!(login = %signed.viewer.login, name = %f.name.trim(), "API token created");
+    tracing::info!(login = %signed.actor.viewer.login, name = %f.name.trim(), "API token created");
     password_view(
         &state,
         &signed,
@@ -575,7 +551,8 @@ pub async fn revoke_token(
     signed: Signed,
     PathText(id): PathText,
 ) -> Result<Response, WebError> {
-    let owner = (signed.viewer.login != ADMIN_LOGIN).then_some(signed.viewer.login.as_str());
+    let owner =
+        (signed.actor.viewer.login != ADMIN_LOGIN).then_some(signed.actor.viewer.login.as_str());
     if !credentials::revoke_token(state.store.as_ref(), &id, owner).await? {
         return Err(WebError::NotFound(format!("no token {id}")));
     }
