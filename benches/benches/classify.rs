@@ -5,6 +5,8 @@
 //! every address, resolves the envelope, sorts the parties, builds the store query and
 //! classifies.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use etraq_benches::{Traffic, rules};
 use etraq_core::tracking::{self as classify, ThreadFacts};

@@ -6,6 +6,8 @@
 //! built once under `target/tmp` and reused; its DRs are due in 100 successive slices of 1 %, one
 //! per measured cycle (`ETRAQ_BENCH_DRS` changes the size).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -6,6 +6,8 @@
 //!
 //! `cargo bench -p etraq-benches --bench extract`
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -4,6 +4,8 @@
 //!
 //! Target: at least 5,000 messages/s on SQLite.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

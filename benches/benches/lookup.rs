@@ -5,6 +5,8 @@
 //! Target: at most 50 µs per lookup with 1M records. The 1M stores are built once under
 //! `target/tmp` and reused by later runs (`ETRAQ_BENCH_RECORDS` changes the size).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::Path;
 use std::sync::Arc;
 

@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p etraq-benches --bench validate`
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 #[path = "../../crates/etraq-validate/tests/net/mod.rs"]
 mod net;
 

@@ -7,6 +7,8 @@
 //! is the one the escalation benchmark builds (cached under `target/tmp`; `ETRAQ_BENCH_DRS`
 //! changes the size).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

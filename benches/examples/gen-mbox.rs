@@ -1,6 +1,8 @@
 //! Writes generated mail traffic as an mbox on standard output, for measuring `etraq ingest` and
 //! for load scripts: `cargo run --release -p etraq-benches --example gen-mbox -- 100000 > t.mbox`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::io::Write;
 
 fn main() {

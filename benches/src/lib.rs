@@ -5,6 +5,9 @@
 //! follow-ups that only carry References, internal forwards, auto-replies and internal chatter,
 //! each 2–4 KB like real mail. The same seed always produces the same bytes.
 
+// A benchmark support: its panics are test failures, not crashes.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::sync::Arc;
 
 use etraq_core::{Config, Store, TrackingRules, User};

@@ -1,5 +1,7 @@
 //! The DESIGN §4 scenarios and the CLI contract, through the real `etraq` binary, on both stores.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;

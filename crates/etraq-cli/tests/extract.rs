@@ -1,6 +1,8 @@
 //! `etraq extract` through the real binary against a web site served on 127.0.0.1: output
 //! formats, `[extractor]` settings and their flags, the summary, bad input and Ctrl-C.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};

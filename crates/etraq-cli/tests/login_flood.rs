@@ -5,6 +5,8 @@
 //! a bounded queue, 503 past it); this test repeats the attack and asserts on the process's peak
 //! resident set (`VmHWM`), never on time.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

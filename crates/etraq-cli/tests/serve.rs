@@ -1,6 +1,8 @@
 //! `etraq serve` as a process: start-up errors, graceful stop, and crash recovery under load
 //! (`kill -9`), against an in-test upstream SMTP server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;

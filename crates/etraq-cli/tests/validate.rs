@@ -2,6 +2,8 @@
 //! on loopback: JSON lines with check-if-email-exists' fields, CSV in input order, `[validator]`
 //! settings, extraction from HTML, CSV and .eml, the pre-flight message and bad input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 #[path = "../../etraq-validate/tests/net/mod.rs"]
 mod net;
 

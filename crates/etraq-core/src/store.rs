@@ -56,3 +56,32 @@ pub trait Store: TrackingStore + EscalationStore + KeyValueStore + Send + Sync {
     /// [`Error::Closed`](crate::Error::Closed).
     async fn close(&self) -> Result<()>;
 }
+
+/// What every backend shares to keep its records and report its failures the same way: records
+/// are JSON documents, and a record that does not decode names the backend and where it lay.
+pub mod record {
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    use crate::{Error, Result};
+
+    /// Decodes a stored JSON record; `place` is the table or tree holding it.
+    pub fn decode<T: DeserializeOwned>(
+        backend: &'static str,
+        place: &'static str,
+        bytes: &[u8],
+    ) -> Result<T> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::backend(backend, format!("corrupt record in {place}"), e))
+    }
+
+    /// Encodes a record as JSON for `place`.
+    pub fn encode<T: Serialize>(
+        backend: &'static str,
+        place: &'static str,
+        value: &T,
+    ) -> Result<Vec<u8>> {
+        serde_json::to_vec(value)
+            .map_err(|e| Error::backend(backend, format!("cannot encode a record for {place}"), e))
+    }
+}

@@ -2,6 +2,8 @@
 //! without a panic. New crash reproducers found by `cargo fuzz` go into the corpus, so they stay
 //! fixed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::PathBuf;
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {

@@ -15,6 +15,7 @@ pub use http::{FetchOptions, ReqwestFetch, USER_AGENT};
 
 /// Errors setting up a crawl (a crawl itself never fails: what goes wrong is in its report).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The TLS configuration could not be built.
     #[error("cannot set up TLS: {0}")]

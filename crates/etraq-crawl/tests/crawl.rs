@@ -2,6 +2,8 @@
 //! Each test asserts the exact set of addresses found and which pages were and were not
 //! fetched.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod site;
 
 use std::collections::BTreeSet;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 /// What can stop the gateway from starting or running. Each names the input at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SmtpError {
     /// The listen address cannot be bound.
     #[error("cannot listen on {addr} (smtp.listen)")]

@@ -19,6 +19,7 @@
 
 pub mod data;
 mod error;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod outbound;

@@ -1,6 +1,8 @@
 //! The escalation server with a controlled clock: a real SQLite store, the real tracker, and
 //! alert mail through lettre to an in-test upstream that records it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

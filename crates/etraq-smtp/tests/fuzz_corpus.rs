@@ -1,6 +1,8 @@
 //! The `smtp_session` and `validate` fuzz corpora replayed as plain tests, with truncations
 //! (and, for the session, byte flips).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::PathBuf;
 
 /// The files of `fuzz/corpus/<target>`, at least `min` of them.

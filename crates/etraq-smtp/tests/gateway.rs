@@ -1,6 +1,8 @@
 //! The gateway on real sockets on 127.0.0.1, with a real SQLite store and an in-test upstream:
 //! clients are lettre, raw TCP scripts and swaks.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

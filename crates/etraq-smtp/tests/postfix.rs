@@ -11,6 +11,8 @@
 //! Postfix's master must start as root; without root (or without Postfix) the tests say so and
 //! skip. `.ci/run` installs Postfix and CI runs as root.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,9 @@
-//! The error type of the sled backend, converted into `etraq_core::Error` at the trait boundary.
+//! The error type of the sled backend, converted into `etraq_core::Error` at the trait
+//! boundary. Record encoding is shared with the other backends (`etraq_core::store::record`).
 
 /// Failures inside the sled store.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SledError {
     /// A sled call failed; `context` says what the store was doing.
     #[error("{context}: {source}")]
@@ -12,29 +14,25 @@ pub enum SledError {
         #[source]
         source: sled::Error,
     },
-    /// A stored JSON document could not be read back.
-    #[error("corrupt record in tree {tree}: {source}")]
-    Corrupt {
-        /// The tree holding it.
-        tree: &'static str,
-        /// The decoding error.
-        #[source]
-        source: serde_json::Error,
-    },
     /// An index entry has a malformed key.
     #[error("corrupt key in tree {0}")]
     BadKey(&'static str),
-    /// A blocking task could not be run.
-    #[error("a blocking task failed: {0}")]
-    Task(String),
+    /// A blocking task could not be run, or another failure inside the store.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<SledError> for etraq_core::Error {
     fn from(e: SledError) -> Self {
-        etraq_core::Error::Backend {
-            backend: "sled",
-            message: e.to_string(),
-            source: None,
+        match e {
+            SledError::Sled { context, source } => {
+                etraq_core::Error::backend("sled", context, source)
+            }
+            other => etraq_core::Error::Backend {
+                backend: "sled",
+                message: other.to_string(),
+                source: None,
+            },
         }
     }
 }
@@ -50,18 +48,18 @@ impl<T> Ctx<T> for Result<T, sled::Error> {
     }
 }
 
-/// Decodes a JSON value, naming the tree on failure.
+/// Decodes a JSON record of `tree`.
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
     tree: &'static str,
     bytes: &[u8],
 ) -> Result<T, etraq_core::Error> {
-    serde_json::from_slice(bytes).map_err(|source| SledError::Corrupt { tree, source }.into())
+    etraq_core::store::record::decode("sled", tree, bytes)
 }
 
-/// Encodes a value as JSON.
+/// Encodes a record for `tree`.
 pub(crate) fn to_json<T: serde::Serialize>(
     tree: &'static str,
     value: &T,
 ) -> Result<Vec<u8>, etraq_core::Error> {
-    serde_json::to_vec(value).map_err(|source| SledError::Corrupt { tree, source }.into())
+    etraq_core::store::record::encode("sled", tree, value)
 }

@@ -1,7 +1,9 @@
-//! The error type of the SQLite backend, converted into `etraq_core::Error` at the trait boundary.
+//! The error type of the SQLite backend, converted into `etraq_core::Error` at the trait
+//! boundary. Record encoding is shared with the other backends (`etraq_core::store::record`).
 
 /// Failures inside the SQLite store.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SqliteError {
     /// An SQLite call failed; `context` says what the store was doing.
     #[error("{context}: {source}")]
@@ -12,29 +14,25 @@ pub enum SqliteError {
         #[source]
         source: rusqlite::Error,
     },
-    /// A stored JSON document could not be read back.
-    #[error("corrupt record in table {table}: {source}")]
-    Corrupt {
-        /// The table holding it.
-        table: &'static str,
-        /// The decoding error.
-        #[source]
-        source: serde_json::Error,
-    },
     /// The writer thread stopped (the store was closed or the thread failed).
     #[error("the writer thread is not running")]
     WriterGone,
-    /// A blocking task could not be run.
-    #[error("a blocking task failed: {0}")]
-    Task(String),
+    /// A blocking task could not be run, or another failure inside the store.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<SqliteError> for etraq_core::Error {
     fn from(e: SqliteError) -> Self {
-        etraq_core::Error::Backend {
-            backend: "sqlite",
-            message: e.to_string(),
-            source: None,
+        match e {
+            SqliteError::Sqlite { context, source } => {
+                etraq_core::Error::backend("sqlite", context, source)
+            }
+            other => etraq_core::Error::Backend {
+                backend: "sqlite",
+                message: other.to_string(),
+                source: None,
+            },
         }
     }
 }
@@ -50,18 +48,19 @@ impl<T> Ctx<T> for Result<T, rusqlite::Error> {
     }
 }
 
-/// Decodes a JSON column, naming the table on failure.
+/// Decodes a JSON column of `table`.
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
     table: &'static str,
     text: &str,
 ) -> Result<T, etraq_core::Error> {
-    serde_json::from_str(text).map_err(|source| SqliteError::Corrupt { table, source }.into())
+    etraq_core::store::record::decode("sqlite", table, text.as_bytes())
 }
 
-/// Encodes a value for a JSON column.
+/// Encodes a value for a JSON column of `table`.
 pub(crate) fn to_json<T: serde::Serialize>(
     table: &'static str,
     value: &T,
 ) -> Result<String, etraq_core::Error> {
-    serde_json::to_string(value).map_err(|source| SqliteError::Corrupt { table, source }.into())
+    let bytes = etraq_core::store::record::encode("sqlite", table, value)?;
+    String::from_utf8(bytes).map_err(|e| SqliteError::Internal(e.to_string()).into())
 }

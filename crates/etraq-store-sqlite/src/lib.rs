@@ -71,7 +71,7 @@ impl SqliteStore {
             Ok::<_, Error>((w, c))
         })
         .await
-        .map_err(|e| SqliteError::Task(e.to_string()))??;
+        .map_err(|e| SqliteError::Internal(e.to_string()))??;
         let spawn_err = |source| Error::Io {
             path: path.clone(),
             source,
@@ -332,8 +332,8 @@ impl Store for SqliteStore {
         if let Some(t) = thread {
             tokio::task::spawn_blocking(move || t.join())
                 .await
-                .map_err(|e| SqliteError::Task(e.to_string()))?
-                .map_err(|_| SqliteError::Task("the writer thread panicked".into()))?;
+                .map_err(|e| SqliteError::Internal(e.to_string()))?
+                .map_err(|_| SqliteError::Internal("the writer thread panicked".into()))?;
         }
         self.readers.clear();
         Ok(())

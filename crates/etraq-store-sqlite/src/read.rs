@@ -59,7 +59,7 @@ impl Readers {
             r
         })
         .await
-        .map_err(|e| SqliteError::Task(e.to_string()))?
+        .map_err(|e| SqliteError::Internal(e.to_string()))?
     }
 
     /// Drops the idle connections (at close).
@@ -306,14 +306,8 @@ pub(crate) fn list_drs(conn: &Connection, q: &DrQuery) -> Result<Page<Dr>, Error
 }
 
 /// A page from up to `limit + 1` DRs: the extra one only says there is a next page.
-fn page_of(mut items: Vec<Dr>, limit: usize) -> Page<Dr> {
-    let next = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|d| d.id.number())
-    } else {
-        None
-    };
-    Page { items, next }
+fn page_of(items: Vec<Dr>, limit: usize) -> Page<Dr> {
+    Page::from_overfetch(items, limit, |d| d.id.number())
 }
 
 /// DR numbers of a scope in number order, at most `take`: one range of `dr_users` per user,
@@ -644,13 +638,7 @@ pub(crate) fn list_mails(conn: &Connection, q: &MailQuery) -> Result<Page<MailRe
             .ctx("reading a mail record")?;
         items.push(mail_from_row(seq, &data)?);
     }
-    let next = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|m| m.seq)
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+    Ok(Page::from_overfetch(items, limit, |m| m.seq))
 }
 
 /// Runs a query selecting one integer key.
@@ -788,13 +776,7 @@ pub(crate) fn list_cycles(
         c.id = id as u64;
         items.push(c);
     }
-    let next = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|c| c.id)
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+    Ok(Page::from_overfetch(items, limit, |c| c.id))
 }
 
 fn alert_from_row(id: i64, data: &str) -> Result<Alert, Error> {
@@ -839,13 +821,7 @@ pub(crate) fn list_alerts(conn: &Connection, q: &AlertQuery) -> Result<Page<Aler
             items.push(a);
         }
     }
-    let next = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|a| a.id)
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+    Ok(Page::from_overfetch(items, limit, |a| a.id))
 }
 
 pub(crate) fn kv_get(conn: &Connection, key: &str) -> Result<Option<String>, Error> {

@@ -1,5 +1,7 @@
 //! The shared conformance suite and scenario tests, on SQLite.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

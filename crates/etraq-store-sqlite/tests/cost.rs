@@ -6,6 +6,8 @@
 //! addresses may cost at most eight times as much (linear is 4×, quadratic 16×). Each size is
 //! measured several times and the fastest run counts, so a busy machine does not fail it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,7 @@
 //! A write acknowledged to a child process survives `kill -9` of that process (SQLite).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

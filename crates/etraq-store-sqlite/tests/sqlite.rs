@@ -1,6 +1,8 @@
 //! Behaviour specific to the SQLite backend: durability settings, schema versions, refusing
 //! files that are not etraq stores.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use etraq_core::store::TrackingStore;
 use etraq_core::{Error, Store};
 use etraq_store_sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteStore, open_connection};

@@ -13,6 +13,9 @@
 //! crash test (a write acknowledged to a child process survives `kill -9`) is a separate
 //! `harness = false` test target calling [`crash::main`].
 
+// A test-support crate: its panics are test failures, not crashes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod conformance;
 pub mod crash;
 pub mod fixtures;

@@ -16,6 +16,7 @@ pub use run::{RunOptions, Summary, Validator};
 
 /// Errors setting up a validation run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A DNS server given in the configuration or on the command line is not `IP[:port]`.
     #[error(

@@ -2,6 +2,8 @@
 //! verdict class, session reuse per domain (counted at the server), MX fallback and
 //! `top_mx_only`, greylisting rechecks, exclusions, hostile servers and the pre-flight check.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod net;
 
 use std::collections::HashMap;

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 /// Errors of the console and the API.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WebError {
     /// The request is malformed: a form, query string, JSON body or path value. The message says
     /// which field and why.

@@ -24,6 +24,7 @@ pub mod credentials;
 pub mod csrf;
 pub mod error;
 pub mod extract;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod html;

@@ -1,6 +1,8 @@
 //! The `web_request` fuzz corpus replayed as a plain test (with truncations and byte flips)
 //! against the console over a real SQLite store: never a panic, never a 5xx.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

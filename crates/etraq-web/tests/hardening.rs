@@ -1,6 +1,8 @@
 //! The console's findings of the black-box review, each performed as an attack on a real
 //! console over a real SQLite store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use common::*;

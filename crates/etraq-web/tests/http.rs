@@ -1,6 +1,8 @@
 //! HTTP-level tests of the console and the API on a real server over a real SQLite store:
 //! authentication everywhere, role visibility, CSRF, throttling, validation, bad input, XSS.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use axum::http::Method;

@@ -2,6 +2,7 @@
 //! plus a few scripted behaviours (429 before 200, redirect loops, oversized pages). Every
 //! request is logged so tests can assert what was and was not fetched.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 #![allow(dead_code)]
 
 use std::collections::HashMap;

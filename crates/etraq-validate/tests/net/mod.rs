@@ -2,6 +2,7 @@
 //! messages over UDP) and scripted SMTP servers on 127.0.0.x, all on one port, that count their
 //! connections.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};

@@ -1,5 +1,6 @@
 //! A real console on 127.0.0.1 over a real SQLite store, and an HTTP client that signs in.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 #![allow(dead_code)]
 
 use std::path::PathBuf;

@@ -1,0 +1,209 @@
+//! Writes, each inside one transaction over every tree: a record and all its index entries
+//! change together or not at all, and a stale version aborts with `Error::Conflict`.
+
+use etraq_core::model::{Alert, AlertMail, CycleRecord};
+use etraq_core::store::{ChangeSet, CycleWrite, DrWrite};
+use etraq_core::{Dr, Error, MailRecord};
+use jiff::Timestamp;
+use sled::transaction::ConflictableTransactionError;
+
+use crate::error::{from_json, to_json};
+use crate::keys::*;
+use crate::schema::{T, Tx, TxResult};
+
+pub(crate) fn abort<T>(e: Error) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+pub(crate) fn tx_json<T: serde::Serialize>(tree: &'static str, v: &T) -> TxResult<Vec<u8>> {
+    to_json(tree, v).map_err(ConflictableTransactionError::Abort)
+}
+
+pub(crate) fn tx_from_json<T: serde::de::DeserializeOwned>(
+    tree: &'static str,
+    b: &[u8],
+) -> TxResult<T> {
+    from_json(tree, b).map_err(ConflictableTransactionError::Abort)
+}
+
+/// Writes a DR and its index entries inside a transaction, after checking its version.
+pub(crate) fn tx_write_dr(t: &Tx<'_>, w: &DrWrite) -> TxResult<()> {
+    let key = be(w.dr.id.number());
+    let current: Option<Dr> = match t[T::Drs].get(key)? {
+        Some(v) => Some(tx_from_json("drs", &v)?),
+        None => None,
+    };
+    match (&current, w.expected_version) {
+        (None, 0) => {}
+        (Some(_), 0) => {
+            return abort(Error::Conflict(format!(
+                "DR number {} already exists",
+                w.dr.id.number()
+            )));
+        }
+        (None, _) => return abort(Error::Conflict(format!("DR {} does not exist", w.dr.id))),
+        (Some(c), expected) => {
+            if c.id != w.dr.id {
+                return abort(Error::Conflict(format!(
+                    "DR number {} is {}, not {}",
+                    w.dr.id.number(),
+                    c.id,
+                    w.dr.id
+                )));
+            }
+            if c.version != expected {
+                return abort(Error::Conflict(format!(
+                    "DR {} is at version {}, expected {expected}",
+                    w.dr.id, c.version
+                )));
+            }
+        }
+    }
+    if w.dr.version != w.expected_version + 1 {
+        return abort(Error::Invalid(format!(
+            "DR {} written with version {} over {}",
+            w.dr.id, w.dr.version, w.expected_version
+        )));
+    }
+    let n = w.dr.id.number();
+    if let Some(c) = &current {
+        if let Some(d) = c.due_at {
+            t[T::DrsDue].remove(with_number(&micros_key(d), n))?;
+        }
+        t[T::DrsStatus].remove(with_number(&[status_code(c.status)], n))?;
+        t[T::DrsOwner].remove(with_number(&text_prefix(c.owner.as_str()), n))?;
+        t[T::DrsCustomer].remove(with_number(&text_prefix(c.customer.as_str()), n))?;
+        t[T::DrsDomain].remove(with_number(&text_prefix(c.customer.domain()), n))?;
+        for u in c.users() {
+            t[T::DrsUser].remove(with_number(&text_prefix(u.as_str()), n))?;
+        }
+    }
+    let d = &w.dr;
+    t[T::Drs].insert(&key, tx_json("drs", d)?)?;
+    t[T::DrsStatus].insert(with_number(&[status_code(d.status)], n), &[])?;
+    t[T::DrsOwner].insert(with_number(&text_prefix(d.owner.as_str()), n), &[])?;
+    t[T::DrsCustomer].insert(with_number(&text_prefix(d.customer.as_str()), n), &[])?;
+    t[T::DrsDomain].insert(with_number(&text_prefix(d.customer.domain()), n), &[])?;
+    for u in d.users() {
+        t[T::DrsUser].insert(with_number(&text_prefix(u.as_str()), n), &[])?;
+    }
+    if let Some(due) = d.due_at {
+        t[T::DrsDue].insert(with_number(&micros_key(due), n), &[])?;
+    }
+    Ok(())
+}
+
+/// An instant as an order-preserving 8-byte key (microseconds).
+pub(crate) fn micros_key(t: Timestamp) -> [u8; 8] {
+    time_key(t.as_microsecond())
+}
+
+pub(crate) fn tx_bump(t: &Tx<'_>, name: &str, by: u64) -> TxResult<()> {
+    if by == 0 {
+        return Ok(());
+    }
+    let cur = t[T::Counters]
+        .get(name)?
+        .and_then(|v| trailing_number(&v))
+        .unwrap_or(0);
+    t[T::Counters].insert(name, &be(cur.saturating_add(by)))?;
+    Ok(())
+}
+
+/// Writes an alert and its index entries, replacing `old` (the stored version) if any.
+pub(crate) fn tx_put_alert(t: &Tx<'_>, a: &Alert, old: Option<&Alert>) -> TxResult<()> {
+    if let Some(AlertMail::Pending {
+        next_attempt_at, ..
+    }) = old.map(|o| &o.mail)
+    {
+        t[T::Outbox].remove(with_number(&micros_key(*next_attempt_at), a.id))?;
+    }
+    t[T::Alerts].insert(&be(a.id), tx_json("alerts", a)?)?;
+    if let AlertMail::Pending {
+        next_attempt_at, ..
+    } = &a.mail
+    {
+        t[T::Outbox].insert(with_number(&micros_key(*next_attempt_at), a.id), &[])?;
+    }
+    if old.is_none() {
+        t[T::AlertsUser].insert(with_number(&text_prefix(a.user.as_str()), a.id), &[])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn tx_apply_cycle(t: &Tx<'_>, w: &CycleWrite) -> TxResult<CycleRecord> {
+    for d in &w.drs {
+        tx_write_dr(t, d)?;
+    }
+    let mut record = w.record.clone();
+    record.id = t[T::Cycles].generate_id()? + 1;
+    t[T::Cycles].insert(&be(record.id), tx_json("cycles", &record)?)?;
+    for a in &w.alerts {
+        let mut a = a.clone();
+        a.cycle = record.id;
+        a.id = t[T::Alerts].generate_id()? + 1;
+        tx_put_alert(t, &a, None)?;
+    }
+    tx_bump(t, "warned", record.warned)?;
+    tx_bump(t, "escalated", record.escalated)?;
+    Ok(record)
+}
+
+/// Applies one change set inside a transaction; returns the mail's seq.
+pub(crate) fn tx_apply(t: &Tx<'_>, cs: &ChangeSet) -> TxResult<u64> {
+    let m = &cs.mail;
+    let mid_key = message_id_key(m.message_id.as_str(), m.direction);
+    if cs.index_message_id && t[T::Msgids].get(&mid_key)?.is_some() {
+        return abort(Error::Conflict(format!(
+            "Message-ID {} is already recorded ({})",
+            m.message_id, m.direction
+        )));
+    }
+    if let Some(w) = &cs.dr {
+        tx_write_dr(t, w)?;
+    }
+    let seq = t[T::Mails].generate_id()? + 1;
+    t[T::Mails].insert(&be(seq), tx_json("mails", m)?)?;
+    if cs.index_message_id {
+        t[T::Msgids].insert(mid_key, &be(seq))?;
+    }
+    t[T::MailsMid].insert(with_number(&text_prefix(m.message_id.as_str()), seq), &[])?;
+    t[T::MailsTracked].insert(with_number(&[m.decision.is_tracked() as u8], seq), &[])?;
+    if let Some(dr) = &m.dr {
+        t[T::MailsDr].insert(with_number(&be(dr.number()), seq), &[])?;
+    }
+    for p in m.addresses() {
+        t[T::PartyAddr].insert(with_number(&text_prefix(p.as_str()), seq), &[])?;
+        t[T::PartyDomain].insert(with_number(&text_prefix(p.domain()), seq), &[])?;
+    }
+    t[T::Raw].insert(&be(seq), cs.raw.as_slice())?;
+    if let Some(dr) = &m.dr {
+        for (mid, dir) in &cs.link {
+            let Some(target) = t[T::Msgids].get(message_id_key(mid.as_str(), *dir))? else {
+                continue;
+            };
+            let Some(target_seq) = trailing_number(&target) else {
+                continue;
+            };
+            let Some(v) = t[T::Mails].get(be(target_seq))? else {
+                continue;
+            };
+            let mut rec: MailRecord = tx_from_json("mails", &v)?;
+            if rec.dr.is_some() {
+                continue;
+            }
+            rec.dr = Some(dr.clone());
+            t[T::Mails].insert(&be(target_seq), tx_json("mails", &rec)?)?;
+            t[T::MailsDr].insert(with_number(&be(dr.number()), target_seq), &[])?;
+        }
+    }
+    if let Some(id) = cs.pending {
+        t[T::Pending].remove(&be(id))?;
+    }
+    if let Some(r) = &cs.response {
+        let mut key = time_key(r.responded_at.as_second()).to_vec();
+        key.extend_from_slice(&be(seq));
+        t[T::Responses].insert(key, tx_json("responses", r)?)?;
+    }
+    Ok(seq)
+}
