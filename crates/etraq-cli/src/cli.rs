@@ -495,6 +495,9 @@ pub struct IngestArgs {
     /// Print one JSON line per message.
     #[arg(long)]
     pub json: bool,
+    /// On a terminal, also print one line per message (off a terminal they are always printed).
+    #[arg(long, short)]
+    pub verbose: bool,
     /// Messages per commit.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch: u32,

@@ -132,6 +132,7 @@ pub fn user_table(users: &[User]) -> Table {
         "Supervisor",
         "Role",
         "Tracking",
+        "Alert Mail",
     ]);
     for u in users {
         t.add_row(vec![

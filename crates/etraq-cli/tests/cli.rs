@@ -1053,3 +1053,108 @@ fn escalation_alerts_reports_logs_and_status_through_the_binary() {
         .code(1)
         .stderr(predicate::str::contains("escalation.warn_after"));
 }
+
+/// Checks a Markdown table as the CLI prints it off a terminal: every row has as many cells as
+/// the header, and no header cell is empty.
+fn assert_tables_have_headers(what: &str, text: &str) {
+    let cells = |l: &str| l.trim().trim_matches('|').split('|').count();
+    let mut lines = text.lines().filter(|l| l.trim_start().starts_with('|'));
+    let Some(header) = lines.next() else {
+        panic!("{what}: no table in {text:?}");
+    };
+    let n = cells(header);
+    for (i, h) in header.trim().trim_matches('|').split('|').enumerate() {
+        assert!(!h.trim().is_empty(), "{what}: column {} has no header\n{text}", i + 1);
+    }
+    for l in lines {
+        assert_eq!(cells(l), n, "{what}: a row has another number of cells than the header\n{text}");
+    }
+}
+
+#[test]
+fn every_table_the_cli_prints_has_a_header_for_every_column() {
+    let env = Env::new("sqlite");
+    first_mail(&env);
+    env.ingest(
+        "u.eml",
+        &[
+            ("From", "alice@example.com"),
+            ("To", "bob@example.com"),
+            ("Subject", "lunch"),
+            ("Message-ID", "<u1@example.com>"),
+        ],
+        "2026-11-27T09:30:00Z",
+    );
+    env.etraq()
+        .args(["escalate", "--once", "--now", "2026-11-28T13:00:00Z"])
+        .assert()
+        .success();
+    let id = env.drs()[0]["id"].as_str().unwrap().to_string();
+    for args in [
+        vec!["user", "list"],
+        vec!["dr", "list"],
+        vec!["dr", "show", &id],
+        vec!["untracked", "list"],
+        vec!["history", "@customer.test"],
+        vec!["alerts", "list"],
+        vec!["report", "unreplied"],
+        vec!["report", "response-times"],
+        vec!["report", "volume", "--since", "2026-11-01T00:00:00Z"],
+        vec!["logs", "list"],
+    ] {
+        let out = env.etraq().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_tables_have_headers(&args.join(" "), &String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+/// Runs `etraq ARGS` under a pseudo-terminal (util-linux `script`), as a person at a terminal
+/// would; returns everything it wrote, or `None` when `script` is not installed.
+fn on_a_terminal(env: &Env, args: &str) -> Option<String> {
+    let bin = assert_cmd::cargo::cargo_bin("etraq");
+    let out = std::process::Command::new("script")
+        .args(["-qfec", &format!("{} {args}", bin.display()), "/dev/null"])
+        .current_dir(env.dir.path())
+        .env("ETRAQ_STORE", &env.store)
+        .env_remove("ETRAQ_CONFIG")
+        .env("TERM", "xterm")
+        .output()
+        .ok()?;
+    assert!(out.status.success(), "{args}: {}", String::from_utf8_lossy(&out.stdout));
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn ingest_on_a_terminal_shows_a_progress_bar_and_a_summary_not_a_line_per_message() {
+    let env = Env::new("sqlite");
+    let mut mbox = String::new();
+    for i in 0..300 {
+        mbox.push_str("From sender@x Fri Nov 27 09:00:00 2026\n");
+        mbox.push_str(
+            &mail(&[
+                ("From", &format!("c{i}@customer.test")),
+                ("To", "support@example.com"),
+                ("Subject", &format!("Question {i}")),
+                ("Message-ID", &format!("<q{i}@customer.test>")),
+            ])
+            .replace("\r\n", "\n"),
+        );
+        mbox.push('\n');
+    }
+    std::fs::write(env.path("big.mbox"), &mbox).unwrap();
+    let Some(text) = on_a_terminal(&env, "ingest big.mbox") else {
+        eprintln!("SKIPPED: util-linux `script` is not installed, so no terminal can be faked");
+        return;
+    };
+    assert!(text.contains("ingesting"), "no progress bar: {text}");
+    assert!(text.contains("ingested 300 messages"), "no summary: {text}");
+    assert!(!text.contains("big.mbox#"), "per-message lines on a terminal: {text}");
+    // --verbose brings them back; off a terminal they are always printed (scripts read them).
+    std::fs::write(env.path("more.mbox"), mbox.replace("<q", "<v")).unwrap();
+    let text = on_a_terminal(&env, "ingest --verbose more.mbox").unwrap();
+    assert!(text.contains("more.mbox#"), "{text}");
+    std::fs::write(env.path("again.mbox"), mbox.replace("<q", "<w")).unwrap();
+    let out = env.etraq().args(["ingest", "again.mbox"]).output().unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(lines.lines().filter(|l| l.starts_with("again.mbox#")).count(), 300, "{lines}");
+}

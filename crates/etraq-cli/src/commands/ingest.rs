@@ -18,9 +18,6 @@ use crate::context::Context;
 use crate::input::{self, RawMail, Source};
 use crate::out::Out;
 
-/// Inputs larger than this get a progress bar (on a terminal, without `--json`).
-const PROGRESS_THRESHOLD_BYTES: u64 = 4 * 1024 * 1024;
-
 /// Most raw bytes held in one batch.
 const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
 
@@ -62,7 +59,10 @@ pub async fn run(ctx: &Context, args: IngestArgs) -> Result<()> {
 
     let store = ctx.open_store().await?;
     let tracker = Arc::new(Tracker::new(store.clone(), rules));
+    // On a terminal: a progress bar and the summary; one line per message only with
+    // `--verbose`, or when standard output is a file or a pipe (scripts read those lines).
     let progress = progress_bar(&sources, args.json);
+    let lines = args.json || args.verbose || !console::Term::stdout().is_term();
 
     // The reader thread does the blocking file I/O and hands messages over a bounded channel.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<RawMail>>(1024);
@@ -120,10 +120,13 @@ pub async fn run(ctx: &Context, args: IngestArgs) -> Result<()> {
             for (t, origin) in results.iter().zip(&names) {
                 total += 1;
                 *counts.entry(label(t)).or_default() += 1;
-                report(&mut out, t, origin, args.json, progress.as_ref())?;
+                if lines {
+                    report(&mut out, t, origin, args.json, progress.as_ref())?;
+                }
             }
             if let Some(p) = &progress {
                 p.inc(size);
+                p.set_message(format!("{total} messages"));
             }
             out.flush()?;
         }
@@ -195,27 +198,32 @@ fn report(
         },
         _ => String::new(),
     };
-    // With a progress bar (a big input on a terminal) the bar and the summary say it all.
-    if progress.is_none() {
-        out.line(format!("{origin}: {what}  <{}>", t.message_id))?;
+    let line = format!("{origin}: {what}  <{}>", t.message_id);
+    match progress {
+        // Printed above the bar, which then redraws below it.
+        Some(p) => Ok(p.suspend(|| out.line(line))?),
+        None => Ok(out.line(line)?),
     }
-    Ok(())
 }
 
+/// A bar on standard error when it is a terminal (never with `--json`): bytes read of the
+/// inputs' total, messages so far, rate and time left. Standard input has no known size: then a
+/// spinner with the count.
 fn progress_bar(sources: &[Source], json: bool) -> Option<ProgressBar> {
     if json || !console::Term::stderr().is_term() {
         return None;
     }
-    let total: u64 = sources.iter().map(|s| s.size()).sum::<Option<u64>>()?;
-    if total < PROGRESS_THRESHOLD_BYTES {
-        return None;
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} ingesting [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ({eta} left)",
-    ) {
+    let total: Option<u64> = sources.iter().map(|s| s.size()).sum::<Option<u64>>();
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    let template = if total.is_some() {
+        "{spinner} ingesting [{wide_bar}] {bytes}/{total_bytes} · {msg} · {bytes_per_sec} ({eta} left)"
+    } else {
+        "{spinner} ingesting {bytes} · {msg} · {bytes_per_sec}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
     }
+    bar.set_message("0 messages");
     bar.enable_steady_tick(Duration::from_millis(200));
     Some(bar)
 }
