@@ -16,9 +16,31 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL", env = "ETRAQ_STORE")]
     pub store: Option<String>,
 
+    /// How log lines on standard error look: `text` (coloured only on a terminal) or `json`
+    /// (one object per line, for a log collector). The daily log file stays text.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        value_name = "FORMAT",
+        env = "ETRAQ_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The shape of log lines on standard error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colour only when standard error is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields), never coloured.
+    Json,
 }
 
 /// The commands.
@@ -72,7 +94,8 @@ pub enum Command {
     after_help = "Verdicts (is_reachable): safe, risky (catch-all, full inbox, disposable, \
     role account), invalid, unknown (blocked, greylisted, unreachable; `deferred` marks 4xx).\n\n\
     Examples:\n  etraq validate ann@shop.example\n  \
-    etraq validate --list customers.txt --json > verdicts.jsonl\n  \
+    etraq validate --list customers.txt --json > verdicts.json\n  \
+    etraq validate --list customers.txt --jsonl | jq -c 'select(.is_reachable == \"safe\")'\n  \
     etraq validate --extract-from newsletter.eml --csv"
 )]
 pub struct ValidateArgs {
@@ -130,9 +153,12 @@ pub struct ValidateArgs {
     /// Check syntax and DNS only; no SMTP connection.
     #[arg(long)]
     pub no_smtp: bool,
-    /// Print one JSON object per address as it is decided (check-if-email-exists field names).
-    #[arg(long, conflicts_with = "csv")]
+    /// Print one JSON array of results in input order (check-if-email-exists field names).
+    #[arg(long, conflicts_with_all = ["csv", "jsonl"])]
     pub json: bool,
+    /// Print one JSON object per line as each address is decided, for streaming into a pipe.
+    #[arg(long, conflicts_with = "csv")]
+    pub jsonl: bool,
     /// Print CSV with a header, in input order.
     #[arg(long)]
     pub csv: bool,
@@ -142,7 +168,7 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  etraq extract https://shop.example/contact\n  \
-    etraq extract --seeds sites.txt --depth 2 --follow-external --max-sites 20 --json > found.jsonl\n\n\
+    etraq extract --seeds sites.txt --depth 2 --follow-external --max-sites 20 --json > found.json\n\n\
     Ctrl-C stops the crawl and still prints what was found (exit status 130)."
 )]
 pub struct ExtractArgs {
@@ -189,9 +215,12 @@ pub struct ExtractArgs {
     /// Redirects followed per request.
     #[arg(long, value_name = "N")]
     pub max_redirects: Option<usize>,
-    /// Print JSON lines: address, source_url, count.
-    #[arg(long, conflicts_with = "csv")]
+    /// Print one JSON array of found addresses: address, source_url, count.
+    #[arg(long, conflicts_with_all = ["csv", "jsonl"])]
     pub json: bool,
+    /// Print the same objects one per line (JSON Lines), for streaming into other tools.
+    #[arg(long, conflicts_with = "csv")]
+    pub jsonl: bool,
     /// Print CSV with a header: address,source_url,count.
     #[arg(long)]
     pub csv: bool,

@@ -43,38 +43,47 @@ fn main() -> ExitCode {
 
 /// Logs go to standard error and, for the server, also to the daily `ETMMDDYYYY.LOG` in the data
 /// directory's `logs/`. `ETRAQ_LOG` (an `EnvFilter` spec such as `debug` or `etraq=debug`)
-/// overrides the default level: `info` for the server, `warn` otherwise. The returned guard
-/// flushes the file log when dropped.
+/// overrides the default level: `info` for the server, `warn` otherwise. Standard error is
+/// coloured only when it is a terminal, so a log collected by systemd or a pipe never holds ANSI
+/// codes; `--log-format json` makes it one JSON object per line. The file log is always plain
+/// text, because the console's log viewer shows it. The returned guard flushes the file log
+/// when dropped.
 pub fn init_tracing(
+    format: cli::LogFormat,
     file: Option<(std::path::PathBuf, jiff::tz::TimeZone)>,
 ) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let default = if file.is_some() { "info" } else { "warn" };
-    let filter = || {
-        tracing_subscriber::EnvFilter::try_from_env("ETRAQ_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ETRAQ_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let stderr = match format {
+        cli::LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .boxed(),
+        cli::LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    match file {
+    let (to_file, guard) = match file {
         Some((dir, tz)) => {
             let (writer, guard) = tracing_appender::non_blocking(logfiles::DailyLog::new(dir, tz));
-            let to_file = tracing_subscriber::fmt::layer()
+            let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
                 .with_writer(writer);
-            let _ = tracing_subscriber::registry()
-                .with(filter())
-                .with(stderr)
-                .with(to_file)
-                .try_init();
-            Some(guard)
+            (Some(layer), Some(guard))
         }
-        None => {
-            let _ = tracing_subscriber::registry()
-                .with(filter())
-                .with(stderr)
-                .try_init();
-            None
-        }
-    }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(to_file)
+        .try_init();
+    guard
 }

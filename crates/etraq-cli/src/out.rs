@@ -39,6 +39,37 @@ impl Drop for Out {
     }
 }
 
+/// Streams rows as one JSON array: the `--json` shape of every listing. Rows are written as
+/// they come, so a long listing neither waits nor holds every row in memory.
+pub struct JsonArray<'a> {
+    out: &'a mut Out,
+    first: bool,
+}
+
+impl<'a> JsonArray<'a> {
+    /// Opens the array.
+    pub fn start(out: &'a mut Out) -> anyhow::Result<Self> {
+        out.text("[")?;
+        Ok(JsonArray { out, first: true })
+    }
+
+    /// Writes one element.
+    pub fn push<T: serde::Serialize>(&mut self, row: &T) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(row)?;
+        let sep = if self.first { "\n" } else { ",\n" };
+        self.first = false;
+        self.out.text(sep)?;
+        self.out.text(text)?;
+        Ok(())
+    }
+
+    /// Closes the array (an empty one is `[]`).
+    pub fn finish(self) -> anyhow::Result<()> {
+        self.out.line(if self.first { "]" } else { "\n]" })?;
+        Ok(())
+    }
+}
+
 /// True when the error is a write to a closed pipe.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {

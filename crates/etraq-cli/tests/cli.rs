@@ -1064,10 +1064,18 @@ fn assert_tables_have_headers(what: &str, text: &str) {
     };
     let n = cells(header);
     for (i, h) in header.trim().trim_matches('|').split('|').enumerate() {
-        assert!(!h.trim().is_empty(), "{what}: column {} has no header\n{text}", i + 1);
+        assert!(
+            !h.trim().is_empty(),
+            "{what}: column {} has no header\n{text}",
+            i + 1
+        );
     }
     for l in lines {
-        assert_eq!(cells(l), n, "{what}: a row has another number of cells than the header\n{text}");
+        assert_eq!(
+            cells(l),
+            n,
+            "{what}: a row has another number of cells than the header\n{text}"
+        );
     }
 }
 
@@ -1103,7 +1111,11 @@ fn every_table_the_cli_prints_has_a_header_for_every_column() {
         vec!["logs", "list"],
     ] {
         let out = env.etraq().args(&args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_tables_have_headers(&args.join(" "), &String::from_utf8_lossy(&out.stdout));
     }
 }
@@ -1120,7 +1132,11 @@ fn on_a_terminal(env: &Env, args: &str) -> Option<String> {
         .env("TERM", "xterm")
         .output()
         .ok()?;
-    assert!(out.status.success(), "{args}: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{args}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -1148,7 +1164,10 @@ fn ingest_on_a_terminal_shows_a_progress_bar_and_a_summary_not_a_line_per_messag
     };
     assert!(text.contains("ingesting"), "no progress bar: {text}");
     assert!(text.contains("ingested 300 messages"), "no summary: {text}");
-    assert!(!text.contains("big.mbox#"), "per-message lines on a terminal: {text}");
+    assert!(
+        !text.contains("big.mbox#"),
+        "per-message lines on a terminal: {text}"
+    );
     // --verbose brings them back; off a terminal they are always printed (scripts read them).
     std::fs::write(env.path("more.mbox"), mbox.replace("<q", "<v")).unwrap();
     let text = on_a_terminal(&env, "ingest --verbose more.mbox").unwrap();
@@ -1156,5 +1175,12 @@ fn ingest_on_a_terminal_shows_a_progress_bar_and_a_summary_not_a_line_per_messag
     std::fs::write(env.path("again.mbox"), mbox.replace("<q", "<w")).unwrap();
     let out = env.etraq().args(["ingest", "again.mbox"]).output().unwrap();
     let lines = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(lines.lines().filter(|l| l.starts_with("again.mbox#")).count(), 300, "{lines}");
+    assert_eq!(
+        lines
+            .lines()
+            .filter(|l| l.starts_with("again.mbox#"))
+            .count(),
+        300,
+        "{lines}"
+    );
 }

@@ -65,6 +65,18 @@ fn etraq(dir: &tempfile::TempDir) -> Command {
     c
 }
 
+/// `--json`: the whole of standard output is one JSON array.
+fn json_array(stdout: &[u8]) -> Vec<serde_json::Value> {
+    match serde_json::from_slice(stdout) {
+        Ok(serde_json::Value::Array(rows)) => rows,
+        other => panic!(
+            "--json must print one array, got {other:?}: {}",
+            String::from_utf8_lossy(stdout)
+        ),
+    }
+}
+
+/// `--jsonl`: one JSON object per line.
 fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(stdout)
         .lines()
@@ -73,7 +85,7 @@ fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_lines_csv_and_summary() {
+async fn json_array_jsonl_csv_and_summary() {
     let (addr, hits) = start_site().await;
     let dir = tempfile::tempdir().unwrap();
     let base = format!("http://{addr}");
@@ -83,7 +95,7 @@ async fn json_lines_csv_and_summary() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let lines = json_lines(&out.stdout);
+    let lines = json_array(&out.stdout);
     let mut got: Vec<(String, String, u64)> = lines
         .iter()
         .map(|v| {
@@ -121,6 +133,26 @@ async fn json_lines_csv_and_summary() {
     let h = hits.lock().unwrap().clone();
     assert!(!h.iter().any(|p| p == "/secret" || p == "/cv.pdf"), "{h:?}");
 
+    // --jsonl: the same objects, one per line.
+    let streamed = etraq(&dir)
+        .args(["extract", &format!("{base}/"), "--jsonl", "--delay", "0"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(streamed.status.success(), "{streamed:?}");
+    let mut again: Vec<(String, String, u64)> = json_lines(&streamed.stdout)
+        .iter()
+        .map(|v| {
+            (
+                v["address"].as_str().unwrap().to_string(),
+                v["source_url"].as_str().unwrap().to_string(),
+                v["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    again.sort();
+    assert_eq!(again, got);
+
     let out = etraq(&dir)
         .args(["extract", &format!("{base}/b"), "--csv", "--no-robots"])
         .output()
@@ -151,7 +183,7 @@ async fn config_section_seeds_file_and_flags() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let lines = json_lines(&out.stdout);
+    let lines = json_array(&out.stdout);
     assert_eq!(lines.len(), 1, "depth 0 from the config: the seed only");
     assert_eq!(lines[0]["address"], "ann@acme-tools.com");
     assert!(
@@ -164,7 +196,7 @@ async fn config_section_seeds_file_and_flags() {
         .output()
         .unwrap();
     assert_eq!(
-        json_lines(&out.stdout).len(),
+        json_array(&out.stdout).len(),
         2,
         "--depth overrides the config"
     );
@@ -196,6 +228,10 @@ fn bad_input_is_named_and_exits_1() {
     etraq(&dir).args(["extract"]).assert().code(1);
     etraq(&dir)
         .args(["extract", "x", "--json", "--csv"])
+        .assert()
+        .code(2);
+    etraq(&dir)
+        .args(["extract", "x", "--json", "--jsonl"])
         .assert()
         .code(2);
 }
@@ -237,7 +273,7 @@ async fn ctrl_c_stops_and_still_prints_what_was_found() {
         .unwrap()
         .unwrap();
     assert_eq!(out.status.code(), Some(130), "{out:?}");
-    let lines = json_lines(&out.stdout);
+    let lines = json_array(&out.stdout);
     assert!(
         lines.iter().any(|v| v["address"] == "first@acme-tools.com"),
         "{lines:?}"

@@ -389,6 +389,13 @@ fn evaluation_mode_without_a_config_tracks_into_the_maildir() {
     let err2 = String::from_utf8_lossy(&out2.stderr);
     assert!(err2.contains("console on"), "{err2}");
     assert!(!err2.contains("admin password is"), "{err2}");
+    // Standard error is a pipe here: log lines carry no colour codes, and neither does the file.
+    assert!(err2.contains(" INFO "), "{err2}");
+    assert!(!err.contains('\x1b') && !err2.contains('\x1b'), "{err2:?}");
+    for log in std::fs::read_dir(dir.path().join("etraq-data/logs")).unwrap() {
+        let text = std::fs::read_to_string(log.unwrap().path()).unwrap();
+        assert!(!text.contains('\x1b'), "{text:?}");
+    }
     let new = dir.path().join("etraq-data/maildir/new");
     let files: Vec<_> = std::fs::read_dir(&new).unwrap().collect();
     assert_eq!(files.len(), 1);
@@ -402,6 +409,53 @@ fn evaluation_mode_without_a_config_tracks_into_the_maildir() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&list.stdout).contains("first try"));
+}
+
+#[test]
+fn log_format_json_writes_one_object_per_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_etraq"))
+        .current_dir(dir.path())
+        .args(["--log-format", "json", "serve"])
+        .env_remove("ETRAQ_STORE")
+        .env_remove("ETRAQ_CONFIG")
+        .env("ETRAQ_SMTP_LISTEN", "127.0.0.1:0")
+        .env("ETRAQ_WEB_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    sigterm(&child);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let events: Vec<serde_json::Value> = err
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let serving = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "serving")
+        .unwrap_or_else(|| panic!("no JSON start-up event in {err}"));
+    assert_eq!(serving["level"], "INFO");
+    assert!(serving["timestamp"].is_string(), "{serving}");
+    assert!(
+        serving["fields"]["smtp"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{serving}"
+    );
+    assert!(!err.contains('\x1b'), "{err:?}");
+    // Only the banners written for a person at start-up are not log events.
+    assert!(
+        err.lines()
+            .filter(|l| l.contains(" INFO ") || l.contains(" WARN "))
+            .count()
+            == 0,
+        "text log lines under --log-format json: {err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -77,6 +77,18 @@ impl World {
     }
 }
 
+/// `--json`: the whole of standard output is one JSON array.
+fn json_array(stdout: &[u8]) -> Vec<serde_json::Value> {
+    match serde_json::from_slice(stdout) {
+        Ok(serde_json::Value::Array(rows)) => rows,
+        other => panic!(
+            "--json must print one array, got {other:?}: {}",
+            String::from_utf8_lossy(stdout)
+        ),
+    }
+}
+
+/// `--jsonl`: one JSON object per line.
 fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(stdout)
         .lines()
@@ -91,7 +103,7 @@ fn keys(v: &serde_json::Value) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_lines_follow_check_if_email_exists() {
+async fn json_follows_check_if_email_exists_as_an_array_and_jsonl_as_lines() {
     let w = world().await;
     let out = w
         .etraq()
@@ -106,7 +118,7 @@ async fn json_lines_follow_check_if_email_exists() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let lines = json_lines(&out.stdout);
+    let lines = json_array(&out.stdout);
     assert_eq!(lines.len(), 3);
     let by = |input: &str| {
         lines
@@ -155,6 +167,42 @@ async fn json_lines_follow_check_if_email_exists() {
         "{stderr}"
     );
     assert!(stderr.contains("1 SMTP session."), "{stderr}");
+    let order: Vec<&str> = lines.iter().filter_map(|v| v["input"].as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "alice@acme-tools.com",
+            "nobody@acme-tools.com",
+            "not-an-address"
+        ],
+        "the array keeps input order"
+    );
+
+    // --jsonl streams the same objects, one per line, in the order they were decided.
+    let streamed = w
+        .etraq()
+        .args([
+            "validate",
+            "alice@acme-tools.com",
+            "nobody@acme-tools.com",
+            "not-an-address",
+            "--jsonl",
+        ])
+        .args(w.net_flags())
+        .output()
+        .unwrap();
+    assert!(streamed.status.success(), "{streamed:?}");
+    let mut a: Vec<String> = json_lines(&streamed.stdout)
+        .iter()
+        .map(|v| format!("{}={}", v["input"], v["is_reachable"]))
+        .collect();
+    let mut b: Vec<String> = lines
+        .iter()
+        .map(|v| format!("{}={}", v["input"], v["is_reachable"]))
+        .collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,7 +311,7 @@ async fn blocked_smtp_is_said_once_and_exits_1() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let lines = json_lines(&out.stdout);
+    let lines = json_array(&out.stdout);
     assert_eq!(lines[0]["is_reachable"], "unknown");
     assert_eq!(lines[0]["mx"]["accepts_mail"], true);
 }
@@ -294,6 +342,10 @@ fn bad_input_is_named_and_exits_1() {
     etraq().args(["validate"]).assert().code(1);
     etraq()
         .args(["validate", "a@b.c", "--json", "--csv"])
+        .assert()
+        .code(2);
+    etraq()
+        .args(["validate", "a@b.c", "--json", "--jsonl"])
         .assert()
         .code(2);
 }

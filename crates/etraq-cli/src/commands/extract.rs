@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::Interrupted;
 use crate::cli::ExtractArgs;
 use crate::context::Context;
-use crate::out::Out;
+use crate::out::{JsonArray, Out};
 use crate::render;
 
 /// Runs `etraq extract`.
@@ -33,7 +33,7 @@ pub async fn run(ctx: &Context, args: ExtractArgs) -> Result<()> {
         fetch: Arc::new(fetch),
         threads: config.threads,
     };
-    let bar = progress_bar(args.json || args.csv);
+    let bar = progress_bar(args.json || args.jsonl || args.csv);
     let started = Instant::now();
     let report = crawl
         .run(
@@ -127,6 +127,12 @@ fn progress_bar(quiet: bool) -> Option<ProgressBar> {
 fn print_addresses(report: &CrawlReport, args: &ExtractArgs) -> Result<()> {
     let mut out = Out::new();
     if args.json {
+        let mut array = JsonArray::start(&mut out)?;
+        for a in &report.addresses {
+            array.push(a)?;
+        }
+        array.finish()?;
+    } else if args.jsonl {
         for a in &report.addresses {
             out.line(serde_json::to_string(a)?)?;
         }

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::cli::{HistoryArgs, Paging, UntrackedCommand};
 use crate::context::Context;
-use crate::out::Out;
+use crate::out::{JsonArray, Out};
 use crate::render::{self, MailRow, UntrackedRow};
 
 /// Rows a table shows when no `--limit` is given.
@@ -56,33 +56,6 @@ where
         if left == Some(0) {
             return Ok(after);
         }
-    }
-}
-
-/// Streams rows as one JSON array.
-pub struct JsonArray<'a> {
-    out: &'a mut Out,
-    first: bool,
-}
-
-impl<'a> JsonArray<'a> {
-    pub fn start(out: &'a mut Out) -> Result<Self> {
-        out.text("[")?;
-        Ok(JsonArray { out, first: true })
-    }
-
-    pub fn push<T: Serialize>(&mut self, row: &T) -> Result<()> {
-        let text = serde_json::to_string_pretty(row)?;
-        let sep = if self.first { "\n" } else { ",\n" };
-        self.first = false;
-        self.out.text(sep)?;
-        self.out.text(text)?;
-        Ok(())
-    }
-
-    pub fn finish(self) -> Result<()> {
-        self.out.line(if self.first { "]" } else { "\n]" })?;
-        Ok(())
     }
 }
 

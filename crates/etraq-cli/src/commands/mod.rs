@@ -33,19 +33,22 @@ pub async fn run(cli: Cli) -> Result<()> {
     let Cli {
         config,
         store,
+        log_format,
         command,
     } = cli;
     let command = match command {
         Command::Init(args) => {
-            crate::init_tracing(None);
+            crate::init_tracing(log_format, None);
             return init::run(config.as_deref(), store.as_deref(), &args).await;
         }
         other => other,
     };
     let ctx = Context::load(config.as_deref(), store.as_deref())?;
     let _log_guard = match &command {
-        Command::Serve(_) => crate::init_tracing(Some((ctx.logs_dir()?, ctx.time_zone()?))),
-        _ => crate::init_tracing(None),
+        Command::Serve(_) => {
+            crate::init_tracing(log_format, Some((ctx.logs_dir()?, ctx.time_zone()?)))
+        }
+        _ => crate::init_tracing(log_format, None),
     };
     match command {
         Command::Init(_) => Ok(()),

@@ -94,6 +94,7 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         "{}://{web_addr}",
         if web_tls.is_some() { "https" } else { "http" }
     );
+    tracing::info!(smtp = %addr, console = %web_url, store = %describe(&ctx.store_url), "serving");
     eprintln!(
         "etraq serve: SMTP on {addr}{}, console on {web_url}, store {}",
         if gw_cfg.tls.is_some() {

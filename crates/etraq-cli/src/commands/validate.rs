@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::ValidateArgs;
 use crate::context::Context;
-use crate::out::Out;
+use crate::out::{JsonArray, Out};
 use crate::render;
 
 /// Runs `etraq validate`.
@@ -63,7 +63,7 @@ pub async fn run(ctx: &Context, args: ValidateArgs) -> Result<()> {
         bail!("{why}");
     }
 
-    let bar = progress_bar(inputs.len() as u64, args.json || args.csv);
+    let bar = progress_bar(inputs.len() as u64, args.json || args.jsonl || args.csv);
     let started = Instant::now();
     let mut out = Out::new();
     let mut results: HashMap<String, CheckResult> = HashMap::new();
@@ -73,7 +73,7 @@ pub async fn run(ctx: &Context, args: ValidateArgs) -> Result<()> {
             if let Some(bar) = &bar {
                 bar.inc(1);
             }
-            if args.json {
+            if args.jsonl {
                 // Streamed as decided: a long list shows results at once.
                 let line = serde_json::to_string(&r).map_err(anyhow::Error::from);
                 if let Err(e) = line.and_then(|l| out.line(l).map_err(anyhow::Error::from)) {
@@ -93,7 +93,13 @@ pub async fn run(ctx: &Context, args: ValidateArgs) -> Result<()> {
     let ordered: Vec<&CheckResult> = inputs.iter().filter_map(|i| results.get(i)).collect();
     if args.csv {
         print_csv(&mut out, &ordered)?;
-    } else if !args.json {
+    } else if args.json {
+        let mut array = JsonArray::start(&mut out)?;
+        for r in &ordered {
+            array.push(r)?;
+        }
+        array.finish()?;
+    } else if !args.jsonl {
         let mut t = render::table(&["Address", "Verdict", "Reason"]);
         for r in &ordered {
             t.add_row(vec![

@@ -224,7 +224,7 @@ pub fn plan_one(policies: &Policies, now: Timestamp, dr: &Dr, users: &Directory)
             next.warned_at = Some(now);
         }
     }
-    next.due_at = next_due(policy, &next, max_level, now);
+    next.due_at = next_due(policy, &next, max_level);
     Outcome {
         next,
         notices,
@@ -242,9 +242,10 @@ fn needs_warning(dr: &Dr) -> bool {
 }
 
 /// When something can next fire for this DR (its reminder, its warning, its next escalation
-/// level), or `None`. Never a time at or before `now` for something that already fired, so a
-/// planned DR is not picked up again until it is really due.
-pub fn next_due(policy: &Policy, dr: &Dr, max_level: u32, now: Timestamp) -> Option<Timestamp> {
+/// level), or `None`. It depends on the DR's state alone: whatever fired in this cycle changed
+/// that state (warned, level raised, reminder cleared), so its time is no longer considered and
+/// a planned DR is not picked up again until something is really due.
+pub fn next_due(policy: &Policy, dr: &Dr, max_level: u32) -> Option<Timestamp> {
     let mut due: Option<Timestamp> = dr.remind_at;
     let mut consider = |t: Option<Timestamp>| {
         if let Some(t) = t {
@@ -264,9 +265,6 @@ pub fn next_due(policy: &Policy, dr: &Dr, max_level: u32, now: Timestamp) -> Opt
             consider(policy.deadline(since, threshold));
         }
     }
-    // `now` bounds nothing here by construction: whatever fired at `now` changed the state so
-    // that its time is no longer considered, and what is left lies ahead.
-    let _ = now;
     due
 }
 

@@ -148,12 +148,7 @@ impl Escalator {
                 }
             }
             if outcome.changed(before) {
-                let mut next = outcome.next;
-                next.version = before.version + 1;
-                drs.push(DrWrite {
-                    dr: next,
-                    expected_version: before.version,
-                });
+                drs.push(DrWrite::replace(before, outcome.next));
             }
         }
         // Bypassed: DRs the cycle examined (the due index offered them) that needed nothing. A

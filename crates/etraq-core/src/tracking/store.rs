@@ -28,6 +28,29 @@ pub struct DrWrite {
     pub expected_version: u64,
 }
 
+impl DrWrite {
+    /// A DR that must not exist yet. It is stored as version 1, whatever `dr.version` says, so
+    /// no caller has to know the numbering.
+    pub fn create(mut dr: Dr) -> Self {
+        dr.version = 1;
+        Self {
+            dr,
+            expected_version: 0,
+        }
+    }
+
+    /// `next` replacing `current`, conditionally on `current` still being the stored version.
+    /// The one place a DR's version is bumped: transitions only change state, and a write that
+    /// lost a race is refused by the store instead of overwriting the winner.
+    pub fn replace(current: &Dr, mut next: Dr) -> Self {
+        next.version = current.version + 1;
+        Self {
+            dr: next,
+            expected_version: current.version,
+        }
+    }
+}
+
 /// One mail's worth of writes, applied atomically by [`TrackingStore::apply`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangeSet {
@@ -299,4 +322,64 @@ pub trait TrackingStore: Send + Sync {
 
     /// The journal entries, oldest first.
     async fn list_pending(&self) -> Result<Vec<PendingDelivery>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracking::Parties;
+    use crate::tracking::transition::{self, MailSummary};
+
+    fn addr(s: &str) -> EmailAddress {
+        s.parse().unwrap()
+    }
+
+    fn new_dr() -> Dr {
+        let parties = Parties {
+            sender: Some(addr("ann@customer.test")),
+            direction: Direction::Inbound,
+            local_recipients: vec![addr("support@example.com")],
+            external_recipients: vec![],
+            external: vec![addr("ann@customer.test")],
+        };
+        let summary = MailSummary {
+            parties: &parties,
+            subject: "help",
+            recipient: None,
+            mail_type: crate::model::MailType::Normal,
+        };
+        let now: jiff::Timestamp = "2026-12-01T09:00:00Z".parse().unwrap();
+        let id = DrId::new(
+            "DR",
+            now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date(),
+            1,
+        )
+        .unwrap();
+        transition::new_dr(
+            id,
+            addr("support@example.com"),
+            vec![],
+            addr("ann@customer.test"),
+            &summary,
+            now,
+        )
+    }
+
+    #[test]
+    fn writes_number_versions_themselves_and_transitions_leave_them_alone() {
+        let mut created = new_dr();
+        created.version = 42;
+        let first = DrWrite::create(created);
+        assert_eq!((first.dr.version, first.expected_version), (1, 0));
+
+        let stored = first.dr;
+        let later: jiff::Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        let closed = transition::close(&stored, later);
+        assert_eq!(
+            closed.version, stored.version,
+            "a transition changes state only"
+        );
+        let second = DrWrite::replace(&stored, closed);
+        assert_eq!((second.dr.version, second.expected_version), (2, 1));
+    }
 }

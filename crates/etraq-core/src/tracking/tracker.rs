@@ -418,19 +418,19 @@ impl Tracker {
     /// One DR number from the pool, reserving a new block when it is empty.
     async fn pooled_number(&self) -> Result<u64> {
         loop {
-            if let Ok(mut pool) = self.pool.lock() {
-                while let Some(range) = pool.first_mut() {
-                    if let Some(n) = range.next() {
-                        return Ok(n);
-                    }
-                    pool.remove(0);
-                }
+            if let Some(n) = take_from_pool(&mut self.pool_guard()) {
+                return Ok(n);
             }
             let first = self.store.reserve_dr_numbers(POOL_BLOCK).await?;
-            if let Ok(mut pool) = self.pool.lock() {
-                pool.push(first..first + POOL_BLOCK);
-            }
+            self.pool_guard().push(first..first + POOL_BLOCK);
         }
+    }
+
+    /// The number pool, even after a panic elsewhere while it was held: its ranges are
+    /// reserved numbers that are never handed out twice whatever state the panic left, so a
+    /// poisoned lock is safe to take over (and refusing it would stop tracking for good).
+    fn pool_guard(&self) -> std::sync::MutexGuard<'_, Vec<std::ops::Range<u64>>> {
+        lock_pool(&self.pool)
     }
 
     /// Turns a classification into the writes that record it.
@@ -478,10 +478,7 @@ impl Tracker {
                     &summary,
                     now,
                 );
-                dr_write = Some(DrWrite {
-                    dr,
-                    expected_version: 0,
-                });
+                dr_write = Some(DrWrite::create(dr));
                 link.extend(answers.iter().cloned());
                 Some(id)
             }
@@ -496,10 +493,7 @@ impl Tracker {
                     .ok_or_else(|| Error::Conflict(format!("DR {id} vanished")))?;
                 let (next, resp) = transition::apply_mail(current, action, &summary, now);
                 response = resp;
-                dr_write = Some(DrWrite {
-                    dr: next,
-                    expected_version: current.version,
-                });
+                dr_write = Some(DrWrite::replace(current, next));
                 Some(id.clone())
             }
         };
@@ -576,21 +570,34 @@ impl Tracker {
                     what: "DR",
                     key: id.to_string(),
                 })?;
-            let next = change(&current)?;
-            match self
-                .store
-                .save_dr(DrWrite {
-                    dr: next.clone(),
-                    expected_version: current.version,
-                })
-                .await
-            {
+            let write = DrWrite::replace(&current, change(&current)?);
+            let next = write.dr.clone();
+            match self.store.save_dr(write).await {
                 Ok(()) => return Ok(next),
                 Err(e) if e.is_conflict() && attempt < MAX_ATTEMPTS => attempt += 1,
                 Err(e) => return Err(e),
             }
         }
     }
+}
+
+/// Locks the number pool, taking it over if a panic poisoned it (see [`Tracker::pool_guard`]).
+fn lock_pool(
+    pool: &std::sync::Mutex<Vec<std::ops::Range<u64>>>,
+) -> std::sync::MutexGuard<'_, Vec<std::ops::Range<u64>>> {
+    pool.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The next unused number of the pool, dropping the ranges it has used up.
+fn take_from_pool(pool: &mut Vec<std::ops::Range<u64>>) -> Option<u64> {
+    while let Some(range) = pool.first_mut() {
+        if let Some(n) = range.next() {
+            return Some(n);
+        }
+        pool.remove(0);
+    }
+    None
 }
 
 /// What earlier mails of the current batch wrote, for the mails after them.
@@ -686,5 +693,34 @@ impl Overlay {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_hands_out_every_reserved_number_once_in_order() {
+        let mut pool = vec![1..3, 3..3, 10..12];
+        let got: Vec<u64> = std::iter::from_fn(|| take_from_pool(&mut pool)).collect();
+        assert_eq!(got, [1, 2, 10, 11]);
+        assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn a_poisoned_pool_still_gives_numbers_instead_of_looping() {
+        let pool = std::sync::Arc::new(std::sync::Mutex::new(vec![5..7]));
+        let p = pool.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = p.lock();
+            panic!("poison the pool on purpose");
+        })
+        .join();
+        assert!(pool.is_poisoned());
+        // Before: `lock()` failed for ever, so the tracker reserved block after block in a loop.
+        assert_eq!(take_from_pool(&mut lock_pool(&pool)), Some(5));
+        assert_eq!(take_from_pool(&mut lock_pool(&pool)), Some(6));
+        assert_eq!(take_from_pool(&mut lock_pool(&pool)), None);
     }
 }

@@ -170,7 +170,6 @@ pub fn apply_mail(
     }
     next.last_recipient = mail.recipient.cloned();
     next.last_mail_type = mail.mail_type;
-    next.version = dr.version + 1;
     (next, response)
 }
 
@@ -180,7 +179,6 @@ pub fn close(dr: &Dr, now: Timestamp) -> Dr {
     next.status = DrStatus::Closed;
     end_wait(&mut next);
     next.last_activity = now.max(dr.last_activity);
-    next.version = dr.version + 1;
     next
 }
 
@@ -191,7 +189,6 @@ pub fn reopen(dr: &Dr, now: Timestamp) -> Dr {
         start_wait(&mut next, now);
     }
     next.last_activity = now.max(dr.last_activity);
-    next.version = dr.version + 1;
     next
 }
 
@@ -200,7 +197,6 @@ pub fn remind(dr: &Dr, at: Timestamp) -> Dr {
     let mut next = dr.clone();
     next.remind_at = Some(at);
     next.due_at = Some(next.due_at.map_or(at, |d| d.min(at)));
-    next.version = dr.version + 1;
     next
 }
 
@@ -219,7 +215,6 @@ pub fn assign(dr: &Dr, new_owner: &EmailAddress, now: Timestamp) -> Dr {
         }
     }
     next.last_activity = now.max(dr.last_activity);
-    next.version = dr.version + 1;
     next
 }
 
