@@ -18,6 +18,37 @@ fn opt(s: &Option<String>) -> String {
     s.clone().unwrap_or_default()
 }
 
+/// Adding rows whose text came from outside (a mail's subject, an address as typed, a page's
+/// URL). A control character in such text (an ESC starting a terminal escape sequence, a CR
+/// that moves the cursor back over a column) must never reach the terminal as is: it could
+/// hide or forge what the table says. Each is shown escaped instead (`\r`, `\u{1b}`).
+pub trait TableExt {
+    /// Adds one row of text, its control characters made visible.
+    fn add_text_row(&mut self, cells: Vec<String>) -> &mut Self;
+}
+
+impl TableExt for Table {
+    fn add_text_row(&mut self, cells: Vec<String>) -> &mut Self {
+        self.add_row(cells.into_iter().map(|c| visible(&c)).collect::<Vec<_>>())
+    }
+}
+
+/// `text` with its control characters written as Rust escapes; other text unchanged.
+pub fn visible(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// A table in the house style: box drawing on a terminal (fitted to its width), Markdown
 /// otherwise so it pastes and greps well.
 pub fn table(headers: &[&str]) -> Table {
@@ -50,7 +81,7 @@ pub fn dr_table(rows: &[DrRow], tz: &TimeZone) -> Table {
         "Level",
     ]);
     for r in rows {
-        t.add_row(vec![
+        t.add_text_row(vec![
             r.owner.clone(),
             r.sender.clone(),
             opt(&r.recipient),
@@ -77,7 +108,7 @@ pub fn untracked_table(rows: &[UntrackedRow], tz: &TimeZone) -> Table {
         "Reason",
     ]);
     for r in rows {
-        t.add_row(vec![
+        t.add_text_row(vec![
             opt(&r.recipient),
             opt(&r.sender),
             r.subject.clone(),
@@ -118,7 +149,7 @@ pub fn mail_table(rows: &[MailRow], tz: &TimeZone, with_dr: bool) -> Table {
         if with_dr {
             row.push(opt(&r.dr));
         }
-        t.add_row(row);
+        t.add_text_row(row);
     }
     t
 }
@@ -135,7 +166,7 @@ pub fn user_table(users: &[User]) -> Table {
         "Alert Mail",
     ]);
     for u in users {
-        t.add_row(vec![
+        t.add_text_row(vec![
             u.email.to_string(),
             u.name.clone(),
             u.department.clone().unwrap_or_default(),
@@ -168,7 +199,7 @@ pub fn alert_table(rows: &[AlertRow], tz: &TimeZone) -> Table {
         } else {
             r.event_type.clone()
         };
-        t.add_row(vec![
+        t.add_text_row(vec![
             event,
             r.user.clone(),
             time(r.date_time, tz),

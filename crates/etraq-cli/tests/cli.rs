@@ -1120,6 +1120,38 @@ fn every_table_the_cli_prints_has_a_header_for_every_column() {
     }
 }
 
+#[test]
+fn control_characters_from_a_mail_never_reach_the_terminal_through_a_table() {
+    let env = Env::new("sqlite");
+    // An encoded word that decodes to ESC [ 2 J (clear screen) and a CR: a customer's subject
+    // must not be able to repaint the agent's terminal.
+    env.ingest(
+        "evil.eml",
+        &[
+            ("From", "ann@customer.test"),
+            ("To", "support@example.com"),
+            ("Subject", "=?utf-8?q?refund=1B[2Jnow=0Dok?="),
+            ("Message-ID", "<evil@customer.test>"),
+        ],
+        "2026-11-27T09:00:00Z",
+    );
+    let id = env.drs()[0]["id"].as_str().unwrap().to_string();
+    for args in [
+        vec!["dr", "list"],
+        vec!["dr", "show", &id],
+        vec!["history", "ann@customer.test"],
+    ] {
+        let out = env.etraq().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text.contains('\x1b') && !text.contains('\r'),
+            "{args:?}: {text:?}"
+        );
+        assert!(text.contains("refund"), "{args:?}: {text}");
+    }
+}
+
 /// Runs `etraq ARGS` under a pseudo-terminal (util-linux `script`), as a person at a terminal
 /// would; returns everything it wrote, or `None` when `script` is not installed.
 fn on_a_terminal(env: &Env, args: &str) -> Option<String> {

@@ -154,7 +154,13 @@ async fn json_follows_check_if_email_exists_as_an_array_and_jsonl_as_lines() {
     assert_eq!(keys(&alice["misc"]), ["is_disposable", "is_role_account"]);
     assert_eq!(
         keys(&alice["syntax"]),
-        ["address", "domain", "is_valid_syntax", "username"]
+        [
+            "address",
+            "domain",
+            "is_valid_syntax",
+            "requires_smtputf8",
+            "username"
+        ]
     );
     assert_eq!(alice["is_reachable"], "safe");
     assert_eq!(alice["mx"]["records"][0], "mx.acme-tools.com");
@@ -314,6 +320,71 @@ async fn blocked_smtp_is_said_once_and_exits_1() {
     let lines = json_array(&out.stdout);
     assert_eq!(lines[0]["is_reachable"], "unknown");
     assert_eq!(lines[0]["mx"]["accepts_mail"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_on_the_command_line_are_checked_exactly_as_given() {
+    let w = world().await;
+    std::fs::write(
+        w.dir.path().join("list.txt"),
+        "  alice@acme-tools.com  \r\n",
+    )
+    .unwrap();
+    let out = w
+        .etraq()
+        .args([
+            "validate",
+            "alice@acme-tools.com\r\n",
+            " \r\nalice@acme-tools.com",
+            "alice@acme-tools.com.",
+            "josé@acme-tools.com",
+            "--list",
+            "list.txt",
+            "--no-smtp",
+            "--json",
+        ])
+        .args(w.net_flags())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let rows = json_array(&out.stdout);
+    let by = |input: &str| {
+        rows.iter()
+            .find(|v| v["input"] == input)
+            .unwrap_or_else(|| panic!("{input:?} in {rows:?}"))
+            .clone()
+    };
+    for bad in [
+        "alice@acme-tools.com\r\n",
+        " \r\nalice@acme-tools.com",
+        "alice@acme-tools.com.",
+    ] {
+        let r = by(bad);
+        assert_eq!(r["is_reachable"], "invalid", "{bad:?}: {r}");
+        assert_eq!(r["syntax"]["is_valid_syntax"], false, "{bad:?}");
+    }
+    // A list file's lines may still be trimmed: that is the file's layout, not the address.
+    assert_eq!(
+        by("alice@acme-tools.com")["syntax"]["is_valid_syntax"],
+        true
+    );
+    let utf8 = by("josé@acme-tools.com");
+    assert_eq!(utf8["syntax"]["is_valid_syntax"], true);
+    assert_eq!(utf8["syntax"]["requires_smtputf8"], true);
+
+    // The table shows such an input with its control characters escaped, never raw.
+    let table = w
+        .etraq()
+        .args(["validate", "alice@acme-tools.com\r\n\u{1b}[2J", "--no-smtp"])
+        .args(w.net_flags())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(!text.contains('\r') && !text.contains('\x1b'), "{text:?}");
+    assert!(
+        text.contains("alice@acme-tools.com\\r\\n\\u{1b}[2J"),
+        "{text}"
+    );
 }
 
 #[test]

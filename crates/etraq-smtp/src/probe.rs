@@ -63,6 +63,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Reads one (possibly multi-line) reply within the timeout.
     async fn reply(&mut self) -> Result<Reply, Stop> {
+        self.raw_reply().await.map(to_reply)
+    }
+
+    /// One reply as the parser gave it, its lines joined by `\n`.
+    async fn raw_reply(&mut self) -> Result<smtp_proto::Response<String>, Stop> {
         let deadline = tokio::time::Instant::now() + self.wait;
         let mut receiver = ResponseReceiver::default();
         loop {
@@ -72,7 +77,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     Ok(r) => {
                         let used = self.buf.len() - iter.as_slice().len();
                         self.buf.drain(..used);
-                        return Ok(to_reply(r));
+                        return Ok(r);
                     }
                     Err(smtp_proto::Error::NeedsMoreData { .. }) => self.buf.clear(),
                     Err(e) => return Err(format!("unreadable reply: {e}")),
@@ -92,6 +97,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     async fn command(&mut self, line: &str) -> Result<Reply, Stop> {
         self.send(line).await?;
         self.reply().await
+    }
+
+    /// `EHLO`: the reply, and whether its extension lines offer SMTPUTF8.
+    async fn ehlo(&mut self, helo: &str) -> Result<(Reply, bool), Stop> {
+        self.send(&format!("EHLO {helo}")).await?;
+        let raw = self.raw_reply().await?;
+        // The first line is the server's name; each further line is one extension keyword
+        // with its parameters.
+        let utf8 = raw.message.lines().skip(1).any(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case("SMTPUTF8"))
+        });
+        Ok((to_reply(raw), utf8))
     }
 }
 
@@ -188,13 +207,23 @@ impl TcpProbe {
         }
         out.connected = true;
         let helo = &self.config.helo;
-        if !is_ok(&conn.command(&format!("EHLO {helo}")).await?) {
+        let (ehlo, utf8) = conn.ehlo(helo).await?;
+        if is_ok(&ehlo) {
+            out.smtputf8 = utf8;
+        } else {
             let r = conn.command(&format!("HELO {helo}")).await?;
             if !is_ok(&r) {
                 return Err(format!("HELO refused: {}", r.describe()));
             }
         }
-        let mail_from = format!("MAIL FROM:<{}>", self.config.mail_from);
+        // RFC 6531: a transaction with a UTF-8 recipient says SMTPUTF8 on its MAIL command.
+        // Saying it for an ASCII recipient too is harmless, so one MAIL line serves them all.
+        let needs_utf8 = addresses.iter().any(|a| !a.is_ascii());
+        let mail_from = if out.smtputf8 && needs_utf8 {
+            format!("MAIL FROM:<{}> SMTPUTF8", self.config.mail_from)
+        } else {
+            format!("MAIL FROM:<{}>", self.config.mail_from)
+        };
         let start = |r: Reply| {
             if is_ok(&r) {
                 Ok(())
@@ -214,6 +243,11 @@ impl TcpProbe {
             fresh = false;
         }
         for (i, address) in addresses.iter().enumerate() {
+            if !address.is_ascii() && !out.smtputf8 {
+                // Never put a UTF-8 address to a server that cannot take it; the verdict says
+                // why (its `rcpt` stays `None`).
+                continue;
+            }
             if !fresh {
                 conn.command("RSET").await?;
                 start(conn.command(&mail_from).await?)?;

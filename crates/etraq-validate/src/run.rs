@@ -455,6 +455,7 @@ impl<D: Dns + 'static, P: SmtpProbe + 'static> Shared<D, P> {
                     catch_all,
                     rcpt: s.rcpt.get(i).cloned().flatten(),
                     error: s.error.clone(),
+                    smtputf8: s.smtputf8,
                 },
             };
             let r = verdict(

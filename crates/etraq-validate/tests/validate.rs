@@ -65,6 +65,10 @@ async fn world() -> World {
         (ip(10), Mode::Endless),
         (ip(11), Mode::Garbage),
         (ip(12), Mode::LimitPerSession(3)),
+        (
+            ip(13),
+            Mode::Utf8Mailboxes(vec!["josé@utf8.test", "ann@utf8.test"]),
+        ),
     ])
     .await;
     let dns = net::start_dns(vec![
@@ -131,6 +135,8 @@ async fn world() -> World {
             records(vec![mx(10, "mx.limited.test")], vec![]),
         ),
         ("mx.limited.test", records(vec![], vec![ip(12)])),
+        ("utf8.test", records(vec![mx(10, "mx.utf8.test")], vec![])),
+        ("mx.utf8.test", records(vec![], vec![ip(13)])),
         ("nullmx.test", records(vec![mx(0, ".")], vec![])),
         ("nomx.test", records(vec![], vec![ip(2)])),
         ("nothing.test", records(vec![], vec![])),
@@ -422,4 +428,38 @@ async fn preflight_says_once_that_smtp_is_blocked() {
     )
     .await
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn utf8_addresses_go_only_to_servers_that_offer_smtputf8() {
+    let w = world().await;
+    let inputs = [
+        "josé@utf8.test",
+        "ann@utf8.test",
+        "mütze@utf8.test",
+        "josé@good.test",
+    ];
+    let (results, _) = run(&validator(&w, RunOptions::default()), &inputs).await;
+    let safe = &results["josé@utf8.test"];
+    assert_eq!(safe.is_reachable, Reachable::Safe, "{}", safe.reason);
+    assert!(safe.syntax.requires_smtputf8);
+    assert_eq!(results["ann@utf8.test"].is_reachable, Reachable::Safe);
+    assert!(!results["ann@utf8.test"].syntax.requires_smtputf8);
+    // Asked with SMTPUTF8 on MAIL, so the server answered about the mailbox itself.
+    assert_eq!(results["mütze@utf8.test"].is_reachable, Reachable::Invalid);
+    assert!(
+        results["mütze@utf8.test"].reason.contains("5.1.1"),
+        "{}",
+        results["mütze@utf8.test"].reason
+    );
+    // good.test's server does not offer SMTPUTF8: the address is never put to it.
+    let bounced = &results["josé@good.test"];
+    assert_eq!(bounced.is_reachable, Reachable::Invalid);
+    assert!(bounced.reason.contains("SMTPUTF8"), "{}", bounced.reason);
+    assert!(
+        !w.server(2).rcpts().iter().any(|r| !r.is_ascii()),
+        "{:?}",
+        w.server(2).rcpts()
+    );
+    assert!(w.server(13).rcpts().contains(&"josé@utf8.test".to_string()));
 }

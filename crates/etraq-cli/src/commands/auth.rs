@@ -11,6 +11,7 @@ use crate::cli::{AdminCommand, TokenCommand, UserPasswdArgs};
 use crate::commands::parse_address;
 use crate::context::Context;
 use crate::out::Out;
+use crate::render::TableExt as _;
 
 /// Reads a new password: twice, without echo, on a terminal; one line from standard input
 /// otherwise (so scripts can pipe it).
@@ -136,7 +137,7 @@ async fn token_inner(store: &dyn etraq_core::Store, cmd: TokenCommand) -> Result
             } else {
                 let mut t = crate::render::table(&["Id", "Login", "Name", "Created"]);
                 for k in &tokens {
-                    t.add_row(vec![
+                    t.add_text_row(vec![
                         k.id.clone(),
                         k.record.login.clone(),
                         k.record.name.clone(),

@@ -13,7 +13,7 @@ use super::Interrupted;
 use crate::cli::ExtractArgs;
 use crate::context::Context;
 use crate::out::{JsonArray, Out};
-use crate::render;
+use crate::render::{self, TableExt as _};
 
 /// Runs `etraq extract`.
 pub async fn run(ctx: &Context, args: ExtractArgs) -> Result<()> {
@@ -150,7 +150,7 @@ fn print_addresses(report: &CrawlReport, args: &ExtractArgs) -> Result<()> {
     } else if !report.addresses.is_empty() {
         let mut t = render::table(&["Address", "Pages", "First seen on"]);
         for a in &report.addresses {
-            t.add_row(vec![
+            t.add_text_row(vec![
                 a.address.clone(),
                 a.count.to_string(),
                 a.source_url.clone(),

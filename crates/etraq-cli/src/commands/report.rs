@@ -12,7 +12,7 @@ use crate::cli::{
 use crate::commands::{parse_address, parse_time};
 use crate::context::Context;
 use crate::out::Out;
-use crate::render;
+use crate::render::{self, TableExt as _};
 
 pub async fn run(ctx: &Context, cmd: ReportCommand) -> Result<()> {
     match cmd {
@@ -65,7 +65,7 @@ async fn unreplied(ctx: &Context, a: UnrepliedArgs) -> Result<()> {
         "Level",
     ]);
     for r in &out_rows {
-        t.add_row(vec![
+        t.add_text_row(vec![
             r.dr.id.clone(),
             r.dr.owner.clone(),
             r.dr.customer.clone(),
@@ -130,7 +130,7 @@ async fn response_times(ctx: &Context, a: ResponseTimesArgs) -> Result<()> {
         "max",
     ]);
     for s in &stats {
-        t.add_row(vec![
+        t.add_text_row(vec![
             s.user.to_string(),
             s.first.count.to_string(),
             format_seconds(s.first.median),
@@ -186,7 +186,7 @@ async fn volume(ctx: &Context, a: VolumeArgs) -> Result<()> {
     }
     let mut t = render::table(&["Day", "Direction", "Tracked", "Untracked"]);
     for d in &days {
-        t.add_row(vec![
+        t.add_text_row(vec![
             d.day.to_string(),
             d.direction.to_string(),
             d.tracked.to_string(),
@@ -211,7 +211,7 @@ pub async fn logs(ctx: &Context, cmd: LogsCommand) -> Result<()> {
             let tz = ctx.time_zone()?;
             let mut t = render::table(&["Filename", "Size in Bytes", "Created On", "Modified On"]);
             for f in &files {
-                t.add_row(vec![
+                t.add_text_row(vec![
                     f.name.clone(),
                     f.size.to_string(),
                     f.created.map(|c| render::time(c, &tz)).unwrap_or_default(),

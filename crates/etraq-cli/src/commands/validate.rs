@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::ValidateArgs;
 use crate::context::Context;
 use crate::out::{JsonArray, Out};
-use crate::render;
+use crate::render::{self, TableExt as _};
 
 /// Runs `etraq validate`.
 pub async fn run(ctx: &Context, args: ValidateArgs) -> Result<()> {
@@ -102,7 +102,7 @@ pub async fn run(ctx: &Context, args: ValidateArgs) -> Result<()> {
     } else if !args.jsonl {
         let mut t = render::table(&["Address", "Verdict", "Reason"]);
         for r in &ordered {
-            t.add_row(vec![
+            t.add_text_row(vec![
                 r.input.clone(),
                 r.is_reachable.label().to_string(),
                 r.reason.clone(),
@@ -170,8 +170,10 @@ fn inputs(args: &ValidateArgs) -> Result<Vec<String>> {
     if let Some(path) = &args.extract_from {
         all.extend(extract_from(path)?);
     }
+    // Each input once, compared as given (whitespace around an argument makes it a different,
+    // invalid input that the user should see).
     let mut seen = std::collections::HashSet::new();
-    all.retain(|a| seen.insert(a.trim().to_lowercase()));
+    all.retain(|a| seen.insert(a.to_lowercase()));
     Ok(all)
 }
 

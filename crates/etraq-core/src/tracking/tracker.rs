@@ -710,7 +710,7 @@ mod tests {
 
     #[test]
     fn a_poisoned_pool_still_gives_numbers_instead_of_looping() {
-        let pool = std::sync::Arc::new(std::sync::Mutex::new(vec![5..7]));
+        let pool = std::sync::Arc::new(std::sync::Mutex::new(vec![5..7, 9..9]));
         let p = pool.clone();
         let _ = std::thread::spawn(move || {
             let _held = p.lock();

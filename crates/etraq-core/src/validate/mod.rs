@@ -52,10 +52,14 @@ pub struct ProbeSession {
     /// The server ended the session with 421 (many limit recipients per connection): the
     /// unanswered addresses may be asked in a new session.
     pub closed_by_server: bool,
+    /// The server offered SMTPUTF8 (RFC 6531) in its EHLO reply. A probe sends a UTF-8 address
+    /// only then (with `MAIL FROM:<…> SMTPUTF8`); otherwise its `rcpt` stays `None`.
+    pub smtputf8: bool,
 }
 
 /// The SMTP dialogue of a validation: EHLO, MAIL FROM, an optional random-address probe, one
-/// `RCPT TO` per address with `RSET` and `MAIL FROM` between, QUIT. Never sends DATA.
+/// `RCPT TO` per address with `RSET` and `MAIL FROM` between, QUIT. Never sends DATA, and never
+/// sends an address with a UTF-8 local part to a server that did not offer SMTPUTF8.
 #[async_trait::async_trait]
 pub trait SmtpProbe: Send + Sync {
     /// One session with `target` for addresses of `domain`. `catch_all_local` is the random

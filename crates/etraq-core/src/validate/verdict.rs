@@ -167,6 +167,9 @@ pub enum SmtpFacts {
         rcpt: Option<Reply>,
         /// Why the session stopped early (a refused `MAIL FROM`, a timeout, garbage).
         error: Option<String>,
+        /// The server offered SMTPUTF8 in its EHLO reply. Without it the probe never sends a
+        /// UTF-8 address (the server could not take mail for it anyway).
+        smtputf8: bool,
     },
 }
 
@@ -272,7 +275,7 @@ pub fn verdict(
             return r;
         }
     }
-    let (catch_all, rcpt, error) = match smtp {
+    let (catch_all, rcpt, error, smtputf8) = match smtp {
         SmtpFacts::NotChecked(why) => {
             r.reason = why.clone();
             return r;
@@ -285,10 +288,20 @@ pub fn verdict(
             catch_all,
             rcpt,
             error,
-        } => (*catch_all, rcpt, error),
+            smtputf8,
+        } => (*catch_all, rcpt, error, *smtputf8),
     };
     r.smtp.can_connect_smtp = true;
     r.smtp.is_catch_all = catch_all == Some(true);
+    if r.syntax.requires_smtputf8 && !smtputf8 {
+        // RFC 6531 §3.4: a client must not send this address to such a server, and any mail
+        // to it would bounce on the way.
+        r.is_reachable = Reachable::Invalid;
+        r.reason = "the mail exchanger does not offer SMTPUTF8, which this UTF-8 address \
+                    needs: mail to it would bounce"
+            .into();
+        return r;
+    }
     let Some(reply) = rcpt else {
         r.reason = error
             .clone()
@@ -434,7 +447,42 @@ mod tests {
             catch_all: Some(catch_all),
             rcpt: Some(rcpt),
             error: None,
+            smtputf8: false,
         }
+    }
+
+    #[test]
+    fn a_utf8_address_needs_a_server_that_offers_smtputf8() {
+        let mx = || MxFacts::Hosts(vec!["mx.acme.test".into()]);
+        let without = SmtpFacts::Session {
+            catch_all: Some(false),
+            rcpt: None,
+            error: None,
+            smtputf8: false,
+        };
+        let r = check("josé@acme.test", mx(), without);
+        assert_eq!(r.is_reachable, Reachable::Invalid);
+        assert!(r.reason.contains("SMTPUTF8"), "{}", r.reason);
+        let with = SmtpFacts::Session {
+            catch_all: Some(false),
+            rcpt: Some(reply(250, Some([2, 1, 5]), "ok")),
+            error: None,
+            smtputf8: true,
+        };
+        assert_eq!(
+            check("josé@acme.test", mx(), with).is_reachable,
+            Reachable::Safe
+        );
+        // An ASCII address does not care what the server offers.
+        assert_eq!(
+            check(
+                "jose@acme.test",
+                mx(),
+                session(reply(250, None, "ok"), false)
+            )
+            .is_reachable,
+            Reachable::Safe
+        );
     }
 
     #[test]

@@ -127,6 +127,9 @@ pub enum Mode {
     /// 250 for everything, but the (n+1)-th RCPT of a connection gets 421 and the connection
     /// ends (a recipients-per-connection limit).
     LimitPerSession(usize),
+    /// Offers SMTPUTF8 and behaves like `Mailboxes`, except that a UTF-8 recipient in a
+    /// transaction whose MAIL did not say SMTPUTF8 gets 553 5.6.7 (RFC 6531), as Postfix does.
+    Utf8Mailboxes(Vec<&'static str>),
 }
 
 /// A running SMTP server and its connection count.
@@ -190,6 +193,7 @@ async fn serve(
 ) {
     let (r, mut w) = tcp.into_split();
     let mut rcpts_here = 0usize;
+    let mut utf8_transaction = false;
     let mut lines = BufReader::new(r).lines();
     match mode {
         Mode::Silent => {
@@ -219,8 +223,13 @@ async fn serve(
                     }
                 }
             }
-            "250-mx.test\r\n250 PIPELINING\r\n".into()
+            if let Mode::Utf8Mailboxes(_) = mode {
+                "250-mx.test\r\n250-PIPELINING\r\n250 SMTPUTF8\r\n".into()
+            } else {
+                "250-mx.test\r\n250 PIPELINING\r\n".into()
+            }
         } else if upper.starts_with("MAIL FROM") || upper.starts_with("RSET") {
+            utf8_transaction = upper.starts_with("MAIL FROM") && upper.ends_with(" SMTPUTF8");
             "250 2.0.0 OK\r\n".into()
         } else if upper.starts_with("RCPT TO:") {
             let addr = line[8..]
@@ -239,7 +248,13 @@ async fn serve(
                 return;
             }
             match &mode {
-                Mode::Mailboxes(ok) if ok.contains(&addr.as_str()) => "250 2.1.5 OK\r\n".into(),
+                Mode::Utf8Mailboxes(_) if !addr.is_ascii() && !utf8_transaction => {
+                    "553 5.6.7 SMTPUTF8 is required for this address\r\n".into()
+                }
+                Mode::Mailboxes(ok) | Mode::Utf8Mailboxes(ok) if ok.contains(&addr.as_str()) => {
+                    "250 2.1.5 OK\r\n".into()
+                }
+                Mode::Utf8Mailboxes(_) => "550 5.1.1 User unknown\r\n".into(),
                 Mode::Mailboxes(_) => {
                     "550 5.1.1 <x>: Recipient address rejected: User unknown\r\n".into()
                 }
