@@ -132,6 +132,19 @@ mod tests {
     use etraq_core::model::CycleRecord;
 
     #[cfg(unix)]
+    /// A cycle run on 2026-11-27 at 13:00 UTC.
+    fn cycle_at_13h(id: u64, warned: u64, bypassed: u64) -> CycleRecord {
+        CycleRecord {
+            id,
+            at: "2026-11-27T13:00:00Z".parse().unwrap(),
+            warned,
+            escalated: 0,
+            reminded: 0,
+            bypassed,
+            decisions: vec![],
+        }
+    }
+
     #[test]
     fn logs_are_never_written_through_a_link() {
         let dir = tempfile::tempdir().unwrap();
@@ -149,15 +162,7 @@ mod tests {
         let mut log = DailyLog::new(logs.clone(), TimeZone::UTC);
         assert!(log.write(b"a log line\n").is_err());
         // A cycle log name taken by a link goes to the next name.
-        let rec = CycleRecord {
-            id: 1,
-            at: "2026-11-27T13:00:00Z".parse().unwrap(),
-            warned: 0,
-            escalated: 0,
-            reminded: 0,
-            bypassed: 0,
-            decisions: vec![],
-        };
+        let rec = cycle_at_13h(1, 0, 0);
         std::os::unix::fs::symlink(&victim, logs.join("EscWarnings-20261127130000.log")).unwrap();
         let p = write_cycle_log(&logs, &rec, &TimeZone::UTC).unwrap();
         assert!(p.ends_with("EscWarnings-20261127130000-1.log"));
@@ -167,15 +172,7 @@ mod tests {
     #[test]
     fn cycle_logs_are_named_listed_and_pruned() {
         let dir = tempfile::tempdir().unwrap();
-        let rec = CycleRecord {
-            id: 7,
-            at: "2026-11-27T13:00:00Z".parse().unwrap(),
-            warned: 1,
-            escalated: 0,
-            reminded: 0,
-            bypassed: 2,
-            decisions: vec![],
-        };
+        let rec = cycle_at_13h(7, 1, 2);
         let a = write_cycle_log(dir.path(), &rec, &TimeZone::UTC).unwrap();
         let b = write_cycle_log(dir.path(), &rec, &TimeZone::UTC).unwrap();
         assert!(a.ends_with("EscWarnings-20261127130000.log"));

@@ -1,9 +1,9 @@
-//! Output rows (the contract JSON field names of DESIGN §11) and their tables (the seed guide's
-//! columns).
+//! Output rows (the contract JSON field names, from `etraq_core::views`) and their tables (the
+//! columns of `etraq_core::views::columns`, shared with the console).
 
 use comfy_table::{ContentArrangement, Table, presets};
 use etraq_core::User;
-pub use etraq_core::views::{AlertRow, DrRow, MailRow, UntrackedRow};
+pub use etraq_core::views::{AlertRow, DrRow, MailRow, UntrackedRow, columns};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -68,18 +68,7 @@ pub fn table(headers: &[&str]) -> Table {
 
 /// The Tracked Mails columns of the seed guide, plus status and escalation level.
 pub fn dr_table(rows: &[DrRow], tz: &TimeZone) -> Table {
-    let mut t = table(&[
-        "Owner",
-        "Sender",
-        "Recipient",
-        "Subject",
-        "Assigned On",
-        "DR Assigned",
-        "CC Users",
-        "Mail Type",
-        "Status",
-        "Level",
-    ]);
+    let mut t = table(columns::DRS);
     for r in rows {
         t.add_text_row(vec![
             r.owner.clone(),
@@ -99,14 +88,7 @@ pub fn dr_table(rows: &[DrRow], tz: &TimeZone) -> Table {
 
 /// The Untracked Mails columns of the seed guide.
 pub fn untracked_table(rows: &[UntrackedRow], tz: &TimeZone) -> Table {
-    let mut t = table(&[
-        "Recipient",
-        "Sender",
-        "Subject",
-        "CC Users",
-        "Mailed On",
-        "Reason",
-    ]);
+    let mut t = table(columns::UNTRACKED);
     for r in rows {
         t.add_text_row(vec![
             opt(&r.recipient),
@@ -122,14 +104,7 @@ pub fn untracked_table(rows: &[UntrackedRow], tz: &TimeZone) -> Table {
 
 /// Mails of a history or a thread.
 pub fn mail_table(rows: &[MailRow], tz: &TimeZone, with_dr: bool) -> Table {
-    let mut headers = vec![
-        "Mailed On",
-        "Direction",
-        "Sender",
-        "Recipient",
-        "Subject",
-        "Type / Reason",
-    ];
+    let mut headers = columns::MAILS.to_vec();
     if with_dr {
         headers.push("DR");
     }
@@ -156,15 +131,7 @@ pub fn mail_table(rows: &[MailRow], tz: &TimeZone, with_dr: bool) -> Table {
 
 /// Users.
 pub fn user_table(users: &[User]) -> Table {
-    let mut t = table(&[
-        "Email",
-        "Name",
-        "Department",
-        "Supervisor",
-        "Role",
-        "Tracking",
-        "Alert Mail",
-    ]);
+    let mut t = table(columns::USERS);
     for u in users {
         t.add_text_row(vec![
             u.email.to_string(),
@@ -184,23 +151,10 @@ pub fn user_table(users: &[User]) -> Table {
 
 /// The Alerts columns of the seed guide, plus the mail state.
 pub fn alert_table(rows: &[AlertRow], tz: &TimeZone) -> Table {
-    let mut t = table(&[
-        "Event Type",
-        "User",
-        "Date & Time",
-        "Source DR",
-        "Assigned On",
-        "DR Owner",
-        "Mail",
-    ]);
+    let mut t = table(columns::ALERTS);
     for r in rows {
-        let event = if r.event_type == "Escalated" {
-            format!("Escalated (level {})", r.level)
-        } else {
-            r.event_type.clone()
-        };
         t.add_text_row(vec![
-            event,
+            r.event_label(),
             r.user.clone(),
             time(r.date_time, tz),
             r.source_dr.clone(),

@@ -193,6 +193,80 @@ pub struct AlertRow {
     pub mail: String,
 }
 
+impl AlertRow {
+    /// The Event Type cell: `Escalated (level 2)` for escalations, else the kind.
+    pub fn event_label(&self) -> String {
+        event_label(&self.event_type, self.level)
+    }
+}
+
+/// The Event Type cell of an alert: an escalation says its level.
+pub fn event_label(event_type: &str, level: u32) -> String {
+    if event_type == crate::model::AlertKind::Escalated.to_string() {
+        format!("Escalated (level {level})")
+    } else {
+        event_type.to_string()
+    }
+}
+
+/// The column headings of the listings, named as the original product's guide names them.
+/// The CLI's tables and the console's pages both take them from here, so a listing shows the
+/// same columns under the same names wherever it is read; a frontend may add columns of its
+/// own after them (a link to the raw mail, a password state).
+pub mod columns {
+    /// Tracked Mails (DRs): the guide's columns plus status and escalation level.
+    pub const DRS: &[&str] = &[
+        "Owner",
+        "Sender",
+        "Recipient",
+        "Subject",
+        "Assigned On",
+        "DR Assigned",
+        "CC Users",
+        "Mail Type",
+        "Status",
+        "Level",
+    ];
+    /// Untracked Mails.
+    pub const UNTRACKED: &[&str] = &[
+        "Recipient",
+        "Sender",
+        "Subject",
+        "CC Users",
+        "Mailed On",
+        "Reason",
+    ];
+    /// The mails of a history or a DR's thread.
+    pub const MAILS: &[&str] = &[
+        "Mailed On",
+        "Direction",
+        "Sender",
+        "Recipient",
+        "Subject",
+        "Type / Reason",
+    ];
+    /// Users.
+    pub const USERS: &[&str] = &[
+        "Email",
+        "Name",
+        "Department",
+        "Supervisor",
+        "Role",
+        "Tracking",
+        "Alert Mail",
+    ];
+    /// Alerts: the guide's columns plus the state of the alert mail.
+    pub const ALERTS: &[&str] = &[
+        "Event Type",
+        "User",
+        "Date & Time",
+        "Source DR",
+        "Assigned On",
+        "DR Owner",
+        "Mail",
+    ];
+}
+
 impl From<&Alert> for AlertRow {
     fn from(a: &Alert) -> Self {
         AlertRow {

@@ -33,37 +33,14 @@ pub(crate) fn tx_write_dr(t: &Tx<'_>, w: &DrWrite) -> TxResult<()> {
         Some(v) => Some(tx_from_json("drs", &v)?),
         None => None,
     };
-    match (&current, w.expected_version) {
-        (None, 0) => {}
-        (Some(_), 0) => {
-            return abort(Error::Conflict(format!(
-                "DR number {} already exists",
-                w.dr.id.number()
-            )));
-        }
-        (None, _) => return abort(Error::Conflict(format!("DR {} does not exist", w.dr.id))),
-        (Some(c), expected) => {
-            if c.id != w.dr.id {
-                return abort(Error::Conflict(format!(
-                    "DR number {} is {}, not {}",
-                    w.dr.id.number(),
-                    c.id,
-                    w.dr.id
-                )));
-            }
-            if c.version != expected {
-                return abort(Error::Conflict(format!(
-                    "DR {} is at version {}, expected {expected}",
-                    w.dr.id, c.version
-                )));
-            }
-        }
-    }
-    if w.dr.version != w.expected_version + 1 {
-        return abort(Error::Invalid(format!(
-            "DR {} written with version {} over {}",
-            w.dr.id, w.dr.version, w.expected_version
-        )));
+    let stored_id = current.as_ref().map(|c| c.id.to_string());
+    if let Err(e) = w.check(
+        current
+            .as_ref()
+            .zip(stored_id.as_deref())
+            .map(|(c, id)| (id, c.version)),
+    ) {
+        return abort(e);
     }
     let n = w.dr.id.number();
     if let Some(c) = &current {

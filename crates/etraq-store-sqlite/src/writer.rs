@@ -267,35 +267,11 @@ fn check_and_write_dr(tx: &Connection, w: &DrWrite) -> Result<(), Error> {
             .optional()
         })
         .ctx("reading a DR version")?;
-    match (&current, w.expected_version) {
-        (None, 0) => {}
-        (Some(_), 0) => {
-            return Err(Error::Conflict(format!(
-                "DR number {number} already exists"
-            )));
-        }
-        (None, _) => return Err(Error::Conflict(format!("DR {} does not exist", w.dr.id))),
-        (Some(c), expected) => {
-            if c.id != w.dr.id.to_string() {
-                return Err(Error::Conflict(format!(
-                    "DR number {number} is {}, not {}",
-                    c.id, w.dr.id
-                )));
-            }
-            if c.version as u64 != expected {
-                return Err(Error::Conflict(format!(
-                    "DR {} is at version {}, expected {expected}",
-                    w.dr.id, c.version
-                )));
-            }
-        }
-    }
-    if w.dr.version != w.expected_version + 1 {
-        return Err(Error::Invalid(format!(
-            "DR {} written with version {} over {}",
-            w.dr.id, w.dr.version, w.expected_version
-        )));
-    }
+    w.check(
+        current
+            .as_ref()
+            .map(|c| (c.id.as_str(), u64::try_from(c.version).unwrap_or(0))),
+    )?;
     match current {
         None => write_dr(tx, &w.dr),
         Some(c) => update_dr(tx, &w.dr, &c),

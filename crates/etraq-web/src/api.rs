@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use etraq_core::logs::LogFile;
 use etraq_core::model::CycleRecord;
-use etraq_core::service::{DrPage, PageRequest, UnrepliedQuery, UserResponses, VolumeDay};
+use etraq_core::service::{DrPage, UnrepliedQuery, UserResponses, VolumeDay};
 use etraq_core::views::{
     AlertRow, DrDetail, DrRow, MailRow, StatusView, UnrepliedRow, UntrackedRow,
 };
@@ -28,9 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Access, Signed};
 use crate::error::WebError;
 use crate::extract::{Json, PathText, Query, non_empty};
-use crate::parse::{
-    limit_of, page_at, parse_dr_filter, parse_dr_id, parse_local_time, parse_since,
-};
+use crate::parse::{DrListParams, page_at, parse_dr_id, parse_local_time, parse_since};
 use crate::routes::{Group, Routes};
 use crate::state::AppState;
 
@@ -114,7 +112,7 @@ pub fn router() -> Vec<Group> {
 async fn status(State(state): State<Arc<AppState>>, signed: Signed) -> ApiResult<StatusView> {
     let stats = match state.cached_stats() {
         Some(s) => s,
-        None => state.store.stats().await?,
+        None => state.store().stats().await?,
     };
     let mut v = StatusView::from_stats(&stats, state.server.store.clone());
     if !signed.actor.viewer.is_admin() {
@@ -141,21 +139,8 @@ async fn status(State(state): State<Arc<AppState>>, signed: Signed) -> ApiResult
     v.mode = Some(state.server.mode.clone());
     v.started_at = Some(state.server.started_at);
     v.uptime_secs = Some(now.as_second() - state.server.started_at.as_second());
-    v.services = Some(state.services.states());
+    v.services = Some(state.services().states());
     Ok(axum::Json(v))
-}
-
-/// Query of `GET /api/v1/drs`.
-#[derive(Debug, Default, Deserialize)]
-struct DrsQuery {
-    status: Option<String>,
-    owner: Option<String>,
-    customer: Option<String>,
-    sort: Option<String>,
-    order: Option<String>,
-    after: Option<u64>,
-    after_key: Option<String>,
-    limit: Option<usize>,
 }
 
 fn first_error(errors: Vec<(&'static str, String)>) -> Result<(), ApiError> {
@@ -169,28 +154,11 @@ fn first_error(errors: Vec<(&'static str, String)>) -> Result<(), ApiError> {
 async fn drs(
     State(state): State<Arc<AppState>>,
     signed: Signed,
-    Query(q): Query<DrsQuery>,
+    Query(q): Query<DrListParams>,
 ) -> ApiResult<Listing<DrRow>> {
-    let (f, errors) = parse_dr_filter(
-        q.status.as_deref(),
-        q.owner.as_deref(),
-        q.customer.as_deref(),
-        q.sort.as_deref(),
-        q.order.as_deref(),
-    );
+    let (f, errors) = q.filter();
     first_error(errors)?;
-    let DrPage { page, next_key } = state
-        .app
-        .list_drs(
-            &signed.actor,
-            &f,
-            &PageRequest {
-                after: q.after,
-                after_key: q.after_key,
-                limit: limit_of(q.limit),
-            },
-        )
-        .await?;
+    let DrPage { page, next_key } = state.app.list_drs(&signed.actor, &f, &q.page()).await?;
     Ok(axum::Json(Listing {
         items: page.items.iter().map(DrRow::from).collect(),
         next: page.next,

@@ -121,12 +121,12 @@ pub async fn viewer_for(
     let Ok(email) = EmailAddress::parse(login) else {
         return Ok(None);
     };
-    let Some(user) = state.store.get_user(&email).await? else {
+    let Some(user) = state.store().get_user(&email).await? else {
         return Ok(None);
     };
     let viewer = Viewer::user(user);
     let scope = match viewer.role {
-        Role::Supervisor => Scope::of(&viewer, &state.store.list_users().await?),
+        Role::Supervisor => Scope::of(&viewer, &state.store().list_users().await?),
         _ => Scope::of(&viewer, &[]),
     };
     Ok(Some((viewer, scope)))
@@ -186,7 +186,7 @@ impl FromRequestParts<Arc<AppState>> for Signed {
             error,
         };
         if let Some(token) = bearer(&parts.headers) {
-            let record = credentials::token(state.store.as_ref(), &token)
+            let record = credentials::token(state.store().as_ref(), &token)
                 .await
                 .map_err(|e| refuse(Some(e)))?;
             let Some(record) = record else {
@@ -206,7 +206,7 @@ impl FromRequestParts<Arc<AppState>> for Signed {
         let Some(token) = cookie_value(&parts.headers, COOKIE) else {
             return Err(refuse(None));
         };
-        let session = credentials::session(state.store.as_ref(), &token, Timestamp::now())
+        let session = credentials::session(state.store().as_ref(), &token, Timestamp::now())
             .await
             .map_err(|e| refuse(Some(e)))?;
         let Some(session) = session else {

@@ -80,7 +80,7 @@ impl Chrome {
             tabs.push(("/users", "Users".to_string()));
         }
         tabs.push(("/password", "Password".to_string()));
-        let services = state.services.states();
+        let services = state.services().states();
         let listening = if services.smtp {
             "Listening...".to_string()
         } else {
@@ -144,6 +144,12 @@ impl Column {
             label: label.to_string(),
             ..Column::default()
         }
+    }
+
+    /// Plain columns: a listing's shared headings (`etraq_core::views::columns`), then the
+    /// page's own.
+    pub fn all(shared: &[&str], own: &[&str]) -> Vec<Column> {
+        shared.iter().chain(own).map(|c| Column::new(c)).collect()
     }
 }
 

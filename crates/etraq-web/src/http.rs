@@ -36,6 +36,37 @@ pub struct ConnInfo {
     pub tls: bool,
 }
 
+/// How a file response is shown by the browser.
+pub enum Disposition {
+    /// In the page (`inline`): plain text to read.
+    Inline,
+    /// Saved under this name. It must be a name the server made or checked (letters, digits,
+    /// `-`, `.`): it is written into the header as is.
+    Attachment(String),
+}
+
+/// A file's bytes as a response with its type and disposition: the raw-mail and log-file
+/// routes answer this way, so their headers are written once.
+pub fn file_response(
+    bytes: Vec<u8>,
+    content_type: &'static str,
+    disposition: Disposition,
+) -> Response {
+    let mut r = Body::from(bytes).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let value = match disposition {
+        Disposition::Inline => Some(HeaderValue::from_static("inline")),
+        Disposition::Attachment(name) => {
+            HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")).ok()
+        }
+    };
+    if let Some(v) = value {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
 /// Refuses requests whose headers are too large (431) — hyper bounds its buffer too, but the
 /// router may also be driven directly (tests, benchmarks).
 pub async fn limit_headers(req: Request<Body>, next: Next) -> Response {

@@ -19,6 +19,51 @@ pub const DEFAULT_LIMIT: usize = 100;
 /// Field errors of a listing's filters: (field, message).
 pub type FieldErrors = Vec<(&'static str, String)>;
 
+/// The query of a DR listing, as the Tracked Mails page and `GET /api/v1/drs` take it.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct DrListParams {
+    /// `open`, `replied`, `closed` or `all`.
+    pub status: Option<String>,
+    /// An owner's address.
+    pub owner: Option<String>,
+    /// A customer's address or `@domain`.
+    pub customer: Option<String>,
+    /// `assigned`, `owner`, `customer` or `status`.
+    pub sort: Option<String>,
+    /// `newest`/`desc` or `oldest`/`asc`.
+    pub order: Option<String>,
+    /// The cursor of the previous page.
+    pub after: Option<u64>,
+    /// With a sort, the sort key of that cursor.
+    pub after_key: Option<String>,
+    /// Page size.
+    pub limit: Option<usize>,
+    /// The page's flash message after an action (`closed`, `assigned`); the API ignores it.
+    pub done: Option<String>,
+}
+
+impl DrListParams {
+    /// The filter, and the problems of each bad field.
+    pub fn filter(&self) -> (DrFilter, FieldErrors) {
+        parse_dr_filter(
+            self.status.as_deref(),
+            self.owner.as_deref(),
+            self.customer.as_deref(),
+            self.sort.as_deref(),
+            self.order.as_deref(),
+        )
+    }
+
+    /// Where the page starts and how long it is.
+    pub fn page(&self) -> etraq_core::service::PageRequest {
+        etraq_core::service::PageRequest {
+            after: self.after,
+            after_key: self.after_key.clone(),
+            limit: limit_of(self.limit),
+        }
+    }
+}
+
 /// Parses the filters of a DR listing; every bad value is reported against its field.
 pub fn parse_dr_filter(
     status: Option<&str>,

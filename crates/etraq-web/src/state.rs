@@ -51,20 +51,11 @@ pub struct WebDeps {
 
 /// Shared request state.
 pub struct AppState {
-    /// The use cases every page and API route calls.
+    /// The use cases every page and API route calls; it also holds the store, the tracker, the
+    /// live configuration, the pause switches and the log directory, so they live in one place.
     pub app: App,
-    /// The store.
-    pub store: Arc<dyn Store>,
-    /// The tracker.
-    pub tracker: Arc<Tracker>,
-    /// The configuration in effect.
-    pub config: LiveConfig,
     /// Where the configuration is saved.
     pub config_path: PathBuf,
-    /// The pause switches.
-    pub services: Services,
-    /// The log directory.
-    pub logs_dir: PathBuf,
     /// How the server runs.
     pub server: ServerInfo,
     /// Cookies get `Secure` (the console is served over TLS).
@@ -80,21 +71,11 @@ impl AppState {
     pub fn new(deps: WebDeps) -> Arc<AppState> {
         let cfg = deps.config.get();
         let throttle = Throttle::new(cfg.web.login_attempts, cfg.web.login_window.as_secs());
-        let app = App::new(
-            deps.store.clone(),
-            deps.tracker.clone(),
-            deps.config.clone(),
-            deps.logs_dir.clone(),
-        )
-        .with_services(deps.services.clone());
+        let app = App::new(deps.store, deps.tracker, deps.config, deps.logs_dir)
+            .with_services(deps.services);
         Arc::new(AppState {
             app,
-            store: deps.store,
-            tracker: deps.tracker,
-            config: deps.config,
             config_path: deps.config_path,
-            services: deps.services,
-            logs_dir: deps.logs_dir,
             server: deps.server,
             secure_cookies: deps.tls,
             throttle: Mutex::new(throttle),
@@ -105,7 +86,17 @@ impl AppState {
 
     /// The configuration now.
     pub fn config(&self) -> Arc<Config> {
-        self.config.get()
+        self.app.config()
+    }
+
+    /// The store (sign-in records and statistics; the use cases go through [`AppState::app`]).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.app.store()
+    }
+
+    /// The pause switches.
+    pub fn services(&self) -> &Services {
+        self.app.services()
     }
 
     /// The display time zone (UTC when the configured one is unusable).
@@ -132,7 +123,7 @@ impl AppState {
 
     /// Recounts now.
     pub async fn refresh_stats(&self) {
-        match self.store.stats().await {
+        match self.store().stats().await {
             Ok(st) => {
                 if let Ok(mut s) = self.stats.lock() {
                     *s = Some((Instant::now(), st));

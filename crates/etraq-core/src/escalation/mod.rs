@@ -9,7 +9,7 @@ mod store;
 
 pub use alert_mail::{AlertMessage, Outbound, alert_message, backoff};
 pub use plan::{
-    Directory, Notice, Outcome, Policies, Policy, describe, next_due, plan, plan_one,
+    Directory, Notice, Outcome, Policies, Policy, describe, directory, next_due, plan, plan_one,
     supervisor_chain,
 };
 pub use store::{AlertQuery, CycleWrite, EscalationStore};

@@ -85,6 +85,11 @@ impl Policies {
 /// The users, by address: departments and the supervisor chain.
 pub type Directory = HashMap<EmailAddress, User>;
 
+/// The [`Directory`] of these users (as the store lists them).
+pub fn directory(users: Vec<User>) -> Directory {
+    users.into_iter().map(|u| (u.email.clone(), u)).collect()
+}
+
 /// An alert to raise.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notice {

@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use crate::address::EmailAddress;
-use crate::escalation::{self, CycleWrite, Directory, Outbound, Policies, alert_message, backoff};
+use crate::escalation::{self, CycleWrite, Outbound, Policies, alert_message, backoff};
 use crate::model::{Alert, AlertKind, AlertMail, CycleAction, CycleDecision, CycleRecord, Dr};
 use crate::store::Store;
 use crate::tracking::DrWrite;
@@ -91,13 +91,7 @@ impl Escalator {
     }
 
     async fn attempt(&self, now: Timestamp) -> Result<CycleReport> {
-        let users: Directory = self
-            .store
-            .list_users()
-            .await?
-            .into_iter()
-            .map(|u| (u.email.clone(), u))
-            .collect();
+        let users = escalation::directory(self.store.list_users().await?);
         let due = self.store.due_drs(now, usize::MAX).await?;
         let outcomes = escalation::plan(&self.policies, now, &due, &users);
         let mut drs = Vec::new();

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 
 use crate::access::Actor;
 use crate::address::EmailAddress;
-use crate::escalation::Directory;
+use crate::escalation;
 use crate::service::stats::{UserResponses, VolumeDay, response_times, volume_by_day};
 use crate::service::{App, UnrepliedQuery, queries};
 use crate::store::{DrCounts, ResponseQuery};
@@ -63,13 +63,7 @@ impl App {
             .into_iter()
             .filter(|r| who.scope.includes(&r.user))
             .collect();
-        let users: Directory = self
-            .store
-            .list_users()
-            .await?
-            .into_iter()
-            .map(|u| (u.email.clone(), u))
-            .collect();
+        let users = escalation::directory(self.store.list_users().await?);
         Ok(response_times(
             &responses,
             business.then_some((&policies, &users)),

@@ -13,11 +13,11 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
 use crate::address::{EmailAddress, Party};
 use crate::mail::MessageId;
 use crate::model::{Direction, Dr, DrId, DrStatus, MailRecord, Page, ResponseTime, User};
 use crate::tracking::facts::{FactsQuery, ThreadFacts};
+use crate::{Error, Result};
 
 /// A DR to write, with the version it must replace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +48,45 @@ impl DrWrite {
             dr: next,
             expected_version: current.version,
         }
+    }
+
+    /// Whether this write may replace what the store holds under its DR number: `stored` is
+    /// the id (as text) and version found there, `None` when the number is unused. Every store
+    /// calls this inside the transaction that writes, so what makes a write conflict is said
+    /// once: a number in use for a new DR, a DR gone or renamed, a version moved on (another
+    /// writer won the race; retry from a fresh read), or a version not bumped by one (a bug).
+    pub fn check(&self, stored: Option<(&str, u64)>) -> Result<()> {
+        let id = &self.dr.id;
+        match (stored, self.expected_version) {
+            (None, 0) => {}
+            (Some(_), 0) => {
+                return Err(Error::Conflict(format!(
+                    "DR number {} already exists",
+                    id.number()
+                )));
+            }
+            (None, _) => return Err(Error::Conflict(format!("DR {id} does not exist"))),
+            (Some((stored_id, version)), expected) => {
+                if stored_id != id.to_string() {
+                    return Err(Error::Conflict(format!(
+                        "DR number {} is {stored_id}, not {id}",
+                        id.number()
+                    )));
+                }
+                if version != expected {
+                    return Err(Error::Conflict(format!(
+                        "DR {id} is at version {version}, expected {expected}"
+                    )));
+                }
+            }
+        }
+        if self.dr.version != self.expected_version + 1 {
+            return Err(Error::Invalid(format!(
+                "DR {id} written with version {} over {}",
+                self.dr.version, self.expected_version
+            )));
+        }
+        Ok(())
     }
 }
 

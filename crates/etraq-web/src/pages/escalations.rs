@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
-use etraq_core::store::AlertQuery;
 use etraq_core::{DrId, EmailAddress};
 use serde::Deserialize;
 
@@ -14,7 +13,7 @@ use crate::extract::{PathText, Query, parse_field};
 use crate::html::{self, Cell, Chrome, Column, Field, Table, url};
 use crate::pages::mail::dr_href;
 use crate::pages::{ListingPage, render, render_status};
-use crate::parse::{limit_of, page_at};
+use crate::parse::page_at;
 use crate::state::AppState;
 
 /// Paging of a listing.
@@ -74,7 +73,7 @@ pub async fn cycles(
             "The escalation server runs every {} minutes{}. Bypassed: DRs it looked at that needed nothing yet.",
             state.config().escalation.interval_minutes,
             if state
-                .services
+                .services()
                 .is_paused(etraq_core::switches::Service::Escalation)
             {
                 " (paused now)"
@@ -164,42 +163,24 @@ pub async fn alerts(
     let user = parse_field(&q.user, "user", &mut errors, EmailAddress::parse);
     let dr = parse_field(&q.dr, "dr", &mut errors, DrId::parse);
     let mut table = Table {
-        columns: [
-            "Event Type",
-            "User",
-            "Date & Time",
-            "Source DR",
-            "Assigned On",
-            "DR Owner",
-            "Mail",
-        ]
-        .iter()
-        .map(|c| Column::new(c))
-        .collect(),
+        columns: Column::all(etraq_core::views::columns::ALERTS, &[]),
         empty: "No alerts.".into(),
         ..Table::default()
     };
     if errors.is_empty() {
         let page = state
-            .store
-            .list_alerts(&AlertQuery {
-                user,
-                dr,
-                involving: signed.actor.scope.involving(),
-                after: q.after,
-                limit: limit_of(q.limit),
-            })
+            .app
+            .alerts(&signed.actor, user, dr, &page_at(q.after, q.limit))
             .await?;
         table.rows = page
             .items
             .iter()
             .map(|a| {
                 vec![
-                    Cell::text(if a.event_type == etraq_core::model::AlertKind::Escalated {
-                        format!("Escalated (level {})", a.level)
-                    } else {
-                        a.event_type.to_string()
-                    }),
+                    Cell::text(etraq_core::views::event_label(
+                        &a.event_type.to_string(),
+                        a.level,
+                    )),
                     Cell::text(a.user.as_str()),
                     Cell::text(html::time(a.date_time, &tz)),
                     Cell::link(a.source_dr.to_string(), dr_href(&a.source_dr)).class("mono"),

@@ -111,7 +111,7 @@ pub async fn login(
             return Ok(r);
         }
     };
-    let store = state.store.as_ref();
+    let store = state.store().as_ref();
     let verified = match credentials::verify_password(store, &login, &f.password).await {
         Ok(v) => v,
         Err(e @ WebError::Busy { .. }) => {
@@ -157,7 +157,7 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     if let Some(token) = auth::cookie_value(&headers, COOKIE) {
-        credentials::end_session(state.store.as_ref(), &token).await?;
+        credentials::end_session(state.store().as_ref(), &token).await?;
     }
     tracing::info!(login = %signed.actor.viewer.login, "signed out");
     let mut r = Redirect::to("/login").into_response();

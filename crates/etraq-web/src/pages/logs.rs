@@ -2,15 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::auth::Signed;
 use crate::error::WebError;
 use crate::extract::PathText;
 use crate::html::{self, Cell, Chrome, Column, Table, segment};
+use crate::http::{Disposition, file_response};
 use crate::pages::{ListingPage, render};
 use crate::state::AppState;
 
@@ -49,7 +48,7 @@ pub async fn list(
     };
     render(&ListingPage {
         chrome: Chrome::new(&state, &signed, "/logs", "Log Files"),
-        intro: format!("In {}", state.logs_dir.display()),
+        intro: format!("In {}", state.app.logs_dir().display()),
         action: "/logs",
         fields: vec![],
         table,
@@ -73,12 +72,11 @@ pub async fn view(
     PathText(name): PathText,
 ) -> Result<Response, WebError> {
     let bytes = read(&state, &signed, &name).await?;
-    let mut r = Body::from(bytes).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    Ok(r)
+    Ok(file_response(
+        bytes,
+        "text/plain; charset=utf-8",
+        Disposition::Inline,
+    ))
 }
 
 /// `GET /logs/{name}/download`.
@@ -88,15 +86,10 @@ pub async fn download(
     PathText(name): PathText,
 ) -> Result<Response, WebError> {
     let bytes = read(&state, &signed, &name).await?;
-    let mut r = Body::from(bytes).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
     // The name passed `is_log_name`: letters, digits, '-' and '.' only.
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(r)
+    Ok(file_response(
+        bytes,
+        "application/octet-stream",
+        Disposition::Attachment(name),
+    ))
 }

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use etraq_core::service::{DrPage as DrListing, PageRequest};
+use axum::http::StatusCode;
+use axum::response::Response;
+use etraq_core::service::DrPage as DrListing;
 use etraq_core::store::DrSort;
+use etraq_core::views::columns;
 use etraq_core::{Dr, DrId, DrStatus, EmailAddress, MailRecord, Party};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -19,25 +19,10 @@ use crate::auth::Signed;
 use crate::error::WebError;
 use crate::extract::{Form, PathText, Query, non_empty, parse_field};
 use crate::html::{self, Cell, Chrome, Column, Field, Table, segment, short, url};
+use crate::http::{Disposition, file_response};
 use crate::pages::{ListingPage, back, done_message, render, render_status};
-use crate::parse::{
-    FieldErrors, limit_of, page_at, parse_dr_filter, parse_dr_id, parse_local_time,
-};
+use crate::parse::{DrListParams, FieldErrors, page_at, parse_dr_id, parse_local_time};
 use crate::state::AppState;
-
-/// Query of the Tracked Mails page.
-#[derive(Debug, Default, Deserialize)]
-pub struct TrackedQuery {
-    status: Option<String>,
-    owner: Option<String>,
-    customer: Option<String>,
-    sort: Option<String>,
-    order: Option<String>,
-    after: Option<u64>,
-    after_key: Option<String>,
-    limit: Option<usize>,
-    done: Option<String>,
-}
 
 fn error_for(errors: &FieldErrors, field: &str) -> Option<String> {
     errors
@@ -83,34 +68,17 @@ fn dr_rows(drs: &[Dr], tz: &TimeZone) -> Vec<Vec<Cell>> {
 pub async fn tracked(
     State(state): State<Arc<AppState>>,
     signed: Signed,
-    Query(q): Query<TrackedQuery>,
+    Query(q): Query<DrListParams>,
 ) -> Result<Response, WebError> {
     let tz = state.time_zone();
-    let (filter, errors) = parse_dr_filter(
-        q.status.as_deref(),
-        q.owner.as_deref(),
-        q.customer.as_deref(),
-        q.sort.as_deref(),
-        q.order.as_deref(),
-    );
-    let limit = limit_of(q.limit);
+    let (filter, errors) = q.filter();
+    let at = q.page();
     let mut table = Table {
         empty: "No DRs match.".into(),
         ..Table::default()
     };
     if errors.is_empty() {
-        let DrListing { page, next_key } = state
-            .app
-            .list_drs(
-                &signed.actor,
-                &filter,
-                &PageRequest {
-                    after: q.after,
-                    after_key: q.after_key.clone(),
-                    limit,
-                },
-            )
-            .await?;
+        let DrListing { page, next_key } = state.app.list_drs(&signed.actor, &filter, &at).await?;
         table.rows = dr_rows(&page.items, &tz);
         let limit_text = q.limit.map(|l| l.to_string()).unwrap_or_default();
         let link = |sort: DrSort, ascending: bool, after: &str, after_key: &str| {
@@ -279,18 +247,7 @@ pub async fn untracked(
     };
     let mut table = Table {
         empty: "No untracked mail matches.".into(),
-        columns: [
-            "Recipient",
-            "Sender",
-            "Subject",
-            "CC Users",
-            "Mailed On",
-            "Reason",
-            "DR",
-        ]
-        .iter()
-        .map(|c| Column::new(c))
-        .collect(),
+        columns: Column::all(columns::UNTRACKED, &["DR"]),
         ..Table::default()
     };
     if errors.is_empty() {
@@ -381,18 +338,7 @@ pub async fn history(
         } else {
             "Enter a customer's address or @domain.".into()
         },
-        columns: [
-            "Mailed On",
-            "Direction",
-            "Sender",
-            "Recipient",
-            "Subject",
-            "Type / Reason",
-            "DR",
-        ]
-        .iter()
-        .map(|c| Column::new(c))
-        .collect(),
+        columns: Column::all(columns::MAILS, &["DR"]),
         ..Table::default()
     };
     if let Some(p) = &party {
@@ -512,18 +458,7 @@ pub async fn dr_page(
         owners.insert(0, (dr.owner.to_string(), dr.owner.to_string(), true));
     }
     let table = Table {
-        columns: [
-            "Mailed On",
-            "Direction",
-            "Sender",
-            "Recipient",
-            "Subject",
-            "Type / Reason",
-            "Raw",
-        ]
-        .iter()
-        .map(|c| Column::new(c))
-        .collect(),
+        columns: Column::all(columns::MAILS, &["Raw"]),
         rows: mails.iter().map(|m| mail_row(m, &tz, false)).collect(),
         empty: "No mail recorded.".into(),
         note: detail.truncated.then(|| {
@@ -664,17 +599,11 @@ pub async fn raw_view(
         .app
         .mail_with_raw(&signed.actor, parse_seq(&seq)?)
         .await?;
-    let mut r = Body::from(raw).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("inline"),
-    );
-    Ok(r)
+    Ok(file_response(
+        raw,
+        "text/plain; charset=utf-8",
+        Disposition::Inline,
+    ))
 }
 
 /// `GET /mail/{seq}/eml`: the raw message as a `.eml` download.
@@ -687,15 +616,9 @@ pub async fn raw_download(
         .app
         .mail_with_raw(&signed.actor, parse_seq(&seq)?)
         .await?;
-    let mut r = Body::from(raw).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("message/rfc822"),
-    );
-    let name = format!("etraq-{}.eml", mail.seq);
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(r)
+    Ok(file_response(
+        raw,
+        "message/rfc822",
+        Disposition::Attachment(format!("etraq-{}.eml", mail.seq)),
+    ))
 }

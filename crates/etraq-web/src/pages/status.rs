@@ -83,7 +83,7 @@ pub async fn page(
             mine.closed.to_string(),
         ));
     }
-    let running = state.services.states();
+    let running = state.services().states();
     let smtp = match &state.server.smtp {
         Some(addr) if running.smtp => format!("Listening on {addr}"),
         Some(addr) => format!("Paused (answering 421 on {addr})"),
@@ -107,7 +107,7 @@ pub async fn page(
             .map(|s| ServiceRow {
                 name: s.as_str(),
                 label: s.label(),
-                running: !state.services.is_paused(*s),
+                running: !state.services().is_paused(*s),
             })
             .collect(),
         admin: signed.actor.viewer.is_admin(),

@@ -46,7 +46,7 @@ pub async fn list(
     let users = state.app.users(&signed.actor).await?;
     let mut rows = Vec::with_capacity(users.len());
     for u in &users {
-        let has_pw = credentials::has_password(state.store.as_ref(), u.email.as_str()).await?;
+        let has_pw = credentials::has_password(state.store().as_ref(), u.email.as_str()).await?;
         rows.push(vec![
             Cell::link(
                 u.email.as_str(),
@@ -66,19 +66,7 @@ pub async fn list(
         ]);
     }
     let table = Table {
-        columns: [
-            "Email",
-            "Name",
-            "Department",
-            "Supervisor",
-            "Role",
-            "Tracking",
-            "Alert mail",
-            "Password",
-        ]
-        .iter()
-        .map(|c| Column::new(c))
-        .collect(),
+        columns: Column::all(etraq_core::views::columns::USERS, &["Password"]),
         rows,
         empty: "No users yet.".into(),
         ..Table::default()
@@ -313,7 +301,7 @@ pub async fn create(
     }
     let user = state.app.add_user(&signed.actor, user).await?;
     if !form.password.is_empty() {
-        credentials::set_password(state.store.as_ref(), user.email.as_str(), &form.password)
+        credentials::set_password(state.store().as_ref(), user.email.as_str(), &form.password)
             .await?;
     }
     Ok(back("/users", "user-added"))
@@ -368,7 +356,7 @@ pub async fn update(
     let user = state.app.update_user(&signed.actor, user).await?;
     if !form.password.is_empty() {
         let changed = credentials::change_password(
-            state.store.as_ref(),
+            state.store().as_ref(),
             user.email.as_str(),
             &form.password,
             None,
@@ -425,7 +413,7 @@ async fn password_view(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let tz = state.time_zone();
-    let tokens = credentials::list_tokens(state.store.as_ref(), Some(&signed.actor.viewer.login))
+    let tokens = credentials::list_tokens(state.store().as_ref(), Some(&signed.actor.viewer.login))
         .await?
         .into_iter()
         .map(|t| (t.record.name, t.id, html::time(t.record.created, &tz)))
@@ -476,7 +464,7 @@ pub async fn change_password(
 ) -> Result<Response, WebError> {
     let login = signed.actor.viewer.login.clone();
     let mut errors = BTreeMap::new();
-    if !credentials::verify_password(state.store.as_ref(), &login, &f.current).await? {
+    if !credentials::verify_password(state.store().as_ref(), &login, &f.current).await? {
         errors.insert("current", "this is not your current password".to_string());
     }
     if let Err(m) = credentials::check_new_password(&f.new) {
@@ -496,7 +484,7 @@ pub async fn change_password(
         .await;
     }
     let changed = credentials::change_password(
-        state.store.as_ref(),
+        state.store().as_ref(),
         &login,
         &f.new,
         signed.session.as_deref(),
@@ -527,7 +515,7 @@ pub async fn create_token(
     Form(f): Form<TokenForm>,
 ) -> Result<Response, WebError> {
     let token = credentials::create_token(
-        state.store.as_ref(),
+        state.store().as_ref(),
         &signed.actor.viewer.login,
         &f.name,
         Timestamp::now(),
@@ -553,7 +541,7 @@ pub async fn revoke_token(
 ) -> Result<Response, WebError> {
     let owner =
         (signed.actor.viewer.login != ADMIN_LOGIN).then_some(signed.actor.viewer.login.as_str());
-    if !credentials::revoke_token(state.store.as_ref(), &id, owner).await? {
+    if !credentials::revoke_token(state.store().as_ref(), &id, owner).await? {
         return Err(WebError::NotFound(format!("no token {id}")));
     }
     Ok(back("/password", "token-revoked"))
