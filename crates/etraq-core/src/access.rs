@@ -88,22 +88,22 @@ impl Actor {
     }
 
     /// Fails unless an admin acts: configuration, users, services and log files.
-    pub fn require_admin(&self) -> crate::Result<()> {
+    pub fn require_admin(&self) -> crate::error::Result<()> {
         if self.viewer.is_admin() {
             Ok(())
         } else {
-            Err(crate::Error::Forbidden(
+            Err(crate::error::Error::Forbidden(
                 "only administrators may do this".into(),
             ))
         }
     }
 
     /// Fails unless a supervisor or an admin acts: escalation cycles.
-    pub fn require_supervisor(&self) -> crate::Result<()> {
+    pub fn require_supervisor(&self) -> crate::error::Result<()> {
         if self.viewer.is_supervisor() {
             Ok(())
         } else {
-            Err(crate::Error::Forbidden(
+            Err(crate::error::Error::Forbidden(
                 "only supervisors and administrators may do this".into(),
             ))
         }

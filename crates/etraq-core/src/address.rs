@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::Error;
+use crate::error::Error;
 
 /// The longest address etraq accepts (RFC 5321 §4.5.3.1.3 limits a path to 256 octets).
 pub const MAX_ADDRESS_LEN: usize = 320;

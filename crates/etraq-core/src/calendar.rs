@@ -12,7 +12,7 @@ use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::Error;
+use crate::error::Error;
 
 /// The longest span business time is computed over; older waits are counted as this long. It
 /// bounds the work per DR (one step per day).

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::Result;
+use crate::error::Result;
 
 /// The key-value part of the [`Store`](crate::store::Store). Object-safe.
 #[async_trait]

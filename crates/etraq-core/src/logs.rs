@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
-use crate::Error;
+use crate::error::Error;
 use crate::model::{CycleAction, CycleRecord};
 
 /// One log file, as `etraq logs list --json` and the console show it.

@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
+use crate::error::Result;
 
 pub use crate::escalation::{AlertQuery, CycleWrite, EscalationStore};
 pub use crate::kv::KeyValueStore;
@@ -53,7 +53,7 @@ pub trait Store: TrackingStore + EscalationStore + KeyValueStore + Send + Sync {
     async fn stats(&self) -> Result<StoreStats>;
 
     /// Flushes and releases the store. Later calls fail with
-    /// [`Error::Closed`](crate::Error::Closed).
+    /// [`Error::Closed`](crate::error::Error::Closed).
     async fn close(&self) -> Result<()>;
 }
 
@@ -63,7 +63,7 @@ pub mod record {
     use serde::Serialize;
     use serde::de::DeserializeOwned;
 
-    use crate::{Error, Result};
+    use crate::error::{Error, Result};
 
     /// Decodes a stored JSON record; `place` is the table or tree holding it.
     pub fn decode<T: DeserializeOwned>(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::error::Error;
 use crate::calendar::Calendar;
 use crate::config::Config;
 use crate::duration::HumanDuration;

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::error::Error;
 use crate::address::normalize_domain;
 
 pub use escalation::{BusinessHoursConfig, DepartmentConfig, EscalationConfig};

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::error::Error;
 
 /// `[store]`: the data store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::error::Error;
 use crate::address::{EmailAddress, normalize_domain};
 use crate::config::{Config, DepartmentConfig};
 use crate::model::valid_prefix;

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use crate::Result;
+use crate::error::Result;
 use crate::address::EmailAddress;
 use crate::model::{Alert, AlertMail, CycleRecord, Dr, DrId, Page};
 use crate::tracking::DrWrite;

@@ -6,7 +6,7 @@
 //! when its top-level domain is on the Public Suffix List (the `psl` crate, a compiled copy of
 //! the maintained list), it respects RFC 5321's lengths, and it is not an asset name.
 
-use crate::EmailAddress;
+use crate::address::EmailAddress;
 
 /// File extensions that show a "domain" is really a file name (`logo@2x.png`). Some of them are
 /// real TLDs (`.zip`, `.mov`), which is why the list is checked even after the TLD test.

@@ -10,7 +10,7 @@ use std::fmt;
 use jiff::civil::Date;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::Error;
+use crate::error::Error;
 
 /// The longest department prefix accepted.
 pub const MAX_PREFIX_LEN: usize = 16;

@@ -1,6 +1,6 @@
 //! Alerts and escalation cycles, as the actor may see them.
 
-use crate::Result;
+use crate::error::Result;
 use crate::access::Actor;
 use crate::address::EmailAddress;
 use crate::model::{Alert, CycleRecord, DrId, Page};
@@ -51,7 +51,7 @@ impl App {
             .list_cycles(Some(id.saturating_add(1)), 1)
             .await?;
         let Some(mut c) = page.items.into_iter().find(|c| c.id == id) else {
-            return Err(crate::Error::NotFound {
+            return Err(crate::error::Error::NotFound {
                 what: "escalation cycle",
                 key: id.to_string(),
             });

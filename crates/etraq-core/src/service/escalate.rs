@@ -19,7 +19,7 @@ use crate::escalation::{self, CycleWrite, Outbound, Policies, alert_message, bac
 use crate::model::{Alert, AlertKind, AlertMail, CycleAction, CycleDecision, CycleRecord, Dr};
 use crate::store::Store;
 use crate::tracking::DrWrite;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// How often a cycle that lost a race against a concurrent DR update is planned again.
 const MAX_ATTEMPTS: usize = 8;

@@ -1,6 +1,6 @@
 //! The log files (admins): listing and reading by name, never by path.
 
-use crate::Result;
+use crate::error::Result;
 use crate::access::Actor;
 use crate::logs::{self, LogFile};
 use crate::service::App;

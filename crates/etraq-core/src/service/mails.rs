@@ -6,7 +6,7 @@ use crate::address::Party;
 use crate::model::{MailRecord, Page};
 use crate::service::{App, PageRequest};
 use crate::store::MailQuery;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 impl App {
     /// Untracked mail the actor sees, newest first unless `oldest_first`, optionally only with

@@ -9,7 +9,7 @@ use crate::escalation::Directory;
 use crate::model::{Dr, DrStatus};
 use crate::store::{DrQuery, Store};
 use crate::views::{DrRow, UnrepliedRow};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Filters of [`unreplied`].
 #[derive(Clone, Debug, Default)]

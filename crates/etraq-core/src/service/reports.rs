@@ -10,7 +10,7 @@ use crate::service::stats::{UserResponses, VolumeDay, response_times, volume_by_
 use crate::service::{App, UnrepliedQuery, queries};
 use crate::store::{DrCounts, ResponseQuery};
 use crate::views::UnrepliedRow;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 impl App {
     /// Open DRs in the actor's view whose customer has waited longer than the query says,

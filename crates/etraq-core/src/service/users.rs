@@ -7,7 +7,7 @@ use crate::access::Actor;
 use crate::address::EmailAddress;
 use crate::model::User;
 use crate::service::App;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Longest user name accepted.
 pub const MAX_NAME_CHARS: usize = 200;

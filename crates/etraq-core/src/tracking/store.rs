@@ -4,7 +4,7 @@
 //!
 //! Writes are conditional: a [`ChangeSet`] says what it expects (this Message-ID not yet recorded
 //! in this direction, this DR still at version `v`) and the store refuses it with
-//! [`Error::Conflict`](crate::Error::Conflict) when another writer got there first. The tracker then
+//! [`Error::Conflict`](crate::error::Error::Conflict) when another writer got there first. The tracker then
 //! re-reads and decides again, so concurrent sessions never double-create a DR or lose an update.
 //! A change set is applied atomically: the DR, the mail record, the Message-ID index and the raw
 //! message are written in one transaction, and are durable when the call returns.
@@ -17,7 +17,7 @@ use crate::address::{EmailAddress, Party};
 use crate::mail::MessageId;
 use crate::model::{Direction, Dr, DrId, DrStatus, MailRecord, Page, ResponseTime, User};
 use crate::tracking::facts::{FactsQuery, ThreadFacts};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// A DR to write, with the version it must replace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -287,7 +287,7 @@ pub trait TrackingStore: Send + Sync {
     async fn apply(&self, changes: ChangeSet) -> Result<u64>;
 
     /// Applies several change sets in order, all or none, in one durable commit. If any one
-    /// conflicts, nothing is written and [`Error::Conflict`](crate::Error::Conflict) is returned.
+    /// conflicts, nothing is written and [`Error::Conflict`](crate::error::Error::Conflict) is returned.
     async fn apply_batch(&self, batch: Vec<ChangeSet>) -> Result<Vec<u64>>;
 
     /// Writes a DR changed by a user (close, assign …), conditionally on its version.

@@ -27,7 +27,7 @@ use crate::store::{ChangeSet, DrWrite, FactsQuery, Store};
 use crate::tracking::classify::{self, Classification, DrAction, Parties};
 use crate::tracking::facts::{MailRef, ThreadFacts};
 use crate::tracking::transition::{self, MailSummary};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// How often a write that lost a race is decided again before giving up.
 const MAX_ATTEMPTS: usize = 16;
