@@ -1,4 +1,4 @@
-//! The command line (DESIGN §11, contract names): argument definitions only.
+//! The command line (contract names; every command and flag: docs/cli-commands.md): argument definitions only.
 
 use std::path::PathBuf;
 
@@ -16,14 +16,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL", env = "ETRAQ_STORE")]
     pub store: Option<String>,
 
-    /// How log lines on standard error look: `text` (coloured only on a terminal) or `json`
-    /// (one object per line, for a log collector). The daily log file stays text.
+    /// Log lines on standard error: text (coloured on a terminal) or json (one object a line).
     #[arg(
         long,
         global = true,
         value_enum,
         default_value_t = LogFormat::Text,
-        value_name = "FORMAT",
+        value_name = "text|json",
+        hide_possible_values = true,
         env = "ETRAQ_LOG_FORMAT"
     )]
     pub log_format: LogFormat,

@@ -114,7 +114,7 @@ impl Context {
     pub fn host_name(&self) -> String {
         let h = self.config.smtp.hostname.trim();
         if h.is_empty() {
-            etraq_smtp::server::host_name()
+            etraq_smtp::host_name()
         } else {
             h.to_string()
         }
@@ -160,7 +160,7 @@ impl Context {
                     u.helo.trim().to_string()
                 };
                 std::sync::Arc::new(
-                    etraq_smtp::outbound::LettreOutbound::new(
+                    etraq_smtp::LettreOutbound::new(
                         &u.host,
                         u.port,
                         &helo,
@@ -170,9 +170,9 @@ impl Context {
                     .map_err(|e| anyhow::anyhow!("upstream {}:{}: {e}", u.host, u.port))?,
                 )
             }
-            None => std::sync::Arc::new(etraq_smtp::outbound::MaildirOutbound::new(
-                std::sync::Arc::new(self.config.data_dir()?.join("maildir")),
-            )),
+            None => std::sync::Arc::new(etraq_smtp::MaildirOutbound::new(std::sync::Arc::new(
+                self.config.data_dir()?.join("maildir"),
+            ))),
         })
     }
 

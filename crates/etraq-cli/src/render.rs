@@ -66,7 +66,7 @@ pub fn table(headers: &[&str]) -> Table {
     t
 }
 
-/// The Tracked Mails columns of the seed guide, plus status and escalation level.
+/// The Tracked Mails columns of the original eTraq Server, plus status and escalation level.
 pub fn dr_table(rows: &[DrRow], tz: &TimeZone) -> Table {
     let mut t = table(columns::DRS);
     for r in rows {
@@ -86,7 +86,7 @@ pub fn dr_table(rows: &[DrRow], tz: &TimeZone) -> Table {
     t
 }
 
-/// The Untracked Mails columns of the seed guide.
+/// The Untracked Mails columns of the original eTraq Server.
 pub fn untracked_table(rows: &[UntrackedRow], tz: &TimeZone) -> Table {
     let mut t = table(columns::UNTRACKED);
     for r in rows {
@@ -149,7 +149,7 @@ pub fn user_table(users: &[User]) -> Table {
     t
 }
 
-/// The Alerts columns of the seed guide, plus the mail state.
+/// The Alerts columns of the original eTraq Server, plus the mail state.
 pub fn alert_table(rows: &[AlertRow], tz: &TimeZone) -> Table {
     let mut t = table(columns::ALERTS);
     for r in rows {

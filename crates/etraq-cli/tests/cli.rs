@@ -1,4 +1,4 @@
-//! The DESIGN §4 scenarios and the CLI contract, through the real `etraq` binary, on both stores.
+//! The tracking scenarios (docs/tracking.md) and the CLI contract, through the real `etraq` binary, on both stores.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -186,7 +186,7 @@ fn new_customer_mail_opens_a_dr(backend: &str) {
     );
     assert_eq!(d["status"], "open");
     assert_eq!(d["assigned_on"], "2026-11-27T09:00:00Z");
-    // The table shows the seed's columns.
+    // The table shows the original eTraq Server's columns.
     env.etraq().args(["dr", "list"]).assert().success().stdout(
         predicate::str::contains("DR Assigned").and(predicate::str::contains("Printer on fire")),
     );
@@ -916,7 +916,7 @@ fn escalation_alerts_reports_logs_and_status_through_the_binary() {
         .success()
         .stdout(predicate::str::contains("Event Type").and(predicate::str::contains("DR Owner")));
 
-    // Status shows the counters like the seed's status bar.
+    // Status shows the counters like the original eTraq Server's status bar.
     let status = env.json(&["status", "--json"]);
     assert_eq!(
         (
@@ -1215,4 +1215,87 @@ fn ingest_on_a_terminal_shows_a_progress_bar_and_a_summary_not_a_line_per_messag
         300,
         "{lines}"
     );
+}
+
+/// The subcommands a `--help` lists (without `help`).
+fn subcommands_of(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// The long options an option list of a `--help` declares.
+fn flags_of(help: &str) -> Vec<String> {
+    help.lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with('-'))
+        .flat_map(|l| {
+            l.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=')
+                .filter(|w| w.starts_with("--") && w.len() > 2)
+                .map(|w| {
+                    w.trim_end_matches(|c: char| !c.is_alphanumeric())
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_command_reference_in_docs_lists_every_command_and_flag() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli-commands.md"),
+    )
+    .unwrap();
+    let help = |path: &[String]| {
+        let out = Command::cargo_bin("etraq")
+            .unwrap()
+            .args(path)
+            .arg("--help")
+            .env_remove("ETRAQ_CONFIG")
+            .env_remove("ETRAQ_STORE")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{path:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let section = |title: &str| -> String {
+        let start = doc
+            .lines()
+            .position(|l| l.trim_start_matches('#').trim() == title)
+            .unwrap_or_else(|| {
+                panic!("docs/cli-commands.md has no section {title:?}; run scripts/gen-cli-doc.sh")
+            });
+        doc.lines()
+            .skip(start + 1)
+            .take_while(|l| !l.starts_with("## ") && !l.starts_with("### "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut paths: Vec<Vec<String>> = vec![vec![]];
+    for c in subcommands_of(&help(&[])) {
+        for s in subcommands_of(&help(std::slice::from_ref(&c))) {
+            paths.push(vec![c.clone(), s]);
+        }
+        paths.push(vec![c]);
+    }
+    assert!(paths.len() > 30, "{paths:?}");
+    for path in &paths {
+        let title = std::iter::once("etraq".to_string())
+            .chain(path.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let text = section(&title);
+        for flag in flags_of(&help(path)) {
+            assert!(
+                text.contains(&flag),
+                "{title}: {flag} is missing from docs/cli-commands.md; run scripts/gen-cli-doc.sh"
+            );
+        }
+    }
 }

@@ -1,8 +1,8 @@
-//! The rows every listing shows, with the contract JSON field names of DESIGN §11.
+//! The rows every listing shows, with the contract JSON field names.
 //!
 //! The CLI's `--json` output and the console's JSON API serialise these same structs, so the two
 //! can never drift apart; the CLI's tables and the console's HTML tables show their fields in the
-//! seed guide's column order.
+//! original eTraq Server's column order.
 
 use jiff::Timestamp;
 use serde::Serialize;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use etraq_core::extract::fetch::ContentKind;
+use etraq_core::extract::ContentKind;
 use etraq_core::extract::{
     CrawlPolicy, CrawlReport, FailureKind, Fetch, FetchFailure, FetchKind, Frontier, Job, Next,
     Outcome, PageFindings, Progress, content_kind, find_in_html, find_in_text,
@@ -27,7 +27,7 @@ pub struct Crawl<F> {
     pub policy: CrawlPolicy,
     /// How pages are fetched.
     pub fetch: Arc<F>,
-    /// Fetches in flight at most (the seed's "threads").
+    /// Fetches in flight at most (the original eTraq Server's "threads").
     pub threads: usize,
 }
 

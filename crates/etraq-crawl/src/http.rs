@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use etraq_core::extract::fetch::ContentKind;
-use etraq_core::extract::policy::MAX_ROBOTS_BYTES;
+use etraq_core::extract::ContentKind;
+use etraq_core::extract::MAX_ROBOTS_BYTES;
 use etraq_core::extract::{FailureKind, Fetch, FetchFailure, FetchKind, Response, content_kind};
 use url::Url;
 

@@ -1,6 +1,6 @@
 //! # etraq-crawl
 //!
-//! The I/O half of etraq's e-mail extractor (DESIGN §9). The rules — what an address is, which
+//! The I/O half of etraq's e-mail extractor. The rules — what an address is, which
 //! link to follow, when to retry — are in `etraq_core::extract`, free of I/O; this crate runs
 //! them: [`Crawl`] drives the core's frontier with real time and bounded concurrency over any
 //! [`Fetch`](etraq_core::extract::Fetch), and [`ReqwestFetch`] is the HTTP(S) one.

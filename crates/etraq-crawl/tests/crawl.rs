@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use etraq_core::extract::policy::normalize_extensions;
+use etraq_core::extract::normalize_extensions;
 use etraq_core::extract::{CrawlPolicy, CrawlReport, FailureKind, SiteReport, SiteVerdict};
 use etraq_crawl::{Crawl, FetchOptions, ReqwestFetch};
 use site::{Page, Site, cloudflare, html};

@@ -291,7 +291,8 @@ impl DotStuffer {
         self.out.extend_from_slice(b".\r\n");
     }
 
-    /// Encodes a whole message in one go.
+    /// Encodes a whole message in one go (the tests' shorthand for push + finish).
+    #[cfg(test)]
     pub fn encode(msg: &Outgoing<'_>) -> Vec<u8> {
         let mut d = DotStuffer::default();
         for p in &msg.pieces {

@@ -10,7 +10,7 @@ use etraq_core::model::{AlertKind, AlertMail};
 use etraq_core::service::{Escalator, Notifier};
 use etraq_core::store::AlertQuery;
 use etraq_core::{Config, DrId, Envelope, Store, Tracker, User};
-use etraq_smtp::outbound::LettreOutbound;
+use etraq_smtp::LettreOutbound;
 use etraq_smtp::testing::FakeUpstream;
 use etraq_store_sqlite::SqliteStore;
 use jiff::{SignedDuration, Timestamp};

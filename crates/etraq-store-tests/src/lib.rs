@@ -1,7 +1,7 @@
 //! # etraq-store-tests
 //!
 //! One conformance suite for every [`Store`] backend, and the library-level scenario tests of
-//! DESIGN §4, so SQLite and sled are held to exactly the same behaviour.
+//! docs/tracking.md, so SQLite and sled are held to exactly the same behaviour.
 //!
 //! A backend runs everything with one line in its `tests/`:
 //!

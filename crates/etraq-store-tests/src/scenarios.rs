@@ -1,4 +1,4 @@
-//! DESIGN §4 scenarios through the library: real raw mail into a real [`Tracker`] on the backend
+//! The tracking scenarios of docs/tracking.md through the library: real raw mail into a real [`Tracker`] on the backend
 //! under test.
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! # etraq-validate
 //!
-//! The I/O half of etraq's e-mail validator (DESIGN §8). The rules — syntax, lists, what a
+//! The I/O half of etraq's e-mail validator. The rules — syntax, lists, what a
 //! reply means — are pure functions in `etraq_core::validate`; this crate runs them over real
 //! DNS ([`HickoryDns`]) and the RCPT-only SMTP probe of `etraq-smtp`, with one session per
 //! domain, a cap per mail exchanger, MX fallback, a pre-flight check of outbound SMTP, and a

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etraq_core::validate::{CheckResult, Exclusions, Reachable};
-use etraq_smtp::probe::{ProbeConfig, TcpProbe};
+use etraq_smtp::{ProbeConfig, TcpProbe};
 use etraq_validate::{HickoryDns, RunOptions, Summary, Validator};
 use net::{Mode, Smtp, Zone};
 

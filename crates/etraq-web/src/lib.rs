@@ -3,38 +3,45 @@
 //! The etraq console and its JSON API: axum with server-rendered askama pages, a little
 //! progressive JavaScript (auto-refresh), every asset embedded in the binary.
 //!
-//! - [`auth`], [`credentials`], [`throttle`], [`csrf`]: who is asking (session cookie or
-//!   bearer token), Argon2id passwords, sign-in throttling, cross-site request refusal.
-//! - [`pages`]: the HTML pages — Status, Tracked and Untracked Mails, Escalations, Alerts, Log
+//! Its surface is small: [`app`] builds the router from [`WebDeps`], [`serve`] runs it (plain or
+//! TLS), [`credentials`] manages passwords, sessions and API tokens (the CLI's `admin passwd`,
+//! `user passwd` and `token` commands use it too), and [`routes_with_access`] and
+//! [`openapi_document`] let tests walk everything it serves. Inside:
+//!
+//! - `auth`, `credentials`, `throttle`, `csrf`: who is asking (session cookie or bearer token),
+//!   Argon2id passwords, sign-in throttling, cross-site request refusal; authorization is
+//!   declared once per route group (`routes::Routes`, `auth::guard`).
+//! - `pages`: the HTML pages — Status, Tracked and Untracked Mails, Escalations, Alerts, Log
 //!   Files, a DR with its thread and actions, Customer History, Reports, Configuration,
 //!   Password, Users.
-//! - [`api`] and [`openapi`]: `/api/v1`, mirroring the CLI's `--json` listings.
-//! - [`http`]: the server around the router (TLS, limits, security headers).
+//! - `api` and `openapi`: `/api/v1`, mirroring the CLI's `--json` listings.
+//! - `parse`: input parsing shared by pages and API; `http`: the server around the router (TLS,
+//!   limits, security headers).
 //!
 //! Visibility is decided by [`etraq_core::access`], never in a handler: an agent sees the DRs
 //! they own or are CC'd on, a supervisor their department, an admin everything.
 
 #![warn(missing_docs)]
 
-pub mod api;
+mod api;
 mod assets;
-pub mod auth;
-pub mod chart;
+mod auth;
+mod chart;
 pub mod credentials;
-pub mod csrf;
-pub mod error;
-pub mod extract;
+mod csrf;
+mod error;
+mod extract;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod html;
-pub mod http;
-pub mod openapi;
-pub mod pages;
-pub mod parse;
-pub mod routes;
-pub mod state;
-pub mod throttle;
+mod html;
+mod http;
+mod openapi;
+mod pages;
+mod parse;
+mod routes;
+mod state;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -42,18 +49,27 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
+pub use auth::Access;
 pub use error::WebError;
+pub use http::serve;
+pub use openapi::{document as openapi_document, schemas as openapi_schemas};
+pub use routes::Route;
 
 /// Every route the console serves (pages and API), for tests.
-pub fn routes() -> Vec<routes::Route> {
+pub fn routes() -> Vec<Route> {
     routes_with_access()
         .into_iter()
         .map(|(m, p, _)| (m, p))
         .collect()
 }
 
+/// The routes of the JSON API, for tests (the OpenAPI document must describe exactly these).
+pub fn api_routes() -> Vec<Route> {
+    api::router().into_iter().flat_map(|g| g.routes).collect()
+}
+
 /// Every route with who may use it, for tests.
-pub fn routes_with_access() -> Vec<(axum::http::Method, &'static str, auth::Access)> {
+pub fn routes_with_access() -> Vec<(axum::http::Method, &'static str, Access)> {
     pages::router()
         .into_iter()
         .chain(api::router())

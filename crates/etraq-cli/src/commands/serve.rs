@@ -43,7 +43,7 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {} (web.listen)", ctx.config.web.listen))?;
     let web_addr = web_listener.local_addr()?;
     let web_tls = match (&ctx.config.web.tls_cert, &ctx.config.web.tls_key) {
-        (Some(cert), Some(key)) => Some(etraq_smtp::tls::acceptor(
+        (Some(cert), Some(key)) => Some(etraq_smtp::tls_acceptor(
             &ctx.config.base_dir.join(cert),
             &ctx.config.base_dir.join(key),
         )?),
@@ -168,7 +168,7 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         )),
     ];
 
-    let web = tokio::spawn(etraq_web::http::serve(
+    let web = tokio::spawn(etraq_web::serve(
         web_listener,
         etraq_web::app(web_state),
         web_tls,

@@ -10,7 +10,7 @@ use etraq_core::HumanDuration;
 use etraq_core::config::ValidatorConfig;
 use etraq_core::extract::{find_in_html, find_in_text};
 use etraq_core::validate::{CheckResult, Exclusions, Reachable};
-use etraq_smtp::probe::{ProbeConfig, TcpProbe};
+use etraq_smtp::{ProbeConfig, TcpProbe};
 use etraq_validate::{HickoryDns, RunOptions, Summary, Validator, parse_server};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
 use crate::calendar::Calendar;
 use crate::config::Config;
 use crate::duration::HumanDuration;
+use crate::error::Error;
 use crate::escalation::{Policies, Policy};
 
 /// `[escalation]`: when a waiting customer produces a warning and an escalation.

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
 use crate::address::normalize_domain;
+use crate::error::Error;
 
 pub use escalation::{BusinessHoursConfig, DepartmentConfig, EscalationConfig};
 pub use extractor::{DEFAULT_EXCLUDED_EXTENSIONS, ExtractorConfig};
@@ -40,9 +40,9 @@ pub use web::WebConfig;
 pub struct Config {
     /// The company's own mail domains; every other domain is a customer's.
     pub local_domains: Vec<String>,
-    /// Worker threads for the server (the seed's "Thread"); 0 means one per CPU.
+    /// Worker threads for the server (the original eTraq Server's "Thread"); 0 means one per CPU.
     pub threads: usize,
-    /// General network timeout in seconds (the seed's "Timeout").
+    /// General network timeout in seconds (the original eTraq Server's "Timeout").
     pub timeout_secs: u64,
     /// IANA time zone for DR id dates and displayed times; empty means the system's zone.
     pub timezone: String,

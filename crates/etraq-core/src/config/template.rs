@@ -15,7 +15,7 @@ pub fn default_config_toml(local_domains: &[String], store_url: Option<&str>) ->
         }
     };
     format!(
-        r#"# etraq.toml: configuration of etraq (see DESIGN §11 for every key).
+        r#"# etraq.toml: configuration of etraq (every key: docs/configuration.md).
 # Every key has a default; uncomment a line to change it. Relative paths are
 # resolved against the directory of this file.
 
@@ -74,7 +74,8 @@ local_domains = [{domains}]
 # interval_minutes = 15
 # warn_after = "4h"
 # escalate_after = "1d"
-# reescalate_every = "1d"  # each further level goes one step up the supervisor chain
+# reescalate_every = "1d"  # unset: escalate once; set: one step further up the
+#                          # supervisor chain every this long
 # alerts_from = ""         # sender of alert mail; "" = etraq@<first local domain>
 # Count only business time (remove the section for wall-clock time):
 # [escalation.business_hours]

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
 use crate::address::{EmailAddress, normalize_domain};
 use crate::config::{Config, DepartmentConfig};
+use crate::error::Error;
 use crate::model::valid_prefix;
 
 /// `[tracking]`: DR ids, subject tags and who is tracked.

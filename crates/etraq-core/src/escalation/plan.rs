@@ -1,4 +1,4 @@
-//! Escalation (DESIGN §5): the pure planner.
+//! Escalation (docs/tracking.md#escalation): the pure planner.
 //!
 //! [`plan`] looks at DRs at `now` and says, for each, what fires and what its state becomes:
 //! a **Warning** to the owner once the customer has waited `warn_after` (again after each

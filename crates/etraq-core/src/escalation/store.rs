@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use crate::error::Result;
 use crate::address::EmailAddress;
+use crate::error::Result;
 use crate::model::{Alert, AlertMail, CycleRecord, Dr, DrId, Page};
 use crate::tracking::DrWrite;
 

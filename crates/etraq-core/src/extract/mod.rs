@@ -1,4 +1,4 @@
-//! The e-mail extractor's core (DESIGN §9): finding addresses in pages, telling real ones from
+//! The e-mail extractor's core (docs/cli.md#finding-addresses-etraq-extract): finding addresses in pages, telling real ones from
 //! look-alikes, and the crawl policy — all without I/O.
 //!
 //! - [`find`]: addresses and links in HTML (via `scraper`) and plain text, including `mailto:`,
@@ -10,15 +10,15 @@
 //!
 //! The async driver that runs a [`Frontier`] over a [`Fetch`] lives in `etraq-crawl`.
 
-pub mod fetch;
-pub mod find;
-pub mod plausible;
-pub mod policy;
+mod fetch;
+mod find;
+mod plausible;
+mod policy;
 
 pub use fetch::{ContentKind, FailureKind, Fetch, FetchFailure, FetchKind, Response, content_kind};
 pub use find::{PageFindings, decode_cloudflare, find_in_html, find_in_text};
 pub use plausible::plausible_address;
 pub use policy::{
-    CrawlPolicy, CrawlReport, FoundAddress, Frontier, Job, Next, Outcome, Progress, SiteReport,
-    SiteVerdict, parse_seed, site_of,
+    CrawlPolicy, CrawlReport, FoundAddress, Frontier, Job, MAX_ROBOTS_BYTES, Next, Outcome,
+    Progress, SiteReport, SiteVerdict, normalize_extensions, parse_seed, site_of,
 };

@@ -125,7 +125,7 @@ impl ParsedMail {
         }
     }
 
-    /// Candidate Message-IDs for threading, in the order of DESIGN §4: In-Reply-To, then
+    /// Candidate Message-IDs for threading, in the order of docs/tracking.md#threading-which-dr-a-mail-belongs-to: In-Reply-To, then
     /// References newest first, then (for a DSN) the bounced original. Duplicates removed.
     pub fn thread_candidates(&self) -> Vec<&MessageId> {
         let mut out: Vec<&MessageId> =

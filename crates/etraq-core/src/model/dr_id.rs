@@ -1,4 +1,4 @@
-//! Discussion Report ids (DESIGN §3, contract): `{PREFIX}-{MMDDYYYY}.{N}`.
+//! Discussion Report ids (docs/tracking.md#discussion-reports, contract): `{PREFIX}-{MMDDYYYY}.{N}`.
 //!
 //! The prefix is the owner's department prefix, the date is the assignment date in the configured
 //! time zone, and `N` is a number the store hands out, unique in that store even under concurrent

@@ -1,4 +1,4 @@
-//! The domain model (DESIGN §2): users, Discussion Reports, mail records and decisions.
+//! The domain model (docs/tracking.md): users, Discussion Reports, mail records and decisions.
 //!
 //! The string forms of [`MailType`], [`UntrackedReason`], [`DrStatus`] and [`Direction`] are
 //! contract: they appear in JSON output and users' scripts match on them.
@@ -382,7 +382,7 @@ pub struct Dr {
     pub version: u64,
 }
 
-/// A mail as recorded: every mail etraq sees, tracked or not (DESIGN §2 "Mail record").
+/// A mail as recorded: every mail etraq sees, tracked or not.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailRecord {
     /// Store-assigned sequence number, increasing in insertion order; 0 before insertion.
@@ -465,7 +465,7 @@ pub struct ResponseTime {
     pub first: bool,
 }
 
-/// The kind of an alert (DESIGN §5 `event_type`, contract).
+/// The kind of an alert (`event_type`, contract).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AlertKind {
     /// The customer has waited past `warn_after`.
@@ -518,7 +518,7 @@ pub enum AlertMail {
     Disabled,
 }
 
-/// An alert raised by the escalation server (DESIGN §5). Stored first, mailed later from the
+/// An alert raised by the escalation server (docs/tracking.md#alerts). Stored first, mailed later from the
 /// outbox, so a failed mail never loses it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {

@@ -1,8 +1,8 @@
 //! Alerts and escalation cycles, as the actor may see them.
 
-use crate::error::Result;
 use crate::access::Actor;
 use crate::address::EmailAddress;
+use crate::error::Result;
 use crate::model::{Alert, CycleRecord, DrId, Page};
 use crate::service::{App, PageRequest};
 use crate::store::AlertQuery;

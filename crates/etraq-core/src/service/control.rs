@@ -3,9 +3,9 @@
 
 use crate::access::Actor;
 use crate::config::Config;
+use crate::error::{Error, Result};
 use crate::service::App;
 use crate::switches::{Service, ServiceStates};
-use crate::error::{Error, Result};
 
 /// What changes to a running server take effect only at its next start, as the settings are
 /// named to the user.

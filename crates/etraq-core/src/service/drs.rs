@@ -7,11 +7,11 @@ use jiff::Timestamp;
 
 use crate::access::Actor;
 use crate::address::{EmailAddress, Party};
+use crate::error::{Error, Result};
 use crate::model::{Dr, DrId, DrStatus, MailRecord, Page};
 use crate::service::App;
 use crate::store::{DrQuery, DrSort, MailQuery};
 use crate::views::{DrDetail, DrRow, MailRow};
-use crate::error::{Error, Result};
 
 /// The most mails shown of one DR's thread, on every frontend: a thread that long is a loop
 /// or an attack, and the page, the API and the CLI must all stay answerable.

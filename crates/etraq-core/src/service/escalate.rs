@@ -15,11 +15,11 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use crate::address::EmailAddress;
+use crate::error::{Error, Result};
 use crate::escalation::{self, CycleWrite, Outbound, Policies, alert_message, backoff};
 use crate::model::{Alert, AlertKind, AlertMail, CycleAction, CycleDecision, CycleRecord, Dr};
 use crate::store::Store;
 use crate::tracking::DrWrite;
-use crate::error::{Error, Result};
 
 /// How often a cycle that lost a race against a concurrent DR update is planned again.
 const MAX_ATTEMPTS: usize = 8;

@@ -1,7 +1,7 @@
 //! The log files (admins): listing and reading by name, never by path.
 
-use crate::error::Result;
 use crate::access::Actor;
+use crate::error::Result;
 use crate::logs::{self, LogFile};
 use crate::service::App;
 

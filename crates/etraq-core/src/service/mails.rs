@@ -3,10 +3,10 @@
 
 use crate::access::Actor;
 use crate::address::Party;
+use crate::error::{Error, Result};
 use crate::model::{MailRecord, Page};
 use crate::service::{App, PageRequest};
 use crate::store::MailQuery;
-use crate::error::{Error, Result};
 
 impl App {
     /// Untracked mail the actor sees, newest first unless `oldest_first`, optionally only with

@@ -5,11 +5,11 @@ use jiff::Timestamp;
 
 use crate::access::Scope;
 use crate::address::EmailAddress;
+use crate::error::{Error, Result};
 use crate::escalation::Directory;
 use crate::model::{Dr, DrStatus};
 use crate::store::{DrQuery, Store};
 use crate::views::{DrRow, UnrepliedRow};
-use crate::error::{Error, Result};
 
 /// Filters of [`unreplied`].
 #[derive(Clone, Debug, Default)]

@@ -5,12 +5,12 @@ use jiff::Timestamp;
 
 use crate::access::Actor;
 use crate::address::EmailAddress;
+use crate::error::{Error, Result};
 use crate::escalation;
 use crate::service::stats::{UserResponses, VolumeDay, response_times, volume_by_day};
 use crate::service::{App, UnrepliedQuery, queries};
 use crate::store::{DrCounts, ResponseQuery};
 use crate::views::UnrepliedRow;
-use crate::error::{Error, Result};
 
 impl App {
     /// Open DRs in the actor's view whose customer has waited longer than the query says,

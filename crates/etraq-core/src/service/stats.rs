@@ -1,4 +1,4 @@
-//! Reports (DESIGN §7), computed from what the store recorded: response times per user and mail
+//! Reports, computed from what the store recorded: response times per user and mail
 //! volume per day. Response durations were written when each reply happened (with both ends
 //! kept), so business-time figures are exact, not reconstructed from logs.
 

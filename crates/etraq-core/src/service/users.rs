@@ -5,9 +5,9 @@
 
 use crate::access::Actor;
 use crate::address::EmailAddress;
+use crate::error::{Error, Result};
 use crate::model::User;
 use crate::service::App;
-use crate::error::{Error, Result};
 
 /// Longest user name accepted.
 pub const MAX_NAME_CHARS: usize = 200;

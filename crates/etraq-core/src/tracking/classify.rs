@@ -1,4 +1,4 @@
-//! Classification (DESIGN §4): the one decision every mail gets, as a pure function.
+//! Classification (docs/tracking.md#the-one-decision-every-mail-gets): the one decision every mail gets, as a pure function.
 //!
 //! [`classify`] reads the compiled config, the envelope, the parsed headers and the
 //! [`ThreadFacts`] the store returned, and says what the mail is and what should happen to which
@@ -161,7 +161,7 @@ pub fn parties(rules: &TrackingRules, env: &ResolvedEnvelope, mail: &ParsedMail)
     }
 }
 
-/// Classifies one mail (DESIGN §4). Pure: same inputs, same answer.
+/// Classifies one mail (docs/tracking.md#the-one-decision-every-mail-gets). Pure: same inputs, same answer.
 pub fn classify(
     rules: &TrackingRules,
     env: &ResolvedEnvelope,
@@ -317,7 +317,7 @@ enum Found<'a> {
     Nothing,
 }
 
-/// DESIGN §4 thread matching: In-Reply-To, then References newest first, against recorded
+/// Thread matching (docs/tracking.md#threading-which-dr-a-mail-belongs-to): In-Reply-To, then References newest first, against recorded
 /// Message-IDs; then a subject tag, accepted only when the sender is allowed to use it.
 fn find_thread<'a>(mail: &ParsedMail, parties: &Parties, facts: &'a ThreadFacts) -> Found<'a> {
     let mut employee_mail = None;
@@ -357,7 +357,7 @@ fn find_thread<'a>(mail: &ParsedMail, parties: &Parties, facts: &'a ThreadFacts)
     }
 }
 
-/// The participant check of DESIGN §4: a subject tag is honoured only from someone who is part
+/// The participant check (docs/tracking.md#threading-which-dr-a-mail-belongs-to): a subject tag is honoured only from someone who is part
 /// of the conversation. A stranger quoting a tag gets a new DR instead of joining another
 /// customer's.
 fn may_use_tag(dr: &Dr, parties: &Parties) -> bool {

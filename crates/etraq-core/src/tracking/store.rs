@@ -14,10 +14,10 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::address::{EmailAddress, Party};
+use crate::error::{Error, Result};
 use crate::mail::MessageId;
 use crate::model::{Direction, Dr, DrId, DrStatus, MailRecord, Page, ResponseTime, User};
 use crate::tracking::facts::{FactsQuery, ThreadFacts};
-use crate::error::{Error, Result};
 
 /// A DR to write, with the version it must replace.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,6 +18,7 @@ use jiff::Timestamp;
 
 use crate::address::EmailAddress;
 use crate::config::TrackingRules;
+use crate::error::{Error, Result};
 use crate::mail::MessageId;
 use crate::mail::ParsedMail;
 use crate::mail::{Envelope, ResolvedEnvelope};
@@ -27,7 +28,6 @@ use crate::store::{ChangeSet, DrWrite, FactsQuery, Store};
 use crate::tracking::classify::{self, Classification, DrAction, Parties};
 use crate::tracking::facts::{MailRef, ThreadFacts};
 use crate::tracking::transition::{self, MailSummary};
-use crate::error::{Error, Result};
 
 /// How often a write that lost a race is decided again before giving up.
 const MAX_ATTEMPTS: usize = 16;

@@ -1,11 +1,11 @@
-//! The e-mail validator's core (DESIGN §8): syntax, the shipped lists, exclusions, and the
+//! The e-mail validator's core (docs/cli.md#cleaning-a-list-etraq-validate): syntax, the shipped lists, exclusions, and the
 //! verdict from DNS and SMTP facts — all pure. The [`Dns`] and [`SmtpProbe`] traits are what
 //! the async run in `etraq-validate` drives; their adapters are hickory-resolver (there) and a
 //! RCPT-only SMTP client (in `etraq-smtp`).
 
-pub mod lists;
-pub mod syntax;
-pub mod verdict;
+mod lists;
+mod syntax;
+mod verdict;
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -1,4 +1,4 @@
-//! Configuration: the seed's fields (threads, timeout, console address and port, the mail
+//! Configuration: the original eTraq Server's fields (threads, timeout, console address and port, the mail
 //! server etraq relays to, escalation interval, local domains) plus escalation thresholds, time
 //! zone and tracking exclusions. Input is validated field by field and then as a whole, written
 //! to `etraq.toml` (keeping its comments), and applied without a restart where possible.

@@ -40,7 +40,7 @@ fn addrs(v: &[EmailAddress]) -> String {
     v.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-/// The seed's Tracked Mails columns, plus status and escalation level.
+/// The original eTraq Server's Tracked Mails columns, plus status and escalation level.
 fn dr_rows(drs: &[Dr], tz: &TimeZone) -> Vec<Vec<Cell>> {
     drs.iter()
         .map(|d| {

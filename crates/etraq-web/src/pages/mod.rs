@@ -23,8 +23,6 @@ use crate::error::WebError;
 use crate::html::{Chrome, Field, Table};
 use crate::routes::{Group, Routes};
 
-pub use login::{LoginForm, login_page};
-
 /// The page routes, in groups by who may use them.
 pub fn router() -> Vec<Group> {
     vec![

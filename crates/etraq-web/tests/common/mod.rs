@@ -82,7 +82,7 @@ impl Console {
         });
         state.refresh_stats().await;
         let (stop, rx) = watch::channel(false);
-        tokio::spawn(etraq_web::http::serve(
+        tokio::spawn(etraq_web::serve(
             listener,
             etraq_web::app(state.clone()),
             None,
