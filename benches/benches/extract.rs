@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use etraq_core::extract::policy::normalize_extensions;
+use etraq_core::extract::normalize_extensions;
 use etraq_core::extract::{CrawlPolicy, find_in_html};
 use etraq_crawl::{Crawl, FetchOptions, ReqwestFetch};
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use etraq_smtp::probe::{ProbeConfig, TcpProbe};
+use etraq_smtp::{ProbeConfig, TcpProbe};
 use etraq_validate::{HickoryDns, RunOptions, Validator};
 use net::{Mode, Zone};
 

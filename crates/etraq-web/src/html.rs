@@ -47,8 +47,9 @@ impl Chrome {
         let count = |n: Option<u64>| n.map(|n| format!(" ({n})")).unwrap_or_default();
         let v = &signed.actor.viewer;
         let admin = v.is_admin();
-        // Company-wide counts are for those who see the whole company or a department.
-        let counts = v.is_supervisor();
+        // The cached counts are company-wide, so only those who see the whole company get them
+        // (a supervisor's Status page counts their own view, exactly).
+        let counts = admin;
         let mut tabs = vec![
             ("/status", "Status".to_string()),
             (

@@ -196,6 +196,17 @@ async fn an_agent_sees_only_their_own_figures() {
     let page = bob.get("/status").await.body;
     assert!(page.contains("Open DRs in your view"), "{page}");
     assert!(!page.contains("Tracked mails"), "{page}");
+
+    // The tab labels carry the company-wide counts: for admins only, not for a supervisor,
+    // whose view is one department.
+    c.user("lea@example.com", Role::Supervisor, Some("SALES"), None)
+        .await;
+    let lea = c.login_as("lea@example.com").await;
+    let tabs = lea.get("/tracked").await.body;
+    assert!(tabs.contains("Tracked Mails"), "{tabs}");
+    assert!(!tabs.contains("Tracked Mails (4)"), "{tabs}");
+    let tabs = admin.get("/tracked").await.body;
+    assert!(tabs.contains("Tracked Mails (4)"), "{tabs}");
 }
 
 #[cfg(unix)]

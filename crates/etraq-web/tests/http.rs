@@ -95,6 +95,43 @@ async fn every_page_and_api_route_refuses_the_anonymous() {
 }
 
 #[tokio::test]
+async fn every_route_group_refuses_the_roles_below_it() {
+    let (c, a, _) = team().await;
+    let ann = c.login_as("ann@example.com").await;
+    let sue = c.login_as("sue@example.com").await;
+    let routes = etraq_web::routes_with_access();
+    let admin_only = routes
+        .iter()
+        .filter(|(_, _, access)| *access == etraq_web::Access::Admin)
+        .count();
+    assert!(admin_only >= 8, "{routes:?}");
+    for (method, path, access) in routes {
+        let refused: Vec<(&str, &common::Session)> = match access {
+            etraq_web::Access::Admin => vec![("agent", &ann), ("supervisor", &sue)],
+            etraq_web::Access::Supervisor => vec![("agent", &ann)],
+            _ => continue,
+        };
+        let url = concrete(path, &a);
+        for (role, s) in refused {
+            let r = if method == Method::GET {
+                s.get(&url).await
+            } else if path.starts_with("/api/") {
+                s.post_json(&url, "{}").await
+            } else {
+                s.post(&url, &[]).await
+            };
+            assert_eq!(
+                r.status, 403,
+                "{role} {method} {url} ({access:?}) answered {}: {}",
+                r.status, r.body
+            );
+        }
+    }
+    // Nothing an agent tried changed the services.
+    assert!(c.state.services().states().smtp);
+}
+
+#[tokio::test]
 async fn signed_in_sweep_never_fails_for_any_role() {
     let (c, a, _) = team().await;
     for who in ["ann@example.com", "sue@example.com", "admin"] {
