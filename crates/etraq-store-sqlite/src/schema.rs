@@ -259,6 +259,9 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // 64 MiB of page cache: a cycle or a batch touches thousands of pages.
     conn.pragma_update(None, "cache_size", -65536)?;
+    // Each job of a group commit runs in a savepoint; its undo log (the statement journal)
+    // stays in memory instead of a temporary file written page by page.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 
