@@ -126,6 +126,10 @@ impl GatewayConfig {
                 },
                 timeout,
                 data_timeout: secs(u.data_timeout.as_secs()),
+                pool: Arc::new(crate::transport::Pool::new(
+                    u.keep_idle,
+                    secs(u.keep_idle_timeout.as_secs()),
+                )),
             })),
             None => Target::Maildir(Arc::new(evaluation_maildir)),
         };

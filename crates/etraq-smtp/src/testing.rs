@@ -32,6 +32,9 @@ pub enum Behavior {
     StallAtDataEnd,
     /// Close the connection when the data has arrived, without answering.
     DropAtDataEnd,
+    /// Accept the message, then close the connection (as an upstream whose idle timeout
+    /// expires right after): a kept session must not be reused.
+    HangUpAfterData,
 }
 
 /// A message the fake upstream accepted.
@@ -63,6 +66,7 @@ pub struct FakeUpstream {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
     behavior: Arc<Mutex<Behavior>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -78,8 +82,11 @@ impl FakeUpstream {
         let received = Arc::new(Mutex::new(Vec::new()));
         let behavior = Arc::new(Mutex::new(Behavior::Accept));
         let (r, b) = (received.clone(), behavior.clone());
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = connections.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (r, b) = (r.clone(), b.clone());
                 tokio::spawn(async move {
                     let _ = serve(stream, r, b).await;
@@ -90,6 +97,7 @@ impl FakeUpstream {
             addr,
             received,
             behavior,
+            connections,
             task,
         }
     }
@@ -99,6 +107,11 @@ impl FakeUpstream {
         if let Ok(mut g) = self.behavior.lock() {
             *g = b;
         }
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Everything accepted so far.
@@ -141,6 +154,7 @@ async fn serve(
     let mut from = String::new();
     let mut rcpts: Vec<String> = Vec::new();
     let mut commands: Vec<String> = Vec::new();
+    let mut in_transaction = false;
     loop {
         let n = stream.read(&mut buf).await?;
         if n == 0 {
@@ -161,9 +175,18 @@ async fn serve(
             match req {
                 Ok(Request::Ehlo { .. }) => out.extend_from_slice(b"250-fake.upstream\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-SIZE 104857600\r\n250 PIPELINING\r\n"),
                 Ok(Request::Helo { .. }) => out.extend_from_slice(b"250 fake.upstream\r\n"),
+                // Like a real server: no MAIL inside a transaction, no RCPT outside one, so a
+                // session that carried one client's envelope into the next would be caught.
+                Ok(Request::Mail { .. }) if in_transaction => {
+                    out.extend_from_slice(b"503 5.5.1 Error: nested MAIL command\r\n")
+                }
+                Ok(Request::Rcpt { .. }) if !in_transaction => {
+                    out.extend_from_slice(b"503 5.5.1 Error: need MAIL command\r\n")
+                }
                 Ok(Request::Mail { from: f }) => match behavior(&b) {
                     Behavior::RejectMail(line) => out.extend_from_slice(format!("{line}\r\n").as_bytes()),
                     _ => {
+                        in_transaction = true;
                         from = f.address;
                         rcpts.clear();
                         commands.retain(|c| c.to_ascii_uppercase().starts_with("MAIL"));
@@ -181,7 +204,11 @@ async fn serve(
                         out.extend_from_slice(b"250 2.1.5 OK\r\n");
                     }
                 },
+                Ok(Request::Data) if !in_transaction || rcpts.is_empty() => {
+                    out.extend_from_slice(b"503 5.5.1 Error: need RCPT command\r\n")
+                }
                 Ok(Request::Data) => {
+                    in_transaction = false;
                     out.extend_from_slice(b"354 go ahead\r\n");
                     stream.write_all(&out).await?;
                     out.clear();
@@ -212,7 +239,7 @@ async fn serve(
                             return Ok(());
                         }
                         Behavior::DropAtDataEnd => return Ok(()),
-                        _ => {
+                        hang_up => {
                             if let Ok(mut g) = received.lock() {
                                 g.push(Received {
                                     mail_from: from.clone(),
@@ -222,10 +249,20 @@ async fn serve(
                                 });
                             }
                             out.extend_from_slice(b"250 2.0.0 Queued as fake\r\n");
+                            if hang_up == Behavior::HangUpAfterData {
+                                stream.write_all(&out).await?;
+                                return Ok(());
+                            }
                         }
                     }
                 }
-                Ok(Request::Rset) => out.extend_from_slice(b"250 2.0.0 OK\r\n"),
+                Ok(Request::Rset) => {
+                    in_transaction = false;
+                    from.clear();
+                    rcpts.clear();
+                    commands.clear();
+                    out.extend_from_slice(b"250 2.0.0 OK\r\n")
+                }
                 Ok(Request::Quit) => {
                     out.extend_from_slice(b"221 2.0.0 Bye\r\n");
                     stream.write_all(&out).await?;

@@ -70,6 +70,83 @@ pub struct UpstreamConfig {
     pub timeout: Duration,
     /// Timeout for the reply after the message data.
     pub data_timeout: Duration,
+    /// Idle upstream sessions kept for the next client (see [`Pool`]).
+    pub pool: Arc<Pool>,
+}
+
+/// Upstream sessions kept open between client sessions.
+///
+/// Opening a session with the upstream costs a connection, its greeting, EHLO and, at the end,
+/// QUIT: more round trips than the mail itself for a client that sends one message per
+/// connection, as most do. A session that ended cleanly (its last transaction finished, or was
+/// reset) is kept here and the next client's MAIL goes over it. A kept session never carries
+/// anything of the previous client: it is only kept between transactions, after a positive
+/// reply or a successful RSET, and the upstream starts every transaction afresh at MAIL.
+/// One that is older than the idle time, or that the upstream closed or wrote to meanwhile
+/// (a `421` on idle timeout), is dropped instead of used.
+pub struct Pool {
+    idle: std::sync::Mutex<Vec<(Conn, std::time::Instant)>>,
+    max: usize,
+    max_idle: Duration,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("max", &self.max)
+            .field("max_idle", &self.max_idle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// A pool keeping at most `max` idle sessions, each for at most `max_idle` (0: none kept).
+    pub fn new(max: usize, max_idle: Duration) -> Pool {
+        Pool {
+            idle: std::sync::Mutex::new(Vec::new()),
+            max,
+            max_idle,
+        }
+    }
+
+    /// How many sessions are kept now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Conn, std::time::Instant)>> {
+        // The list holds whole connections only; a panic elsewhere cannot leave it half-changed.
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The most recently kept session that is still usable.
+    fn take(&self) -> Option<Conn> {
+        loop {
+            let (conn, since) = self.lock().pop()?;
+            if since.elapsed() < self.max_idle && conn.is_quiet() {
+                return Some(conn);
+            }
+            // Too old, closed or talking: dropped (closing the socket).
+        }
+    }
+
+    /// Keeps `conn` if there is room; otherwise gives it back to be closed.
+    fn keep(&self, conn: Conn) -> Option<Conn> {
+        let mut idle = self.lock();
+        if idle.len() < self.max {
+            idle.push((conn, std::time::Instant::now()));
+            None
+        } else {
+            Some(conn)
+        }
+    }
 }
 
 /// Chunk size when streaming a message upstream.
@@ -114,6 +191,15 @@ impl std::fmt::Display for Failure {
 }
 
 impl Conn {
+    /// Nothing waits to be read and the peer has not closed: the session is as we left it.
+    fn is_quiet(&self) -> bool {
+        if self.pos < self.buf.len() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
     async fn read_reply(&mut self, timeout: Duration) -> Result<Reply, Failure> {
         let mut receiver = ResponseReceiver::default();
         loop {
@@ -288,6 +374,9 @@ impl Transport for Upstream {
     async fn mail(&mut self, from: &ReversePath, raw: &str, params: &MailParams) -> Reply {
         // A connection kept from an earlier transaction may have gone stale: retry once afresh.
         for fresh in [false, true] {
+            if !fresh && self.conn.is_none() {
+                self.conn = self.cfg.pool.take();
+            }
             if fresh || self.conn.is_none() {
                 self.conn = None;
                 match self.connect().await {
@@ -307,6 +396,12 @@ impl Transport for Upstream {
                 Err(r) => return r,
             };
             match conn.command(&line, self.cfg.timeout).await {
+                // A kept session the upstream is closing (its idle timeout) answers 421: that is
+                // no verdict on this mail, so open a fresh session.
+                Ok(r) if r.code == 421 && !fresh => {
+                    tracing::debug!(upstream = %self.addr(), reply = %r, "a kept upstream session was closing; opening a new one");
+                    self.conn = None;
+                }
                 Ok(r) => {
                     self.in_transaction = r.is_positive();
                     return r;
@@ -424,7 +519,11 @@ impl Transport for Upstream {
     }
 
     async fn quit(&mut self) {
-        if let Some(mut conn) = self.conn.take() {
+        // A transaction the client left unfinished is reset first; only a clean session is kept.
+        self.rset().await;
+        if let Some(conn) = self.conn.take()
+            && let Some(mut conn) = self.cfg.pool.keep(conn)
+        {
             let _ = conn.command("QUIT\r\n", Duration::from_secs(5)).await;
             let _ = conn.stream.shutdown().await;
         }

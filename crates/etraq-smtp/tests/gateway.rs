@@ -860,3 +860,96 @@ async fn an_upstream_timeout_after_the_data_is_said_to_be_one() {
     );
     assert_eq!(h.mails().await, 0);
 }
+
+/// One complete mail in a raw script.
+fn one_mail(from: &str, to: &str, id: &str) -> String {
+    format!(
+        "EHLO c.test\r\nMAIL FROM:<{from}>\r\nRCPT TO:<{to}>\r\nDATA\r\n\
+         From: {from}\r\nTo: {to}\r\nSubject: s {id}\r\nMessage-ID: <{id}>\r\n\r\nhi\r\n.\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_sessions_are_kept_between_clients_and_never_mix_envelopes() {
+    let h = Harness::start().await;
+    // Client 1 delivers; client 2 starts a transaction and leaves in the middle of it.
+    let out = raw(
+        h.addr,
+        one_mail("ann@cust.test", "support@example.com", "k1@cust.test").as_bytes(),
+    )
+    .await;
+    assert_eq!(first_failure(&out), None, "{out}");
+    let out = raw(
+        h.addr,
+        b"EHLO c.test\r\nMAIL FROM:<eve@cust.test>\r\nRCPT TO:<sales@example.com>\r\n",
+    )
+    .await;
+    assert_eq!(first_failure(&out), None, "{out}");
+    // Client 3 gets the kept session: the abandoned envelope was reset, so the upstream (which
+    // refuses a nested MAIL, like a real server) sees client 3's transaction alone.
+    let out = raw(
+        h.addr,
+        one_mail("bob@cust.test", "help@example.com", "k3@cust.test").as_bytes(),
+    )
+    .await;
+    assert_eq!(first_failure(&out), None, "{out}");
+    let got = h.upstream.received();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].mail_from, "bob@cust.test");
+    assert_eq!(got[1].rcpt_to, ["help@example.com"]);
+    assert!(
+        got[1]
+            .commands
+            .iter()
+            .all(|c| !c.contains("eve") && !c.contains("sales")),
+        "{:?}",
+        got[1].commands
+    );
+    assert_eq!(
+        h.upstream.connections(),
+        1,
+        "three clients, one upstream session"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_session_the_upstream_closed_is_not_used() {
+    let h = Harness::start().await;
+    h.upstream.set(Behavior::HangUpAfterData);
+    for i in 0..3 {
+        let id = format!("h{i}@cust.test");
+        let out = raw(
+            h.addr,
+            one_mail("ann@cust.test", "support@example.com", &id).as_bytes(),
+        )
+        .await;
+        assert_eq!(first_failure(&out), None, "mail {i}: {out}");
+    }
+    assert_eq!(h.upstream.received().len(), 3);
+    assert_eq!(
+        h.upstream.connections(),
+        3,
+        "each kept session was found closed and replaced"
+    );
+    assert_eq!(h.mails().await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_idle_zero_opens_a_session_per_client() {
+    let h = Harness::start_with(|c| {
+        if let Some(u) = c.upstream.as_mut() {
+            u.keep_idle = 0;
+        }
+    })
+    .await;
+    for i in 0..3 {
+        let id = format!("z{i}@cust.test");
+        let out = raw(
+            h.addr,
+            one_mail("ann@cust.test", "support@example.com", &id).as_bytes(),
+        )
+        .await;
+        assert_eq!(first_failure(&out), None, "{out}");
+    }
+    assert_eq!(h.upstream.connections(), 3);
+}

@@ -67,6 +67,12 @@ pub struct UpstreamConfig {
     /// Require STARTTLS (with a publicly trusted certificate) when etraq sends its own mail
     /// (alerts) to the upstream.
     pub starttls: bool,
+    /// Upstream sessions kept open between client sessions, so the next client's mail does not
+    /// pay for a connection, EHLO and QUIT (0: a session per client, closed with it).
+    pub keep_idle: usize,
+    /// How long a kept session may stay idle; keep it below the upstream's own idle timeout
+    /// (Postfix: `smtpd_timeout`, 300 s).
+    pub keep_idle_timeout: HumanDuration,
 }
 
 impl Default for SmtpConfig {
@@ -101,6 +107,8 @@ impl Default for UpstreamConfig {
             helo: String::new(),
             data_timeout: HumanDuration::from_secs(600),
             starttls: false,
+            keep_idle: 16,
+            keep_idle_timeout: HumanDuration::from_secs(30),
         }
     }
 }

@@ -56,6 +56,8 @@ local_domains = [{domains}]
 #                         # passes, the client gets 451 and retries, and a slow upstream
 #                         # that did accept the mail then delivers it twice: keep it long
 # starttls = false        # require STARTTLS for etraq's own mail (alerts) to the upstream
+# keep_idle = 16          # upstream sessions kept open for the next client; 0 closes each
+# keep_idle_timeout = "30s"   # below the upstream's idle timeout (Postfix smtpd_timeout: 300s)
 
 [web]
 # listen = "127.0.0.1:8080"
