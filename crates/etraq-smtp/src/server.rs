@@ -578,6 +578,9 @@ async fn serve_connection(
                 }
             }
             Event::Close(reply) => {
+                // The upstream session goes back to the pool before the client hears 221, so
+                // the client's next connection finds it there.
+                transport.quit().await;
                 if let Some(r) = reply {
                     out.extend_from_slice(&r.to_bytes());
                 }
@@ -684,14 +687,26 @@ async fn deliver(
         client: peer.to_string(),
         started_at: now,
     };
-    let pending = match store.put_pending(&journal).await {
+    // The journal is written while the upstream answers DATA: both are round trips, and
+    // nothing reaches the upstream before the journal entry exists (the message follows it).
+    let (pending, go) = tokio::join!(store.put_pending(&journal), transport.start_data());
+    let pending = match pending {
         Ok(id) => id,
         Err(e) => {
+            transport.abort().await;
             tracing::error!(%peer, error = %e, "cannot journal a delivery; answering 451 so the client retries");
             shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
             return replies::local_error();
         }
     };
+    if go.code != 354 {
+        if let Err(e) = store.drop_pending(pending).await {
+            tracing::warn!(pending, error = %e, "cannot clear a journal entry");
+        }
+        tracing::info!(%peer, message_id = %decided.message_id, reply = %go, "the upstream refused a message; nothing recorded");
+        shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        return go;
+    }
     let dr = if decided.decision.is_tracked() {
         decided.dr.as_ref()
     } else {

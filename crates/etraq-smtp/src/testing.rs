@@ -67,6 +67,8 @@ pub struct FakeUpstream {
     received: Arc<Mutex<Vec<Received>>>,
     behavior: Arc<Mutex<Behavior>>,
     connections: Arc<std::sync::atomic::AtomicUsize>,
+    pipelining: Arc<std::sync::atomic::AtomicBool>,
+    unpipelined_violations: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -84,12 +86,17 @@ impl FakeUpstream {
         let (r, b) = (received.clone(), behavior.clone());
         let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = connections.clone();
+        let pipelining = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let unpipelined_violations = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (p, v) = (pipelining.clone(), unpipelined_violations.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (r, b) = (r.clone(), b.clone());
+                let offer = p.load(std::sync::atomic::Ordering::SeqCst);
+                let v = v.clone();
                 tokio::spawn(async move {
-                    let _ = serve(stream, r, b).await;
+                    let _ = serve(stream, r, b, offer, v).await;
                 });
             }
         });
@@ -98,6 +105,8 @@ impl FakeUpstream {
             received,
             behavior,
             connections,
+            pipelining,
+            unpipelined_violations,
             task,
         }
     }
@@ -107,6 +116,19 @@ impl FakeUpstream {
         if let Ok(mut g) = self.behavior.lock() {
             *g = b;
         }
+    }
+
+    /// Whether sessions opened from now on offer PIPELINING (they do unless told otherwise).
+    pub fn set_pipelining(&self, offer: bool) {
+        self.pipelining
+            .store(offer, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many commands arrived before the answer to the previous one was sent, on sessions
+    /// that did not offer PIPELINING: a client that may not pipeline did.
+    pub fn unpipelined_violations(&self) -> usize {
+        self.unpipelined_violations
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Connections accepted so far.
@@ -143,6 +165,8 @@ async fn serve(
     mut stream: TcpStream,
     received: Arc<Mutex<Vec<Received>>>,
     b: Arc<Mutex<Behavior>>,
+    pipelining: bool,
+    violations: Arc<std::sync::atomic::AtomicUsize>,
 ) -> std::io::Result<()> {
     if behavior(&b) == Behavior::RefuseConnection {
         return Ok(());
@@ -172,8 +196,13 @@ async fn serve(
                 commands.push(line.trim_end().to_string());
             }
             pending.drain(..consumed);
+            if req.is_ok() && !pipelining && !out.is_empty() {
+                // This command came in the same read as one still unanswered.
+                violations.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
             match req {
-                Ok(Request::Ehlo { .. }) => out.extend_from_slice(b"250-fake.upstream\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-SIZE 104857600\r\n250 PIPELINING\r\n"),
+                Ok(Request::Ehlo { .. }) if pipelining => out.extend_from_slice(b"250-fake.upstream\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-SIZE 104857600\r\n250 PIPELINING\r\n"),
+                Ok(Request::Ehlo { .. }) => out.extend_from_slice(b"250-fake.upstream\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 104857600\r\n"),
                 Ok(Request::Helo { .. }) => out.extend_from_slice(b"250 fake.upstream\r\n"),
                 // Like a real server: no MAIL inside a transaction, no RCPT outside one, so a
                 // session that carried one client's envelope into the next would be caught.

@@ -30,8 +30,22 @@ pub trait Transport: Send {
     /// Adds a recipient. `raw` is the forward path exactly as the client wrote it (quoting
     /// included); that is what an SMTP destination receives, never a rewritten form.
     async fn rcpt(&mut self, to: &EmailAddress, raw: &str) -> Reply;
-    /// Sends the message; the reply is the destination's verdict.
+    /// Asks the destination to take a message (SMTP's `DATA` and its `354`), so that this round
+    /// trip can overlap other work (the delivery journal). A reply other than 354 is the
+    /// destination's refusal. Nothing is delivered until [`Transport::data`] sends the message;
+    /// [`Transport::abort`] drops a started message.
+    async fn start_data(&mut self) -> Reply {
+        Reply {
+            code: 354,
+            esc: None,
+            text: "Go ahead".into(),
+        }
+    }
+    /// Sends the message (after [`Transport::start_data`], or starting it); the reply is the
+    /// destination's verdict.
     async fn data(&mut self, message: &Outgoing<'_>) -> Reply;
+    /// Abandons a message started with [`Transport::start_data`] without delivering it.
+    async fn abort(&mut self) {}
     /// Aborts the transaction.
     async fn rset(&mut self);
     /// Ends the session.
@@ -159,6 +173,7 @@ struct Conn {
     smtputf8: bool,
     eight_bit: bool,
     size: bool,
+    pipelining: bool,
 }
 
 /// A session with the upstream, opened at the first MAIL and reused for later transactions of
@@ -167,6 +182,23 @@ pub struct Upstream {
     cfg: Arc<UpstreamConfig>,
     conn: Option<Conn>,
     in_transaction: bool,
+    /// Whether `conn` came from the pool and has not answered yet in this client session: a
+    /// failure on it is no verdict on the mail, so a fresh session is tried once.
+    kept: bool,
+    /// The MAIL command of this transaction, held back to travel with the first RCPT when the
+    /// upstream offers PIPELINING (RFC 2920): one write and one round trip for both.
+    deferred_mail: Option<DeferredMail>,
+    /// The upstream's refusal of a deferred MAIL, given to every RCPT of the transaction.
+    mail_refused: Option<Reply>,
+    /// The upstream answered 354 and waits for the message.
+    data_started: bool,
+}
+
+/// A MAIL command waiting to go out with the first RCPT.
+struct DeferredMail {
+    from: ReversePath,
+    raw: String,
+    params: MailParams,
 }
 
 /// Why talking to the upstream failed.
@@ -259,6 +291,10 @@ impl Upstream {
             cfg,
             conn: None,
             in_transaction: false,
+            kept: false,
+            deferred_mail: None,
+            mail_refused: None,
+            data_started: false,
         }
     }
 
@@ -283,6 +319,7 @@ impl Upstream {
             smtputf8: false,
             eight_bit: false,
             size: false,
+            pipelining: false,
         };
         let greeting = conn
             .read_reply(self.cfg.timeout)
@@ -307,6 +344,7 @@ impl Upstream {
                     "SMTPUTF8" => conn.smtputf8 = true,
                     "8BITMIME" => conn.eight_bit = true,
                     "SIZE" => conn.size = true,
+                    "PIPELINING" => conn.pipelining = true,
                     _ => {}
                 }
             }
@@ -337,6 +375,100 @@ impl Upstream {
 
     fn addr(&self) -> String {
         format!("{}:{}", self.cfg.host, self.cfg.port)
+    }
+
+    /// The session to use: the current one, or a fresh one. Failing to open one is the answer
+    /// the client gets.
+    async fn ensure_conn(&mut self) -> Result<&mut Conn, Reply> {
+        if self.conn.is_none() {
+            self.kept = false;
+            match self.connect().await {
+                Ok(c) => self.conn = Some(c),
+                Err(Failure::Connect(r)) => return Err(r),
+                Err(e) => {
+                    self.failed("connect", &e);
+                    return Err(replies::upstream_unavailable());
+                }
+            }
+        }
+        self.conn.as_mut().ok_or_else(replies::upstream_unavailable)
+    }
+
+    /// Drops a kept session that failed before giving any verdict, so the next try opens a
+    /// fresh one.
+    fn retry_fresh(&mut self, stage: &str, what: &str) {
+        tracing::debug!(upstream = %self.addr(), stage, error = what, "a kept upstream session went stale; opening a new one");
+        self.conn = None;
+        self.kept = false;
+    }
+
+    /// Sends a deferred MAIL and the first RCPT in one write and reads both answers. The
+    /// recipient's answer is the MAIL's refusal when there was one (and every later RCPT of the
+    /// transaction gets it too).
+    async fn envelope(&mut self, mail: &DeferredMail, rcpt: &str) -> Reply {
+        loop {
+            let timeout = self.cfg.timeout;
+            let conn = match self.ensure_conn().await {
+                Ok(c) => c,
+                Err(r) => {
+                    self.in_transaction = false;
+                    self.mail_refused = Some(r.clone());
+                    return r;
+                }
+            };
+            let mut both = match Self::mail_line(conn, &mail.from, &mail.raw, &mail.params) {
+                Ok(l) => l,
+                Err(r) => {
+                    self.in_transaction = false;
+                    self.mail_refused = Some(r.clone());
+                    return r;
+                }
+            };
+            let pipelined = conn.pipelining;
+            let answers = async {
+                if pipelined {
+                    both.push_str(rcpt);
+                    conn.write(both.as_bytes(), timeout).await?;
+                    let m = conn.read_reply(timeout).await?;
+                    let r = conn.read_reply(timeout).await?;
+                    Ok::<_, Failure>((m, Some(r)))
+                } else {
+                    // A fresh session without PIPELINING: one command at a time.
+                    let m = conn.command(&both, timeout).await?;
+                    if !m.is_positive() {
+                        return Ok((m, None));
+                    }
+                    let r = conn.command(rcpt, timeout).await?;
+                    Ok((m, Some(r)))
+                }
+            }
+            .await;
+            match answers {
+                Ok((m, _)) if m.code == 421 && self.kept => {
+                    self.retry_fresh("MAIL FROM", &m.to_string())
+                }
+                Ok((m, r)) => {
+                    self.kept = false;
+                    return match r {
+                        Some(r) if m.is_positive() => r,
+                        _ => {
+                            self.in_transaction = false;
+                            self.mail_refused = Some(m.clone());
+                            m
+                        }
+                    };
+                }
+                Err(e) if self.kept => self.retry_fresh("MAIL FROM", &e.to_string()),
+                Err(e) => {
+                    self.failed("MAIL FROM", &e);
+                    self.conn = None;
+                    self.in_transaction = false;
+                    let r = replies::upstream_failed();
+                    self.mail_refused = Some(r.clone());
+                    return r;
+                }
+            }
+        }
     }
 
     fn mail_line(
@@ -372,61 +504,68 @@ impl Upstream {
 #[async_trait]
 impl Transport for Upstream {
     async fn mail(&mut self, from: &ReversePath, raw: &str, params: &MailParams) -> Reply {
-        // A connection kept from an earlier transaction may have gone stale: retry once afresh.
-        for fresh in [false, true] {
-            if !fresh && self.conn.is_none() {
-                self.conn = self.cfg.pool.take();
-            }
-            if fresh || self.conn.is_none() {
-                self.conn = None;
-                match self.connect().await {
-                    Ok(c) => self.conn = Some(c),
-                    Err(Failure::Connect(r)) => return r,
-                    Err(e) => {
-                        self.failed("connect", &e);
-                        return replies::upstream_unavailable();
-                    }
-                }
-            }
-            let Some(conn) = self.conn.as_mut() else {
-                return replies::upstream_unavailable();
+        self.mail_refused = None;
+        self.deferred_mail = None;
+        if self.conn.is_none() {
+            self.conn = self.cfg.pool.take();
+        }
+        // A session from the pool, or from this client's earlier transaction, may have gone
+        // stale meanwhile: its first failure opens a fresh one instead of failing the mail.
+        self.kept = self.conn.is_some();
+        let mail = DeferredMail {
+            from: from.clone(),
+            raw: raw.to_string(),
+            params: params.clone(),
+        };
+        let timeout = self.cfg.timeout;
+        loop {
+            let conn = match self.ensure_conn().await {
+                Ok(c) => c,
+                Err(r) => return r,
             };
-            let line = match Self::mail_line(conn, from, raw, params) {
+            let line = match Self::mail_line(conn, &mail.from, &mail.raw, &mail.params) {
                 Ok(l) => l,
                 Err(r) => return r,
             };
-            match conn.command(&line, self.cfg.timeout).await {
-                // A kept session the upstream is closing (its idle timeout) answers 421: that is
-                // no verdict on this mail, so open a fresh session.
-                Ok(r) if r.code == 421 && !fresh => {
-                    tracing::debug!(upstream = %self.addr(), reply = %r, "a kept upstream session was closing; opening a new one");
-                    self.conn = None;
+            if conn.pipelining {
+                // Sent with the first RCPT. A refusal then becomes that RCPT's answer, as
+                // Postfix reports its own sender checks at RCPT time.
+                self.deferred_mail = Some(mail);
+                self.in_transaction = true;
+                return replies::ok();
+            }
+            match conn.command(&line, timeout).await {
+                Ok(r) if r.code == 421 && self.kept => {
+                    self.retry_fresh("MAIL FROM", &r.to_string())
                 }
                 Ok(r) => {
+                    self.kept = false;
                     self.in_transaction = r.is_positive();
                     return r;
                 }
+                Err(e) if self.kept => self.retry_fresh("MAIL FROM", &e.to_string()),
                 Err(e) => {
-                    if fresh {
-                        self.failed("MAIL FROM", &e);
-                    } else {
-                        tracing::debug!(upstream = %self.addr(), error = %e, "a kept upstream connection went stale; opening a new one");
-                    }
+                    self.failed("MAIL FROM", &e);
                     self.conn = None;
+                    return replies::upstream_unavailable();
                 }
             }
         }
-        replies::upstream_unavailable()
     }
 
     async fn rcpt(&mut self, _to: &EmailAddress, raw: &str) -> Reply {
+        if let Some(r) = &self.mail_refused {
+            return r.clone();
+        }
+        let rcpt = format!("RCPT TO:<{raw}>\r\n");
+        if let Some(mail) = self.deferred_mail.take() {
+            let r = self.envelope(&mail, &rcpt).await;
+            return r;
+        }
         let Some(conn) = self.conn.as_mut() else {
             return replies::upstream_failed();
         };
-        match conn
-            .command(&format!("RCPT TO:<{raw}>\r\n"), self.cfg.timeout)
-            .await
-        {
+        match conn.command(&rcpt, self.cfg.timeout).await {
             Ok(r) => r,
             Err(e) => {
                 self.failed("RCPT TO", &e);
@@ -436,22 +575,44 @@ impl Transport for Upstream {
         }
     }
 
-    async fn data(&mut self, message: &Outgoing<'_>) -> Reply {
+    async fn start_data(&mut self) -> Reply {
         let Some(conn) = self.conn.as_mut() else {
             return replies::upstream_failed();
         };
         self.in_transaction = false;
-        let go = match conn.command("DATA\r\n", self.cfg.timeout).await {
-            Ok(r) => r,
+        match conn.command("DATA\r\n", self.cfg.timeout).await {
+            Ok(r) => {
+                self.data_started = r.code == 354;
+                r
+            }
             Err(e) => {
                 self.failed("DATA", &e);
                 self.conn = None;
-                return replies::upstream_failed();
+                replies::upstream_failed()
             }
-        };
-        if go.code != 354 {
-            return go;
         }
+    }
+
+    async fn abort(&mut self) {
+        if self.data_started {
+            // The only way to abandon a message after 354 is to close the session: the upstream
+            // discards a message whose end it never saw.
+            self.data_started = false;
+            self.conn = None;
+        }
+    }
+
+    async fn data(&mut self, message: &Outgoing<'_>) -> Reply {
+        if !self.data_started {
+            let go = self.start_data().await;
+            if go.code != 354 {
+                return go;
+            }
+        }
+        self.data_started = false;
+        let Some(conn) = self.conn.as_mut() else {
+            return replies::upstream_failed();
+        };
         let mut enc = DotStuffer::default();
         let mut sent: Result<(), Failure> = Ok(());
         'pieces: for piece in &message.pieces {
@@ -499,6 +660,12 @@ impl Transport for Upstream {
     }
 
     async fn rset(&mut self) {
+        self.mail_refused = None;
+        if self.deferred_mail.take().is_some() {
+            // Nothing of the transaction was sent.
+            self.in_transaction = false;
+            return;
+        }
         if !self.in_transaction {
             return;
         }
@@ -524,8 +691,11 @@ impl Transport for Upstream {
         if let Some(conn) = self.conn.take()
             && let Some(mut conn) = self.cfg.pool.keep(conn)
         {
-            let _ = conn.command("QUIT\r\n", Duration::from_secs(5)).await;
-            let _ = conn.stream.shutdown().await;
+            // The pool is full: this one is closed politely, without making the client wait.
+            tokio::spawn(async move {
+                let _ = conn.command("QUIT\r\n", Duration::from_secs(5)).await;
+                let _ = conn.stream.shutdown().await;
+            });
         }
     }
 }

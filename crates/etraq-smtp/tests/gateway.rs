@@ -953,3 +953,63 @@ async fn keep_idle_zero_opens_a_session_per_client() {
     }
     assert_eq!(h.upstream.connections(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_without_pipelining_gets_one_command_at_a_time() {
+    let h = Harness::start().await;
+    h.upstream.set_pipelining(false);
+    let out = raw(
+        h.addr,
+        b"EHLO c.test\r\nMAIL FROM:<ann@cust.test>\r\nRCPT TO:<support@example.com>\r\nRCPT TO:<reject-x@example.com>\r\nRCPT TO:<sales@example.com>\r\nDATA\r\nSubject: s\r\nMessage-ID: <np1@cust.test>\r\n\r\nhi\r\n.\r\nQUIT\r\n",
+    )
+    .await;
+    assert_eq!(
+        codes(&out),
+        vec![220, 250, 250, 250, 550, 250, 354, 250, 221],
+        "{out}"
+    );
+    let got = h.upstream.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].rcpt_to, ["support@example.com", "sales@example.com"]);
+    assert_eq!(
+        h.upstream.unpipelined_violations(),
+        0,
+        "etraq pipelined to an upstream that did not offer it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_sender_is_answered_at_rcpt_when_mail_travels_with_it() {
+    // The upstream offers PIPELINING, so MAIL goes out with the first RCPT: the client's MAIL
+    // is answered 250 locally and the upstream's refusal of the sender reaches it at RCPT,
+    // for every recipient, and nothing is relayed or recorded.
+    let h = Harness::start().await;
+    h.upstream
+        .set(Behavior::RejectMail("550 5.7.1 Not from you".into()));
+    let out = raw(
+        h.addr,
+        b"EHLO c.test\r\nMAIL FROM:<ann@cust.test>\r\nRCPT TO:<support@example.com>\r\nRCPT TO:<sales@example.com>\r\nDATA\r\nQUIT\r\n",
+    )
+    .await;
+    assert_eq!(
+        codes(&out),
+        vec![220, 250, 250, 550, 550, 554, 221],
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("550 5.7.1 Not from you").count(),
+        2,
+        "each recipient gets the upstream's own words: {out}"
+    );
+    assert!(h.upstream.received().is_empty());
+    assert_eq!(h.mails().await, 0);
+    // The next transaction of the same client, accepted, is not tainted by the refusal.
+    h.upstream.set(Behavior::Accept);
+    let out = raw(
+        h.addr,
+        one_mail("ann@cust.test", "support@example.com", "after@cust.test").as_bytes(),
+    )
+    .await;
+    assert_eq!(first_failure(&out), None, "{out}");
+    assert_eq!(h.upstream.received().len(), 1);
+}
