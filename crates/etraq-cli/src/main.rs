@@ -16,10 +16,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
     let cli = cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = server_threads(&cli) {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("etraq: cannot start the async runtime: {e}");
@@ -39,6 +40,17 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The configured `threads` for `serve` (the runtime is built before the command runs, so the
+/// key is read here). `None` (one worker per CPU) for other commands, for `threads = 0`, and when
+/// the configuration cannot be read: `serve` itself then reports why.
+fn server_threads(cli: &cli::Cli) -> Option<usize> {
+    if !matches!(cli.command, cli::Command::Serve(_)) {
+        return None;
+    }
+    let ctx = context::Context::load(cli.config.as_deref(), cli.store.as_deref()).ok()?;
+    (ctx.config.threads > 0).then_some(ctx.config.threads)
 }
 
 /// Logs go to standard error and, for the server, also to the daily `ETMMDDYYYY.LOG` in the data

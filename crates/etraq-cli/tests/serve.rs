@@ -898,3 +898,44 @@ async fn a_mail_with_400k_addresses_is_refused_and_sigterm_still_stops_serve_in_
     );
     assert_eq!(upstream.received().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_the_configured_number_of_worker_threads() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    write_config(dir.path(), port, upstream.addr);
+    let text = std::fs::read_to_string(dir.path().join("etraq.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("etraq.toml"),
+        format!("threads = 3\n{text}"),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etraq"))
+        .current_dir(dir.path())
+        .args(["--config", "etraq.toml", "serve"])
+        .env_remove("ETRAQ_STORE")
+        .env("ETRAQ_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    wait_listening(SocketAddr::from(([127, 0, 0, 1], port))).await;
+    let start = Instant::now();
+    let mut log = String::new();
+    while !log.contains("serving") && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+    }
+    sigterm(&child);
+    let _ = child.wait();
+    let serving = log
+        .lines()
+        .find(|l| l.contains("serving"))
+        .unwrap_or_else(|| panic!("no start-up line: {log}"));
+    assert!(
+        serving.contains("workers=3"),
+        "threads = 3 must give three runtime workers: {serving}"
+    );
+}

@@ -94,7 +94,8 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         "{}://{web_addr}",
         if web_tls.is_some() { "https" } else { "http" }
     );
-    tracing::info!(smtp = %addr, console = %web_url, store = %describe(&ctx.store_url), "serving");
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!(smtp = %addr, console = %web_url, store = %describe(&ctx.store_url), workers, "serving");
     eprintln!(
         "etraq serve: SMTP on {addr}{}, console on {web_url}, store {}",
         if gw_cfg.tls.is_some() {

@@ -148,6 +148,12 @@ impl Config {
 
     /// Checks values serde cannot, section by section; the error names the key.
     fn validate(&self) -> Result<(), (String, String)> {
+        if self.threads > 1024 {
+            return Err((
+                "threads".to_string(),
+                "must be between 0 (one per CPU) and 1024".to_string(),
+            ));
+        }
         for (i, d) in self.local_domains.iter().enumerate() {
             normalize_domain(d).map_err(|e| (format!("local_domains[{i}]"), e.to_string()))?;
         }
@@ -307,6 +313,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("local_domains[0]"), "{e}");
+
+        let e = parse("threads = 100000\n").unwrap_err().to_string();
+        assert!(e.contains("key `threads`") && e.contains("1024"), "{e}");
 
         let e = parse("local_domains = [").unwrap_err().to_string();
         assert!(e.contains("etraq.toml"), "{e}");

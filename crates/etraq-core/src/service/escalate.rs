@@ -69,13 +69,26 @@ impl Escalator {
                 other => break other?,
             }
         };
-        for d in report
+        // One line per cycle, not one per DR: a company without supervisors would otherwise
+        // get a line for every overdue DR every cycle. Each problem is in the cycle's log.
+        let problems: Vec<_> = report
             .record
             .decisions
             .iter()
             .filter(|d| d.action == CycleAction::Problem)
-        {
-            tracing::warn!(dr = %d.dr, "{}", d.detail);
+            .collect();
+        for d in &problems {
+            tracing::debug!(dr = %d.dr, "{}", d.detail);
+        }
+        match problems.as_slice() {
+            [] => {}
+            [one] => tracing::warn!(dr = %one.dr, "{}", one.detail),
+            [first, rest @ ..] => tracing::warn!(
+                problems = problems.len(),
+                "{} (and {} more this cycle; each is in the cycle's EscWarnings log)",
+                first.detail,
+                rest.len()
+            ),
         }
         if let Some((dir, tz)) = &self.log {
             // A few hundred bytes, once per cycle: written in place.
