@@ -66,6 +66,7 @@ mod error;
 mod kv;
 
 pub mod access;
+pub mod campaign;
 pub mod config;
 pub mod escalation;
 pub mod extract;

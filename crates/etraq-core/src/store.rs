@@ -1,5 +1,6 @@
 //! The `Store`: everything etraq keeps, behind one object-safe async interface made of one
-//! sub-trait per area ([`TrackingStore`], [`EscalationStore`], [`KeyValueStore`]).
+//! sub-trait per area ([`TrackingStore`], [`EscalationStore`], [`CampaignStore`],
+//! [`KeyValueStore`]).
 //!
 //! `Arc<dyn Store>` lets the gateway, the CLI and the console share one store, and lets a networked
 //! store be added without touching the domain. Each area's code asks only for its own sub-trait
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
+pub use crate::campaign::{CampaignStore, SubscriberQuery};
 pub use crate::escalation::{AlertQuery, CycleWrite, EscalationStore};
 pub use crate::kv::KeyValueStore;
 pub use crate::model::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, page_size};
@@ -45,7 +47,9 @@ pub struct StoreStats {
 
 /// Everything etraq keeps. Object-safe: use it as `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: TrackingStore + EscalationStore + KeyValueStore + Send + Sync {
+pub trait Store:
+    TrackingStore + EscalationStore + CampaignStore + KeyValueStore + Send + Sync
+{
     /// A short name of the backend (`sqlite`, `sled`) for messages.
     fn backend(&self) -> &'static str;
 

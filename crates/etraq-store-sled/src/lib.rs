@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+mod campaign;
 mod error;
 mod keys;
 mod read;
@@ -23,6 +24,10 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use async_trait::async_trait;
+use etraq_core::campaign::{
+    BlockEntry, Blocked, CampaignStore, ListSummary, MailingList, MemberStatus, MergeOutcome,
+    Subscriber, SubscriberInput, SubscriberQuery,
+};
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::store::{
     AlertQuery, ChangeSet, CycleWrite, DrCounts, DrQuery, DrWrite, EscalationStore, FactsQuery,
@@ -516,6 +521,115 @@ impl EscalationStore for SledStore {
             })
         })
         .await
+    }
+}
+
+#[async_trait]
+impl CampaignStore for SledStore {
+    async fn create_list(&self, list: MailingList) -> Result<()> {
+        self.write(move |inner| inner.transaction(|t| campaign::tx_create_list(t, &list)))
+            .await
+    }
+
+    async fn update_list(&self, list: MailingList) -> Result<()> {
+        self.write(move |inner| inner.transaction(|t| campaign::tx_update_list(t, &list)))
+            .await
+    }
+
+    async fn get_list(&self, name: &str) -> Result<Option<MailingList>> {
+        let name = name.to_string();
+        self.run(move |inner| campaign::get_list(inner, &name))
+            .await
+    }
+
+    async fn list_lists(&self) -> Result<Vec<ListSummary>> {
+        self.run(campaign::list_lists).await
+    }
+
+    async fn delete_list(&self, name: &str) -> Result<bool> {
+        let name = name.to_string();
+        self.write(move |inner| {
+            // sled transactions cannot scan, so the members are read first. A member added
+            // between the scan and the transaction would keep its row; lists are deleted by an
+            // admin, not by the gateway, so the window is accepted.
+            let ids = campaign::member_ids(inner, &name)?;
+            inner.transaction(|t| campaign::tx_delete_list(t, &name, &ids))
+        })
+        .await
+    }
+
+    async fn merge_subscribers(
+        &self,
+        list: &str,
+        confirmed: bool,
+        inputs: Vec<SubscriberInput>,
+        now: Timestamp,
+    ) -> Result<Vec<MergeOutcome>> {
+        let list = list.to_string();
+        self.write(move |inner| {
+            inner.transaction(|t| campaign::tx_merge(t, &list, confirmed, &inputs, now))
+        })
+        .await
+    }
+
+    async fn get_subscriber(&self, email: &EmailAddress) -> Result<Option<Subscriber>> {
+        let email = email.clone();
+        self.run(move |inner| campaign::get_subscriber(inner, &email))
+            .await
+    }
+
+    async fn list_subscribers(&self, query: &SubscriberQuery) -> Result<Page<Subscriber>> {
+        let q = query.clone();
+        self.run(move |inner| campaign::list_subscribers(inner, &q))
+            .await
+    }
+
+    async fn set_member_status(
+        &self,
+        email: &EmailAddress,
+        list: &str,
+        status: MemberStatus,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (email, list) = (email.clone(), list.to_string());
+        self.write(move |inner| {
+            inner.transaction(|t| campaign::tx_set_status(t, &email, &list, status, now))
+        })
+        .await
+    }
+
+    async fn block(&self, entry: BlockEntry) -> Result<()> {
+        self.write(move |inner| {
+            let data = to_json("blocklist", &entry)?;
+            inner
+                .tree(T::Blocklist)
+                .insert(entry.address.key().as_bytes(), data)
+                .ctx("writing a blocklist entry")
+                .map(|_| ())
+        })
+        .await
+    }
+
+    async fn unblock(&self, blocked: &Blocked) -> Result<bool> {
+        let key = blocked.key();
+        self.write(move |inner| {
+            inner
+                .tree(T::Blocklist)
+                .remove(key.as_bytes())
+                .ctx("removing a blocklist entry")
+                .map(|old| old.is_some())
+        })
+        .await
+    }
+
+    async fn blocklist(&self) -> Result<Vec<BlockEntry>> {
+        self.run(campaign::blocklist).await
+    }
+
+    async fn blocked(&self, email: &EmailAddress) -> Result<Option<BlockEntry>> {
+        let email = email.clone();
+        self.run(move |inner| campaign::blocked(inner, &email))
+            .await
     }
 }
 

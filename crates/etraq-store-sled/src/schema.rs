@@ -79,11 +79,21 @@ pub(crate) enum T {
     DrsUser,
     /// `kv`.
     Kv,
+    /// `lists`: list key → list.
+    Lists,
+    /// `subscribers`: id → subscriber (memberships included).
+    Subscribers,
+    /// `subscribers_by_email`: address → id.
+    SubscribersEmail,
+    /// `members`: list key, NUL, id → status.
+    Members,
+    /// `blocklist`: address or `@domain` → entry.
+    Blocklist,
 }
 
 impl T {
     /// Every tree, in transaction order (the order of the variants).
-    pub(crate) const ALL: [T; 25] = [
+    pub(crate) const ALL: [T; 30] = [
         T::Meta,
         T::Counters,
         T::Users,
@@ -109,6 +119,11 @@ impl T {
         T::Responses,
         T::DrsUser,
         T::Kv,
+        T::Lists,
+        T::Subscribers,
+        T::SubscribersEmail,
+        T::Members,
+        T::Blocklist,
     ];
 
     /// The tree's name on disk.
@@ -139,6 +154,11 @@ impl T {
             T::Responses => "responses",
             T::DrsUser => "drs_by_user",
             T::Kv => "kv",
+            T::Lists => "lists",
+            T::Subscribers => "subscribers",
+            T::SubscribersEmail => "subscribers_by_email",
+            T::Members => "members",
+            T::Blocklist => "blocklist",
         }
     }
 }

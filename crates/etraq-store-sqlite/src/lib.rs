@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod campaign;
 mod error;
 mod read;
 mod schema;
@@ -26,6 +27,10 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
+use etraq_core::campaign::{
+    BlockEntry, Blocked, CampaignStore, ListSummary, MailingList, MemberStatus, MergeOutcome,
+    Subscriber, SubscriberInput, SubscriberQuery,
+};
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::store::{
     AlertQuery, ChangeSet, CycleWrite, DrCounts, DrQuery, DrWrite, EscalationStore, FactsQuery,
@@ -312,6 +317,115 @@ impl KeyValueStore for SqliteStore {
     async fn kv_scan(&self, prefix: &str) -> Result<Vec<(String, String)>> {
         let prefix = prefix.to_string();
         self.read(move |c| read::kv_scan(c, &prefix)).await
+    }
+}
+
+impl SqliteStore {
+    async fn campaign(&self, op: campaign::Op) -> Result<campaign::Out> {
+        match self.write(WriteOp::Campaign(Box::new(op))).await? {
+            WriteOut::Campaign(out) => Ok(out),
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+#[async_trait]
+impl CampaignStore for SqliteStore {
+    async fn create_list(&self, list: MailingList) -> Result<()> {
+        self.campaign(campaign::Op::CreateList(list))
+            .await
+            .map(|_| ())
+    }
+
+    async fn update_list(&self, list: MailingList) -> Result<()> {
+        self.campaign(campaign::Op::UpdateList(list))
+            .await
+            .map(|_| ())
+    }
+
+    async fn get_list(&self, name: &str) -> Result<Option<MailingList>> {
+        let name = name.to_string();
+        self.read(move |c| campaign::get_list(c, &name)).await
+    }
+
+    async fn list_lists(&self) -> Result<Vec<ListSummary>> {
+        self.read(campaign::list_lists).await
+    }
+
+    async fn delete_list(&self, name: &str) -> Result<bool> {
+        match self
+            .campaign(campaign::Op::DeleteList(name.to_string()))
+            .await?
+        {
+            campaign::Out::Flag(f) => Ok(f),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn merge_subscribers(
+        &self,
+        list: &str,
+        confirmed: bool,
+        inputs: Vec<SubscriberInput>,
+        now: Timestamp,
+    ) -> Result<Vec<MergeOutcome>> {
+        let op = campaign::Op::Merge {
+            list: list.to_string(),
+            confirmed,
+            inputs,
+            now,
+        };
+        match self.campaign(op).await? {
+            campaign::Out::Outcomes(o) => Ok(o),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn get_subscriber(&self, email: &EmailAddress) -> Result<Option<Subscriber>> {
+        let email = email.clone();
+        self.read(move |c| campaign::subscriber_by_email(c, &email))
+            .await
+    }
+
+    async fn list_subscribers(&self, query: &SubscriberQuery) -> Result<Page<Subscriber>> {
+        let q = query.clone();
+        self.read(move |c| campaign::list_subscribers(c, &q)).await
+    }
+
+    async fn set_member_status(
+        &self,
+        email: &EmailAddress,
+        list: &str,
+        status: MemberStatus,
+        now: Timestamp,
+    ) -> Result<()> {
+        let op = campaign::Op::SetStatus {
+            email: email.clone(),
+            list: list.to_string(),
+            status,
+            now,
+        };
+        self.campaign(op).await.map(|_| ())
+    }
+
+    async fn block(&self, entry: BlockEntry) -> Result<()> {
+        self.campaign(campaign::Op::Block(entry)).await.map(|_| ())
+    }
+
+    async fn unblock(&self, blocked: &Blocked) -> Result<bool> {
+        match self.campaign(campaign::Op::Unblock(blocked.key())).await? {
+            campaign::Out::Flag(f) => Ok(f),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn blocklist(&self) -> Result<Vec<BlockEntry>> {
+        self.read(campaign::blocklist).await
+    }
+
+    async fn blocked(&self, email: &EmailAddress) -> Result<Option<BlockEntry>> {
+        let email = email.clone();
+        self.read(move |c| campaign::blocked(c, &email)).await
     }
 }
 

@@ -17,7 +17,7 @@ use crate::error::Ctx;
 pub const APPLICATION_ID: i32 = 0x4554_5251;
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for a lock held by another connection or process.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -136,6 +136,32 @@ const MIGRATIONS: &[&str] = &[
         id   INTEGER PRIMARY KEY AUTOINCREMENT,
         data TEXT NOT NULL
     );
+    "#,
+    // 1 → 2: campaign audiences. A subscriber's record holds its memberships; `members` repeats
+    // them for counts and listings by list.
+    r#"
+    CREATE TABLE lists (
+        key  TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE subscribers (
+        id    INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        data  TEXT NOT NULL
+    );
+
+    CREATE TABLE members (
+        list       TEXT NOT NULL,
+        subscriber INTEGER NOT NULL,
+        status     TEXT NOT NULL,
+        PRIMARY KEY (list, subscriber)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE blocklist (
+        address TEXT PRIMARY KEY,
+        data    TEXT NOT NULL
+    ) WITHOUT ROWID;
     "#,
 ];
 

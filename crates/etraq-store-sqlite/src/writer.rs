@@ -37,6 +37,7 @@ pub(crate) enum WriteOp {
     ApplyCycle(Box<CycleWrite>),
     UpdateAlertMail(u64, Box<AlertMail>),
     KvPut(String, Option<String>),
+    Campaign(Box<crate::campaign::Op>),
 }
 
 /// What a write returns.
@@ -45,6 +46,7 @@ pub(crate) enum WriteOut {
     Seqs(Vec<u64>),
     Unit,
     Cycle(Box<CycleRecord>),
+    Campaign(crate::campaign::Out),
 }
 
 pub(crate) struct Job {
@@ -208,6 +210,7 @@ fn commit_group(conn: &mut Connection, jobs: Vec<Job>) {
 fn execute(tx: &Connection, op: &WriteOp) -> Result<WriteOut, Error> {
     match op {
         WriteOp::Reserve(count) => reserve(tx, *count).map(WriteOut::First),
+        WriteOp::Campaign(op) => crate::campaign::execute(tx, op).map(WriteOut::Campaign),
         WriteOp::Apply(batch) => {
             let mut seqs = Vec::with_capacity(batch.len());
             for cs in batch {

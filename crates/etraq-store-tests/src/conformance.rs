@@ -13,7 +13,7 @@ use etraq_core::{Direction, DrStatus, Error, Party, ResponseTime, Role, Store, U
 use crate::fixtures::*;
 use crate::{Opener, temp_dir};
 
-async fn open_in(open: Opener, dir: &std::path::Path) -> Arc<dyn Store> {
+pub(crate) async fn open_in(open: Opener, dir: &std::path::Path) -> Arc<dyn Store> {
     open(dir.to_path_buf())
         .await
         .unwrap_or_else(|e| panic!("cannot open the store: {e}"))

@@ -16,6 +16,7 @@
 // A test-support crate: its panics are test failures, not crashes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod campaign;
 pub mod conformance;
 pub mod crash;
 pub mod fixtures;
@@ -64,6 +65,10 @@ macro_rules! store_tests {
             conformance::key_value_entries,
             conformance::longest_waiting_first,
             conformance::dr_listing_sorted_by_column,
+            campaign::campaign_lists_and_counts,
+            campaign::campaign_subscribers_merge_and_survive,
+            campaign::campaign_subscriber_listing_pages,
+            campaign::campaign_blocklist,
             scenarios::new_customer_mail_opens_a_dr,
             scenarios::tagged_reply_marks_replied_and_records_response_time,
             scenarios::customer_reply_without_tag_threads_by_references,

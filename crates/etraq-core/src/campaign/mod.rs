@@ -1,0 +1,15 @@
+//! Campaigns: permission-based mass mail. So far the audience (lists, subscribers, the
+//! blocklist), its CSV import and export, and the [`CampaignStore`] sub-trait. Sending,
+//! templates and tracking build on these.
+
+mod audience;
+mod import;
+mod store;
+
+pub use audience::{
+    BlockEntry, BlockReason, Blocked, JoinAs, ListSummary, MAX_LIST_NAME, MailingList,
+    MemberStatus, Membership, MergeOutcome, OptIn, Subscriber, SubscriberInput, check_list_name,
+    list_key,
+};
+pub use import::{CsvRows, MAX_COLUMNS, MAX_FIELD_BYTES, Row, RowError, write_csv};
+pub use store::{CampaignStore, SubscriberQuery};

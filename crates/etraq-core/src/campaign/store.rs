@@ -1,0 +1,107 @@
+//! [`CampaignStore`]: what the campaign area keeps. So far the audience: lists, subscribers and
+//! their memberships, and the blocklist.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::address::EmailAddress;
+use crate::campaign::audience::{
+    BlockEntry, Blocked, ListSummary, MailingList, MemberStatus, MergeOutcome, Subscriber,
+    SubscriberInput,
+};
+use crate::error::Result;
+use crate::model::Page;
+
+/// Filters of [`CampaignStore::list_subscribers`]. Subscribers come in the order they were
+/// first stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscriberQuery {
+    /// Only members of this list (by name, any case).
+    pub list: Option<String>,
+    /// Only members with this status on `list` (on any list when `list` is `None`).
+    pub status: Option<MemberStatus>,
+    /// Only addresses containing this text (lower-case).
+    pub search: Option<String>,
+    /// Continue after this cursor.
+    pub after: Option<u64>,
+    /// Page size (0: the default).
+    pub limit: usize,
+}
+
+impl SubscriberQuery {
+    /// Whether `s` passes the filters (every backend applies the same test).
+    pub fn matches(&self, s: &Subscriber) -> bool {
+        let on_list = match (&self.list, self.status) {
+            (Some(l), st) => s
+                .membership(l)
+                .is_some_and(|m| st.is_none_or(|st| m.status == st)),
+            (None, Some(st)) => s.lists.values().any(|m| m.status == st),
+            (None, None) => true,
+        };
+        on_list
+            && self
+                .search
+                .as_deref()
+                .is_none_or(|q| s.email.as_str().contains(&q.to_lowercase()))
+    }
+}
+
+/// The campaign area's part of the [`Store`](crate::store::Store). Object-safe.
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
+    /// Creates a list. `Conflict` when a list of that name (in any case) exists.
+    async fn create_list(&self, list: MailingList) -> Result<()>;
+
+    /// Replaces a list's settings; its key ([`MailingList::key`]) names it. `NotFound` when
+    /// there is none.
+    async fn update_list(&self, list: MailingList) -> Result<()>;
+
+    /// A list by name, any case.
+    async fn get_list(&self, name: &str) -> Result<Option<MailingList>>;
+
+    /// Every list with its member counts, by name.
+    async fn list_lists(&self) -> Result<Vec<ListSummary>>;
+
+    /// Deletes a list and every membership of it (the subscribers stay). False when there was
+    /// none.
+    async fn delete_list(&self, name: &str) -> Result<bool>;
+
+    /// Adds `inputs` to the list named `list` in one transaction, each through
+    /// [`Subscriber::merge`] with the blocklist consulted, and answers each input's outcome in
+    /// order. `confirmed` vouches for consent (see [`JoinAs`](crate::campaign::JoinAs)).
+    /// `NotFound` when the list does not exist. The same address twice in `inputs` merges twice.
+    async fn merge_subscribers(
+        &self,
+        list: &str,
+        confirmed: bool,
+        inputs: Vec<SubscriberInput>,
+        now: Timestamp,
+    ) -> Result<Vec<MergeOutcome>>;
+
+    /// A subscriber by address.
+    async fn get_subscriber(&self, email: &EmailAddress) -> Result<Option<Subscriber>>;
+
+    /// Subscribers matching `query`, a keyset page.
+    async fn list_subscribers(&self, query: &SubscriberQuery) -> Result<Page<Subscriber>>;
+
+    /// Sets a member's status on a list. `NotFound` when the address is no member of it.
+    async fn set_member_status(
+        &self,
+        email: &EmailAddress,
+        list: &str,
+        status: MemberStatus,
+        now: Timestamp,
+    ) -> Result<()>;
+
+    /// Adds or replaces a blocklist entry.
+    async fn block(&self, entry: BlockEntry) -> Result<()>;
+
+    /// Removes a blocklist entry; false when there was none.
+    async fn unblock(&self, blocked: &Blocked) -> Result<bool>;
+
+    /// The blocklist, by address.
+    async fn blocklist(&self) -> Result<Vec<BlockEntry>>;
+
+    /// The entry that blocks `email` (its own, else its domain's), if any.
+    async fn blocked(&self, email: &EmailAddress) -> Result<Option<BlockEntry>>;
+}

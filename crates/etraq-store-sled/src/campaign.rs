@@ -1,0 +1,293 @@
+//! The campaign area's trees: `lists`, `subscribers` (id → record, memberships included),
+//! `subscribers_by_email`, `members` (list key, NUL, id → status) and `blocklist`.
+
+use etraq_core::campaign::{
+    BlockEntry, Blocked, JoinAs, ListSummary, MailingList, MemberStatus, MergeOutcome, Subscriber,
+    SubscriberInput, SubscriberQuery, list_key,
+};
+use etraq_core::store::{Page, page_size};
+use etraq_core::{EmailAddress, Error, Result};
+use jiff::Timestamp;
+
+use crate::error::{Ctx, from_json};
+use crate::keys::{be, text_prefix, trailing_number, with_number};
+use crate::schema::{Inner, T, Tx, TxResult};
+use crate::write::{abort, tx_from_json, tx_json};
+
+fn not_found(what: &'static str, key: &str) -> Error {
+    Error::NotFound {
+        what,
+        key: key.to_string(),
+    }
+}
+
+fn status_byte(s: MemberStatus) -> u8 {
+    match s {
+        MemberStatus::Unconfirmed => 1,
+        MemberStatus::Confirmed => 2,
+        MemberStatus::Unsubscribed => 3,
+    }
+}
+
+pub(crate) fn tx_create_list(t: &Tx<'_>, l: &MailingList) -> TxResult<()> {
+    let key = l.key();
+    if t[T::Lists].get(key.as_bytes())?.is_some() {
+        return abort(Error::Conflict(format!("a list named {:?} exists", l.name)));
+    }
+    t[T::Lists].insert(key.as_bytes(), tx_json("lists", l)?)?;
+    Ok(())
+}
+
+pub(crate) fn tx_update_list(t: &Tx<'_>, l: &MailingList) -> TxResult<()> {
+    let key = l.key();
+    if t[T::Lists].get(key.as_bytes())?.is_none() {
+        return abort(not_found("list", &l.name));
+    }
+    t[T::Lists].insert(key.as_bytes(), tx_json("lists", l)?)?;
+    Ok(())
+}
+
+/// Deletes a list; `ids` are its members, read before the transaction (sled transactions cannot
+/// scan).
+pub(crate) fn tx_delete_list(t: &Tx<'_>, name: &str, ids: &[u64]) -> TxResult<bool> {
+    let key = list_key(name);
+    for id in ids {
+        t[T::Members].remove(with_number(&text_prefix(&key), *id))?;
+        if let Some(v) = t[T::Subscribers].get(be(*id))? {
+            let mut s: Subscriber = tx_from_json("subscribers", &v)?;
+            s.lists.remove(&key);
+            t[T::Subscribers].insert(&be(*id), tx_json("subscribers", &s)?)?;
+        }
+    }
+    Ok(t[T::Lists].remove(key.as_bytes())?.is_some())
+}
+
+/// The ids of a list's members.
+pub(crate) fn member_ids(inner: &Inner, name: &str) -> Result<Vec<u64>> {
+    let mut ids = Vec::new();
+    for r in inner
+        .tree(T::Members)
+        .scan_prefix(text_prefix(&list_key(name)))
+    {
+        let (k, _) = r.ctx("reading a list's members")?;
+        if let Some(id) = trailing_number(&k) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+fn tx_subscriber(t: &Tx<'_>, email: &EmailAddress) -> TxResult<Option<Subscriber>> {
+    let Some(id) = t[T::SubscribersEmail].get(email.as_str().as_bytes())? else {
+        return Ok(None);
+    };
+    let Some(v) = t[T::Subscribers].get(&id)? else {
+        return Ok(None);
+    };
+    let mut s: Subscriber = tx_from_json("subscribers", &v)?;
+    s.id = trailing_number(&id).unwrap_or(0);
+    Ok(Some(s))
+}
+
+fn tx_blocked(t: &Tx<'_>, email: &EmailAddress) -> TxResult<bool> {
+    for key in Blocked::keys_for(email) {
+        if t[T::Blocklist].get(key.as_bytes())?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn tx_write_subscriber(t: &Tx<'_>, mut s: Subscriber, list: &str) -> TxResult<()> {
+    if s.id == 0 {
+        let last = t[T::Counters]
+            .get("subscriber")?
+            .and_then(|v| trailing_number(&v))
+            .unwrap_or(0);
+        s.id = last + 1;
+        t[T::Counters].insert("subscriber", &be(s.id))?;
+        t[T::SubscribersEmail].insert(s.email.as_str().as_bytes(), &be(s.id))?;
+    }
+    t[T::Subscribers].insert(&be(s.id), tx_json("subscribers", &s)?)?;
+    let key = with_number(&text_prefix(list), s.id);
+    match s.lists.get(list) {
+        Some(m) => t[T::Members].insert(key, &[status_byte(m.status)])?,
+        None => t[T::Members].remove(key)?,
+    };
+    Ok(())
+}
+
+pub(crate) fn tx_merge(
+    t: &Tx<'_>,
+    list: &str,
+    confirmed: bool,
+    inputs: &[SubscriberInput],
+    now: Timestamp,
+) -> TxResult<Vec<MergeOutcome>> {
+    let Some(v) = t[T::Lists].get(list_key(list).as_bytes())? else {
+        return abort(not_found("list", list));
+    };
+    let l: MailingList = tx_from_json("lists", &v)?;
+    let join = JoinAs {
+        opt_in: l.opt_in,
+        confirmed,
+    };
+    let mut out = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let existing = tx_subscriber(t, &input.email)?;
+        let blocked = tx_blocked(t, &input.email)?;
+        let (next, outcome) = Subscriber::merge(existing, input, &l, join, blocked, now);
+        if let Some(s) = next {
+            tx_write_subscriber(t, s, &l.key())?;
+        }
+        out.push(outcome);
+    }
+    Ok(out)
+}
+
+pub(crate) fn tx_set_status(
+    t: &Tx<'_>,
+    email: &EmailAddress,
+    list: &str,
+    status: MemberStatus,
+    now: Timestamp,
+) -> TxResult<()> {
+    let key = list_key(list);
+    let Some(mut s) = tx_subscriber(t, email)? else {
+        return abort(not_found("subscriber", email.as_str()));
+    };
+    let Some(m) = s.lists.get_mut(&key) else {
+        return abort(not_found("membership", &format!("{email} on {list}")));
+    };
+    if m.status != status {
+        m.status = status;
+        m.updated_at = now;
+        tx_write_subscriber(t, s, &key)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn get_list(inner: &Inner, name: &str) -> Result<Option<MailingList>> {
+    inner
+        .tree(T::Lists)
+        .get(list_key(name).as_bytes())
+        .ctx("reading a list")?
+        .map(|v| from_json("lists", &v))
+        .transpose()
+}
+
+pub(crate) fn list_lists(inner: &Inner) -> Result<Vec<ListSummary>> {
+    let mut out = Vec::new();
+    for r in inner.tree(T::Lists).iter() {
+        let (k, v) = r.ctx("reading the lists")?;
+        let list: MailingList = from_json("lists", &v)?;
+        let mut summary = ListSummary {
+            list,
+            confirmed: 0,
+            unconfirmed: 0,
+            unsubscribed: 0,
+        };
+        let mut prefix = k.to_vec();
+        prefix.push(0);
+        for m in inner.tree(T::Members).scan_prefix(prefix) {
+            let (_, st) = m.ctx("counting a list's members")?;
+            match st.first() {
+                Some(1) => summary.unconfirmed += 1,
+                Some(2) => summary.confirmed += 1,
+                _ => summary.unsubscribed += 1,
+            }
+        }
+        out.push(summary);
+    }
+    Ok(out)
+}
+
+pub(crate) fn get_subscriber(inner: &Inner, email: &EmailAddress) -> Result<Option<Subscriber>> {
+    let Some(id) = inner
+        .tree(T::SubscribersEmail)
+        .get(email.as_str().as_bytes())
+        .ctx("reading a subscriber")?
+    else {
+        return Ok(None);
+    };
+    by_id(inner, trailing_number(&id).unwrap_or(0))
+}
+
+fn by_id(inner: &Inner, id: u64) -> Result<Option<Subscriber>> {
+    let Some(v) = inner
+        .tree(T::Subscribers)
+        .get(be(id))
+        .ctx("reading a subscriber")?
+    else {
+        return Ok(None);
+    };
+    let mut s: Subscriber = from_json("subscribers", &v)?;
+    s.id = id;
+    Ok(Some(s))
+}
+
+pub(crate) fn list_subscribers(inner: &Inner, q: &SubscriberQuery) -> Result<Page<Subscriber>> {
+    let limit = page_size(q.limit);
+    let after = q.after.unwrap_or(0);
+    let mut items = Vec::with_capacity(limit + 1);
+    let mut push = |s: Subscriber| {
+        if q.matches(&s) {
+            items.push(s);
+        }
+        items.len() > limit
+    };
+    match &q.list {
+        Some(l) => {
+            let prefix = text_prefix(&list_key(l));
+            let start = with_number(&prefix, after.saturating_add(1));
+            let end = with_number(&prefix, u64::MAX);
+            for r in inner.tree(T::Members).range(start..=end) {
+                let (k, _) = r.ctx("listing subscribers")?;
+                let Some(s) = trailing_number(&k).map(|id| by_id(inner, id)).transpose()? else {
+                    continue;
+                };
+                if let Some(s) = s
+                    && push(s)
+                {
+                    break;
+                }
+            }
+        }
+        None => {
+            for r in inner
+                .tree(T::Subscribers)
+                .range(be(after.saturating_add(1))..)
+            {
+                let (k, v) = r.ctx("listing subscribers")?;
+                let mut s: Subscriber = from_json("subscribers", &v)?;
+                s.id = trailing_number(&k).unwrap_or(0);
+                if push(s) {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Page::from_overfetch(items, limit, |s| s.id))
+}
+
+pub(crate) fn blocked(inner: &Inner, email: &EmailAddress) -> Result<Option<BlockEntry>> {
+    for key in Blocked::keys_for(email) {
+        if let Some(v) = inner
+            .tree(T::Blocklist)
+            .get(key.as_bytes())
+            .ctx("reading the blocklist")?
+        {
+            return from_json("blocklist", &v).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) fn blocklist(inner: &Inner) -> Result<Vec<BlockEntry>> {
+    let mut out = Vec::new();
+    for r in inner.tree(T::Blocklist).iter() {
+        let (_, v) = r.ctx("reading the blocklist")?;
+        out.push(from_json("blocklist", &v)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,351 @@
+//! The campaign area's tables: `lists`, `subscribers` (one JSON record per address, memberships
+//! included), `members` (the memberships again, indexed for counts and listings) and
+//! `blocklist`. Writes run on the writer thread ([`Op`]); reads on a reader connection.
+
+use etraq_core::EmailAddress;
+use etraq_core::Error;
+use etraq_core::campaign::{
+    BlockEntry, Blocked, JoinAs, ListSummary, MailingList, MemberStatus, MergeOutcome, Subscriber,
+    SubscriberInput, SubscriberQuery, list_key,
+};
+use etraq_core::store::{Page, page_size};
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Ctx, from_json, to_json};
+
+/// A campaign write.
+pub(crate) enum Op {
+    CreateList(MailingList),
+    UpdateList(MailingList),
+    DeleteList(String),
+    Merge {
+        list: String,
+        confirmed: bool,
+        inputs: Vec<SubscriberInput>,
+        now: Timestamp,
+    },
+    SetStatus {
+        email: EmailAddress,
+        list: String,
+        status: MemberStatus,
+        now: Timestamp,
+    },
+    Block(BlockEntry),
+    Unblock(String),
+}
+
+/// What a campaign write answers.
+pub(crate) enum Out {
+    Unit,
+    Flag(bool),
+    Outcomes(Vec<MergeOutcome>),
+}
+
+fn not_found(what: &'static str, key: &str) -> Error {
+    Error::NotFound {
+        what,
+        key: key.to_string(),
+    }
+}
+
+pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Out, Error> {
+    match op {
+        Op::CreateList(l) => {
+            let data = to_json("lists", l)?;
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO lists(key, data) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )
+                .and_then(|mut s| s.execute(params![l.key(), data]))
+                .ctx("creating a list")?;
+            if n == 0 {
+                return Err(Error::Conflict(format!("a list named {:?} exists", l.name)));
+            }
+            Ok(Out::Unit)
+        }
+        Op::UpdateList(l) => {
+            let data = to_json("lists", l)?;
+            let n = tx
+                .prepare_cached("UPDATE lists SET data = ?2 WHERE key = ?1")
+                .and_then(|mut s| s.execute(params![l.key(), data]))
+                .ctx("updating a list")?;
+            if n == 0 {
+                return Err(not_found("list", &l.name));
+            }
+            Ok(Out::Unit)
+        }
+        Op::DeleteList(name) => {
+            let key = list_key(name);
+            let ids: Vec<i64> = tx
+                .prepare_cached("SELECT subscriber FROM members WHERE list = ?1")
+                .and_then(|mut s| {
+                    s.query_map(params![key], |r| r.get(0))?
+                        .collect::<Result<_, _>>()
+                })
+                .ctx("reading a list's members")?;
+            for id in ids {
+                if let Some(mut s) = subscriber_by_id(tx, id)? {
+                    s.lists.remove(&key);
+                    write_subscriber_data(tx, &s)?;
+                }
+            }
+            tx.prepare_cached("DELETE FROM members WHERE list = ?1")
+                .and_then(|mut s| s.execute(params![key]))
+                .ctx("deleting a list's members")?;
+            let n = tx
+                .prepare_cached("DELETE FROM lists WHERE key = ?1")
+                .and_then(|mut s| s.execute(params![key]))
+                .ctx("deleting a list")?;
+            Ok(Out::Flag(n > 0))
+        }
+        Op::Merge {
+            list,
+            confirmed,
+            inputs,
+            now,
+        } => {
+            let l = get_list(tx, list)?.ok_or_else(|| not_found("list", list))?;
+            let join = JoinAs {
+                opt_in: l.opt_in,
+                confirmed: *confirmed,
+            };
+            let mut outcomes = Vec::with_capacity(inputs.len());
+            for input in inputs {
+                let existing = subscriber_by_email(tx, &input.email)?;
+                let blocked = blocked(tx, &input.email)?.is_some();
+                let (next, outcome) = Subscriber::merge(existing, input, &l, join, blocked, *now);
+                if let Some(s) = next {
+                    write_subscriber(tx, s, &l.key())?;
+                }
+                outcomes.push(outcome);
+            }
+            Ok(Out::Outcomes(outcomes))
+        }
+        Op::SetStatus {
+            email,
+            list,
+            status,
+            now,
+        } => {
+            let key = list_key(list);
+            let mut s = subscriber_by_email(tx, email)?
+                .ok_or_else(|| not_found("subscriber", email.as_str()))?;
+            let Some(m) = s.lists.get_mut(&key) else {
+                return Err(not_found("membership", &format!("{email} on {list}")));
+            };
+            if m.status != *status {
+                m.status = *status;
+                m.updated_at = *now;
+                write_subscriber(tx, s, &key)?;
+            }
+            Ok(Out::Unit)
+        }
+        Op::Block(e) => {
+            let data = to_json("blocklist", e)?;
+            tx.prepare_cached(
+                "INSERT INTO blocklist(address, data) VALUES (?1, ?2)
+                 ON CONFLICT(address) DO UPDATE SET data = excluded.data",
+            )
+            .and_then(|mut s| s.execute(params![e.address.key(), data]))
+            .ctx("writing a blocklist entry")?;
+            Ok(Out::Unit)
+        }
+        Op::Unblock(key) => {
+            let n = tx
+                .prepare_cached("DELETE FROM blocklist WHERE address = ?1")
+                .and_then(|mut s| s.execute(params![key]))
+                .ctx("removing a blocklist entry")?;
+            Ok(Out::Flag(n > 0))
+        }
+    }
+}
+
+/// Writes a subscriber record (assigning its id when new) and its membership row of `list`.
+fn write_subscriber(tx: &Connection, mut s: Subscriber, list: &str) -> Result<(), Error> {
+    if s.id == 0 {
+        let id: i64 = tx
+            .prepare_cached("INSERT INTO subscribers(email, data) VALUES (?1, '{}') RETURNING id")
+            .and_then(|mut st| st.query_row(params![s.email.as_str()], |r| r.get(0)))
+            .ctx("adding a subscriber")?;
+        s.id = id as u64;
+    }
+    write_subscriber_data(tx, &s)?;
+    match s.lists.get(list) {
+        Some(m) => tx
+            .prepare_cached(
+                "INSERT INTO members(list, subscriber, status) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(list, subscriber) DO UPDATE SET status = excluded.status",
+            )
+            .and_then(|mut st| st.execute(params![list, s.id as i64, m.status.as_str()])),
+        None => tx
+            .prepare_cached("DELETE FROM members WHERE list = ?1 AND subscriber = ?2")
+            .and_then(|mut st| st.execute(params![list, s.id as i64])),
+    }
+    .ctx("writing a membership")?;
+    Ok(())
+}
+
+fn write_subscriber_data(tx: &Connection, s: &Subscriber) -> Result<(), Error> {
+    let data = to_json("subscribers", s)?;
+    tx.prepare_cached("UPDATE subscribers SET data = ?2 WHERE id = ?1")
+        .and_then(|mut st| st.execute(params![s.id as i64, data]))
+        .ctx("writing a subscriber")?;
+    Ok(())
+}
+
+fn decode_subscriber(id: i64, data: &str) -> Result<Subscriber, Error> {
+    let mut s: Subscriber = from_json("subscribers", data)?;
+    s.id = id as u64;
+    Ok(s)
+}
+
+fn subscriber_by_id(c: &Connection, id: i64) -> Result<Option<Subscriber>, Error> {
+    let data: Option<String> = c
+        .prepare_cached("SELECT data FROM subscribers WHERE id = ?1")
+        .and_then(|mut s| s.query_row(params![id], |r| r.get(0)).optional())
+        .ctx("reading a subscriber")?;
+    data.map(|d| decode_subscriber(id, &d)).transpose()
+}
+
+pub(crate) fn subscriber_by_email(
+    c: &Connection,
+    email: &EmailAddress,
+) -> Result<Option<Subscriber>, Error> {
+    let row: Option<(i64, String)> = c
+        .prepare_cached("SELECT id, data FROM subscribers WHERE email = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![email.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("reading a subscriber")?;
+    row.map(|(id, d)| decode_subscriber(id, &d)).transpose()
+}
+
+pub(crate) fn get_list(c: &Connection, name: &str) -> Result<Option<MailingList>, Error> {
+    let data: Option<String> = c
+        .prepare_cached("SELECT data FROM lists WHERE key = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![list_key(name)], |r| r.get(0))
+                .optional()
+        })
+        .ctx("reading a list")?;
+    data.map(|d| from_json("lists", &d)).transpose()
+}
+
+pub(crate) fn list_lists(c: &Connection) -> Result<Vec<ListSummary>, Error> {
+    let rows: Vec<(String, String)> = c
+        .prepare_cached("SELECT key, data FROM lists ORDER BY key")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()
+        })
+        .ctx("reading the lists")?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (key, data) in rows {
+        let list: MailingList = from_json("lists", &data)?;
+        let mut summary = ListSummary {
+            list,
+            confirmed: 0,
+            unconfirmed: 0,
+            unsubscribed: 0,
+        };
+        let counts: Vec<(String, i64)> = c
+            .prepare_cached("SELECT status, COUNT(*) FROM members WHERE list = ?1 GROUP BY status")
+            .and_then(|mut s| {
+                s.query_map(params![key], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()
+            })
+            .ctx("counting a list's members")?;
+        for (status, n) in counts {
+            let n = n as u64;
+            match status.as_str() {
+                "confirmed" => summary.confirmed = n,
+                "unconfirmed" => summary.unconfirmed = n,
+                _ => summary.unsubscribed = n,
+            }
+        }
+        out.push(summary);
+    }
+    Ok(out)
+}
+
+pub(crate) fn list_subscribers(
+    c: &Connection,
+    q: &SubscriberQuery,
+) -> Result<Page<Subscriber>, Error> {
+    let limit = page_size(q.limit);
+    let after = q.after.unwrap_or(0) as i64;
+    let mut items = Vec::with_capacity(limit + 1);
+    // Read in chunks so a filter that keeps few rows still stops at a page.
+    let mut cursor = after;
+    loop {
+        let rows: Vec<(i64, String)> = match &q.list {
+            Some(l) => c
+                .prepare_cached(
+                    "SELECT s.id, s.data FROM members m JOIN subscribers s ON s.id = m.subscriber
+                     WHERE m.list = ?1 AND m.subscriber > ?2 AND (?3 IS NULL OR m.status = ?3)
+                     ORDER BY m.subscriber LIMIT ?4",
+                )
+                .and_then(|mut s| {
+                    s.query_map(
+                        params![
+                            list_key(l),
+                            cursor,
+                            q.status.map(|st| st.as_str()),
+                            (limit + 1) as i64
+                        ],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?
+                    .collect::<Result<_, _>>()
+                }),
+            None => c
+                .prepare_cached(
+                    "SELECT id, data FROM subscribers WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .and_then(|mut s| {
+                    s.query_map(params![cursor, (limit + 1) as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<Result<_, _>>()
+                }),
+        }
+        .ctx("listing subscribers")?;
+        let exhausted = rows.len() <= limit;
+        for (id, data) in rows {
+            cursor = id;
+            let s = decode_subscriber(id, &data)?;
+            if q.matches(&s) {
+                items.push(s);
+                if items.len() > limit {
+                    break;
+                }
+            }
+        }
+        if items.len() > limit || exhausted {
+            break;
+        }
+    }
+    Ok(Page::from_overfetch(items, limit, |s| s.id))
+}
+
+pub(crate) fn blocked(c: &Connection, email: &EmailAddress) -> Result<Option<BlockEntry>, Error> {
+    for key in Blocked::keys_for(email) {
+        let data: Option<String> = c
+            .prepare_cached("SELECT data FROM blocklist WHERE address = ?1")
+            .and_then(|mut s| s.query_row(params![key], |r| r.get(0)).optional())
+            .ctx("reading the blocklist")?;
+        if let Some(d) = data {
+            return from_json("blocklist", &d).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) fn blocklist(c: &Connection) -> Result<Vec<BlockEntry>, Error> {
+    let rows: Vec<String> = c
+        .prepare_cached("SELECT data FROM blocklist ORDER BY address")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>())
+        .ctx("reading the blocklist")?;
+    rows.iter().map(|d| from_json("blocklist", d)).collect()
+}

@@ -1,0 +1,340 @@
+//! The campaign area's part of the conformance suite: lists, subscribers and their memberships,
+//! imports merged by the shared rule, and the blocklist.
+
+use etraq_core::campaign::{
+    BlockEntry, BlockReason, Blocked, MailingList, MemberStatus, MergeOutcome, OptIn,
+    SubscriberInput, SubscriberQuery,
+};
+use etraq_core::{EmailAddress, Error};
+use jiff::Timestamp;
+
+use crate::conformance::open_in;
+use crate::{Opener, temp_dir};
+
+fn t(s: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + s).unwrap()
+}
+
+fn addr(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).unwrap()
+}
+
+fn input(email: &str, name: &str, attrs: &[(&str, &str)]) -> SubscriberInput {
+    SubscriberInput {
+        email: addr(email),
+        name: Some(name.to_string()),
+        attribs: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect(),
+    }
+}
+
+fn list(name: &str, opt_in: OptIn) -> MailingList {
+    MailingList {
+        opt_in,
+        description: format!("the {name} list"),
+        ..MailingList::new(name, t(0)).unwrap()
+    }
+}
+
+/// Lists: created once per name in any case, updated, counted, deleted with their memberships.
+pub async fn campaign_lists_and_counts(open: Opener) {
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    s.create_list(list("News", OptIn::Single)).await.unwrap();
+    s.create_list(list("Beta", OptIn::Double)).await.unwrap();
+    let e = s
+        .create_list(list("NEWS", OptIn::Single))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict(_)), "{e}");
+    let mut beta = s.get_list("beta").await.unwrap().unwrap();
+    assert_eq!(beta.opt_in, OptIn::Double);
+    beta.public = true;
+    s.update_list(beta.clone()).await.unwrap();
+    assert!(s.get_list("BETA").await.unwrap().unwrap().public);
+    let missing = s
+        .update_list(list("Nope", OptIn::Single))
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, Error::NotFound { .. }), "{missing}");
+
+    let out = s
+        .merge_subscribers(
+            "news",
+            false,
+            vec![input("a@x.test", "A", &[]), input("b@x.test", "B", &[])],
+            t(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, vec![MergeOutcome::Imported, MergeOutcome::Imported]);
+    s.merge_subscribers("Beta", false, vec![input("a@x.test", "", &[])], t(2))
+        .await
+        .unwrap();
+    s.set_member_status(&addr("b@x.test"), "news", MemberStatus::Unsubscribed, t(3))
+        .await
+        .unwrap();
+    let lists = s.list_lists().await.unwrap();
+    let names: Vec<_> = lists.iter().map(|l| l.list.name.as_str()).collect();
+    assert_eq!(names, ["Beta", "News"]);
+    assert_eq!(
+        (
+            lists[0].confirmed,
+            lists[0].unconfirmed,
+            lists[0].unsubscribed
+        ),
+        (0, 1, 0)
+    );
+    assert_eq!(
+        (
+            lists[1].confirmed,
+            lists[1].unconfirmed,
+            lists[1].unsubscribed
+        ),
+        (1, 0, 1)
+    );
+
+    assert!(s.delete_list("NEWS").await.unwrap());
+    assert!(!s.delete_list("news").await.unwrap());
+    let a = s.get_subscriber(&addr("a@x.test")).await.unwrap().unwrap();
+    assert!(a.membership("news").is_none(), "{a:?}");
+    assert!(a.membership("beta").is_some(), "{a:?}");
+    let q = SubscriberQuery {
+        list: Some("news".into()),
+        ..Default::default()
+    };
+    assert!(s.list_subscribers(&q).await.unwrap().items.is_empty());
+    // A new list of the old name starts empty.
+    s.create_list(list("News", OptIn::Single)).await.unwrap();
+    assert!(s.list_subscribers(&q).await.unwrap().items.is_empty());
+    s.close().await.unwrap();
+}
+
+/// Imports go through the one merge rule in one transaction: a second import updates instead
+/// of duplicating, an unsubscribed or blocklisted address is skipped, addresses are one record
+/// whatever their case, and everything survives a reopen.
+pub async fn campaign_subscribers_merge_and_survive(open: Opener) {
+    let dir = temp_dir();
+    {
+        let s = open_in(open, dir.path()).await;
+        s.create_list(list("News", OptIn::Double)).await.unwrap();
+        let e = s
+            .merge_subscribers("nope", false, vec![input("a@x.test", "A", &[])], t(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+        s.block(BlockEntry {
+            address: Blocked::parse("@spam.test").unwrap(),
+            reason: BlockReason::Manual,
+            created_at: t(0),
+        })
+        .await
+        .unwrap();
+        let first = vec![
+            input("Ann@X.test", "Ann", &[("country", "DE"), ("plan", "pro")]),
+            input("bob@x.test", "Bob", &[]),
+            input("eve@spam.test", "Eve", &[]),
+        ];
+        let out = s
+            .merge_subscribers("news", false, first, t(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                MergeOutcome::Imported,
+                MergeOutcome::Imported,
+                MergeOutcome::Skipped
+            ]
+        );
+        assert!(
+            s.get_subscriber(&addr("eve@spam.test"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        s.set_member_status(
+            &addr("bob@x.test"),
+            "news",
+            MemberStatus::Unsubscribed,
+            t(2),
+        )
+        .await
+        .unwrap();
+        let again = vec![
+            input("ann@x.test", "", &[("plan", "free")]),
+            input("BOB@x.test", "Robert", &[]),
+            input("cid@x.test", "Cid", &[]),
+        ];
+        let out = s
+            .merge_subscribers("NEWS", true, again, t(3))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                MergeOutcome::Updated,
+                MergeOutcome::Skipped,
+                MergeOutcome::Imported
+            ]
+        );
+        let e = s
+            .set_member_status(&addr("zed@x.test"), "news", MemberStatus::Confirmed, t(4))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+        s.close().await.unwrap();
+    }
+    let s = open_in(open, dir.path()).await;
+    let ann = s
+        .get_subscriber(&addr("ANN@x.test"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ann.email.as_str(), "ann@x.test");
+    assert_eq!(ann.name, "Ann");
+    assert_eq!(ann.attribs["country"], "DE");
+    assert_eq!(ann.attribs["plan"], "free");
+    let m = ann.membership("news").unwrap();
+    assert_eq!(m.status, MemberStatus::Confirmed, "--confirmed confirms");
+    assert_eq!(m.list, "News");
+    let bob = s
+        .get_subscriber(&addr("bob@x.test"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bob.name, "Bob", "a skipped row changes nothing");
+    assert_eq!(
+        bob.membership("news").unwrap().status,
+        MemberStatus::Unsubscribed
+    );
+    let cid = s
+        .get_subscriber(&addr("cid@x.test"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        cid.membership("news").unwrap().status,
+        MemberStatus::Confirmed
+    );
+    assert!(
+        ann.id > 0 && bob.id > ann.id && cid.id > bob.id,
+        "ids follow first storage"
+    );
+    s.close().await.unwrap();
+}
+
+/// Subscriber listings page by id, filter by list, status and text, and a page ends where the
+/// next begins.
+pub async fn campaign_subscriber_listing_pages(open: Opener) {
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    s.create_list(list("A", OptIn::Single)).await.unwrap();
+    s.create_list(list("B", OptIn::Single)).await.unwrap();
+    let inputs: Vec<_> = (0..25)
+        .map(|i| input(&format!("p{i:02}@x.test"), "", &[]))
+        .collect();
+    s.merge_subscribers("a", false, inputs.clone(), t(1))
+        .await
+        .unwrap();
+    s.merge_subscribers("b", false, inputs[..5].to_vec(), t(1))
+        .await
+        .unwrap();
+    for i in [3, 7, 11] {
+        s.set_member_status(
+            &addr(&format!("p{i:02}@x.test")),
+            "a",
+            MemberStatus::Unsubscribed,
+            t(2),
+        )
+        .await
+        .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut q = SubscriberQuery {
+        list: Some("A".into()),
+        status: Some(MemberStatus::Confirmed),
+        limit: 4,
+        ..Default::default()
+    };
+    loop {
+        let page = s.list_subscribers(&q).await.unwrap();
+        assert!(page.items.len() <= 4);
+        seen.extend(page.items.iter().map(|s| s.email.to_string()));
+        match page.next {
+            Some(n) => q.after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 22);
+    assert!(!seen.contains(&"p07@x.test".to_string()));
+    let all = s
+        .list_subscribers(&SubscriberQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 25);
+    assert_eq!(all.next, None);
+    let on_b = s
+        .list_subscribers(&SubscriberQuery {
+            list: Some("b".into()),
+            search: Some("P0".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(on_b.items.len(), 5);
+    let unsubscribed = s
+        .list_subscribers(&SubscriberQuery {
+            status: Some(MemberStatus::Unsubscribed),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(unsubscribed.items.len(), 3);
+    s.close().await.unwrap();
+}
+
+/// The blocklist: addresses and whole domains, replaced on a second add, removed, and
+/// consulted for an address through its own entry first, then its domain's.
+pub async fn campaign_blocklist(open: Opener) {
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    let entry = |a: &str, r: BlockReason| BlockEntry {
+        address: Blocked::parse(a).unwrap(),
+        reason: r,
+        created_at: t(0),
+    };
+    s.block(entry("@Bad.test", BlockReason::Manual))
+        .await
+        .unwrap();
+    s.block(entry("ann@x.test", BlockReason::Manual))
+        .await
+        .unwrap();
+    s.block(entry("Ann@X.test", BlockReason::HardBounce))
+        .await
+        .unwrap();
+    let all = s.blocklist().await.unwrap();
+    let keys: Vec<_> = all.iter().map(|e| e.address.key()).collect();
+    assert_eq!(keys, ["@bad.test", "ann@x.test"]);
+    assert_eq!(all[1].reason, BlockReason::HardBounce);
+    let hit = s.blocked(&addr("anyone@bad.test")).await.unwrap().unwrap();
+    assert_eq!(hit.address.key(), "@bad.test");
+    assert!(s.blocked(&addr("bob@x.test")).await.unwrap().is_none());
+    assert!(
+        s.unblock(&Blocked::parse("@bad.test").unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.unblock(&Blocked::parse("@bad.test").unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(s.blocked(&addr("anyone@bad.test")).await.unwrap().is_none());
+    s.close().await.unwrap();
+}
