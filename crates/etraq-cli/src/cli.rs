@@ -86,6 +86,245 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Check addresses: syntax, DNS (MX) and an SMTP probe that never sends mail.
     Validate(ValidateArgs),
+    /// Mailing lists for campaigns.
+    #[command(subcommand)]
+    List(ListCommand),
+    /// The people on mailing lists: add, import and export CSV, look up, unsubscribe.
+    #[command(subcommand)]
+    Subscriber(SubscriberCommand),
+    /// Addresses and @domains no campaign mail is ever sent to.
+    #[command(subcommand)]
+    Blocklist(BlocklistCommand),
+}
+
+/// `etraq list`.
+#[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// Create a mailing list (single opt-in unless --double-opt-in).
+    Create(ListCreateArgs),
+    /// Change a list's description, opt-in mode or visibility.
+    Set(ListSetArgs),
+    /// Every list with its member counts.
+    Ls(JsonFlag),
+    /// One list with its member counts.
+    Show(ListNameArgs),
+    /// Delete a list and its memberships (the subscribers stay).
+    Delete(ListNameArgs),
+}
+
+/// `etraq list create`.
+#[derive(Debug, Args)]
+pub struct ListCreateArgs {
+    /// The list's name (unique whatever its case).
+    pub name: String,
+    /// What the list is for.
+    #[arg(long, value_name = "D")]
+    pub description: Option<String>,
+    /// New members stay unconfirmed until they follow a confirmation link.
+    #[arg(long)]
+    pub double_opt_in: bool,
+    /// The public subscribe form serves this list.
+    #[arg(long)]
+    pub public: bool,
+    /// Print the list as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq list set`.
+#[derive(Debug, Args)]
+pub struct ListSetArgs {
+    /// The list's name.
+    pub name: String,
+    /// What the list is for.
+    #[arg(long, value_name = "D")]
+    pub description: Option<String>,
+    /// Switch to double opt-in.
+    #[arg(long, conflicts_with = "single_opt_in")]
+    pub double_opt_in: bool,
+    /// Switch to single opt-in.
+    #[arg(long)]
+    pub single_opt_in: bool,
+    /// Serve the list on the public subscribe form.
+    #[arg(long, conflicts_with = "private")]
+    pub public: bool,
+    /// Take the list off the public subscribe form.
+    #[arg(long)]
+    pub private: bool,
+    /// Print the list as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A list's name and `--json`.
+#[derive(Debug, Args)]
+pub struct ListNameArgs {
+    /// The list's name.
+    pub name: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A member status as a flag gives it.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum MemberStatusArg {
+    /// Receives the list's campaigns.
+    Confirmed,
+    /// Waiting for the double opt-in confirmation.
+    Unconfirmed,
+    /// Left the list.
+    Unsubscribed,
+}
+
+/// `etraq subscriber`.
+#[derive(Debug, Subcommand)]
+pub enum SubscriberCommand {
+    /// Add one address to a list.
+    Add(SubscriberAddArgs),
+    /// Import a CSV file; a bad row is reported with its line and never stops the rest.
+    ///
+    /// The file needs a header row with an `email` column; `name` is optional, a `status`
+    /// column (as `export` writes it) is ignored, and every other column becomes an attribute.
+    /// Importing the same file again updates rather than duplicates. An address that
+    /// unsubscribed from the list or is blocklisted is skipped, never added back.
+    Import(SubscriberImportArgs),
+    /// Write subscribers as CSV (the import format) to standard output.
+    Export(SubscriberListArgs),
+    /// List subscribers.
+    List(SubscriberListArgs),
+    /// One subscriber: name, attributes, lists, blocklist entry.
+    Show(SubscriberShowArgs),
+    /// Unsubscribe an address from one list, or from every list.
+    Unsubscribe(SubscriberUnsubscribeArgs),
+}
+
+/// `etraq subscriber add`.
+#[derive(Debug, Args)]
+pub struct SubscriberAddArgs {
+    /// The address.
+    pub email: String,
+    /// The list to add it to.
+    #[arg(long, value_name = "NAME")]
+    pub list: String,
+    /// The subscriber's name.
+    #[arg(long, value_name = "N")]
+    pub name: Option<String>,
+    /// An attribute for merge fields and segments (repeatable).
+    #[arg(long = "attr", value_name = "KEY=VALUE")]
+    pub attrs: Vec<String>,
+    /// Vouch for consent: confirmed at once, even on a double opt-in list.
+    #[arg(long)]
+    pub confirmed: bool,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq subscriber import`.
+#[derive(Debug, Args)]
+pub struct SubscriberImportArgs {
+    /// The CSV file, or - for standard input.
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+    /// The list to import into.
+    #[arg(long, value_name = "NAME")]
+    pub list: String,
+    /// Vouch for consent: every imported address is confirmed at once.
+    #[arg(long)]
+    pub confirmed: bool,
+    /// Print the report as JSON (and no progress bar).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq subscriber list` and `export`.
+#[derive(Debug, Args)]
+pub struct SubscriberListArgs {
+    /// Only members of this list.
+    #[arg(long, value_name = "NAME")]
+    pub list: Option<String>,
+    /// Only members with this status (on --list, or on any list).
+    #[arg(long, value_enum, value_name = "S")]
+    pub status: Option<MemberStatusArg>,
+    /// Only addresses containing this text.
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// At most this many (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    /// Print JSON (list only).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq subscriber show`.
+#[derive(Debug, Args)]
+pub struct SubscriberShowArgs {
+    /// The address.
+    pub email: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq subscriber unsubscribe`.
+#[derive(Debug, Args)]
+pub struct SubscriberUnsubscribeArgs {
+    /// The address.
+    pub email: String,
+    /// Only from this list (default: every list).
+    #[arg(long, value_name = "NAME")]
+    pub list: Option<String>,
+    /// Print the lists left as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq blocklist`.
+#[derive(Debug, Subcommand)]
+pub enum BlocklistCommand {
+    /// Block an address or a whole @domain.
+    Add(BlocklistAddArgs),
+    /// Remove an entry.
+    Remove(BlocklistRemoveArgs),
+    /// Every entry.
+    List(JsonFlag),
+}
+
+/// A blocklist reason as a flag gives it.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum BlockReasonArg {
+    /// Added by a person.
+    Manual,
+    /// A permanent delivery failure.
+    HardBounce,
+    /// Too many temporary failures.
+    SoftBounces,
+    /// A spam complaint.
+    Complaint,
+}
+
+/// `etraq blocklist add`.
+#[derive(Debug, Args)]
+pub struct BlocklistAddArgs {
+    /// An address, or @domain for every address of a domain.
+    #[arg(value_name = "EMAIL|@DOMAIN")]
+    pub address: String,
+    /// Why.
+    #[arg(long, value_enum, default_value = "manual", value_name = "R")]
+    pub reason: BlockReasonArg,
+    /// Print the entry as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq blocklist remove`.
+#[derive(Debug, Args)]
+pub struct BlocklistRemoveArgs {
+    /// The address or @domain.
+    #[arg(value_name = "EMAIL|@DOMAIN")]
+    pub address: String,
 }
 
 /// `etraq validate`. Every option defaults to `[validator]` in etraq.toml.

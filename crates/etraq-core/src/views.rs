@@ -214,6 +214,20 @@ pub fn event_label(event_type: &str, level: u32) -> String {
 /// same columns under the same names wherever it is read; a frontend may add columns of its
 /// own after them (a link to the raw mail, a password state).
 pub mod columns {
+    /// Mailing lists.
+    pub const LISTS: &[&str] = &[
+        "Name",
+        "Opt-in",
+        "Public",
+        "Confirmed",
+        "Unconfirmed",
+        "Unsubscribed",
+        "Description",
+    ];
+    /// Subscribers.
+    pub const SUBSCRIBERS: &[&str] = &["Email", "Name", "Lists", "Blocklisted", "Attributes"];
+    /// The blocklist (contract rows: `address, reason, created_at`).
+    pub const BLOCKLIST: &[&str] = &["Address", "Reason", "Created At"];
     /// Tracked Mails (DRs): the guide's columns plus status and escalation level.
     pub const DRS: &[&str] = &[
         "Owner",
@@ -396,5 +410,67 @@ pub fn alert_mail_state(m: &AlertMail, time: impl Fn(Timestamp) -> String) -> St
         ),
         AlertMail::Sent { at, .. } => format!("sent {}", time(*at)),
         AlertMail::Disabled => "off for this user".into(),
+    }
+}
+
+/// One membership in a [`SubscriberRow`]: `{name, status}` (contract).
+#[derive(Clone, Debug, Serialize)]
+pub struct MembershipRow {
+    /// The list's name.
+    pub name: String,
+    /// `confirmed`, `unconfirmed` or `unsubscribed`.
+    pub status: &'static str,
+    /// When the status last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A subscriber as `subscriber show` and the API give it (contract: `email, name, attribs,
+/// blocklisted, lists: [{name, status}], events`). Events come with campaign sending; until
+/// then the array is empty.
+#[derive(Clone, Debug, Serialize)]
+pub struct SubscriberRow {
+    /// `email`.
+    pub email: String,
+    /// `name`.
+    pub name: String,
+    /// `attribs`.
+    pub attribs: serde_json::Map<String, serde_json::Value>,
+    /// `blocklisted`: whether the blocklist holds the address or its domain.
+    pub blocklisted: bool,
+    /// The blocklist entry that applies, when `blocklisted`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocklist_entry: Option<crate::campaign::BlockEntry>,
+    /// `lists`.
+    pub lists: Vec<MembershipRow>,
+    /// `events`: sent, opens, clicks, bounces.
+    pub events: Vec<serde_json::Value>,
+    /// When the address was first stored.
+    pub created_at: Timestamp,
+}
+
+impl SubscriberRow {
+    /// The row of a subscriber; `blocked` is its blocklist entry, if known.
+    pub fn new(
+        s: &crate::campaign::Subscriber,
+        blocked: Option<crate::campaign::BlockEntry>,
+    ) -> SubscriberRow {
+        SubscriberRow {
+            email: s.email.to_string(),
+            name: s.name.clone(),
+            attribs: s.attribs.clone(),
+            blocklisted: blocked.is_some(),
+            blocklist_entry: blocked,
+            lists: s
+                .lists
+                .values()
+                .map(|m| MembershipRow {
+                    name: m.list.clone(),
+                    status: m.status.as_str(),
+                    updated_at: m.updated_at,
+                })
+                .collect(),
+            events: Vec::new(),
+            created_at: s.created_at,
+        }
     }
 }

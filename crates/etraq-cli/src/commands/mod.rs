@@ -10,6 +10,7 @@ macro_rules! overlay_flags {
     };
 }
 
+mod audience;
 mod auth;
 mod dr;
 pub mod escalate;
@@ -67,6 +68,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Token(cmd) => auth::token(&ctx, cmd).await,
         Command::Extract(args) => extract::run(&ctx, args).await,
         Command::Validate(args) => validate::run(&ctx, args).await,
+        Command::List(cmd) => audience::list(&ctx, cmd).await,
+        Command::Subscriber(cmd) => audience::subscriber(&ctx, cmd).await,
+        Command::Blocklist(cmd) => audience::blocklist(&ctx, cmd).await,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Reading subscribers from CSV: a header row with an `email` column, an optional `name`
-//! column, and any other columns as attributes.
+//! column, and any other columns as attributes (except `status`, which an export writes and an
+//! import ignores).
 //!
 //! Bad rows are reported with their file line and a reason and never stop the rest; only a
 //! file without a usable header stops the import. Lines count from 1 (the header), and a
@@ -112,10 +113,13 @@ impl<R: Read> CsvRows<R> {
             )));
         };
         let name = find("name");
+        // A `status` column is what an export of one list writes: it is the list's to keep
+        // (an import never changes a standing), so it is no attribute either.
+        let status = find("status");
         let attribs = names
             .iter()
             .enumerate()
-            .filter(|(i, _)| *i != email && Some(*i) != name)
+            .filter(|(i, _)| *i != email && Some(*i) != name && Some(*i) != status)
             .map(|(i, (n, _))| (i, n.clone()))
             .collect();
         Ok(CsvRows {
@@ -466,6 +470,10 @@ mod tests {
                 Row::Bad(_) => None,
             })
             .collect();
+        let mut with_status = Vec::new();
+        write_csv(&mut with_status, &subs, Some("news")).unwrap();
+        assert!(with_status.starts_with(b"email,name,status,city\n"));
+        assert_eq!(rows(&with_status), r, "the status column is no attribute");
         let mut out = Vec::new();
         write_csv(&mut out, &subs, None).unwrap();
         assert_eq!(

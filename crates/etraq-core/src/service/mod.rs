@@ -5,6 +5,7 @@
 
 mod alerts;
 mod app;
+mod audience;
 mod control;
 mod drs;
 mod escalate;
@@ -16,6 +17,9 @@ mod stats;
 mod users;
 
 pub use app::App;
+pub use audience::{
+    IMPORT_BATCH, ImportReport, ListSettings, MAX_REPORTED_ERRORS, SubscriberDetail,
+};
 pub use control::restart_keys;
 pub use drs::{DrFilter, DrPage, MAX_THREAD, PageRequest};
 pub use escalate::{CycleReport, Escalator, Notifier, NotifyReport};

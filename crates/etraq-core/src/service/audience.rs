@@ -1,0 +1,413 @@
+//! Campaign audiences: lists, subscribers, imports and the blocklist. Anyone signed in may look;
+//! supervisors and admins change them (a campaign audience is a company decision, and an import
+//! speaks for the consent of everyone in the file).
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::access::Actor;
+use crate::address::EmailAddress;
+use crate::campaign::{
+    BlockEntry, BlockReason, Blocked, ListSummary, MailingList, MemberStatus, MergeOutcome, OptIn,
+    Row, RowError, Subscriber, SubscriberInput, SubscriberQuery, check_list_name,
+};
+use crate::error::{Error, Result};
+use crate::model::Page;
+use crate::service::App;
+
+/// Rows merged per store transaction by an import: large enough that a 100,000-row file costs a
+/// hundred commits, small enough that one transaction stays short beside the gateway's.
+pub const IMPORT_BATCH: usize = 1000;
+
+/// The most errors an import report lists (the count goes on).
+pub const MAX_REPORTED_ERRORS: usize = 1000;
+
+/// A list's settings as a create or set command gives them (`None`: unchanged, or the default
+/// for a new list).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListSettings {
+    /// What the list is for.
+    pub description: Option<String>,
+    /// Double opt-in (true) or single (false).
+    pub double_opt_in: Option<bool>,
+    /// Whether the public subscribe form serves it.
+    pub public: Option<bool>,
+}
+
+impl ListSettings {
+    fn apply(&self, l: &mut MailingList) -> Result<()> {
+        if let Some(d) = &self.description {
+            let d = d.trim();
+            if d.chars().count() > 1000 {
+                return Err(Error::InvalidField {
+                    field: "description",
+                    reason: "longer than 1000 characters".into(),
+                });
+            }
+            l.description = d.to_string();
+        }
+        if let Some(double) = self.double_opt_in {
+            l.opt_in = if double { OptIn::Double } else { OptIn::Single };
+        }
+        if let Some(p) = self.public {
+            l.public = p;
+        }
+        Ok(())
+    }
+}
+
+/// What `subscriber import` reports (contract: `imported, updated, skipped, errors`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    /// Addresses that joined the list.
+    pub imported: u64,
+    /// Addresses already on it, brought up to date.
+    pub updated: u64,
+    /// Addresses not added: unsubscribed from the list or blocklisted.
+    pub skipped: u64,
+    /// Rows refused, with their file line (at most [`MAX_REPORTED_ERRORS`]).
+    pub errors: Vec<RowError>,
+    /// All refused rows, including those beyond the listed ones.
+    pub error_count: u64,
+}
+
+impl ImportReport {
+    fn count(&mut self, o: MergeOutcome) {
+        match o {
+            MergeOutcome::Imported => self.imported += 1,
+            MergeOutcome::Updated => self.updated += 1,
+            MergeOutcome::Skipped => self.skipped += 1,
+        }
+    }
+
+    fn error(&mut self, e: RowError) {
+        self.error_count += 1;
+        if self.errors.len() < MAX_REPORTED_ERRORS {
+            self.errors.push(e);
+        }
+    }
+
+    /// Rows read so far, good and bad.
+    pub fn rows(&self) -> u64 {
+        self.imported + self.updated + self.skipped + self.error_count
+    }
+}
+
+/// A subscriber as `subscriber show` prints it: the record and whether the blocklist holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriberDetail {
+    /// The record.
+    pub subscriber: Subscriber,
+    /// The entry blocking the address, if any.
+    pub blocklisted: Option<BlockEntry>,
+}
+
+impl App {
+    /// Creates a list (supervisors).
+    pub async fn create_list(
+        &self,
+        who: &Actor,
+        name: &str,
+        settings: &ListSettings,
+        now: Timestamp,
+    ) -> Result<MailingList> {
+        who.require_supervisor()?;
+        let mut list = MailingList::new(check_list_name(name)?, now)?;
+        settings.apply(&mut list)?;
+        self.store
+            .create_list(list.clone())
+            .await
+            .map_err(|e| match e {
+                Error::Conflict(_) => Error::InvalidField {
+                    field: "name",
+                    reason: format!("a list named {:?} exists already", list.name),
+                },
+                e => e,
+            })?;
+        Ok(list)
+    }
+
+    /// Changes a list's settings (supervisors).
+    pub async fn update_list(
+        &self,
+        who: &Actor,
+        name: &str,
+        settings: &ListSettings,
+    ) -> Result<MailingList> {
+        who.require_supervisor()?;
+        let mut list = self.list_record(name).await?;
+        settings.apply(&mut list)?;
+        self.store.update_list(list.clone()).await?;
+        Ok(list)
+    }
+
+    /// Every list with its counts.
+    pub async fn lists(&self, _who: &Actor) -> Result<Vec<ListSummary>> {
+        self.store.list_lists().await
+    }
+
+    /// One list with its counts.
+    pub async fn list(&self, _who: &Actor, name: &str) -> Result<ListSummary> {
+        let key = crate::campaign::list_key(name);
+        self.store
+            .list_lists()
+            .await?
+            .into_iter()
+            .find(|l| l.list.key() == key)
+            .ok_or_else(|| list_not_found(name))
+    }
+
+    /// Deletes a list and its memberships; the subscribers stay (admins: it cannot be undone).
+    pub async fn delete_list(&self, who: &Actor, name: &str) -> Result<()> {
+        who.require_admin()?;
+        if self.store.delete_list(name).await? {
+            Ok(())
+        } else {
+            Err(list_not_found(name))
+        }
+    }
+
+    async fn list_record(&self, name: &str) -> Result<MailingList> {
+        self.store
+            .get_list(name)
+            .await?
+            .ok_or_else(|| list_not_found(name))
+    }
+
+    /// Adds one address to a list (supervisors). `confirmed` vouches for consent on a double
+    /// opt-in list.
+    pub async fn add_subscriber(
+        &self,
+        who: &Actor,
+        list: &str,
+        input: SubscriberInput,
+        confirmed: bool,
+        now: Timestamp,
+    ) -> Result<MergeOutcome> {
+        who.require_supervisor()?;
+        check_attribs(&input)?;
+        let out = self
+            .store
+            .merge_subscribers(list, confirmed, vec![input], now)
+            .await
+            .map_err(|e| list_missing(e, list))?;
+        out.into_iter()
+            .next()
+            .ok_or_else(|| Error::Internal("no outcome for a merge".into()))
+    }
+
+    /// Merges one batch of import rows into a list (supervisors), adding to `report`. The
+    /// frontend reads the file (see [`crate::campaign::CsvRows`]) and calls this per batch of at
+    /// most [`IMPORT_BATCH`] rows; bad rows only go into the report.
+    pub async fn import_batch(
+        &self,
+        who: &Actor,
+        list: &str,
+        rows: Vec<Row>,
+        confirmed: bool,
+        now: Timestamp,
+        report: &mut ImportReport,
+    ) -> Result<()> {
+        who.require_supervisor()?;
+        let mut inputs = Vec::with_capacity(rows.len());
+        for row in rows {
+            match row {
+                Row::Ok { line, input } => match check_attribs(&input) {
+                    Ok(()) => inputs.push(input),
+                    Err(e) => report.error(RowError {
+                        line,
+                        reason: e.to_string(),
+                    }),
+                },
+                Row::Bad(e) => report.error(e),
+            }
+        }
+        if inputs.is_empty() {
+            // Still check the list, so a file of bad rows into a missing list says so.
+            self.list_record(list).await?;
+            return Ok(());
+        }
+        let outcomes = self
+            .store
+            .merge_subscribers(list, confirmed, inputs, now)
+            .await
+            .map_err(|e| list_missing(e, list))?;
+        for o in outcomes {
+            report.count(o);
+        }
+        Ok(())
+    }
+
+    /// Subscribers, a keyset page.
+    pub async fn subscribers(
+        &self,
+        _who: &Actor,
+        query: &SubscriberQuery,
+    ) -> Result<Page<Subscriber>> {
+        if let Some(l) = &query.list {
+            self.list_record(l).await?;
+        }
+        self.store.list_subscribers(query).await
+    }
+
+    /// Subscribers as listing rows (blocklist entries filled in), a keyset page.
+    pub async fn subscriber_rows(
+        &self,
+        who: &Actor,
+        query: &SubscriberQuery,
+    ) -> Result<(Vec<crate::views::SubscriberRow>, Option<u64>)> {
+        let page = self.subscribers(who, query).await?;
+        let blocklist = self.store.blocklist().await?;
+        let find = |e: &EmailAddress| {
+            let keys = Blocked::keys_for(e);
+            blocklist
+                .iter()
+                .find(|b| keys.contains(&b.address.key()))
+                .cloned()
+        };
+        let rows = page
+            .items
+            .iter()
+            .map(|s| crate::views::SubscriberRow::new(s, find(&s.email)))
+            .collect();
+        Ok((rows, page.next))
+    }
+
+    /// One subscriber with its blocklist entry.
+    pub async fn subscriber(&self, _who: &Actor, email: &EmailAddress) -> Result<SubscriberDetail> {
+        let subscriber =
+            self.store
+                .get_subscriber(email)
+                .await?
+                .ok_or_else(|| Error::NotFound {
+                    what: "subscriber",
+                    key: email.to_string(),
+                })?;
+        let blocklisted = self.store.blocked(email).await?;
+        Ok(SubscriberDetail {
+            subscriber,
+            blocklisted,
+        })
+    }
+
+    /// Unsubscribes an address from one list, or from every list it is on (supervisors; the
+    /// public unsubscribe link does the same for the person themself). Returns the lists it
+    /// left.
+    pub async fn unsubscribe(
+        &self,
+        who: &Actor,
+        email: &EmailAddress,
+        list: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Vec<String>> {
+        who.require_supervisor()?;
+        let detail = self.subscriber(who, email).await?;
+        let targets: Vec<String> = match list {
+            Some(l) => {
+                let m = detail
+                    .subscriber
+                    .membership(l)
+                    .ok_or_else(|| Error::NotFound {
+                        what: "membership",
+                        key: format!("{email} on {l}"),
+                    })?;
+                vec![m.list.clone()]
+            }
+            None => detail
+                .subscriber
+                .lists
+                .values()
+                .filter(|m| m.status != MemberStatus::Unsubscribed)
+                .map(|m| m.list.clone())
+                .collect(),
+        };
+        for l in &targets {
+            self.store
+                .set_member_status(email, l, MemberStatus::Unsubscribed, now)
+                .await?;
+        }
+        Ok(targets)
+    }
+
+    /// Adds an address or `@domain` to the blocklist (supervisors).
+    pub async fn block(
+        &self,
+        who: &Actor,
+        address: &str,
+        reason: BlockReason,
+        now: Timestamp,
+    ) -> Result<BlockEntry> {
+        who.require_supervisor()?;
+        let entry = BlockEntry {
+            address: Blocked::parse(address).map_err(|e| Error::InvalidField {
+                field: "address",
+                reason: e.to_string(),
+            })?,
+            reason,
+            created_at: now,
+        };
+        self.store.block(entry.clone()).await?;
+        Ok(entry)
+    }
+
+    /// Removes a blocklist entry (admins: it lets mail go to someone who bounced or complained).
+    pub async fn unblock(&self, who: &Actor, address: &str) -> Result<()> {
+        who.require_admin()?;
+        let b = Blocked::parse(address).map_err(|e| Error::InvalidField {
+            field: "address",
+            reason: e.to_string(),
+        })?;
+        if self.store.unblock(&b).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound {
+                what: "blocklist entry",
+                key: b.key(),
+            })
+        }
+    }
+
+    /// The blocklist.
+    pub async fn blocklist(&self, _who: &Actor) -> Result<Vec<BlockEntry>> {
+        self.store.blocklist().await
+    }
+}
+
+fn list_not_found(name: &str) -> Error {
+    Error::NotFound {
+        what: "list",
+        key: name.to_string(),
+    }
+}
+
+fn list_missing(e: Error, name: &str) -> Error {
+    match e {
+        Error::NotFound { what: "list", .. } => list_not_found(name),
+        e => e,
+    }
+}
+
+/// Attribute names and values a template can use: bounded, and no name that would shadow the
+/// record's own fields.
+fn check_attribs(input: &SubscriberInput) -> Result<()> {
+    for (k, v) in &input.attribs {
+        if k.is_empty() || k.chars().count() > 100 || k.chars().any(char::is_control) {
+            return Err(Error::InvalidField {
+                field: "attr",
+                reason: format!("{k:?}: an attribute name has 1 to 100 characters"),
+            });
+        }
+        if v.as_str()
+            .is_some_and(|s| s.len() > crate::campaign::MAX_FIELD_BYTES)
+        {
+            return Err(Error::InvalidField {
+                field: "attr",
+                reason: format!(
+                    "{k}: longer than {} bytes",
+                    crate::campaign::MAX_FIELD_BYTES
+                ),
+            });
+        }
+    }
+    Ok(())
+}
