@@ -95,6 +95,86 @@ pub enum Command {
     /// Addresses and @domains no campaign mail is ever sent to.
     #[command(subcommand)]
     Blocklist(BlocklistCommand),
+    /// Campaign templates: the five built-in ones and your own.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+/// `etraq template`.
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Every template (built-in ones first).
+    List(JsonFlag),
+    /// One template's subject and bodies.
+    Show(TemplateShowArgs),
+    /// Add (or replace) a template of your own; it must compile and name known merge fields.
+    Add(TemplateAddArgs),
+    /// Delete a template of your own.
+    Delete(TemplateShowArgs),
+    /// Print the message a subscriber would get.
+    Preview(TemplatePreviewArgs),
+}
+
+/// A template kind as a flag gives it.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TemplateKindArg {
+    /// A regular issue of news.
+    Newsletter,
+    /// An offer.
+    Promotion,
+    /// News of a product, an event, a change.
+    Announcement,
+    /// A release for the press.
+    PressRelease,
+    /// A personal letter to customers.
+    CustomerLetter,
+    /// Anything else.
+    Custom,
+}
+
+/// `etraq template show` and `delete`.
+#[derive(Debug, Args)]
+pub struct TemplateShowArgs {
+    /// The template's name.
+    pub name: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq template add`.
+#[derive(Debug, Args)]
+pub struct TemplateAddArgs {
+    /// The template's name.
+    pub name: String,
+    /// What it is for.
+    #[arg(long, value_enum, value_name = "K")]
+    pub kind: TemplateKindArg,
+    /// The subject line (merge fields allowed).
+    #[arg(long, value_name = "S")]
+    pub subject: String,
+    /// The HTML body (a file).
+    #[arg(long, value_name = "FILE")]
+    pub html: std::path::PathBuf,
+    /// The text body (a file); without it, it is made from the HTML.
+    #[arg(long, value_name = "FILE")]
+    pub text: Option<std::path::PathBuf>,
+    /// Print the template as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq template preview`.
+#[derive(Debug, Args)]
+pub struct TemplatePreviewArgs {
+    /// The template's name.
+    pub name: String,
+    /// Render for this subscriber (default: a sample with no name or attributes).
+    #[arg(long, value_name = "EMAIL")]
+    pub subscriber: Option<String>,
+    /// Render as this campaign (its name in `campaign.name`).
+    #[arg(long, value_name = "NAME")]
+    pub campaign: Option<String>,
 }
 
 /// `etraq list`.

@@ -1,5 +1,6 @@
-//! `etraq list`, `subscriber` and `blocklist` through the real binary, on both stores: CSV
-//! import with broken rows, re-import, export, opt-in and consent rules, the contract JSON.
+//! `etraq list`, `subscriber`, `blocklist` and `template` through the real binary, on both
+//! stores: CSV import with broken rows, re-import, export, opt-in and consent rules, the
+//! contract JSON, templates checked when added and previewed as real messages.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -80,6 +81,8 @@ on_both_stores!(
     consent_withdrawn_is_never_overridden,
     double_opt_in_lists_keep_new_members_unconfirmed,
     export_imports_back_and_lists_count_members,
+    every_builtin_template_previews_as_a_two_part_message,
+    templates_are_checked_when_added,
 );
 
 fn import_reports_broken_rows_by_line_and_imports_the_rest(backend: &str) {
@@ -315,4 +318,165 @@ fn export_imports_back_and_lists_count_members(backend: &str) {
     assert!(err.contains("list not found"), "{err}");
     let bob = env.json(&["subscriber", "show", "bob@example.org", "--json"]);
     assert_eq!(bob["lists"].as_array().unwrap().len(), 1, "{bob}");
+}
+
+fn every_builtin_template_previews_as_a_two_part_message(backend: &str) {
+    let env = Env::new(backend);
+    env.ok(&["list", "create", "Customers"]);
+    let file = env.write(
+        "a.csv",
+        "email,name,plan\nann@example.org,\"<script>alert(1)</script> Ann\",pro\nbob@example.org,,\n"
+            .as_bytes(),
+    );
+    env.ok(&["subscriber", "import", &file, "--list", "customers"]);
+    let list = env.json(&["template", "list", "--json"]);
+    let builtins: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["builtin"] == true)
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        builtins,
+        [
+            "newsletter",
+            "promotion",
+            "announcement",
+            "press-release",
+            "customer-letter"
+        ]
+    );
+    for name in &builtins {
+        for who in ["ann@example.org", "bob@example.org"] {
+            let raw = env.ok(&[
+                "template",
+                "preview",
+                name,
+                "--subscriber",
+                who,
+                "--campaign",
+                "Spring",
+            ]);
+            let msg = mail_parser::MessageParser::new()
+                .parse(raw.as_bytes())
+                .unwrap_or_else(|| panic!("{name}: not a message"));
+            let subject = msg.subject().unwrap_or_default();
+            assert!(!subject.is_empty(), "{name}");
+            assert!(msg.message_id().is_some(), "{name}");
+            assert_eq!(
+                msg.to().and_then(|t| t.first()).and_then(|a| a.address()),
+                Some(who)
+            );
+            let html = msg
+                .body_html(0)
+                .unwrap_or_else(|| panic!("{name}: no HTML part"));
+            let text = msg
+                .body_text(0)
+                .unwrap_or_else(|| panic!("{name}: no text part"));
+            assert_ne!(html, text, "{name}: two different parts");
+            assert!(
+                html.contains("href=\"https://example.invalid/u/preview\""),
+                "{name}: {html}"
+            );
+            assert!(
+                text.contains("https://example.invalid/u/preview"),
+                "{name}: {text}"
+            );
+            assert!(
+                !html.contains("<script>alert"),
+                "{name}: merge data must be escaped"
+            );
+            assert!(!text.contains("{{"), "{name}: {text}");
+            if who == "ann@example.org" && name == "promotion" {
+                assert!(html.contains("pro plan"), "{html}");
+                assert!(html.contains("&lt;script&gt;"), "{html}");
+            }
+        }
+    }
+}
+
+fn templates_are_checked_when_added(backend: &str) {
+    let env = Env::new(backend);
+    let bad = env.write("bad.html", b"<p>Hello</p>\n<p>{{ subscriber.nmae }}</p>\n");
+    let err = env.fails(&[
+        "template",
+        "add",
+        "Mine",
+        "--kind",
+        "custom",
+        "--subject",
+        "Hi",
+        "--html",
+        &bad,
+    ]);
+    assert!(
+        err.contains("line 2") && err.contains("subscriber.nmae"),
+        "{err}"
+    );
+    let include = env.write("inc.html", br#"{% include "/etc/passwd" %}"#);
+    let err = env.fails(&[
+        "template",
+        "add",
+        "Mine",
+        "--kind",
+        "custom",
+        "--subject",
+        "Hi",
+        "--html",
+        &include,
+    ]);
+    assert!(!err.contains("root:"), "{err}");
+    let looping = env.write(
+        "loop.html",
+        b"{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}",
+    );
+    let err = env.fails(&[
+        "template",
+        "add",
+        "Mine",
+        "--kind",
+        "custom",
+        "--subject",
+        "Hi",
+        "--html",
+        &looping,
+    ]);
+    assert!(err.contains("too much work"), "{err}");
+    let good = env.write(
+        "good.html",
+        b"<p>Hello {{ subscriber.name | default('friend') }}</p>",
+    );
+    let text = env.write("good.txt", b"Hello {{ subscriber.name }}");
+    env.ok(&[
+        "template",
+        "add",
+        "Mine",
+        "--kind",
+        "custom",
+        "--subject",
+        "Hi {{ subscriber.name }}",
+        "--html",
+        &good,
+        "--text",
+        &text,
+    ]);
+    let t = env.json(&["template", "show", "mine", "--json"]);
+    assert_eq!(t["kind"], "custom");
+    assert_eq!(t["builtin"], false);
+    let err = env.fails(&[
+        "template",
+        "add",
+        "promotion",
+        "--kind",
+        "custom",
+        "--subject",
+        "x",
+        "--html",
+        &good,
+    ]);
+    assert!(err.contains("built-in"), "{err}");
+    env.ok(&["template", "delete", "Mine"]);
+    let err = env.fails(&["template", "show", "mine"]);
+    assert!(err.contains("template not found"), "{err}");
 }

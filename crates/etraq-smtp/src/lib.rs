@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+mod campaign_mail;
 mod data;
 mod error;
 #[cfg(feature = "fuzzing")]
@@ -37,6 +38,7 @@ pub mod testing;
 mod tls;
 mod transport;
 
+pub use campaign_mail::{CampaignMail, format_campaign};
 pub use error::SmtpError;
 pub use outbound::{LettreOutbound, MaildirOutbound};
 pub use probe::{ProbeConfig, TcpProbe};

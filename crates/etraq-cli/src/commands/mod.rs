@@ -21,6 +21,7 @@ mod listing;
 mod report;
 mod serve;
 pub mod status;
+mod templates;
 mod user;
 mod validate;
 
@@ -71,6 +72,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::List(cmd) => audience::list(&ctx, cmd).await,
         Command::Subscriber(cmd) => audience::subscriber(&ctx, cmd).await,
         Command::Blocklist(cmd) => audience::blocklist(&ctx, cmd).await,
+        Command::Template(cmd) => templates::run(&ctx, cmd).await,
     }
 }
 

@@ -1,10 +1,11 @@
 //! Campaigns: permission-based mass mail. So far the audience (lists, subscribers, the
-//! blocklist), its CSV import and export, and the [`CampaignStore`] sub-trait. Sending,
-//! templates and tracking build on these.
+//! blocklist), its CSV import and export, the [`CampaignStore`] sub-trait, and templates
+//! rendered in a sandbox. Sending and tracking build on these.
 
 mod audience;
 mod import;
 mod store;
+mod template;
 
 pub use audience::{
     BlockEntry, BlockReason, Blocked, JoinAs, ListSummary, MAX_LIST_NAME, MailingList,
@@ -13,3 +14,8 @@ pub use audience::{
 };
 pub use import::{CsvRows, MAX_COLUMNS, MAX_FIELD_BYTES, Row, RowError, write_csv};
 pub use store::{CampaignStore, SubscriberQuery};
+pub use template::{
+    CustomerFacts, FUEL, MAX_TEMPLATE_BYTES, MergeData, Named, Rendered, Renderer,
+    SubscriberFields, TEXT_WIDTH, Template, TemplateError, TemplateKind, builtin_templates,
+    check_template_name,
+};

@@ -14,6 +14,7 @@ mod mails;
 mod queries;
 mod reports;
 mod stats;
+mod templates;
 mod users;
 
 pub use app::App;
@@ -25,4 +26,5 @@ pub use drs::{DrFilter, DrPage, MAX_THREAD, PageRequest};
 pub use escalate::{CycleReport, Escalator, Notifier, NotifyReport};
 pub use queries::UnrepliedQuery;
 pub use stats::{DurationStats, UserResponses, VolumeDay, response_times, volume_by_day};
+pub use templates::Preview;
 pub use users::{MAX_NAME_CHARS, user_problems};
