@@ -330,6 +330,11 @@ pub struct SubscriberListArgs {
     /// Only addresses containing this text.
     #[arg(long, value_name = "TEXT")]
     pub search: Option<String>,
+    /// Only the recipients a campaign to --list with this segment would have now (a minijinja
+    /// expression over the merge fields, e.g. 'subscriber.attribs.country == "DE"'): members
+    /// who receive the list's mail, minus the blocklist, matching the expression.
+    #[arg(long = "where", value_name = "EXPR", requires = "list")]
+    pub segment: Option<String>,
     /// At most this many (0: all).
     #[arg(long, default_value_t = 0)]
     pub limit: usize,

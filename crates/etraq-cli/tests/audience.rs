@@ -83,6 +83,7 @@ on_both_stores!(
     export_imports_back_and_lists_count_members,
     every_builtin_template_previews_as_a_two_part_message,
     templates_are_checked_when_added,
+    segments_pick_the_recipients_a_campaign_would_have,
 );
 
 fn import_reports_broken_rows_by_line_and_imports_the_rest(backend: &str) {
@@ -479,4 +480,57 @@ fn templates_are_checked_when_added(backend: &str) {
     env.ok(&["template", "delete", "Mine"]);
     let err = env.fails(&["template", "show", "mine"]);
     assert!(err.contains("template not found"), "{err}");
+}
+
+fn segments_pick_the_recipients_a_campaign_would_have(backend: &str) {
+    let env = Env::new(backend);
+    env.ok(&["list", "create", "News"]);
+    let file = env.write(
+        "a.csv",
+        b"email,country\nann@example.org,DE\nbob@example.org,FR\ncid@spam.test,DE\ndan@example.org,DE\n",
+    );
+    env.ok(&["subscriber", "import", &file, "--list", "news"]);
+    env.ok(&["subscriber", "unsubscribe", "dan@example.org"]);
+    env.ok(&["blocklist", "add", "@spam.test"]);
+    let rows = env.json(&[
+        "subscriber",
+        "list",
+        "--list",
+        "news",
+        "--where",
+        r#"subscriber.attribs.country == "DE" and customer.open_drs == 0"#,
+        "--json",
+    ]);
+    let emails: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        ["ann@example.org"],
+        "unsubscribed, blocklisted and FR are out"
+    );
+    let err = env.fails(&[
+        "subscriber",
+        "list",
+        "--list",
+        "news",
+        "--where",
+        "subscribr.x == 1",
+    ]);
+    assert!(
+        err.contains("where") && err.contains("subscribr.x"),
+        "{err}"
+    );
+    let err = env.fails(&[
+        "subscriber",
+        "list",
+        "--list",
+        "news",
+        "--where",
+        "1 %}{% include 'x'",
+    ]);
+    assert!(err.contains("where"), "{err}");
 }

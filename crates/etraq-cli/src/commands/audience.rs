@@ -209,39 +209,69 @@ async fn subscriber_command(app: &App, ctx: &Context, cmd: SubscriberCommand) ->
         }
         SubscriberCommand::Import(a) => import(app, &who, a, now, &mut out).await?,
         SubscriberCommand::Export(a) => {
-            let mut q = query(&a);
-            let mut all = Vec::new();
-            loop {
-                let page = app.subscribers(&who, &q).await?;
-                all.extend(page.items);
-                if a.limit > 0 && all.len() >= a.limit {
-                    all.truncate(a.limit);
-                    break;
+            let all = match (&a.segment, &a.list) {
+                (Some(expr), Some(list)) => {
+                    let audience = app
+                        .audience(&who, std::slice::from_ref(list), Some(expr), "")
+                        .await?;
+                    audience.recipients.into_iter().map(|(s, _)| s).collect()
                 }
-                match page.next {
-                    Some(n) => q.after = Some(n),
-                    None => break,
+                _ => {
+                    let mut q = query(&a);
+                    let mut all = Vec::new();
+                    loop {
+                        let page = app.subscribers(&who, &q).await?;
+                        all.extend(page.items);
+                        match page.next {
+                            Some(n) if a.limit == 0 || all.len() < a.limit => q.after = Some(n),
+                            _ => break,
+                        }
+                    }
+                    all
                 }
-            }
+            };
+            let all: Vec<_> = match a.limit {
+                0 => all,
+                n => all.into_iter().take(n).collect(),
+            };
             let mut buf = Vec::new();
             write_csv(&mut buf, &all, a.list.as_deref())?;
             out.text(String::from_utf8_lossy(&buf))?;
         }
         SubscriberCommand::List(a) => {
-            let mut q = query(&a);
-            let mut rows: Vec<SubscriberRow> = Vec::new();
-            loop {
-                let (page, next) = app.subscriber_rows(&who, &q).await?;
-                rows.extend(page);
-                if a.limit > 0 && rows.len() >= a.limit {
-                    rows.truncate(a.limit);
-                    break;
+            let rows: Vec<SubscriberRow> = match (&a.segment, &a.list) {
+                (Some(expr), Some(list)) => {
+                    let audience = app
+                        .audience(&who, std::slice::from_ref(list), Some(expr), "")
+                        .await?;
+                    let mut rows: Vec<SubscriberRow> = audience
+                        .recipients
+                        .iter()
+                        .map(|(s, _)| SubscriberRow::new(s, None))
+                        .collect();
+                    if a.limit > 0 {
+                        rows.truncate(a.limit);
+                    }
+                    rows
                 }
-                match next {
-                    Some(n) => q.after = Some(n),
-                    None => break,
+                _ => {
+                    let mut q = query(&a);
+                    let mut rows = Vec::new();
+                    loop {
+                        let (page, next) = app.subscriber_rows(&who, &q).await?;
+                        rows.extend(page);
+                        if a.limit > 0 && rows.len() >= a.limit {
+                            rows.truncate(a.limit);
+                            break;
+                        }
+                        match next {
+                            Some(n) => q.after = Some(n),
+                            None => break,
+                        }
+                    }
+                    rows
                 }
-            }
+            };
             if a.json {
                 let mut arr = JsonArray::start(&mut out)?;
                 for r in &rows {

@@ -298,6 +298,23 @@ impl Subscriber {
     }
 }
 
+/// The list a subscriber receives a campaign through: the first of `lists` (in the campaign's
+/// order) whose membership receives mail ([`MemberStatus::receives`]). `None`: not a
+/// recipient. Each address is one recipient, however many of the lists it is on.
+pub fn receiving_list<'a>(s: &Subscriber, lists: &'a [MailingList]) -> Option<&'a MailingList> {
+    lists.iter().find(|l| {
+        s.lists
+            .get(&l.key())
+            .is_some_and(|m| m.status.receives(l.opt_in))
+    })
+}
+
+/// Whether `entries` block `addr` (its own entry or its domain's).
+pub fn is_blocked(addr: &EmailAddress, entries: &[BlockEntry]) -> bool {
+    let keys = Blocked::keys_for(addr);
+    entries.iter().any(|e| keys.contains(&e.address.key()))
+}
+
 /// Why an address is on the blocklist.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -534,6 +551,58 @@ mod tests {
         assert_eq!((none, o), (None, MergeOutcome::Skipped));
         let (none, o) = Subscriber::merge(None, &input("b@x.test", None), &l, SINGLE, true, t(2));
         assert_eq!((none, o), (None, MergeOutcome::Skipped));
+    }
+
+    #[test]
+    fn a_recipient_comes_through_the_first_list_that_mails_them() {
+        let single = list(OptIn::Single);
+        let double = MailingList {
+            opt_in: OptIn::Double,
+            ..MailingList::new("Beta", t(0)).unwrap()
+        };
+        let lists = [double.clone(), single.clone()];
+        let double_join = JoinAs {
+            opt_in: OptIn::Double,
+            confirmed: false,
+        };
+        let (s, _) = Subscriber::merge(
+            None,
+            &input("a@x.test", None),
+            &double,
+            double_join,
+            false,
+            t(1),
+        );
+        let s = s.unwrap();
+        assert!(
+            receiving_list(&s, &lists).is_none(),
+            "unconfirmed on a double opt-in list"
+        );
+        let (s, _) = Subscriber::merge(
+            Some(s),
+            &input("a@x.test", None),
+            &single,
+            SINGLE,
+            false,
+            t(1),
+        );
+        let mut s = s.unwrap();
+        assert_eq!(receiving_list(&s, &lists).unwrap().name, "News");
+        s.lists.get_mut("beta").unwrap().status = MemberStatus::Confirmed;
+        assert_eq!(receiving_list(&s, &lists).unwrap().name, "Beta");
+        s.lists.get_mut("beta").unwrap().status = MemberStatus::Unsubscribed;
+        s.lists.get_mut("news").unwrap().status = MemberStatus::Unsubscribed;
+        assert!(receiving_list(&s, &lists).is_none());
+        let entries = [BlockEntry {
+            address: Blocked::parse("@x.test").unwrap(),
+            reason: BlockReason::Manual,
+            created_at: t(0),
+        }];
+        assert!(is_blocked(&s.email, &entries));
+        assert!(!is_blocked(
+            &EmailAddress::parse("a@y.test").unwrap(),
+            &entries
+        ));
     }
 
     #[test]

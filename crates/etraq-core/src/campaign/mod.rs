@@ -10,12 +10,12 @@ mod template;
 pub use audience::{
     BlockEntry, BlockReason, Blocked, JoinAs, ListSummary, MAX_LIST_NAME, MailingList,
     MemberStatus, Membership, MergeOutcome, OptIn, Subscriber, SubscriberInput, check_list_name,
-    list_key,
+    is_blocked, list_key, receiving_list,
 };
 pub use import::{CsvRows, MAX_COLUMNS, MAX_FIELD_BYTES, Row, RowError, write_csv};
 pub use store::{CampaignStore, SubscriberQuery};
 pub use template::{
-    CustomerFacts, FUEL, MAX_TEMPLATE_BYTES, MergeData, Named, Rendered, Renderer,
+    CustomerFacts, FUEL, MAX_TEMPLATE_BYTES, MergeData, Named, Rendered, Renderer, Segment,
     SubscriberFields, TEXT_WIDTH, Template, TemplateError, TemplateKind, builtin_templates,
     check_template_name,
 };

@@ -5,6 +5,7 @@
 //! gives the evaluation defaults. Unknown keys are errors: a typo such as `max_recipents` would
 //! otherwise silently keep the default. Every error names the dotted key and the line.
 
+mod campaigns;
 mod escalation;
 mod extractor;
 mod logs;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::address::normalize_domain;
 use crate::error::Error;
 
+pub use campaigns::{CampaignsConfig, OnRestart};
 pub use escalation::{BusinessHoursConfig, DepartmentConfig, EscalationConfig};
 pub use extractor::{DEFAULT_EXCLUDED_EXTENSIONS, ExtractorConfig};
 pub use logs::LogsConfig;
@@ -66,6 +68,8 @@ pub struct Config {
     pub extractor: ExtractorConfig,
     /// Log files.
     pub logs: LogsConfig,
+    /// Campaign sending.
+    pub campaigns: CampaignsConfig,
     /// The directory relative paths in this config are resolved against (the config file's
     /// directory). Not a key in the file.
     #[serde(skip)]
@@ -89,6 +93,7 @@ impl Default for Config {
             validator: ValidatorConfig::default(),
             extractor: ExtractorConfig::default(),
             logs: LogsConfig::default(),
+            campaigns: CampaignsConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -174,6 +179,9 @@ impl Config {
             u.check()?;
         }
         self.web.check()?;
+        self.campaigns
+            .check()
+            .map_err(|(key, e)| (format!("campaigns.{key}"), e))?;
         Ok(())
     }
 

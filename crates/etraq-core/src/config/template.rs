@@ -132,6 +132,17 @@ local_domains = [{domains}]
 # timeout = 20              # seconds per request
 # max_page_bytes = 5242880  # larger pages are skipped and reported
 # max_redirects = 5
+
+[campaigns]
+# relay = ""                # host:port for campaign mail; "" = the [upstream] (evaluation mode: the Maildir)
+# from = ""                 # "Name <address>"; "" = newsletter@ the first local domain
+# public_url = ""           # base of unsubscribe and tracking links; "" = http:// and web.listen
+# bounce_domain = ""        # VERP return paths and Message-IDs; "" = the first local domain
+# rate_per_second = 20      # across all connections
+# concurrency = 4           # mails in flight at once
+# on_restart = "skip"       # recipients a crash left in doubt: "skip" (listed) or "resend"
+# soft_bounce_limit = 3     # soft bounces ...
+# soft_bounce_window = 5    # ... in this many last sends blocklist an address
 "#
     )
 }

@@ -19,7 +19,7 @@ mod users;
 
 pub use app::App;
 pub use audience::{
-    IMPORT_BATCH, ImportReport, ListSettings, MAX_REPORTED_ERRORS, SubscriberDetail,
+    Audience, IMPORT_BATCH, ImportReport, ListSettings, MAX_REPORTED_ERRORS, SubscriberDetail,
 };
 pub use control::restart_keys;
 pub use drs::{DrFilter, DrPage, MAX_THREAD, PageRequest};
