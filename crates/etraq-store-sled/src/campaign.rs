@@ -2,8 +2,9 @@
 //! `subscribers_by_email`, `members` (list key, NUL, id → status) and `blocklist`.
 
 use etraq_core::campaign::{
-    BlockEntry, Blocked, JoinAs, ListSummary, MailingList, MemberStatus, MergeOutcome, Subscriber,
-    SubscriberInput, SubscriberQuery, list_key,
+    BlockEntry, Blocked, Campaign, JoinAs, ListSummary, MailingList, MemberStatus, MergeOutcome,
+    Recipient, RecipientCounts, RecipientState, Subscriber, SubscriberInput, SubscriberQuery,
+    campaign_key, list_key,
 };
 use etraq_core::store::{Page, page_size};
 use etraq_core::{EmailAddress, Error, Result};
@@ -290,4 +291,153 @@ pub(crate) fn blocklist(inner: &Inner) -> Result<Vec<BlockEntry>> {
         out.push(from_json("blocklist", &v)?);
     }
     Ok(out)
+}
+
+fn recipient_key(campaign: u64, id: u64) -> Vec<u8> {
+    with_number(&be(campaign), id)
+}
+
+fn state_key(campaign: u64, state: RecipientState, id: u64) -> Vec<u8> {
+    let mut prefix = be(campaign).to_vec();
+    prefix.push(state.code());
+    with_number(&prefix, id)
+}
+
+pub(crate) fn tx_create_campaign(t: &Tx<'_>, c: &Campaign) -> TxResult<Campaign> {
+    let key = campaign_key(&c.name);
+    if t[T::CampaignNames].get(key.as_bytes())?.is_some() {
+        return abort(Error::Conflict(format!(
+            "a campaign named {:?} exists",
+            c.name
+        )));
+    }
+    let last = t[T::Counters]
+        .get("campaign")?
+        .and_then(|v| trailing_number(&v))
+        .unwrap_or(0);
+    let mut c = c.clone();
+    c.id = last + 1;
+    t[T::Counters].insert("campaign", &be(c.id))?;
+    t[T::CampaignNames].insert(key.as_bytes(), &be(c.id))?;
+    t[T::Campaigns].insert(&be(c.id), tx_json("campaigns", &c)?)?;
+    Ok(c)
+}
+
+pub(crate) fn tx_save_campaign(t: &Tx<'_>, c: &Campaign) -> TxResult<()> {
+    if t[T::Campaigns].get(be(c.id))?.is_none() {
+        return abort(not_found("campaign", &c.name));
+    }
+    t[T::Campaigns].insert(&be(c.id), tx_json("campaigns", c)?)?;
+    Ok(())
+}
+
+/// Writes a recipient and moves its state index entry from `old` (if any).
+pub(crate) fn tx_write_recipient(
+    t: &Tx<'_>,
+    r: &Recipient,
+    old: Option<RecipientState>,
+) -> TxResult<()> {
+    if let Some(o) = old {
+        t[T::RecipientsState].remove(state_key(r.campaign, o, r.id))?;
+    }
+    t[T::Recipients].insert(recipient_key(r.campaign, r.id), tx_json("recipients", r)?)?;
+    t[T::RecipientsState].insert(state_key(r.campaign, r.state, r.id), &[])?;
+    Ok(())
+}
+
+pub(crate) fn tx_recipient(t: &Tx<'_>, campaign: u64, id: u64) -> TxResult<Option<Recipient>> {
+    match t[T::Recipients].get(recipient_key(campaign, id))? {
+        Some(v) => Ok(Some(tx_from_json("recipients", &v)?)),
+        None => Ok(None),
+    }
+}
+
+/// The ids of a campaign's recipients in `state`, at most `n`, lowest first (read outside a
+/// transaction: sled transactions cannot scan; the transaction checks each again).
+pub(crate) fn ids_in_state(
+    inner: &Inner,
+    campaign: u64,
+    state: RecipientState,
+    n: usize,
+) -> Result<Vec<u64>> {
+    let mut prefix = be(campaign).to_vec();
+    prefix.push(state.code());
+    let mut ids = Vec::new();
+    for r in inner.tree(T::RecipientsState).scan_prefix(prefix).take(n) {
+        let (k, _) = r.ctx("reading recipients by state")?;
+        if let Some(id) = trailing_number(&k) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+pub(crate) fn has_recipients(inner: &Inner, campaign: u64) -> Result<bool> {
+    Ok(inner
+        .tree(T::Recipients)
+        .scan_prefix(be(campaign))
+        .next()
+        .transpose()
+        .ctx("reading recipients")?
+        .is_some())
+}
+
+pub(crate) fn get_campaign(inner: &Inner, name: &str) -> Result<Option<Campaign>> {
+    let Some(id) = inner
+        .tree(T::CampaignNames)
+        .get(campaign_key(name).as_bytes())
+        .ctx("reading a campaign")?
+    else {
+        return Ok(None);
+    };
+    inner
+        .tree(T::Campaigns)
+        .get(&id)
+        .ctx("reading a campaign")?
+        .map(|v| from_json("campaigns", &v))
+        .transpose()
+}
+
+pub(crate) fn list_campaigns(inner: &Inner) -> Result<Vec<Campaign>> {
+    let mut out = Vec::new();
+    for r in inner.tree(T::Campaigns).iter() {
+        let (_, v) = r.ctx("reading the campaigns")?;
+        out.push(from_json("campaigns", &v)?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn list_recipients(
+    inner: &Inner,
+    campaign: u64,
+    state: Option<RecipientState>,
+    after: Option<u64>,
+    limit: usize,
+) -> Result<Page<Recipient>> {
+    let limit = page_size(limit);
+    let start = recipient_key(campaign, after.unwrap_or(0).saturating_add(1));
+    let end = recipient_key(campaign, u64::MAX);
+    let mut items = Vec::with_capacity(limit + 1);
+    for r in inner.tree(T::Recipients).range(start..=end) {
+        let (_, v) = r.ctx("listing recipients")?;
+        let rec: Recipient = from_json("recipients", &v)?;
+        if state.is_none_or(|s| s == rec.state) {
+            items.push(rec);
+            if items.len() > limit {
+                break;
+            }
+        }
+    }
+    Ok(Page::from_overfetch(items, limit, |r| r.id))
+}
+
+pub(crate) fn recipient_counts(inner: &Inner, campaign: u64) -> Result<RecipientCounts> {
+    let mut counts = RecipientCounts::default();
+    for state in RecipientState::ALL {
+        let mut prefix = be(campaign).to_vec();
+        prefix.push(state.code());
+        let n = inner.tree(T::RecipientsState).scan_prefix(prefix).count() as u64;
+        counts.add(state, n);
+    }
+    Ok(counts)
 }

@@ -25,8 +25,9 @@ use std::sync::RwLock;
 
 use async_trait::async_trait;
 use etraq_core::campaign::{
-    BlockEntry, Blocked, CampaignStore, ListSummary, MailingList, MemberStatus, MergeOutcome,
-    Subscriber, SubscriberInput, SubscriberQuery,
+    BlockEntry, Blocked, Campaign, CampaignStore, ListSummary, MailingList, MemberStatus,
+    MergeOutcome, Recipient, RecipientCounts, RecipientState, Subscriber, SubscriberInput,
+    SubscriberQuery,
 };
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::store::{
@@ -629,6 +630,126 @@ impl CampaignStore for SledStore {
     async fn blocked(&self, email: &EmailAddress) -> Result<Option<BlockEntry>> {
         let email = email.clone();
         self.run(move |inner| campaign::blocked(inner, &email))
+            .await
+    }
+
+    async fn create_campaign(&self, c: Campaign) -> Result<Campaign> {
+        self.write(move |inner| inner.transaction(|t| campaign::tx_create_campaign(t, &c)))
+            .await
+    }
+
+    async fn get_campaign(&self, name: &str) -> Result<Option<Campaign>> {
+        let name = name.to_string();
+        self.run(move |inner| campaign::get_campaign(inner, &name))
+            .await
+    }
+
+    async fn list_campaigns(&self) -> Result<Vec<Campaign>> {
+        self.run(campaign::list_campaigns).await
+    }
+
+    async fn save_campaign(&self, c: &Campaign) -> Result<()> {
+        let c = c.clone();
+        self.write(move |inner| inner.transaction(|t| campaign::tx_save_campaign(t, &c)))
+            .await
+    }
+
+    async fn freeze_recipients(&self, c: &Campaign, recipients: Vec<Recipient>) -> Result<()> {
+        let c = c.clone();
+        self.write(move |inner| {
+            if campaign::has_recipients(inner, c.id)? {
+                return Err(Error::Conflict(format!(
+                    "the recipients of {:?} are frozen already",
+                    c.name
+                )));
+            }
+            inner.transaction(|t| {
+                for r in &recipients {
+                    campaign::tx_write_recipient(t, r, None)?;
+                }
+                campaign::tx_save_campaign(t, &c)
+            })
+        })
+        .await
+    }
+
+    async fn take_queued(&self, id: u64, n: usize) -> Result<Vec<Recipient>> {
+        self.write(move |inner| {
+            let ids = campaign::ids_in_state(inner, id, RecipientState::Queued, n)?;
+            inner.transaction(|t| {
+                let mut out = Vec::with_capacity(ids.len());
+                for rid in &ids {
+                    let Some(mut r) = campaign::tx_recipient(t, id, *rid)? else {
+                        continue;
+                    };
+                    if r.state != RecipientState::Queued {
+                        continue;
+                    }
+                    r.state = RecipientState::Sending;
+                    campaign::tx_write_recipient(t, &r, Some(RecipientState::Queued))?;
+                    out.push(r);
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    async fn update_recipient(&self, r: &Recipient) -> Result<()> {
+        let r = r.clone();
+        self.write(move |inner| {
+            inner.transaction(|t| {
+                let Some(old) = campaign::tx_recipient(t, r.campaign, r.id)? else {
+                    return write::abort(Error::NotFound {
+                        what: "recipient",
+                        key: format!("{} of campaign {}", r.id, r.campaign),
+                    });
+                };
+                campaign::tx_write_recipient(t, &r, Some(old.state))
+            })
+        })
+        .await
+    }
+
+    async fn recover_sending(&self, id: u64, resend: bool) -> Result<u64> {
+        self.write(move |inner| {
+            let ids = campaign::ids_in_state(inner, id, RecipientState::Sending, usize::MAX)?;
+            inner.transaction(|t| {
+                let mut n = 0;
+                for rid in &ids {
+                    let Some(mut r) = campaign::tx_recipient(t, id, *rid)? else {
+                        continue;
+                    };
+                    if r.state != RecipientState::Sending {
+                        continue;
+                    }
+                    r.state = if resend {
+                        RecipientState::Queued
+                    } else {
+                        RecipientState::InDoubt
+                    };
+                    campaign::tx_write_recipient(t, &r, Some(RecipientState::Sending))?;
+                    n += 1;
+                }
+                Ok(n)
+            })
+        })
+        .await
+    }
+
+    async fn list_recipients(
+        &self,
+        id: u64,
+        state: Option<RecipientState>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Page<Recipient>> {
+        self.run(move |inner| campaign::list_recipients(inner, id, state, after, limit))
+            .await
+    }
+
+    async fn recipient_counts(&self, id: u64) -> Result<RecipientCounts> {
+        self.run(move |inner| campaign::recipient_counts(inner, id))
             .await
     }
 }

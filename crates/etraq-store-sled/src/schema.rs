@@ -89,11 +89,19 @@ pub(crate) enum T {
     Members,
     /// `blocklist`: address or `@domain` → entry.
     Blocklist,
+    /// `campaigns`: id → campaign.
+    Campaigns,
+    /// `campaigns_by_name`: name key → id.
+    CampaignNames,
+    /// `recipients`: campaign id, recipient id → recipient.
+    Recipients,
+    /// `recipients_by_state`: campaign id, state code, recipient id → ().
+    RecipientsState,
 }
 
 impl T {
     /// Every tree, in transaction order (the order of the variants).
-    pub(crate) const ALL: [T; 30] = [
+    pub(crate) const ALL: [T; 34] = [
         T::Meta,
         T::Counters,
         T::Users,
@@ -124,6 +132,10 @@ impl T {
         T::SubscribersEmail,
         T::Members,
         T::Blocklist,
+        T::Campaigns,
+        T::CampaignNames,
+        T::Recipients,
+        T::RecipientsState,
     ];
 
     /// The tree's name on disk.
@@ -159,6 +171,10 @@ impl T {
             T::SubscribersEmail => "subscribers_by_email",
             T::Members => "members",
             T::Blocklist => "blocklist",
+            T::Campaigns => "campaigns",
+            T::CampaignNames => "campaigns_by_name",
+            T::Recipients => "recipients",
+            T::RecipientsState => "recipients_by_state",
         }
     }
 }

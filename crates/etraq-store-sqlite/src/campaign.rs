@@ -5,8 +5,9 @@
 use etraq_core::EmailAddress;
 use etraq_core::Error;
 use etraq_core::campaign::{
-    BlockEntry, Blocked, JoinAs, ListSummary, MailingList, MemberStatus, MergeOutcome, Subscriber,
-    SubscriberInput, SubscriberQuery, list_key,
+    BlockEntry, Blocked, Campaign, JoinAs, ListSummary, MailingList, MemberStatus, MergeOutcome,
+    Recipient, RecipientCounts, RecipientState, Subscriber, SubscriberInput, SubscriberQuery,
+    campaign_key, list_key,
 };
 use etraq_core::store::{Page, page_size};
 use jiff::Timestamp;
@@ -33,6 +34,12 @@ pub(crate) enum Op {
     },
     Block(BlockEntry),
     Unblock(String),
+    CreateCampaign(Campaign),
+    SaveCampaign(Campaign),
+    Freeze(Campaign, Vec<Recipient>),
+    TakeQueued(u64, usize),
+    UpdateRecipient(Recipient),
+    RecoverSending(u64, bool),
 }
 
 /// What a campaign write answers.
@@ -40,6 +47,9 @@ pub(crate) enum Out {
     Unit,
     Flag(bool),
     Outcomes(Vec<MergeOutcome>),
+    Campaign(Box<Campaign>),
+    Recipients(Vec<Recipient>),
+    Count(u64),
 }
 
 fn not_found(what: &'static str, key: &str) -> Error {
@@ -150,6 +160,99 @@ pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Out, Error> {
             .and_then(|mut s| s.execute(params![e.address.key(), data]))
             .ctx("writing a blocklist entry")?;
             Ok(Out::Unit)
+        }
+        Op::CreateCampaign(c) => {
+            let id: Option<i64> = tx
+                .prepare_cached(
+                    "INSERT INTO campaigns(key, data) VALUES (?1, '{}')
+                     ON CONFLICT(key) DO NOTHING RETURNING id",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![campaign_key(&c.name)], |r| r.get(0))
+                        .optional()
+                })
+                .ctx("creating a campaign")?;
+            let Some(id) = id else {
+                return Err(Error::Conflict(format!(
+                    "a campaign named {:?} exists",
+                    c.name
+                )));
+            };
+            let mut c = c.clone();
+            c.id = id as u64;
+            write_campaign(tx, &c)?;
+            Ok(Out::Campaign(Box::new(c)))
+        }
+        Op::SaveCampaign(c) => {
+            write_campaign(tx, c)?;
+            Ok(Out::Unit)
+        }
+        Op::Freeze(c, rows) => {
+            let any: Option<i64> = tx
+                .prepare_cached("SELECT 1 FROM recipients WHERE campaign = ?1 LIMIT 1")
+                .and_then(|mut s| s.query_row(params![c.id as i64], |r| r.get(0)).optional())
+                .ctx("reading recipients")?;
+            if any.is_some() {
+                return Err(Error::Conflict(format!(
+                    "the recipients of {:?} are frozen already",
+                    c.name
+                )));
+            }
+            for r in rows {
+                write_recipient(tx, r, true)?;
+            }
+            write_campaign(tx, c)?;
+            Ok(Out::Unit)
+        }
+        Op::TakeQueued(campaign, n) => {
+            let rows: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT data FROM recipients WHERE campaign = ?1 AND state = ?2
+                     ORDER BY id LIMIT ?3",
+                )
+                .and_then(|mut s| {
+                    s.query_map(
+                        params![*campaign as i64, RecipientState::Queued.code(), *n as i64],
+                        |r| r.get(0),
+                    )?
+                    .collect::<Result<_, _>>()
+                })
+                .ctx("reading queued recipients")?;
+            let mut out = Vec::with_capacity(rows.len());
+            for d in rows {
+                let mut r: Recipient = from_json("recipients", &d)?;
+                r.state = RecipientState::Sending;
+                write_recipient(tx, &r, false)?;
+                out.push(r);
+            }
+            Ok(Out::Recipients(out))
+        }
+        Op::UpdateRecipient(r) => {
+            write_recipient(tx, r, false)?;
+            Ok(Out::Unit)
+        }
+        Op::RecoverSending(campaign, resend) => {
+            let rows: Vec<String> = tx
+                .prepare_cached("SELECT data FROM recipients WHERE campaign = ?1 AND state = ?2")
+                .and_then(|mut s| {
+                    s.query_map(
+                        params![*campaign as i64, RecipientState::Sending.code()],
+                        |r| r.get(0),
+                    )?
+                    .collect::<Result<_, _>>()
+                })
+                .ctx("reading sending recipients")?;
+            let n = rows.len() as u64;
+            for d in rows {
+                let mut r: Recipient = from_json("recipients", &d)?;
+                r.state = if *resend {
+                    RecipientState::Queued
+                } else {
+                    RecipientState::InDoubt
+                };
+                write_recipient(tx, &r, false)?;
+            }
+            Ok(Out::Count(n))
         }
         Op::Unblock(key) => {
             let n = tx
@@ -348,4 +451,112 @@ pub(crate) fn blocklist(c: &Connection) -> Result<Vec<BlockEntry>, Error> {
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>())
         .ctx("reading the blocklist")?;
     rows.iter().map(|d| from_json("blocklist", d)).collect()
+}
+
+fn write_campaign(tx: &Connection, c: &Campaign) -> Result<(), Error> {
+    let data = to_json("campaigns", c)?;
+    let n = tx
+        .prepare_cached("UPDATE campaigns SET data = ?2 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![c.id as i64, data]))
+        .ctx("writing a campaign")?;
+    if n == 0 {
+        return Err(not_found("campaign", &c.name));
+    }
+    Ok(())
+}
+
+fn write_recipient(tx: &Connection, r: &Recipient, new: bool) -> Result<(), Error> {
+    let data = to_json("recipients", r)?;
+    let sql = if new {
+        "INSERT INTO recipients(campaign, id, state, data) VALUES (?1, ?2, ?3, ?4)"
+    } else {
+        "UPDATE recipients SET state = ?3, data = ?4 WHERE campaign = ?1 AND id = ?2"
+    };
+    let n = tx
+        .prepare_cached(sql)
+        .and_then(|mut s| {
+            s.execute(params![
+                r.campaign as i64,
+                r.id as i64,
+                r.state.code(),
+                data
+            ])
+        })
+        .ctx("writing a recipient")?;
+    if n == 0 {
+        return Err(not_found(
+            "recipient",
+            &format!("{} of campaign {}", r.id, r.campaign),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn get_campaign(c: &Connection, name: &str) -> Result<Option<Campaign>, Error> {
+    let data: Option<String> = c
+        .prepare_cached("SELECT data FROM campaigns WHERE key = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![campaign_key(name)], |r| r.get(0))
+                .optional()
+        })
+        .ctx("reading a campaign")?;
+    data.map(|d| from_json("campaigns", &d)).transpose()
+}
+
+pub(crate) fn list_campaigns(c: &Connection) -> Result<Vec<Campaign>, Error> {
+    let rows: Vec<String> = c
+        .prepare_cached("SELECT data FROM campaigns ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>())
+        .ctx("reading the campaigns")?;
+    rows.iter().map(|d| from_json("campaigns", d)).collect()
+}
+
+pub(crate) fn list_recipients(
+    c: &Connection,
+    campaign: u64,
+    state: Option<RecipientState>,
+    after: Option<u64>,
+    limit: usize,
+) -> Result<Page<Recipient>, Error> {
+    let limit = page_size(limit);
+    let rows: Vec<String> = c
+        .prepare_cached(
+            "SELECT data FROM recipients WHERE campaign = ?1 AND id > ?2
+             AND (?3 IS NULL OR state = ?3) ORDER BY id LIMIT ?4",
+        )
+        .and_then(|mut s| {
+            s.query_map(
+                params![
+                    campaign as i64,
+                    after.unwrap_or(0) as i64,
+                    state.map(|s| s.code()),
+                    (limit + 1) as i64
+                ],
+                |r| r.get(0),
+            )?
+            .collect::<Result<_, _>>()
+        })
+        .ctx("listing recipients")?;
+    let items = rows
+        .iter()
+        .map(|d| from_json("recipients", d))
+        .collect::<Result<Vec<Recipient>, _>>()?;
+    Ok(Page::from_overfetch(items, limit, |r| r.id))
+}
+
+pub(crate) fn recipient_counts(c: &Connection, campaign: u64) -> Result<RecipientCounts, Error> {
+    let rows: Vec<(u8, i64)> = c
+        .prepare_cached("SELECT state, COUNT(*) FROM recipients WHERE campaign = ?1 GROUP BY state")
+        .and_then(|mut s| {
+            s.query_map(params![campaign as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()
+        })
+        .ctx("counting recipients")?;
+    let mut counts = RecipientCounts::default();
+    for (code, n) in rows {
+        if let Some(state) = RecipientState::ALL.into_iter().find(|s| s.code() == code) {
+            counts.add(state, n as u64);
+        }
+    }
+    Ok(counts)
 }

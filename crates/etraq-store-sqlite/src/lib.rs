@@ -28,8 +28,9 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use etraq_core::campaign::{
-    BlockEntry, Blocked, CampaignStore, ListSummary, MailingList, MemberStatus, MergeOutcome,
-    Subscriber, SubscriberInput, SubscriberQuery,
+    BlockEntry, Blocked, Campaign, CampaignStore, ListSummary, MailingList, MemberStatus,
+    MergeOutcome, Recipient, RecipientCounts, RecipientState, Subscriber, SubscriberInput,
+    SubscriberQuery,
 };
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::store::{
@@ -426,6 +427,73 @@ impl CampaignStore for SqliteStore {
     async fn blocked(&self, email: &EmailAddress) -> Result<Option<BlockEntry>> {
         let email = email.clone();
         self.read(move |c| campaign::blocked(c, &email)).await
+    }
+
+    async fn create_campaign(&self, c: Campaign) -> Result<Campaign> {
+        match self.campaign(campaign::Op::CreateCampaign(c)).await? {
+            campaign::Out::Campaign(c) => Ok(*c),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn get_campaign(&self, name: &str) -> Result<Option<Campaign>> {
+        let name = name.to_string();
+        self.read(move |c| campaign::get_campaign(c, &name)).await
+    }
+
+    async fn list_campaigns(&self) -> Result<Vec<Campaign>> {
+        self.read(campaign::list_campaigns).await
+    }
+
+    async fn save_campaign(&self, c: &Campaign) -> Result<()> {
+        self.campaign(campaign::Op::SaveCampaign(c.clone()))
+            .await
+            .map(|_| ())
+    }
+
+    async fn freeze_recipients(&self, c: &Campaign, recipients: Vec<Recipient>) -> Result<()> {
+        self.campaign(campaign::Op::Freeze(c.clone(), recipients))
+            .await
+            .map(|_| ())
+    }
+
+    async fn take_queued(&self, campaign: u64, n: usize) -> Result<Vec<Recipient>> {
+        match self.campaign(campaign::Op::TakeQueued(campaign, n)).await? {
+            campaign::Out::Recipients(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn update_recipient(&self, r: &Recipient) -> Result<()> {
+        self.campaign(campaign::Op::UpdateRecipient(r.clone()))
+            .await
+            .map(|_| ())
+    }
+
+    async fn recover_sending(&self, campaign: u64, resend: bool) -> Result<u64> {
+        match self
+            .campaign(campaign::Op::RecoverSending(campaign, resend))
+            .await?
+        {
+            campaign::Out::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn list_recipients(
+        &self,
+        campaign: u64,
+        state: Option<RecipientState>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Page<Recipient>> {
+        self.read(move |c| campaign::list_recipients(c, campaign, state, after, limit))
+            .await
+    }
+
+    async fn recipient_counts(&self, campaign: u64) -> Result<RecipientCounts> {
+        self.read(move |c| campaign::recipient_counts(c, campaign))
+            .await
     }
 }
 

@@ -17,7 +17,7 @@ use crate::error::Ctx;
 pub const APPLICATION_ID: i32 = 0x4554_5251;
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a connection waits for a lock held by another connection or process.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -162,6 +162,23 @@ const MIGRATIONS: &[&str] = &[
         address TEXT PRIMARY KEY,
         data    TEXT NOT NULL
     ) WITHOUT ROWID;
+    "#,
+    // 2 → 3: campaigns and their frozen recipients, indexed by state for the sender.
+    r#"
+    CREATE TABLE campaigns (
+        id   INTEGER PRIMARY KEY,
+        key  TEXT NOT NULL UNIQUE,
+        data TEXT NOT NULL
+    );
+
+    CREATE TABLE recipients (
+        campaign INTEGER NOT NULL,
+        id       INTEGER NOT NULL,
+        state    INTEGER NOT NULL,
+        data     TEXT NOT NULL,
+        PRIMARY KEY (campaign, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX recipients_state ON recipients(campaign, state, id);
     "#,
 ];
 

@@ -338,3 +338,135 @@ pub async fn campaign_blocklist(open: Opener) {
     assert!(s.blocked(&addr("anyone@bad.test")).await.unwrap().is_none());
     s.close().await.unwrap();
 }
+
+fn campaign(name: &str) -> etraq_core::campaign::Campaign {
+    etraq_core::campaign::Campaign {
+        id: 0,
+        name: name.to_string(),
+        owner: None,
+        lists: vec!["News".into()],
+        template: "newsletter".into(),
+        subject: None,
+        from: "news@example.com".into(),
+        reply_to: None,
+        segment: None,
+        rate: None,
+        status: etraq_core::campaign::CampaignStatus::Draft,
+        created_at: t(0),
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+/// Campaigns and their frozen recipients: a name is taken once, recipients are frozen once,
+/// `take_queued` hands each recipient out once and marks it `sending`, a crash's `sending`
+/// rows become `in_doubt` (or `queued` with resend), and the counts equal the rows, across a
+/// reopen.
+pub async fn campaign_recipients_are_accounted_exactly(open: Opener) {
+    use etraq_core::campaign::{CampaignStatus, Recipient, RecipientState};
+    let dir = temp_dir();
+    let id;
+    {
+        let s = open_in(open, dir.path()).await;
+        let c = s.create_campaign(campaign("Spring")).await.unwrap();
+        assert!(c.id > 0);
+        id = c.id;
+        let e = s.create_campaign(campaign("SPRING")).await.unwrap_err();
+        assert!(matches!(e, Error::Conflict(_)), "{e}");
+        let other = s.create_campaign(campaign("Other")).await.unwrap();
+        assert_ne!(other.id, c.id);
+        let rows: Vec<Recipient> = (1..=10)
+            .map(|i| Recipient {
+                campaign: c.id,
+                id: i,
+                email: addr(&format!("r{i}@x.test")),
+                subscriber: i,
+                list: "News".into(),
+                state: RecipientState::Queued,
+                message_id: None,
+                sent_at: None,
+                error: None,
+                attempts: 0,
+            })
+            .collect();
+        let mut running = c.clone();
+        running.status = CampaignStatus::Running;
+        running.started_at = Some(t(1));
+        s.freeze_recipients(&running, rows.clone()).await.unwrap();
+        let again = s.freeze_recipients(&running, rows).await.unwrap_err();
+        assert!(matches!(again, Error::Conflict(_)), "{again}");
+        assert_eq!(
+            s.get_campaign("spring").await.unwrap().unwrap().status,
+            CampaignStatus::Running
+        );
+        let first = s.take_queued(c.id, 4).await.unwrap();
+        let ids: Vec<u64> = first.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [1, 2, 3, 4]);
+        assert!(first.iter().all(|r| r.state == RecipientState::Sending));
+        let second = s.take_queued(c.id, 4).await.unwrap();
+        assert_eq!(
+            second.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [5, 6, 7, 8]
+        );
+        for mut r in first {
+            r.state = RecipientState::Sent;
+            r.message_id = Some(format!("m{}@x.test", r.id));
+            r.sent_at = Some(t(2));
+            r.attempts = 1;
+            s.update_recipient(&r).await.unwrap();
+        }
+        let mut failed = second[0].clone();
+        failed.state = RecipientState::Failed;
+        failed.error = Some("550 no such user".into());
+        s.update_recipient(&failed).await.unwrap();
+        assert!(s.take_queued(other.id, 4).await.unwrap().is_empty());
+        s.close().await.unwrap();
+    }
+    // A crash left 6, 7 and 8 `sending`.
+    let s = open_in(open, dir.path()).await;
+    assert_eq!(s.recover_sending(id, false).await.unwrap(), 3);
+    assert_eq!(s.recover_sending(id, false).await.unwrap(), 0);
+    let counts = s.recipient_counts(id).await.unwrap();
+    assert_eq!(
+        (
+            counts.recipients,
+            counts.sent,
+            counts.failed,
+            counts.in_doubt,
+            counts.queued,
+            counts.sending
+        ),
+        (10, 4, 1, 3, 2, 0)
+    );
+    let doubt = s
+        .list_recipients(id, Some(RecipientState::InDoubt), None, 0)
+        .await
+        .unwrap();
+    let emails: Vec<String> = doubt.items.iter().map(|r| r.email.to_string()).collect();
+    assert_eq!(emails, ["r6@x.test", "r7@x.test", "r8@x.test"]);
+    let sent = s
+        .list_recipients(id, Some(RecipientState::Sent), None, 2)
+        .await
+        .unwrap();
+    assert_eq!(sent.items.len(), 2);
+    let rest = s
+        .list_recipients(id, Some(RecipientState::Sent), sent.next, 2)
+        .await
+        .unwrap();
+    assert_eq!(rest.items.iter().map(|r| r.id).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(rest.items[0].message_id.as_deref(), Some("m3@x.test"));
+    // With resend, the ones still handed out go back to the queue instead.
+    let taken = s.take_queued(id, 10).await.unwrap();
+    assert_eq!(taken.iter().map(|r| r.id).collect::<Vec<_>>(), [9, 10]);
+    assert_eq!(s.recover_sending(id, true).await.unwrap(), 2);
+    assert_eq!(s.recipient_counts(id).await.unwrap().queued, 2);
+    let names: Vec<String> = s
+        .list_campaigns()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["Spring", "Other"]);
+    s.close().await.unwrap();
+}

@@ -69,6 +69,7 @@ macro_rules! store_tests {
             campaign::campaign_subscribers_merge_and_survive,
             campaign::campaign_subscriber_listing_pages,
             campaign::campaign_blocklist,
+            campaign::campaign_recipients_are_accounted_exactly,
             scenarios::new_customer_mail_opens_a_dr,
             scenarios::tagged_reply_marks_replied_and_records_response_time,
             scenarios::customer_reply_without_tag_threads_by_references,

@@ -4,6 +4,7 @@
 
 mod audience;
 mod import;
+mod run;
 mod store;
 mod template;
 
@@ -13,6 +14,10 @@ pub use audience::{
     is_blocked, list_key, receiving_list,
 };
 pub use import::{CsvRows, MAX_COLUMNS, MAX_FIELD_BYTES, Row, RowError, write_csv};
+pub use run::{
+    Campaign, CampaignStatus, MAX_ATTEMPTS, MAX_CAMPAIGN_NAME, Recipient, RecipientCounts,
+    RecipientState, SendOutcome, after_attempt, campaign_key, check_campaign_name, retry_delay,
+};
 pub use store::{CampaignStore, SubscriberQuery};
 pub use template::{
     CustomerFacts, FUEL, MAX_TEMPLATE_BYTES, MergeData, Named, Rendered, Renderer, Segment,

@@ -1,5 +1,5 @@
-//! [`CampaignStore`]: what the campaign area keeps. So far the audience: lists, subscribers and
-//! their memberships, and the blocklist.
+//! [`CampaignStore`]: what the campaign area keeps: the audience (lists, subscribers and their
+//! memberships, the blocklist), campaigns, and each campaign's frozen recipients.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -9,6 +9,7 @@ use crate::campaign::audience::{
     BlockEntry, Blocked, ListSummary, MailingList, MemberStatus, MergeOutcome, Subscriber,
     SubscriberInput,
 };
+use crate::campaign::run::{Campaign, Recipient, RecipientCounts, RecipientState};
 use crate::error::Result;
 use crate::model::Page;
 
@@ -104,4 +105,49 @@ pub trait CampaignStore: Send + Sync {
 
     /// The entry that blocks `email` (its own, else its domain's), if any.
     async fn blocked(&self, email: &EmailAddress) -> Result<Option<BlockEntry>>;
+
+    /// Stores a new campaign and returns it with its id. `Conflict` when a campaign of that
+    /// name (in any case) exists.
+    async fn create_campaign(&self, campaign: Campaign) -> Result<Campaign>;
+
+    /// A campaign by name, any case.
+    async fn get_campaign(&self, name: &str) -> Result<Option<Campaign>>;
+
+    /// Every campaign, oldest first.
+    async fn list_campaigns(&self) -> Result<Vec<Campaign>>;
+
+    /// Replaces a campaign's record (its status and times); `NotFound` when its id is unknown.
+    async fn save_campaign(&self, campaign: &Campaign) -> Result<()>;
+
+    /// Freezes a campaign's recipients (ids 1, 2, … in the order given, every one `queued`)
+    /// and saves the campaign record, in one transaction. `Conflict` when it has recipients
+    /// already: a campaign is frozen once.
+    async fn freeze_recipients(
+        &self,
+        campaign: &Campaign,
+        recipients: Vec<Recipient>,
+    ) -> Result<()>;
+
+    /// Durably marks up to `n` `queued` recipients of a campaign `sending` (lowest ids first)
+    /// and returns them: the step before their mail goes to the relay.
+    async fn take_queued(&self, campaign: u64, n: usize) -> Result<Vec<Recipient>>;
+
+    /// Records a recipient's new state (and Message-ID, time, error, attempts), durably.
+    async fn update_recipient(&self, recipient: &Recipient) -> Result<()>;
+
+    /// After a crash: every `sending` recipient of a campaign becomes `in_doubt`, or `queued`
+    /// again with `resend`. Returns how many.
+    async fn recover_sending(&self, campaign: u64, resend: bool) -> Result<u64>;
+
+    /// A campaign's recipients, optionally in one state, by id; a keyset page.
+    async fn list_recipients(
+        &self,
+        campaign: u64,
+        state: Option<RecipientState>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Page<Recipient>>;
+
+    /// A campaign's recipients counted by state.
+    async fn recipient_counts(&self, campaign: u64) -> Result<RecipientCounts>;
 }
