@@ -98,6 +98,91 @@ pub enum Command {
     /// Campaign templates: the five built-in ones and your own.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Campaigns: create, send (exactly accounted, resumable), and their recipients.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+}
+
+/// `etraq campaign`.
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Create a campaign; its template is tried on its first 100 recipients.
+    Create(CampaignCreateArgs),
+    /// Send in the foreground with a progress bar (no `serve` needed); run it again to resume.
+    Run(CampaignRunArgs),
+    /// Every campaign with its counts.
+    List(JsonFlag),
+    /// One campaign with its counts.
+    Show(CampaignNameArgs),
+    /// A campaign's recipients and where each one's mail is.
+    Recipients(CampaignRecipientsArgs),
+}
+
+/// `etraq campaign create`.
+#[derive(Debug, Args)]
+pub struct CampaignCreateArgs {
+    /// The campaign's name.
+    pub name: String,
+    /// A list to send to (repeatable).
+    #[arg(long = "list", value_name = "L", required = true)]
+    pub lists: Vec<String>,
+    /// The template.
+    #[arg(long, value_name = "T")]
+    pub template: String,
+    /// A subject replacing the template's.
+    #[arg(long, value_name = "S")]
+    pub subject: Option<String>,
+    /// The From mailbox (default: campaigns.from).
+    #[arg(long, value_name = "A")]
+    pub from: Option<String>,
+    /// Where replies go.
+    #[arg(long, value_name = "A")]
+    pub reply_to: Option<String>,
+    /// The user whose DRs replies become.
+    #[arg(long, value_name = "EMAIL")]
+    pub owner: Option<String>,
+    /// A segment: a minijinja expression over the merge fields.
+    #[arg(long = "where", value_name = "EXPR")]
+    pub segment: Option<String>,
+    /// Mails per second (default: campaigns.rate_per_second).
+    #[arg(long, value_name = "N")]
+    pub rate: Option<u32>,
+    /// Print the campaign as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq campaign run`.
+#[derive(Debug, Args)]
+pub struct CampaignRunArgs {
+    /// The campaign's name.
+    pub name: String,
+    /// Print the final counts as JSON (and no progress bar).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A campaign's name and `--json`.
+#[derive(Debug, Args)]
+pub struct CampaignNameArgs {
+    /// The campaign's name.
+    pub name: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq campaign recipients`.
+#[derive(Debug, Args)]
+pub struct CampaignRecipientsArgs {
+    /// The campaign's name.
+    pub name: String,
+    /// Only recipients in this state: queued, sending, sent, failed, in_doubt, skipped.
+    #[arg(long, value_name = "S")]
+    pub state: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `etraq template`.

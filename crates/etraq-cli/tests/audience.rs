@@ -84,6 +84,7 @@ on_both_stores!(
     every_builtin_template_previews_as_a_two_part_message,
     templates_are_checked_when_added,
     segments_pick_the_recipients_a_campaign_would_have,
+    a_campaign_in_evaluation_mode_lands_in_the_maildir_and_skips_who_left,
 );
 
 fn import_reports_broken_rows_by_line_and_imports_the_rest(backend: &str) {
@@ -533,4 +534,103 @@ fn segments_pick_the_recipients_a_campaign_would_have(backend: &str) {
         "1 %}{% include 'x'",
     ]);
     assert!(err.contains("where"), "{err}");
+}
+
+fn a_campaign_in_evaluation_mode_lands_in_the_maildir_and_skips_who_left(backend: &str) {
+    let env = Env::new(backend);
+    env.ok(&["list", "create", "News"]);
+    let file = env.write(
+        "a.csv",
+        b"email,name,country\nann@example.org,Ann,DE\nbob@example.org,Bob,FR\ncid@example.org,Cid,DE\neve@spam.test,Eve,DE\n",
+    );
+    env.ok(&["subscriber", "import", &file, "--list", "news"]);
+    let err = env.fails(&[
+        "campaign",
+        "create",
+        "Bad",
+        "--list",
+        "news",
+        "--template",
+        "nope",
+    ]);
+    assert!(err.contains("template not found"), "{err}");
+    let err = env.fails(&[
+        "campaign",
+        "create",
+        "Bad",
+        "--list",
+        "nolist",
+        "--template",
+        "newsletter",
+    ]);
+    assert!(err.contains("list not found"), "{err}");
+    env.ok(&[
+        "campaign",
+        "create",
+        "Spring",
+        "--list",
+        "news",
+        "--template",
+        "promotion",
+        "--where",
+        r#"subscriber.attribs.country == "DE""#,
+    ]);
+    let err = env.fails(&[
+        "campaign",
+        "create",
+        "SPRING",
+        "--list",
+        "news",
+        "--template",
+        "promotion",
+    ]);
+    assert!(err.contains("exists"), "{err}");
+    // Consent withdrawn before the send is respected.
+    env.ok(&["subscriber", "unsubscribe", "cid@example.org"]);
+    env.ok(&["blocklist", "add", "@spam.test"]);
+    let report = env.json(&["campaign", "run", "Spring", "--json"]);
+    assert_eq!(report["status"], "finished", "{report}");
+    assert_eq!(
+        (report["recipients"].as_u64(), report["sent"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    let rows = env.json(&["campaign", "recipients", "Spring", "--json"]);
+    assert_eq!(rows[0]["email"], "ann@example.org");
+    assert_eq!(rows[0]["state"], "sent");
+    for key in [
+        "message_id",
+        "sent_at",
+        "error",
+        "opened",
+        "clicked",
+        "bounced",
+    ] {
+        assert!(rows[0].get(key).is_some(), "{key} missing: {}", rows[0]);
+    }
+    let maildir = env.dir.path().join("etraq-data/maildir/new");
+    let files: Vec<_> = std::fs::read_dir(&maildir).unwrap().collect();
+    assert_eq!(files.len(), 1, "one mail in {}", maildir.display());
+    let bytes = std::fs::read(files[0].as_ref().unwrap().path()).unwrap();
+    let msg = mail_parser::MessageParser::new().parse(&bytes).unwrap();
+    assert_eq!(
+        msg.to().and_then(|t| t.first()).and_then(|a| a.address()),
+        Some("ann@example.org")
+    );
+    assert_eq!(msg.message_id(), rows[0]["message_id"].as_str());
+    assert!(msg.header_raw("List-Unsubscribe").unwrap().contains("/u/"));
+    assert_eq!(
+        msg.header_raw("List-Unsubscribe-Post").map(str::trim),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert_eq!(msg.header_raw("Precedence").map(str::trim), Some("bulk"));
+    assert_eq!(
+        msg.header_raw("X-Etraq-Campaign").map(str::trim),
+        Some("Spring")
+    );
+    assert!(msg.header_raw("Return-Path").unwrap().contains("bounce+"));
+    assert!(msg.body_html(0).unwrap().contains("Ann"));
+    assert!(msg.body_text(0).is_some());
+    let err = env.fails(&["campaign", "run", "Spring"]);
+    assert!(err.contains("finished"), "{err}");
 }

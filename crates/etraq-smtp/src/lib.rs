@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod campaign_mail;
+mod campaign_send;
 mod data;
 mod error;
 #[cfg(feature = "fuzzing")]
@@ -39,6 +40,7 @@ mod tls;
 mod transport;
 
 pub use campaign_mail::{CampaignMail, format_campaign};
+pub use campaign_send::{CampaignRelay, MaildirRelay, RunReport, SmtpRelay, run_campaign};
 pub use error::SmtpError;
 pub use outbound::{LettreOutbound, MaildirOutbound};
 pub use probe::{ProbeConfig, TcpProbe};

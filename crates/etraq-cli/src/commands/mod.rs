@@ -12,6 +12,7 @@ macro_rules! overlay_flags {
 
 mod audience;
 mod auth;
+mod campaign;
 mod dr;
 pub mod escalate;
 mod extract;
@@ -73,6 +74,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Subscriber(cmd) => audience::subscriber(&ctx, cmd).await,
         Command::Blocklist(cmd) => audience::blocklist(&ctx, cmd).await,
         Command::Template(cmd) => templates::run(&ctx, cmd).await,
+        Command::Campaign(cmd) => campaign::run(&ctx, cmd).await,
     }
 }
 

@@ -7,6 +7,7 @@ mod import;
 mod run;
 mod store;
 mod template;
+mod token;
 
 pub use audience::{
     BlockEntry, BlockReason, Blocked, JoinAs, ListSummary, MAX_LIST_NAME, MailingList,
@@ -24,3 +25,4 @@ pub use template::{
     SubscriberFields, TEXT_WIDTH, Template, TemplateError, TemplateKind, builtin_templates,
     check_template_name,
 };
+pub use token::{Signer, TAG_BYTES, Token, TokenKind, new_secret, random_hex};

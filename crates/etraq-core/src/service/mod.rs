@@ -6,6 +6,7 @@
 mod alerts;
 mod app;
 mod audience;
+mod campaigns;
 mod control;
 mod drs;
 mod escalate;
@@ -21,6 +22,7 @@ pub use app::App;
 pub use audience::{
     Audience, IMPORT_BATCH, ImportReport, ListSettings, MAX_REPORTED_ERRORS, SubscriberDetail,
 };
+pub use campaigns::{CampaignDraft, NextStep, OutgoingMail, SendSettings, TRIAL_RECIPIENTS};
 pub use control::restart_keys;
 pub use drs::{DrFilter, DrPage, MAX_THREAD, PageRequest};
 pub use escalate::{CycleReport, Escalator, Notifier, NotifyReport};

@@ -1,0 +1,287 @@
+//! `etraq campaign create|run|list|show|recipients`: parse, call the campaign use cases and the
+//! sender as the administrator, print.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use etraq_core::access::Actor;
+use etraq_core::campaign::{Campaign, RecipientCounts, RecipientState};
+use etraq_core::service::{App, CampaignDraft, SendSettings};
+use etraq_smtp::{CampaignRelay, MaildirRelay, SmtpRelay};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use jiff::Timestamp;
+
+use crate::cli::CampaignCommand;
+use crate::commands::parse_address;
+use crate::context::Context;
+use crate::out::{JsonArray, Out};
+use crate::render::{table, time};
+
+/// Runs `etraq campaign …`.
+pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<()> {
+    let app = ctx.app().await?;
+    let result = command(&app, ctx, cmd).await;
+    app.store().close().await?;
+    result
+}
+
+/// The contract JSON of a campaign (the fields known so far; tracking adds the rest).
+fn campaign_json(c: &Campaign, n: &RecipientCounts) -> serde_json::Value {
+    serde_json::json!({
+        "name": c.name,
+        "status": c.status.as_str(),
+        "owner": c.owner,
+        "lists": c.lists,
+        "template": c.template,
+        "subject": c.subject,
+        "from": c.from,
+        "created_at": c.created_at,
+        "started_at": c.started_at,
+        "finished_at": c.finished_at,
+        "recipients": n.recipients,
+        "queued": n.queued,
+        "sending": n.sending,
+        "sent": n.sent,
+        "failed": n.failed,
+        "in_doubt": n.in_doubt,
+        "skipped": n.skipped,
+    })
+}
+
+/// Where this installation's campaign mail goes: `campaigns.relay`, else the upstream, else
+/// (evaluation mode) the Maildir.
+fn relay(ctx: &Context, concurrency: u32) -> Result<Arc<dyn CampaignRelay>> {
+    let cfg = &ctx.config;
+    let timeout = Duration::from_secs(cfg.timeout_secs.max(10));
+    let helo = cfg
+        .local_domains
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "localhost".into());
+    let relay = cfg.campaigns.relay.trim();
+    if let Some((host, port)) = relay.rsplit_once(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| anyhow!("campaigns.relay {relay:?} is not host:port"))?;
+        return Ok(Arc::new(SmtpRelay::new(
+            host,
+            port,
+            &helo,
+            concurrency,
+            timeout,
+        )));
+    }
+    if let Some(u) = &cfg.upstream {
+        return Ok(Arc::new(SmtpRelay::new(
+            &u.host,
+            u.port,
+            &helo,
+            concurrency,
+            timeout,
+        )));
+    }
+    Ok(Arc::new(MaildirRelay::new(cfg.data_dir()?.join("maildir"))))
+}
+
+async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
+    let who = Actor::admin();
+    let mut out = Out::new();
+    match cmd {
+        CampaignCommand::Create(a) => {
+            let draft = CampaignDraft {
+                name: a.name,
+                lists: a.lists,
+                template: a.template,
+                subject: a.subject,
+                from: a.from,
+                reply_to: a.reply_to,
+                owner: a
+                    .owner
+                    .as_deref()
+                    .map(|o| parse_address("--owner", o))
+                    .transpose()?,
+                segment: a.segment,
+                rate: a.rate,
+            };
+            let c = app.create_campaign(&who, draft, Timestamp::now()).await?;
+            if a.json {
+                let n = app.store().recipient_counts(c.id).await?;
+                out.line(serde_json::to_string_pretty(&campaign_json(&c, &n))?)?;
+            } else {
+                out.line(format!(
+                    "campaign {:?} created (template {}, lists {}); send it with: etraq campaign run {:?}",
+                    c.name,
+                    c.template,
+                    c.lists.join(", "),
+                    c.name
+                ))?;
+            }
+        }
+        CampaignCommand::Run(a) => {
+            let settings = SendSettings::from_config(&ctx.config);
+            let relay = relay(ctx, settings.concurrency)?;
+            let c = app.campaign(&who, &a.name).await?;
+            let total = app.store().recipient_counts(c.id).await?;
+            let bar = (!a.json && console::Term::stderr().is_term()).then(|| {
+                let bar = ProgressBar::with_draw_target(
+                    (total.recipients > 0).then_some(total.queued),
+                    ProgressDrawTarget::stderr(),
+                );
+                if let Ok(style) = ProgressStyle::with_template(
+                    "{spinner} sending [{wide_bar}] {pos}/{len} ({per_sec}, {eta} left)",
+                ) {
+                    bar.set_style(style.progress_chars("=> "));
+                }
+                bar.enable_steady_tick(Duration::from_millis(200));
+                bar
+            });
+            let b = bar.clone();
+            let progress: Arc<dyn Fn(u64) + Send + Sync> = Arc::new(move |n| {
+                if let Some(b) = &b {
+                    b.set_position(n);
+                }
+            });
+            let report = etraq_smtp::run_campaign(app, &a.name, relay, &settings, progress).await;
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            let report = report?;
+            let c = app.campaign(&who, &a.name).await?;
+            if a.json {
+                let mut v = campaign_json(&c, &report.counts);
+                v["found_in_doubt"] = report.found_in_doubt.into();
+                out.line(serde_json::to_string_pretty(&v)?)?;
+            } else {
+                if report.found_in_doubt > 0 {
+                    out.line(format!(
+                        "{} recipients were being sent to when the last run stopped; {} (see: etraq campaign recipients {:?} --state in_doubt)",
+                        report.found_in_doubt,
+                        if settings.resend { "they are sent again (campaigns.on_restart = \"resend\")" } else { "they are not sent again" },
+                        c.name
+                    ))?;
+                }
+                let n = &report.counts;
+                out.line(format!(
+                    "{}: {} — {} sent, {} failed, {} in doubt, {} skipped, {} queued of {}",
+                    c.name,
+                    c.status.as_str(),
+                    n.sent,
+                    n.failed,
+                    n.in_doubt,
+                    n.skipped,
+                    n.queued,
+                    n.recipients
+                ))?;
+            }
+        }
+        CampaignCommand::List(a) => {
+            let all = app.campaigns(&who).await?;
+            if a.json {
+                let mut arr = JsonArray::start(&mut out)?;
+                for (c, n) in &all {
+                    arr.push(&campaign_json(c, n))?;
+                }
+                arr.finish()?;
+            } else {
+                let tz = ctx.time_zone()?;
+                let mut t = table(&[
+                    "Name",
+                    "Status",
+                    "Lists",
+                    "Template",
+                    "Recipients",
+                    "Sent",
+                    "Failed",
+                    "In doubt",
+                    "Created",
+                ]);
+                for (c, n) in &all {
+                    t.add_row(vec![
+                        c.name.clone(),
+                        c.status.as_str().to_string(),
+                        c.lists.join(", "),
+                        c.template.clone(),
+                        n.recipients.to_string(),
+                        n.sent.to_string(),
+                        n.failed.to_string(),
+                        n.in_doubt.to_string(),
+                        time(c.created_at, &tz),
+                    ]);
+                }
+                out.line(t.to_string())?;
+            }
+        }
+        CampaignCommand::Show(a) => {
+            let c = app.campaign(&who, &a.name).await?;
+            let n = app.store().recipient_counts(c.id).await?;
+            let v = campaign_json(&c, &n);
+            if a.json {
+                out.line(serde_json::to_string_pretty(&v)?)?;
+            } else if let Some(map) = v.as_object() {
+                for (k, v) in map {
+                    out.line(format!(
+                        "{k:>12}: {}",
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    ))?;
+                }
+            }
+        }
+        CampaignCommand::Recipients(a) => {
+            let state = a.state.as_deref().map(RecipientState::parse).transpose()?;
+            let mut after = None;
+            let mut rows = Vec::new();
+            loop {
+                let page = app
+                    .campaign_recipients(
+                        &who,
+                        &a.name,
+                        state,
+                        after,
+                        etraq_core::store::MAX_PAGE_SIZE,
+                    )
+                    .await?;
+                rows.extend(page.items);
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            let json_row = |r: &etraq_core::campaign::Recipient| {
+                serde_json::json!({
+                    "email": r.email,
+                    "state": r.state.as_str(),
+                    "message_id": r.message_id,
+                    "sent_at": r.sent_at,
+                    "error": r.error,
+                    "opened": false,
+                    "clicked": false,
+                    "bounced": false,
+                })
+            };
+            if a.json {
+                let mut arr = JsonArray::start(&mut out)?;
+                for r in &rows {
+                    arr.push(&json_row(r))?;
+                }
+                arr.finish()?;
+            } else {
+                let tz = ctx.time_zone()?;
+                let mut t = table(&["Email", "State", "Message-ID", "Sent At", "Error"]);
+                for r in &rows {
+                    t.add_row(vec![
+                        r.email.to_string(),
+                        r.state.as_str().to_string(),
+                        r.message_id.clone().unwrap_or_default(),
+                        r.sent_at.map(|s| time(s, &tz)).unwrap_or_default(),
+                        r.error.clone().unwrap_or_default(),
+                    ]);
+                }
+                out.line(t.to_string())?;
+            }
+        }
+    }
+    Ok(())
+}

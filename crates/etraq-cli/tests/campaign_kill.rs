@@ -1,0 +1,187 @@
+//! A campaign is accounted for exactly across crashes: `etraq campaign run` is SIGKILLed three
+//! times mid-send into a recording SMTP sink and resumed. Nobody gets two copies, everybody not
+//! `in_doubt` gets exactly one, each crash leaves at most `concurrency` in doubt, and the
+//! counters equal the rows.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use etraq_smtp::testing::FakeUpstream;
+use serde_json::Value;
+
+const RECIPIENTS: usize = 1000;
+const CONCURRENCY: u64 = 4;
+
+fn etraq(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_etraq"));
+    c.current_dir(dir)
+        .env_remove("ETRAQ_STORE")
+        .env_remove("ETRAQ_CONFIG")
+        .env("ETRAQ_LOG", "warn")
+        .args(["--config", "etraq.toml"]);
+    c
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = etraq(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(dir: &Path, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(dir, args)).unwrap()
+}
+
+/// Addresses the sink received, with how many copies each.
+fn copies(sink: &FakeUpstream) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for r in sink.received() {
+        for to in r.rcpt_to {
+            *m.entry(to).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_killed_three_times_mid_send_is_accounted_exactly() {
+    let sink = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("etraq.toml"),
+        format!(
+            "local_domains = [\"example.com\"]\ntimezone = \"UTC\"\n\
+             [store]\nurl = \"sqlite:data/etraq.db\"\n\
+             [campaigns]\nrelay = \"127.0.0.1:{}\"\nrate_per_second = 100000\nconcurrency = {CONCURRENCY}\n",
+            sink.addr.port()
+        ),
+    )
+    .unwrap();
+    let mut csv = String::from("email,name\n");
+    for i in 0..RECIPIENTS {
+        csv.push_str(&format!("r{i}@customer.test,Person {i}\n"));
+    }
+    std::fs::write(d.join("people.csv"), csv).unwrap();
+    ok(d, &["list", "create", "News"]);
+    ok(d, &["subscriber", "import", "people.csv", "--list", "News"]);
+    ok(
+        d,
+        &[
+            "campaign",
+            "create",
+            "Spring",
+            "--list",
+            "News",
+            "--template",
+            "newsletter",
+        ],
+    );
+
+    for (crash, at) in [200usize, 450, 700].into_iter().enumerate() {
+        let mut child = etraq(d)
+            .args(["campaign", "run", "Spring", "--json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while sink.received().len() < at {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("crash {crash}: the sender ended ({status}) before {at} mails");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "crash {crash}: too slow"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let sending = json(
+            d,
+            &[
+                "campaign",
+                "recipients",
+                "Spring",
+                "--state",
+                "sending",
+                "--json",
+            ],
+        );
+        let n = sending.as_array().unwrap().len() as u64;
+        assert!(
+            n <= CONCURRENCY,
+            "crash {crash}: {n} recipients in doubt, more than {CONCURRENCY}"
+        );
+        assert!(
+            copies(&sink).values().all(|&c| c == 1),
+            "crash {crash}: somebody got two copies"
+        );
+    }
+    let report = json(d, &["campaign", "run", "Spring", "--json"]);
+    assert_eq!(report["status"], "finished", "{report}");
+
+    let rows = json(d, &["campaign", "recipients", "Spring", "--json"]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), RECIPIENTS);
+    let got = copies(&sink);
+    assert!(got.values().all(|&c| c == 1), "nobody gets two copies");
+    let mut by_state: HashMap<String, u64> = HashMap::new();
+    for r in rows {
+        let email = r["email"].as_str().unwrap();
+        let state = r["state"].as_str().unwrap();
+        *by_state.entry(state.to_string()).or_insert(0) += 1;
+        let n = got.get(email).copied().unwrap_or(0);
+        match state {
+            "sent" => {
+                assert_eq!(n, 1, "{email} is sent but got {n} copies");
+                assert!(r["message_id"].is_string());
+            }
+            "in_doubt" => assert!(n <= 1, "{email}"),
+            other => panic!("{email} ended {other}"),
+        }
+    }
+    let in_doubt = by_state.get("in_doubt").copied().unwrap_or(0);
+    assert!(
+        in_doubt <= 3 * CONCURRENCY,
+        "{in_doubt} in doubt after 3 crashes"
+    );
+    // The counters are the rows.
+    let show = json(d, &["campaign", "show", "Spring", "--json"]);
+    assert_eq!(show["recipients"], RECIPIENTS as u64);
+    assert_eq!(show["sent"], by_state.get("sent").copied().unwrap_or(0));
+    assert_eq!(show["in_doubt"], in_doubt);
+    assert_eq!(show["queued"], 0);
+    assert_eq!(show["sending"], 0);
+    // Every message carries the contract headers and its recipient's own Message-ID.
+    let mut ids = std::collections::HashSet::new();
+    for m in sink.received() {
+        for h in [
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+            "List-Id",
+            "Precedence",
+            "X-Etraq-Campaign",
+        ] {
+            assert!(m.header(h).is_some(), "{h} missing");
+        }
+        assert!(
+            m.mail_from.starts_with("bounce+") && m.mail_from.ends_with("@example.com"),
+            "{}",
+            m.mail_from
+        );
+        assert!(
+            ids.insert(m.header("Message-ID").unwrap()),
+            "a Message-ID twice"
+        );
+    }
+}

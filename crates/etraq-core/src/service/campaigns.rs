@@ -1,0 +1,470 @@
+//! Campaign use cases: create (checked against its audience), freeze the recipients, and the
+//! per-recipient steps a sender takes, so that every frontend and sender applies the same rules.
+//! The sending loop itself (connections, rate, concurrency) lives with the SMTP client.
+
+use jiff::Timestamp;
+
+use crate::access::Actor;
+use crate::address::EmailAddress;
+use crate::campaign::{
+    Campaign, CampaignStatus, MergeData, Named, Recipient, RecipientCounts, RecipientState,
+    Renderer, Signer, SubscriberFields, Token, TokenKind, check_campaign_name, is_blocked,
+    new_secret,
+};
+use crate::config::CampaignsConfig;
+use crate::error::{Error, Result};
+use crate::service::App;
+
+/// The key-value entry holding the token secret (hex).
+const SECRET_KEY: &str = "campaigns:secret";
+
+/// Recipients a new campaign's template is tried on before it is accepted.
+pub const TRIAL_RECIPIENTS: usize = 100;
+
+/// What `campaign create` gives.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CampaignDraft {
+    /// The name.
+    pub name: String,
+    /// The lists.
+    pub lists: Vec<String>,
+    /// The template's name.
+    pub template: String,
+    /// A subject replacing the template's.
+    pub subject: Option<String>,
+    /// The From mailbox; `None`: `campaigns.from`.
+    pub from: Option<String>,
+    /// Reply-To.
+    pub reply_to: Option<String>,
+    /// The owner (a user).
+    pub owner: Option<EmailAddress>,
+    /// The segment.
+    pub segment: Option<String>,
+    /// Mails per second.
+    pub rate: Option<u32>,
+}
+
+/// Where a campaign's links and return paths point, from `[campaigns]` with its defaults
+/// filled in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendSettings {
+    /// The base of links, without a trailing `/`.
+    pub public_url: String,
+    /// The VERP and Message-ID domain.
+    pub bounce_domain: String,
+    /// The default From.
+    pub from: String,
+    /// Mails per second.
+    pub rate_per_second: u32,
+    /// Mails in flight.
+    pub concurrency: u32,
+    /// Resend recipients left in doubt.
+    pub resend: bool,
+}
+
+/// One recipient's mail, ready for the relay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingMail {
+    /// The envelope sender (VERP).
+    pub mail_from: String,
+    /// The recipient's address.
+    pub to: String,
+    /// Their name.
+    pub to_name: String,
+    /// The From header.
+    pub from: String,
+    /// Reply-To.
+    pub reply_to: Option<String>,
+    /// The Message-ID (no brackets).
+    pub message_id: String,
+    /// The rendered parts.
+    pub rendered: crate::campaign::Rendered,
+    /// The contract header fields (List-Unsubscribe and the rest).
+    pub headers: Vec<(String, String)>,
+}
+
+/// What to do with a recipient at send time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NextStep {
+    /// Send this.
+    Send(Box<OutgoingMail>),
+    /// Record it in this final state with this reason (unsubscribed or blocklisted after the
+    /// freeze: `skipped`; a template that fails for them: `failed`).
+    Close(RecipientState, String),
+}
+
+impl SendSettings {
+    /// The settings of `cfg`, defaults filled in from the local domains and the console.
+    pub fn from_config(cfg: &crate::config::Config) -> SendSettings {
+        let c: &CampaignsConfig = &cfg.campaigns;
+        let domain = if c.bounce_domain.trim().is_empty() {
+            cfg.local_domains
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "localhost".into())
+        } else {
+            c.bounce_domain.trim().to_lowercase()
+        };
+        let public_url = if c.public_url.trim().is_empty() {
+            format!("http://{}", cfg.web.listen)
+        } else {
+            c.public_url.trim().trim_end_matches('/').to_string()
+        };
+        let from = if c.from.trim().is_empty() {
+            format!("newsletter@{domain}")
+        } else {
+            c.from.trim().to_string()
+        };
+        SendSettings {
+            public_url,
+            bounce_domain: domain,
+            from,
+            rate_per_second: c.rate_per_second,
+            concurrency: c.concurrency,
+            resend: c.on_restart == crate::config::OnRestart::Resend,
+        }
+    }
+}
+
+/// A name fit for a `List-Id` label: lower-case letters, digits and `-`.
+fn list_label(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s.trim_matches('-').to_string();
+    if s.is_empty() { "list".into() } else { s }
+}
+
+impl App {
+    /// The token signer, under the store's secret (made and kept at first use).
+    pub async fn token_signer(&self) -> Result<Signer> {
+        if let Some(hex) = self.store.kv_get(SECRET_KEY).await?
+            && let Ok(key) = data_encoding::HEXLOWER.decode(hex.as_bytes())
+            && key.len() >= 32
+        {
+            return Ok(Signer::new(&key));
+        }
+        let key = new_secret().map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+        self.store
+            .kv_put(SECRET_KEY, Some(&data_encoding::HEXLOWER.encode(&key)))
+            .await?;
+        // Read back: a second process that raced this one wrote its own, and the stored one
+        // is the one every later process will use.
+        match self.store.kv_get(SECRET_KEY).await? {
+            Some(hex) => data_encoding::HEXLOWER
+                .decode(hex.as_bytes())
+                .map(|k| Signer::new(&k))
+                .map_err(|e| Error::Internal(format!("the stored secret is not hex: {e}"))),
+            None => Ok(Signer::new(&key)),
+        }
+    }
+
+    /// Creates a campaign (supervisors). Its lists and template must exist, its segment must
+    /// compile, and its template must render for the first recipients of its audience.
+    pub async fn create_campaign(
+        &self,
+        who: &Actor,
+        draft: CampaignDraft,
+        now: Timestamp,
+    ) -> Result<Campaign> {
+        who.require_supervisor()?;
+        let name = check_campaign_name(&draft.name)?.to_string();
+        if draft.lists.is_empty() {
+            return Err(Error::InvalidField {
+                field: "list",
+                reason: "a campaign needs at least one list".into(),
+            });
+        }
+        let mut template = self.template(who, &draft.template).await?;
+        if let Some(s) = &draft.subject {
+            template.subject = s.clone();
+        }
+        let renderer = Renderer::new(&template)?;
+        let audience = self
+            .audience(who, &draft.lists, draft.segment.as_deref(), &name)
+            .await?;
+        let settings = SendSettings::from_config(&self.config());
+        for (s, list) in audience.recipients.iter().take(TRIAL_RECIPIENTS) {
+            let data = self.merge_data(s, list, &name, "", "").await?;
+            renderer.render(&data).map_err(|e| Error::InvalidField {
+                field: "template",
+                reason: format!("{e} (rendering for {})", s.email),
+            })?;
+        }
+        if let Some(owner) = &draft.owner
+            && self.store.get_user(owner).await?.is_none()
+        {
+            return Err(Error::InvalidField {
+                field: "owner",
+                reason: format!("{owner} is not a user"),
+            });
+        }
+        let campaign = Campaign {
+            id: 0,
+            name,
+            owner: draft.owner,
+            lists: draft.lists,
+            template: template.name,
+            subject: draft.subject,
+            from: draft.from.unwrap_or(settings.from),
+            reply_to: draft.reply_to,
+            segment: draft.segment,
+            rate: draft.rate,
+            status: CampaignStatus::Draft,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+        };
+        self.store
+            .create_campaign(campaign)
+            .await
+            .map_err(|e| match e {
+                Error::Conflict(m) => Error::InvalidField {
+                    field: "name",
+                    reason: m,
+                },
+                e => e,
+            })
+    }
+
+    /// A campaign by name.
+    pub async fn campaign(&self, _who: &Actor, name: &str) -> Result<Campaign> {
+        self.store
+            .get_campaign(name)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "campaign",
+                key: name.to_string(),
+            })
+    }
+
+    /// Every campaign with its recipient counts.
+    pub async fn campaigns(&self, _who: &Actor) -> Result<Vec<(Campaign, RecipientCounts)>> {
+        let mut out = Vec::new();
+        for c in self.store.list_campaigns().await? {
+            let counts = self.store.recipient_counts(c.id).await?;
+            out.push((c, counts));
+        }
+        Ok(out)
+    }
+
+    /// Starts sending (supervisors): the first time, freezes the recipients (one row each,
+    /// `queued`) and marks the campaign running; after a crash, turns the recipients left
+    /// `sending` into `in_doubt` (or `queued` with `resend`). Returns the campaign and how
+    /// many recipients were found in doubt now.
+    pub async fn start_campaign(
+        &self,
+        who: &Actor,
+        name: &str,
+        resend: bool,
+        now: Timestamp,
+    ) -> Result<(Campaign, u64)> {
+        who.require_supervisor()?;
+        let mut c = self.campaign(who, name).await?;
+        match c.status {
+            CampaignStatus::Finished | CampaignStatus::Cancelled => Err(Error::InvalidField {
+                field: "name",
+                reason: format!(
+                    "the campaign {:?} is {}; nothing is left to send",
+                    c.name,
+                    c.status.as_str()
+                ),
+            }),
+            CampaignStatus::Draft | CampaignStatus::Scheduled => {
+                let audience = self
+                    .audience(who, &c.lists, c.segment.as_deref(), &c.name)
+                    .await?;
+                let rows = audience
+                    .recipients
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (s, list))| Recipient {
+                        campaign: c.id,
+                        id: i as u64 + 1,
+                        email: s.email.clone(),
+                        subscriber: s.id,
+                        list: list.clone(),
+                        state: RecipientState::Queued,
+                        message_id: None,
+                        sent_at: None,
+                        error: None,
+                        attempts: 0,
+                    })
+                    .collect();
+                c.status = CampaignStatus::Running;
+                c.started_at = Some(now);
+                self.store.freeze_recipients(&c, rows).await?;
+                Ok((c, 0))
+            }
+            CampaignStatus::Running | CampaignStatus::Paused => {
+                let n = self.store.recover_sending(c.id, resend).await?;
+                if c.status == CampaignStatus::Paused {
+                    c.status = CampaignStatus::Running;
+                    self.store.save_campaign(&c).await?;
+                }
+                Ok((c, n))
+            }
+        }
+    }
+
+    /// Marks a running campaign finished when nobody is left queued or sending.
+    pub async fn finish_campaign_if_done(
+        &self,
+        c: &mut Campaign,
+        now: Timestamp,
+    ) -> Result<RecipientCounts> {
+        let counts = self.store.recipient_counts(c.id).await?;
+        if counts.queued == 0 && counts.sending == 0 && c.status == CampaignStatus::Running {
+            c.status = CampaignStatus::Finished;
+            c.finished_at = Some(now);
+            self.store.save_campaign(c).await?;
+        }
+        Ok(counts)
+    }
+
+    async fn merge_data(
+        &self,
+        s: &crate::campaign::Subscriber,
+        list: &str,
+        campaign: &str,
+        unsubscribe_url: &str,
+        view_url: &str,
+    ) -> Result<MergeData> {
+        Ok(MergeData {
+            subscriber: SubscriberFields {
+                email: s.email.to_string(),
+                name: s.name.clone(),
+                attribs: s.attribs.clone(),
+            },
+            campaign: Named {
+                name: campaign.to_string(),
+            },
+            list: Named {
+                name: list.to_string(),
+            },
+            unsubscribe_url: unsubscribe_url.to_string(),
+            view_in_browser_url: view_url.to_string(),
+            customer: self.customer_facts(&s.email).await?,
+        })
+    }
+
+    /// What to do with a recipient just taken for sending: its message, or the final state to
+    /// record (it left its list or was blocklisted since the freeze; the template fails for
+    /// it). `renderer` is the campaign's compiled template.
+    pub async fn next_step(
+        &self,
+        c: &Campaign,
+        r: &Recipient,
+        renderer: &Renderer,
+        signer: &Signer,
+        settings: &SendSettings,
+    ) -> Result<NextStep> {
+        let Some(s) = self.store.get_subscriber(&r.email).await? else {
+            return Ok(NextStep::Close(
+                RecipientState::Skipped,
+                "no longer a subscriber".into(),
+            ));
+        };
+        let lists: Vec<crate::campaign::MailingList> = {
+            let mut v = Vec::new();
+            for l in &c.lists {
+                if let Some(l) = self.store.get_list(l).await? {
+                    v.push(l);
+                }
+            }
+            v
+        };
+        if crate::campaign::receiving_list(&s, &lists).is_none() {
+            return Ok(NextStep::Close(
+                RecipientState::Skipped,
+                "unsubscribed since the campaign started".into(),
+            ));
+        }
+        if is_blocked(&s.email, &self.store.blocklist().await?) {
+            return Ok(NextStep::Close(
+                RecipientState::Skipped,
+                "blocklisted since the campaign started".into(),
+            ));
+        }
+        let token = |kind| {
+            signer.sign(&Token {
+                kind,
+                campaign: c.id,
+                recipient: r.id,
+                link: 0,
+            })
+        };
+        let unsubscribe = token(TokenKind::Unsubscribe);
+        let unsubscribe_url = format!("{}/u/{unsubscribe}", settings.public_url);
+        let view_url = format!("{}/v/{}", settings.public_url, token(TokenKind::View));
+        let data = self
+            .merge_data(&s, &r.list, &c.name, &unsubscribe_url, &view_url)
+            .await?;
+        let rendered = match renderer.render(&data) {
+            Ok(r) => r,
+            Err(e) => return Ok(NextStep::Close(RecipientState::Failed, e.to_string())),
+        };
+        let random = crate::campaign::random_hex(6)
+            .map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+        let domain = &settings.bounce_domain;
+        let headers = vec![
+            (
+                "List-Unsubscribe".to_string(),
+                format!("<{unsubscribe_url}>, <mailto:unsubscribe+{unsubscribe}@{domain}>"),
+            ),
+            (
+                "List-Unsubscribe-Post".to_string(),
+                "List-Unsubscribe=One-Click".to_string(),
+            ),
+            (
+                "List-Id".to_string(),
+                format!(
+                    "\"{}\" <{}.{domain}>",
+                    r.list.replace(['"', '\\'], ""),
+                    list_label(&r.list)
+                ),
+            ),
+            ("Precedence".to_string(), "bulk".to_string()),
+            ("X-Etraq-Campaign".to_string(), c.name.clone()),
+        ];
+        Ok(NextStep::Send(Box::new(OutgoingMail {
+            mail_from: format!("bounce+{}@{domain}", token(TokenKind::Bounce)),
+            to: s.email.to_string(),
+            to_name: s.name.clone(),
+            from: c.from.clone(),
+            reply_to: c.reply_to.clone(),
+            message_id: format!("{}.{}.{random}@{domain}", c.id, r.id),
+            rendered,
+            headers,
+        })))
+    }
+
+    /// The compiled template of a campaign (its subject override applied).
+    pub async fn campaign_renderer(&self, who: &Actor, c: &Campaign) -> Result<Renderer> {
+        let mut t = self.template(who, &c.template).await?;
+        if let Some(s) = &c.subject {
+            t.subject = s.clone();
+        }
+        Ok(Renderer::new(&t)?)
+    }
+
+    /// A campaign's recipients, optionally in one state; a keyset page.
+    pub async fn campaign_recipients(
+        &self,
+        who: &Actor,
+        name: &str,
+        state: Option<RecipientState>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<crate::model::Page<Recipient>> {
+        let c = self.campaign(who, name).await?;
+        self.store.list_recipients(c.id, state, after, limit).await
+    }
+}
