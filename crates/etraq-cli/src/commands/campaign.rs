@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow};
 use etraq_core::access::Actor;
 use etraq_core::campaign::{Campaign, RecipientCounts, RecipientState};
 use etraq_core::service::{App, CampaignDraft, SendSettings};
-use etraq_smtp::{CampaignRelay, MaildirRelay, SmtpRelay};
+use etraq_smtp::{CampaignRelay, MaildirRelay, UpstreamRelay};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::Timestamp;
 
@@ -64,7 +64,7 @@ fn relay(ctx: &Context, concurrency: u32) -> Result<Arc<dyn CampaignRelay>> {
         let port: u16 = port
             .parse()
             .map_err(|_| anyhow!("campaigns.relay {relay:?} is not host:port"))?;
-        return Ok(Arc::new(SmtpRelay::new(
+        return Ok(Arc::new(UpstreamRelay::new(
             host,
             port,
             &helo,
@@ -73,7 +73,7 @@ fn relay(ctx: &Context, concurrency: u32) -> Result<Arc<dyn CampaignRelay>> {
         )));
     }
     if let Some(u) = &cfg.upstream {
-        return Ok(Arc::new(SmtpRelay::new(
+        return Ok(Arc::new(UpstreamRelay::new(
             &u.host,
             u.port,
             &helo,

@@ -334,6 +334,18 @@ impl Renderer {
         })
     }
 
+    /// Whether the template names a `customer.*` field, so a sender must read the CRM facts for
+    /// each recipient (they cost a store query; nothing else does).
+    pub fn needs_customer(&self) -> bool {
+        ["subject", "html", "text"].iter().any(|part| {
+            self.env.get_template(part).is_ok_and(|t| {
+                t.undeclared_variables(false)
+                    .iter()
+                    .any(|n| n == "customer")
+            })
+        })
+    }
+
     /// Renders the template for one recipient.
     pub fn render(&self, data: &MergeData) -> std::result::Result<Rendered, TemplateError> {
         let ctx = minijinja::context! {

@@ -83,6 +83,16 @@ pub struct OutgoingMail {
     pub headers: Vec<(String, String)>,
 }
 
+/// What a sender checks each recipient against: the campaign's lists and the blocklist, read
+/// once and refreshed by the sender (every second), not once per recipient.
+#[derive(Clone, Debug, Default)]
+pub struct SendContext {
+    /// The campaign's lists, as stored now.
+    pub lists: Vec<crate::campaign::MailingList>,
+    /// The blocklist, as stored now.
+    pub blocklist: Vec<crate::campaign::BlockEntry>,
+}
+
 /// What to do with a recipient at send time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NextStep {
@@ -329,6 +339,20 @@ impl App {
         Ok(counts)
     }
 
+    /// The lists and blocklist a sender checks recipients against (see [`SendContext`]).
+    pub async fn send_context(&self, c: &Campaign) -> Result<SendContext> {
+        let mut lists = Vec::with_capacity(c.lists.len());
+        for l in &c.lists {
+            if let Some(l) = self.store.get_list(l).await? {
+                lists.push(l);
+            }
+        }
+        Ok(SendContext {
+            lists,
+            blocklist: self.store.blocklist().await?,
+        })
+    }
+
     async fn merge_data(
         &self,
         s: &crate::campaign::Subscriber,
@@ -337,7 +361,20 @@ impl App {
         unsubscribe_url: &str,
         view_url: &str,
     ) -> Result<MergeData> {
-        Ok(MergeData {
+        let mut data = self.merge_fields(s, list, campaign, unsubscribe_url, view_url);
+        data.customer = self.customer_facts(&s.email).await?;
+        Ok(data)
+    }
+
+    fn merge_fields(
+        &self,
+        s: &crate::campaign::Subscriber,
+        list: &str,
+        campaign: &str,
+        unsubscribe_url: &str,
+        view_url: &str,
+    ) -> MergeData {
+        MergeData {
             subscriber: SubscriberFields {
                 email: s.email.to_string(),
                 name: s.name.clone(),
@@ -351,8 +388,8 @@ impl App {
             },
             unsubscribe_url: unsubscribe_url.to_string(),
             view_in_browser_url: view_url.to_string(),
-            customer: self.customer_facts(&s.email).await?,
-        })
+            customer: Default::default(),
+        }
     }
 
     /// What to do with a recipient just taken for sending: its message, or the final state to
@@ -365,6 +402,7 @@ impl App {
         renderer: &Renderer,
         signer: &Signer,
         settings: &SendSettings,
+        context: &SendContext,
     ) -> Result<NextStep> {
         let Some(s) = self.store.get_subscriber(&r.email).await? else {
             return Ok(NextStep::Close(
@@ -372,22 +410,13 @@ impl App {
                 "no longer a subscriber".into(),
             ));
         };
-        let lists: Vec<crate::campaign::MailingList> = {
-            let mut v = Vec::new();
-            for l in &c.lists {
-                if let Some(l) = self.store.get_list(l).await? {
-                    v.push(l);
-                }
-            }
-            v
-        };
-        if crate::campaign::receiving_list(&s, &lists).is_none() {
+        if crate::campaign::receiving_list(&s, &context.lists).is_none() {
             return Ok(NextStep::Close(
                 RecipientState::Skipped,
                 "unsubscribed since the campaign started".into(),
             ));
         }
-        if is_blocked(&s.email, &self.store.blocklist().await?) {
+        if is_blocked(&s.email, &context.blocklist) {
             return Ok(NextStep::Close(
                 RecipientState::Skipped,
                 "blocklisted since the campaign started".into(),
@@ -404,9 +433,10 @@ impl App {
         let unsubscribe = token(TokenKind::Unsubscribe);
         let unsubscribe_url = format!("{}/u/{unsubscribe}", settings.public_url);
         let view_url = format!("{}/v/{}", settings.public_url, token(TokenKind::View));
-        let data = self
-            .merge_data(&s, &r.list, &c.name, &unsubscribe_url, &view_url)
-            .await?;
+        let mut data = self.merge_fields(&s, &r.list, &c.name, &unsubscribe_url, &view_url);
+        if renderer.needs_customer() {
+            data.customer = self.customer_facts(&s.email).await?;
+        }
         let rendered = match renderer.render(&data) {
             Ok(r) => r,
             Err(e) => return Ok(NextStep::Close(RecipientState::Failed, e.to_string())),

@@ -22,7 +22,9 @@ pub use app::App;
 pub use audience::{
     Audience, IMPORT_BATCH, ImportReport, ListSettings, MAX_REPORTED_ERRORS, SubscriberDetail,
 };
-pub use campaigns::{CampaignDraft, NextStep, OutgoingMail, SendSettings, TRIAL_RECIPIENTS};
+pub use campaigns::{
+    CampaignDraft, NextStep, OutgoingMail, SendContext, SendSettings, TRIAL_RECIPIENTS,
+};
 pub use control::restart_keys;
 pub use drs::{DrFilter, DrPage, MAX_THREAD, PageRequest};
 pub use escalate::{CycleReport, Escalator, Notifier, NotifyReport};
