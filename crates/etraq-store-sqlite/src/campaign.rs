@@ -207,8 +207,10 @@ pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Out, Error> {
         Op::TakeQueued(campaign, n) => {
             let rows: Vec<String> = tx
                 .prepare_cached(
-                    "SELECT data FROM recipients WHERE campaign = ?1 AND state = ?2
-                     ORDER BY id LIMIT ?3",
+                    // Without the index named, the planner walks the primary key in id order
+                    // past every recipient already sent: quadratic over a campaign.
+                    "SELECT data FROM recipients INDEXED BY recipients_state
+                     WHERE campaign = ?1 AND state = ?2 ORDER BY id LIMIT ?3",
                 )
                 .and_then(|mut s| {
                     s.query_map(
@@ -233,7 +235,8 @@ pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Out, Error> {
         }
         Op::RecoverSending(campaign, resend) => {
             let rows: Vec<String> = tx
-                .prepare_cached("SELECT data FROM recipients WHERE campaign = ?1 AND state = ?2")
+                .prepare_cached("SELECT data FROM recipients INDEXED BY recipients_state WHERE campaign = ?1 AND state = ?2",
+                )
                 .and_then(|mut s| {
                     s.query_map(
                         params![*campaign as i64, RecipientState::Sending.code()],
