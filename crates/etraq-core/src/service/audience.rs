@@ -126,6 +126,27 @@ impl App {
         segment: Option<&str>,
         campaign: &str,
     ) -> Result<Audience> {
+        let mut recipients = Vec::new();
+        let mut out = self
+            .audience_each(who, lists, segment, campaign, |s, list| {
+                recipients.push((s, list))
+            })
+            .await?;
+        out.recipients = recipients;
+        Ok(out)
+    }
+
+    /// [`App::audience`], handing each recipient to `f` as it is found instead of keeping them
+    /// all (a campaign freezing 100,000 recipients keeps only what its rows need). The
+    /// returned [`Audience`] has the counts and no recipients.
+    pub async fn audience_each(
+        &self,
+        who: &Actor,
+        lists: &[String],
+        segment: Option<&str>,
+        campaign: &str,
+        mut f: impl FnMut(Subscriber, String) + Send,
+    ) -> Result<Audience> {
         let mut records = Vec::with_capacity(lists.len());
         for l in lists {
             records.push(self.list_record(l).await?);
@@ -175,7 +196,7 @@ impl App {
                             continue;
                         }
                     }
-                    out.recipients.push((s, via));
+                    f(s, via);
                 }
                 match page.next {
                     Some(n) => q.after = Some(n),

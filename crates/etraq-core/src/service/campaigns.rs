@@ -288,26 +288,23 @@ impl App {
                 ),
             }),
             CampaignStatus::Draft | CampaignStatus::Scheduled => {
-                let audience = self
-                    .audience(who, &c.lists, c.segment.as_deref(), &c.name)
-                    .await?;
-                let rows = audience
-                    .recipients
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (s, list))| Recipient {
-                        campaign: c.id,
-                        id: i as u64 + 1,
-                        email: s.email.clone(),
+                let mut rows = Vec::new();
+                let id = c.id;
+                self.audience_each(who, &c.lists, c.segment.as_deref(), &c.name, |s, list| {
+                    rows.push(Recipient {
+                        campaign: id,
+                        id: rows.len() as u64 + 1,
+                        email: s.email,
                         subscriber: s.id,
-                        list: list.clone(),
+                        list,
                         state: RecipientState::Queued,
                         message_id: None,
                         sent_at: None,
                         error: None,
                         attempts: 0,
                     })
-                    .collect();
+                })
+                .await?;
                 c.status = CampaignStatus::Running;
                 c.started_at = Some(now);
                 self.store.freeze_recipients(&c, rows).await?;
