@@ -495,3 +495,87 @@ impl App {
         self.store.list_recipients(c.id, state, after, limit).await
     }
 }
+
+/// Whom an unsubscribe token speaks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsubscribeTarget {
+    /// The campaign the mail came from.
+    pub campaign: String,
+    /// The recipient.
+    pub email: EmailAddress,
+    /// The list they would leave (the one the mail came through).
+    pub list: String,
+    /// Whether they have left it already.
+    pub already: bool,
+}
+
+impl App {
+    /// What an unsubscribe token (`/u/{token}`, `unsubscribe+TOKEN@`) names, without changing
+    /// anything: a GET must not unsubscribe, because link scanners follow GETs. `NotFound` for a
+    /// token that does not verify or names nothing.
+    pub async fn unsubscribe_target(&self, token: &str) -> Result<UnsubscribeTarget> {
+        let nothing = || Error::NotFound {
+            what: "unsubscribe link",
+            key: "this link".into(),
+        };
+        let t = self
+            .token_signer()
+            .await?
+            .verify(token)
+            .ok_or_else(nothing)?;
+        if t.kind != TokenKind::Unsubscribe {
+            return Err(nothing());
+        }
+        let c = self
+            .store
+            .list_campaigns()
+            .await?
+            .into_iter()
+            .find(|c| c.id == t.campaign)
+            .ok_or_else(nothing)?;
+        let r = self
+            .store
+            .list_recipients(c.id, None, Some(t.recipient.saturating_sub(1)), 1)
+            .await?
+            .items
+            .into_iter()
+            .find(|r| r.id == t.recipient)
+            .ok_or_else(nothing)?;
+        let already = self
+            .store
+            .get_subscriber(&r.email)
+            .await?
+            .and_then(|s| s.membership(&r.list).map(|m| m.status))
+            .is_none_or(|s| s == crate::campaign::MemberStatus::Unsubscribed);
+        Ok(UnsubscribeTarget {
+            campaign: c.name,
+            email: r.email,
+            list: r.list,
+            already,
+        })
+    }
+
+    /// Unsubscribes the recipient an unsubscribe token names from the list the mail came
+    /// through (the one-click POST of RFC 8058, or the button of the unsubscribe page).
+    /// Doing it twice is fine.
+    pub async fn unsubscribe_by_token(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<UnsubscribeTarget> {
+        let mut target = self.unsubscribe_target(token).await?;
+        if !target.already {
+            self.store
+                .set_member_status(
+                    &target.email,
+                    &target.list,
+                    crate::campaign::MemberStatus::Unsubscribed,
+                    now,
+                )
+                .await?;
+            tracing::info!(email = %target.email, list = %target.list, campaign = %target.campaign, "unsubscribed by link");
+        }
+        target.already = true;
+        Ok(target)
+    }
+}

@@ -24,6 +24,7 @@ pub use audience::{
 };
 pub use campaigns::{
     CampaignDraft, NextStep, OutgoingMail, SendContext, SendSettings, TRIAL_RECIPIENTS,
+    UnsubscribeTarget,
 };
 pub use control::restart_keys;
 pub use drs::{DrFilter, DrPage, MAX_THREAD, PageRequest};

@@ -9,6 +9,7 @@ pub(crate) mod logs;
 pub(crate) mod mail;
 pub(crate) mod reports;
 pub(crate) mod status;
+pub(crate) mod unsubscribe;
 pub(crate) mod users;
 
 use askama::Template;
@@ -29,6 +30,10 @@ pub fn router() -> Vec<Group> {
         Routes::new(Access::Public)
             .get("/", get(|| async { Redirect::to("/status") }))
             .get_post("/login", get(login::login_page).post(login::login))
+            .get_post(
+                "/u/{token}",
+                get(unsubscribe::page).post(unsubscribe::unsubscribe),
+            )
             .finish(),
         Routes::new(Access::Signed)
             .post("/logout", post(login::logout))
