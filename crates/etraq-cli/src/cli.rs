@@ -110,6 +110,12 @@ pub enum CampaignCommand {
     Create(CampaignCreateArgs),
     /// Send in the foreground with a progress bar (no `serve` needed); run it again to resume.
     Run(CampaignRunArgs),
+    /// Pause a campaign: its sender stops within a second; `resume` and `run` go on.
+    Pause(CampaignNameArgs),
+    /// Resume a paused campaign (then `run` sends the rest).
+    Resume(CampaignNameArgs),
+    /// Cancel a campaign for good: nobody not yet sent to gets it.
+    Cancel(CampaignNameArgs),
     /// Every campaign with its counts.
     List(JsonFlag),
     /// One campaign with its counts.

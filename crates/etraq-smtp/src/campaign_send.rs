@@ -201,6 +201,14 @@ pub async fn run_campaign(
                 if read_at.elapsed() >= Duration::from_secs(1) {
                     context = app.send_context(&c).await?;
                     read_at = tokio::time::Instant::now();
+                    // A pause or a cancel stops this worker within a second; the recipient
+                    // just taken goes back to the queue, untouched.
+                    let now = app.campaign(&Actor::admin(), &c.name).await?;
+                    if now.status != etraq_core::campaign::CampaignStatus::Running {
+                        r.state = RecipientState::Queued;
+                        app.store().update_recipient(&r).await?;
+                        return Ok(());
+                    }
                 }
                 match app
                     .next_step(&c, &r, &renderer, &signer, &settings, &context)
@@ -269,6 +277,8 @@ pub async fn run_campaign(
     if let Some(e) = first_error {
         return Err(e);
     }
+    // Read again: a pause or a cancel while sending is what the campaign is now.
+    campaign = app.campaign(&who, &campaign.name).await?;
     let counts = app
         .finish_campaign_if_done(&mut campaign, Timestamp::now())
         .await?;

@@ -7,12 +7,12 @@ use std::time::Duration;
 use anyhow::{Result, anyhow};
 use etraq_core::access::Actor;
 use etraq_core::campaign::{Campaign, RecipientCounts, RecipientState};
-use etraq_core::service::{App, CampaignDraft, SendSettings};
+use etraq_core::service::{App, CampaignAction, CampaignDraft, SendSettings};
 use etraq_smtp::{CampaignRelay, MaildirRelay, UpstreamRelay};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::Timestamp;
 
-use crate::cli::CampaignCommand;
+use crate::cli::{CampaignCommand, CampaignNameArgs};
 use crate::commands::parse_address;
 use crate::context::Context;
 use crate::out::{JsonArray, Out};
@@ -175,6 +175,9 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
                 ))?;
             }
         }
+        CampaignCommand::Pause(a) => control(app, &mut out, &a, CampaignAction::Pause).await?,
+        CampaignCommand::Resume(a) => control(app, &mut out, &a, CampaignAction::Resume).await?,
+        CampaignCommand::Cancel(a) => control(app, &mut out, &a, CampaignAction::Cancel).await?,
         CampaignCommand::List(a) => {
             let all = app.campaigns(&who).await?;
             if a.json {
@@ -282,6 +285,25 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
                 out.line(t.to_string())?;
             }
         }
+    }
+    Ok(())
+}
+
+async fn control(
+    app: &App,
+    out: &mut Out,
+    a: &CampaignNameArgs,
+    action: CampaignAction,
+) -> Result<()> {
+    let who = Actor::admin();
+    let c = app
+        .control_campaign(&who, &a.name, action, Timestamp::now())
+        .await?;
+    if a.json {
+        let n = app.store().recipient_counts(c.id).await?;
+        out.line(serde_json::to_string_pretty(&campaign_json(&c, &n))?)?;
+    } else {
+        out.line(format!("campaign {:?} is {}", c.name, c.status.as_str()))?;
     }
     Ok(())
 }

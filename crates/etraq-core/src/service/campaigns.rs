@@ -310,15 +310,60 @@ impl App {
                 self.store.freeze_recipients(&c, rows).await?;
                 Ok((c, 0))
             }
-            CampaignStatus::Running | CampaignStatus::Paused => {
+            CampaignStatus::Paused => Err(Error::InvalidField {
+                field: "name",
+                reason: format!(
+                    "the campaign {:?} is paused; resume it first (etraq campaign resume)",
+                    c.name
+                ),
+            }),
+            CampaignStatus::Running => {
                 let n = self.store.recover_sending(c.id, resend).await?;
-                if c.status == CampaignStatus::Paused {
-                    c.status = CampaignStatus::Running;
-                    self.store.save_campaign(&c).await?;
-                }
                 Ok((c, n))
             }
         }
+    }
+
+    /// Pauses, resumes or cancels a campaign (supervisors). A running sender sees the change
+    /// within a second and stops taking recipients; the ones in hand are finished and
+    /// recorded, so nobody is sent to twice. Returns the campaign as it is now.
+    pub async fn control_campaign(
+        &self,
+        who: &Actor,
+        name: &str,
+        action: CampaignAction,
+        now: Timestamp,
+    ) -> Result<Campaign> {
+        who.require_supervisor()?;
+        let mut c = self.campaign(who, name).await?;
+        let next = match (action, c.status) {
+            (CampaignAction::Pause, CampaignStatus::Running) => CampaignStatus::Paused,
+            (CampaignAction::Resume, CampaignStatus::Paused) => CampaignStatus::Running,
+            (
+                CampaignAction::Cancel,
+                CampaignStatus::Draft
+                | CampaignStatus::Scheduled
+                | CampaignStatus::Running
+                | CampaignStatus::Paused,
+            ) => CampaignStatus::Cancelled,
+            (a, s) => {
+                return Err(Error::InvalidField {
+                    field: "name",
+                    reason: format!(
+                        "the campaign {:?} is {}: it cannot be {}",
+                        c.name,
+                        s.as_str(),
+                        a.done()
+                    ),
+                });
+            }
+        };
+        c.status = next;
+        if next == CampaignStatus::Cancelled {
+            c.finished_at = Some(now);
+        }
+        self.store.save_campaign(&c).await?;
+        Ok(c)
     }
 
     /// Marks a running campaign finished when nobody is left queued or sending.
@@ -493,6 +538,27 @@ impl App {
     ) -> Result<crate::model::Page<Recipient>> {
         let c = self.campaign(who, name).await?;
         self.store.list_recipients(c.id, state, after, limit).await
+    }
+}
+
+/// What `campaign pause|resume|cancel` asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CampaignAction {
+    /// Stop taking recipients, resumably.
+    Pause,
+    /// Go on after a pause.
+    Resume,
+    /// Stop for good; the recipients not sent to stay queued and are never sent.
+    Cancel,
+}
+
+impl CampaignAction {
+    fn done(self) -> &'static str {
+        match self {
+            CampaignAction::Pause => "paused",
+            CampaignAction::Resume => "resumed",
+            CampaignAction::Cancel => "cancelled",
+        }
     }
 }
 

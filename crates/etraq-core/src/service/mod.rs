@@ -23,8 +23,8 @@ pub use audience::{
     Audience, IMPORT_BATCH, ImportReport, ListSettings, MAX_REPORTED_ERRORS, SubscriberDetail,
 };
 pub use campaigns::{
-    CampaignDraft, NextStep, OutgoingMail, SendContext, SendSettings, TRIAL_RECIPIENTS,
-    UnsubscribeTarget,
+    CampaignAction, CampaignDraft, NextStep, OutgoingMail, SendContext, SendSettings,
+    TRIAL_RECIPIENTS, UnsubscribeTarget,
 };
 pub use control::restart_keys;
 pub use drs::{DrFilter, DrPage, MAX_THREAD, PageRequest};
