@@ -230,6 +230,11 @@ async fn pause_stops_within_a_second_and_resume_sends_to_nobody_twice() {
     while sink.received().len() < 30 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // A second sender of the same campaign is refused, naming it: one sender at a time.
+    let second = etraq(d).args(["campaign", "run", "Slow"]).output().unwrap();
+    let why = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{why}");
+    assert!(why.contains("\"Slow\" is being sent by process"), "{why}");
     let paused = json(d, &["campaign", "pause", "Slow", "--json"]);
     assert_eq!(paused["status"], "paused");
     let start = Instant::now();

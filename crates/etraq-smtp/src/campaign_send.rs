@@ -3,7 +3,7 @@
 //! them, and record each relay answer durably. At most `concurrency` recipients are ever
 //! `sending`, so a crash leaves at most that many in doubt.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -159,6 +159,76 @@ impl Pacer {
 /// rest queued). Resumable: run it again after a crash or a stop. `progress` is called after
 /// each recipient with the number done in this run.
 pub async fn run_campaign(
+    app: &App,
+    name: &str,
+    relay: Arc<dyn CampaignRelay>,
+    settings: &SendSettings,
+    progress: Arc<dyn Fn(u64) + Send + Sync>,
+) -> Result<RunReport, Error> {
+    let who = Actor::admin();
+    // One sender at a time, claimed before anything else: a second sender must not turn the
+    // first one's recipients in hand into `in_doubt`.
+    let id = app.campaign(&who, name).await?.id;
+    let lease = || etraq_core::campaign::Lease {
+        host: crate::server::host_name(),
+        pid: std::process::id(),
+        expires_at: Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_secs(
+                etraq_core::campaign::LEASE_SECONDS,
+            ))
+            .unwrap_or_else(|_| Timestamp::now()),
+    };
+    if let Some(other) = app
+        .store()
+        .claim_campaign(id, lease(), None, Timestamp::now())
+        .await?
+    {
+        // A holder on this host whose process is gone is replaced at once; any other waits
+        // for its lease to lapse.
+        let gone = other.host == crate::server::host_name()
+            && Path::new("/proc/self").exists()
+            && !Path::new(&format!("/proc/{}", other.pid)).exists();
+        let again = if gone {
+            app.store()
+                .claim_campaign(id, lease(), Some(other.clone()), Timestamp::now())
+                .await?
+        } else {
+            Some(other)
+        };
+        if let Some(other) = again {
+            return Err(Error::InvalidField {
+                field: "name",
+                reason: format!(
+                    "the campaign {name:?} is being sent by process {} on {} (its claim lapses at {} unless renewed); run one sender at a time",
+                    other.pid, other.host, other.expires_at
+                ),
+            });
+        }
+    }
+    let renew = {
+        let (app, lease) = (app.clone(), lease);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                if let Err(e) = app
+                    .store()
+                    .claim_campaign(id, lease(), None, Timestamp::now())
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot renew the campaign's claim");
+                }
+            }
+        })
+    };
+    let result = send_all(app, name, relay, settings, progress).await;
+    renew.abort();
+    let release = app.store().release_campaign(id, lease()).await;
+    let report = result?;
+    release?;
+    Ok(report)
+}
+
+async fn send_all(
     app: &App,
     name: &str,
     relay: Arc<dyn CampaignRelay>,

@@ -752,6 +752,52 @@ impl CampaignStore for SledStore {
         self.run(move |inner| campaign::recipient_counts(inner, id))
             .await
     }
+
+    async fn claim_campaign(
+        &self,
+        id: u64,
+        mine: etraq_core::campaign::Lease,
+        gone: Option<etraq_core::campaign::Lease>,
+        now: Timestamp,
+    ) -> Result<Option<etraq_core::campaign::Lease>> {
+        self.write(move |inner| {
+            inner.transaction(|t| {
+                let Some(v) = t[T::Campaigns].get(keys::be(id))? else {
+                    return write::abort(Error::NotFound {
+                        what: "campaign",
+                        key: id.to_string(),
+                    });
+                };
+                let mut c: Campaign = write::tx_from_json("campaigns", &v)?;
+                if let Some(other) =
+                    etraq_core::campaign::claim(c.lease.as_ref(), &mine, gone.as_ref(), now)
+                {
+                    return Ok(Some(other));
+                }
+                c.lease = Some(mine.clone());
+                t[T::Campaigns].insert(&keys::be(id), write::tx_json("campaigns", &c)?)?;
+                Ok(None)
+            })
+        })
+        .await
+    }
+
+    async fn release_campaign(&self, id: u64, mine: etraq_core::campaign::Lease) -> Result<()> {
+        self.write(move |inner| {
+            inner.transaction(|t| {
+                let Some(v) = t[T::Campaigns].get(keys::be(id))? else {
+                    return Ok(());
+                };
+                let mut c: Campaign = write::tx_from_json("campaigns", &v)?;
+                if c.lease.as_ref().is_some_and(|l| l.same_holder(&mine)) {
+                    c.lease = None;
+                    t[T::Campaigns].insert(&keys::be(id), write::tx_json("campaigns", &c)?)?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -40,6 +40,13 @@ pub(crate) enum Op {
     TakeQueued(u64, usize),
     UpdateRecipient(Recipient),
     RecoverSending(u64, bool),
+    Claim(
+        u64,
+        etraq_core::campaign::Lease,
+        Option<etraq_core::campaign::Lease>,
+        Timestamp,
+    ),
+    Release(u64, etraq_core::campaign::Lease),
 }
 
 /// What a campaign write answers.
@@ -50,6 +57,7 @@ pub(crate) enum Out {
     Campaign(Box<Campaign>),
     Recipients(Vec<Recipient>),
     Count(u64),
+    Lease(Option<etraq_core::campaign::Lease>),
 }
 
 fn not_found(what: &'static str, key: &str) -> Error {
@@ -256,6 +264,25 @@ pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Out, Error> {
                 write_recipient(tx, &r, false)?;
             }
             Ok(Out::Count(n))
+        }
+        Op::Claim(id, mine, gone, now) => {
+            let mut c = campaign_by_id(tx, *id)?;
+            if let Some(other) =
+                etraq_core::campaign::claim(c.lease.as_ref(), mine, gone.as_ref(), *now)
+            {
+                return Ok(Out::Lease(Some(other)));
+            }
+            c.lease = Some(mine.clone());
+            write_campaign(tx, &c)?;
+            Ok(Out::Lease(None))
+        }
+        Op::Release(id, mine) => {
+            let mut c = campaign_by_id(tx, *id)?;
+            if c.lease.as_ref().is_some_and(|l| l.same_holder(mine)) {
+                c.lease = None;
+                write_campaign(tx, &c)?;
+            }
+            Ok(Out::Unit)
         }
         Op::Unblock(key) => {
             let n = tx
@@ -562,4 +589,15 @@ pub(crate) fn recipient_counts(c: &Connection, campaign: u64) -> Result<Recipien
         }
     }
     Ok(counts)
+}
+
+fn campaign_by_id(c: &Connection, id: u64) -> Result<Campaign, Error> {
+    let data: Option<String> = c
+        .prepare_cached("SELECT data FROM campaigns WHERE id = ?1")
+        .and_then(|mut s| s.query_row(params![id as i64], |r| r.get(0)).optional())
+        .ctx("reading a campaign")?;
+    match data {
+        Some(d) => from_json("campaigns", &d),
+        None => Err(not_found("campaign", &id.to_string())),
+    }
 }

@@ -495,6 +495,28 @@ impl CampaignStore for SqliteStore {
         self.read(move |c| campaign::recipient_counts(c, campaign))
             .await
     }
+
+    async fn claim_campaign(
+        &self,
+        id: u64,
+        mine: etraq_core::campaign::Lease,
+        gone: Option<etraq_core::campaign::Lease>,
+        now: Timestamp,
+    ) -> Result<Option<etraq_core::campaign::Lease>> {
+        match self
+            .campaign(campaign::Op::Claim(id, mine, gone, now))
+            .await?
+        {
+            campaign::Out::Lease(l) => Ok(l),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn release_campaign(&self, id: u64, mine: etraq_core::campaign::Lease) -> Result<()> {
+        self.campaign(campaign::Op::Release(id, mine))
+            .await
+            .map(|_| ())
+    }
 }
 
 #[async_trait]

@@ -355,6 +355,7 @@ fn campaign(name: &str) -> etraq_core::campaign::Campaign {
         created_at: t(0),
         started_at: None,
         finished_at: None,
+        lease: None,
     }
 }
 
@@ -468,5 +469,43 @@ pub async fn campaign_recipients_are_accounted_exactly(open: Opener) {
         .map(|c| c.name)
         .collect();
     assert_eq!(names, ["Spring", "Other"]);
+    // One sender at a time: a claim holds until released, lapsed, or its holder is gone.
+    let lease = |pid| etraq_core::campaign::Lease {
+        host: "h".into(),
+        pid,
+        expires_at: t(100),
+    };
+    assert_eq!(
+        s.claim_campaign(id, lease(1), None, t(10)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.claim_campaign(id, lease(1), None, t(20)).await.unwrap(),
+        None,
+        "renewed"
+    );
+    assert_eq!(
+        s.claim_campaign(id, lease(2), None, t(20)).await.unwrap(),
+        Some(lease(1))
+    );
+    assert_eq!(
+        s.claim_campaign(id, lease(2), Some(lease(1)), t(20))
+            .await
+            .unwrap(),
+        None,
+        "its holder was seen gone"
+    );
+    s.release_campaign(id, lease(1)).await.unwrap();
+    assert_eq!(
+        s.get_campaign("spring").await.unwrap().unwrap().lease,
+        Some(lease(2)),
+        "only the holder releases"
+    );
+    s.release_campaign(id, lease(2)).await.unwrap();
+    assert_eq!(s.get_campaign("spring").await.unwrap().unwrap().lease, None);
+    assert_eq!(
+        s.claim_campaign(id, lease(3), None, t(200)).await.unwrap(),
+        None
+    );
     s.close().await.unwrap();
 }

@@ -16,8 +16,9 @@ pub use audience::{
 };
 pub use import::{CsvRows, MAX_COLUMNS, MAX_FIELD_BYTES, Row, RowError, write_csv};
 pub use run::{
-    Campaign, CampaignStatus, MAX_ATTEMPTS, MAX_CAMPAIGN_NAME, Recipient, RecipientCounts,
-    RecipientState, SendOutcome, after_attempt, campaign_key, check_campaign_name, retry_delay,
+    Campaign, CampaignStatus, LEASE_SECONDS, Lease, MAX_ATTEMPTS, MAX_CAMPAIGN_NAME, Recipient,
+    RecipientCounts, RecipientState, SendOutcome, after_attempt, campaign_key, check_campaign_name,
+    claim, retry_delay,
 };
 pub use store::{CampaignStore, SubscriberQuery};
 pub use template::{

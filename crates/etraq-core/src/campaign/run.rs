@@ -77,6 +77,51 @@ pub struct Campaign {
     pub started_at: Option<Timestamp>,
     /// When the last recipient got an outcome.
     pub finished_at: Option<Timestamp>,
+    /// The sender running it now, if any: one sender at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+}
+
+/// A sender's claim on a campaign, renewed while it sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The host the sender runs on.
+    pub host: String,
+    /// Its process id.
+    pub pid: u32,
+    /// When the claim lapses unless renewed.
+    pub expires_at: Timestamp,
+}
+
+impl Lease {
+    /// Whether this lease and `other` are the same sender.
+    pub fn same_holder(&self, other: &Lease) -> bool {
+        self.host == other.host && self.pid == other.pid
+    }
+}
+
+/// How long a lease lasts unless renewed: a sender that died is replaced within a minute.
+pub const LEASE_SECONDS: i64 = 60;
+
+/// The one rule for claiming a campaign, applied by every store inside its transaction: the
+/// claim succeeds when there is no lease, the lease is the claimant's own, it has lapsed, or it
+/// is `gone` (a holder the claimant saw to be dead). Otherwise the current lease is returned.
+pub fn claim(
+    current: Option<&Lease>,
+    mine: &Lease,
+    gone: Option<&Lease>,
+    now: Timestamp,
+) -> Option<Lease> {
+    match current {
+        Some(l)
+            if !l.same_holder(mine)
+                && l.expires_at > now
+                && gone.is_none_or(|g| !g.same_holder(l)) =>
+        {
+            Some(l.clone())
+        }
+        _ => None,
+    }
 }
 
 /// The longest campaign name.
@@ -293,6 +338,34 @@ mod tests {
         );
         assert_eq!(retry_delay(1).as_secs(), 1);
         assert_eq!(retry_delay(3).as_secs(), 16);
+    }
+
+    #[test]
+    fn a_lease_is_taken_when_free_own_lapsed_or_its_holder_is_gone() {
+        let t = |s: i64| Timestamp::from_second(1_800_000_000 + s).unwrap();
+        let me = Lease {
+            host: "h".into(),
+            pid: 1,
+            expires_at: t(60),
+        };
+        let other = Lease {
+            host: "h".into(),
+            pid: 2,
+            expires_at: t(60),
+        };
+        assert_eq!(claim(None, &me, None, t(0)), None);
+        assert_eq!(claim(Some(&me), &me, None, t(0)), None);
+        assert_eq!(claim(Some(&other), &me, None, t(0)), Some(other.clone()));
+        assert_eq!(claim(Some(&other), &me, None, t(61)), None, "lapsed");
+        assert_eq!(
+            claim(Some(&other), &me, Some(&other), t(0)),
+            None,
+            "seen dead"
+        );
+        assert_eq!(
+            claim(Some(&other), &me, Some(&me), t(0)),
+            Some(other.clone())
+        );
     }
 
     #[test]

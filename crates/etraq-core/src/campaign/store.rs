@@ -9,7 +9,7 @@ use crate::campaign::audience::{
     BlockEntry, Blocked, ListSummary, MailingList, MemberStatus, MergeOutcome, Subscriber,
     SubscriberInput,
 };
-use crate::campaign::run::{Campaign, Recipient, RecipientCounts, RecipientState};
+use crate::campaign::run::{Campaign, Lease, Recipient, RecipientCounts, RecipientState};
 use crate::error::Result;
 use crate::model::Page;
 
@@ -150,4 +150,19 @@ pub trait CampaignStore: Send + Sync {
 
     /// A campaign's recipients counted by state.
     async fn recipient_counts(&self, campaign: u64) -> Result<RecipientCounts>;
+
+    /// Claims (or renews) a campaign for one sender in one transaction, by
+    /// [`claim`](crate::campaign::claim): `Ok(None)` when `mine` now holds it, `Ok(Some(lease))`
+    /// with the other sender's lease otherwise. `gone` is a holder seen to be dead. `None` as
+    /// `mine` releases the claimant's own lease (`release`).
+    async fn claim_campaign(
+        &self,
+        campaign: u64,
+        mine: Lease,
+        gone: Option<Lease>,
+        now: jiff::Timestamp,
+    ) -> Result<Option<Lease>>;
+
+    /// Gives up `mine`'s lease, if it holds it.
+    async fn release_campaign(&self, campaign: u64, mine: Lease) -> Result<()>;
 }

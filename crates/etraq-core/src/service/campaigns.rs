@@ -231,6 +231,7 @@ impl App {
             created_at: now,
             started_at: None,
             finished_at: None,
+            lease: None,
         };
         self.store
             .create_campaign(campaign)
