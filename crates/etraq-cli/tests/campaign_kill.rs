@@ -52,28 +52,34 @@ fn copies(sink: &FakeUpstream) -> HashMap<String, usize> {
     m
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_campaign_killed_three_times_mid_send_is_accounted_exactly() {
-    let sink = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// A working directory whose campaigns go to `sink` at `rate` with `concurrency`, with a list
+/// `News` of `n` subscribers imported from CSV.
+fn setup(d: &Path, sink: &FakeUpstream, rate: u32, concurrency: u64, n: usize) {
     std::fs::write(
         d.join("etraq.toml"),
         format!(
             "local_domains = [\"example.com\"]\ntimezone = \"UTC\"\n\
              [store]\nurl = \"sqlite:data/etraq.db\"\n\
-             [campaigns]\nrelay = \"127.0.0.1:{}\"\nrate_per_second = 100000\nconcurrency = {CONCURRENCY}\n",
+             [campaigns]\nrelay = \"127.0.0.1:{}\"\nrate_per_second = {rate}\nconcurrency = {concurrency}\n",
             sink.addr.port()
         ),
     )
     .unwrap();
     let mut csv = String::from("email,name\n");
-    for i in 0..RECIPIENTS {
+    for i in 0..n {
         csv.push_str(&format!("r{i}@customer.test,Person {i}\n"));
     }
     std::fs::write(d.join("people.csv"), csv).unwrap();
     ok(d, &["list", "create", "News"]);
     ok(d, &["subscriber", "import", "people.csv", "--list", "News"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_killed_three_times_mid_send_is_accounted_exactly() {
+    let sink = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, &sink, 100_000, CONCURRENCY, RECIPIENTS);
     ok(
         d,
         &[
@@ -192,23 +198,7 @@ async fn pause_stops_within_a_second_and_resume_sends_to_nobody_twice() {
     let sink = FakeUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(
-        d.join("etraq.toml"),
-        format!(
-            "local_domains = [\"example.com\"]\ntimezone = \"UTC\"\n\
-             [store]\nurl = \"sqlite:data/etraq.db\"\n\
-             [campaigns]\nrelay = \"127.0.0.1:{}\"\nrate_per_second = 100\nconcurrency = 2\n",
-            sink.addr.port()
-        ),
-    )
-    .unwrap();
-    let mut csv = String::from("email\n");
-    for i in 0..300 {
-        csv.push_str(&format!("p{i}@customer.test\n"));
-    }
-    std::fs::write(d.join("people.csv"), csv).unwrap();
-    ok(d, &["list", "create", "News"]);
-    ok(d, &["subscriber", "import", "people.csv", "--list", "News"]);
+    setup(d, &sink, 100, 2, 300);
     ok(
         d,
         &[
