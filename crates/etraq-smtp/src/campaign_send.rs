@@ -264,8 +264,12 @@ async fn send_all(
             // a second, without reading the lists and the blocklist for every recipient.
             let mut context = app.send_context(&c).await?;
             let mut read_at = tokio::time::Instant::now();
+            // Each step records the previous recipient's outcome and takes the next one in
+            // one commit; a crash between the relay's answer and that commit leaves the
+            // recipient `sending`, which the next run finds in doubt.
+            let mut settled = None;
             loop {
-                let Some(mut r) = app.store().take_queued(c.id, 1).await?.pop() else {
+                let Some(mut r) = app.store().settle_and_take(c.id, settled.take()).await? else {
                     return Ok::<(), Error>(());
                 };
                 if read_at.elapsed() >= Duration::from_secs(1) {
@@ -326,7 +330,7 @@ async fn send_all(
                         }
                     }
                 }
-                app.store().update_recipient(&r).await?;
+                settled = Some(r);
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 progress(n);
             }

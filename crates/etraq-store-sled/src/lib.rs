@@ -695,6 +695,51 @@ impl CampaignStore for SledStore {
         .await
     }
 
+    async fn settle_and_take(
+        &self,
+        id: u64,
+        settled: Option<Recipient>,
+    ) -> Result<Option<Recipient>> {
+        self.write(move |inner| {
+            if let Some(r) = &settled {
+                inner.transaction(|t| {
+                    let Some(old) = campaign::tx_recipient(t, r.campaign, r.id)? else {
+                        return write::abort(Error::NotFound {
+                            what: "recipient",
+                            key: format!("{} of campaign {}", r.id, r.campaign),
+                        });
+                    };
+                    campaign::tx_write_recipient(t, r, Some(old.state))
+                })?;
+            }
+            // The next queued one. Another worker may take a candidate between the scan and
+            // the transaction, so scan again until one is ours or none is left.
+            loop {
+                let ids = campaign::ids_in_state(inner, id, RecipientState::Queued, 8)?;
+                if ids.is_empty() {
+                    return Ok(None);
+                }
+                for rid in ids {
+                    let taken = inner.transaction(|t| {
+                        let Some(mut r) = campaign::tx_recipient(t, id, rid)? else {
+                            return Ok(None);
+                        };
+                        if r.state != RecipientState::Queued {
+                            return Ok(None);
+                        }
+                        r.state = RecipientState::Sending;
+                        campaign::tx_write_recipient(t, &r, Some(RecipientState::Queued))?;
+                        Ok(Some(r))
+                    })?;
+                    if taken.is_some() {
+                        return Ok(taken);
+                    }
+                }
+            }
+        })
+        .await
+    }
+
     async fn update_recipient(&self, r: &Recipient) -> Result<()> {
         let r = r.clone();
         self.write(move |inner| {

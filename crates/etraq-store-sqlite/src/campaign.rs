@@ -47,6 +47,7 @@ pub(crate) enum Op {
         Timestamp,
     ),
     Release(u64, etraq_core::campaign::Lease),
+    SettleAndTake(u64, Option<Recipient>),
 }
 
 /// What a campaign write answers.
@@ -236,6 +237,15 @@ pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Out, Error> {
                 out.push(r);
             }
             Ok(Out::Recipients(out))
+        }
+        Op::SettleAndTake(campaign, settled) => {
+            if let Some(r) = settled {
+                write_recipient(tx, r, false)?;
+            }
+            match execute(tx, &Op::TakeQueued(*campaign, 1))? {
+                Out::Recipients(r) => Ok(Out::Recipients(r)),
+                _ => Err(etraq_core::Error::Internal("take answered no rows".into())),
+            }
         }
         Op::UpdateRecipient(r) => {
             write_recipient(tx, r, false)?;

@@ -464,6 +464,20 @@ impl CampaignStore for SqliteStore {
         }
     }
 
+    async fn settle_and_take(
+        &self,
+        campaign: u64,
+        settled: Option<Recipient>,
+    ) -> Result<Option<Recipient>> {
+        match self
+            .campaign(campaign::Op::SettleAndTake(campaign, settled))
+            .await?
+        {
+            campaign::Out::Recipients(mut r) => Ok(r.pop()),
+            _ => Err(unexpected()),
+        }
+    }
+
     async fn update_recipient(&self, r: &Recipient) -> Result<()> {
         self.campaign(campaign::Op::UpdateRecipient(r.clone()))
             .await

@@ -507,5 +507,35 @@ pub async fn campaign_recipients_are_accounted_exactly(open: Opener) {
         s.claim_campaign(id, lease(3), None, t(200)).await.unwrap(),
         None
     );
+    // A sender's step settles one recipient and takes the next in one commit.
+    let third = s.create_campaign(campaign("Third")).await.unwrap();
+    let rows: Vec<Recipient> = (1..=2)
+        .map(|i| Recipient {
+            campaign: third.id,
+            id: i,
+            email: addr(&format!("t{i}@x.test")),
+            subscriber: i,
+            list: "News".into(),
+            state: RecipientState::Queued,
+            message_id: None,
+            sent_at: None,
+            error: None,
+            attempts: 0,
+        })
+        .collect();
+    s.freeze_recipients(&third, rows).await.unwrap();
+    let mut r1 = s.settle_and_take(third.id, None).await.unwrap().unwrap();
+    assert_eq!((r1.id, r1.state), (1, RecipientState::Sending));
+    r1.state = RecipientState::Sent;
+    let mut r2 = s
+        .settle_and_take(third.id, Some(r1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((r2.id, r2.state), (2, RecipientState::Sending));
+    r2.state = RecipientState::Failed;
+    assert_eq!(s.settle_and_take(third.id, Some(r2)).await.unwrap(), None);
+    let counts = s.recipient_counts(third.id).await.unwrap();
+    assert_eq!((counts.sent, counts.failed, counts.sending), (1, 1, 0));
     s.close().await.unwrap();
 }

@@ -135,6 +135,15 @@ pub trait CampaignStore: Send + Sync {
     /// Records a recipient's new state (and Message-ID, time, error, attempts), durably.
     async fn update_recipient(&self, recipient: &Recipient) -> Result<()>;
 
+    /// A sender's step: records `settled`'s outcome (as [`CampaignStore::update_recipient`])
+    /// and marks the next `queued` recipient `sending` (as [`CampaignStore::take_queued`] with
+    /// one), in one durable commit instead of two. `None` when nobody is left queued.
+    async fn settle_and_take(
+        &self,
+        campaign: u64,
+        settled: Option<Recipient>,
+    ) -> Result<Option<Recipient>>;
+
     /// After a crash: every `sending` recipient of a campaign becomes `in_doubt`, or `queued`
     /// again with `resend`. Returns how many.
     async fn recover_sending(&self, campaign: u64, resend: bool) -> Result<u64>;
