@@ -110,6 +110,8 @@ pub enum CampaignCommand {
     Create(CampaignCreateArgs),
     /// Send in the foreground with a progress bar (no `serve` needed); run it again to resume.
     Run(CampaignRunArgs),
+    /// Send one rendered copy to an address, not counted (the subject says [test]).
+    Test(CampaignTestArgs),
     /// Pause a campaign: its sender stops within a second; `resume` and `run` go on.
     Pause(CampaignNameArgs),
     /// Resume a paused campaign (then `run` sends the rest).
@@ -156,6 +158,16 @@ pub struct CampaignCreateArgs {
     /// Print the campaign as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `etraq campaign test`.
+#[derive(Debug, Args)]
+pub struct CampaignTestArgs {
+    /// The campaign's name.
+    pub name: String,
+    /// Where the copy goes (rendered with its data when it is a subscriber).
+    #[arg(long, value_name = "ADDR")]
+    pub to: String,
 }
 
 /// `etraq campaign run`.

@@ -585,6 +585,26 @@ fn a_campaign_in_evaluation_mode_lands_in_the_maildir_and_skips_who_left(backend
         "promotion",
     ]);
     assert!(err.contains("exists"), "{err}");
+    // A test copy goes out, marked, and is not counted.
+    env.ok(&["campaign", "test", "Spring", "--to", "boss@example.com"]);
+    let show = env.json(&["campaign", "show", "Spring", "--json"]);
+    assert_eq!(show["status"], "draft", "{show}");
+    assert_eq!(show["recipients"], 0, "{show}");
+    let maildir = env.dir.path().join("etraq-data/maildir/new");
+    let test_copy = std::fs::read_dir(&maildir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(&test_copy).unwrap();
+    let msg = mail_parser::MessageParser::new().parse(&bytes).unwrap();
+    assert!(
+        msg.subject().unwrap().starts_with("[test] "),
+        "{:?}",
+        msg.subject()
+    );
+    std::fs::remove_file(test_copy).unwrap();
     // Consent withdrawn before the send is respected.
     env.ok(&["subscriber", "unsubscribe", "cid@example.org"]);
     env.ok(&["blocklist", "add", "@spam.test"]);

@@ -175,6 +175,32 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
                 ))?;
             }
         }
+        CampaignCommand::Test(a) => {
+            let settings = SendSettings::from_config(&ctx.config);
+            let to = parse_address("--to", &a.to)?;
+            let mail = app.test_mail(&who, &a.name, &to, &settings).await?;
+            let bytes = etraq_smtp::format_campaign(&etraq_smtp::CampaignMail {
+                from: &mail.from,
+                reply_to: mail.reply_to.as_deref(),
+                to: &mail.to,
+                to_name: &mail.to_name,
+                message_id: &mail.message_id,
+                rendered: &mail.rendered,
+                headers: &mail.headers,
+            })
+            .map_err(|e| anyhow!("cannot format the test mail: {e}"))?;
+            match relay(ctx, 1)?.send(&mail.mail_from, &mail.to, bytes).await {
+                etraq_core::campaign::SendOutcome::Accepted => {
+                    out.line(format!("a test copy of {:?} went to {to}", a.name))?;
+                }
+                etraq_core::campaign::SendOutcome::Retry(e)
+                | etraq_core::campaign::SendOutcome::Refused(e) => {
+                    return Err(anyhow!(
+                        "the relay did not take the test copy for {to}: {e}"
+                    ));
+                }
+            }
+        }
         CampaignCommand::Pause(a) => control(app, &mut out, &a, CampaignAction::Pause).await?,
         CampaignCommand::Resume(a) => control(app, &mut out, &a, CampaignAction::Resume).await?,
         CampaignCommand::Cancel(a) => control(app, &mut out, &a, CampaignAction::Cancel).await?,

@@ -646,3 +646,88 @@ impl App {
         Ok(target)
     }
 }
+
+impl App {
+    /// One copy of a campaign for `to`, as a recipient would get it, for `campaign test`: not a
+    /// recipient row, not counted, its subject marked `[test]`. Rendered with `to`'s own data
+    /// when it is a subscriber, else as for someone with no name or attributes. Its links carry
+    /// recipient 0, which no unsubscribe accepts.
+    pub async fn test_mail(
+        &self,
+        who: &Actor,
+        name: &str,
+        to: &EmailAddress,
+        settings: &SendSettings,
+    ) -> Result<OutgoingMail> {
+        who.require_supervisor()?;
+        let c = self.campaign(who, name).await?;
+        let renderer = self.campaign_renderer(who, &c).await?;
+        let signer = self.token_signer().await?;
+        let token = |kind| {
+            signer.sign(&Token {
+                kind,
+                campaign: c.id,
+                recipient: 0,
+                link: 0,
+            })
+        };
+        let unsubscribe = token(TokenKind::Unsubscribe);
+        let unsubscribe_url = format!("{}/u/{unsubscribe}", settings.public_url);
+        let view_url = format!("{}/v/{}", settings.public_url, token(TokenKind::View));
+        let list = c.lists.first().cloned().unwrap_or_default();
+        let (data, to_name) = match self.store.get_subscriber(to).await? {
+            Some(s) => (
+                self.merge_data(&s, &list, &c.name, &unsubscribe_url, &view_url)
+                    .await?,
+                s.name.clone(),
+            ),
+            None => {
+                let mut d = MergeData {
+                    campaign: Named {
+                        name: c.name.clone(),
+                    },
+                    list: Named { name: list.clone() },
+                    unsubscribe_url: unsubscribe_url.clone(),
+                    view_in_browser_url: view_url,
+                    ..MergeData::default()
+                };
+                d.subscriber.email = to.to_string();
+                (d, String::new())
+            }
+        };
+        let mut rendered = renderer.render(&data)?;
+        rendered.subject = format!("[test] {}", rendered.subject);
+        let random = crate::campaign::random_hex(6)
+            .map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+        let domain = &settings.bounce_domain;
+        Ok(OutgoingMail {
+            mail_from: format!("bounce+{}@{domain}", token(TokenKind::Bounce)),
+            to: to.to_string(),
+            to_name,
+            from: c.from.clone(),
+            reply_to: c.reply_to.clone(),
+            message_id: format!("{}.test.{random}@{domain}", c.id),
+            rendered,
+            headers: vec![
+                (
+                    "List-Unsubscribe".to_string(),
+                    format!("<{unsubscribe_url}>, <mailto:unsubscribe+{unsubscribe}@{domain}>"),
+                ),
+                (
+                    "List-Unsubscribe-Post".to_string(),
+                    "List-Unsubscribe=One-Click".to_string(),
+                ),
+                (
+                    "List-Id".to_string(),
+                    format!(
+                        "\"{}\" <{}.{domain}>",
+                        list.replace(['"', '\\'], ""),
+                        list_label(&list)
+                    ),
+                ),
+                ("Precedence".to_string(), "bulk".to_string()),
+                ("X-Etraq-Campaign".to_string(), c.name.clone()),
+            ],
+        })
+    }
+}
