@@ -266,6 +266,8 @@ pub struct Renderer {
     env: Environment<'static>,
     name: String,
     has_text: bool,
+    /// Worked out once at compile time: a sender asks for every recipient.
+    needs_customer: bool,
 }
 
 impl Renderer {
@@ -327,23 +329,25 @@ impl Renderer {
                 }
             }
         }
+        let needs_customer = ["subject", "html", "text"].iter().any(|part| {
+            env.get_template(part).is_ok_and(|t| {
+                t.undeclared_variables(false)
+                    .iter()
+                    .any(|n| n == "customer")
+            })
+        });
         Ok(Renderer {
             env,
             name: t.name.clone(),
             has_text: t.text.is_some(),
+            needs_customer,
         })
     }
 
     /// Whether the template names a `customer.*` field, so a sender must read the CRM facts for
     /// each recipient (they cost a store query; nothing else does).
     pub fn needs_customer(&self) -> bool {
-        ["subject", "html", "text"].iter().any(|part| {
-            self.env.get_template(part).is_ok_and(|t| {
-                t.undeclared_variables(false)
-                    .iter()
-                    .any(|n| n == "customer")
-            })
-        })
+        self.needs_customer
     }
 
     /// Renders the template for one recipient.

@@ -136,6 +136,37 @@ impl SendSettings {
     }
 }
 
+/// The contract header fields of every campaign mail (docs/campaigns.md): the one-click
+/// unsubscribe pair of RFC 8058, `List-Id`, `Precedence` and `X-Etraq-Campaign`.
+fn contract_headers(
+    campaign: &str,
+    list: &str,
+    unsubscribe_url: &str,
+    unsubscribe_token: &str,
+    domain: &str,
+) -> Vec<(String, String)> {
+    vec![
+        (
+            "List-Unsubscribe".to_string(),
+            format!("<{unsubscribe_url}>, <mailto:unsubscribe+{unsubscribe_token}@{domain}>"),
+        ),
+        (
+            "List-Unsubscribe-Post".to_string(),
+            "List-Unsubscribe=One-Click".to_string(),
+        ),
+        (
+            "List-Id".to_string(),
+            format!(
+                "\"{}\" <{}.{domain}>",
+                list.replace(['"', '\\'], ""),
+                list_label(list)
+            ),
+        ),
+        ("Precedence".to_string(), "bulk".to_string()),
+        ("X-Etraq-Campaign".to_string(), campaign.to_string()),
+    ]
+}
+
 /// A name fit for a `List-Id` label: lower-case letters, digits and `-`.
 fn list_label(name: &str) -> String {
     let s: String = name
@@ -487,26 +518,7 @@ impl App {
         let random = crate::campaign::random_hex(6)
             .map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
         let domain = &settings.bounce_domain;
-        let headers = vec![
-            (
-                "List-Unsubscribe".to_string(),
-                format!("<{unsubscribe_url}>, <mailto:unsubscribe+{unsubscribe}@{domain}>"),
-            ),
-            (
-                "List-Unsubscribe-Post".to_string(),
-                "List-Unsubscribe=One-Click".to_string(),
-            ),
-            (
-                "List-Id".to_string(),
-                format!(
-                    "\"{}\" <{}.{domain}>",
-                    r.list.replace(['"', '\\'], ""),
-                    list_label(&r.list)
-                ),
-            ),
-            ("Precedence".to_string(), "bulk".to_string()),
-            ("X-Etraq-Campaign".to_string(), c.name.clone()),
-        ];
+        let headers = contract_headers(&c.name, &r.list, &unsubscribe_url, &unsubscribe, domain);
         Ok(NextStep::Send(Box::new(OutgoingMail {
             mail_from: format!("bounce+{}@{domain}", token(TokenKind::Bounce)),
             to: s.email.to_string(),
@@ -708,26 +720,7 @@ impl App {
             reply_to: c.reply_to.clone(),
             message_id: format!("{}.test.{random}@{domain}", c.id),
             rendered,
-            headers: vec![
-                (
-                    "List-Unsubscribe".to_string(),
-                    format!("<{unsubscribe_url}>, <mailto:unsubscribe+{unsubscribe}@{domain}>"),
-                ),
-                (
-                    "List-Unsubscribe-Post".to_string(),
-                    "List-Unsubscribe=One-Click".to_string(),
-                ),
-                (
-                    "List-Id".to_string(),
-                    format!(
-                        "\"{}\" <{}.{domain}>",
-                        list.replace(['"', '\\'], ""),
-                        list_label(&list)
-                    ),
-                ),
-                ("Precedence".to_string(), "bulk".to_string()),
-                ("X-Etraq-Campaign".to_string(), c.name.clone()),
-            ],
+            headers: contract_headers(&c.name, &list, &unsubscribe_url, &unsubscribe, domain),
         })
     }
 }
