@@ -51,6 +51,8 @@
 //!   and [`TrackingStore`](tracking::TrackingStore).
 //! - [`escalation`]: the pure planner, alert mail, and
 //!   [`EscalationStore`](escalation::EscalationStore).
+//! - [`outbox`]: etraq's own messages, the [`Outbound`](outbox::Outbound) mailer seam and
+//!   [`OutboxStore`](outbox::OutboxStore), where they wait durably.
 //! - [`validate`], [`extract`]: the pure halves of the email validator and extractor.
 //! - [`store`]: the [`Store`] supertrait made of the areas' sub-traits, and its shared types.
 //! - [`access`]: who may see what; [`views`]: the rows of every listing (contract JSON names).
@@ -76,6 +78,7 @@ pub mod fuzzing;
 pub mod logs;
 pub mod mail;
 pub mod model;
+pub mod outbox;
 pub mod service;
 pub mod store;
 pub mod switches;

@@ -1,4 +1,4 @@
-//! etraq's own mail (alerts): the [`Outbound`] implementations.
+//! etraq's own mail (alerts, confirmations, …): the [`Outbound`] implementations.
 //!
 //! Towards the upstream, lettre's pooled async SMTP client; in evaluation mode, the same Maildir
 //! the gateway delivers into. lettre formats the message (RFC 2047 encoding of the subject and
@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use etraq_core::escalation::{AlertMessage, Outbound};
-use lettre::message::{Mailbox, header::ContentType};
+use etraq_core::outbox::{OutMessage, Outbound};
+use lettre::message::{Mailbox, MultiPart, header::ContentType};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
@@ -18,21 +18,31 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::transport::deliver_to_maildir;
 
-/// Formats an alert as a complete message, and its envelope.
-pub fn format(msg: &AlertMessage) -> Result<(lettre::address::Envelope, Vec<u8>), String> {
+/// Formats one of etraq's own messages as a complete message, and its envelope: plain text, or
+/// `multipart/alternative` when it has an HTML part.
+pub fn format(msg: &OutMessage) -> Result<(lettre::address::Envelope, Vec<u8>), String> {
     let mailbox = |a: &etraq_core::EmailAddress| -> Result<Mailbox, String> {
         a.as_str()
             .parse::<Mailbox>()
             .map_err(|e| format!("{a}: {e}"))
     };
-    let message = Message::builder()
-        .from(mailbox(&msg.from)?)
+    let mut from = mailbox(&msg.from)?;
+    from.name = msg.from_name.clone().filter(|n| !n.trim().is_empty());
+    let builder = Message::builder()
+        .from(from)
         .to(mailbox(&msg.to)?)
         .subject(msg.subject.clone())
-        .message_id(Some(format!("<{}>", msg.message_id)))
-        .header(ContentType::TEXT_PLAIN)
-        .body(msg.body.clone())
-        .map_err(|e| e.to_string())?;
+        .message_id(Some(format!("<{}>", msg.message_id)));
+    let message = match &msg.html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+            msg.text.clone(),
+            html.clone(),
+        )),
+        None => builder
+            .header(ContentType::TEXT_PLAIN)
+            .body(msg.text.clone()),
+    }
+    .map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     for (name, value) in &msg.headers {
         bytes.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
@@ -78,7 +88,7 @@ impl LettreOutbound {
 
 #[async_trait]
 impl Outbound for LettreOutbound {
-    async fn send(&self, msg: &AlertMessage) -> Result<(), String> {
+    async fn send(&self, msg: &OutMessage) -> Result<(), String> {
         let (envelope, bytes) = format(msg)?;
         // A send can hang on a dead network: bound it, and let the whole future finish or time out.
         match tokio::time::timeout(self.timeout * 2, self.transport.send_raw(&envelope, &bytes))
@@ -105,7 +115,7 @@ impl MaildirOutbound {
 
 #[async_trait]
 impl Outbound for MaildirOutbound {
-    async fn send(&self, msg: &AlertMessage) -> Result<(), String> {
+    async fn send(&self, msg: &OutMessage) -> Result<(), String> {
         let (_, bytes) = format(msg)?;
         deliver_to_maildir(self.dir.clone(), bytes)
             .await

@@ -16,6 +16,7 @@
 mod campaign;
 mod error;
 mod keys;
+mod outbox;
 mod read;
 mod schema;
 mod write;
@@ -30,6 +31,7 @@ use etraq_core::campaign::{
     SubscriberQuery,
 };
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
+use etraq_core::outbox::{Delivery, OutboxStore, QueuedMail};
 use etraq_core::store::{
     AlertQuery, ChangeSet, CycleWrite, DrCounts, DrQuery, DrWrite, EscalationStore, FactsQuery,
     KeyValueStore, MailQuery, Page, PendingDelivery, ResponseQuery, Store, StoreStats,
@@ -522,6 +524,29 @@ impl EscalationStore for SledStore {
             })
         })
         .await
+    }
+}
+
+#[async_trait]
+impl OutboxStore for SledStore {
+    async fn queue_mail(&self, mail: QueuedMail) -> Result<u64> {
+        self.write(move |inner| inner.transaction(|t| outbox::tx_queue(t, &mail)))
+            .await
+    }
+
+    async fn due_mail(&self, now: Timestamp, limit: usize) -> Result<Vec<QueuedMail>> {
+        self.run(move |inner| outbox::due(inner, now, limit)).await
+    }
+
+    async fn set_delivery(&self, id: u64, delivery: Delivery) -> Result<()> {
+        self.write(move |inner| inner.transaction(|t| outbox::tx_set_delivery(t, id, &delivery)))
+            .await
+    }
+
+    async fn queued_mail(&self, kind: &str, limit: usize) -> Result<Vec<QueuedMail>> {
+        let kind = kind.to_string();
+        self.run(move |inner| outbox::by_kind(inner, &kind, limit))
+            .await
     }
 }
 

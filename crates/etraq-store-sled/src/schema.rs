@@ -97,11 +97,15 @@ pub(crate) enum T {
     Recipients,
     /// `recipients_by_state`: campaign id, state code, recipient id → ().
     RecipientsState,
+    /// `outbox`: id → queued message.
+    Mailq,
+    /// `outbox_due`: due time (µs), id → () for pending messages.
+    MailqDue,
 }
 
 impl T {
     /// Every tree, in transaction order (the order of the variants).
-    pub(crate) const ALL: [T; 34] = [
+    pub(crate) const ALL: [T; 36] = [
         T::Meta,
         T::Counters,
         T::Users,
@@ -136,6 +140,8 @@ impl T {
         T::CampaignNames,
         T::Recipients,
         T::RecipientsState,
+        T::Mailq,
+        T::MailqDue,
     ];
 
     /// The tree's name on disk.
@@ -175,6 +181,8 @@ impl T {
             T::CampaignNames => "campaigns_by_name",
             T::Recipients => "recipients",
             T::RecipientsState => "recipients_by_state",
+            T::Mailq => "outbox",
+            T::MailqDue => "outbox_due",
         }
     }
 }

@@ -18,6 +18,7 @@
 
 mod campaign;
 mod error;
+mod outbox;
 mod read;
 mod schema;
 mod writer;
@@ -33,6 +34,7 @@ use etraq_core::campaign::{
     SubscriberQuery,
 };
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
+use etraq_core::outbox::{Delivery, OutboxStore, QueuedMail};
 use etraq_core::store::{
     AlertQuery, ChangeSet, CycleWrite, DrCounts, DrQuery, DrWrite, EscalationStore, FactsQuery,
     KeyValueStore, MailQuery, Page, PendingDelivery, ResponseQuery, Store, StoreStats,
@@ -327,6 +329,36 @@ impl SqliteStore {
             WriteOut::Campaign(out) => Ok(out),
             _ => Err(unexpected()),
         }
+    }
+}
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn queue_mail(&self, mail: QueuedMail) -> Result<u64> {
+        match self
+            .write(WriteOp::Outbox(Box::new(outbox::Op::Queue(mail))))
+            .await?
+        {
+            WriteOut::First(id) => Ok(id),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn due_mail(&self, now: Timestamp, limit: usize) -> Result<Vec<QueuedMail>> {
+        self.read(move |c| outbox::due_mail(c, now, limit)).await
+    }
+
+    async fn set_delivery(&self, id: u64, delivery: Delivery) -> Result<()> {
+        self.write(WriteOp::Outbox(Box::new(outbox::Op::SetDelivery(
+            id, delivery,
+        ))))
+        .await
+        .map(|_| ())
+    }
+
+    async fn queued_mail(&self, kind: &str, limit: usize) -> Result<Vec<QueuedMail>> {
+        let kind = kind.to_string();
+        self.read(move |c| outbox::by_kind(c, &kind, limit)).await
     }
 }
 

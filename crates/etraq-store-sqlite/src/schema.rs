@@ -17,7 +17,7 @@ use crate::error::Ctx;
 pub const APPLICATION_ID: i32 = 0x4554_5251;
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// How long a connection waits for a lock held by another connection or process.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -179,6 +179,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (campaign, id)
     ) WITHOUT ROWID;
     CREATE INDEX recipients_state ON recipients(campaign, state, id);
+    "#,
+    // 3 → 4: the outbox of etraq's own messages (confirmations, acknowledgements …).
+    r#"
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind            TEXT NOT NULL,
+        pending         INTEGER NOT NULL,
+        next_attempt_at INTEGER,
+        data            TEXT NOT NULL
+    );
+    CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE pending = 1;
+    CREATE INDEX outbox_kind ON outbox(kind, id);
     "#,
 ];
 

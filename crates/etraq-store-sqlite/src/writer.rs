@@ -38,6 +38,7 @@ pub(crate) enum WriteOp {
     UpdateAlertMail(u64, Box<AlertMail>),
     KvPut(String, Option<String>),
     Campaign(Box<crate::campaign::Op>),
+    Outbox(Box<crate::outbox::Op>),
 }
 
 /// What a write returns.
@@ -211,6 +212,7 @@ fn execute(tx: &Connection, op: &WriteOp) -> Result<WriteOut, Error> {
     match op {
         WriteOp::Reserve(count) => reserve(tx, *count).map(WriteOut::First),
         WriteOp::Campaign(op) => crate::campaign::execute(tx, op).map(WriteOut::Campaign),
+        WriteOp::Outbox(op) => crate::outbox::execute(tx, op).map(WriteOut::First),
         WriteOp::Apply(batch) => {
             let mut seqs = Vec::with_capacity(batch.len());
             for cs in batch {

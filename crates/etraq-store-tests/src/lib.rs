@@ -20,6 +20,7 @@ pub mod campaign;
 pub mod conformance;
 pub mod crash;
 pub mod fixtures;
+pub mod outbox;
 pub mod scenarios;
 
 use std::future::Future;
@@ -70,6 +71,7 @@ macro_rules! store_tests {
             campaign::campaign_subscriber_listing_pages,
             campaign::campaign_blocklist,
             campaign::campaign_recipients_are_accounted_exactly,
+            outbox::outbox_queues_and_reschedules,
             scenarios::new_customer_mail_opens_a_dr,
             scenarios::tagged_reply_marks_replied_and_records_response_time,
             scenarios::customer_reply_without_tag_threads_by_references,

@@ -7,7 +7,8 @@ mod alert_mail;
 mod plan;
 mod store;
 
-pub use alert_mail::{AlertMessage, Outbound, alert_message, backoff};
+pub use crate::outbox::{Outbound, backoff};
+pub use alert_mail::alert_message;
 pub use plan::{
     Directory, Notice, Outcome, Policies, Policy, describe, directory, next_due, plan, plan_one,
     supervisor_chain,

@@ -18,6 +18,7 @@ use crate::address::EmailAddress;
 use crate::error::{Error, Result};
 use crate::escalation::{self, CycleWrite, Outbound, Policies, alert_message, backoff};
 use crate::model::{Alert, AlertKind, AlertMail, CycleAction, CycleDecision, CycleRecord, Dr};
+use crate::outbox::{Delivery, after_failure};
 use crate::store::Store;
 use crate::tracking::DrWrite;
 
@@ -214,7 +215,8 @@ fn new_alert(
     }
 }
 
-/// Mails pending alerts from the outbox.
+/// Mails what waits in the outbox: pending alerts, then queued messages (double opt-in
+/// confirmations and the like), each with retries and backoff.
 pub struct Notifier {
     store: Arc<dyn Store>,
     outbound: Arc<dyn Outbound>,
@@ -230,6 +232,8 @@ pub struct NotifyReport {
     pub sent: u64,
     /// Attempts that failed (to be retried).
     pub failed: u64,
+    /// Queued messages given up after their last attempt.
+    pub given_up: u64,
 }
 
 impl Notifier {
@@ -280,6 +284,44 @@ impl Notifier {
                 Err(e) => return Err(e),
             }
         }
+        self.send_queued(now, limit, &mut report).await?;
         Ok(report)
+    }
+
+    /// Sends the queued messages due at `now` (at most `limit`).
+    async fn send_queued(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        report: &mut NotifyReport,
+    ) -> Result<()> {
+        for mail in self.store.due_mail(now, limit).await? {
+            let delivery = match self.outbound.send(&mail.message).await {
+                Ok(()) => {
+                    report.sent += 1;
+                    let attempts = match &mail.delivery {
+                        Delivery::Pending { attempts, .. } => attempts + 1,
+                        _ => 1,
+                    };
+                    Delivery::Sent { at: now, attempts }
+                }
+                Err(e) => {
+                    let next = after_failure(&mail.delivery, e.clone(), now);
+                    if matches!(next, Delivery::Failed { .. }) {
+                        report.given_up += 1;
+                        tracing::error!(id = mail.id, kind = %mail.kind, to = %mail.message.to, error = %e, "giving up a queued message after its last attempt");
+                    } else {
+                        report.failed += 1;
+                        tracing::warn!(id = mail.id, kind = %mail.kind, to = %mail.message.to, error = %e, "queued message failed; will retry");
+                    }
+                    next
+                }
+            };
+            match self.store.set_delivery(mail.id, delivery).await {
+                Ok(()) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }

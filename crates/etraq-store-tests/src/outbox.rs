@@ -1,0 +1,134 @@
+//! The outbox of etraq's own messages: queued durably, handed out when due, rescheduled on
+//! failure, and gone from the due list once sent or given up.
+
+use etraq_core::outbox::{Delivery, OutMessage, QueuedMail};
+
+use crate::conformance::open_in;
+use crate::fixtures::*;
+use crate::{Opener, temp_dir};
+
+fn queued(kind: &str, to: &str, due: &str) -> QueuedMail {
+    QueuedMail {
+        id: 0,
+        kind: kind.into(),
+        message: OutMessage {
+            from: addr("lists@example.com"),
+            from_name: Some("News".into()),
+            to: addr(to),
+            subject: format!("about {to}"),
+            text: "hello".into(),
+            html: Some("<p>hello</p>".into()),
+            message_id: format!("{kind}.{to}"),
+            headers: vec![("Auto-Submitted".into(), "auto-generated".into())],
+        },
+        created_at: at("2026-11-27T12:00:00Z"),
+        delivery: Delivery::due(at(due)),
+    }
+}
+
+/// Messages come out when due, in due order; a failure reschedules; sent and failed ones
+/// leave the due list but stay listed; everything survives a reopen.
+pub async fn outbox_queues_and_reschedules(open: Opener) {
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    let a = s
+        .queue_mail(queued(
+            "confirm",
+            "ann@customer.example",
+            "2026-11-27T12:05:00Z",
+        ))
+        .await
+        .unwrap();
+    let b = s
+        .queue_mail(queued(
+            "confirm",
+            "bob@customer.example",
+            "2026-11-27T12:01:00Z",
+        ))
+        .await
+        .unwrap();
+    let c = s
+        .queue_mail(queued(
+            "autoreply",
+            "cid@customer.example",
+            "2026-11-27T12:02:00Z",
+        ))
+        .await
+        .unwrap();
+    assert!(a != b && b != c && a != c, "distinct ids");
+    let due = s.due_mail(at("2026-11-27T12:03:00Z"), 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![b, c],
+        "due ones, earliest first"
+    );
+    assert_eq!(
+        due[0].message,
+        queued("confirm", "bob@customer.example", "2026-11-27T12:01:00Z").message
+    );
+    assert_eq!(
+        s.due_mail(at("2026-11-27T13:00:00Z"), 1)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "limit"
+    );
+    // b fails once and is due later; c is sent.
+    s.set_delivery(
+        b,
+        Delivery::Pending {
+            attempts: 1,
+            next_attempt_at: at("2026-11-27T14:00:00Z"),
+            last_error: Some("451 try later".into()),
+        },
+    )
+    .await
+    .unwrap();
+    s.set_delivery(
+        c,
+        Delivery::Sent {
+            at: at("2026-11-27T12:03:00Z"),
+            attempts: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let due = s.due_mail(at("2026-11-27T13:00:00Z"), 10).await.unwrap();
+    assert_eq!(due.iter().map(|m| m.id).collect::<Vec<_>>(), vec![a]);
+    s.set_delivery(
+        a,
+        Delivery::Failed {
+            at: at("2026-11-27T13:00:00Z"),
+            error: "550 no such user".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        s.set_delivery(999_999, Delivery::due(at("2026-11-27T13:00:00Z")))
+            .await,
+        Err(etraq_core::Error::NotFound { .. })
+    ));
+    s.close().await.unwrap();
+    let s = open_in(open, dir.path()).await;
+    let due = s.due_mail(at("2026-11-28T00:00:00Z"), 10).await.unwrap();
+    assert_eq!(due.iter().map(|m| m.id).collect::<Vec<_>>(), vec![b]);
+    assert!(matches!(
+        due[0].delivery,
+        Delivery::Pending { attempts: 1, .. }
+    ));
+    let confirms = s.queued_mail("confirm", 10).await.unwrap();
+    assert_eq!(
+        confirms.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![b, a],
+        "newest first"
+    );
+    assert!(matches!(confirms[1].delivery, Delivery::Failed { .. }));
+    let acks = s.queued_mail("autoreply", 10).await.unwrap();
+    assert!(matches!(
+        acks[0].delivery,
+        Delivery::Sent { attempts: 1, .. }
+    ));
+    s.close().await.unwrap();
+}
