@@ -112,9 +112,11 @@ pub enum CampaignCommand {
     Run(CampaignRunArgs),
     /// Send one rendered copy to an address, not counted (the subject says [test]).
     Test(CampaignTestArgs),
+    /// Have the running `etraq serve` send it, now or `--at` a time.
+    Start(CampaignStartArgs),
     /// Pause a campaign: its sender stops within a second; `resume` and `run` go on.
     Pause(CampaignNameArgs),
-    /// Resume a paused campaign (then `run` sends the rest).
+    /// Resume a paused campaign (a running `etraq serve`, or `run`, sends the rest).
     Resume(CampaignNameArgs),
     /// Cancel a campaign for good: nobody not yet sent to gets it.
     Cancel(CampaignNameArgs),
@@ -155,7 +157,23 @@ pub struct CampaignCreateArgs {
     /// Mails per second (default: campaigns.rate_per_second).
     #[arg(long, value_name = "N")]
     pub rate: Option<u32>,
+    /// Schedule it: a running `etraq serve` starts sending at this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
     /// Print the campaign as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq campaign start`.
+#[derive(Debug, Args)]
+pub struct CampaignStartArgs {
+    /// The campaign's name.
+    pub name: String,
+    /// Start at this time instead of now (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Print JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -192,6 +192,44 @@ impl Context {
     }
 
     /// The log directory.
+    /// Where this installation's campaign mail goes: `campaigns.relay`, else the upstream, else
+    /// (evaluation mode) the Maildir.
+    pub fn campaign_relay(&self, concurrency: u32) -> Result<Arc<dyn etraq_smtp::CampaignRelay>> {
+        let ctx = self;
+        let cfg = &ctx.config;
+        let timeout = std::time::Duration::from_secs(cfg.timeout_secs.max(10));
+        let helo = cfg
+            .local_domains
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "localhost".into());
+        let relay = cfg.campaigns.relay.trim();
+        if let Some((host, port)) = relay.rsplit_once(':') {
+            let port: u16 = port
+                .parse()
+                .map_err(|_| anyhow::anyhow!("campaigns.relay {relay:?} is not host:port"))?;
+            return Ok(Arc::new(etraq_smtp::UpstreamRelay::new(
+                host,
+                port,
+                &helo,
+                concurrency,
+                timeout,
+            )));
+        }
+        if let Some(u) = &cfg.upstream {
+            return Ok(Arc::new(etraq_smtp::UpstreamRelay::new(
+                &u.host,
+                u.port,
+                &helo,
+                concurrency,
+                timeout,
+            )));
+        }
+        Ok(Arc::new(etraq_smtp::MaildirRelay::new(
+            cfg.data_dir()?.join("maildir"),
+        )))
+    }
+
     pub fn logs_dir(&self) -> Result<PathBuf> {
         Ok(crate::logfiles::dir(&self.config.data_dir()?))
     }

@@ -474,3 +474,76 @@ impl SubscriberRow {
         }
     }
 }
+
+/// A campaign as `campaign list|show --json` and `/api/v1/campaigns` show it, with the contract
+/// names (`name, status, owner, lists, template, subject, from, created_at, started_at,
+/// finished_at, recipients, queued, sent, failed, in_doubt, skipped`), plus `send_at` and
+/// `sending` (recipients whose mail is with the relay right now).
+#[derive(Clone, Debug, Serialize)]
+pub struct CampaignView {
+    /// `name`.
+    pub name: String,
+    /// `status`.
+    pub status: &'static str,
+    /// `owner`.
+    pub owner: Option<String>,
+    /// `lists`.
+    pub lists: Vec<String>,
+    /// `template`.
+    pub template: String,
+    /// `subject` (a subject replacing the template's).
+    pub subject: Option<String>,
+    /// `from`.
+    pub from: String,
+    /// `created_at`.
+    pub created_at: Timestamp,
+    /// When a running server starts it (scheduled campaigns).
+    pub send_at: Option<Timestamp>,
+    /// `started_at`.
+    pub started_at: Option<Timestamp>,
+    /// `finished_at`.
+    pub finished_at: Option<Timestamp>,
+    /// `recipients`.
+    pub recipients: u64,
+    /// `queued`.
+    pub queued: u64,
+    /// Being handed to the relay now.
+    pub sending: u64,
+    /// `sent`.
+    pub sent: u64,
+    /// `failed`.
+    pub failed: u64,
+    /// `in_doubt`.
+    pub in_doubt: u64,
+    /// `skipped`.
+    pub skipped: u64,
+}
+
+impl CampaignView {
+    /// The view of a campaign with its recipient counts.
+    pub fn new(
+        c: &crate::campaign::Campaign,
+        n: &crate::campaign::RecipientCounts,
+    ) -> CampaignView {
+        CampaignView {
+            name: c.name.clone(),
+            status: c.status.as_str(),
+            owner: c.owner.as_ref().map(|o| o.to_string()),
+            lists: c.lists.clone(),
+            template: c.template.clone(),
+            subject: c.subject.clone(),
+            from: c.from.clone(),
+            created_at: c.created_at,
+            send_at: c.send_at,
+            started_at: c.started_at,
+            finished_at: c.finished_at,
+            recipients: n.recipients,
+            queued: n.queued,
+            sending: n.sending,
+            sent: n.sent,
+            failed: n.failed,
+            in_doubt: n.in_doubt,
+            skipped: n.skipped,
+        }
+    }
+}

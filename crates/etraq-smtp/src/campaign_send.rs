@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -155,15 +156,34 @@ impl Pacer {
     }
 }
 
-/// Sends a campaign until every recipient has an outcome (or `stop` resolves, leaving the
-/// rest queued). Resumable: run it again after a crash or a stop. `progress` is called after
-/// each recipient with the number done in this run.
+/// Whether a campaign's current lease (if any) belongs to another sender that is still alive,
+/// so this process should leave the campaign alone: a lease that lapsed, that is this
+/// process's own, or whose holder on this host has no process any more, is not in the way.
+pub fn held_by_another(lease: Option<&etraq_core::campaign::Lease>, now: Timestamp) -> bool {
+    let Some(l) = lease else {
+        return false;
+    };
+    let me = crate::server::host_name();
+    if l.expires_at <= now || (l.host == me && l.pid == std::process::id()) {
+        return false;
+    }
+    let gone = l.host == me
+        && Path::new("/proc/self").exists()
+        && !Path::new(&format!("/proc/{}", l.pid)).exists();
+    !gone
+}
+
+/// Sends a campaign until every recipient has an outcome, the campaign is paused or cancelled,
+/// or `stop` turns true (a shutdown: each worker finishes the recipient in hand, records it and
+/// leaves the rest queued). Resumable: run it again after a crash or a stop. `progress` is
+/// called after each recipient with the number done in this run.
 pub async fn run_campaign(
     app: &App,
     name: &str,
     relay: Arc<dyn CampaignRelay>,
     settings: &SendSettings,
     progress: Arc<dyn Fn(u64) + Send + Sync>,
+    stop: Arc<AtomicBool>,
 ) -> Result<RunReport, Error> {
     let who = Actor::admin();
     // One sender at a time, claimed before anything else: a second sender must not turn the
@@ -185,10 +205,7 @@ pub async fn run_campaign(
     {
         // A holder on this host whose process is gone is replaced at once; any other waits
         // for its lease to lapse.
-        let gone = other.host == crate::server::host_name()
-            && Path::new("/proc/self").exists()
-            && !Path::new(&format!("/proc/{}", other.pid)).exists();
-        let again = if gone {
+        let again = if !held_by_another(Some(&other), Timestamp::now()) {
             app.store()
                 .claim_campaign(id, lease(), Some(other.clone()), Timestamp::now())
                 .await?
@@ -220,7 +237,7 @@ pub async fn run_campaign(
             }
         })
     };
-    let result = send_all(app, name, relay, settings, progress).await;
+    let result = send_all(app, name, relay, settings, progress, stop).await;
     renew.abort();
     let release = app.store().release_campaign(id, lease()).await;
     let report = result?;
@@ -234,6 +251,7 @@ async fn send_all(
     relay: Arc<dyn CampaignRelay>,
     settings: &SendSettings,
     progress: Arc<dyn Fn(u64) + Send + Sync>,
+    stop: Arc<AtomicBool>,
 ) -> Result<RunReport, Error> {
     let who = Actor::admin();
     let (mut campaign, found_in_doubt) = app
@@ -249,7 +267,7 @@ async fn send_all(
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..settings.concurrency.max(1) {
-        let (app, relay, renderer, signer, pacer, done, progress) = (
+        let (app, relay, renderer, signer, pacer, done, progress, stop) = (
             app.clone(),
             relay.clone(),
             renderer.clone(),
@@ -257,6 +275,7 @@ async fn send_all(
             pacer.clone(),
             done.clone(),
             progress.clone(),
+            stop.clone(),
         );
         let (c, settings) = (campaign.clone(), settings.clone());
         workers.spawn(async move {
@@ -267,8 +286,15 @@ async fn send_all(
             // Each step records the previous recipient's outcome and takes the next one in
             // one commit; a crash between the relay's answer and that commit leaves the
             // recipient `sending`, which the next run finds in doubt.
-            let mut settled = None;
+            let mut settled: Option<etraq_core::campaign::Recipient> = None;
             loop {
+                if stop.load(Ordering::Relaxed) {
+                    // A shutdown: record the recipient just done and take no other.
+                    if let Some(r) = settled.take() {
+                        app.store().update_recipient(&r).await?;
+                    }
+                    return Ok(());
+                }
                 let Some(mut r) = app.store().settle_and_take(c.id, settled.take()).await? else {
                     return Ok::<(), Error>(());
                 };
@@ -331,7 +357,7 @@ async fn send_all(
                     }
                 }
                 settled = Some(r);
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 progress(n);
             }
         });

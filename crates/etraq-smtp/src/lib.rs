@@ -40,7 +40,9 @@ mod tls;
 mod transport;
 
 pub use campaign_mail::{CampaignMail, format_campaign};
-pub use campaign_send::{CampaignRelay, MaildirRelay, RunReport, UpstreamRelay, run_campaign};
+pub use campaign_send::{
+    CampaignRelay, MaildirRelay, RunReport, UpstreamRelay, held_by_another, run_campaign,
+};
 pub use error::SmtpError;
 pub use outbound::{LettreOutbound, MaildirOutbound};
 pub use probe::{ProbeConfig, TcpProbe};

@@ -529,8 +529,8 @@ impl EscalationStore for SledStore {
 
 #[async_trait]
 impl OutboxStore for SledStore {
-    async fn queue_mail(&self, mail: QueuedMail) -> Result<u64> {
-        self.write(move |inner| inner.transaction(|t| outbox::tx_queue(t, &mail)))
+    async fn queue_mails(&self, mails: Vec<QueuedMail>) -> Result<Vec<u64>> {
+        self.write(move |inner| inner.transaction(|t| outbox::tx_queue(t, &mails)))
             .await
     }
 

@@ -22,11 +22,15 @@ fn tx_put(t: &Tx<'_>, mail: &QueuedMail, old: Option<&QueuedMail>) -> TxResult<(
     Ok(())
 }
 
-pub(crate) fn tx_queue(t: &Tx<'_>, mail: &QueuedMail) -> TxResult<u64> {
-    let mut mail = mail.clone();
-    mail.id = t[T::Mailq].generate_id()? + 1;
-    tx_put(t, &mail, None)?;
-    Ok(mail.id)
+pub(crate) fn tx_queue(t: &Tx<'_>, mails: &[QueuedMail]) -> TxResult<Vec<u64>> {
+    let mut ids = Vec::with_capacity(mails.len());
+    for mail in mails {
+        let mut mail = mail.clone();
+        mail.id = t[T::Mailq].generate_id()? + 1;
+        tx_put(t, &mail, None)?;
+        ids.push(mail.id);
+    }
+    Ok(ids)
 }
 
 pub(crate) fn tx_set_delivery(t: &Tx<'_>, id: u64, delivery: &Delivery) -> TxResult<()> {

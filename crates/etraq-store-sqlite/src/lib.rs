@@ -334,12 +334,12 @@ impl SqliteStore {
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
-    async fn queue_mail(&self, mail: QueuedMail) -> Result<u64> {
+    async fn queue_mails(&self, mails: Vec<QueuedMail>) -> Result<Vec<u64>> {
         match self
-            .write(WriteOp::Outbox(Box::new(outbox::Op::Queue(mail))))
+            .write(WriteOp::Outbox(Box::new(outbox::Op::Queue(mails))))
             .await?
         {
-            WriteOut::First(id) => Ok(id),
+            WriteOut::Seqs(ids) => Ok(ids),
             _ => Err(unexpected()),
         }
     }

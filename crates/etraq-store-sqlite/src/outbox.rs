@@ -10,7 +10,7 @@ use crate::error::{Ctx, from_json, to_json};
 
 /// An outbox write.
 pub(crate) enum Op {
-    Queue(QueuedMail),
+    Queue(Vec<QueuedMail>),
     SetDelivery(u64, Delivery),
 }
 
@@ -21,21 +21,25 @@ fn due(d: &Delivery) -> (bool, Option<i64>) {
     }
 }
 
-/// Runs an outbox write inside the writer's transaction; answers the id it concerns.
-pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<u64, Error> {
+/// Runs an outbox write inside the writer's transaction; answers the ids it concerns.
+pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Vec<u64>, Error> {
     match op {
-        Op::Queue(mail) => {
-            let (pending, next) = due(&mail.delivery);
-            let data = to_json("outbox", mail)?;
-            let id: i64 = tx
-                .prepare_cached(
-                    "INSERT INTO outbox(kind, pending, next_attempt_at, data) VALUES (?1, ?2, ?3, ?4) RETURNING id",
-                )
-                .and_then(|mut s| {
-                    s.query_row(params![mail.kind, pending, next, data], |r| r.get(0))
-                })
-                .ctx("queueing a message")?;
-            Ok(id as u64)
+        Op::Queue(mails) => {
+            let mut ids = Vec::with_capacity(mails.len());
+            for mail in mails {
+                let (pending, next) = due(&mail.delivery);
+                let data = to_json("outbox", mail)?;
+                let id: i64 = tx
+                    .prepare_cached(
+                        "INSERT INTO outbox(kind, pending, next_attempt_at, data) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![mail.kind, pending, next, data], |r| r.get(0))
+                    })
+                    .ctx("queueing a message")?;
+                ids.push(id as u64);
+            }
+            Ok(ids)
         }
         Op::SetDelivery(id, delivery) => {
             let data: Option<String> = {
@@ -60,7 +64,7 @@ pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<u64, Error> {
             )
             .and_then(|mut s| s.execute(params![pending, next, data, *id as i64]))
             .ctx("updating a queued message")?;
-            Ok(*id)
+            Ok(vec![*id])
         }
     }
 }

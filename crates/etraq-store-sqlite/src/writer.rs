@@ -212,7 +212,7 @@ fn execute(tx: &Connection, op: &WriteOp) -> Result<WriteOut, Error> {
     match op {
         WriteOp::Reserve(count) => reserve(tx, *count).map(WriteOut::First),
         WriteOp::Campaign(op) => crate::campaign::execute(tx, op).map(WriteOut::Campaign),
-        WriteOp::Outbox(op) => crate::outbox::execute(tx, op).map(WriteOut::First),
+        WriteOp::Outbox(op) => crate::outbox::execute(tx, op).map(WriteOut::Seqs),
         WriteOp::Apply(batch) => {
             let mut seqs = Vec::with_capacity(batch.len());
             for cs in batch {

@@ -353,6 +353,7 @@ fn campaign(name: &str) -> etraq_core::campaign::Campaign {
         rate: None,
         status: etraq_core::campaign::CampaignStatus::Draft,
         created_at: t(0),
+        send_at: Some(t(0)),
         started_at: None,
         finished_at: None,
         lease: None,

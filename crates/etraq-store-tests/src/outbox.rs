@@ -31,30 +31,24 @@ fn queued(kind: &str, to: &str, due: &str) -> QueuedMail {
 pub async fn outbox_queues_and_reschedules(open: Opener) {
     let dir = temp_dir();
     let s = open_in(open, dir.path()).await;
-    let a = s
-        .queue_mail(queued(
-            "confirm",
-            "ann@customer.example",
-            "2026-11-27T12:05:00Z",
-        ))
+    // Two in one transaction, one alone.
+    let ids = s
+        .queue_mails(vec![
+            queued("confirm", "ann@customer.example", "2026-11-27T12:05:00Z"),
+            queued("confirm", "bob@customer.example", "2026-11-27T12:01:00Z"),
+        ])
         .await
         .unwrap();
-    let b = s
-        .queue_mail(queued(
-            "confirm",
-            "bob@customer.example",
-            "2026-11-27T12:01:00Z",
-        ))
-        .await
-        .unwrap();
+    assert_eq!(ids.len(), 2);
+    let (a, b) = (ids[0], ids[1]);
     let c = s
-        .queue_mail(queued(
+        .queue_mails(vec![queued(
             "autoreply",
             "cid@customer.example",
             "2026-11-27T12:02:00Z",
-        ))
+        )])
         .await
-        .unwrap();
+        .unwrap()[0];
     assert!(a != b && b != c && a != c, "distinct ids");
     let due = s.due_mail(at("2026-11-27T12:03:00Z"), 10).await.unwrap();
     assert_eq!(

@@ -86,6 +86,35 @@ pub async fn limit_headers(req: Request<Body>, next: Next) -> Response {
     next.run(req).await
 }
 
+/// Whether a path is one of the public endpoints mail recipients reach without signing in.
+pub fn is_public_endpoint(path: &str) -> bool {
+    path == "/s" || ["/u/", "/s/", "/t/"].iter().any(|p| path.starts_with(p))
+}
+
+/// Rate-limits the public endpoints per client address (`web.public_rate_per_ip`): 429 with
+/// `Retry-After` past it.
+pub async fn public_rate(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::state::AppState>>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
+    if is_public_endpoint(req.uri().path())
+        && let Some(info) = req.extensions().get::<ConnInfo>()
+        && let Err(wait) = state.public_request(info.peer.ip())
+    {
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests from your address; try again shortly",
+        )
+            .into_response();
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    next.run(req).await
+}
+
 /// Refuses cross-site state changes (see [`crate::csrf`]).
 pub async fn csrf(req: Request<Body>, next: Next) -> Response {
     if let Err(why) = crate::csrf::check(req.method(), req.headers()) {

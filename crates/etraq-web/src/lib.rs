@@ -39,6 +39,7 @@ mod http;
 mod openapi;
 mod pages;
 mod parse;
+mod public_rate;
 mod routes;
 mod state;
 mod throttle;
@@ -103,6 +104,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/assets/app.js", get(assets::script))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(http::csrf))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::public_rate,
+        ))
         .layer(DefaultBodyLimit::max(http::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(http::limit_headers))
         // Outside the refusals above, so theirs become JSON under /api/ and pages elsewhere.

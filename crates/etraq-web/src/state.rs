@@ -61,6 +61,7 @@ pub struct AppState {
     /// Cookies get `Secure` (the console is served over TLS).
     pub secure_cookies: bool,
     throttle: Mutex<Throttle>,
+    public_rate: Mutex<crate::public_rate::PublicRate>,
     stats: Mutex<Option<(Instant, StoreStats)>>,
     /// Serialises configuration saves (read, edit, write, apply).
     pub config_lock: tokio::sync::Mutex<()>,
@@ -79,9 +80,22 @@ impl AppState {
             server: deps.server,
             secure_cookies: deps.tls,
             throttle: Mutex::new(throttle),
+            public_rate: Mutex::new(crate::public_rate::PublicRate::new(
+                cfg.web.public_rate_per_ip,
+            )),
             stats: Mutex::new(None),
             config_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Whether a public request from `ip` may go on now (see [`crate::public_rate`]); the
+    /// seconds to wait otherwise.
+    pub fn public_request(&self, ip: std::net::IpAddr) -> Result<(), u64> {
+        let now = jiff::Timestamp::now().as_microsecond() as f64 / 1e6;
+        match self.public_rate.lock() {
+            Ok(mut r) => r.check(ip, now).map_err(|w| w.ceil().max(1.0) as u64),
+            Err(_) => Ok(()),
+        }
     }
 
     /// The configuration now.

@@ -57,14 +57,25 @@ async fn team() -> (Console, String, String) {
 async fn every_page_and_api_route_refuses_the_anonymous() {
     let (c, a, _) = team().await;
     let anon = c.anonymous();
-    let routes = etraq_web::routes();
+    let routes = etraq_web::routes_with_access();
     assert!(routes.len() > 40, "{routes:?}");
-    for (method, path) in routes {
-        if path == "/login" || path == "/" || path == "/reports" {
-            continue;
-        }
-        if path.starts_with("/u/") {
-            // Public by design: the signed token is the authority (tests/unsubscribe.rs).
+    // Public by design, and only these: the sign-in page, and the pages mail recipients reach
+    // without an account, where a signed token or a public list is the authority
+    // (tests/unsubscribe.rs, tests/subscribe.rs).
+    let mut public: Vec<&str> = routes
+        .iter()
+        .filter(|(_, _, access)| *access == etraq_web::Access::Public)
+        .map(|(_, p, _)| *p)
+        .collect();
+    public.sort();
+    public.dedup();
+    assert_eq!(
+        public,
+        ["/", "/login", "/s", "/s/confirm/{token}", "/s/{list}", "/u/{token}"],
+        "a new public route must be a deliberate decision"
+    );
+    for (method, path, access) in routes {
+        if access == etraq_web::Access::Public || path == "/reports" {
             continue;
         }
         let url = concrete(path, &a);

@@ -191,13 +191,20 @@ async fn subscriber_command(app: &App, ctx: &Context, cmd: SubscriberCommand) ->
                 attribs,
             };
             let email = input.email.clone();
-            let outcome = app
+            let (outcome, confirmation) = app
                 .add_subscriber(&who, &a.list, input, a.confirmed, now)
                 .await?;
             if a.json {
-                out.line(serde_json::json!({ "email": email, "outcome": outcome }).to_string())?;
+                out.line(
+                    serde_json::json!({ "email": email, "outcome": outcome, "confirmation_queued": confirmation })
+                        .to_string(),
+                )?;
             } else {
                 out.line(match outcome {
+                    MergeOutcome::Imported if confirmation => format!(
+                        "{email} added to {} as unconfirmed; a confirmation mail is queued (etraq serve sends it)",
+                        a.list
+                    ),
                     MergeOutcome::Imported => format!("{email} added to {}", a.list),
                     MergeOutcome::Updated => format!("{email} was on {} already; updated", a.list),
                     MergeOutcome::Skipped => format!(
@@ -452,6 +459,12 @@ async fn import(
             "{}: {} imported, {} updated, {} skipped, {} refused",
             a.list, report.imported, report.updated, report.skipped, report.error_count
         ))?;
+        if report.confirmations > 0 {
+            out.line(format!(
+                "  {} confirmation mails queued: the new members stay unconfirmed until they follow their link (etraq serve sends the mails)",
+                report.confirmations
+            ))?;
+        }
         for e in &report.errors {
             out.line(format!("  line {}: {}", e.line, e.reason))?;
         }

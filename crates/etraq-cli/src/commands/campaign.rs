@@ -8,12 +8,12 @@ use anyhow::{Result, anyhow};
 use etraq_core::access::Actor;
 use etraq_core::campaign::{Campaign, RecipientCounts, RecipientState};
 use etraq_core::service::{App, CampaignAction, CampaignDraft, SendSettings};
-use etraq_smtp::{CampaignRelay, MaildirRelay, UpstreamRelay};
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::Timestamp;
 
 use crate::cli::{CampaignCommand, CampaignNameArgs};
-use crate::commands::parse_address;
+use crate::commands::{parse_address, parse_time};
 use crate::context::Context;
 use crate::out::{JsonArray, Out};
 use crate::render::{table, time};
@@ -28,60 +28,7 @@ pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<()> {
 
 /// The contract JSON of a campaign (the fields known so far; tracking adds the rest).
 fn campaign_json(c: &Campaign, n: &RecipientCounts) -> serde_json::Value {
-    serde_json::json!({
-        "name": c.name,
-        "status": c.status.as_str(),
-        "owner": c.owner,
-        "lists": c.lists,
-        "template": c.template,
-        "subject": c.subject,
-        "from": c.from,
-        "created_at": c.created_at,
-        "started_at": c.started_at,
-        "finished_at": c.finished_at,
-        "recipients": n.recipients,
-        "queued": n.queued,
-        "sending": n.sending,
-        "sent": n.sent,
-        "failed": n.failed,
-        "in_doubt": n.in_doubt,
-        "skipped": n.skipped,
-    })
-}
-
-/// Where this installation's campaign mail goes: `campaigns.relay`, else the upstream, else
-/// (evaluation mode) the Maildir.
-fn relay(ctx: &Context, concurrency: u32) -> Result<Arc<dyn CampaignRelay>> {
-    let cfg = &ctx.config;
-    let timeout = Duration::from_secs(cfg.timeout_secs.max(10));
-    let helo = cfg
-        .local_domains
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "localhost".into());
-    let relay = cfg.campaigns.relay.trim();
-    if let Some((host, port)) = relay.rsplit_once(':') {
-        let port: u16 = port
-            .parse()
-            .map_err(|_| anyhow!("campaigns.relay {relay:?} is not host:port"))?;
-        return Ok(Arc::new(UpstreamRelay::new(
-            host,
-            port,
-            &helo,
-            concurrency,
-            timeout,
-        )));
-    }
-    if let Some(u) = &cfg.upstream {
-        return Ok(Arc::new(UpstreamRelay::new(
-            &u.host,
-            u.port,
-            &helo,
-            concurrency,
-            timeout,
-        )));
-    }
-    Ok(Arc::new(MaildirRelay::new(cfg.data_dir()?.join("maildir"))))
+    serde_json::to_value(etraq_core::views::CampaignView::new(c, n)).unwrap_or_default()
 }
 
 async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
@@ -103,24 +50,33 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
                     .transpose()?,
                 segment: a.segment,
                 rate: a.rate,
+                send_at: a.at.as_deref().map(|t| parse_time("--at", t)).transpose()?,
             };
             let c = app.create_campaign(&who, draft, Timestamp::now()).await?;
             if a.json {
                 let n = app.store().recipient_counts(c.id).await?;
                 out.line(serde_json::to_string_pretty(&campaign_json(&c, &n))?)?;
-            } else {
+            } else if let Some(at) = c.send_at {
                 out.line(format!(
-                    "campaign {:?} created (template {}, lists {}); send it with: etraq campaign run {:?}",
+                    "campaign {:?} created (template {}, lists {}), scheduled: a running etraq serve sends it at {at}",
                     c.name,
                     c.template,
                     c.lists.join(", "),
+                ))?;
+            } else {
+                out.line(format!(
+                    "campaign {:?} created (template {}, lists {}); send it with: etraq campaign start {:?} (a running etraq serve sends it) or etraq campaign run {:?}",
+                    c.name,
+                    c.template,
+                    c.lists.join(", "),
+                    c.name,
                     c.name
                 ))?;
             }
         }
         CampaignCommand::Run(a) => {
             let settings = SendSettings::from_config(&ctx.config);
-            let relay = relay(ctx, settings.concurrency)?;
+            let relay = ctx.campaign_relay(settings.concurrency)?;
             let c = app.campaign(&who, &a.name).await?;
             let total = app.store().recipient_counts(c.id).await?;
             let bar = (!a.json && console::Term::stderr().is_term()).then(|| {
@@ -142,7 +98,22 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
                     b.set_position(n);
                 }
             });
-            let report = etraq_smtp::run_campaign(app, &a.name, relay, &settings, progress).await;
+            // Ctrl-C (or SIGTERM) stops the sender cleanly: each worker records the recipient
+            // in hand and takes no other, so nobody is left in doubt; run again to resume.
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let on_signal = {
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    crate::commands::interrupted().await;
+                    tracing::warn!("stopping the campaign sender: finishing the mail in hand");
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                })
+            };
+            let report =
+                etraq_smtp::run_campaign(app, &a.name, relay, &settings, progress, stop.clone())
+                    .await;
+            on_signal.abort();
+            let interrupted = stop.load(std::sync::atomic::Ordering::Relaxed);
             if let Some(b) = &bar {
                 b.finish_and_clear();
             }
@@ -174,6 +145,13 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
                     n.recipients
                 ))?;
             }
+            if interrupted {
+                eprintln!(
+                    "etraq: stopped by a signal; every recipient in hand was recorded. Run `etraq campaign run {:?}` again to send the rest.",
+                    c.name
+                );
+                return Err(crate::commands::Interrupted.into());
+            }
         }
         CampaignCommand::Test(a) => {
             let settings = SendSettings::from_config(&ctx.config);
@@ -189,7 +167,11 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
                 headers: &mail.headers,
             })
             .map_err(|e| anyhow!("cannot format the test mail: {e}"))?;
-            match relay(ctx, 1)?.send(&mail.mail_from, &mail.to, bytes).await {
+            match ctx
+                .campaign_relay(1)?
+                .send(&mail.mail_from, &mail.to, bytes)
+                .await
+            {
                 etraq_core::campaign::SendOutcome::Accepted => {
                     out.line(format!("a test copy of {:?} went to {to}", a.name))?;
                 }
@@ -200,6 +182,14 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
                     ));
                 }
             }
+        }
+        CampaignCommand::Start(a) => {
+            let at = a.at.as_deref().map(|t| parse_time("--at", t)).transpose()?;
+            let args = CampaignNameArgs {
+                name: a.name,
+                json: a.json,
+            };
+            control(app, &mut out, &args, CampaignAction::Start { at }).await?
         }
         CampaignCommand::Pause(a) => control(app, &mut out, &a, CampaignAction::Pause).await?,
         CampaignCommand::Resume(a) => control(app, &mut out, &a, CampaignAction::Resume).await?,
@@ -328,6 +318,11 @@ async fn control(
     if a.json {
         let n = app.store().recipient_counts(c.id).await?;
         out.line(serde_json::to_string_pretty(&campaign_json(&c, &n))?)?;
+    } else if let (CampaignAction::Start { .. }, Some(at)) = (action, c.send_at) {
+        out.line(format!(
+            "campaign {:?} is scheduled for {at}; a running etraq serve sends it then (etraq campaign show {:?} follows it)",
+            c.name, c.name
+        ))?;
     } else {
         out.line(format!("campaign {:?} is {}", c.name, c.status.as_str()))?;
     }

@@ -102,3 +102,26 @@ pub fn parse_time(flag: &str, s: &str) -> Result<jiff::Timestamp> {
 pub fn parse_address(flag: &str, s: &str) -> Result<etraq_core::EmailAddress> {
     etraq_core::EmailAddress::parse(s).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
 }
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -108,7 +108,7 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
 
     let (tx, rx) = tokio::sync::watch::channel(false);
     let signals = tokio::spawn(async move {
-        wait_for_signal().await;
+        crate::commands::interrupted().await;
         tracing::info!("shutdown requested; finishing sessions in flight");
         let _ = tx.send(true);
     });
@@ -146,6 +146,14 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
     }
 
     let notify = Arc::new(tokio::sync::Notify::new());
+    // Awaited at shutdown rather than aborted: its senders record the mail in hand first.
+    let campaigns = tokio::spawn(campaign_loop(
+        ctx.clone_for_tasks(),
+        store.clone(),
+        tracker.clone(),
+        live.clone(),
+        rx.clone(),
+    ));
     let background = [
         tokio::spawn(escalation_loop(
             ctx.clone_for_tasks(),
@@ -181,6 +189,12 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         Ok(Err(e)) => tracing::error!(error = %e, "the console stopped with an error"),
         Err(e) => tracing::error!(error = %e, "the console task failed"),
         Ok(Ok(())) => {}
+    }
+    if tokio::time::timeout(Duration::from_secs(15), campaigns)
+        .await
+        .is_err()
+    {
+        tracing::warn!("campaign senders did not stop in time");
     }
     for task in background {
         task.abort();
@@ -241,8 +255,9 @@ async fn escalation_loop(
     }
 }
 
-/// Mails alerts from the outbox: after each cycle that raised some, and every 30 seconds for
-/// retries.
+/// Mails the outbox (alerts, confirmation mails): after each cycle that raised alerts, and
+/// every 2 seconds, so a confirmation mail leaves moments after someone subscribes. Each pass is
+/// two index reads when there is nothing to send.
 async fn notifier_loop(
     notifier: etraq_core::service::Notifier,
     services: Services,
@@ -267,8 +282,93 @@ async fn notifier_loop(
         }
         tokio::select! {
             _ = notify.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Sends campaigns: every second it looks for campaigns that are `running` (started, resumed,
+/// or left running by a process that died) or `scheduled` for now, and runs a sender for each
+/// one that no live sender holds. Pause and cancel stop a sender within a second; the lease in
+/// the campaign record keeps a `campaign run` elsewhere and this loop from sending one campaign
+/// twice.
+async fn campaign_loop(
+    ctx: Context,
+    store: Arc<dyn etraq_core::Store>,
+    tracker: Arc<etraq_core::Tracker>,
+    live: LiveConfig,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let logs = ctx.logs_dir().unwrap_or_default();
+    let app = etraq_core::service::App::new(store, tracker, live, logs);
+    let halt = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut running: std::collections::HashMap<u64, tokio::task::JoinHandle<()>> =
+        std::collections::HashMap::new();
+    loop {
+        running.retain(|_, h| !h.is_finished());
+        let now = jiff::Timestamp::now();
+        match app.campaigns_due(now).await {
+            Ok(due) => {
+                for c in due {
+                    if running.contains_key(&c.id)
+                        || etraq_smtp::held_by_another(c.lease.as_ref(), now)
+                    {
+                        continue;
+                    }
+                    let settings = etraq_core::service::SendSettings::from_config(&app.config());
+                    let relay = match ctx.campaign_relay(settings.concurrency) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::error!(campaign = %c.name, error = %e, "cannot send the campaign");
+                            continue;
+                        }
+                    };
+                    let (app, halt) = (app.clone(), halt.clone());
+                    tracing::info!(campaign = %c.name, "sending campaign");
+                    running.insert(
+                        c.id,
+                        tokio::spawn(async move {
+                            let progress: Arc<dyn Fn(u64) + Send + Sync> = Arc::new(|_| {});
+                            match etraq_smtp::run_campaign(
+                                &app, &c.name, relay, &settings, progress, halt,
+                            )
+                            .await
+                            {
+                                Ok(r) if r.finished => tracing::info!(
+                                    campaign = %c.name,
+                                    sent = r.counts.sent,
+                                    failed = r.counts.failed,
+                                    in_doubt = r.counts.in_doubt,
+                                    skipped = r.counts.skipped,
+                                    "campaign finished"
+                                ),
+                                Ok(r) => tracing::info!(
+                                    campaign = %c.name,
+                                    queued = r.counts.queued,
+                                    "campaign sender stopped (paused or cancelled)"
+                                ),
+                                Err(e) => tracing::warn!(campaign = %c.name, error = %e, "campaign sender stopped; it is tried again"),
+                            }
+                        }),
+                    );
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the campaigns"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    // A shutdown: each sender finishes and records the recipient in hand, within a grace
+    // period; one still waiting on a slow relay after it is aborted, and its recipient is
+    // found in doubt at the next start, exactly as after a crash.
+    halt.store(true, std::sync::atomic::Ordering::Relaxed);
+    let grace = tokio::time::Instant::now() + Duration::from_secs(10);
+    for (_, mut h) in running {
+        if tokio::time::timeout_at(grace, &mut h).await.is_err() {
+            h.abort();
         }
     }
 }
@@ -289,27 +389,5 @@ async fn retention_loop(
             _ = tokio::time::sleep(Duration::from_secs(86_400)) => {}
             _ = stop.changed() => return,
         }
-    }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -3,6 +3,7 @@
 //! rendered in a sandbox. Sending and tracking build on these.
 
 mod audience;
+mod confirm;
 mod import;
 mod run;
 mod store;
@@ -14,6 +15,7 @@ pub use audience::{
     MemberStatus, Membership, MergeOutcome, OptIn, Subscriber, SubscriberInput, check_list_name,
     is_blocked, list_key, receiving_list,
 };
+pub use confirm::confirmation_message;
 pub use import::{CsvRows, MAX_COLUMNS, MAX_FIELD_BYTES, Row, RowError, write_csv};
 pub use run::{
     Campaign, CampaignStatus, LEASE_SECONDS, Lease, MAX_ATTEMPTS, MAX_CAMPAIGN_NAME, Recipient,
@@ -26,4 +28,4 @@ pub use template::{
     SubscriberFields, TEXT_WIDTH, Template, TemplateError, TemplateKind, builtin_templates,
     check_template_name,
 };
-pub use token::{Signer, TAG_BYTES, Token, TokenKind, new_secret, random_hex};
+pub use token::{Signer, TAG_BYTES, Token, TokenKind, list_tag, new_secret, random_hex};

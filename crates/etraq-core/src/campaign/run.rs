@@ -73,6 +73,9 @@ pub struct Campaign {
     pub status: CampaignStatus,
     /// When it was created.
     pub created_at: Timestamp,
+    /// When a running `etraq serve` is to start sending it (`scheduled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<Timestamp>,
     /// When its recipients were frozen.
     pub started_at: Option<Timestamp>,
     /// When the last recipient got an outcome.

@@ -28,6 +28,9 @@ pub enum TokenKind {
     Bounce,
     /// The view-in-browser page.
     View,
+    /// A double opt-in confirmation link: `campaign` is the list's [`list_tag`], `recipient`
+    /// the subscriber's id.
+    Confirm,
 }
 
 impl TokenKind {
@@ -38,6 +41,7 @@ impl TokenKind {
             TokenKind::Unsubscribe => 3,
             TokenKind::Bounce => 4,
             TokenKind::View => 5,
+            TokenKind::Confirm => 6,
         }
     }
 
@@ -48,6 +52,7 @@ impl TokenKind {
             3 => TokenKind::Unsubscribe,
             4 => TokenKind::Bounce,
             5 => TokenKind::View,
+            6 => TokenKind::Confirm,
             _ => return None,
         })
     }
@@ -130,6 +135,17 @@ impl Signer {
             link: u16::from_be_bytes([body[17], body[18]]),
         })
     }
+}
+
+/// A list's number in a token: the first 8 bytes of the SHA-256 of its key (its lower-case
+/// name). Lists are few, so the list a token names is found by comparing tags; a renamed list
+/// is a new list, and its old links stop working.
+pub fn list_tag(list_key: &str) -> u64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(list_key.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(b)
 }
 
 /// A new random secret (32 bytes from the operating system).

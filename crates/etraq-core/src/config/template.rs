@@ -68,6 +68,8 @@ local_domains = [{domains}]
 # remember_lifetime = "30d"  # a sign-in with "remember me"
 # login_attempts = 5      # failed sign-ins per account within login_window before 429
 # login_window = "15m"
+# public_rate_per_ip = 20 # requests/s per client address to the public pages (unsubscribe,
+#                         # subscribe); bursts of 5x; past it 429
 
 [logs]
 # retention_days = 30     # log files older than this are deleted; 0 keeps them

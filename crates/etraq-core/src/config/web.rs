@@ -29,6 +29,9 @@ pub struct WebConfig {
     pub login_attempts: u32,
     /// The window of `login_attempts`.
     pub login_window: HumanDuration,
+    /// Requests per second each client address may make to the public endpoints (unsubscribe,
+    /// subscribe, and later tracking), with bursts of five times as many; past it, 429.
+    pub public_rate_per_ip: u32,
 }
 
 impl Default for WebConfig {
@@ -42,6 +45,7 @@ impl Default for WebConfig {
             remember_lifetime: HumanDuration::from_secs(30 * 86_400),
             login_attempts: 5,
             login_window: HumanDuration::from_secs(15 * 60),
+            public_rate_per_ip: 20,
         }
     }
 }
@@ -70,6 +74,9 @@ impl WebConfig {
         }
         if self.login_attempts == 0 {
             return bad("login_attempts", "must be at least 1");
+        }
+        if self.public_rate_per_ip == 0 {
+            return bad("public_rate_per_ip", "must be at least 1");
         }
         if self.login_window.as_secs() == 0 {
             return bad("login_window", "must be longer than 0");

@@ -98,8 +98,9 @@ pub struct QueuedMail {
 /// The outbox's part of the [`Store`](crate::store::Store). Object-safe.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Stores a message (its `id` is assigned) durably and returns the id.
-    async fn queue_mail(&self, mail: QueuedMail) -> Result<u64>;
+    /// Stores messages (their `id`s are assigned) durably, in one transaction, and returns
+    /// the ids in order.
+    async fn queue_mails(&self, mails: Vec<QueuedMail>) -> Result<Vec<u64>>;
 
     /// Pending messages due at `now`, earliest due first, at most `limit`.
     async fn due_mail(&self, now: Timestamp, limit: usize) -> Result<Vec<QueuedMail>>;

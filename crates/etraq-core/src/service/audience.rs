@@ -69,6 +69,9 @@ pub struct ImportReport {
     pub errors: Vec<RowError>,
     /// All refused rows, including those beyond the listed ones.
     pub error_count: u64,
+    /// Confirmation mails queued (new members of a double opt-in list imported without
+    /// `--confirmed`).
+    pub confirmations: u64,
 }
 
 impl ImportReport {
@@ -279,7 +282,9 @@ impl App {
     }
 
     /// Adds one address to a list (supervisors). `confirmed` vouches for consent on a double
-    /// opt-in list.
+    /// opt-in list; without it a new member of such a list is `unconfirmed` and is sent a
+    /// confirmation mail (through the outbox). Returns the outcome and whether a confirmation
+    /// mail was queued.
     pub async fn add_subscriber(
         &self,
         who: &Actor,
@@ -287,17 +292,25 @@ impl App {
         input: SubscriberInput,
         confirmed: bool,
         now: Timestamp,
-    ) -> Result<MergeOutcome> {
+    ) -> Result<(MergeOutcome, bool)> {
         who.require_supervisor()?;
         check_attribs(&input)?;
+        let email = input.email.clone();
         let out = self
             .store
             .merge_subscribers(list, confirmed, vec![input], now)
             .await
             .map_err(|e| list_missing(e, list))?;
-        out.into_iter()
+        let outcome = out
+            .into_iter()
             .next()
-            .ok_or_else(|| Error::Internal("no outcome for a merge".into()))
+            .ok_or_else(|| Error::Internal("no outcome for a merge".into()))?;
+        let queued = if outcome == MergeOutcome::Imported && !confirmed {
+            self.confirm_new_members(list, &[email], now).await? > 0
+        } else {
+            false
+        };
+        Ok((outcome, queued))
     }
 
     /// Merges one batch of import rows into a list (supervisors), adding to `report`. The
@@ -331,13 +344,21 @@ impl App {
             self.list_record(list).await?;
             return Ok(());
         }
+        let emails: Vec<EmailAddress> = inputs.iter().map(|i| i.email.clone()).collect();
         let outcomes = self
             .store
             .merge_subscribers(list, confirmed, inputs, now)
             .await
             .map_err(|e| list_missing(e, list))?;
-        for o in outcomes {
+        let mut joined = Vec::new();
+        for (o, e) in outcomes.into_iter().zip(emails) {
             report.count(o);
+            if o == MergeOutcome::Imported {
+                joined.push(e);
+            }
+        }
+        if !confirmed {
+            report.confirmations += self.confirm_new_members(list, &joined, now).await?;
         }
         Ok(())
     }

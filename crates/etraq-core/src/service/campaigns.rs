@@ -42,6 +42,8 @@ pub struct CampaignDraft {
     pub segment: Option<String>,
     /// Mails per second.
     pub rate: Option<u32>,
+    /// Schedule it: a running `etraq serve` starts sending at this time (`--at`).
+    pub send_at: Option<Timestamp>,
 }
 
 /// Where a campaign's links and return paths point, from `[campaigns]` with its defaults
@@ -258,8 +260,13 @@ impl App {
             reply_to: draft.reply_to,
             segment: draft.segment,
             rate: draft.rate,
-            status: CampaignStatus::Draft,
+            status: if draft.send_at.is_some() {
+                CampaignStatus::Scheduled
+            } else {
+                CampaignStatus::Draft
+            },
             created_at: now,
+            send_at: draft.send_at,
             started_at: None,
             finished_at: None,
             lease: None,
@@ -369,6 +376,19 @@ impl App {
         who.require_supervisor()?;
         let mut c = self.campaign(who, name).await?;
         let next = match (action, c.status) {
+            (CampaignAction::Start { at }, CampaignStatus::Draft | CampaignStatus::Scheduled) => {
+                c.send_at = Some(at.unwrap_or(now));
+                CampaignStatus::Scheduled
+            }
+            (CampaignAction::Start { .. }, CampaignStatus::Paused) => {
+                return Err(Error::InvalidField {
+                    field: "name",
+                    reason: format!(
+                        "the campaign {:?} is paused; resume it (etraq campaign resume)",
+                        c.name
+                    ),
+                });
+            }
             (CampaignAction::Pause, CampaignStatus::Running) => CampaignStatus::Paused,
             (CampaignAction::Resume, CampaignStatus::Paused) => CampaignStatus::Running,
             (
@@ -396,6 +416,22 @@ impl App {
         }
         self.store.save_campaign(&c).await?;
         Ok(c)
+    }
+
+    /// The campaigns a running `etraq serve` should be sending at `now`: `running` ones (the
+    /// sender's lease keeps two senders apart) and `scheduled` ones whose time has come.
+    pub async fn campaigns_due(&self, now: Timestamp) -> Result<Vec<Campaign>> {
+        Ok(self
+            .store
+            .list_campaigns()
+            .await?
+            .into_iter()
+            .filter(|c| match c.status {
+                CampaignStatus::Running => true,
+                CampaignStatus::Scheduled => c.send_at.is_none_or(|t| t <= now),
+                _ => false,
+            })
+            .collect())
     }
 
     /// Marks a running campaign finished when nobody is left queued or sending.
@@ -554,9 +590,14 @@ impl App {
     }
 }
 
-/// What `campaign pause|resume|cancel` asks.
+/// What `campaign start|pause|resume|cancel` asks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CampaignAction {
+    /// Have a running `etraq serve` send it, now or at a time (`scheduled`).
+    Start {
+        /// When; `None`: now.
+        at: Option<Timestamp>,
+    },
     /// Stop taking recipients, resumably.
     Pause,
     /// Go on after a pause.
@@ -568,6 +609,7 @@ pub enum CampaignAction {
 impl CampaignAction {
     fn done(self) -> &'static str {
         match self {
+            CampaignAction::Start { .. } => "started",
             CampaignAction::Pause => "paused",
             CampaignAction::Resume => "resumed",
             CampaignAction::Cancel => "cancelled",

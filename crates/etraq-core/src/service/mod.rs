@@ -15,6 +15,7 @@ mod mails;
 mod queries;
 mod reports;
 mod stats;
+mod subscribe;
 mod templates;
 mod users;
 
@@ -31,5 +32,6 @@ pub use drs::{DrFilter, DrPage, MAX_THREAD, PageRequest};
 pub use escalate::{CycleReport, Escalator, Notifier, NotifyReport};
 pub use queries::UnrepliedQuery;
 pub use stats::{DurationStats, UserResponses, VolumeDay, response_times, volume_by_day};
+pub use subscribe::{CONFIRM_KIND, ConfirmTarget, Subscribed};
 pub use templates::Preview;
 pub use users::{MAX_NAME_CHARS, user_problems};

@@ -9,6 +9,7 @@ pub(crate) mod logs;
 pub(crate) mod mail;
 pub(crate) mod reports;
 pub(crate) mod status;
+pub(crate) mod subscribe;
 pub(crate) mod unsubscribe;
 pub(crate) mod users;
 
@@ -33,6 +34,12 @@ pub fn router() -> Vec<Group> {
             .get_post(
                 "/u/{token}",
                 get(unsubscribe::page).post(unsubscribe::unsubscribe),
+            )
+            .get("/s", get(subscribe::index))
+            .get_post("/s/{list}", get(subscribe::form).post(subscribe::subscribe))
+            .get_post(
+                "/s/confirm/{token}",
+                get(subscribe::confirm_page).post(subscribe::confirm),
             )
             .finish(),
         Routes::new(Access::Signed)
