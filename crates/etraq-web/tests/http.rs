@@ -71,7 +71,14 @@ async fn every_page_and_api_route_refuses_the_anonymous() {
     public.dedup();
     assert_eq!(
         public,
-        ["/", "/login", "/s", "/s/confirm/{token}", "/s/{list}", "/u/{token}"],
+        [
+            "/",
+            "/login",
+            "/s",
+            "/s/confirm/{token}",
+            "/s/{list}",
+            "/u/{token}"
+        ],
         "a new public route must be a deliberate decision"
     );
     for (method, path, access) in routes {

@@ -248,7 +248,14 @@ async fn single_opt_in_joins_at_once_but_a_returning_or_blocked_address_needs_it
     );
 
     // A blocklisted address hears the same words and nothing is sent or stored.
-    app.block(&who, "@spam.test", etraq_core::campaign::BlockReason::Manual, now).await.unwrap();
+    app.block(
+        &who,
+        "@spam.test",
+        etraq_core::campaign::BlockReason::Manual,
+        now,
+    )
+    .await
+    .unwrap();
     let r = anon.post("/s/Beta", &[("email", "eve@spam.test")]).await;
     assert!(r.body.contains("id=\"check-inbox\""));
     assert_eq!(confirmations(&c).await.len(), 1);
