@@ -273,3 +273,97 @@ async fn pause_stops_within_a_second_and_resume_sends_to_nobody_twice() {
         "a finished campaign cannot be paused"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_fails_the_recipient_and_a_mailbox_refusal_blocklists_the_address() {
+    use etraq_smtp::testing::Behavior;
+    let sink = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, &sink, 1000, 2, 3);
+    sink.set(Behavior::RejectRcpt("550 5.1.1 no such user here".into()));
+    ok(
+        d,
+        &[
+            "campaign",
+            "create",
+            "Gone",
+            "--list",
+            "News",
+            "--template",
+            "newsletter",
+        ],
+    );
+    let report = json(d, &["campaign", "run", "Gone", "--json"]);
+    assert_eq!(
+        (report["failed"].as_u64(), report["sent"].as_u64()),
+        (Some(3), Some(0)),
+        "{report}"
+    );
+    let blocked = json(d, &["blocklist", "list", "--json"]);
+    let blocked = blocked.as_array().unwrap();
+    assert_eq!(blocked.len(), 3, "{blocked:?}");
+    assert!(
+        blocked.iter().all(|b| b["reason"] == "hard-bounce"),
+        "{blocked:?}"
+    );
+    let show = json(d, &["subscriber", "show", "r0@customer.test", "--json"]);
+    assert_eq!(show["blocklisted"], true);
+    assert_eq!(show["events"][0]["kind"], "bounce", "{show}");
+    assert!(
+        show["events"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("5.1.1"),
+        "{show}"
+    );
+
+    // A policy refusal (5.7.x) fails the recipient but says nothing against the address.
+    sink.set(Behavior::RejectRcpt(
+        "554 5.7.1 message refused by policy".into(),
+    ));
+    ok(
+        d,
+        &["subscriber", "add", "new@customer.test", "--list", "News"],
+    );
+    ok(
+        d,
+        &[
+            "campaign",
+            "create",
+            "Policy",
+            "--list",
+            "News",
+            "--template",
+            "newsletter",
+        ],
+    );
+    let report = json(d, &["campaign", "run", "Policy", "--json"]);
+    assert_eq!(
+        report["recipients"], 1,
+        "the blocklisted three are not recipients: {report}"
+    );
+    assert_eq!(report["failed"], 1, "{report}");
+    assert_eq!(
+        json(d, &["blocklist", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let failed = json(
+        d,
+        &[
+            "campaign",
+            "recipients",
+            "Policy",
+            "--state",
+            "failed",
+            "--json",
+        ],
+    );
+    assert!(
+        failed[0]["error"].as_str().unwrap().contains("5.7.1"),
+        "{failed}"
+    );
+}

@@ -442,13 +442,33 @@ pub struct SubscriberRow {
     pub blocklist_entry: Option<crate::campaign::BlockEntry>,
     /// `lists`.
     pub lists: Vec<MembershipRow>,
-    /// `events`: sent, opens, clicks, bounces.
-    pub events: Vec<serde_json::Value>,
+    /// `events`: sent, opens, clicks, bounces …, newest first.
+    pub events: Vec<EventRow>,
     /// When the address was first stored.
     pub created_at: Timestamp,
 }
 
+/// One of a subscriber's events: `kind, campaign, at, detail`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EventRow {
+    /// `sent`, `bounce`, `open`, `click` …
+    pub kind: &'static str,
+    /// The campaign's name.
+    pub campaign: String,
+    /// When.
+    pub at: Timestamp,
+    /// More words (a bounce's reply, a link).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 impl SubscriberRow {
+    /// The row with the subscriber's events (newest first) filled in.
+    pub fn with_events(mut self, events: Vec<EventRow>) -> SubscriberRow {
+        self.events = events;
+        self
+    }
+
     /// The row of a subscriber; `blocked` is its blocklist entry, if known.
     pub fn new(
         s: &crate::campaign::Subscriber,

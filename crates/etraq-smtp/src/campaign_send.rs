@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use etraq_core::Error;
 use etraq_core::access::Actor;
 use etraq_core::campaign::{
-    RecipientCounts, RecipientState, SendOutcome, after_attempt, retry_delay,
+    RecipientCounts, RecipientState, SendOutcome, Settled, after_attempt, retry_delay,
 };
-use etraq_core::service::{App, NextStep, SendSettings};
+use etraq_core::service::{App, NextStep, SendSettings, campaign_record};
 use jiff::Timestamp;
 
 use crate::campaign_mail::{CampaignMail, format_campaign};
@@ -286,12 +286,12 @@ async fn send_all(
             // Each step records the previous recipient's outcome and takes the next one in
             // one commit; a crash between the relay's answer and that commit leaves the
             // recipient `sending`, which the next run finds in doubt.
-            let mut settled: Option<etraq_core::campaign::Recipient> = None;
+            let mut settled: Option<Settled> = None;
             loop {
                 if stop.load(Ordering::Relaxed) {
                     // A shutdown: record the recipient just done and take no other.
-                    if let Some(r) = settled.take() {
-                        app.store().update_recipient(&r).await?;
+                    if let Some(s) = settled.take() {
+                        app.store().settle(s).await?;
                     }
                     return Ok(());
                 }
@@ -310,6 +310,7 @@ async fn send_all(
                         return Ok(());
                     }
                 }
+                let mut record = None;
                 match app
                     .next_step(&c, &r, &renderer, &signer, &settings, &context)
                     .await?
@@ -348,15 +349,22 @@ async fn send_all(
                                     continue;
                                 }
                                 r.state = state;
+                                let now = Timestamp::now();
                                 if state == RecipientState::Sent {
-                                    r.sent_at = Some(Timestamp::now());
+                                    r.sent_at = Some(now);
+                                    record = Some(campaign_record(&mail, &bytes, now));
+                                } else if let SendOutcome::Refused(reply) = &outcome {
+                                    app.record_refusal(&r, reply, now).await?;
                                 }
                                 break;
                             },
                         }
                     }
                 }
-                settled = Some(r);
+                settled = Some(Settled {
+                    recipient: r,
+                    mail: record,
+                });
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 progress(n);
             }

@@ -3,8 +3,8 @@
 
 use etraq_core::campaign::{
     BlockEntry, Blocked, Campaign, JoinAs, ListSummary, MailingList, MemberStatus, MergeOutcome,
-    Recipient, RecipientCounts, RecipientState, Subscriber, SubscriberInput, SubscriberQuery,
-    campaign_key, list_key,
+    Recipient, RecipientCounts, RecipientState, Subscriber, SubscriberEvent, SubscriberInput,
+    SubscriberQuery, campaign_key, list_key,
 };
 use etraq_core::store::{Page, page_size};
 use etraq_core::{EmailAddress, Error, Result};
@@ -440,4 +440,30 @@ pub(crate) fn recipient_counts(inner: &Inner, campaign: u64) -> Result<Recipient
         counts.add(state, n);
     }
     Ok(counts)
+}
+
+/// Adds a subscriber event under its subscriber (key: subscriber id, event id).
+pub(crate) fn tx_add_event(t: &Tx<'_>, e: &SubscriberEvent) -> TxResult<()> {
+    let id = t[T::Events].generate_id()? + 1;
+    let mut key = be(e.subscriber).to_vec();
+    key.extend_from_slice(&be(id));
+    t[T::Events].insert(key, tx_json("events", e)?)?;
+    Ok(())
+}
+
+/// A subscriber's events, newest first.
+pub(crate) fn subscriber_events(
+    inner: &Inner,
+    subscriber: u64,
+    limit: usize,
+) -> Result<Vec<SubscriberEvent>> {
+    let mut out = Vec::new();
+    for r in inner.tree(T::Events).scan_prefix(be(subscriber)).rev() {
+        if out.len() >= limit {
+            break;
+        }
+        let (_, v) = r.ctx("reading events")?;
+        out.push(from_json("events", &v)?);
+    }
+    Ok(out)
 }

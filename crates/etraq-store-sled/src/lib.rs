@@ -26,9 +26,9 @@ use std::sync::RwLock;
 
 use async_trait::async_trait;
 use etraq_core::campaign::{
-    BlockEntry, Blocked, Campaign, CampaignStore, ListSummary, MailingList, MemberStatus,
-    MergeOutcome, Recipient, RecipientCounts, RecipientState, Subscriber, SubscriberInput,
-    SubscriberQuery,
+    BlockEntry, Blocked, Campaign, CampaignStore, EventKind, ListSummary, MailingList,
+    MemberStatus, MergeOutcome, Recipient, RecipientCounts, RecipientState, Settled, Subscriber,
+    SubscriberEvent, SubscriberInput, SubscriberQuery,
 };
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::outbox::{Delivery, OutboxStore, QueuedMail};
@@ -723,19 +723,11 @@ impl CampaignStore for SledStore {
     async fn settle_and_take(
         &self,
         id: u64,
-        settled: Option<Recipient>,
+        settled: Option<Settled>,
     ) -> Result<Option<Recipient>> {
         self.write(move |inner| {
-            if let Some(r) = &settled {
-                inner.transaction(|t| {
-                    let Some(old) = campaign::tx_recipient(t, r.campaign, r.id)? else {
-                        return write::abort(Error::NotFound {
-                            what: "recipient",
-                            key: format!("{} of campaign {}", r.id, r.campaign),
-                        });
-                    };
-                    campaign::tx_write_recipient(t, r, Some(old.state))
-                })?;
+            if let Some(s) = &settled {
+                inner.transaction(|t| tx_settle(t, s))?;
             }
             // The next queued one. Another worker may take a candidate between the scan and
             // the transaction, so scan again until one is ours or none is left.
@@ -763,6 +755,32 @@ impl CampaignStore for SledStore {
             }
         })
         .await
+    }
+
+    async fn settle(&self, settled: Settled) -> Result<()> {
+        self.write(move |inner| inner.transaction(|t| tx_settle(t, &settled)))
+            .await
+    }
+
+    async fn add_events(&self, events: Vec<SubscriberEvent>) -> Result<()> {
+        self.write(move |inner| {
+            inner.transaction(|t| {
+                for e in &events {
+                    campaign::tx_add_event(t, e)?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn subscriber_events(
+        &self,
+        subscriber: u64,
+        limit: usize,
+    ) -> Result<Vec<SubscriberEvent>> {
+        self.run(move |inner| campaign::subscriber_events(inner, subscriber, limit))
+            .await
     }
 
     async fn update_recipient(&self, r: &Recipient) -> Result<()> {
@@ -962,4 +980,34 @@ impl Store for SledStore {
         }
         Ok(())
     }
+}
+
+/// Records a settled recipient in a transaction: its row, its `sent` event, its mail record.
+fn tx_settle(t: &schema::Tx<'_>, s: &Settled) -> schema::TxResult<()> {
+    let r = &s.recipient;
+    let Some(old) = campaign::tx_recipient(t, r.campaign, r.id)? else {
+        return write::abort(Error::NotFound {
+            what: "recipient",
+            key: format!("{} of campaign {}", r.id, r.campaign),
+        });
+    };
+    campaign::tx_write_recipient(t, r, Some(old.state))?;
+    if r.state == RecipientState::Sent {
+        campaign::tx_add_event(
+            t,
+            &SubscriberEvent {
+                subscriber: r.subscriber,
+                campaign: r.campaign,
+                kind: EventKind::Sent,
+                at: r.sent_at.unwrap_or_else(Timestamp::now),
+                detail: None,
+            },
+        )?;
+    }
+    if let Some(cs) = &s.mail
+        && !write::tx_message_id_known(t, cs)?
+    {
+        write::tx_apply(t, cs)?;
+    }
+    Ok(())
 }

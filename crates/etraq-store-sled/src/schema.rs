@@ -101,11 +101,13 @@ pub(crate) enum T {
     Mailq,
     /// `outbox_due`: due time (µs), id → () for pending messages.
     MailqDue,
+    /// `events`: subscriber id, event id → subscriber event.
+    Events,
 }
 
 impl T {
     /// Every tree, in transaction order (the order of the variants).
-    pub(crate) const ALL: [T; 36] = [
+    pub(crate) const ALL: [T; 37] = [
         T::Meta,
         T::Counters,
         T::Users,
@@ -142,6 +144,7 @@ impl T {
         T::RecipientsState,
         T::Mailq,
         T::MailqDue,
+        T::Events,
     ];
 
     /// The tree's name on disk.
@@ -183,6 +186,7 @@ impl T {
             T::RecipientsState => "recipients_by_state",
             T::Mailq => "outbox",
             T::MailqDue => "outbox_due",
+            T::Events => "events",
         }
     }
 }

@@ -126,6 +126,15 @@ pub(crate) fn tx_apply_cycle(t: &Tx<'_>, w: &CycleWrite) -> TxResult<CycleRecord
     Ok(record)
 }
 
+/// Whether a change set's Message-ID is indexed already (in its direction).
+pub(crate) fn tx_message_id_known(t: &Tx<'_>, cs: &ChangeSet) -> TxResult<bool> {
+    let m = &cs.mail;
+    Ok(cs.index_message_id
+        && t[T::Msgids]
+            .get(message_id_key(m.message_id.as_str(), m.direction))?
+            .is_some())
+}
+
 /// Applies one change set inside a transaction; returns the mail's seq.
 pub(crate) fn tx_apply(t: &Tx<'_>, cs: &ChangeSet) -> TxResult<u64> {
     let m = &cs.mail;

@@ -5,9 +5,9 @@
 use etraq_core::EmailAddress;
 use etraq_core::Error;
 use etraq_core::campaign::{
-    BlockEntry, Blocked, Campaign, JoinAs, ListSummary, MailingList, MemberStatus, MergeOutcome,
-    Recipient, RecipientCounts, RecipientState, Subscriber, SubscriberInput, SubscriberQuery,
-    campaign_key, list_key,
+    BlockEntry, Blocked, Campaign, EventKind, JoinAs, ListSummary, MailingList, MemberStatus,
+    MergeOutcome, Recipient, RecipientCounts, RecipientState, Settled, Subscriber, SubscriberEvent,
+    SubscriberInput, SubscriberQuery, campaign_key, list_key,
 };
 use etraq_core::store::{Page, page_size};
 use jiff::Timestamp;
@@ -47,7 +47,9 @@ pub(crate) enum Op {
         Timestamp,
     ),
     Release(u64, etraq_core::campaign::Lease),
-    SettleAndTake(u64, Option<Recipient>),
+    SettleAndTake(u64, Option<Settled>),
+    Settle(Settled),
+    AddEvents(Vec<SubscriberEvent>),
 }
 
 /// What a campaign write answers.
@@ -66,6 +68,71 @@ fn not_found(what: &'static str, key: &str) -> Error {
         what,
         key: key.to_string(),
     }
+}
+
+fn insert_event(tx: &Connection, e: &SubscriberEvent) -> Result<(), Error> {
+    let data = to_json("events", e)?;
+    tx.prepare_cached(
+        "INSERT INTO events(subscriber, campaign, kind, at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            e.subscriber as i64,
+            e.campaign as i64,
+            e.kind.as_str(),
+            e.at.as_microsecond(),
+            data
+        ])
+    })
+    .ctx("recording an event")?;
+    Ok(())
+}
+
+/// A subscriber's events, newest first.
+pub(crate) fn subscriber_events(
+    c: &Connection,
+    subscriber: u64,
+    limit: usize,
+) -> Result<Vec<SubscriberEvent>, Error> {
+    let rows: Vec<String> = c
+        .prepare_cached("SELECT data FROM events WHERE subscriber = ?1 ORDER BY id DESC LIMIT ?2")
+        .and_then(|mut s| {
+            s.query_map(
+                params![subscriber as i64, limit.min(i64::MAX as usize) as i64],
+                |r| r.get(0),
+            )?
+            .collect::<Result<_, _>>()
+        })
+        .ctx("reading events")?;
+    rows.iter().map(|d| from_json("events", d)).collect()
+}
+
+/// Records a settled recipient: its row, its `sent` event, its mail record.
+fn settle(tx: &Connection, s: &Settled) -> Result<(), Error> {
+    let r = &s.recipient;
+    write_recipient(tx, r, false)?;
+    if r.state == RecipientState::Sent {
+        insert_event(
+            tx,
+            &SubscriberEvent {
+                subscriber: r.subscriber,
+                campaign: r.campaign,
+                kind: EventKind::Sent,
+                at: r.sent_at.unwrap_or_else(Timestamp::now),
+                detail: None,
+            },
+        )?;
+    }
+    if let Some(cs) = &s.mail {
+        match crate::writer::apply_one(tx, cs) {
+            Ok(_) => {}
+            Err(Error::Conflict(why)) => {
+                tracing::warn!(%why, "a campaign mail's Message-ID is recorded already; not recorded again");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Out, Error> {
@@ -239,8 +306,8 @@ pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Out, Error> {
             Ok(Out::Recipients(out))
         }
         Op::SettleAndTake(campaign, settled) => {
-            if let Some(r) = settled {
-                write_recipient(tx, r, false)?;
+            if let Some(s) = settled {
+                settle(tx, s)?;
             }
             match execute(tx, &Op::TakeQueued(*campaign, 1))? {
                 Out::Recipients(r) => Ok(Out::Recipients(r)),
@@ -249,6 +316,16 @@ pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Out, Error> {
         }
         Op::UpdateRecipient(r) => {
             write_recipient(tx, r, false)?;
+            Ok(Out::Unit)
+        }
+        Op::Settle(s) => {
+            settle(tx, s)?;
+            Ok(Out::Unit)
+        }
+        Op::AddEvents(events) => {
+            for e in events {
+                insert_event(tx, e)?;
+            }
             Ok(Out::Unit)
         }
         Op::RecoverSending(campaign, resend) => {

@@ -30,8 +30,8 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use etraq_core::campaign::{
     BlockEntry, Blocked, Campaign, CampaignStore, ListSummary, MailingList, MemberStatus,
-    MergeOutcome, Recipient, RecipientCounts, RecipientState, Subscriber, SubscriberInput,
-    SubscriberQuery,
+    MergeOutcome, Recipient, RecipientCounts, RecipientState, Settled, Subscriber, SubscriberEvent,
+    SubscriberInput, SubscriberQuery,
 };
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::outbox::{Delivery, OutboxStore, QueuedMail};
@@ -499,7 +499,7 @@ impl CampaignStore for SqliteStore {
     async fn settle_and_take(
         &self,
         campaign: u64,
-        settled: Option<Recipient>,
+        settled: Option<Settled>,
     ) -> Result<Option<Recipient>> {
         match self
             .campaign(campaign::Op::SettleAndTake(campaign, settled))
@@ -508,6 +508,27 @@ impl CampaignStore for SqliteStore {
             campaign::Out::Recipients(mut r) => Ok(r.pop()),
             _ => Err(unexpected()),
         }
+    }
+
+    async fn settle(&self, settled: Settled) -> Result<()> {
+        self.campaign(campaign::Op::Settle(settled))
+            .await
+            .map(|_| ())
+    }
+
+    async fn add_events(&self, events: Vec<SubscriberEvent>) -> Result<()> {
+        self.campaign(campaign::Op::AddEvents(events))
+            .await
+            .map(|_| ())
+    }
+
+    async fn subscriber_events(
+        &self,
+        subscriber: u64,
+        limit: usize,
+    ) -> Result<Vec<SubscriberEvent>> {
+        self.read(move |c| campaign::subscriber_events(c, subscriber, limit))
+            .await
     }
 
     async fn update_recipient(&self, r: &Recipient) -> Result<()> {

@@ -180,7 +180,8 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX recipients_state ON recipients(campaign, state, id);
     "#,
-    // 3 → 4: the outbox of etraq's own messages (confirmations, acknowledgements …).
+    // 3 → 4: the outbox of etraq's own messages (confirmations, acknowledgements …) and
+    // subscriber events.
     r#"
     CREATE TABLE outbox (
         id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -191,6 +192,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE pending = 1;
     CREATE INDEX outbox_kind ON outbox(kind, id);
+
+    -- What happened between subscribers and campaigns (sent, bounce, open, click …).
+    CREATE TABLE events (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscriber INTEGER NOT NULL,
+        campaign   INTEGER NOT NULL,
+        kind       TEXT NOT NULL,
+        at         INTEGER NOT NULL,
+        data       TEXT NOT NULL
+    );
+    CREATE INDEX events_subscriber ON events(subscriber, id);
+    CREATE INDEX events_campaign ON events(campaign, kind);
     "#,
 ];
 

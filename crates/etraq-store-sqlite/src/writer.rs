@@ -439,7 +439,7 @@ fn update_dr(tx: &Connection, dr: &Dr, old: &DrColumns) -> Result<(), Error> {
     Ok(())
 }
 
-fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
+pub(crate) fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
     let m = &cs.mail;
     if cs.index_message_id {
         let exists: Option<i64> = tx

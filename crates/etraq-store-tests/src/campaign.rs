@@ -528,15 +528,98 @@ pub async fn campaign_recipients_are_accounted_exactly(open: Opener) {
     let mut r1 = s.settle_and_take(third.id, None).await.unwrap().unwrap();
     assert_eq!((r1.id, r1.state), (1, RecipientState::Sending));
     r1.state = RecipientState::Sent;
+    r1.sent_at = Some(t(300));
+    // A sent recipient's mail is recorded with it: its Message-ID threads like any mail.
+    let record = crate::fixtures::change(
+        crate::fixtures::mail(
+            "third.1.abc@example.com",
+            "t1@x.test",
+            "news@example.com",
+            None,
+        ),
+        None,
+    );
+    let settled = etraq_core::campaign::Settled {
+        recipient: r1.clone(),
+        mail: Some(record.clone()),
+    };
     let mut r2 = s
-        .settle_and_take(third.id, Some(r1))
+        .settle_and_take(third.id, Some(settled))
         .await
         .unwrap()
         .unwrap();
     assert_eq!((r2.id, r2.state), (2, RecipientState::Sending));
+    let recorded = s
+        .mails_by_message_id(&crate::fixtures::mid("third.1.abc@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 1);
+    let events = s.subscriber_events(1, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].kind, events[0].campaign, events[0].at),
+        (etraq_core::campaign::EventKind::Sent, third.id, t(300))
+    );
+    // A stopping sender settles without taking; a Message-ID recorded already is not an
+    // error and is not recorded twice.
     r2.state = RecipientState::Failed;
-    assert_eq!(s.settle_and_take(third.id, Some(r2)).await.unwrap(), None);
+    s.settle(etraq_core::campaign::Settled {
+        recipient: r2.clone(),
+        mail: Some(record),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.mails_by_message_id(&crate::fixtures::mid("third.1.abc@example.com"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        s.subscriber_events(2, 10).await.unwrap().is_empty(),
+        "no sent event for a failure"
+    );
+    assert_eq!(s.settle_and_take(third.id, None).await.unwrap(), None);
+    s.add_events(vec![
+        etraq_core::campaign::SubscriberEvent {
+            subscriber: 2,
+            campaign: third.id,
+            kind: etraq_core::campaign::EventKind::Bounce,
+            at: t(301),
+            detail: Some("550 5.1.1 unknown".into()),
+        },
+        etraq_core::campaign::SubscriberEvent {
+            subscriber: 1,
+            campaign: third.id,
+            kind: etraq_core::campaign::EventKind::Open,
+            at: t(302),
+            detail: None,
+        },
+    ])
+    .await
+    .unwrap();
     let counts = s.recipient_counts(third.id).await.unwrap();
     assert_eq!((counts.sent, counts.failed, counts.sending), (1, 1, 0));
+    s.close().await.unwrap();
+    let s = open_in(open, dir.path()).await;
+    let kinds: Vec<_> = s
+        .subscriber_events(1, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            etraq_core::campaign::EventKind::Open,
+            etraq_core::campaign::EventKind::Sent
+        ],
+        "newest first, across a reopen"
+    );
+    assert_eq!(s.subscriber_events(1, 1).await.unwrap().len(), 1, "limit");
+    let bounce = &s.subscriber_events(2, 10).await.unwrap()[0];
+    assert_eq!(bounce.detail.as_deref(), Some("550 5.1.1 unknown"));
     s.close().await.unwrap();
 }

@@ -309,7 +309,7 @@ async fn subscriber_command(app: &App, ctx: &Context, cmd: SubscriberCommand) ->
         SubscriberCommand::Show(a) => {
             let email = parse_address("the address", &a.email)?;
             let d = app.subscriber(&who, &email).await?;
-            let row = SubscriberRow::new(&d.subscriber, d.blocklisted);
+            let row = d.row();
             if a.json {
                 out.line(serde_json::to_string_pretty(&row)?)?;
             } else {
@@ -341,6 +341,18 @@ async fn subscriber_command(app: &App, ctx: &Context, cmd: SubscriberCommand) ->
                         m.name,
                         m.status,
                         crate::render::time(m.updated_at, &tz)
+                    ))?;
+                }
+                for e in &row.events {
+                    out.line(format!(
+                        "event:       {} {} ({}){}",
+                        crate::render::time(e.at, &tz),
+                        e.kind,
+                        e.campaign,
+                        e.detail
+                            .as_deref()
+                            .map(|d| format!(": {d}"))
+                            .unwrap_or_default()
                     ))?;
                 }
             }

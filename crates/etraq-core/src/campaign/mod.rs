@@ -4,6 +4,7 @@
 
 mod audience;
 mod confirm;
+mod event;
 mod import;
 mod run;
 mod store;
@@ -16,11 +17,12 @@ pub use audience::{
     is_blocked, list_key, receiving_list,
 };
 pub use confirm::confirmation_message;
+pub use event::{EventKind, SubscriberEvent, is_hard_bounce};
 pub use import::{CsvRows, MAX_COLUMNS, MAX_FIELD_BYTES, Row, RowError, write_csv};
 pub use run::{
     Campaign, CampaignStatus, LEASE_SECONDS, Lease, MAX_ATTEMPTS, MAX_CAMPAIGN_NAME, Recipient,
-    RecipientCounts, RecipientState, SendOutcome, after_attempt, campaign_key, check_campaign_name,
-    claim, retry_delay,
+    RecipientCounts, RecipientState, SendOutcome, Settled, after_attempt, campaign_key,
+    check_campaign_name, claim, retry_delay,
 };
 pub use store::{CampaignStore, SubscriberQuery};
 pub use template::{

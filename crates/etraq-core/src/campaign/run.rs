@@ -249,6 +249,28 @@ pub struct Recipient {
     pub attempts: u32,
 }
 
+/// A recipient a sender is done with, for [`CampaignStore::settle_and_take`]
+/// (crate::campaign::CampaignStore::settle_and_take): its final row and, when its mail went
+/// out, the mail's record, written in the same commit so the Message-ID is known to the
+/// tracker (a reply threads to it) and the subscriber's `sent` event is kept.
+#[derive(Clone, Debug)]
+pub struct Settled {
+    /// The row as it ends (or stays, `sending`, during retries).
+    pub recipient: Recipient,
+    /// The mail's record: its Message-ID indexed like any mail the gateway sees.
+    pub mail: Option<crate::tracking::ChangeSet>,
+}
+
+impl Settled {
+    /// A row settled with no mail to record.
+    pub fn row(recipient: Recipient) -> Settled {
+        Settled {
+            recipient,
+            mail: None,
+        }
+    }
+}
+
 /// Per-state counts of a campaign's recipients.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientCounts {

@@ -9,7 +9,8 @@ use crate::campaign::audience::{
     BlockEntry, Blocked, ListSummary, MailingList, MemberStatus, MergeOutcome, Subscriber,
     SubscriberInput,
 };
-use crate::campaign::run::{Campaign, Lease, Recipient, RecipientCounts, RecipientState};
+use crate::campaign::event::SubscriberEvent;
+use crate::campaign::run::{Campaign, Lease, Recipient, RecipientCounts, RecipientState, Settled};
 use crate::error::Result;
 use crate::model::Page;
 
@@ -135,14 +136,31 @@ pub trait CampaignStore: Send + Sync {
     /// Records a recipient's new state (and Message-ID, time, error, attempts), durably.
     async fn update_recipient(&self, recipient: &Recipient) -> Result<()>;
 
-    /// A sender's step: records `settled`'s outcome (as [`CampaignStore::update_recipient`])
-    /// and marks the next `queued` recipient `sending` (as [`CampaignStore::take_queued`] with
-    /// one), in one durable commit instead of two. `None` when nobody is left queued.
+    /// A sender's step: records `settled`'s outcome (as [`CampaignStore::update_recipient`];
+    /// a `sent` row also adds the subscriber's `sent` event, and its mail record is applied as
+    /// [`TrackingStore::apply`](crate::tracking::TrackingStore::apply) would, skipped without
+    /// error if its Message-ID is indexed already) and marks the next `queued` recipient
+    /// `sending` (as [`CampaignStore::take_queued`] with one), in one durable commit. `None`
+    /// when nobody is left queued.
     async fn settle_and_take(
         &self,
         campaign: u64,
-        settled: Option<Recipient>,
+        settled: Option<Settled>,
     ) -> Result<Option<Recipient>>;
+
+    /// Records `settled` as [`CampaignStore::settle_and_take`] does, without taking another
+    /// recipient (a sender stopping).
+    async fn settle(&self, settled: Settled) -> Result<()>;
+
+    /// Records events (a bounce, and with tracking opens and clicks …), durably.
+    async fn add_events(&self, events: Vec<SubscriberEvent>) -> Result<()>;
+
+    /// A subscriber's events, newest first, at most `limit`.
+    async fn subscriber_events(
+        &self,
+        subscriber: u64,
+        limit: usize,
+    ) -> Result<Vec<SubscriberEvent>>;
 
     /// After a crash: every `sending` recipient of a campaign becomes `in_doubt`, or `queued`
     /// again with `resend`. Returns how many.

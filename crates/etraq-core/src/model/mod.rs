@@ -260,6 +260,10 @@ pub enum UntrackedReason {
     /// Neither side is local.
     #[serde(rename = "Not Local")]
     NotLocal,
+    /// A campaign's mail to a subscriber, sent by etraq itself; recorded so a reply threads
+    /// to it and the customer's history shows it.
+    #[serde(rename = "Campaign Mail")]
+    CampaignMail,
 }
 
 impl UntrackedReason {
@@ -274,6 +278,7 @@ impl UntrackedReason {
             UntrackedReason::OutboundNewMail => "Outbound New Mail",
             UntrackedReason::LocalEmail => "Local Email",
             UntrackedReason::NotLocal => "Not Local",
+            UntrackedReason::CampaignMail => "Campaign Mail",
         }
     }
 }

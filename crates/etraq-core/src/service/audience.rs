@@ -103,7 +103,21 @@ pub struct SubscriberDetail {
     pub subscriber: Subscriber,
     /// The entry blocking the address, if any.
     pub blocklisted: Option<BlockEntry>,
+    /// What happened between them and campaigns, newest first (at most
+    /// [`SUBSCRIBER_EVENTS`]).
+    pub events: Vec<crate::views::EventRow>,
 }
+
+impl SubscriberDetail {
+    /// The listing row, events included.
+    pub fn row(&self) -> crate::views::SubscriberRow {
+        crate::views::SubscriberRow::new(&self.subscriber, self.blocklisted.clone())
+            .with_events(self.events.clone())
+    }
+}
+
+/// The most events a subscriber's page shows.
+pub const SUBSCRIBER_EVENTS: usize = 200;
 
 /// Who a campaign to some lists, narrowed by a segment, would go to now.
 #[derive(Clone, Debug, Default)]
@@ -409,9 +423,36 @@ impl App {
                     key: email.to_string(),
                 })?;
         let blocklisted = self.store.blocked(email).await?;
+        let raw = self
+            .store
+            .subscriber_events(subscriber.id, SUBSCRIBER_EVENTS)
+            .await?;
+        let names: std::collections::HashMap<u64, String> = if raw.is_empty() {
+            Default::default()
+        } else {
+            self.store
+                .list_campaigns()
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c.name))
+                .collect()
+        };
+        let events = raw
+            .into_iter()
+            .map(|e| crate::views::EventRow {
+                kind: e.kind.as_str(),
+                campaign: names
+                    .get(&e.campaign)
+                    .cloned()
+                    .unwrap_or_else(|| format!("#{}", e.campaign)),
+                at: e.at,
+                detail: e.detail,
+            })
+            .collect();
         Ok(SubscriberDetail {
             subscriber,
             blocklisted,
+            events,
         })
     }
 

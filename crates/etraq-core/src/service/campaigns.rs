@@ -138,6 +138,58 @@ impl SendSettings {
     }
 }
 
+/// The record of a campaign mail the relay accepted, for [`Settled::mail`]: the mail as the
+/// gateway would record it (outbound, untracked, reason `Campaign Mail`, its Message-ID
+/// indexed so a customer's reply threads to it, in the customer's history) with the header
+/// section as its archived copy. The body is not kept: it is the campaign's template rendered
+/// for this subscriber, and a 100,000-recipient newsletter would otherwise fill the archive.
+pub fn campaign_record(
+    mail: &OutgoingMail,
+    formatted: &[u8],
+    now: Timestamp,
+) -> crate::tracking::ChangeSet {
+    use crate::model::{Decision, Direction, MailRecord, UntrackedReason};
+    let head_len = memchr::memmem::find(formatted, b"\r\n\r\n")
+        .map(|i| i + 2)
+        .unwrap_or(formatted.len());
+    let head = &formatted[..head_len];
+    let parsed = crate::mail::ParsedMail::parse(head);
+    let to = EmailAddress::parse(&mail.to).ok();
+    let mut raw = head.to_vec();
+    raw.extend_from_slice(
+        b"\r\n[etraq keeps the header of campaign mail; the body was the campaign's template rendered for this subscriber]\r\n",
+    );
+    crate::tracking::ChangeSet {
+        mail: MailRecord {
+            seq: 0,
+            message_id: crate::mail::MessageId::from_trusted(mail.message_id.clone()),
+            derived_message_id: false,
+            direction: Direction::Outbound,
+            mail_from: EmailAddress::parse(&mail.mail_from).ok(),
+            rcpt_to: to.iter().cloned().collect(),
+            sender: parsed.from.clone(),
+            sender_name: parsed.from_name.clone(),
+            to: to.iter().cloned().collect(),
+            cc: Vec::new(),
+            subject: mail.rendered.subject.clone(),
+            received_at: now,
+            sent_at: Some(now),
+            decision: Decision::Untracked {
+                reason: UntrackedReason::CampaignMail,
+            },
+            dr: None,
+            parties: to.into_iter().collect(),
+            size: formatted.len() as u64,
+        },
+        raw: std::sync::Arc::new(raw),
+        index_message_id: true,
+        dr: None,
+        link: Vec::new(),
+        response: None,
+        pending: None,
+    }
+}
+
 /// The contract header fields of every campaign mail (docs/campaigns.md): the one-click
 /// unsubscribe pair of RFC 8058, `List-Id`, `Precedence` and `X-Etraq-Campaign`.
 fn contract_headers(
@@ -565,6 +617,36 @@ impl App {
             rendered,
             headers,
         })))
+    }
+
+    /// A permanent refusal at send time (the relay's 5xx): a `bounce` event for the subscriber,
+    /// and when the reply says the address itself is bad ([`is_hard_bounce`]), a hard bounce:
+    /// the address goes on the blocklist (reason `hard-bounce`), so no campaign mails it again.
+    pub async fn record_refusal(&self, r: &Recipient, reply: &str, now: Timestamp) -> Result<()> {
+        let hard = crate::campaign::is_hard_bounce(reply);
+        self.store
+            .add_events(vec![crate::campaign::SubscriberEvent {
+                subscriber: r.subscriber,
+                campaign: r.campaign,
+                kind: crate::campaign::EventKind::Bounce,
+                at: now,
+                detail: Some(format!(
+                    "{} at send time: {reply}",
+                    if hard { "hard" } else { "refused" }
+                )),
+            }])
+            .await?;
+        if hard && self.store.blocked(&r.email).await?.is_none() {
+            self.store
+                .block(crate::campaign::BlockEntry {
+                    address: crate::campaign::Blocked::Address(r.email.clone()),
+                    reason: crate::campaign::BlockReason::HardBounce,
+                    created_at: now,
+                })
+                .await?;
+            tracing::info!(email = %r.email, %reply, "hard bounce at send time: blocklisted");
+        }
+        Ok(())
     }
 
     /// The compiled template of a campaign (its subject override applied).

@@ -25,7 +25,7 @@ pub use audience::{
 };
 pub use campaigns::{
     CampaignAction, CampaignDraft, NextStep, OutgoingMail, SendContext, SendSettings,
-    TRIAL_RECIPIENTS, UnsubscribeTarget,
+    TRIAL_RECIPIENTS, UnsubscribeTarget, campaign_record,
 };
 pub use control::restart_keys;
 pub use drs::{DrFilter, DrPage, MAX_THREAD, PageRequest};
