@@ -724,7 +724,7 @@ impl CampaignStore for SledStore {
         &self,
         id: u64,
         settled: Option<Settled>,
-    ) -> Result<Option<Recipient>> {
+    ) -> Result<Option<(Recipient, Option<Subscriber>)>> {
         self.write(move |inner| {
             if let Some(s) = &settled {
                 inner.transaction(|t| tx_settle(t, s))?;
@@ -746,7 +746,15 @@ impl CampaignStore for SledStore {
                         }
                         r.state = RecipientState::Sending;
                         campaign::tx_write_recipient(t, &r, Some(RecipientState::Queued))?;
-                        Ok(Some(r))
+                        let s = match t[schema::T::Subscribers].get(keys::be(r.subscriber))? {
+                            Some(v) => {
+                                let mut s: Subscriber = write::tx_from_json("subscribers", &v)?;
+                                s.id = r.subscriber;
+                                Some(s)
+                            }
+                            None => None,
+                        };
+                        Ok(Some((r, s)))
                     })?;
                     if taken.is_some() {
                         return Ok(taken);

@@ -59,6 +59,7 @@ pub(crate) enum Out {
     Outcomes(Vec<MergeOutcome>),
     Campaign(Box<Campaign>),
     Recipients(Vec<Recipient>),
+    Taken(Option<Box<(Recipient, Option<Subscriber>)>>),
     Count(u64),
     Lease(Option<etraq_core::campaign::Lease>),
 }
@@ -73,17 +74,10 @@ fn not_found(what: &'static str, key: &str) -> Error {
 fn insert_event(tx: &Connection, e: &SubscriberEvent) -> Result<(), Error> {
     let data = to_json("events", e)?;
     tx.prepare_cached(
-        "INSERT INTO events(subscriber, campaign, kind, at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO events(subscriber, n, data)
+         VALUES (?1, (SELECT COALESCE(MAX(n), 0) + 1 FROM events WHERE subscriber = ?1), ?2)",
     )
-    .and_then(|mut s| {
-        s.execute(params![
-            e.subscriber as i64,
-            e.campaign as i64,
-            e.kind.as_str(),
-            e.at.as_microsecond(),
-            data
-        ])
-    })
+    .and_then(|mut s| s.execute(params![e.subscriber as i64, data]))
     .ctx("recording an event")?;
     Ok(())
 }
@@ -95,7 +89,7 @@ pub(crate) fn subscriber_events(
     limit: usize,
 ) -> Result<Vec<SubscriberEvent>, Error> {
     let rows: Vec<String> = c
-        .prepare_cached("SELECT data FROM events WHERE subscriber = ?1 ORDER BY id DESC LIMIT ?2")
+        .prepare_cached("SELECT data FROM events WHERE subscriber = ?1 ORDER BY n DESC LIMIT ?2")
         .and_then(|mut s| {
             s.query_map(
                 params![subscriber as i64, limit.min(i64::MAX as usize) as i64],
@@ -310,7 +304,13 @@ pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Out, Error> {
                 settle(tx, s)?;
             }
             match execute(tx, &Op::TakeQueued(*campaign, 1))? {
-                Out::Recipients(r) => Ok(Out::Recipients(r)),
+                Out::Recipients(mut r) => match r.pop() {
+                    Some(r) => {
+                        let s = subscriber_by_id(tx, r.subscriber as i64)?;
+                        Ok(Out::Taken(Some(Box::new((r, s)))))
+                    }
+                    None => Ok(Out::Taken(None)),
+                },
                 _ => Err(etraq_core::Error::Internal("take answered no rows".into())),
             }
         }

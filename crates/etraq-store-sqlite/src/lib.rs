@@ -500,12 +500,12 @@ impl CampaignStore for SqliteStore {
         &self,
         campaign: u64,
         settled: Option<Settled>,
-    ) -> Result<Option<Recipient>> {
+    ) -> Result<Option<(Recipient, Option<Subscriber>)>> {
         match self
             .campaign(campaign::Op::SettleAndTake(campaign, settled))
             .await?
         {
-            campaign::Out::Recipients(mut r) => Ok(r.pop()),
+            campaign::Out::Taken(t) => Ok(t.map(|b| *b)),
             _ => Err(unexpected()),
         }
     }

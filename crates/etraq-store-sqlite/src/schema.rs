@@ -193,17 +193,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE pending = 1;
     CREATE INDEX outbox_kind ON outbox(kind, id);
 
-    -- What happened between subscribers and campaigns (sent, bounce, open, click …).
+    -- What happened between subscribers and campaigns (sent, bounce, open, click …), kept
+    -- by subscriber: one B-tree, so the sender's commit per mail touches one page for it.
     CREATE TABLE events (
-        id         INTEGER PRIMARY KEY AUTOINCREMENT,
         subscriber INTEGER NOT NULL,
-        campaign   INTEGER NOT NULL,
-        kind       TEXT NOT NULL,
-        at         INTEGER NOT NULL,
-        data       TEXT NOT NULL
-    );
-    CREATE INDEX events_subscriber ON events(subscriber, id);
-    CREATE INDEX events_campaign ON events(campaign, kind);
+        n          INTEGER NOT NULL,
+        data       TEXT NOT NULL,
+        PRIMARY KEY (subscriber, n)
+    ) WITHOUT ROWID;
     "#,
 ];
 

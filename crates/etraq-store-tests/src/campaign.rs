@@ -510,12 +510,29 @@ pub async fn campaign_recipients_are_accounted_exactly(open: Opener) {
     );
     // A sender's step settles one recipient and takes the next in one commit.
     let third = s.create_campaign(campaign("Third")).await.unwrap();
+    s.create_list(etraq_core::campaign::MailingList::new("Third list", t(0)).unwrap())
+        .await
+        .unwrap();
+    s.merge_subscribers(
+        "Third list",
+        true,
+        vec![etraq_core::campaign::SubscriberInput {
+            email: addr("t1@x.test"),
+            name: Some("Tee One".into()),
+            attribs: Default::default(),
+        }],
+        t(0),
+    )
+    .await
+    .unwrap();
+    let t1 = s.get_subscriber(&addr("t1@x.test")).await.unwrap().unwrap();
     let rows: Vec<Recipient> = (1..=2)
         .map(|i| Recipient {
             campaign: third.id,
             id: i,
             email: addr(&format!("t{i}@x.test")),
-            subscriber: i,
+            // Recipient 2's subscriber is gone.
+            subscriber: if i == 1 { t1.id } else { 999_999 },
             list: "News".into(),
             state: RecipientState::Queued,
             message_id: None,
@@ -525,8 +542,10 @@ pub async fn campaign_recipients_are_accounted_exactly(open: Opener) {
         })
         .collect();
     s.freeze_recipients(&third, rows).await.unwrap();
-    let mut r1 = s.settle_and_take(third.id, None).await.unwrap().unwrap();
+    let (mut r1, sub1) = s.settle_and_take(third.id, None).await.unwrap().unwrap();
     assert_eq!((r1.id, r1.state), (1, RecipientState::Sending));
+    let sub1 = sub1.expect("the taken recipient comes with its subscriber");
+    assert_eq!((sub1.id, sub1.name.as_str()), (t1.id, "Tee One"));
     r1.state = RecipientState::Sent;
     r1.sent_at = Some(t(300));
     // A sent recipient's mail is recorded with it: its Message-ID threads like any mail.
@@ -543,18 +562,19 @@ pub async fn campaign_recipients_are_accounted_exactly(open: Opener) {
         recipient: r1.clone(),
         mail: Some(record.clone()),
     };
-    let mut r2 = s
+    let (mut r2, sub2) = s
         .settle_and_take(third.id, Some(settled))
         .await
         .unwrap()
         .unwrap();
     assert_eq!((r2.id, r2.state), (2, RecipientState::Sending));
+    assert!(sub2.is_none(), "a subscriber that is gone comes as None");
     let recorded = s
         .mails_by_message_id(&crate::fixtures::mid("third.1.abc@example.com"))
         .await
         .unwrap();
     assert_eq!(recorded.len(), 1);
-    let events = s.subscriber_events(1, 10).await.unwrap();
+    let events = s.subscriber_events(t1.id, 10).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(
         (events[0].kind, events[0].campaign, events[0].at),
@@ -583,14 +603,14 @@ pub async fn campaign_recipients_are_accounted_exactly(open: Opener) {
     assert_eq!(s.settle_and_take(third.id, None).await.unwrap(), None);
     s.add_events(vec![
         etraq_core::campaign::SubscriberEvent {
-            subscriber: 2,
+            subscriber: 999_999,
             campaign: third.id,
             kind: etraq_core::campaign::EventKind::Bounce,
             at: t(301),
             detail: Some("550 5.1.1 unknown".into()),
         },
         etraq_core::campaign::SubscriberEvent {
-            subscriber: 1,
+            subscriber: t1.id,
             campaign: third.id,
             kind: etraq_core::campaign::EventKind::Open,
             at: t(302),
@@ -604,7 +624,7 @@ pub async fn campaign_recipients_are_accounted_exactly(open: Opener) {
     s.close().await.unwrap();
     let s = open_in(open, dir.path()).await;
     let kinds: Vec<_> = s
-        .subscriber_events(1, 10)
+        .subscriber_events(t1.id, 10)
         .await
         .unwrap()
         .iter()
@@ -618,8 +638,12 @@ pub async fn campaign_recipients_are_accounted_exactly(open: Opener) {
         ],
         "newest first, across a reopen"
     );
-    assert_eq!(s.subscriber_events(1, 1).await.unwrap().len(), 1, "limit");
-    let bounce = &s.subscriber_events(2, 10).await.unwrap()[0];
+    assert_eq!(
+        s.subscriber_events(t1.id, 1).await.unwrap().len(),
+        1,
+        "limit"
+    );
+    let bounce = &s.subscriber_events(999_999, 10).await.unwrap()[0];
     assert_eq!(bounce.detail.as_deref(), Some("550 5.1.1 unknown"));
     s.close().await.unwrap();
 }

@@ -140,13 +140,15 @@ pub trait CampaignStore: Send + Sync {
     /// a `sent` row also adds the subscriber's `sent` event, and its mail record is applied as
     /// [`TrackingStore::apply`](crate::tracking::TrackingStore::apply) would, skipped without
     /// error if its Message-ID is indexed already) and marks the next `queued` recipient
-    /// `sending` (as [`CampaignStore::take_queued`] with one), in one durable commit. `None`
-    /// when nobody is left queued.
+    /// `sending` (as [`CampaignStore::take_queued`] with one), in one durable commit, and
+    /// answers it with its subscriber's record as stored now (`None` if the subscriber is
+    /// gone), read in the same transaction: the sender needs it next, and one trip to the
+    /// store instead of two halves the thread hops per mail. `None` when nobody is left queued.
     async fn settle_and_take(
         &self,
         campaign: u64,
         settled: Option<Settled>,
-    ) -> Result<Option<Recipient>>;
+    ) -> Result<Option<(Recipient, Option<Subscriber>)>>;
 
     /// Records `settled` as [`CampaignStore::settle_and_take`] does, without taking another
     /// recipient (a sender stopping).

@@ -104,7 +104,8 @@ pub struct Template {
 }
 
 /// The five built-in templates, one per kind but `custom`: responsive HTML that reads well in
-/// mail clients, with the unsubscribe and view-in-browser links in the footer.
+/// mail clients, with the unsubscribe and view-in-browser links in the footer, and a text part
+/// of their own.
 pub fn builtin_templates() -> Vec<Template> {
     macro_rules! builtin {
         ($kind:expr, $file:literal) => {
@@ -115,7 +116,10 @@ pub fn builtin_templates() -> Vec<Template> {
                     .trim()
                     .to_string(),
                 html: include_str!(concat!("builtin/", $file, ".html")).to_string(),
-                text: None,
+                // A text part written for plain-text readers, not converted from the HTML:
+                // it reads better, and rendering it costs microseconds where html2text costs
+                // a tenth of a millisecond per recipient.
+                text: Some(include_str!(concat!("builtin/", $file, ".txt")).to_string()),
                 builtin: true,
                 created_at: Timestamp::UNIX_EPOCH,
             }
@@ -711,6 +715,35 @@ mod tests {
                 t.name
             );
             assert!(rich.text.contains("Unsubscribe"), "{}", t.name);
+            // The hand-written text part carries the same personal data and links as the
+            // HTML part, and no template syntax is left over.
+            assert!(t.text.is_some(), "{}", t.name);
+            if rich.html.contains("Ann Smith") {
+                assert!(rich.text.contains("Ann Smith"), "{}: {}", t.name, rich.text);
+            }
+            assert!(
+                rich.text.contains("https://etraq.example/u/TOKEN"),
+                "{}",
+                t.name
+            );
+            assert!(rich.text.contains("Customers"), "{}", t.name);
+            for html_link in rich.html.split("href=\"").skip(1) {
+                let url = html_link.split('"').next().unwrap_or("");
+                if url.starts_with("http") {
+                    assert!(
+                        rich.text.contains(url),
+                        "{}: the text part lacks {url}",
+                        t.name
+                    );
+                }
+            }
+            for out in [&bare, &rich] {
+                assert!(
+                    !out.text.contains("{{") && !out.text.contains("{%"),
+                    "{}",
+                    t.name
+                );
+            }
         }
     }
 }

@@ -155,7 +155,9 @@ pub fn campaign_record(
     let head = &formatted[..head_len];
     let parsed = crate::mail::ParsedMail::parse(head);
     let to = EmailAddress::parse(&mail.to).ok();
-    let mut raw = head.to_vec();
+    // The archived copy starts with the VERP return path, as a delivered copy would.
+    let mut raw = format!("Return-Path: <{}>\r\n", mail.mail_from).into_bytes();
+    raw.extend_from_slice(head);
     raw.extend_from_slice(
         b"\r\n[etraq keeps the header of campaign mail; the body was the campaign's template rendered for this subscriber]\r\n",
     );
@@ -165,7 +167,10 @@ pub fn campaign_record(
             message_id: crate::mail::MessageId::from_trusted(mail.message_id.clone()),
             derived_message_id: false,
             direction: Direction::Outbound,
-            mail_from: EmailAddress::parse(&mail.mail_from).ok(),
+            // The per-recipient VERP address is in the archived copy and on the recipient's
+            // row; the record names the campaign's sender, so the parties index holds people
+            // and one sender, not 100,000 one-off return paths.
+            mail_from: parsed.from.clone(),
             rcpt_to: to.iter().cloned().collect(),
             sender: parsed.from.clone(),
             sender_name: parsed.from_name.clone(),
@@ -556,17 +561,21 @@ impl App {
 
     /// What to do with a recipient just taken for sending: its message, or the final state to
     /// record (it left its list or was blocklisted since the freeze; the template fails for
-    /// it). `renderer` is the campaign's compiled template.
+    /// it). `renderer` is the campaign's compiled template; `subscriber` the recipient's record
+    /// as [`CampaignStore::settle_and_take`](crate::campaign::CampaignStore::settle_and_take)
+    /// read it.
+    #[allow(clippy::too_many_arguments)]
     pub async fn next_step(
         &self,
         c: &Campaign,
         r: &Recipient,
+        subscriber: Option<crate::campaign::Subscriber>,
         renderer: &Renderer,
         signer: &Signer,
         settings: &SendSettings,
         context: &SendContext,
     ) -> Result<NextStep> {
-        let Some(s) = self.store.get_subscriber(&r.email).await? else {
+        let Some(s) = subscriber else {
             return Ok(NextStep::Close(
                 RecipientState::Skipped,
                 "no longer a subscriber".into(),
