@@ -54,7 +54,7 @@ impl Context {
 
     /// Opens the store.
     pub async fn open_store(&self) -> Result<Arc<dyn Store>> {
-        open_store(&self.store_url).await
+        open_store_with(&self.store_url, self.config.store.cache_mb).await
     }
 
     /// The time zone for displayed times and DR ids.
@@ -249,8 +249,13 @@ pub const EVALUATION_DOMAIN: &str = "example.com";
 
 /// Opens a store by URL. The backends' errors already name the path.
 pub async fn open_store(url: &StoreUrl) -> Result<Arc<dyn Store>> {
+    open_store_with(url, etraq_store_sqlite::DEFAULT_CACHE_MIB).await
+}
+
+/// [`open_store`] with the SQLite writer's page cache of `cache_mib` MiB (`store.cache_mb`).
+pub async fn open_store_with(url: &StoreUrl, cache_mib: u32) -> Result<Arc<dyn Store>> {
     Ok(match url {
-        StoreUrl::Sqlite(p) => Arc::new(SqliteStore::open(p).await?),
+        StoreUrl::Sqlite(p) => Arc::new(SqliteStore::open_with_cache(p, cache_mib).await?),
         StoreUrl::Sled(p) => Arc::new(SledStore::open(p).await?),
     })
 }

@@ -372,14 +372,33 @@ pub(crate) fn ids_in_state(
     Ok(ids)
 }
 
-pub(crate) fn has_recipients(inner: &Inner, campaign: u64) -> Result<bool> {
-    Ok(inner
-        .tree(T::Recipients)
-        .scan_prefix(be(campaign))
-        .next()
-        .transpose()
-        .ctx("reading recipients")?
-        .is_some())
+/// Aborts with `Conflict` unless the stored campaign is still to be frozen (draft or
+/// scheduled).
+pub(crate) fn tx_not_frozen(t: &Tx<'_>, campaign: u64) -> TxResult<()> {
+    let Some(v) = t[T::Campaigns].get(be(campaign))? else {
+        return abort(not_found("campaign", &campaign.to_string()));
+    };
+    let c: Campaign = tx_from_json("campaigns", &v)?;
+    match c.status {
+        etraq_core::campaign::CampaignStatus::Draft
+        | etraq_core::campaign::CampaignStatus::Scheduled => Ok(()),
+        _ => abort(Error::Conflict(format!(
+            "the recipients of {:?} are frozen already",
+            c.name
+        ))),
+    }
+}
+
+/// Every recipient of a campaign as (record key, state index key), read outside a
+/// transaction (sled transactions cannot scan).
+pub(crate) fn recipient_keys(inner: &Inner, campaign: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for r in inner.tree(T::Recipients).scan_prefix(be(campaign)) {
+        let (k, v) = r.ctx("reading recipients")?;
+        let rec: Recipient = from_json("recipients", &v)?;
+        out.push((k.to_vec(), state_key(campaign, rec.state, rec.id)));
+    }
+    Ok(out)
 }
 
 pub(crate) fn get_campaign(inner: &Inner, name: &str) -> Result<Option<Campaign>> {

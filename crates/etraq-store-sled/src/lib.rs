@@ -679,20 +679,47 @@ impl CampaignStore for SledStore {
             .await
     }
 
-    async fn freeze_recipients(&self, c: &Campaign, recipients: Vec<Recipient>) -> Result<()> {
+    async fn freeze_recipients(
+        &self,
+        c: &Campaign,
+        recipients: Vec<Recipient>,
+        done: bool,
+    ) -> Result<()> {
         let c = c.clone();
         self.write(move |inner| {
-            if campaign::has_recipients(inner, c.id)? {
-                return Err(Error::Conflict(format!(
-                    "the recipients of {:?} are frozen already",
-                    c.name
-                )));
-            }
             inner.transaction(|t| {
+                campaign::tx_not_frozen(t, c.id)?;
                 for r in &recipients {
+                    if campaign::tx_recipient(t, r.campaign, r.id)?.is_some() {
+                        return write::abort(Error::Conflict(format!(
+                            "recipient {} of {:?} is frozen already",
+                            r.id, c.name
+                        )));
+                    }
                     campaign::tx_write_recipient(t, r, None)?;
                 }
-                campaign::tx_save_campaign(t, &c)
+                if done {
+                    campaign::tx_save_campaign(t, &c)?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn discard_recipients(&self, id: u64) -> Result<u64> {
+        self.write(move |inner| {
+            let keys = campaign::recipient_keys(inner, id)?;
+            inner.transaction(|t| {
+                campaign::tx_not_frozen(t, id)?;
+                let mut n = 0;
+                for (rk, sk) in &keys {
+                    if t[schema::T::Recipients].remove(rk.as_slice())?.is_some() {
+                        n += 1;
+                    }
+                    t[schema::T::RecipientsState].remove(sk.as_slice())?;
+                }
+                Ok(n)
             })
         })
         .await

@@ -36,7 +36,8 @@ pub(crate) enum Op {
     Unblock(String),
     CreateCampaign(Campaign),
     SaveCampaign(Campaign),
-    Freeze(Campaign, Vec<Recipient>),
+    Freeze(Campaign, Vec<Recipient>, bool),
+    Discard(u64),
     TakeQueued(u64, usize),
     UpdateRecipient(Recipient),
     RecoverSending(u64, bool),
@@ -257,22 +258,43 @@ pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Out, Error> {
             write_campaign(tx, c)?;
             Ok(Out::Unit)
         }
-        Op::Freeze(c, rows) => {
-            let any: Option<i64> = tx
-                .prepare_cached("SELECT 1 FROM recipients WHERE campaign = ?1 LIMIT 1")
-                .and_then(|mut s| s.query_row(params![c.id as i64], |r| r.get(0)).optional())
-                .ctx("reading recipients")?;
-            if any.is_some() {
-                return Err(Error::Conflict(format!(
-                    "the recipients of {:?} are frozen already",
-                    c.name
-                )));
-            }
+        Op::Freeze(c, rows, done) => {
+            not_frozen(&campaign_by_id(tx, c.id)?)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO recipients(campaign, id, state, data) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT DO NOTHING",
+                )
+                .ctx("preparing to freeze recipients")?;
             for r in rows {
-                write_recipient(tx, r, true)?;
+                let data = to_json("recipients", r)?;
+                let n = insert
+                    .execute(params![
+                        r.campaign as i64,
+                        r.id as i64,
+                        r.state.code(),
+                        data
+                    ])
+                    .ctx("freezing a recipient")?;
+                if n == 0 {
+                    return Err(Error::Conflict(format!(
+                        "recipient {} of {:?} is frozen already",
+                        r.id, c.name
+                    )));
+                }
             }
-            write_campaign(tx, c)?;
+            if *done {
+                write_campaign(tx, c)?;
+            }
             Ok(Out::Unit)
+        }
+        Op::Discard(id) => {
+            not_frozen(&campaign_by_id(tx, *id)?)?;
+            let n = tx
+                .prepare_cached("DELETE FROM recipients WHERE campaign = ?1")
+                .and_then(|mut s| s.execute(params![*id as i64]))
+                .ctx("discarding recipients")?;
+            Ok(Out::Count(n as u64))
         }
         Op::TakeQueued(campaign, n) => {
             let rows: Vec<String> = tx
@@ -676,6 +698,18 @@ pub(crate) fn recipient_counts(c: &Connection, campaign: u64) -> Result<Recipien
         }
     }
     Ok(counts)
+}
+
+/// `Conflict` unless the stored campaign is still to be frozen (draft or scheduled).
+fn not_frozen(c: &Campaign) -> Result<(), Error> {
+    match c.status {
+        etraq_core::campaign::CampaignStatus::Draft
+        | etraq_core::campaign::CampaignStatus::Scheduled => Ok(()),
+        _ => Err(Error::Conflict(format!(
+            "the recipients of {:?} are frozen already",
+            c.name
+        ))),
+    }
 }
 
 fn campaign_by_id(c: &Connection, id: u64) -> Result<Campaign, Error> {

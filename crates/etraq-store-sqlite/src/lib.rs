@@ -53,10 +53,13 @@ pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 /// schema checked and migrated). For inspection tools and tests; the store itself is
 /// [`SqliteStore`].
 pub fn open_connection(path: impl AsRef<Path>) -> Result<rusqlite::Connection> {
-    schema::open_writer(path.as_ref())
+    schema::open_writer(path.as_ref(), DEFAULT_CACHE_MIB)
 }
 
 use writer::{Job, WriteOp, WriteOut};
+
+/// The writer's page cache unless configured (`store.cache_mb`): 16 MiB.
+pub const DEFAULT_CACHE_MIB: u32 = 16;
 
 /// The SQLite store. Open it with [`SqliteStore::open`] and share it as `Arc<dyn Store>`.
 pub struct SqliteStore {
@@ -71,10 +74,18 @@ impl SqliteStore {
     /// [`Error::ForeignStore`] for a file that is not an etraq store and
     /// [`Error::SchemaTooNew`] for one written by a newer etraq.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_cache(path, DEFAULT_CACHE_MIB).await
+    }
+
+    /// Opens the store with a writer page cache of `cache_mib` MiB (`store.cache_mb`). The
+    /// cache fills up to its size as the archive grows, so it is most of the process's memory
+    /// beyond the baseline; a larger one helps only when the hot parts of the indexes (recent
+    /// Message-IDs, the DRs being worked on) outgrow it.
+    pub async fn open_with_cache(path: impl AsRef<Path>, cache_mib: u32) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let p = path.clone();
         let (conn, ckpt_conn) = tokio::task::spawn_blocking(move || {
-            let w = schema::open_writer(&p)?;
+            let w = schema::open_writer(&p, cache_mib)?;
             let c = schema::open_checkpointer(&p)?;
             Ok::<_, Error>((w, c))
         })
@@ -483,10 +494,22 @@ impl CampaignStore for SqliteStore {
             .map(|_| ())
     }
 
-    async fn freeze_recipients(&self, c: &Campaign, recipients: Vec<Recipient>) -> Result<()> {
-        self.campaign(campaign::Op::Freeze(c.clone(), recipients))
+    async fn freeze_recipients(
+        &self,
+        c: &Campaign,
+        recipients: Vec<Recipient>,
+        done: bool,
+    ) -> Result<()> {
+        self.campaign(campaign::Op::Freeze(c.clone(), recipients, done))
             .await
             .map(|_| ())
+    }
+
+    async fn discard_recipients(&self, id: u64) -> Result<u64> {
+        match self.campaign(campaign::Op::Discard(id)).await? {
+            campaign::Out::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
     }
 
     async fn take_queued(&self, campaign: u64, n: usize) -> Result<Vec<Recipient>> {

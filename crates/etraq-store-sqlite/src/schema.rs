@@ -206,7 +206,7 @@ const MIGRATIONS: &[&str] = &[
 
 /// Opens (creating if needed) the database at `path` for writing, checks it is an etraq store
 /// this build understands, and migrates it to [`SCHEMA_VERSION`].
-pub fn open_writer(path: &Path) -> Result<Connection, Error> {
+pub fn open_writer(path: &Path, cache_mib: u32) -> Result<Connection, Error> {
     check_file(path)?;
     let mut conn = Connection::open_with_flags(
         path,
@@ -216,7 +216,7 @@ pub fn open_writer(path: &Path) -> Result<Connection, Error> {
             | OpenFlags::SQLITE_OPEN_URI,
     )
     .map_err(|e| open_error(path, e))?;
-    configure(&conn).map_err(|e| open_error(path, e))?;
+    configure(&conn, cache_mib).map_err(|e| open_error(path, e))?;
     check_owner(&conn, path)?;
     migrate(&mut conn, path)?;
     Ok(conn)
@@ -310,7 +310,7 @@ fn check_file(path: &Path) -> Result<(), Error> {
 }
 
 /// WAL with `synchronous=FULL`: a commit is on disk when it returns, even on power loss.
-fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+fn configure(conn: &Connection, cache_mib: u32) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -322,8 +322,8 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.pragma_update(None, "foreign_keys", true)?;
     // Checkpoints run on the checkpointer thread, not inside commits.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    // 64 MiB of page cache: a cycle or a batch touches thousands of pages.
-    conn.pragma_update(None, "cache_size", -65536)?;
+    // The writer's page cache (negative: KiB); readers keep SQLite's small default.
+    conn.pragma_update(None, "cache_size", -(i64::from(cache_mib.max(1)) * 1024))?;
     // Each job of a group commit runs in a savepoint; its undo log (the statement journal)
     // stays in memory instead of a temporary file written page by page.
     conn.pragma_update(None, "temp_store", "MEMORY")?;

@@ -394,9 +394,43 @@ pub async fn campaign_recipients_are_accounted_exactly(open: Opener) {
         let mut running = c.clone();
         running.status = CampaignStatus::Running;
         running.started_at = Some(t(1));
-        s.freeze_recipients(&running, rows.clone()).await.unwrap();
-        let again = s.freeze_recipients(&running, rows).await.unwrap_err();
+        // A freeze in batches: until the last one the campaign is not frozen, and a freeze a
+        // crash interrupted is discarded and done again.
+        s.freeze_recipients(&running, rows[..3].to_vec(), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.get_campaign("spring").await.unwrap().unwrap().status,
+            CampaignStatus::Draft
+        );
+        let dup = s
+            .freeze_recipients(&running, rows[2..4].to_vec(), false)
+            .await
+            .unwrap_err();
+        assert!(matches!(dup, Error::Conflict(_)), "{dup}");
+        assert_eq!(
+            s.recipient_counts(c.id).await.unwrap().recipients,
+            3,
+            "all or nothing"
+        );
+        assert_eq!(s.discard_recipients(c.id).await.unwrap(), 3);
+        assert_eq!(s.recipient_counts(c.id).await.unwrap().recipients, 0);
+        s.freeze_recipients(&running, rows[..6].to_vec(), false)
+            .await
+            .unwrap();
+        s.freeze_recipients(&running, rows[6..].to_vec(), true)
+            .await
+            .unwrap();
+        let again = s
+            .freeze_recipients(&running, rows.clone(), true)
+            .await
+            .unwrap_err();
         assert!(matches!(again, Error::Conflict(_)), "{again}");
+        let discard = s.discard_recipients(c.id).await.unwrap_err();
+        assert!(
+            matches!(discard, Error::Conflict(_)),
+            "a frozen campaign keeps its rows"
+        );
         assert_eq!(
             s.get_campaign("spring").await.unwrap().unwrap().status,
             CampaignStatus::Running
@@ -541,7 +575,7 @@ pub async fn campaign_recipients_are_accounted_exactly(open: Opener) {
             attempts: 0,
         })
         .collect();
-    s.freeze_recipients(&third, rows).await.unwrap();
+    s.freeze_recipients(&third, rows, true).await.unwrap();
     let (mut r1, sub1) = s.settle_and_take(third.id, None).await.unwrap().unwrap();
     assert_eq!((r1.id, r1.state), (1, RecipientState::Sending));
     let sub1 = sub1.expect("the taken recipient comes with its subscriber");

@@ -120,14 +120,24 @@ pub trait CampaignStore: Send + Sync {
     /// Replaces a campaign's record (its status and times); `NotFound` when its id is unknown.
     async fn save_campaign(&self, campaign: &Campaign) -> Result<()>;
 
-    /// Freezes a campaign's recipients (ids 1, 2, … in the order given, every one `queued`)
-    /// and saves the campaign record, in one transaction. `Conflict` when it has recipients
-    /// already: a campaign is frozen once.
+    /// Adds one batch of a campaign's frozen recipients (every one `queued`; ids 1, 2, … over
+    /// the batches, in freeze order), so a freeze of 100,000 never holds them all in memory or
+    /// the writer in one transaction. With `done`, the same transaction saves `campaign` (now
+    /// running): until then the stored record says it is not frozen, and a freeze a crash
+    /// interrupted is cleared with [`CampaignStore::discard_recipients`] and done again.
+    /// `Conflict` when the stored campaign is frozen already (neither draft nor scheduled) or
+    /// a recipient id exists.
     async fn freeze_recipients(
         &self,
         campaign: &Campaign,
         recipients: Vec<Recipient>,
+        done: bool,
     ) -> Result<()>;
+
+    /// Deletes the recipients of a campaign whose freeze did not finish (its stored record is
+    /// draft or scheduled); returns how many. `Conflict` for a frozen campaign: its rows are
+    /// the account of what was sent.
+    async fn discard_recipients(&self, campaign: u64) -> Result<u64>;
 
     /// Durably marks up to `n` `queued` recipients of a campaign `sending` (lowest ids first)
     /// and returns them: the step before their mail goes to the relay.

@@ -12,12 +12,16 @@ use crate::error::Error;
 pub struct StoreConfig {
     /// `sqlite:PATH` or `sled:PATH`, relative to the config file's directory.
     pub url: String,
+    /// SQLite: the writer's page cache in MiB (most of the process's memory beyond its
+    /// baseline, once the archive is larger than it).
+    pub cache_mb: u32,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             url: "sqlite:etraq-data/etraq.db".into(),
+            cache_mb: 16,
         }
     }
 }

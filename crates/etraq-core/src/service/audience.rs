@@ -130,6 +130,85 @@ pub struct Audience {
     pub outside_segment: u64,
 }
 
+/// Subscribers read per page of an audience walk: a decoded subscriber with its maps takes a
+/// kilobyte or two, so a page of 10,000 would cost more memory than a whole campaign's sending.
+const AUDIENCE_PAGE: usize = 500;
+
+/// Where a walk over a campaign's audience is (see [`App::audience_cursor`]).
+pub struct AudienceCursor {
+    who: Actor,
+    records: Vec<MailingList>,
+    segment: Option<crate::campaign::Segment>,
+    blocklist: Vec<BlockEntry>,
+    campaign: String,
+    seen: std::collections::HashSet<u64>,
+    list: usize,
+    after: Option<u64>,
+    /// The counts so far (`blocked`, `outside_segment`); `recipients` stays empty.
+    pub counts: Audience,
+}
+
+impl AudienceCursor {
+    /// The next page of recipients (each with the list it receives the campaign through), or
+    /// `None` when every list has been walked. A page may be empty.
+    pub async fn next_page(&mut self, app: &App) -> Result<Option<Vec<(Subscriber, String)>>> {
+        let Some(l) = self.records.get(self.list) else {
+            return Ok(None);
+        };
+        let q = SubscriberQuery {
+            list: Some(l.name.clone()),
+            after: self.after,
+            limit: AUDIENCE_PAGE,
+            ..SubscriberQuery::default()
+        };
+        let page = app.subscribers(&self.who, &q).await?;
+        match page.next {
+            Some(n) => self.after = Some(n),
+            None => {
+                self.list += 1;
+                self.after = None;
+            }
+        }
+        let mut out = Vec::with_capacity(page.items.len());
+        for s in page.items {
+            if !self.seen.insert(s.id) {
+                continue;
+            }
+            let Some(via) = crate::campaign::receiving_list(&s, &self.records) else {
+                continue;
+            };
+            let via = via.name.clone();
+            if crate::campaign::is_blocked(&s.email, &self.blocklist) {
+                self.counts.blocked += 1;
+                continue;
+            }
+            if let Some(seg) = &self.segment {
+                let mut data = crate::campaign::MergeData {
+                    subscriber: crate::campaign::SubscriberFields {
+                        email: s.email.to_string(),
+                        name: s.name.clone(),
+                        attribs: s.attribs.clone(),
+                    },
+                    campaign: crate::campaign::Named {
+                        name: self.campaign.clone(),
+                    },
+                    list: crate::campaign::Named { name: via.clone() },
+                    ..Default::default()
+                };
+                if seg.needs_customer() {
+                    data.customer = app.customer_facts(&s.email).await?;
+                }
+                if !seg.matches(&data)? {
+                    self.counts.outside_segment += 1;
+                    continue;
+                }
+            }
+            out.push((s, via));
+        }
+        Ok(Some(out))
+    }
+}
+
 impl App {
     /// The recipients of a campaign to `lists` narrowed by `segment` (`--where`): the members
     /// who receive mail from at least one of the lists (confirmed ones; on single opt-in lists
@@ -154,8 +233,7 @@ impl App {
     }
 
     /// [`App::audience`], handing each recipient to `f` as it is found instead of keeping them
-    /// all (a campaign freezing 100,000 recipients keeps only what its rows need). The
-    /// returned [`Audience`] has the counts and no recipients.
+    /// all. The returned [`Audience`] has the counts and no recipients.
     pub async fn audience_each(
         &self,
         who: &Actor,
@@ -164,64 +242,41 @@ impl App {
         campaign: &str,
         mut f: impl FnMut(Subscriber, String) + Send,
     ) -> Result<Audience> {
+        let mut cursor = self.audience_cursor(who, lists, segment, campaign).await?;
+        while let Some(page) = cursor.next_page(self).await? {
+            for (s, via) in page {
+                f(s, via);
+            }
+        }
+        Ok(cursor.counts)
+    }
+
+    /// A cursor over the recipients of [`App::audience`], a page at a time, so a caller can
+    /// store each page before reading the next (a campaign freezing 100,000 recipients keeps
+    /// one page in memory).
+    pub async fn audience_cursor(
+        &self,
+        who: &Actor,
+        lists: &[String],
+        segment: Option<&str>,
+        campaign: &str,
+    ) -> Result<AudienceCursor> {
         let mut records = Vec::with_capacity(lists.len());
         for l in lists {
             records.push(self.list_record(l).await?);
         }
         let segment = segment.map(crate::campaign::Segment::new).transpose()?;
-        let blocklist = self.store.blocklist().await?;
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Audience::default();
-        for l in &records {
-            let mut q = SubscriberQuery {
-                list: Some(l.name.clone()),
-                limit: crate::store::MAX_PAGE_SIZE,
-                ..SubscriberQuery::default()
-            };
-            loop {
-                let page = self.subscribers(who, &q).await?;
-                for s in page.items {
-                    if !seen.insert(s.id) {
-                        continue;
-                    }
-                    let Some(via) = crate::campaign::receiving_list(&s, &records) else {
-                        continue;
-                    };
-                    let via = via.name.clone();
-                    if crate::campaign::is_blocked(&s.email, &blocklist) {
-                        out.blocked += 1;
-                        continue;
-                    }
-                    if let Some(seg) = &segment {
-                        let mut data = crate::campaign::MergeData {
-                            subscriber: crate::campaign::SubscriberFields {
-                                email: s.email.to_string(),
-                                name: s.name.clone(),
-                                attribs: s.attribs.clone(),
-                            },
-                            campaign: crate::campaign::Named {
-                                name: campaign.to_string(),
-                            },
-                            list: crate::campaign::Named { name: via.clone() },
-                            ..Default::default()
-                        };
-                        if seg.needs_customer() {
-                            data.customer = self.customer_facts(&s.email).await?;
-                        }
-                        if !seg.matches(&data)? {
-                            out.outside_segment += 1;
-                            continue;
-                        }
-                    }
-                    f(s, via);
-                }
-                match page.next {
-                    Some(n) => q.after = Some(n),
-                    None => break,
-                }
-            }
-        }
-        Ok(out)
+        Ok(AudienceCursor {
+            who: who.clone(),
+            records,
+            segment,
+            blocklist: self.store.blocklist().await?,
+            campaign: campaign.to_string(),
+            seen: std::collections::HashSet::new(),
+            list: 0,
+            after: None,
+            counts: Audience::default(),
+        })
     }
 
     /// Creates a list (supervisors).

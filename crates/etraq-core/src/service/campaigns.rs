@@ -18,6 +18,10 @@ use crate::service::App;
 /// The key-value entry holding the token secret (hex).
 const SECRET_KEY: &str = "campaigns:secret";
 
+/// Recipients frozen per store transaction: a 100,000-recipient freeze keeps one batch in
+/// memory and never holds the store's writer for long.
+pub const FREEZE_BATCH: usize = 5000;
+
 /// Recipients a new campaign's template is tried on before it is accepted.
 pub const TRIAL_RECIPIENTS: usize = 100;
 
@@ -287,16 +291,23 @@ impl App {
             template.subject = s.clone();
         }
         let renderer = Renderer::new(&template)?;
-        let audience = self
-            .audience(who, &draft.lists, draft.segment.as_deref(), &name)
+        // The first recipients only: a cursor, so a list of 100,000 is not read whole.
+        let mut cursor = self
+            .audience_cursor(who, &draft.lists, draft.segment.as_deref(), &name)
             .await?;
         let settings = SendSettings::from_config(&self.config());
-        for (s, list) in audience.recipients.iter().take(TRIAL_RECIPIENTS) {
-            let data = self.merge_data(s, list, &name, "", "").await?;
-            renderer.render(&data).map_err(|e| Error::InvalidField {
-                field: "template",
-                reason: format!("{e} (rendering for {})", s.email),
-            })?;
+        let mut tried = 0;
+        while tried < TRIAL_RECIPIENTS
+            && let Some(page) = cursor.next_page(self).await?
+        {
+            for (s, list) in page.iter().take(TRIAL_RECIPIENTS - tried) {
+                let data = self.merge_data(s, list, &name, "", "").await?;
+                renderer.render(&data).map_err(|e| Error::InvalidField {
+                    field: "template",
+                    reason: format!("{e} (rendering for {})", s.email),
+                })?;
+                tried += 1;
+            }
         }
         if let Some(owner) = &draft.owner
             && self.store.get_user(owner).await?.is_none()
@@ -384,26 +395,43 @@ impl App {
                 ),
             }),
             CampaignStatus::Draft | CampaignStatus::Scheduled => {
-                let mut rows = Vec::new();
-                let id = c.id;
-                self.audience_each(who, &c.lists, c.segment.as_deref(), &c.name, |s, list| {
-                    rows.push(Recipient {
-                        campaign: id,
-                        id: rows.len() as u64 + 1,
-                        email: s.email,
-                        subscriber: s.id,
-                        list,
-                        state: RecipientState::Queued,
-                        message_id: None,
-                        sent_at: None,
-                        error: None,
-                        attempts: 0,
-                    })
-                })
-                .await?;
+                // A freeze a crash interrupted left some rows and no running campaign: nothing
+                // was sent from them, so they go and the freeze starts over.
+                let left = self.store.discard_recipients(c.id).await?;
+                if left > 0 {
+                    tracing::info!(campaign = %c.name, rows = left, "an interrupted freeze is done again");
+                }
+                let mut cursor = self
+                    .audience_cursor(who, &c.lists, c.segment.as_deref(), &c.name)
+                    .await?;
+                let mut rows = Vec::with_capacity(FREEZE_BATCH);
+                let mut next_id = 1u64;
                 c.status = CampaignStatus::Running;
                 c.started_at = Some(now);
-                self.store.freeze_recipients(&c, rows).await?;
+                while let Some(page) = cursor.next_page(self).await? {
+                    for (s, list) in page {
+                        rows.push(Recipient {
+                            campaign: c.id,
+                            id: next_id,
+                            email: s.email,
+                            subscriber: s.id,
+                            list,
+                            state: RecipientState::Queued,
+                            message_id: None,
+                            sent_at: None,
+                            error: None,
+                            attempts: 0,
+                        });
+                        next_id += 1;
+                    }
+                    if rows.len() >= FREEZE_BATCH {
+                        let batch = std::mem::replace(&mut rows, Vec::with_capacity(FREEZE_BATCH));
+                        self.store.freeze_recipients(&c, batch, false).await?;
+                    }
+                }
+                // The last batch and the campaign's new status in one transaction: the freeze
+                // is done exactly when the campaign says running.
+                self.store.freeze_recipients(&c, rows, true).await?;
                 Ok((c, 0))
             }
             CampaignStatus::Paused => Err(Error::InvalidField {

@@ -21,7 +21,8 @@ mod users;
 
 pub use app::App;
 pub use audience::{
-    Audience, IMPORT_BATCH, ImportReport, ListSettings, MAX_REPORTED_ERRORS, SubscriberDetail,
+    Audience, AudienceCursor, IMPORT_BATCH, ImportReport, ListSettings, MAX_REPORTED_ERRORS,
+    SubscriberDetail,
 };
 pub use campaigns::{
     CampaignAction, CampaignDraft, NextStep, OutgoingMail, SendContext, SendSettings,
