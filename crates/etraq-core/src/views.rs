@@ -567,3 +567,69 @@ impl CampaignView {
         }
     }
 }
+
+/// A template as `template list --json` and `/api/v1/templates` show it: `name, kind, subject,
+/// builtin` (contract).
+#[derive(Clone, Debug, Serialize)]
+pub struct TemplateRow {
+    /// `name`.
+    pub name: String,
+    /// `kind`.
+    pub kind: &'static str,
+    /// `subject`.
+    pub subject: String,
+    /// `builtin`.
+    pub builtin: bool,
+}
+
+impl From<&crate::campaign::Template> for TemplateRow {
+    fn from(t: &crate::campaign::Template) -> TemplateRow {
+        TemplateRow {
+            name: t.name.clone(),
+            kind: t.kind.as_str(),
+            subject: t.subject.clone(),
+            builtin: t.builtin,
+        }
+    }
+}
+
+/// A campaign recipient as `campaign recipients --json` and the API show it: `email, state,
+/// message_id, sent_at, error, opened, clicked, bounced` (contract), plus its number `id`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecipientRow {
+    /// The recipient's number in the campaign (the paging cursor).
+    pub id: u64,
+    /// `email`.
+    pub email: String,
+    /// `state`.
+    pub state: &'static str,
+    /// `message_id`.
+    pub message_id: Option<String>,
+    /// `sent_at`.
+    pub sent_at: Option<Timestamp>,
+    /// `error`.
+    pub error: Option<String>,
+    /// `opened` (open tracking comes with Campaigns II).
+    pub opened: bool,
+    /// `clicked`.
+    pub clicked: bool,
+    /// `bounced`: the relay refused it for good.
+    pub bounced: bool,
+}
+
+impl From<&crate::campaign::Recipient> for RecipientRow {
+    fn from(r: &crate::campaign::Recipient) -> RecipientRow {
+        RecipientRow {
+            id: r.id,
+            email: r.email.to_string(),
+            state: r.state.as_str(),
+            message_id: r.message_id.clone(),
+            sent_at: r.sent_at,
+            error: r.error.clone(),
+            opened: false,
+            clicked: false,
+            bounced: r.state == crate::campaign::RecipientState::Failed
+                && r.error.as_deref().is_some_and(|e| e.starts_with('5')),
+        }
+    }
+}

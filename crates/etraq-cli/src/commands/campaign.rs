@@ -268,18 +268,8 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
                     None => break,
                 }
             }
-            let json_row = |r: &etraq_core::campaign::Recipient| {
-                serde_json::json!({
-                    "email": r.email,
-                    "state": r.state.as_str(),
-                    "message_id": r.message_id,
-                    "sent_at": r.sent_at,
-                    "error": r.error,
-                    "opened": false,
-                    "clicked": false,
-                    "bounced": false,
-                })
-            };
+            let json_row =
+                |r: &etraq_core::campaign::Recipient| etraq_core::views::RecipientRow::from(r);
             if a.json {
                 let mut arr = JsonArray::start(&mut out)?;
                 for r in &rows {

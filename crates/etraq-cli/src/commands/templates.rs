@@ -32,24 +32,6 @@ fn kind(k: TemplateKindArg) -> TemplateKind {
     }
 }
 
-/// The contract row of a template listing: `name, kind, subject, builtin`.
-#[derive(serde::Serialize)]
-struct Row<'a> {
-    name: &'a str,
-    kind: &'static str,
-    subject: &'a str,
-    builtin: bool,
-}
-
-fn row(t: &Template) -> Row<'_> {
-    Row {
-        name: &t.name,
-        kind: t.kind.as_str(),
-        subject: &t.subject,
-        builtin: t.builtin,
-    }
-}
-
 fn read(path: &std::path::Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     String::from_utf8(bytes).map_err(|e| {
@@ -68,7 +50,8 @@ async fn command(app: &App, ctx: &Context, cmd: TemplateCommand) -> Result<()> {
         TemplateCommand::List(a) => {
             let all = app.templates(&who).await?;
             if a.json {
-                let rows: Vec<Row<'_>> = all.iter().map(row).collect();
+                let rows: Vec<etraq_core::views::TemplateRow> =
+                    all.iter().map(Into::into).collect();
                 out.line(serde_json::to_string_pretty(&rows)?)?;
             } else {
                 let mut t = table(&["Name", "Kind", "Subject", "Built-in"]);
@@ -112,7 +95,9 @@ async fn command(app: &App, ctx: &Context, cmd: TemplateCommand) -> Result<()> {
             };
             let t = app.save_template(&who, draft, Timestamp::now()).await?;
             if a.json {
-                out.line(serde_json::to_string_pretty(&row(&t))?)?;
+                out.line(serde_json::to_string_pretty(
+                    &etraq_core::views::TemplateRow::from(&t),
+                )?)?;
             } else {
                 out.line(format!("template {:?} saved", t.name))?;
             }

@@ -432,6 +432,32 @@ impl App {
         Ok(())
     }
 
+    /// Imports a whole CSV held in memory (an upload to the console or the API) into a list
+    /// (supervisors), batch by batch as `subscriber import` does; bad rows only go into the
+    /// report. `Invalid` when the header has no `email` column.
+    pub async fn import_csv(
+        &self,
+        who: &Actor,
+        list: &str,
+        csv: &[u8],
+        confirmed: bool,
+        now: Timestamp,
+    ) -> Result<ImportReport> {
+        who.require_supervisor()?;
+        self.list_record(list).await?;
+        let mut rows = crate::campaign::CsvRows::new(csv)?;
+        let mut report = ImportReport::default();
+        loop {
+            let batch: Vec<Row> = rows.by_ref().take(IMPORT_BATCH).collect();
+            if batch.is_empty() {
+                break;
+            }
+            self.import_batch(who, list, batch, confirmed, now, &mut report)
+                .await?;
+        }
+        Ok(report)
+    }
+
     /// Subscribers, a keyset page.
     pub async fn subscribers(
         &self,

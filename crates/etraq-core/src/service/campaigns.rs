@@ -362,6 +362,17 @@ impl App {
             })
     }
 
+    /// A campaign by name with its recipient counts.
+    pub async fn campaign_with_counts(
+        &self,
+        who: &Actor,
+        name: &str,
+    ) -> Result<(Campaign, RecipientCounts)> {
+        let c = self.campaign(who, name).await?;
+        let n = self.store.recipient_counts(c.id).await?;
+        Ok((c, n))
+    }
+
     /// Every campaign with its recipient counts.
     pub async fn campaigns(&self, _who: &Actor) -> Result<Vec<(Campaign, RecipientCounts)>> {
         let mut out = Vec::new();

@@ -78,8 +78,17 @@ pub struct Listing<T> {
     pub next_key: Option<String>,
 }
 
+mod campaign;
+
 /// The API routes, in groups by who may use them.
 pub fn router() -> Vec<Group> {
+    let mut groups = core_routes();
+    groups.extend(campaign::router());
+    groups
+}
+
+/// The tracking, escalation and administration routes.
+fn core_routes() -> Vec<Group> {
     vec![
         Routes::new(Access::Signed)
             .get("/api/v1/status", get(status))
