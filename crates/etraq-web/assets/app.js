@@ -16,3 +16,36 @@
   });
   arm();
 }());
+// A campaign's page: its progress bar follows the sending, polling the campaign's JSON each
+// second while it is scheduled or running (the page shows the same figures without script).
+(function () {
+  "use strict";
+  var box = document.getElementById("campaign-progress");
+  if (!box || !window.fetch) { return; }
+  var src = box.getAttribute("data-src");
+  var ids = ["sent", "failed", "doubt", "skipped", "done", "total", "status"];
+  var el = {};
+  ids.forEach(function (k) { el[k] = document.getElementById("progress-" + k); });
+  var bar = document.getElementById("progress-bar");
+  function show(c) {
+    var done = c.sent + c.failed + c.in_doubt + c.skipped;
+    bar.max = Math.max(c.recipients, 1);
+    bar.value = done;
+    el.sent.textContent = c.sent; el.failed.textContent = c.failed;
+    el.doubt.textContent = c.in_doubt; el.skipped.textContent = c.skipped;
+    el.done.textContent = done; el.total.textContent = c.recipients;
+    el.status.textContent = c.status;
+    return c.status === "scheduled" || c.status === "running";
+  }
+  function poll() {
+    window.fetch(src, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (c) {
+        if (c && show(c)) { window.setTimeout(poll, 1000); }
+        else if (c) { window.setTimeout(function () { window.location.reload(); }, 500); }
+      })
+      .catch(function () { window.setTimeout(poll, 5000); });
+  }
+  var status = el.status ? el.status.textContent : "";
+  if (status === "scheduled" || status === "running") { window.setTimeout(poll, 1000); }
+}());

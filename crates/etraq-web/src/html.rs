@@ -75,6 +75,7 @@ impl Chrome {
             tabs.push(("/logs", "Log Files".to_string()));
         }
         tabs.push(("/history", "History".to_string()));
+        tabs.push(("/campaigns", "Campaigns".to_string()));
         tabs.push(("/reports", "Reports".to_string()));
         if admin {
             tabs.push(("/config", "Configuration".to_string()));

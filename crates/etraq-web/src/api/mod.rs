@@ -80,6 +80,8 @@ pub struct Listing<T> {
 
 mod campaign;
 
+pub use campaign::MAX_IMPORT_BYTES;
+
 /// The API routes, in groups by who may use them.
 pub fn router() -> Vec<Group> {
     let mut groups = core_routes();

@@ -2,14 +2,18 @@
 //! case of `etraq_core::service` with the signed-in actor, and renders the answer; who may open
 //! it is declared once per group in [`router`]. The anonymous are sent to the sign-in page. The main views work without JavaScript; `app.js` only adds auto-refresh.
 
+pub(crate) mod area;
+pub(crate) mod campaigns;
 pub(crate) mod config;
 pub(crate) mod escalations;
+pub(crate) mod lists;
 pub(crate) mod login;
 pub(crate) mod logs;
 pub(crate) mod mail;
 pub(crate) mod reports;
 pub(crate) mod status;
 pub(crate) mod subscribe;
+pub(crate) mod templates;
 pub(crate) mod unsubscribe;
 pub(crate) mod users;
 
@@ -69,10 +73,37 @@ pub fn router() -> Vec<Group> {
             )
             .post("/password/tokens", post(users::create_token))
             .post("/password/tokens/{id}/revoke", post(users::revoke_token))
+            .get("/campaigns", get(campaigns::campaigns))
+            .get("/campaigns/{name}", get(campaigns::campaign))
+            .get("/lists", get(lists::lists))
+            .get("/lists/{name}", get(lists::list))
+            .get("/subscribers", get(lists::subscribers))
+            .get("/subscribers/{email}", get(lists::subscriber))
+            .get("/templates", get(templates::templates))
+            .get("/templates/{name}", get(templates::template))
+            .get(
+                "/templates/{name}/preview",
+                get(templates::template_preview),
+            )
+            .get("/blocklist", get(lists::blocklist))
             .finish(),
         Routes::new(Access::Supervisor)
             .get("/escalations", get(escalations::cycles))
             .get("/escalations/{id}", get(escalations::cycle))
+            .post("/campaigns", post(campaigns::create_campaign))
+            .post("/campaigns/{name}/control", post(campaigns::control))
+            .post("/lists", post(lists::create_list))
+            .post("/lists/{name}", post(lists::update_list))
+            .post(
+                "/lists/{name}/import",
+                post(lists::import).layer(axum::extract::DefaultBodyLimit::max(
+                    crate::api::MAX_IMPORT_BYTES,
+                )),
+            )
+            .post("/lists/{name}/add", post(lists::add))
+            .post("/subscribers/{email}/unsubscribe", post(lists::unsubscribe))
+            .post("/blocklist", post(lists::block))
+            .post("/templates", post(templates::add_template))
             .finish(),
         Routes::new(Access::Admin)
             .post("/services", post(status::services))
@@ -83,6 +114,8 @@ pub fn router() -> Vec<Group> {
             .get_post("/users", get(users::list).post(users::create))
             .get("/users/new", get(users::new_page))
             .get_post("/users/{email}", get(users::edit_page).post(users::update))
+            .post("/lists/{name}/delete", post(lists::delete_list))
+            .post("/blocklist/remove", post(lists::unblock))
             .finish(),
     ]
 }
@@ -203,6 +236,17 @@ pub fn done_message(done: Option<&str>) -> Option<String> {
         }
         "token-revoked" => "The token is revoked.",
         "paused" => "Paused.",
+        "deleted" => "Deleted.",
+        "unsubscribed" => "Unsubscribed.",
+        "subscriber-added" => "Added to the list.",
+        "subscriber-confirm" => {
+            "Added as unconfirmed: a confirmation mail is on its way, and they receive the list's \
+             mail once they follow it."
+        }
+        "subscriber-skipped" => {
+            "Not added: the address unsubscribed from this list or is blocklisted, and only the \
+             person can subscribe again."
+        }
         "resumed" => "Resumed.",
         _ => return None,
     };
