@@ -390,3 +390,141 @@ fn an_owner_finds_and_reassigns_a_dr_and_the_new_owner_sees_it() {
         c.close().await.unwrap();
     });
 }
+
+#[test]
+fn a_campaign_started_in_the_console_moves_its_progress_bar_until_it_is_sent() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        eprintln!(
+            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver; .ci/run does)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Evaluation mode (no upstream): campaign mail goes into the Maildir, 60 per second.
+    std::fs::write(
+        dir.path().join("etraq.toml"),
+        "local_domains = [\"example.com\"]\ntimezone = \"UTC\"\n\
+         [smtp]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [store]\nurl = \"sqlite:data/etraq.db\"\n\
+         [campaigns]\nrate_per_second = 60\nconcurrency = 2\n",
+    )
+    .unwrap();
+    let mut csv = String::from("email,name,city\n");
+    for i in 0..240 {
+        csv.push_str(&format!("p{i}@customer.example,Person {i},Lyon\n"));
+    }
+    std::fs::write(dir.path().join("people.csv"), csv).unwrap();
+    etraq(dir.path(), &["list", "create", "Customers"], None);
+    etraq(
+        dir.path(),
+        &["subscriber", "import", "people.csv", "--list", "Customers"],
+        None,
+    );
+    etraq(
+        dir.path(),
+        &[
+            "campaign",
+            "create",
+            "Autumn",
+            "--list",
+            "Customers",
+            "--template",
+            "newsletter",
+        ],
+        None,
+    );
+    let server = serve(dir.path());
+    let profile = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _driver = start_driver(port);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = browser(port, profile.path()).await;
+        let web = server.web.as_str();
+        sign_in(&c, web, "admin", &server.admin_password).await;
+        c.goto(&format!("{web}/campaigns")).await.unwrap();
+        c.find(Locator::LinkText("Autumn"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Id("campaign-start"))
+            .await
+            .unwrap();
+        assert_eq!(text_of(&c, "progress-status").await, "draft");
+        c.find(Locator::Id("campaign-start"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait().for_element(Locator::Css("p.flash")).await.unwrap();
+        // The bar moves by itself (the page is not reloaded: it polls the campaign's JSON).
+        let value = || async {
+            c.execute(
+                "return document.getElementById('progress-bar').value;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap_or(0.0)
+        };
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        loop {
+            let v = value().await;
+            if seen.last() != Some(&v) {
+                seen.push(v);
+            }
+            if seen.len() == 3 {
+                screenshot(&c, "8-campaign-sending.png").await;
+            }
+            if v >= 240.0 {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the bar stopped at {v}: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(
+            seen.len() >= 3,
+            "the bar moved in steps while sending: {seen:?}"
+        );
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+        // Once sent, the page shows the campaign finished.
+        c.wait()
+            .for_element(Locator::XPath(
+                "//span[@id='progress-status'][text()='finished']",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(text_of(&c, "progress-sent").await, "240");
+        screenshot(&c, "9-campaign-sent.png").await;
+        // A recipient's page lists the campaign's mail among their events.
+        c.goto(&format!("{web}/subscribers/p7@customer.example"))
+            .await
+            .unwrap();
+        let events = text_of(&c, "events").await;
+        assert_eq!(events, "Events");
+        let mut src = String::new();
+        c.source()
+            .await
+            .unwrap()
+            .as_bytes()
+            .read_to_string(&mut src)
+            .unwrap();
+        assert!(src.contains(">sent<") && src.contains(">Autumn<"), "{src}");
+        c.close().await.unwrap();
+    });
+    let maildir = dir.path().join("data").join("maildir").join("new");
+    let delivered = std::fs::read_dir(&maildir).unwrap().count();
+    assert_eq!(delivered, 240, "every recipient's mail is in the Maildir");
+}
