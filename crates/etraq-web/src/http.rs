@@ -88,7 +88,10 @@ pub async fn limit_headers(req: Request<Body>, next: Next) -> Response {
 
 /// Whether a path is one of the public endpoints mail recipients reach without signing in.
 pub fn is_public_endpoint(path: &str) -> bool {
-    path == "/s" || ["/u/", "/s/", "/t/"].iter().any(|p| path.starts_with(p))
+    path == "/s"
+        || ["/u/", "/s/", "/t/", "/v/"]
+            .iter()
+            .any(|p| path.starts_with(p))
 }
 
 /// Rate-limits the public endpoints per client address (`web.public_rate_per_ip`): 429 with

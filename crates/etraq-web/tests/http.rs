@@ -77,7 +77,8 @@ async fn every_page_and_api_route_refuses_the_anonymous() {
             "/s",
             "/s/confirm/{token}",
             "/s/{list}",
-            "/u/{token}"
+            "/u/{token}",
+            "/v/{token}"
         ],
         "a new public route must be a deliberate decision"
     );

@@ -65,6 +65,29 @@ async fn the_one_click_post_unsubscribes_and_the_get_changes_nothing() {
     });
     let anon = c.anonymous();
 
+    // The mail's view-in-browser link shows it as Ann got it, under the mail's own policy.
+    let view = signer.sign(&Token {
+        kind: TokenKind::View,
+        campaign: campaign.id,
+        recipient: 1,
+        link: 0,
+    });
+    let page = anon.get(&format!("/v/{view}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Hello Ann"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("/u/{token}")),
+        "the same unsubscribe link"
+    );
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("sandbox") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    for bad in [token.as_str(), "not-a-token", &view[..view.len() - 1]] {
+        assert_eq!(anon.get(&format!("/v/{bad}")).await.status, 404, "{bad}");
+    }
+
     let page = anon.get(&format!("/u/{token}")).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("id=\"unsubscribe\""), "{}", page.body);

@@ -115,14 +115,14 @@ async fn command(app: &App, ctx: &Context, cmd: TemplateCommand) -> Result<()> {
             let p = app
                 .preview_template(&who, &a.name, email.as_ref(), a.campaign.as_deref())
                 .await?;
-            let domain = ctx
-                .config
-                .local_domains
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "localhost".into());
-            let from = format!("campaigns@{domain}");
-            let message_id = format!("preview.{}@{domain}", Timestamp::now().as_millisecond());
+            // The From a campaign would carry (campaigns.from, or newsletter@ the bounce domain).
+            let settings = etraq_core::service::SendSettings::from_config(&ctx.config);
+            let from = settings.from.clone();
+            let message_id = format!(
+                "preview.{}@{}",
+                Timestamp::now().as_millisecond(),
+                settings.bounce_domain
+            );
             let bytes = etraq_smtp::format_campaign(&etraq_smtp::CampaignMail {
                 from: &from,
                 reply_to: None,

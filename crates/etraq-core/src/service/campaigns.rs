@@ -832,6 +832,86 @@ impl App {
 }
 
 impl App {
+    /// The HTML part of a campaign mail as its recipient got it, for the mail's
+    /// view-in-browser link (`GET /v/{token}`, no sign-in: the token is the authority). It is
+    /// rendered again from the campaign's template and the subscriber's data as they are now,
+    /// with the same links. Recipient 0 is a `campaign test` copy, rendered as for someone
+    /// without data. `NotFound` for a token that does not verify, of another kind, or naming
+    /// nothing.
+    pub async fn view_in_browser(&self, token: &str) -> Result<String> {
+        let nothing = || Error::NotFound {
+            what: "campaign mail",
+            key: "this link".into(),
+        };
+        let signer = self.token_signer().await?;
+        let t = signer.verify(token).ok_or_else(nothing)?;
+        if t.kind != TokenKind::View {
+            return Err(nothing());
+        }
+        let c = self
+            .store
+            .list_campaigns()
+            .await?
+            .into_iter()
+            .find(|c| c.id == t.campaign)
+            .ok_or_else(nothing)?;
+        let settings = SendSettings::from_config(&self.config());
+        let sign = |kind| {
+            signer.sign(&Token {
+                kind,
+                campaign: c.id,
+                recipient: t.recipient,
+                link: 0,
+            })
+        };
+        let unsubscribe_url = format!("{}/u/{}", settings.public_url, sign(TokenKind::Unsubscribe));
+        let view_url = format!("{}/v/{token}", settings.public_url);
+        let renderer = self
+            .campaign_renderer(&crate::access::Actor::admin(), &c)
+            .await?;
+        let list = c.lists.first().cloned().unwrap_or_default();
+        let data = if t.recipient == 0 {
+            MergeData {
+                campaign: Named {
+                    name: c.name.clone(),
+                },
+                list: Named { name: list },
+                unsubscribe_url,
+                view_in_browser_url: view_url,
+                ..MergeData::default()
+            }
+        } else {
+            let r = self
+                .store
+                .list_recipients(c.id, None, Some(t.recipient.saturating_sub(1)), 1)
+                .await?
+                .items
+                .into_iter()
+                .find(|r| r.id == t.recipient)
+                .ok_or_else(nothing)?;
+            match self.store.get_subscriber(&r.email).await? {
+                Some(s) => {
+                    self.merge_data(&s, &r.list, &c.name, &unsubscribe_url, &view_url)
+                        .await?
+                }
+                None => {
+                    let mut d = MergeData {
+                        campaign: Named {
+                            name: c.name.clone(),
+                        },
+                        list: Named { name: r.list },
+                        unsubscribe_url,
+                        view_in_browser_url: view_url,
+                        ..MergeData::default()
+                    };
+                    d.subscriber.email = r.email.to_string();
+                    d
+                }
+            }
+        };
+        Ok(renderer.render(&data)?.html)
+    }
+
     /// One copy of a campaign for `to`, as a recipient would get it, for `campaign test`: not a
     /// recipient row, not counted, its subject marked `[test]`. Rendered with `to`'s own data
     /// when it is a subscriber, else as for someone with no name or attributes. Its links carry

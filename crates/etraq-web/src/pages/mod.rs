@@ -39,6 +39,7 @@ pub fn router() -> Vec<Group> {
                 "/u/{token}",
                 get(unsubscribe::page).post(unsubscribe::unsubscribe),
             )
+            .get("/v/{token}", get(unsubscribe::view))
             .get("/s", get(subscribe::index))
             .get_post("/s/{list}", get(subscribe::form).post(subscribe::subscribe))
             .get_post(

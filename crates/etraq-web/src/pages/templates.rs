@@ -245,10 +245,7 @@ pub async fn template_preview(
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; \
-             frame-ancestors 'self'; sandbox",
-        ),
+        HeaderValue::from_static(crate::pages::unsubscribe::MAIL_CSP),
     );
     h.insert(
         header::X_FRAME_OPTIONS,

@@ -2,7 +2,8 @@
 //! `GET /u/{token}` shows a page with one button and changes nothing (link scanners follow
 //! GETs); `POST /u/{token}` unsubscribes, either from that button or as the RFC 8058 one-click
 //! POST a mail provider sends (body `List-Unsubscribe=One-Click`), which gets a plain `200`.
-//! A token that does not verify is a 404 and changes nothing.
+//! A token that does not verify is a 404 and changes nothing. `GET /v/{token}` shows the mail
+//! itself, for its view-in-browser link.
 
 use std::sync::Arc;
 
@@ -85,4 +86,39 @@ pub async fn unsubscribe(
             done: true,
         },
     )
+}
+
+/// The Content-Security-Policy of a campaign mail shown in the browser: it is mail, not the
+/// console, so its inline styles and remote images show, and nothing in it runs or submits.
+pub const MAIL_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; \
+                            frame-ancestors 'self'; form-action 'none'; sandbox allow-popups \
+                            allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation";
+
+/// `GET /v/{token}`: a campaign mail as its recipient got it (the view-in-browser link). A
+/// token that does not verify is a 404.
+pub async fn view(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let html = state
+        .app
+        .view_in_browser(&token)
+        .await
+        .map_err(|e| match e {
+            etraq_core::Error::NotFound { .. } => {
+                WebError::NotFound("this link is not valid".into())
+            }
+            e => WebError::from(e),
+        })?;
+    let mut r = axum::response::Html(html).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        axum::http::HeaderValue::from_static(MAIL_CSP),
+    );
+    h.insert(
+        axum::http::header::X_FRAME_OPTIONS,
+        axum::http::HeaderValue::from_static("SAMEORIGIN"),
+    );
+    Ok(r)
 }
