@@ -367,3 +367,57 @@ async fn a_refusal_fails_the_recipient_and_a_mailbox_refusal_blocklists_the_addr
         "{failed}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_is_down_stops_the_run_with_everybody_still_queued() {
+    use etraq_smtp::testing::Behavior;
+    let sink = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, &sink, 1000, 4, 20);
+    ok(
+        d,
+        &[
+            "campaign",
+            "create",
+            "Down",
+            "--list",
+            "News",
+            "--template",
+            "newsletter",
+        ],
+    );
+    sink.set(Behavior::RefuseConnection);
+    let out = etraq(d).args(["campaign", "run", "Down"]).output().unwrap();
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{why}");
+    assert!(
+        why.contains(&format!(
+            "the relay 127.0.0.1:{} is unavailable",
+            sink.addr.port()
+        )),
+        "{why}"
+    );
+    // Nobody failed or was left in doubt for the relay's outage: all are still to send.
+    let show = json(d, &["campaign", "show", "Down", "--json"]);
+    assert_eq!(show["status"], "running", "{show}");
+    assert_eq!(
+        (show["queued"].as_u64(), show["failed"].as_u64()),
+        (Some(20), Some(0)),
+        "{show}"
+    );
+    assert_eq!(
+        (show["sending"].as_u64(), show["in_doubt"].as_u64()),
+        (Some(0), Some(0)),
+        "{show}"
+    );
+    // The relay is back: the next run sends to everybody once.
+    sink.set(Behavior::Accept);
+    let report = json(d, &["campaign", "run", "Down", "--json"]);
+    assert_eq!(
+        (report["status"].as_str(), report["sent"].as_u64()),
+        (Some("finished"), Some(20)),
+        "{report}"
+    );
+    assert!(copies(&sink).values().all(|&c| c == 1));
+}

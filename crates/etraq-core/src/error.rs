@@ -135,6 +135,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A peer etraq depends on (a campaign's relay) cannot be reached now; nothing was lost
+    /// and the work goes on when it is back.
+    #[error("{what} is unavailable: {reason}")]
+    Unavailable {
+        /// What (the relay and its address).
+        what: String,
+        /// Why, in words (its last answer).
+        reason: String,
+    },
+
     /// The store has been closed; no further calls are accepted.
     #[error("the store is closed")]
     Closed,

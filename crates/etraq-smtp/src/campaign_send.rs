@@ -25,7 +25,15 @@ use crate::transport::deliver_to_maildir;
 pub trait CampaignRelay: Send + Sync {
     /// Hands one message to the relay; the outcome is its verdict.
     async fn send(&self, mail_from: &str, to: &str, message: Vec<u8>) -> SendOutcome;
+
+    /// The relay in words, for messages (`the relay 127.0.0.1:25`).
+    fn describe(&self) -> String;
 }
+
+/// "Relay unavailable" answers in a row, from any worker, after which a run stops: each worker
+/// waits 1, 2, 4, 8 s… (at most 16) between its tries, so a relay that stays down stops a run
+/// within about half a minute, and a moment's hiccup does not.
+pub const MAX_UNAVAILABLE: u32 = 6;
 
 /// A relay over etraq's own SMTP client (the gateway's): sessions kept in a pool and reused
 /// for message after message, MAIL and RCPT pipelined, TCP_NODELAY set. Into smtp-sink it
@@ -56,6 +64,10 @@ impl UpstreamRelay {
 
 #[async_trait]
 impl CampaignRelay for UpstreamRelay {
+    fn describe(&self) -> String {
+        format!("the relay {}:{}", self.cfg.host, self.cfg.port)
+    }
+
     async fn send(&self, mail_from: &str, to: &str, message: Vec<u8>) -> SendOutcome {
         use crate::transport::Transport;
         let classify = |r: crate::reply::Reply| {
@@ -63,6 +75,16 @@ impl CampaignRelay for UpstreamRelay {
                 SendOutcome::Refused(r.to_string())
             } else {
                 SendOutcome::Retry(r.to_string())
+            }
+        };
+        // Before DATA nothing of the message has left: a refusal of the whole session (no
+        // connection, 421, or a 4.4.x network or routing status) says the relay is down, not
+        // that this recipient is any problem.
+        let before_data = |r: crate::reply::Reply| {
+            if r.code == 421 || (r.code / 100 == 4 && r.esc.is_some_and(|e| e[1] == 4)) {
+                SendOutcome::Unavailable(r.to_string())
+            } else {
+                classify(r)
             }
         };
         let (Ok(from), Ok(rcpt)) = (
@@ -82,11 +104,11 @@ impl CampaignRelay for UpstreamRelay {
                 .mail(&etraq_core::ReversePath::Address(from), mail_from, &params)
                 .await;
             if !r.is_positive() {
-                return classify(r);
+                return before_data(r);
             }
             let r = t.rcpt(&rcpt, to).await;
             if !r.is_positive() {
-                return classify(r);
+                return before_data(r);
             }
             let r = t.data(&crate::rewrite::Outgoing::unchanged(&message)).await;
             if r.is_positive() {
@@ -116,6 +138,10 @@ impl MaildirRelay {
 
 #[async_trait]
 impl CampaignRelay for MaildirRelay {
+    fn describe(&self) -> String {
+        format!("the Maildir {}", self.dir.display())
+    }
+
     async fn send(&self, mail_from: &str, _to: &str, message: Vec<u8>) -> SendOutcome {
         let mut bytes = format!("Return-Path: <{mail_from}>\r\n").into_bytes();
         bytes.extend_from_slice(&message);
@@ -270,9 +296,11 @@ async fn send_all(
         gap: Duration::from_secs_f64(1.0 / f64::from(rate)),
     });
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // Relay-unavailable answers in a row, across every worker.
+    let down = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..settings.concurrency.max(1) {
-        let (app, relay, renderer, signer, pacer, done, progress, stop) = (
+        let (app, relay, renderer, signer, pacer, done, progress, stop, down) = (
             app.clone(),
             relay.clone(),
             renderer.clone(),
@@ -281,6 +309,7 @@ async fn send_all(
             done.clone(),
             progress.clone(),
             stop.clone(),
+            down.clone(),
         );
         let (c, settings) = (campaign.clone(), settings.clone());
         workers.spawn(async move {
@@ -344,9 +373,30 @@ async fn send_all(
                             }
                             Ok(bytes) => loop {
                                 pacer.wait().await;
-                                r.attempts += 1;
                                 let outcome =
                                     relay.send(&mail.mail_from, &mail.to, bytes.clone()).await;
+                                if let SendOutcome::Unavailable(why) = &outcome {
+                                    // The relay is down, not this recipient: it does not use
+                                    // up an attempt. After a few such answers in a row (from
+                                    // any worker) sending stops; the recipient in hand goes
+                                    // back to the queue, surely unsent.
+                                    let n = down.fetch_add(1, Ordering::Relaxed) + 1;
+                                    if n > MAX_UNAVAILABLE || stop.load(Ordering::Relaxed) {
+                                        stop.store(true, Ordering::Relaxed);
+                                        r.state = RecipientState::Queued;
+                                        r.error = None;
+                                        app.store().update_recipient(&r).await?;
+                                        return Err(Error::Unavailable {
+                                            what: relay.describe(),
+                                            reason: why.clone(),
+                                        });
+                                    }
+                                    tokio::time::sleep(Duration::from_secs(1u64 << (n - 1).min(4)))
+                                        .await;
+                                    continue;
+                                }
+                                down.store(0, Ordering::Relaxed);
+                                r.attempts += 1;
                                 let (state, error) = after_attempt(&outcome, r.attempts);
                                 r.error = error;
                                 if state == RecipientState::Sending {
@@ -383,10 +433,16 @@ async fn send_all(
         if let Err(e) = outcome.and_then(|r| r)
             && first_error.is_none()
         {
+            if matches!(e, Error::Unavailable { .. }) {
+                // The relay is down: the others see the stop flag and put the recipient in
+                // hand back in the queue, surely unsent.
+                stop.store(true, Ordering::Relaxed);
+            } else {
+                // The others stop; a recipient one of them had in hand stays `sending` and
+                // is found in doubt by the next run, as after a crash.
+                workers.abort_all();
+            }
             first_error = Some(e);
-            // The others stop; a recipient one of them had in hand stays `sending` and is
-            // found in doubt by the next run, as after a crash.
-            workers.abort_all();
         }
     }
     if let Some(e) = first_error {

@@ -176,7 +176,8 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
                     out.line(format!("a test copy of {:?} went to {to}", a.name))?;
                 }
                 etraq_core::campaign::SendOutcome::Retry(e)
-                | etraq_core::campaign::SendOutcome::Refused(e) => {
+                | etraq_core::campaign::SendOutcome::Refused(e)
+                | etraq_core::campaign::SendOutcome::Unavailable(e) => {
                     return Err(anyhow!(
                         "the relay did not take the test copy for {to}: {e}"
                     ));

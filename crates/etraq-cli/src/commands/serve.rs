@@ -303,15 +303,36 @@ async fn campaign_loop(
     let logs = ctx.logs_dir().unwrap_or_default();
     let app = etraq_core::service::App::new(store, tracker, live, logs);
     let halt = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut running: std::collections::HashMap<u64, tokio::task::JoinHandle<()>> =
+    let mut running: std::collections::HashMap<u64, tokio::task::JoinHandle<bool>> =
+        std::collections::HashMap::new();
+    // A campaign whose sender stopped on an error (its relay is down) waits a minute before
+    // the next try, instead of hammering the relay every second.
+    let mut resting: std::collections::HashMap<u64, jiff::Timestamp> =
         std::collections::HashMap::new();
     loop {
-        running.retain(|_, h| !h.is_finished());
         let now = jiff::Timestamp::now();
+        let finished: Vec<u64> = running
+            .iter()
+            .filter(|(_, h)| h.is_finished())
+            .map(|(id, _)| *id)
+            .collect();
+        let ended: Vec<(u64, tokio::task::JoinHandle<bool>)> = finished
+            .into_iter()
+            .filter_map(|id| running.remove(&id).map(|h| (id, h)))
+            .collect();
+        for (id, h) in ended {
+            // A sender that ended on an error rests; one that finished or was paused does not
+            // (a resume must take effect within a second).
+            if !h.await.unwrap_or(false) {
+                resting.insert(id, now + jiff::SignedDuration::from_secs(60));
+            }
+        }
+        resting.retain(|_, until| *until > now);
         match app.campaigns_due(now).await {
             Ok(due) => {
                 for c in due {
                     if running.contains_key(&c.id)
+                        || resting.contains_key(&c.id)
                         || etraq_smtp::held_by_another(c.lease.as_ref(), now)
                     {
                         continue;
@@ -335,20 +356,29 @@ async fn campaign_loop(
                             )
                             .await
                             {
-                                Ok(r) if r.finished => tracing::info!(
-                                    campaign = %c.name,
-                                    sent = r.counts.sent,
-                                    failed = r.counts.failed,
-                                    in_doubt = r.counts.in_doubt,
-                                    skipped = r.counts.skipped,
-                                    "campaign finished"
-                                ),
-                                Ok(r) => tracing::info!(
-                                    campaign = %c.name,
-                                    queued = r.counts.queued,
-                                    "campaign sender stopped (paused or cancelled)"
-                                ),
-                                Err(e) => tracing::warn!(campaign = %c.name, error = %e, "campaign sender stopped; it is tried again"),
+                                Ok(r) if r.finished => {
+                                    tracing::info!(
+                                        campaign = %c.name,
+                                        sent = r.counts.sent,
+                                        failed = r.counts.failed,
+                                        in_doubt = r.counts.in_doubt,
+                                        skipped = r.counts.skipped,
+                                        "campaign finished"
+                                    );
+                                    true
+                                }
+                                Ok(r) => {
+                                    tracing::info!(
+                                        campaign = %c.name,
+                                        queued = r.counts.queued,
+                                        "campaign sender stopped (paused or cancelled)"
+                                    );
+                                    true
+                                }
+                                Err(e) => {
+                                    tracing::warn!(campaign = %c.name, error = %e, "campaign sender stopped; it is tried again in a minute");
+                                    false
+                                }
                             }
                         }),
                     );

@@ -314,6 +314,10 @@ pub enum SendOutcome {
     Retry(String),
     /// 5xx, or a message that cannot be made: failed, for good.
     Refused(String),
+    /// The relay itself could not take mail (no connection, or a 421 / 4.4.x answer) before
+    /// the message was handed over, so it surely was not sent: the recipient is not at fault
+    /// and goes back to the queue; a sender that keeps meeting this stops and tries later.
+    Unavailable(String),
 }
 
 /// The most relay attempts per recipient (the first and 3 retries).
@@ -337,6 +341,7 @@ pub fn after_attempt(outcome: &SendOutcome, attempts: u32) -> (RecipientState, O
             Some(format!("{e} (after {attempts} attempts)")),
         ),
         SendOutcome::Refused(e) => (RecipientState::Failed, Some(e.clone())),
+        SendOutcome::Unavailable(e) => (RecipientState::Queued, Some(e.clone())),
     }
 }
 
