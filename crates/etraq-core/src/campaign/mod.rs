@@ -3,13 +3,16 @@
 //! rendered in a sandbox. Sending and tracking build on these.
 
 mod audience;
+mod bots;
 mod confirm;
 mod event;
+mod hits;
 mod import;
 mod run;
 mod store;
 mod template;
 mod token;
+mod tracking;
 
 pub use audience::{
     BlockEntry, BlockReason, Blocked, JoinAs, ListSummary, MAX_LIST_NAME, MailingList,
@@ -17,6 +20,8 @@ pub use audience::{
     is_blocked, list_key, receiving_list,
 };
 pub use confirm::confirmation_message;
+pub use bots::{BURST_CLICKS, BURST_WINDOW, HitFacts, TOO_SOON, bot_reason};
+pub use hits::{Hit, HitBucket, HitKind, HitOutcome, LinkStats, TrackingCounts};
 pub use event::{EventKind, SubscriberEvent, is_hard_bounce};
 pub use import::{CsvRows, MAX_COLUMNS, MAX_FIELD_BYTES, Row, RowError, write_csv};
 pub use run::{
@@ -30,4 +35,5 @@ pub use template::{
     SubscriberFields, TEXT_WIDTH, Template, TemplateError, TemplateKind, builtin_templates,
     check_template_name,
 };
+pub use tracking::{HONEYPOT, MAX_LINKS, TrackUrls, track_links};
 pub use token::{Signer, TAG_BYTES, Token, TokenKind, list_tag, new_secret, random_hex};
