@@ -486,3 +486,122 @@ pub(crate) fn subscriber_events(
     }
     Ok(out)
 }
+
+fn two(a: u64, b: u64) -> Vec<u8> {
+    let mut k = be(a).to_vec();
+    k.extend_from_slice(&be(b));
+    k
+}
+
+fn with_text(campaign: u64, text: &str) -> Vec<u8> {
+    let mut k = be(campaign).to_vec();
+    k.extend_from_slice(text.as_bytes());
+    k
+}
+
+/// Puts URLs in a campaign's link book; the next number is the count of links so far, read
+/// outside the transaction (sled transactions cannot scan) and checked inside it.
+pub(crate) fn tx_add_links(
+    t: &Tx<'_>,
+    campaign: u64,
+    urls: &[String],
+    mut next: u64,
+) -> TxResult<Vec<Option<u16>>> {
+    let mut out = Vec::with_capacity(urls.len());
+    for url in urls {
+        if let Some(n) = t[T::LinksUrl].get(with_text(campaign, url))? {
+            out.push(trailing_number(&n).and_then(|n| u16::try_from(n).ok()));
+            continue;
+        }
+        while t[T::Links].get(two(campaign, next))?.is_some() {
+            next += 1;
+        }
+        if next as usize >= etraq_core::campaign::MAX_LINKS {
+            out.push(None);
+            continue;
+        }
+        t[T::Links].insert(two(campaign, next), url.as_bytes())?;
+        t[T::LinksUrl].insert(with_text(campaign, url), &be(next))?;
+        out.push(u16::try_from(next).ok());
+        next += 1;
+    }
+    Ok(out)
+}
+
+/// The number of links in a campaign's book.
+pub(crate) fn link_count(inner: &Inner, campaign: u64) -> Result<u64> {
+    Ok(inner.tree(T::Links).scan_prefix(be(campaign)).count() as u64)
+}
+
+/// A campaign's link book, in number order.
+pub(crate) fn links(inner: &Inner, campaign: u64) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for r in inner.tree(T::Links).scan_prefix(be(campaign)) {
+        let (_, v) = r.ctx("reading the link book")?;
+        out.push(String::from_utf8_lossy(&v).into_owned());
+    }
+    Ok(out)
+}
+
+/// Records a hit, its recipient index entry, its order and its subscriber event.
+pub(crate) fn tx_record_hit(
+    t: &Tx<'_>,
+    hit: &etraq_core::campaign::Hit,
+) -> TxResult<etraq_core::campaign::HitOutcome> {
+    if let Some(order) = &hit.order_id {
+        let key = with_text(hit.campaign, order);
+        if t[T::HitsOrder].get(&key)?.is_some() {
+            return Ok(etraq_core::campaign::HitOutcome::DuplicateOrder);
+        }
+        t[T::HitsOrder].insert(key, &[])?;
+    }
+    let id = t[T::Hits].generate_id()? + 1;
+    t[T::Hits].insert(two(hit.campaign, id), tx_json("hits", hit)?)?;
+    let mut rk = two(hit.campaign, hit.recipient);
+    rk.extend_from_slice(&be(id));
+    t[T::HitsRecipient].insert(rk, &[])?;
+    tx_add_event(
+        t,
+        &SubscriberEvent {
+            subscriber: hit.subscriber,
+            campaign: hit.campaign,
+            kind: hit.kind.event(),
+            at: hit.at,
+            detail: hit.detail.clone(),
+        },
+    )?;
+    Ok(etraq_core::campaign::HitOutcome::Recorded)
+}
+
+/// A campaign's hits (or one recipient's), in the order recorded.
+pub(crate) fn hits(
+    inner: &Inner,
+    campaign: u64,
+    recipient: Option<u64>,
+) -> Result<Vec<etraq_core::campaign::Hit>> {
+    let mut out = Vec::new();
+    match recipient {
+        None => {
+            for r in inner.tree(T::Hits).scan_prefix(be(campaign)) {
+                let (_, v) = r.ctx("reading hits")?;
+                out.push(from_json("hits", &v)?);
+            }
+        }
+        Some(rid) => {
+            for r in inner.tree(T::HitsRecipient).scan_prefix(two(campaign, rid)) {
+                let (k, _) = r.ctx("reading hits")?;
+                let Some(id) = trailing_number(&k) else {
+                    continue;
+                };
+                if let Some(v) = inner
+                    .tree(T::Hits)
+                    .get(two(campaign, id))
+                    .ctx("reading a hit")?
+                {
+                    out.push(from_json("hits", &v)?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -26,9 +26,9 @@ use std::sync::RwLock;
 
 use async_trait::async_trait;
 use etraq_core::campaign::{
-    BlockEntry, Blocked, Campaign, CampaignStore, EventKind, ListSummary, MailingList,
-    MemberStatus, MergeOutcome, Recipient, RecipientCounts, RecipientState, Settled, Subscriber,
-    SubscriberEvent, SubscriberInput, SubscriberQuery,
+    BlockEntry, Blocked, Campaign, CampaignStore, EventKind, Hit, HitOutcome, ListSummary,
+    MailingList, MemberStatus, MergeOutcome, Recipient, RecipientCounts, RecipientState, Settled,
+    Subscriber, SubscriberEvent, SubscriberInput, SubscriberQuery,
 };
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::outbox::{Delivery, OutboxStore, QueuedMail};
@@ -794,6 +794,32 @@ impl CampaignStore for SledStore {
 
     async fn settle(&self, settled: Settled) -> Result<()> {
         self.write(move |inner| inner.transaction(|t| tx_settle(t, &settled)))
+            .await
+    }
+
+    async fn campaign_links(&self, id: u64) -> Result<Vec<String>> {
+        self.run(move |inner| campaign::links(inner, id)).await
+    }
+
+    async fn add_campaign_links(&self, id: u64, urls: Vec<String>) -> Result<Vec<Option<u16>>> {
+        self.write(move |inner| {
+            let next = campaign::link_count(inner, id)?;
+            inner.transaction(|t| campaign::tx_add_links(t, id, &urls, next))
+        })
+        .await
+    }
+
+    async fn record_hit(&self, hit: Hit) -> Result<HitOutcome> {
+        self.write(move |inner| inner.transaction(|t| campaign::tx_record_hit(t, &hit)))
+            .await
+    }
+
+    async fn campaign_hits(&self, id: u64) -> Result<Vec<Hit>> {
+        self.run(move |inner| campaign::hits(inner, id, None)).await
+    }
+
+    async fn recipient_hits(&self, id: u64, recipient: u64) -> Result<Vec<Hit>> {
+        self.run(move |inner| campaign::hits(inner, id, Some(recipient)))
             .await
     }
 

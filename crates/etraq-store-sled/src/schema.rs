@@ -103,11 +103,21 @@ pub(crate) enum T {
     MailqDue,
     /// `events`: subscriber id, event id → subscriber event.
     Events,
+    /// `campaign_links`: campaign id, link number → URL.
+    Links,
+    /// `campaign_links_by_url`: campaign id, URL → link number.
+    LinksUrl,
+    /// `hits`: campaign id, hit id → hit.
+    Hits,
+    /// `hits_by_recipient`: campaign id, recipient id, hit id → ().
+    HitsRecipient,
+    /// `hits_by_order`: campaign id, order id → ().
+    HitsOrder,
 }
 
 impl T {
     /// Every tree, in transaction order (the order of the variants).
-    pub(crate) const ALL: [T; 37] = [
+    pub(crate) const ALL: [T; 42] = [
         T::Meta,
         T::Counters,
         T::Users,
@@ -145,6 +155,11 @@ impl T {
         T::Mailq,
         T::MailqDue,
         T::Events,
+        T::Links,
+        T::LinksUrl,
+        T::Hits,
+        T::HitsRecipient,
+        T::HitsOrder,
     ];
 
     /// The tree's name on disk.
@@ -187,6 +202,11 @@ impl T {
             T::Mailq => "outbox",
             T::MailqDue => "outbox_due",
             T::Events => "events",
+            T::Links => "campaign_links",
+            T::LinksUrl => "campaign_links_by_url",
+            T::Hits => "hits",
+            T::HitsRecipient => "hits_by_recipient",
+            T::HitsOrder => "hits_by_order",
         }
     }
 }

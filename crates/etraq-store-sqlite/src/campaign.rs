@@ -1,13 +1,15 @@
 //! The campaign area's tables: `lists`, `subscribers` (one JSON record per address, memberships
-//! included), `members` (the memberships again, indexed for counts and listings) and
-//! `blocklist`. Writes run on the writer thread ([`Op`]); reads on a reader connection.
+//! included), `members` (the memberships again, indexed for counts and listings), `blocklist`,
+//! `campaigns`, `recipients`, `events`, and the tracking tables `campaign_links` (each
+//! campaign's link book) and `hits`. Writes run on the writer thread ([`Op`]); reads on a
+//! reader connection.
 
 use etraq_core::EmailAddress;
 use etraq_core::Error;
 use etraq_core::campaign::{
-    BlockEntry, Blocked, Campaign, EventKind, JoinAs, ListSummary, MailingList, MemberStatus,
-    MergeOutcome, Recipient, RecipientCounts, RecipientState, Settled, Subscriber, SubscriberEvent,
-    SubscriberInput, SubscriberQuery, campaign_key, list_key,
+    BlockEntry, Blocked, Campaign, EventKind, Hit, HitOutcome, JoinAs, ListSummary, MailingList,
+    MemberStatus, MergeOutcome, Recipient, RecipientCounts, RecipientState, Settled, Subscriber,
+    SubscriberEvent, SubscriberInput, SubscriberQuery, campaign_key, list_key,
 };
 use etraq_core::store::{Page, page_size};
 use jiff::Timestamp;
@@ -50,6 +52,8 @@ pub(crate) enum Op {
     Release(u64, etraq_core::campaign::Lease),
     SettleAndTake(u64, Option<Settled>),
     Settle(Settled),
+    AddLinks(u64, Vec<String>),
+    RecordHit(Box<Hit>),
     AddEvents(Vec<SubscriberEvent>),
 }
 
@@ -61,6 +65,8 @@ pub(crate) enum Out {
     Campaign(Box<Campaign>),
     Recipients(Vec<Recipient>),
     Taken(Option<Box<(Recipient, Option<Subscriber>)>>),
+    Links(Vec<Option<u16>>),
+    Hit(HitOutcome),
     Count(u64),
     Lease(Option<etraq_core::campaign::Lease>),
 }
@@ -81,6 +87,42 @@ fn insert_event(tx: &Connection, e: &SubscriberEvent) -> Result<(), Error> {
     .and_then(|mut s| s.execute(params![e.subscriber as i64, data]))
     .ctx("recording an event")?;
     Ok(())
+}
+
+/// A campaign's link book, in number order.
+pub(crate) fn campaign_links(c: &Connection, campaign: u64) -> Result<Vec<String>, Error> {
+    c.prepare_cached("SELECT url FROM campaign_links WHERE campaign = ?1 ORDER BY n")
+        .and_then(|mut s| {
+            s.query_map(params![campaign as i64], |r| r.get(0))?
+                .collect::<Result<_, _>>()
+        })
+        .ctx("reading the link book")
+}
+
+/// A campaign's hits (or one recipient's), in the order recorded.
+pub(crate) fn hits(
+    c: &Connection,
+    campaign: u64,
+    recipient: Option<u64>,
+) -> Result<Vec<Hit>, Error> {
+    let rows: Vec<String> = match recipient {
+        None => c
+            .prepare_cached("SELECT data FROM hits WHERE campaign = ?1 ORDER BY n")
+            .and_then(|mut s| {
+                s.query_map(params![campaign as i64], |r| r.get(0))?
+                    .collect::<Result<_, _>>()
+            }),
+        Some(r) => c
+            .prepare_cached(
+                "SELECT data FROM hits WHERE campaign = ?1 AND recipient = ?2 ORDER BY n",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![campaign as i64, r as i64], |r| r.get(0))?
+                    .collect::<Result<_, _>>()
+            }),
+    }
+    .ctx("reading hits")?;
+    rows.iter().map(|d| from_json("hits", d)).collect()
 }
 
 /// A subscriber's events, newest first.
@@ -343,6 +385,78 @@ pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Out, Error> {
         Op::Settle(s) => {
             settle(tx, s)?;
             Ok(Out::Unit)
+        }
+        Op::AddLinks(campaign, urls) => {
+            let mut out = Vec::with_capacity(urls.len());
+            for url in urls {
+                let known: Option<i64> = tx
+                    .prepare_cached("SELECT n FROM campaign_links WHERE campaign = ?1 AND url = ?2")
+                    .and_then(|mut s| {
+                        s.query_row(params![*campaign as i64, url], |r| r.get(0))
+                            .optional()
+                    })
+                    .ctx("reading the link book")?;
+                if let Some(n) = known {
+                    out.push(u16::try_from(n).ok());
+                    continue;
+                }
+                let next: i64 = tx
+                    .prepare_cached(
+                        "SELECT COALESCE(MAX(n) + 1, 0) FROM campaign_links WHERE campaign = ?1",
+                    )
+                    .and_then(|mut s| s.query_row(params![*campaign as i64], |r| r.get(0)))
+                    .ctx("numbering a link")?;
+                if next as usize >= etraq_core::campaign::MAX_LINKS {
+                    out.push(None);
+                    continue;
+                }
+                tx.prepare_cached(
+                    "INSERT INTO campaign_links(campaign, n, url) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![*campaign as i64, next, url]))
+                .ctx("adding a link")?;
+                out.push(u16::try_from(next).ok());
+            }
+            Ok(Out::Links(out))
+        }
+        Op::RecordHit(hit) => {
+            if let Some(order) = &hit.order_id {
+                let dup: Option<i64> = tx
+                    .prepare_cached("SELECT 1 FROM hits WHERE campaign = ?1 AND order_id = ?2")
+                    .and_then(|mut s| {
+                        s.query_row(params![hit.campaign as i64, order], |r| r.get(0))
+                            .optional()
+                    })
+                    .ctx("reading an order")?;
+                if dup.is_some() {
+                    return Ok(Out::Hit(HitOutcome::DuplicateOrder));
+                }
+            }
+            let data = to_json("hits", hit.as_ref())?;
+            tx.prepare_cached(
+                "INSERT INTO hits(campaign, n, recipient, order_id, data)
+                 VALUES (?1, (SELECT COALESCE(MAX(n), 0) + 1 FROM hits WHERE campaign = ?1), ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    hit.campaign as i64,
+                    hit.recipient as i64,
+                    hit.order_id,
+                    data
+                ])
+            })
+            .ctx("recording a hit")?;
+            insert_event(
+                tx,
+                &SubscriberEvent {
+                    subscriber: hit.subscriber,
+                    campaign: hit.campaign,
+                    kind: hit.kind.event(),
+                    at: hit.at,
+                    detail: hit.detail.clone(),
+                },
+            )?;
+            Ok(Out::Hit(HitOutcome::Recorded))
         }
         Op::AddEvents(events) => {
             for e in events {

@@ -29,9 +29,9 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use etraq_core::campaign::{
-    BlockEntry, Blocked, Campaign, CampaignStore, ListSummary, MailingList, MemberStatus,
-    MergeOutcome, Recipient, RecipientCounts, RecipientState, Settled, Subscriber, SubscriberEvent,
-    SubscriberInput, SubscriberQuery,
+    BlockEntry, Blocked, Campaign, CampaignStore, Hit, HitOutcome, ListSummary, MailingList,
+    MemberStatus, MergeOutcome, Recipient, RecipientCounts, RecipientState, Settled, Subscriber,
+    SubscriberEvent, SubscriberInput, SubscriberQuery,
 };
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::outbox::{Delivery, OutboxStore, QueuedMail};
@@ -537,6 +537,36 @@ impl CampaignStore for SqliteStore {
         self.campaign(campaign::Op::Settle(settled))
             .await
             .map(|_| ())
+    }
+
+    async fn campaign_links(&self, id: u64) -> Result<Vec<String>> {
+        self.read(move |c| campaign::campaign_links(c, id)).await
+    }
+
+    async fn add_campaign_links(&self, id: u64, urls: Vec<String>) -> Result<Vec<Option<u16>>> {
+        match self.campaign(campaign::Op::AddLinks(id, urls)).await? {
+            campaign::Out::Links(l) => Ok(l),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn record_hit(&self, hit: Hit) -> Result<HitOutcome> {
+        match self
+            .campaign(campaign::Op::RecordHit(Box::new(hit)))
+            .await?
+        {
+            campaign::Out::Hit(o) => Ok(o),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn campaign_hits(&self, id: u64) -> Result<Vec<Hit>> {
+        self.read(move |c| campaign::hits(c, id, None)).await
+    }
+
+    async fn recipient_hits(&self, id: u64, recipient: u64) -> Result<Vec<Hit>> {
+        self.read(move |c| campaign::hits(c, id, Some(recipient)))
+            .await
     }
 
     async fn add_events(&self, events: Vec<SubscriberEvent>) -> Result<()> {

@@ -17,7 +17,7 @@ use crate::error::Ctx;
 pub const APPLICATION_ID: i32 = 0x4554_5251;
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// How long a connection waits for a lock held by another connection or process.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -201,6 +201,27 @@ const MIGRATIONS: &[&str] = &[
         data       TEXT NOT NULL,
         PRIMARY KEY (subscriber, n)
     ) WITHOUT ROWID;
+    "#,
+    // 4 → 5: campaign tracking: each campaign's link book and what happened to its mail.
+    r#"
+    CREATE TABLE campaign_links (
+        campaign INTEGER NOT NULL,
+        n        INTEGER NOT NULL,
+        url      TEXT NOT NULL,
+        PRIMARY KEY (campaign, n)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX campaign_links_url ON campaign_links(campaign, url);
+
+    CREATE TABLE hits (
+        campaign  INTEGER NOT NULL,
+        n         INTEGER NOT NULL,
+        recipient INTEGER NOT NULL,
+        order_id  TEXT,
+        data      TEXT NOT NULL,
+        PRIMARY KEY (campaign, n)
+    ) WITHOUT ROWID;
+    CREATE INDEX hits_recipient ON hits(campaign, recipient, n);
+    CREATE UNIQUE INDEX hits_order ON hits(campaign, order_id) WHERE order_id IS NOT NULL;
     "#,
 ];
 

@@ -681,3 +681,137 @@ pub async fn campaign_recipients_are_accounted_exactly(open: Opener) {
     assert_eq!(bounce.detail.as_deref(), Some("550 5.1.1 unknown"));
     s.close().await.unwrap();
 }
+
+fn hit(c: u64, recipient: u64, kind: etraq_core::campaign::HitKind) -> etraq_core::campaign::Hit {
+    etraq_core::campaign::Hit {
+        campaign: c,
+        recipient,
+        subscriber: recipient,
+        kind,
+        link: None,
+        at: t(500 + recipient as i64),
+        user_agent: Some("Mozilla/5.0".into()),
+        ip: Some("192.0.2.7".into()),
+        bot: None,
+        value: None,
+        currency: None,
+        order_id: None,
+        detail: None,
+    }
+}
+
+/// Tracking: a campaign's link book numbers each URL once; hits are kept with their
+/// subscriber events; an order counts once even when reported twice at the same moment; unique
+/// counts hold under concurrent duplicate hits; everything survives a reopen.
+pub async fn campaign_tracking_is_recorded_and_counted(open: Opener) {
+    use etraq_core::campaign::{BotFlag, BotRule, EventKind, HitKind, HitOutcome, count_hits};
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    let c = s.create_campaign(campaign("Tracked")).await.unwrap();
+    let (a, b, z) = (
+        "https://a.example/".to_string(),
+        "https://b.example/x?y=1".to_string(),
+        "https://z.example/".to_string(),
+    );
+    assert_eq!(
+        s.add_campaign_links(c.id, vec![a.clone(), b.clone(), a.clone()])
+            .await
+            .unwrap(),
+        vec![Some(0), Some(1), Some(0)]
+    );
+    assert_eq!(
+        s.add_campaign_links(c.id, vec![b.clone(), z.clone()])
+            .await
+            .unwrap(),
+        vec![Some(1), Some(2)]
+    );
+    let other = s.create_campaign(campaign("Other tracked")).await.unwrap();
+    assert_eq!(
+        s.add_campaign_links(other.id, vec![z.clone()])
+            .await
+            .unwrap(),
+        vec![Some(0)],
+        "each campaign has a book of its own"
+    );
+    assert_eq!(
+        s.campaign_links(c.id).await.unwrap(),
+        vec![a.clone(), b.clone(), z.clone()]
+    );
+
+    // 40 opens of one recipient at once, and the same order reported 10 times at once.
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let s = s.clone();
+        let h = hit(c.id, 1, HitKind::Open);
+        tasks.push(tokio::spawn(async move { s.record_hit(h).await.unwrap() }));
+    }
+    let mut orders = Vec::new();
+    for _ in 0..10 {
+        let s = s.clone();
+        let mut h = hit(c.id, 1, HitKind::Conversion);
+        h.order_id = Some("ORD-1".into());
+        h.value = Some(49.9);
+        h.currency = Some("EUR".into());
+        orders.push(tokio::spawn(async move { s.record_hit(h).await.unwrap() }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), HitOutcome::Recorded);
+    }
+    let mut recorded = 0;
+    for o in orders {
+        if o.await.unwrap() == HitOutcome::Recorded {
+            recorded += 1;
+        }
+    }
+    assert_eq!(recorded, 1, "one order counts once");
+    let mut click = hit(c.id, 2, HitKind::Click);
+    click.link = Some(1);
+    click.detail = Some(b.clone());
+    s.record_hit(click).await.unwrap();
+    let mut bot = hit(c.id, 3, HitKind::Click);
+    bot.link = Some(0);
+    bot.bot = Some(BotFlag {
+        rule: BotRule::Agent,
+        reason: "curl".into(),
+    });
+    s.record_hit(bot).await.unwrap();
+    let mut same_order_elsewhere = hit(other.id, 1, HitKind::Conversion);
+    same_order_elsewhere.order_id = Some("ORD-1".into());
+    assert_eq!(
+        s.record_hit(same_order_elsewhere).await.unwrap(),
+        HitOutcome::Recorded,
+        "orders are per campaign"
+    );
+
+    s.close().await.unwrap();
+    let s = open_in(open, dir.path()).await;
+    let all = s.campaign_hits(c.id).await.unwrap();
+    assert_eq!(all.len(), 43);
+    let counts = count_hits(&all, &s.campaign_links(c.id).await.unwrap());
+    assert_eq!(
+        (counts.opens, counts.unique_opens, counts.human_opens),
+        (40, 1, 1)
+    );
+    assert_eq!(
+        (counts.clicks, counts.unique_clicks, counts.human_clicks),
+        (2, 2, 1)
+    );
+    assert_eq!((counts.conversions, counts.revenue), (1, 49.9));
+    assert_eq!(counts.links[1].url, b);
+    let two = s.recipient_hits(c.id, 2).await.unwrap();
+    assert_eq!(two.len(), 1);
+    assert_eq!((two[0].kind, two[0].link), (HitKind::Click, Some(1)));
+    assert_eq!(two[0].ip.as_deref(), Some("192.0.2.7"));
+    assert!(s.recipient_hits(c.id, 9).await.unwrap().is_empty());
+    let events = s.subscriber_events(2, 10).await.unwrap();
+    assert_eq!(
+        (events[0].kind, events[0].detail.as_deref()),
+        (EventKind::Click, Some(b.as_str()))
+    );
+    assert_eq!(
+        s.subscriber_events(1, 100).await.unwrap().len(),
+        42,
+        "40 opens and a conversion, and the other campaign's conversion"
+    );
+    s.close().await.unwrap();
+}

@@ -71,6 +71,7 @@ macro_rules! store_tests {
             campaign::campaign_subscriber_listing_pages,
             campaign::campaign_blocklist,
             campaign::campaign_recipients_are_accounted_exactly,
+            campaign::campaign_tracking_is_recorded_and_counted,
             outbox::outbox_queues_and_reschedules,
             scenarios::new_customer_mail_opens_a_dr,
             scenarios::tagged_reply_marks_replied_and_records_response_time,

@@ -51,6 +51,40 @@ const MACHINE_AGENTS: &[(&str, &str)] = &[
     ("node-fetch", "a script (Node)"),
 ];
 
+/// Which rule flagged a hit as a machine's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BotRule {
+    /// A `HEAD` request.
+    Head,
+    /// The hidden honeypot link, or a click of a recipient who followed it: flags all of that
+    /// recipient's clicks in the campaign.
+    Honeypot,
+    /// No user agent, or one of a proxy, a scanner or a script.
+    Agent,
+    /// Within seconds of the send.
+    TooSoon,
+    /// Several links within two seconds: flags all of that recipient's clicks in the campaign.
+    Burst,
+}
+
+impl BotRule {
+    /// Whether the rule speaks for the recipient's every click in the campaign, not just this
+    /// one (the clicks before a honeypot or a burst were the same machine's).
+    pub fn flags_recipient(self) -> bool {
+        matches!(self, BotRule::Honeypot | BotRule::Burst)
+    }
+}
+
+/// A hit's bot flag: the rule and the reason in words.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BotFlag {
+    /// The rule.
+    pub rule: BotRule,
+    /// Why, in words (shown in reports).
+    pub reason: String,
+}
+
 /// What is known of one open or click when it arrives.
 #[derive(Clone, Debug, Default)]
 pub struct HitFacts<'a> {
@@ -72,32 +106,39 @@ pub struct HitFacts<'a> {
 
 /// Why an open or a click is a machine's, if it is: the first rule that fires, in words
 /// (stored with the hit and shown in reports).
-pub fn bot_reason(f: &HitFacts<'_>, now: Timestamp, link: u16) -> Option<String> {
+pub fn bot_reason(f: &HitFacts<'_>, now: Timestamp, link: u16) -> Option<BotFlag> {
+    let flag = |rule, reason: String| Some(BotFlag { rule, reason });
     if f.head {
-        return Some("HEAD request".into());
+        return flag(BotRule::Head, "HEAD request".into());
     }
     if f.honeypot {
-        return Some("followed the hidden honeypot link".into());
+        return flag(
+            BotRule::Honeypot,
+            "followed the hidden honeypot link".into(),
+        );
     }
     let ua = f.user_agent.map(str::trim).unwrap_or("");
     if ua.is_empty() {
-        return Some("no user agent".into());
+        return flag(BotRule::Agent, "no user agent".into());
     }
     let lower = ua.to_ascii_lowercase();
     if let Some((_, what)) = MACHINE_AGENTS.iter().find(|(k, _)| lower.contains(k)) {
-        return Some(format!("{what} ({})", short(ua)));
+        return flag(BotRule::Agent, format!("{what} ({})", short(ua)));
     }
     if let Some(sent) = f.sent_at
         && now.duration_since(sent) < TOO_SOON
     {
-        return Some(format!(
-            "within {} seconds of the send",
-            TOO_SOON.as_secs()
-        ));
+        return flag(
+            BotRule::TooSoon,
+            format!("within {} seconds of the send", TOO_SOON.as_secs()),
+        );
     }
     if f.click {
         if f.honeypot_seen {
-            return Some("this recipient followed the honeypot link".into());
+            return flag(
+                BotRule::Honeypot,
+                "this recipient followed the honeypot link".into(),
+            );
         }
         let recent: std::collections::BTreeSet<u16> = f
             .earlier_clicks
@@ -106,11 +147,14 @@ pub fn bot_reason(f: &HitFacts<'_>, now: Timestamp, link: u16) -> Option<String>
             .map(|(_, l)| *l)
             .collect();
         if recent.len() + 1 >= BURST_CLICKS {
-            return Some(format!(
-                "{} links clicked within {} seconds",
-                recent.len() + 1,
-                BURST_WINDOW.as_secs()
-            ));
+            return flag(
+                BotRule::Burst,
+                format!(
+                    "{} links clicked within {} seconds",
+                    recent.len() + 1,
+                    BURST_WINDOW.as_secs()
+                ),
+            );
         }
     }
     None
@@ -130,8 +174,7 @@ fn short(ua: &str) -> String {
 mod tests {
     use super::*;
 
-    const BROWSER: &str =
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
+    const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
 
     fn t(s: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + s).unwrap()
@@ -153,7 +196,11 @@ mod tests {
             earlier_clicks: &[(t(3599), 1)],
             ..person()
         };
-        assert_eq!(bot_reason(&click, t(3600), 0), None, "two links in a second is a person");
+        assert_eq!(
+            bot_reason(&click, t(3600), 0),
+            None,
+            "two links in a second is a person"
+        );
         let later = HitFacts {
             click: true,
             earlier_clicks: &[(t(3000), 1), (t(3001), 2)],
@@ -168,7 +215,7 @@ mod tests {
             head: true,
             ..person()
         };
-        assert_eq!(bot_reason(&f, t(3600), 0).unwrap(), "HEAD request");
+        assert_eq!(bot_reason(&f, t(3600), 0).unwrap().rule, BotRule::Head);
     }
 
     #[test]
@@ -191,12 +238,20 @@ mod tests {
             user_agent: None,
             ..person()
         };
-        assert_eq!(bot_reason(&none, t(3600), 0).unwrap(), "no user agent");
+        assert_eq!(
+            bot_reason(&none, t(3600), 0).unwrap().reason,
+            "no user agent"
+        );
     }
 
     #[test]
     fn a_hit_right_after_the_send_is_a_bot() {
-        assert!(bot_reason(&person(), t(3), 0).unwrap().contains("within 10 seconds"));
+        assert!(
+            bot_reason(&person(), t(3), 0)
+                .unwrap()
+                .reason
+                .contains("within 10 seconds")
+        );
         assert_eq!(bot_reason(&person(), t(11), 0), None);
     }
 
@@ -207,7 +262,12 @@ mod tests {
             earlier_clicks: &[(t(3599), 1), (t(3599), 2)],
             ..person()
         };
-        assert!(bot_reason(&f, t(3600), 3).unwrap().contains("3 links"));
+        assert!(
+            bot_reason(&f, t(3600), 3)
+                .unwrap()
+                .reason
+                .contains("3 links")
+        );
         // The same link again is no burst of links.
         let same = HitFacts {
             click: true,
@@ -224,17 +284,27 @@ mod tests {
             honeypot: true,
             ..person()
         };
-        assert!(bot_reason(&f, t(3600), u16::MAX).unwrap().contains("honeypot"));
+        assert_eq!(
+            bot_reason(&f, t(3600), u16::MAX).unwrap().rule,
+            BotRule::Honeypot
+        );
         let after = HitFacts {
             click: true,
             honeypot_seen: true,
             ..person()
         };
-        assert!(bot_reason(&after, t(3600), 0).unwrap().contains("honeypot"));
+        assert_eq!(
+            bot_reason(&after, t(3600), 0).unwrap().rule,
+            BotRule::Honeypot
+        );
         let open = HitFacts {
             honeypot_seen: true,
             ..person()
         };
-        assert_eq!(bot_reason(&open, t(3600), 0), None, "an open is not a click");
+        assert_eq!(
+            bot_reason(&open, t(3600), 0),
+            None,
+            "an open is not a click"
+        );
     }
 }

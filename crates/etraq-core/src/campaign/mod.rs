@@ -19,10 +19,12 @@ pub use audience::{
     MemberStatus, Membership, MergeOutcome, OptIn, Subscriber, SubscriberInput, check_list_name,
     is_blocked, list_key, receiving_list,
 };
+pub use bots::{BURST_CLICKS, BURST_WINDOW, BotFlag, BotRule, HitFacts, TOO_SOON, bot_reason};
 pub use confirm::confirmation_message;
-pub use bots::{BURST_CLICKS, BURST_WINDOW, HitFacts, TOO_SOON, bot_reason};
-pub use hits::{Hit, HitBucket, HitKind, HitOutcome, LinkStats, TrackingCounts};
 pub use event::{EventKind, SubscriberEvent, is_hard_bounce};
+pub use hits::{
+    Hit, HitBucket, HitKind, HitOutcome, LinkStats, TrackingCounts, count_hits, hit_series,
+};
 pub use import::{CsvRows, MAX_COLUMNS, MAX_FIELD_BYTES, Row, RowError, write_csv};
 pub use run::{
     Campaign, CampaignStatus, LEASE_SECONDS, Lease, MAX_ATTEMPTS, MAX_CAMPAIGN_NAME, Recipient,
@@ -35,5 +37,5 @@ pub use template::{
     SubscriberFields, TEXT_WIDTH, Template, TemplateError, TemplateKind, builtin_templates,
     check_template_name,
 };
-pub use tracking::{HONEYPOT, MAX_LINKS, TrackUrls, track_links};
 pub use token::{Signer, TAG_BYTES, Token, TokenKind, list_tag, new_secret, random_hex};
+pub use tracking::{HONEYPOT, MAX_LINKS, TrackUrls, track_links};

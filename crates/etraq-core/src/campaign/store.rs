@@ -10,6 +10,7 @@ use crate::campaign::audience::{
     SubscriberInput,
 };
 use crate::campaign::event::SubscriberEvent;
+use crate::campaign::hits::{Hit, HitOutcome};
 use crate::campaign::run::{Campaign, Lease, Recipient, RecipientCounts, RecipientState, Settled};
 use crate::error::Result;
 use crate::model::Page;
@@ -163,6 +164,30 @@ pub trait CampaignStore: Send + Sync {
     /// Records `settled` as [`CampaignStore::settle_and_take`] does, without taking another
     /// recipient (a sender stopping).
     async fn settle(&self, settled: Settled) -> Result<()>;
+
+    /// A campaign's link book: its tracked URLs in number order (a URL's number is its
+    /// position).
+    async fn campaign_links(&self, campaign: u64) -> Result<Vec<String>>;
+
+    /// Puts `urls` in the campaign's link book in one transaction, the new ones under the next
+    /// numbers, and answers each URL's number (`None` for one past
+    /// [`MAX_LINKS`](crate::campaign::MAX_LINKS): it stays untracked).
+    async fn add_campaign_links(
+        &self,
+        campaign: u64,
+        urls: Vec<String>,
+    ) -> Result<Vec<Option<u16>>>;
+
+    /// Records a hit and its subscriber event (kind [`HitKind::event`](crate::campaign::HitKind::event),
+    /// detail the hit's) in one durable transaction. A conversion whose order (`order_id`) was
+    /// recorded for the campaign already changes nothing and answers `DuplicateOrder`.
+    async fn record_hit(&self, hit: Hit) -> Result<HitOutcome>;
+
+    /// A campaign's hits, in the order they were recorded.
+    async fn campaign_hits(&self, campaign: u64) -> Result<Vec<Hit>>;
+
+    /// One recipient's hits in a campaign, in the order they were recorded.
+    async fn recipient_hits(&self, campaign: u64, recipient: u64) -> Result<Vec<Hit>>;
 
     /// Records events (a bounce, and with tracking opens and clicks …), durably.
     async fn add_events(&self, events: Vec<SubscriberEvent>) -> Result<()>;

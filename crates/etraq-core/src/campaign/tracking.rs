@@ -126,8 +126,7 @@ fn track_html(
 
 fn find_ignore_case(hay: &str, needle: &str) -> Option<usize> {
     let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    h.windows(n.len())
-        .rposition(|w| w.eq_ignore_ascii_case(n))
+    h.windows(n.len()).rposition(|w| w.eq_ignore_ascii_case(n))
 }
 
 /// Bare `http(s)://` URLs in the text part, each up to whitespace or an angle bracket or quote,
@@ -219,20 +218,42 @@ mod tests {
             ]
         );
         let h = &out.html;
-        assert!(h.contains(r#"<a href="https://etraq.example/t/c/T0" style="color:red">Shop</a>"#), "{h}");
-        assert!(h.contains(r#"<a href="https://etraq.example/t/c/T1">B</A>"#), "{h}");
-        assert!(h.contains(r#"<a href="https://etraq.example/t/c/T0">again</a>"#), "the same URL, the same number: {h}");
+        assert!(
+            h.contains(r#"<a href="https://etraq.example/t/c/T0" style="color:red">Shop</a>"#),
+            "{h}"
+        );
+        assert!(
+            h.contains(r#"<a href="https://etraq.example/t/c/T1">B</A>"#),
+            "{h}"
+        );
+        assert!(
+            h.contains(r#"<a href="https://etraq.example/t/c/T0">again</a>"#),
+            "the same URL, the same number: {h}"
+        );
         assert!(h.contains(r#"<a href="https://c.example/" data-notrack>not tracked</a>"#));
-        assert!(h.contains("mailto:press@example.com") && h.contains("https://etraq.example/u/TOKEN"));
-        assert!(h.contains("<!-- <a href=\"https://comment.example/\"> -->"), "comments stay");
-        assert!(h.contains("<a href='https://css.example/'>"), "style text stays");
-        assert!(h.contains(r#"<area alt="m" href="https://etraq.example/t/c/T2">"#), "{h}");
+        assert!(
+            h.contains("mailto:press@example.com") && h.contains("https://etraq.example/u/TOKEN")
+        );
+        assert!(
+            h.contains("<!-- <a href=\"https://comment.example/\"> -->"),
+            "comments stay"
+        );
+        assert!(
+            h.contains("<a href='https://css.example/'>"),
+            "style text stays"
+        );
+        assert!(
+            h.contains(r#"<area alt="m" href="https://etraq.example/t/c/T2">"#),
+            "{h}"
+        );
         assert!(h.contains("<p class=\"x\">Hi &amp; welcome</p>"));
         // The pixel and the honeypot go just before </body>.
         let pixel = h.find("https://etraq.example/t/o/OPEN").unwrap();
         let honeypot = h.find(&format!("t/c/T{HONEYPOT}")).unwrap();
         let body_end = h.find("</body>").unwrap();
-        assert!(pixel < body_end && honeypot < body_end && pixel > h.find("map.example").unwrap_or(0));
+        assert!(
+            pixel < body_end && honeypot < body_end && pixel > h.find("map.example").unwrap_or(0)
+        );
     }
 
     #[test]
@@ -240,7 +261,10 @@ mod tests {
         let text = "Read https://shop.example/news/1. Or see (https://b.example/x?y=1), \
                     and unsubscribe: https://etraq.example/u/TOKEN\nhttp://\n";
         let (out, book) = run("<html><body></body></html>", text);
-        assert_eq!(book, ["https://shop.example/news/1", "https://b.example/x?y=1"]);
+        assert_eq!(
+            book,
+            ["https://shop.example/news/1", "https://b.example/x?y=1"]
+        );
         assert_eq!(
             out.text,
             "Read https://etraq.example/t/c/T0. Or see (https://etraq.example/t/c/T1), \
@@ -265,7 +289,13 @@ mod tests {
         let out = track_links(&r, &mut none, &urls);
         assert!(out.html.starts_with("<a href=\"https://x.example/\">x</a>"));
         assert_eq!(out.text, "https://x.example/");
-        for junk in ["<a href=", "<a href=\"https://x", "<<<>>>", "<a\u{0}href='https://é.example'>", ""] {
+        for junk in [
+            "<a href=",
+            "<a href=\"https://x",
+            "<<<>>>",
+            "<a\u{0}href='https://é.example'>",
+            "",
+        ] {
             let r = Rendered {
                 subject: String::new(),
                 html: junk.into(),
