@@ -537,9 +537,56 @@ pub struct CampaignView {
     pub in_doubt: u64,
     /// `skipped`.
     pub skipped: u64,
+    /// `bounced_hard`.
+    pub bounced_hard: u64,
+    /// `bounced_soft`.
+    pub bounced_soft: u64,
+    /// `complaints`.
+    pub complaints: u64,
+    /// `unsubscribed`.
+    pub unsubscribed: u64,
+    /// `replies`.
+    pub replies: u64,
+    /// `opens`.
+    pub opens: u64,
+    /// `unique_opens`.
+    pub unique_opens: u64,
+    /// `human_opens`.
+    pub human_opens: u64,
+    /// `clicks`.
+    pub clicks: u64,
+    /// `unique_clicks`.
+    pub unique_clicks: u64,
+    /// `human_clicks`.
+    pub human_clicks: u64,
+    /// `conversions`.
+    pub conversions: u64,
+    /// `revenue`.
+    pub revenue: f64,
+    /// `links`: `url, clicks, unique_clicks, human_clicks` each (and conversions, revenue).
+    pub links: Vec<crate::campaign::LinkStats>,
 }
 
 impl CampaignView {
+    /// With the campaign's tracking counts.
+    pub fn with_tracking(mut self, t: &crate::campaign::TrackingCounts) -> CampaignView {
+        self.bounced_hard = t.bounced_hard;
+        self.bounced_soft = t.bounced_soft;
+        self.complaints = t.complaints;
+        self.unsubscribed = t.unsubscribed;
+        self.replies = t.replies;
+        self.opens = t.opens;
+        self.unique_opens = t.unique_opens;
+        self.human_opens = t.human_opens;
+        self.clicks = t.clicks;
+        self.unique_clicks = t.unique_clicks;
+        self.human_clicks = t.human_clicks;
+        self.conversions = t.conversions;
+        self.revenue = t.revenue;
+        self.links = t.links.clone();
+        self
+    }
+
     /// The view of a campaign with its recipient counts.
     pub fn new(
         c: &crate::campaign::Campaign,
@@ -564,6 +611,20 @@ impl CampaignView {
             failed: n.failed,
             in_doubt: n.in_doubt,
             skipped: n.skipped,
+            bounced_hard: 0,
+            bounced_soft: 0,
+            complaints: 0,
+            unsubscribed: 0,
+            replies: 0,
+            opens: 0,
+            unique_opens: 0,
+            human_opens: 0,
+            clicks: 0,
+            unique_clicks: 0,
+            human_clicks: 0,
+            conversions: 0,
+            revenue: 0.0,
+            links: Vec::new(),
         }
     }
 }

@@ -296,10 +296,13 @@ async fn send_all(
         gap: Duration::from_secs_f64(1.0 / f64::from(rate)),
     });
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // The campaign's link book, shared by the workers.
+    let book = etraq_core::service::LinkBook::default();
     // Relay-unavailable answers in a row, across every worker.
     let down = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..settings.concurrency.max(1) {
+        let book = book.clone();
         let (app, relay, renderer, signer, pacer, done, progress, stop, down) = (
             app.clone(),
             relay.clone(),
@@ -348,7 +351,9 @@ async fn send_all(
                 }
                 let mut record = None;
                 match app
-                    .next_step(&c, &r, subscriber, &renderer, &signer, &settings, &context)
+                    .next_step(
+                        &c, &r, subscriber, &renderer, &signer, &settings, &context, &book,
+                    )
                     .await?
                 {
                     NextStep::Close(state, why) => {

@@ -77,6 +77,9 @@ async fn every_page_and_api_route_refuses_the_anonymous() {
             "/s",
             "/s/confirm/{token}",
             "/s/{list}",
+            "/t/c/{token}",
+            "/t/o/{token}",
+            "/t/v/{token}",
             "/u/{token}",
             "/v/{token}"
         ],

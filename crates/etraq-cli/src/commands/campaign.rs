@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use etraq_core::access::Actor;
-use etraq_core::campaign::{Campaign, RecipientCounts, RecipientState};
+use etraq_core::campaign::{Campaign, RecipientState};
 use etraq_core::service::{App, CampaignAction, CampaignDraft, SendSettings};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -26,9 +26,11 @@ pub async fn run(ctx: &Context, cmd: CampaignCommand) -> Result<()> {
     result
 }
 
-/// The contract JSON of a campaign (the fields known so far; tracking adds the rest).
-fn campaign_json(c: &Campaign, n: &RecipientCounts) -> serde_json::Value {
-    serde_json::to_value(etraq_core::views::CampaignView::new(c, n)).unwrap_or_default()
+/// The contract JSON of a campaign, tracking counts included.
+async fn campaign_json(app: &App, c: &Campaign) -> Result<serde_json::Value> {
+    Ok(serde_json::to_value(
+        app.campaign_report(&Actor::admin(), &c.name).await?,
+    )?)
 }
 
 async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
@@ -54,8 +56,9 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
             };
             let c = app.create_campaign(&who, draft, Timestamp::now()).await?;
             if a.json {
-                let n = app.store().recipient_counts(c.id).await?;
-                out.line(serde_json::to_string_pretty(&campaign_json(&c, &n))?)?;
+                out.line(serde_json::to_string_pretty(
+                    &campaign_json(app, &c).await?,
+                )?)?;
             } else if let Some(at) = c.send_at {
                 out.line(format!(
                     "campaign {:?} created (template {}, lists {}), scheduled: a running etraq serve sends it at {at}",
@@ -120,7 +123,7 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
             let report = report?;
             let c = app.campaign(&who, &a.name).await?;
             if a.json {
-                let mut v = campaign_json(&c, &report.counts);
+                let mut v = campaign_json(app, &c).await?;
                 v["found_in_doubt"] = report.found_in_doubt.into();
                 out.line(serde_json::to_string_pretty(&v)?)?;
             } else {
@@ -199,8 +202,8 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
             let all = app.campaigns(&who).await?;
             if a.json {
                 let mut arr = JsonArray::start(&mut out)?;
-                for (c, n) in &all {
-                    arr.push(&campaign_json(c, n))?;
+                for (c, _) in &all {
+                    arr.push(&campaign_json(app, c).await?)?;
                 }
                 arr.finish()?;
             } else {
@@ -234,8 +237,7 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
         }
         CampaignCommand::Show(a) => {
             let c = app.campaign(&who, &a.name).await?;
-            let n = app.store().recipient_counts(c.id).await?;
-            let v = campaign_json(&c, &n);
+            let v = campaign_json(app, &c).await?;
             if a.json {
                 out.line(serde_json::to_string_pretty(&v)?)?;
             } else if let Some(map) = v.as_object() {
@@ -254,8 +256,8 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
             let mut after = None;
             let mut rows = Vec::new();
             loop {
-                let page = app
-                    .campaign_recipients(
+                let (page, next) = app
+                    .recipient_rows(
                         &who,
                         &a.name,
                         state,
@@ -263,29 +265,40 @@ async fn command(app: &App, ctx: &Context, cmd: CampaignCommand) -> Result<()> {
                         etraq_core::store::MAX_PAGE_SIZE,
                     )
                     .await?;
-                rows.extend(page.items);
-                match page.next {
+                rows.extend(page);
+                match next {
                     Some(n) => after = Some(n),
                     None => break,
                 }
             }
-            let json_row =
-                |r: &etraq_core::campaign::Recipient| etraq_core::views::RecipientRow::from(r);
             if a.json {
                 let mut arr = JsonArray::start(&mut out)?;
                 for r in &rows {
-                    arr.push(&json_row(r))?;
+                    arr.push(r)?;
                 }
                 arr.finish()?;
             } else {
                 let tz = ctx.time_zone()?;
-                let mut t = table(&["Email", "State", "Message-ID", "Sent At", "Error"]);
+                let mut t = table(&[
+                    "Email",
+                    "State",
+                    "Message-ID",
+                    "Sent At",
+                    "Opened",
+                    "Clicked",
+                    "Bounced",
+                    "Error",
+                ]);
+                let yes = |b: bool| if b { "yes" } else { "" }.to_string();
                 for r in &rows {
                     t.add_row(vec![
-                        r.email.to_string(),
-                        r.state.as_str().to_string(),
+                        r.email.clone(),
+                        r.state.to_string(),
                         r.message_id.clone().unwrap_or_default(),
                         r.sent_at.map(|s| time(s, &tz)).unwrap_or_default(),
+                        yes(r.opened),
+                        yes(r.clicked),
+                        yes(r.bounced),
                         r.error.clone().unwrap_or_default(),
                     ]);
                 }
@@ -307,8 +320,9 @@ async fn control(
         .control_campaign(&who, &a.name, action, Timestamp::now())
         .await?;
     if a.json {
-        let n = app.store().recipient_counts(c.id).await?;
-        out.line(serde_json::to_string_pretty(&campaign_json(&c, &n))?)?;
+        out.line(serde_json::to_string_pretty(
+            &campaign_json(app, &c).await?,
+        )?)?;
     } else if let (CampaignAction::Start { .. }, Some(at)) = (action, c.send_at) {
         out.line(format!(
             "campaign {:?} is scheduled for {at}; a running etraq serve sends it then (etraq campaign show {:?} follows it)",

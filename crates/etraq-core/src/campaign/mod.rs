@@ -38,4 +38,4 @@ pub use template::{
     check_template_name,
 };
 pub use token::{Signer, TAG_BYTES, Token, TokenKind, list_tag, new_secret, random_hex};
-pub use tracking::{HONEYPOT, MAX_LINKS, TrackUrls, track_links};
+pub use tracking::{HONEYPOT, MAX_LINKS, TrackUrls, links_in, track_links};

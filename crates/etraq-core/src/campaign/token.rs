@@ -31,6 +31,9 @@ pub enum TokenKind {
     /// A double opt-in confirmation link: `campaign` is the list's [`list_tag`], `recipient`
     /// the subscriber's id.
     Confirm,
+    /// The `etraq` parameter a click's redirect carries to the shop, which reports a purchase
+    /// with it (`link` is the link clicked).
+    Convert,
 }
 
 impl TokenKind {
@@ -42,6 +45,7 @@ impl TokenKind {
             TokenKind::Bounce => 4,
             TokenKind::View => 5,
             TokenKind::Confirm => 6,
+            TokenKind::Convert => 7,
         }
     }
 
@@ -53,6 +57,7 @@ impl TokenKind {
             4 => TokenKind::Bounce,
             5 => TokenKind::View,
             6 => TokenKind::Confirm,
+            7 => TokenKind::Convert,
             _ => return None,
         })
     }

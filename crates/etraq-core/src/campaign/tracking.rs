@@ -55,6 +55,28 @@ pub fn track_links(
     }
 }
 
+/// The trackable URLs of a rendered mail (HTML links and bare URLs of the text part), each
+/// once, in the order they appear: what the campaign's link book must hold before the mail is
+/// tracked.
+pub fn links_in(rendered: &Rendered, own_prefix: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut collect = |u: &str| {
+        if !seen.iter().any(|s| s == u) {
+            seen.push(u.to_string());
+        }
+        None
+    };
+    let click = |_: u16| String::new();
+    let urls = TrackUrls {
+        click: &click,
+        open: String::new(),
+        own_prefix,
+    };
+    let _ = track_html(&rendered.html, &mut collect, &urls);
+    let _ = track_text(&rendered.text, &mut collect, &urls);
+    seen
+}
+
 fn track_html(
     html: &str,
     link_id: &mut dyn FnMut(&str) -> Option<u16>,
@@ -253,6 +275,21 @@ mod tests {
         let body_end = h.find("</body>").unwrap();
         assert!(
             pixel < body_end && honeypot < body_end && pixel > h.find("map.example").unwrap_or(0)
+        );
+    }
+
+    #[test]
+    fn links_in_lists_each_trackable_url_once() {
+        let r = Rendered {
+            subject: String::new(),
+            html: "<a href=\"https://a.example/\">a</a><a href=\"https://a.example/\">again</a>\
+                   <a href=\"https://own.example/u/x\">own</a><a data-notrack href=\"https://n.example/\">n</a>"
+                .into(),
+            text: "see https://b.example/ and https://a.example/".into(),
+        };
+        assert_eq!(
+            links_in(&r, "https://own.example"),
+            ["https://a.example/", "https://b.example/"]
         );
     }
 

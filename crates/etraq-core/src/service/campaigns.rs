@@ -373,6 +373,50 @@ impl App {
         Ok((c, n))
     }
 
+    /// A campaign's report: the campaign, its recipients' counts, and its tracking counts
+    /// (opens, clicks per link, bounces, complaints, unsubscribes, replies, conversions).
+    pub async fn campaign_report(
+        &self,
+        who: &Actor,
+        name: &str,
+    ) -> Result<crate::views::CampaignView> {
+        let (c, n) = self.campaign_with_counts(who, name).await?;
+        let t = self.tracking_counts(c.id).await?;
+        Ok(crate::views::CampaignView::new(&c, &n).with_tracking(&t))
+    }
+
+    /// A campaign's tracking counts.
+    pub async fn tracking_counts(&self, campaign: u64) -> Result<crate::campaign::TrackingCounts> {
+        let hits = self.store.campaign_hits(campaign).await?;
+        if hits.is_empty() {
+            return Ok(Default::default());
+        }
+        let links = self.store.campaign_links(campaign).await?;
+        Ok(crate::campaign::count_hits(&hits, &links))
+    }
+
+    /// Opens and clicks over time for a campaign's report chart, in buckets of
+    /// `bucket_secs`.
+    pub async fn campaign_series(
+        &self,
+        who: &Actor,
+        name: &str,
+        bucket_secs: i64,
+    ) -> Result<Vec<crate::campaign::HitBucket>> {
+        let c = self.campaign(who, name).await?;
+        let hits = self.store.campaign_hits(c.id).await?;
+        Ok(crate::campaign::hit_series(&hits, bucket_secs))
+    }
+
+    /// Every campaign's report, oldest first (the comparison table).
+    pub async fn campaign_reports(&self, who: &Actor) -> Result<Vec<crate::views::CampaignView>> {
+        let mut out = Vec::new();
+        for c in self.store.list_campaigns().await? {
+            out.push(self.campaign_report(who, &c.name).await?);
+        }
+        Ok(out)
+    }
+
     /// Every campaign with its recipient counts.
     pub async fn campaigns(&self, _who: &Actor) -> Result<Vec<(Campaign, RecipientCounts)>> {
         let mut out = Vec::new();
@@ -613,6 +657,7 @@ impl App {
         signer: &Signer,
         settings: &SendSettings,
         context: &SendContext,
+        book: &crate::service::LinkBook,
     ) -> Result<NextStep> {
         let Some(s) = subscriber else {
             return Ok(NextStep::Close(
@@ -651,6 +696,9 @@ impl App {
             Ok(r) => r,
             Err(e) => return Ok(NextStep::Close(RecipientState::Failed, e.to_string())),
         };
+        let rendered = self
+            .track_mail(c, r.id, &rendered, signer, settings, book)
+            .await?;
         let random = crate::campaign::random_hex(6)
             .map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
         let domain = &settings.bounce_domain;
@@ -672,17 +720,24 @@ impl App {
     /// the address goes on the blocklist (reason `hard-bounce`), so no campaign mails it again.
     pub async fn record_refusal(&self, r: &Recipient, reply: &str, now: Timestamp) -> Result<()> {
         let hard = crate::campaign::is_hard_bounce(reply);
+        // Every permanent refusal counts as a hard bounce of the campaign; only one that says
+        // the address itself is bad blocklists it.
         self.store
-            .add_events(vec![crate::campaign::SubscriberEvent {
-                subscriber: r.subscriber,
+            .record_hit(crate::campaign::Hit {
                 campaign: r.campaign,
-                kind: crate::campaign::EventKind::Bounce,
+                recipient: r.id,
+                subscriber: r.subscriber,
+                kind: crate::campaign::HitKind::BounceHard,
+                link: None,
                 at: now,
-                detail: Some(format!(
-                    "{} at send time: {reply}",
-                    if hard { "hard" } else { "refused" }
-                )),
-            }])
+                user_agent: None,
+                ip: None,
+                bot: None,
+                value: None,
+                currency: None,
+                order_id: None,
+                detail: Some(format!("refused at send time: {reply}")),
+            })
             .await?;
         if hard && self.store.blocked(&r.email).await?.is_none() {
             self.store
@@ -704,6 +759,52 @@ impl App {
             t.subject = s.clone();
         }
         Ok(Renderer::new(&t)?)
+    }
+
+    /// A campaign's recipients as listing rows, their `opened`, `clicked` and `bounced` flags
+    /// filled in from the campaign's hits; a keyset page.
+    pub async fn recipient_rows(
+        &self,
+        who: &Actor,
+        name: &str,
+        state: Option<RecipientState>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<crate::views::RecipientRow>, Option<u64>)> {
+        let c = self.campaign(who, name).await?;
+        let page = self
+            .store
+            .list_recipients(c.id, state, after, limit)
+            .await?;
+        let hits = self.store.campaign_hits(c.id).await?;
+        let mut flags: std::collections::HashMap<u64, (bool, bool, bool)> = Default::default();
+        for h in &hits {
+            let f = flags.entry(h.recipient).or_default();
+            match h.kind {
+                crate::campaign::HitKind::Open => f.0 = true,
+                crate::campaign::HitKind::Click if h.link != Some(crate::campaign::HONEYPOT) => {
+                    f.1 = true
+                }
+                crate::campaign::HitKind::BounceHard | crate::campaign::HitKind::BounceSoft => {
+                    f.2 = true
+                }
+                _ => {}
+            }
+        }
+        let rows = page
+            .items
+            .iter()
+            .map(|r| {
+                let mut row = crate::views::RecipientRow::from(r);
+                if let Some((o, cl, b)) = flags.get(&r.id) {
+                    row.opened = *o;
+                    row.clicked = *cl;
+                    row.bounced |= *b;
+                }
+                row
+            })
+            .collect();
+        Ok((rows, page.next))
     }
 
     /// A campaign's recipients, optionally in one state; a keyset page.
@@ -824,6 +925,34 @@ impl App {
                     now,
                 )
                 .await?;
+            if let Some(t) = self.token_signer().await?.verify(token)
+                && t.recipient != 0
+                && let Some(r) = self
+                    .store
+                    .list_recipients(t.campaign, None, Some(t.recipient - 1), 1)
+                    .await?
+                    .items
+                    .into_iter()
+                    .find(|r| r.id == t.recipient)
+            {
+                self.store
+                    .record_hit(crate::campaign::Hit {
+                        campaign: t.campaign,
+                        recipient: r.id,
+                        subscriber: r.subscriber,
+                        kind: crate::campaign::HitKind::Unsubscribe,
+                        link: None,
+                        at: now,
+                        user_agent: None,
+                        ip: None,
+                        bot: None,
+                        value: None,
+                        currency: None,
+                        order_id: None,
+                        detail: Some(format!("left {} through the mail", target.list)),
+                    })
+                    .await?;
+            }
             tracing::info!(email = %target.email, list = %target.list, campaign = %target.campaign, "unsubscribed by link");
         }
         target.already = true;
@@ -909,7 +1038,18 @@ impl App {
                 }
             }
         };
-        Ok(renderer.render(&data)?.html)
+        let rendered = renderer.render(&data)?;
+        let tracked = self
+            .track_mail(
+                &c,
+                t.recipient,
+                &rendered,
+                &signer,
+                &settings,
+                &crate::service::LinkBook::default(),
+            )
+            .await?;
+        Ok(tracked.html)
     }
 
     /// One copy of a campaign for `to`, as a recipient would get it, for `campaign test`: not a
@@ -960,6 +1100,16 @@ impl App {
             }
         };
         let mut rendered = renderer.render(&data)?;
+        rendered = self
+            .track_mail(
+                &c,
+                0,
+                &rendered,
+                &signer,
+                settings,
+                &crate::service::LinkBook::default(),
+            )
+            .await?;
         rendered.subject = format!("[test] {}", rendered.subject);
         let random = crate::campaign::random_hex(6)
             .map_err(|e| Error::Internal(format!("no randomness: {e}")))?;

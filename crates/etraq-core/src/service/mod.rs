@@ -17,6 +17,7 @@ mod reports;
 mod stats;
 mod subscribe;
 mod templates;
+mod tracking;
 mod users;
 
 pub use app::App;
@@ -35,4 +36,5 @@ pub use queries::UnrepliedQuery;
 pub use stats::{DurationStats, UserResponses, VolumeDay, response_times, volume_by_day};
 pub use subscribe::{CONFIRM_KIND, ConfirmTarget, Subscribed};
 pub use templates::Preview;
+pub use tracking::{LinkBook, Purchase, Visit, with_conversion_param};
 pub use users::{MAX_NAME_CHARS, user_problems};

@@ -43,6 +43,7 @@ pub fn router() -> Vec<Group> {
             .get("/api/v1/campaigns", get(campaigns))
             .get("/api/v1/campaigns/{name}", get(campaign))
             .get("/api/v1/campaigns/{name}/recipients", get(recipients))
+            .post("/api/v1/conversions", post(conversion))
             .finish(),
         Routes::new(Access::Supervisor)
             .post("/api/v1/lists", post(create_list))
@@ -418,10 +419,7 @@ async fn campaigns(
     State(state): State<Arc<AppState>>,
     signed: Signed,
 ) -> ApiResult<Vec<CampaignView>> {
-    let all = state.app.campaigns(&signed.actor).await?;
-    Ok(axum::Json(
-        all.iter().map(|(c, n)| CampaignView::new(c, n)).collect(),
-    ))
+    Ok(axum::Json(state.app.campaign_reports(&signed.actor).await?))
 }
 
 /// `GET /api/v1/campaigns/{name}` (`etraq campaign show --json`); the console's progress bar
@@ -431,8 +429,9 @@ async fn campaign(
     signed: Signed,
     Path(name): Path<String>,
 ) -> ApiResult<CampaignView> {
-    let (c, n) = state.app.campaign_with_counts(&signed.actor, &name).await?;
-    Ok(axum::Json(CampaignView::new(&c, &n)))
+    Ok(axum::Json(
+        state.app.campaign_report(&signed.actor, &name).await?,
+    ))
 }
 
 /// Body of `POST /api/v1/campaigns` (the flags of `etraq campaign create`).
@@ -475,11 +474,9 @@ async fn create_campaign(
         .app
         .create_campaign(&signed.actor, draft, Timestamp::now())
         .await?;
-    let (c, n) = state
-        .app
-        .campaign_with_counts(&signed.actor, &c.name)
-        .await?;
-    Ok(axum::Json(CampaignView::new(&c, &n)))
+    Ok(axum::Json(
+        state.app.campaign_report(&signed.actor, &c.name).await?,
+    ))
 }
 
 /// Body of `start`.
@@ -499,8 +496,9 @@ async fn control(
         .app
         .control_campaign(&signed.actor, name, action, Timestamp::now())
         .await?;
-    let (c, n) = state.app.campaign_with_counts(&signed.actor, name).await?;
-    Ok(axum::Json(CampaignView::new(&c, &n)))
+    Ok(axum::Json(
+        state.app.campaign_report(&signed.actor, name).await?,
+    ))
 }
 
 /// `POST /api/v1/campaigns/{name}/start` `{"at"?}`: the running server sends it, now or then.
@@ -560,9 +558,9 @@ async fn recipients(
     let st = crate::extract::non_empty(&q.state)
         .map(RecipientState::parse)
         .transpose()?;
-    let page = state
+    let (items, next) = state
         .app
-        .campaign_recipients(
+        .recipient_rows(
             &signed.actor,
             &name,
             st,
@@ -571,8 +569,51 @@ async fn recipients(
         )
         .await?;
     Ok(axum::Json(Listing {
-        items: page.items.iter().map(RecipientRow::from).collect(),
-        next: page.next,
+        items,
+        next,
         next_key: None,
+    }))
+}
+
+/// Body of `POST /api/v1/conversions`: what a shop's server reports for an order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConversionBody {
+    /// The `etraq` parameter the click's redirect carried.
+    token: String,
+    value: Option<f64>,
+    currency: Option<String>,
+    order_id: Option<String>,
+}
+
+/// What a conversion report answers.
+#[derive(Debug, Serialize)]
+struct ConversionAnswer {
+    /// False when the order was counted already (nothing changed).
+    recorded: bool,
+}
+
+/// `POST /api/v1/conversions` `{token, value?, currency?, order_id?}`: a purchase after a
+/// campaign click, reported by the shop's server with an API token. One `order_id` counts once.
+async fn conversion(
+    State(state): State<Arc<AppState>>,
+    _signed: Signed,
+    Json(b): Json<ConversionBody>,
+) -> ApiResult<ConversionAnswer> {
+    let outcome = state
+        .app
+        .track_conversion(
+            &b.token,
+            &etraq_core::service::Purchase {
+                value: b.value,
+                currency: b.currency,
+                order_id: b.order_id,
+            },
+            &etraq_core::service::Visit::default(),
+            Timestamp::now(),
+        )
+        .await?;
+    Ok(axum::Json(ConversionAnswer {
+        recorded: outcome == etraq_core::campaign::HitOutcome::Recorded,
     }))
 }

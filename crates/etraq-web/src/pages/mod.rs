@@ -14,6 +14,7 @@ pub(crate) mod reports;
 pub(crate) mod status;
 pub(crate) mod subscribe;
 pub(crate) mod templates;
+pub(crate) mod track;
 pub(crate) mod unsubscribe;
 pub(crate) mod users;
 
@@ -40,6 +41,9 @@ pub fn router() -> Vec<Group> {
                 get(unsubscribe::page).post(unsubscribe::unsubscribe),
             )
             .get("/v/{token}", get(unsubscribe::view))
+            .get("/t/o/{token}", get(track::open))
+            .get("/t/c/{token}", get(track::click))
+            .get("/t/v/{token}", get(track::conversion))
             .get("/s", get(subscribe::index))
             .get_post("/s/{list}", get(subscribe::form).post(subscribe::subscribe))
             .get_post(
