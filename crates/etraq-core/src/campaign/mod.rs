@@ -8,6 +8,7 @@ mod confirm;
 mod event;
 mod hits;
 mod import;
+mod report;
 mod run;
 mod store;
 mod template;
@@ -38,4 +39,8 @@ pub use template::{
     check_template_name,
 };
 pub use token::{Signer, TAG_BYTES, Token, TokenKind, list_tag, new_secret, random_hex};
+pub use report::{
+    Bounce, DsnAction, DsnRecipient, FeedbackReport, MAX_REPORT_BYTES, Report, classify_bounce,
+    read_report,
+};
 pub use tracking::{HONEYPOT, MAX_LINKS, TrackUrls, links_in, track_links};
