@@ -196,3 +196,62 @@ pub fn extract(data: &[u8]) {
     let report = f.report(false);
     assert!(report.pages_fetched <= 50);
 }
+
+/// Arbitrary bytes as a message back at a campaign's return path: the DSN and feedback report
+/// reader stays total, reads at most [`crate::campaign::MAX_DSN_RECIPIENTS`] blocks, and every
+/// block it reads classifies.
+pub fn report(data: &[u8]) {
+    use crate::campaign::{MAX_DSN_RECIPIENTS, Report, classify_bounce, read_report};
+    match read_report(data) {
+        Report::Dsn(blocks) => {
+            assert!(!blocks.is_empty() && blocks.len() <= MAX_DSN_RECIPIENTS);
+            for b in &blocks {
+                let _ = classify_bounce(b);
+                if let Some(s) = &b.status {
+                    assert_eq!(s.split('.').count(), 3, "a status kept: {s:?}");
+                }
+            }
+        }
+        Report::Feedback(f) => assert!(!f.feedback_type.is_empty()),
+        Report::Other(why) => assert!(!why.is_empty()),
+    }
+}
+
+/// Arbitrary bytes as a token, and as the fields of one: verifying never panics; whatever
+/// is signed verifies to itself in both forms (and in upper case, as a mail system may write
+/// an address), and a token signed under another secret does not.
+pub fn token(data: &[u8]) {
+    use crate::campaign::{Signer, Token, TokenKind};
+    let signer = Signer::new(b"fuzzing secret, thirty-two bytes!");
+    let _ = signer.verify(&String::from_utf8_lossy(data));
+    if data.len() < 19 {
+        return;
+    }
+    let kinds = [
+        TokenKind::Unsubscribe,
+        TokenKind::Bounce,
+        TokenKind::Open,
+        TokenKind::Click,
+        TokenKind::View,
+        TokenKind::Confirm,
+        TokenKind::Convert,
+    ];
+    let u64_at = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&data[i..i + 8]);
+        u64::from_be_bytes(b)
+    };
+    let t = Token {
+        kind: kinds[data[0] as usize % kinds.len()],
+        campaign: u64_at(1),
+        recipient: u64_at(9),
+        link: u16::from_be_bytes([data[17], data[18]]),
+    };
+    let text = signer.sign(&t);
+    assert_eq!(signer.verify(&text), Some(t));
+    let address = signer.address_token(&t);
+    assert!(address.len() <= 64 - "unsubscribe+".len());
+    assert_eq!(signer.verify(&address), Some(t));
+    assert_eq!(signer.verify(&address.to_ascii_uppercase()), Some(t));
+    assert_eq!(Signer::new(b"another secret").verify(&text), None);
+}

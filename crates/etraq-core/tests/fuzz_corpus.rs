@@ -79,3 +79,13 @@ fn address_corpus() {
 fn extract_corpus() {
     replay("extract", etraq_core::fuzzing::extract);
 }
+
+#[test]
+fn report_corpus() {
+    replay("report", etraq_core::fuzzing::report);
+}
+
+#[test]
+fn token_corpus() {
+    replay("token", etraq_core::fuzzing::token);
+}

@@ -213,6 +213,19 @@ pub mod replies {
     pub fn relay_denied() -> Reply {
         Reply::new(550, [5, 7, 1], "Relaying denied")
     }
+    /// 550 an address of etraq's own (a campaign's bounce or unsubscribe address) whose token
+    /// does not verify: forged, damaged or from another installation.
+    pub fn unknown_own_address() -> Reply {
+        Reply::new(550, [5, 1, 1], "No such campaign address")
+    }
+    /// 250 a recipient that is one of etraq's own addresses: the message stays here.
+    pub fn own_recipient() -> Reply {
+        Reply::new(250, [2, 1, 5], "Campaign address OK")
+    }
+    /// 250 a message to etraq's own addresses only, taken (recorded and acted on).
+    pub fn own_mail_taken(what: &str) -> Reply {
+        Reply::new(250, [2, 0, 0], format!("OK [etraq: {what}]"))
+    }
     /// 552 message too big.
     pub fn too_big() -> Reply {
         Reply::new(

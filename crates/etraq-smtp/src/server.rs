@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use etraq_core::service::{OwnMail, OwnMailOutcome};
 use etraq_core::store::PendingDelivery;
 use etraq_core::switches::{Service, Services};
 use etraq_core::{
@@ -146,7 +147,16 @@ impl GatewayConfig {
                 max_header_bytes: usize::try_from(cfg.smtp.max_header_bytes).unwrap_or(usize::MAX),
                 max_header_line: cfg.smtp.max_header_line,
             },
-            local_domains: rules.local_domains,
+            local_domains: {
+                // Bounces and complaints come back to the campaigns' bounce domain from
+                // anywhere, so it is local to the relay policy even when not a tracked domain.
+                let mut d = rules.local_domains;
+                let bounce = etraq_core::service::SendSettings::from_config(cfg).bounce_domain;
+                if !bounce.is_empty() && !d.contains(&bounce) {
+                    d.push(bounce);
+                }
+                d
+            },
             relay_networks,
             tls,
             command_timeout: secs(cfg.smtp.command_timeout.as_secs()),
@@ -201,6 +211,8 @@ struct Shared {
     tracker: Arc<Tracker>,
     stats: Arc<GatewayStats>,
     services: Services,
+    /// etraq's own addresses (campaign bounces and mailto unsubscribes), when campaigns run.
+    own: Option<Arc<dyn OwnMail>>,
 }
 
 /// The SMTP gateway, bound and ready to run.
@@ -226,6 +238,7 @@ impl Gateway {
                 tracker,
                 stats: Arc::new(GatewayStats::default()),
                 services: Services::new(),
+                own: None,
             }),
         })
     }
@@ -235,6 +248,17 @@ impl Gateway {
     pub fn with_services(mut self, services: Services) -> Self {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.services = services;
+        }
+        self
+    }
+
+    /// Hands mail to etraq's own addresses (a campaign's `bounce+TOKEN@` return path and its
+    /// `unsubscribe+TOKEN@` address) to `own` instead of relaying it: such a recipient is
+    /// accepted only with a token that verifies (else `550 5.1.1`), and the message is recorded
+    /// and acted on here. Without this every address is relayed.
+    pub fn with_own_mail(mut self, own: Arc<dyn OwnMail>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.own = Some(own);
         }
         self
     }
@@ -469,6 +493,8 @@ async fn serve_connection(
     // its bytes trickle in; the deadline restarts only when the session moves on.
     let mut command_deadline = Instant::now() + cfg.command_timeout;
     let mut moved = false;
+    // Recipients of the transaction that are etraq's own addresses (never relayed).
+    let mut own_rcpts: Vec<EmailAddress> = Vec::new();
     loop {
         if *shutdown.borrow() && session.is_idle() {
             out.extend_from_slice(&replies::shutting_down().to_bytes());
@@ -527,11 +553,20 @@ async fn serve_connection(
                 }
             }
             Event::Mail { from, raw, params } => {
+                own_rcpts.clear();
                 let r = transport.mail(&from, &raw, &params).await;
                 session.mail_result(r);
             }
             Event::Rcpt { to, raw } => {
-                let r = transport.rcpt(&to, &raw).await;
+                let r = match own_address(&shared, &to).await {
+                    Some(r) => {
+                        if r.is_positive() {
+                            own_rcpts.push(to);
+                        }
+                        r
+                    }
+                    None => transport.rcpt(&to, &raw).await,
+                };
                 session.rcpt_result(r);
             }
             Event::Message {
@@ -550,10 +585,18 @@ async fn serve_connection(
                     protocol: session.protocol(params.smtputf8),
                     hostname: cfg.session.hostname.clone(),
                 };
-                let r = deliver(&shared, transport.as_mut(), &trace, from, rcpts, data).await;
+                let own = std::mem::take(&mut own_rcpts);
+                let r = if own.is_empty() {
+                    deliver(&shared, transport.as_mut(), &trace, from, rcpts, data).await
+                } else {
+                    deliver_mixed(&shared, transport.as_mut(), &trace, from, rcpts, own, data).await
+                };
                 session.message_result(r);
             }
-            Event::Reset => transport.rset().await,
+            Event::Reset => {
+                own_rcpts.clear();
+                transport.rset().await
+            }
             Event::StartTls(reply) => {
                 out.extend_from_slice(&reply.to_bytes());
                 if !flush(&mut stream, &mut out).await {
@@ -647,6 +690,87 @@ impl Trace {
         }
         field.push_str(&format!(";\r\n\t{date}\r\n"));
         field.into_bytes()
+    }
+}
+
+/// `Some(answer)` when `to` is one of etraq's own addresses (accepted with a valid token,
+/// `550 5.1.1` without, `451` when the check itself failed); `None` when it is relayed.
+async fn own_address(shared: &Shared, to: &EmailAddress) -> Option<Reply> {
+    let own = shared.own.as_ref()?;
+    match own.own_address(to).await {
+        Ok(None) => None,
+        Ok(Some(true)) => Some(replies::own_recipient()),
+        Ok(Some(false)) => {
+            tracing::info!(rcpt = %to, "a campaign address with a token that does not verify; refused");
+            Some(replies::unknown_own_address())
+        }
+        Err(e) => {
+            tracing::error!(rcpt = %to, error = %e, "cannot check a campaign address; answering 451");
+            Some(replies::local_error())
+        }
+    }
+}
+
+/// A message with recipients among etraq's own addresses: that part is taken first (recorded
+/// and acted on; a retried delivery is recognised by its Message-ID and not acted on twice),
+/// then the rest, if any, is relayed as usual. When taking fails nothing is relayed and the
+/// client is told to retry.
+async fn deliver_mixed(
+    shared: &Shared,
+    transport: &mut dyn Transport,
+    trace: &Trace,
+    from: ReversePath,
+    rcpts: Vec<EmailAddress>,
+    own_rcpts: Vec<EmailAddress>,
+    data: Vec<u8>,
+) -> Reply {
+    let Some(own) = shared.own.as_ref() else {
+        return replies::local_error();
+    };
+    let now = jiff::Timestamp::now();
+    let envelope = Envelope::new(from.clone(), own_rcpts.clone());
+    let mut raw = trace.received(now.as_millisecond().unsigned_abs(), &own_rcpts, now);
+    raw.extend_from_slice(&data);
+    let what = match own.take_own_mail(&envelope, &own_rcpts, raw, now).await {
+        Ok(outcomes) => {
+            tracing::info!(peer = %trace.peer, outcomes = ?outcomes, "mail to a campaign address taken");
+            describe_own(&outcomes)
+        }
+        Err(e) => {
+            tracing::error!(peer = %trace.peer, error = %e, "cannot take mail to a campaign address; answering 451 so the client retries");
+            shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            transport.rset().await;
+            return replies::local_error();
+        }
+    };
+    let others: Vec<EmailAddress> = rcpts
+        .into_iter()
+        .filter(|r| !own_rcpts.contains(r))
+        .collect();
+    if others.is_empty() {
+        transport.rset().await;
+        shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        return replies::own_mail_taken(&what);
+    }
+    deliver(shared, transport, trace, from, others, data).await
+}
+
+/// A few words on what mail to etraq's own addresses led to, for the SMTP answer.
+fn describe_own(outcomes: &[OwnMailOutcome]) -> String {
+    let words: Vec<&str> = outcomes
+        .iter()
+        .map(|o| match o {
+            OwnMailOutcome::Bounced { hard: true, .. } => "hard bounce recorded",
+            OwnMailOutcome::Bounced { hard: false, .. } => "soft bounce recorded",
+            OwnMailOutcome::Complaint(_) => "complaint recorded",
+            OwnMailOutcome::Unsubscribed(_) => "unsubscribed",
+            OwnMailOutcome::Ignored(_) => "recorded",
+        })
+        .collect();
+    if words.is_empty() {
+        "recorded".into()
+    } else {
+        words.join(", ")
     }
 }
 

@@ -1,7 +1,8 @@
 //! An upstream SMTP server for tests: it records what it receives and can be told to refuse,
 //! stall or drop at each step. Enabled with the `testing` feature.
 //!
-//! Recipients whose local part starts with `reject` are always refused with 550 5.1.1, so one
+//! Recipients whose local part starts with `reject` are always refused with 550 5.1.1, and
+//! those starting with `full` with 452 4.2.2 (mailbox full), so one
 //! transaction can get different verdicts per recipient.
 
 use std::net::SocketAddr;
@@ -227,6 +228,9 @@ async fn serve(
                     Behavior::RejectRcpt(line) => out.extend_from_slice(format!("{line}\r\n").as_bytes()),
                     _ if to.address.split('@').next().unwrap_or("").starts_with("reject") => {
                         out.extend_from_slice(b"550 5.1.1 No such user here\r\n")
+                    }
+                    _ if to.address.split('@').next().unwrap_or("").starts_with("full") => {
+                        out.extend_from_slice(b"452 4.2.2 Mailbox full\r\n")
                     }
                     _ => {
                         rcpts.push(to.address);

@@ -34,9 +34,18 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
     }
     let tracker = Arc::new(Tracker::new(store.clone(), rules));
     let services = Services::new();
+    let live = LiveConfig::new(ctx.config.clone());
+    // Campaign bounces, complaints and mailto unsubscribes come back through the gateway.
+    let own_mail = Arc::new(etraq_core::service::App::new(
+        store.clone(),
+        tracker.clone(),
+        live.clone(),
+        ctx.logs_dir()?,
+    ));
     let gateway = Gateway::bind(gw_cfg.clone(), tracker.clone())
         .await?
-        .with_services(services.clone());
+        .with_services(services.clone())
+        .with_own_mail(own_mail);
     let addr = gateway.local_addr()?;
     let web_listener = tokio::net::TcpListener::bind(&ctx.config.web.listen)
         .await
@@ -124,7 +133,6 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
             Target::Upstream(u) => format!("relaying to {}:{}", u.host, u.port),
         },
     };
-    let live = LiveConfig::new(ctx.config.clone());
     let web_state = AppState::new(WebDeps {
         store: store.clone(),
         tracker: tracker.clone(),

@@ -27,6 +27,10 @@ pub use hits::{
     Hit, HitBucket, HitKind, HitOutcome, LinkStats, TrackingCounts, count_hits, hit_series,
 };
 pub use import::{CsvRows, MAX_COLUMNS, MAX_FIELD_BYTES, Row, RowError, write_csv};
+pub use report::{
+    Bounce, DsnAction, DsnRecipient, FeedbackReport, MAX_DSN_RECIPIENTS, MAX_REPORT_BYTES,
+    MAX_STATUS_PART_BYTES, Report, classify_bounce, read_report,
+};
 pub use run::{
     Campaign, CampaignStatus, LEASE_SECONDS, Lease, MAX_ATTEMPTS, MAX_CAMPAIGN_NAME, Recipient,
     RecipientCounts, RecipientState, SendOutcome, Settled, after_attempt, campaign_key,
@@ -39,8 +43,4 @@ pub use template::{
     check_template_name,
 };
 pub use token::{Signer, TAG_BYTES, Token, TokenKind, list_tag, new_secret, random_hex};
-pub use report::{
-    Bounce, DsnAction, DsnRecipient, FeedbackReport, MAX_REPORT_BYTES, Report, classify_bounce,
-    read_report,
-};
 pub use tracking::{HONEYPOT, MAX_LINKS, TrackUrls, links_in, track_links};

@@ -11,6 +11,10 @@ use mail_parser::{MessageParser, MimeHeaders, PartType};
 /// original, which is not needed).
 pub const MAX_REPORT_BYTES: usize = 1024 * 1024;
 
+/// The most bytes of a `message/delivery-status` or `message/feedback-report` part: real ones
+/// are a few hundred bytes per recipient; a bigger one is junk and is not read.
+pub const MAX_STATUS_PART_BYTES: usize = 64 * 1024;
+
 /// The most per-recipient blocks read from one DSN.
 pub const MAX_DSN_RECIPIENTS: usize = 100;
 
@@ -80,8 +84,10 @@ pub enum Bounce {
 }
 
 /// How one DSN recipient counts: `Action: failed` with a 5.x.x status is hard, except 5.2.2
-/// (mailbox full), which like 4.x.x is soft; a failure without a status is hard; anything but
-/// `failed` is no bounce (`Action: delayed` is the reporting MTA still trying).
+/// (mailbox full), which like 4.x.x is soft; anything but `failed` is no bounce (`Action:
+/// delayed` is the reporting MTA still trying). A failure without a valid status (RFC 3464
+/// requires one) is a malformed report and counts as nothing: no address is blocklisted on
+/// a guess.
 pub fn classify_bounce(r: &DsnRecipient) -> Bounce {
     if r.action != DsnAction::Failed {
         return Bounce::None;
@@ -89,7 +95,8 @@ pub fn classify_bounce(r: &DsnRecipient) -> Bounce {
     match r.status.as_deref().map(str::trim) {
         Some("5.2.2") => Bounce::Soft,
         Some(s) if s.starts_with('4') => Bounce::Soft,
-        _ => Bounce::Hard,
+        Some(s) if s.starts_with('5') => Bounce::Hard,
+        _ => Bounce::None,
     }
 }
 
@@ -101,7 +108,9 @@ pub fn read_report(raw: &[u8]) -> Report {
     };
     let report_type = msg.content_type().and_then(|ct| {
         (ct.c_type.eq_ignore_ascii_case("multipart")
-            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")))
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report")))
         .then(|| {
             ct.attribute("report-type")
                 .map(|r| r.to_ascii_lowercase())
@@ -123,13 +132,21 @@ pub fn read_report(raw: &[u8]) -> Report {
         })
     });
     let Some(part) = part else {
-        return Report::Other(format!("a {report_type} report without its message/{wanted} part"));
+        return Report::Other(format!(
+            "a {report_type} report without its message/{wanted} part"
+        ));
     };
     let body: &[u8] = match &part.body {
         PartType::Text(t) => t.as_bytes(),
         PartType::Binary(b) | PartType::InlineBinary(b) => b,
         _ => part.contents(),
     };
+    if body.len() > MAX_STATUS_PART_BYTES {
+        return Report::Other(format!(
+            "a message/{wanted} part of {} bytes, over the {MAX_STATUS_PART_BYTES} a real one needs",
+            body.len()
+        ));
+    }
     let blocks = blocks(body);
     if wanted == "feedback-report" {
         let Some(first) = blocks.first() else {
@@ -152,7 +169,10 @@ pub fn read_report(raw: &[u8]) -> Report {
         .take(MAX_DSN_RECIPIENTS)
         .map(|b| DsnRecipient {
             final_recipient: field(b, "Final-Recipient").map(|v| after_type(&v)),
-            action: match field(b, "Action").map(|a| a.to_ascii_lowercase()).as_deref() {
+            action: match field(b, "Action")
+                .map(|a| a.to_ascii_lowercase())
+                .as_deref()
+            {
                 Some("failed") => DsnAction::Failed,
                 Some("delayed") => DsnAction::Delayed,
                 Some("delivered") => DsnAction::Delivered,
@@ -334,8 +354,14 @@ Spam Spam Spam
             panic!("a DSN")
         };
         assert_eq!(r.len(), 1);
-        assert_eq!(r[0].final_recipient.as_deref(), Some("louisl@larry.slip.umd.edu"));
-        assert_eq!((r[0].action, r[0].status.as_deref()), (DsnAction::Failed, Some("4.0.0")));
+        assert_eq!(
+            r[0].final_recipient.as_deref(),
+            Some("louisl@larry.slip.umd.edu")
+        );
+        assert_eq!(
+            (r[0].action, r[0].status.as_deref()),
+            (DsnAction::Failed, Some("4.0.0"))
+        );
         assert_eq!(r[0].diagnostic.as_deref(), Some("426 connection timed out"));
         assert_eq!(classify_bounce(&r[0]), Bounce::Soft);
 
@@ -344,9 +370,21 @@ Spam Spam Spam
         };
         assert_eq!(r.len(), 3);
         assert_eq!(classify_bounce(&r[0]), Bounce::Hard);
-        assert!(r[0].diagnostic.as_deref().unwrap().contains("not a registered gateway user"));
-        assert_eq!((r[1].action, classify_bounce(&r[1])), (DsnAction::Delayed, Bounce::None));
-        assert_eq!(classify_bounce(&r[2]), Bounce::Soft, "5.2.2 mailbox full is soft");
+        assert!(
+            r[0].diagnostic
+                .as_deref()
+                .unwrap()
+                .contains("not a registered gateway user")
+        );
+        assert_eq!(
+            (r[1].action, classify_bounce(&r[1])),
+            (DsnAction::Delayed, Bounce::None)
+        );
+        assert_eq!(
+            classify_bounce(&r[2]),
+            Bounce::Soft,
+            "5.2.2 mailbox full is soft"
+        );
     }
 
     #[test]
@@ -365,14 +403,33 @@ Spam Spam Spam
     fn anything_else_is_other_and_nothing_panics() {
         let ooo = b"From: ann@customer.test\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n";
         assert!(matches!(read_report(ooo), Report::Other(_)));
-        let missing = crlf(RFC3464_SIMPLE).replace("content-type: message/delivery-status", "content-type: text/plain");
-        assert!(matches!(read_report(missing.as_bytes()), Report::Other(w) if w.contains("without")));
-        let no_recipient = crlf(RFC3464_SIMPLE).replace("Action: failed", "X: y").replace("Final-Recipient", "Y");
-        assert!(matches!(read_report(no_recipient.as_bytes()), Report::Other(_)));
-        for junk in [&b""[..], b"\r\n\r\n", b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x", &[0xff; 300]] {
+        let missing = crlf(RFC3464_SIMPLE).replace(
+            "content-type: message/delivery-status",
+            "content-type: text/plain",
+        );
+        assert!(
+            matches!(read_report(missing.as_bytes()), Report::Other(w) if w.contains("without"))
+        );
+        let no_recipient = crlf(RFC3464_SIMPLE)
+            .replace("Action: failed", "X: y")
+            .replace("Final-Recipient", "Y");
+        assert!(matches!(
+            read_report(no_recipient.as_bytes()),
+            Report::Other(_)
+        ));
+        for junk in [
+            &b""[..],
+            b"\r\n\r\n",
+            b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x",
+            &[0xff; 300],
+        ] {
             let _ = read_report(junk);
         }
-        let huge = format!("{}{}", crlf(RFC3464_SIMPLE), "x".repeat(3 * MAX_REPORT_BYTES));
+        let huge = format!(
+            "{}{}",
+            crlf(RFC3464_SIMPLE),
+            "x".repeat(3 * MAX_REPORT_BYTES)
+        );
         assert!(matches!(read_report(huge.as_bytes()), Report::Dsn(_)));
     }
 }

@@ -5,7 +5,7 @@
 //! URL-safe base64 without padding, so it fits a URL path and an address's local part. A token
 //! that does not verify (checked in constant time) is refused and changes nothing.
 
-use data_encoding::BASE64URL_NOPAD;
+use data_encoding::{BASE32_DNSSEC, BASE64URL_NOPAD};
 use hmac::{KeyInit, Mac};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -116,12 +116,33 @@ impl Signer {
         BASE64URL_NOPAD.encode(&bytes)
     }
 
-    /// What `text` says, when it is a token this signer made; `None` otherwise.
+    /// The token's text for the local part of an address (`bounce+TEXT@`,
+    /// `unsubscribe+TEXT@`): lower-case base32hex, because mail systems may change the case
+    /// of a local part (etraq itself compares addresses in lower case) and base64 would not
+    /// survive that. 47 characters, within the 64 of a local part.
+    pub fn address_token(&self, t: &Token) -> String {
+        let text = self.sign(t);
+        match BASE64URL_NOPAD.decode(text.as_bytes()) {
+            Ok(bytes) => BASE32_DNSSEC.encode(&bytes),
+            Err(_) => unreachable!("sign writes base64url"),
+        }
+    }
+
+    /// What `text` says, when it is a token this signer made (in either form: the base64url of
+    /// links or the base32hex of addresses, in any case); `None` otherwise.
     pub fn verify(&self, text: &str) -> Option<Token> {
         if text.len() > 64 {
             return None;
         }
-        let bytes = BASE64URL_NOPAD.decode(text.as_bytes()).ok()?;
+        let bytes = BASE64URL_NOPAD
+            .decode(text.as_bytes())
+            .ok()
+            .filter(|b| b.len() == BODY_BYTES + TAG_BYTES)
+            .or_else(|| {
+                BASE32_DNSSEC
+                    .decode(text.to_ascii_lowercase().as_bytes())
+                    .ok()
+            })?;
         if bytes.len() != BODY_BYTES + TAG_BYTES {
             return None;
         }

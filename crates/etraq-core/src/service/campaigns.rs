@@ -677,14 +677,15 @@ impl App {
                 "blocklisted since the campaign started".into(),
             ));
         }
-        let token = |kind| {
-            signer.sign(&Token {
-                kind,
-                campaign: c.id,
-                recipient: r.id,
-                link: 0,
-            })
+        let at = |kind| Token {
+            kind,
+            campaign: c.id,
+            recipient: r.id,
+            link: 0,
         };
+        let token = |kind| signer.sign(&at(kind));
+        // Tokens in addresses take the case-proof form.
+        let address_token = |kind| signer.address_token(&at(kind));
         let unsubscribe = token(TokenKind::Unsubscribe);
         let unsubscribe_url = format!("{}/u/{unsubscribe}", settings.public_url);
         let view_url = format!("{}/v/{}", settings.public_url, token(TokenKind::View));
@@ -702,9 +703,15 @@ impl App {
         let random = crate::campaign::random_hex(6)
             .map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
         let domain = &settings.bounce_domain;
-        let headers = contract_headers(&c.name, &r.list, &unsubscribe_url, &unsubscribe, domain);
+        let headers = contract_headers(
+            &c.name,
+            &r.list,
+            &unsubscribe_url,
+            &address_token(TokenKind::Unsubscribe),
+            domain,
+        );
         Ok(NextStep::Send(Box::new(OutgoingMail {
-            mail_from: format!("bounce+{}@{domain}", token(TokenKind::Bounce)),
+            mail_from: format!("bounce+{}@{domain}", address_token(TokenKind::Bounce)),
             to: s.email.to_string(),
             to_name: s.name.clone(),
             from: c.from.clone(),
@@ -1067,14 +1074,15 @@ impl App {
         let c = self.campaign(who, name).await?;
         let renderer = self.campaign_renderer(who, &c).await?;
         let signer = self.token_signer().await?;
-        let token = |kind| {
-            signer.sign(&Token {
-                kind,
-                campaign: c.id,
-                recipient: 0,
-                link: 0,
-            })
+        let at = |kind| Token {
+            kind,
+            campaign: c.id,
+            recipient: 0,
+            link: 0,
         };
+        let token = |kind| signer.sign(&at(kind));
+        // Tokens in addresses take the case-proof form.
+        let address_token = |kind| signer.address_token(&at(kind));
         let unsubscribe = token(TokenKind::Unsubscribe);
         let unsubscribe_url = format!("{}/u/{unsubscribe}", settings.public_url);
         let view_url = format!("{}/v/{}", settings.public_url, token(TokenKind::View));
@@ -1115,14 +1123,20 @@ impl App {
             .map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
         let domain = &settings.bounce_domain;
         Ok(OutgoingMail {
-            mail_from: format!("bounce+{}@{domain}", token(TokenKind::Bounce)),
+            mail_from: format!("bounce+{}@{domain}", address_token(TokenKind::Bounce)),
             to: to.to_string(),
             to_name,
             from: c.from.clone(),
             reply_to: c.reply_to.clone(),
             message_id: format!("{}.test.{random}@{domain}", c.id),
             rendered,
-            headers: contract_headers(&c.name, &list, &unsubscribe_url, &unsubscribe, domain),
+            headers: contract_headers(
+                &c.name,
+                &list,
+                &unsubscribe_url,
+                &address_token(TokenKind::Unsubscribe),
+                domain,
+            ),
         })
     }
 }

@@ -6,6 +6,7 @@
 mod alerts;
 mod app;
 mod audience;
+mod bounces;
 mod campaigns;
 mod control;
 mod drs;
@@ -25,6 +26,7 @@ pub use audience::{
     Audience, AudienceCursor, IMPORT_BATCH, ImportReport, ListSettings, MAX_REPORTED_ERRORS,
     SubscriberDetail,
 };
+pub use bounces::{OwnMail, OwnMailOutcome};
 pub use campaigns::{
     CampaignAction, CampaignDraft, NextStep, OutgoingMail, SendContext, SendSettings,
     TRIAL_RECIPIENTS, UnsubscribeTarget, campaign_record,
