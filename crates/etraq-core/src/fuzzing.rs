@@ -73,11 +73,23 @@ fn synthetic_facts(mail: &ParsedMail, q: &crate::store::FactsQuery) -> ThreadFac
         if let Some(d) = &dr {
             facts.drs.push(mk(d.clone()));
         }
+        // Every third is a campaign mail, so the reply rule is reachable too.
+        let campaign_mail = i % 3 == 1;
+        if campaign_mail {
+            facts.campaigns.push(classify::CampaignRef {
+                message_id: id.clone(),
+                campaign: 1,
+                recipient: i as u64 + 1,
+                subscriber: 1,
+                owner: Some(owner.clone()),
+            });
+        }
         facts.referenced.push(classify::MailRef {
             message_id: id.clone(),
             direction: Direction::Outbound,
             dr,
             sender: Some(owner.clone()),
+            campaign_mail,
         });
     }
     for tag in &q.tags {

@@ -314,6 +314,8 @@ pub struct DrDetail {
     pub messages: Vec<MailRow>,
     /// True when the thread has more mails than are listed.
     pub truncated: bool,
+    /// The campaign this DR is a lead of: the customer answered its mail (`null` otherwise).
+    pub campaign: Option<String>,
 }
 
 /// An unreplied DR: the DR row plus how long the customer has waited (`etraq report unreplied`).

@@ -85,6 +85,13 @@ impl World {
         });
         let who = Actor::admin();
         let now = jiff::Timestamp::now();
+        // The campaigns' owner.
+        app.add_user(
+            &who,
+            etraq_core::User::new(EmailAddress::parse("sales@example.com").unwrap(), "Sales"),
+        )
+        .await
+        .unwrap();
         app.create_list(&who, "News", &ListSettings::default(), now)
             .await
             .unwrap();
@@ -134,6 +141,7 @@ impl World {
                     name: name.into(),
                     lists: vec!["News".into()],
                     template: "newsletter".into(),
+                    owner: Some(EmailAddress::parse("sales@example.com").unwrap()),
                     ..CampaignDraft::default()
                 },
                 jiff::Timestamp::now(),
@@ -208,6 +216,16 @@ impl World {
 /// One SMTP transaction from the null sender; the answers to each RCPT, and to the data when
 /// a recipient was accepted.
 async fn smtp(addr: SocketAddr, rcpts: &[&str], data: &str) -> (Vec<String>, Option<String>) {
+    smtp_from(addr, "", rcpts, data).await
+}
+
+/// One SMTP transaction from `from`.
+async fn smtp_from(
+    addr: SocketAddr,
+    from: &str,
+    rcpts: &[&str],
+    data: &str,
+) -> (Vec<String>, Option<String>) {
     let (r, mut w) = TcpStream::connect(addr).await.unwrap().into_split();
     let mut r = BufReader::new(r);
     async fn reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
@@ -227,7 +245,9 @@ async fn smtp(addr: SocketAddr, rcpts: &[&str], data: &str) -> (Vec<String>, Opt
     reply(&mut r).await;
     w.write_all(b"EHLO mta.customer.test\r\n").await.unwrap();
     reply(&mut r).await;
-    w.write_all(b"MAIL FROM:<>\r\n").await.unwrap();
+    w.write_all(format!("MAIL FROM:<{from}>\r\n").as_bytes())
+        .await
+        .unwrap();
     assert!(reply(&mut r).await.starts_with("250"));
     let mut answers = Vec::new();
     for to in rcpts {
@@ -667,4 +687,72 @@ async fn postfix_dsns_come_back_through_the_gateway_and_count() {
     statuses.sort();
     assert_eq!(statuses, vec!["4.2.2".to_string(), "5.1.1".to_string()]);
     assert!(log.contains("to=<bounce+"), "{log}");
+}
+
+/// Replies are leads: a customer's answer to a campaign mail, through the gateway, opens a DR
+/// owned by the campaign's owner and counts once in `replies`; an automatic answer does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_a_campaign_mail_is_a_dr_for_the_campaign_owner() {
+    let w = world(&["lead@customer.test", "away@customer.test"]).await;
+    let id = w.sent["lead@customer.test"].1.clone();
+    assert!(id.starts_with('<'), "{id}");
+    let reply = |n: u32| {
+        format!(
+            "From: Lead <lead@customer.test>\nTo: News <news@example.com>\n\
+             Subject: Re: Spring news\nMessage-ID: <reply{n}@customer.test>\n\
+             In-Reply-To: {id}\nReferences: {id}\n\nHow much for 500 units?\n"
+        )
+    };
+    let (rcpt, end) = smtp_from(
+        w.gateway,
+        "lead@customer.test",
+        &["news@example.com"],
+        &reply(1),
+    )
+    .await;
+    assert!(rcpt[0].starts_with("250"), "{rcpt:?}");
+    let end = end.unwrap();
+    assert!(end.contains("tracked as"), "{end}");
+    let mails = w
+        .app
+        .store()
+        .mails_by_message_id(&etraq_core::MessageId::parse("<reply1@customer.test>").unwrap())
+        .await
+        .unwrap();
+    let dr_id = mails[0].dr.clone().expect("a DR");
+    let dr = w.app.store().get_dr(&dr_id).await.unwrap().unwrap();
+    assert_eq!(dr.owner.as_str(), "sales@example.com");
+    assert_eq!(dr.customer.as_str(), "lead@customer.test");
+    assert_eq!(w.report("Spring").await.replies, 1);
+    // The campaign mail joined the DR's history.
+    let campaign_mail = w
+        .app
+        .store()
+        .mails_by_message_id(&etraq_core::MessageId::parse(&id).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(campaign_mail[0].dr.as_ref(), Some(&dr_id));
+    // The DR page (and `dr show`) name the campaign.
+    let (detail, _) = w.app.dr_detail(&Actor::admin(), &dr_id).await.unwrap();
+    assert_eq!(detail.campaign.as_deref(), Some("Spring"));
+
+    // The customer writes again in the same thread: the same DR, still one reply.
+    let (_, end) = smtp_from(
+        w.gateway,
+        "lead@customer.test",
+        &["news@example.com"],
+        &reply(2),
+    )
+    .await;
+    assert!(end.unwrap().contains(&dr_id.to_string()));
+    // An out-of-office answer to another subscriber's copy is no reply.
+    let other = w.sent["away@customer.test"].1.clone();
+    let ooo = format!(
+        "From: away@customer.test\nTo: news@example.com\nSubject: Auto: Spring news\n\
+         Auto-Submitted: auto-replied\nMessage-ID: <ooo@customer.test>\nIn-Reply-To: {other}\n\n\
+         Away.\n"
+    );
+    let (_, end) = smtp_from(w.gateway, "away@customer.test", &["news@example.com"], &ooo).await;
+    assert!(end.unwrap().starts_with("250"));
+    assert_eq!(w.report("Spring").await.replies, 1);
 }

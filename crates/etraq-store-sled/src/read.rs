@@ -412,6 +412,8 @@ pub(crate) fn thread_facts(inner: &Inner, q: &FactsQuery) -> Result<ThreadFacts>
                 facts.referenced.push(MailRef {
                     message_id: id.clone(),
                     direction: m.direction,
+                    campaign_mail: m.decision.reason()
+                        == Some(etraq_core::UntrackedReason::CampaignMail),
                     dr: m.dr,
                     sender: m.sender,
                 });

@@ -101,7 +101,9 @@ pub(crate) fn thread_facts(conn: &Connection, q: &FactsQuery) -> Result<ThreadFa
     {
         let mut s = conn
             .prepare_cached(
-                "SELECT i.direction, m.dr_id, m.sender FROM message_ids i JOIN mails m ON m.seq = i.seq
+                "SELECT i.direction, m.dr_id, m.sender,
+                        m.tracked = 0 AND json_extract(m.data, '$.reason') = 'Campaign Mail'
+                 FROM message_ids i JOIN mails m ON m.seq = i.seq
                  WHERE i.message_id = ?1",
             )
             .ctx("preparing the thread lookup")?;
@@ -112,13 +114,15 @@ pub(crate) fn thread_facts(conn: &Connection, q: &FactsQuery) -> Result<ThreadFa
                         r.get::<_, String>(0)?,
                         r.get::<_, Option<String>>(1)?,
                         r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<bool>>(3)?.unwrap_or(false),
                     ))
                 })
                 .ctx("looking up a referenced Message-ID")?;
             for row in rows {
-                let (dir, dr, sender) = row.ctx("reading a referenced mail")?;
+                let (dir, dr, sender, campaign_mail) = row.ctx("reading a referenced mail")?;
                 facts.referenced.push(MailRef {
                     message_id: id.clone(),
+                    campaign_mail,
                     direction: Direction::parse(&dir).unwrap_or_default(),
                     dr: dr.and_then(|d| DrId::parse(&d).ok()),
                     sender: sender.and_then(|s| EmailAddress::parse(&s).ok()),

@@ -273,6 +273,29 @@ pub async fn apply_writes_everything_and_lookups_find_it(open: Opener) {
         .await
         .unwrap();
     assert!(!other_dir.duplicate);
+    assert!(!facts.referenced[0].campaign_mail);
+
+    // A campaign's mail is marked as such in the facts (the reply rule needs it).
+    let mut cm = mail(
+        "3.7.abcdef012345@example.com",
+        "ann@customer.test",
+        "news@example.com",
+        None,
+    );
+    cm.direction = Direction::Outbound;
+    cm.decision = etraq_core::Decision::Untracked {
+        reason: etraq_core::UntrackedReason::CampaignMail,
+    };
+    s.apply(change(cm, None)).await.unwrap();
+    let facts = s
+        .thread_facts(&FactsQuery {
+            candidates: vec![mid("3.7.abcdef012345@example.com")],
+            ..facts_query()
+        })
+        .await
+        .unwrap();
+    assert_eq!(facts.referenced.len(), 1);
+    assert!(facts.referenced[0].campaign_mail);
     s.close().await.unwrap();
 }
 

@@ -523,6 +523,7 @@ pub fn schemas() -> serde_json::Map<String, Value> {
         json!({ "type": "array", "items": { "$ref": "#/components/schemas/MailRow" } }),
     ));
     detail.push(("truncated", s("boolean")));
+    detail.push(("campaign", nullable("string")));
     let mut unreplied = dr_row_props();
     unreplied.push(("waiting_secs", s("integer")));
     unreplied.push(("department", nullable("string")));

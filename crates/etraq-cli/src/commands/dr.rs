@@ -129,6 +129,11 @@ async fn show(ctx: &Context, app: &App, id: &DrId, json: bool, did: Option<&str>
     out.line(format!("  Subject:      {}", dr.subject))?;
     out.line(format!("  Customer:     {}", dr.customer))?;
     out.line(format!("  Owner:        {}", dr.owner))?;
+    if let Some(c) = &detail.campaign {
+        out.line(format!(
+            "  Campaign:     {c} (a reply to its mail opened this DR)"
+        ))?;
+    }
     if !dr.cc_users.is_empty() {
         let cc: Vec<String> = dr.cc_users.iter().map(|c| c.to_string()).collect();
         out.line(format!("  CC users:     {}", cc.join(", ")))?;

@@ -123,8 +123,27 @@ impl App {
             dr: DrRow::from(&dr),
             messages: mails.iter().map(MailRow::from).collect(),
             truncated,
+            campaign: self.lead_of(&mails).await?,
         };
         Ok((detail, mails))
+    }
+
+    /// The campaign whose mail is in this thread (a reply to it opened the DR), by name.
+    async fn lead_of(&self, mails: &[MailRecord]) -> Result<Option<String>> {
+        let Some((id, _)) = mails
+            .iter()
+            .filter(|m| m.decision.reason() == Some(crate::model::UntrackedReason::CampaignMail))
+            .find_map(|m| crate::tracking::campaign_of_message_id(&m.message_id))
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .list_campaigns()
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .map(|c| c.name))
     }
 
     /// Closes a DR the actor sees.

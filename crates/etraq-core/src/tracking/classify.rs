@@ -16,7 +16,7 @@ use crate::mail::{self as subject, MessageId};
 use crate::mail::{ResolvedEnvelope, ReversePath};
 use crate::model::DrId;
 use crate::model::{Decision, Direction, Dr, MailType, UntrackedReason};
-use crate::tracking::facts::{MailRef, ThreadFacts};
+use crate::tracking::facts::{CampaignRef, MailRef, ThreadFacts};
 
 /// What happens to a DR because of this mail.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +84,8 @@ pub struct Classification {
     pub decision: Decision,
     /// What happens to which DR.
     pub action: DrAction,
+    /// A customer's reply to a campaign mail: it counts in the campaign's `replies`.
+    pub campaign_reply: Option<CampaignRef>,
 }
 
 /// The addresses of a mail, sorted into the roles classification uses. Computed once per mail.
@@ -174,11 +176,13 @@ pub fn classify(
         direction,
         decision: Decision::Untracked { reason },
         action,
+        campaign_reply: None,
     };
     let tracked = |mail_type, action| Classification {
         direction,
         decision: Decision::Tracked { mail_type },
         action,
+        campaign_reply: None,
     };
 
     // 1. Duplicate: a retried delivery must be idempotent.
@@ -216,6 +220,37 @@ pub fn classify(
     match direction {
         Direction::Inbound => match found {
             Found::Dr(dr) => tracked(MailType::Normal, DrAction::CustomerWrote(dr.id.clone())),
+            // Replies are leads: a customer answering a campaign mail gets a DR owned by the
+            // campaign's owner (when tracked; else the usual rule among the recipients), the
+            // campaign mail joins it, and the reply counts for the campaign.
+            Found::Campaign(cref, answered) => {
+                let customer = customer_of(parties);
+                let action = match cref
+                    .owner
+                    .as_ref()
+                    .filter(|o| is_tracked_user(rules, facts, o))
+                {
+                    Some(owner) => Some(DrAction::Create {
+                        department: department_of(facts, owner),
+                        owner: owner.clone(),
+                        cc_users: parties
+                            .local_recipients
+                            .iter()
+                            .filter(|a| *a != owner)
+                            .cloned()
+                            .collect(),
+                        customer,
+                        answers: Some(answered),
+                    }),
+                    None => new_dr_for_recipients(rules, facts, parties, customer, Some(answered)),
+                };
+                let mut c = match action {
+                    Some(a) => tracked(MailType::Normal, a),
+                    None => untracked(UntrackedReason::TrackingDisabled, DrAction::None),
+                };
+                c.campaign_reply = Some(cref.clone());
+                c
+            }
             Found::EmployeeMail(employee) => {
                 let customer = customer_of(parties);
                 // The employee who wrote first owns the DR, if they are tracked; otherwise the
@@ -311,6 +346,8 @@ pub fn classify(
 enum Found<'a> {
     /// A DR.
     Dr(&'a Dr),
+    /// No DR, but a campaign's mail that this one answers: the campaign, and the mail's id.
+    Campaign(&'a CampaignRef, (MessageId, Direction)),
     /// No DR, but a recorded mail from an employee that this one answers: (employee, its id).
     EmployeeMail((EmailAddress, (MessageId, Direction))),
     /// Nothing recorded.
@@ -321,6 +358,7 @@ enum Found<'a> {
 /// Message-IDs; then a subject tag, accepted only when the sender is allowed to use it.
 fn find_thread<'a>(mail: &ParsedMail, parties: &Parties, facts: &'a ThreadFacts) -> Found<'a> {
     let mut employee_mail = None;
+    let mut campaign = None;
     for id in mail.thread_candidates() {
         // A Message-ID can be recorded in two directions; prefer the one with a DR.
         let mut refs: Vec<&MailRef> = facts
@@ -335,6 +373,15 @@ fn find_thread<'a>(mail: &ParsedMail, parties: &Parties, facts: &'a ThreadFacts)
         for r in refs {
             if let Some(dr) = r.dr.as_ref().and_then(|d| facts.dr(d)) {
                 return Found::Dr(dr);
+            }
+            if campaign.is_none()
+                && r.campaign_mail
+                && let Some(c) = facts
+                    .campaigns
+                    .iter()
+                    .find(|c| c.message_id == r.message_id)
+            {
+                campaign = Some((c, (r.message_id.clone(), r.direction)));
             }
             if employee_mail.is_none()
                 && r.direction == Direction::Outbound
@@ -351,9 +398,10 @@ fn find_thread<'a>(mail: &ParsedMail, parties: &Parties, facts: &'a ThreadFacts)
             return Found::Dr(dr);
         }
     }
-    match employee_mail {
-        Some(e) => Found::EmployeeMail(e),
-        None => Found::Nothing,
+    match (campaign, employee_mail) {
+        (Some((c, id)), _) => Found::Campaign(c, id),
+        (None, Some(e)) => Found::EmployeeMail(e),
+        (None, None) => Found::Nothing,
     }
 }
 

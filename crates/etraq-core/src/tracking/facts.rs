@@ -33,6 +33,24 @@ pub struct MailRef {
     pub dr: Option<DrId>,
     /// Its author.
     pub sender: Option<EmailAddress>,
+    /// Whether it is a campaign's mail to a subscriber (untracked, reason `Campaign Mail`).
+    pub campaign_mail: bool,
+}
+
+/// A campaign mail that this one references, with what the reply rule needs: whose lead a
+/// reply to it is. Looked up by the tracker for referenced mails that are campaign mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CampaignRef {
+    /// The campaign mail's Message-ID.
+    pub message_id: MessageId,
+    /// The campaign.
+    pub campaign: u64,
+    /// The recipient's row in the campaign.
+    pub recipient: u64,
+    /// The subscriber it went to.
+    pub subscriber: u64,
+    /// The campaign's owner, who gets the replies as DRs.
+    pub owner: Option<EmailAddress>,
 }
 
 /// What the store knows that classification needs: whether this Message-ID was seen, which
@@ -48,6 +66,8 @@ pub struct ThreadFacts {
     pub drs: Vec<Dr>,
     /// Registered users among the addresses asked for.
     pub users: Vec<User>,
+    /// The campaigns of referenced campaign mail.
+    pub campaigns: Vec<CampaignRef>,
 }
 
 impl ThreadFacts {
@@ -69,6 +89,41 @@ impl FactsQuery {
             candidates: Vec::new(),
             tags: Vec::new(),
             users: Vec::new(),
+        }
+    }
+}
+
+/// The campaign and recipient a campaign mail's Message-ID names (`CAMPAIGN.RECIPIENT.RANDOM@`
+/// as the sender writes it); `None` for any other id, and for a test send (`CAMPAIGN.test.…`).
+/// Only trusted for a recorded mail whose reason is `Campaign Mail`.
+pub fn campaign_of_message_id(id: &MessageId) -> Option<(u64, u64)> {
+    let left = id.as_str().split('@').next()?;
+    let mut parts = left.split('.');
+    let campaign = parts.next()?.parse().ok()?;
+    let recipient = parts.next()?.parse().ok()?;
+    let random = parts.next()?;
+    (parts.next().is_none() && !random.is_empty()).then_some((campaign, recipient))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_campaign_message_id_names_its_campaign_and_recipient() {
+        let id = |s: &str| MessageId::parse(s).unwrap();
+        assert_eq!(
+            campaign_of_message_id(&id("<12.345.6275c4f31940@example.com>")),
+            Some((12, 345))
+        );
+        for other in [
+            "<12.test.6275c4f31940@example.com>",
+            "<12.345@example.com>",
+            "<12.345.a.b@example.com>",
+            "<CAF=abc@mail.gmail.com>",
+            "<-1.2.x@example.com>",
+        ] {
+            assert_eq!(campaign_of_message_id(&id(other)), None, "{other}");
         }
     }
 }

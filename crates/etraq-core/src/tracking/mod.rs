@@ -14,7 +14,7 @@ mod tracker;
 pub(crate) mod transition;
 
 pub use classify::{Classification, DrAction, Parties, classify, facts_query, parties};
-pub use facts::{FactsQuery, MailRef, ThreadFacts};
+pub use facts::{CampaignRef, FactsQuery, MailRef, ThreadFacts, campaign_of_message_id};
 pub use store::{
     ChangeSet, DrCounts, DrQuery, DrSort, DrWrite, MailQuery, PendingDelivery, ResponseQuery,
     TrackingStore, VolumeBucket,

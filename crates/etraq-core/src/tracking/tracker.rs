@@ -26,7 +26,7 @@ use crate::model::DrId;
 use crate::model::{Decision, Direction, Dr, MailRecord, MailType, UntrackedReason};
 use crate::store::{ChangeSet, DrWrite, FactsQuery, Store};
 use crate::tracking::classify::{self, Classification, DrAction, Parties};
-use crate::tracking::facts::{MailRef, ThreadFacts};
+use crate::tracking::facts::{CampaignRef, MailRef, ThreadFacts, campaign_of_message_id};
 use crate::tracking::transition::{self, MailSummary};
 
 /// How often a write that lost a race is decided again before giving up.
@@ -73,6 +73,8 @@ pub struct Tracked {
     pub dr: Option<DrId>,
     /// When it counted as received.
     pub received_at: Timestamp,
+    /// The campaign mail this one answers as a customer's reply (counted in `replies`).
+    pub campaign_reply: Option<CampaignRef>,
 }
 
 /// A mail decided but not yet recorded. The gateway relays it between [`Tracker::prepare`] and
@@ -235,7 +237,90 @@ impl Tracker {
         for (t, seq) in outs.iter_mut().zip(seqs) {
             t.seq = seq;
         }
+        for t in &outs {
+            self.count_reply(t).await;
+        }
         Ok(outs)
+    }
+
+    /// Counts a recorded customer reply to a campaign mail as the campaign's `Reply` hit. The
+    /// mail is recorded already, so a failure here is logged, not returned: answering the
+    /// client with an error would only bring the same mail again.
+    async fn count_reply(&self, t: &Tracked) {
+        let Some(c) = &t.campaign_reply else {
+            return;
+        };
+        if t.decision.reason() == Some(UntrackedReason::Duplicate) {
+            return;
+        }
+        let hit = crate::campaign::Hit {
+            campaign: c.campaign,
+            recipient: c.recipient,
+            subscriber: c.subscriber,
+            kind: crate::campaign::HitKind::Reply,
+            link: None,
+            at: t.received_at,
+            user_agent: None,
+            ip: None,
+            bot: None,
+            value: None,
+            currency: None,
+            order_id: None,
+            detail: Some(match &t.dr {
+                Some(d) => format!("reply {} in {d}", t.message_id.as_str()),
+                None => format!("reply {}", t.message_id.as_str()),
+            }),
+        };
+        if let Err(e) = self.store.record_hit(hit).await {
+            tracing::warn!(campaign = c.campaign, message_id = %t.message_id.as_str(), error = %e, "a reply to a campaign was recorded but could not be counted");
+        }
+    }
+
+    /// Adds to `facts` the campaign of every referenced campaign mail, with its owner's user
+    /// record, for the reply rule. Nothing is looked up for mail that references none.
+    async fn campaign_facts(&self, facts: &mut ThreadFacts) -> Result<()> {
+        let wanted: Vec<(MessageId, u64, u64)> = facts
+            .referenced
+            .iter()
+            .filter(|r| r.campaign_mail)
+            .filter(|r| !facts.campaigns.iter().any(|c| c.message_id == r.message_id))
+            .filter_map(|r| {
+                campaign_of_message_id(&r.message_id).map(|(c, n)| (r.message_id.clone(), c, n))
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let campaigns = self.store.list_campaigns().await?;
+        for (message_id, campaign, recipient) in wanted {
+            let Some(c) = campaigns.iter().find(|c| c.id == campaign) else {
+                continue;
+            };
+            let Some(row) = self
+                .store
+                .list_recipients(campaign, None, Some(recipient.saturating_sub(1)), 1)
+                .await?
+                .items
+                .into_iter()
+                .find(|r| r.id == recipient)
+            else {
+                continue;
+            };
+            if let Some(owner) = &c.owner
+                && facts.user(owner).is_none()
+                && let Some(u) = self.store.get_user(owner).await?
+            {
+                facts.users.push(u);
+            }
+            facts.campaigns.push(CampaignRef {
+                message_id,
+                campaign,
+                recipient,
+                subscriber: row.subscriber,
+                owner: c.owner.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Decides one mail without recording it (the gateway's first step). DR numbers for a new
@@ -277,6 +362,7 @@ impl Tracker {
                 Ok(seq) => {
                     let mut t = prepared.tracked;
                     t.seq = seq;
+                    self.count_reply(&t).await;
                     return Ok(t);
                 }
                 Err(e) if e.is_conflict() && attempt < MAX_ATTEMPTS => {
@@ -350,6 +436,7 @@ impl Tracker {
                 }
             };
             overlay.merge_into(query, &mut facts, &batch_users, &rules);
+            self.campaign_facts(&mut facts).await?;
             let c = classify::classify(&rules, &env, &mail, &parties, &facts);
             let cs = self.change_set(
                 &rules,
@@ -370,6 +457,7 @@ impl Tracker {
                 decision: cs.mail.decision,
                 dr: cs.mail.dr.clone(),
                 received_at: now,
+                campaign_reply: c.campaign_reply.clone(),
             };
             out.push((cs, t));
         }
@@ -675,6 +763,7 @@ impl Overlay {
                     direction: cs.mail.direction,
                     dr: cs.mail.dr.clone(),
                     sender: cs.mail.sender.clone(),
+                    campaign_mail: cs.mail.decision.reason() == Some(UntrackedReason::CampaignMail),
                 });
         }
         if let Some(w) = &cs.dr {

@@ -414,6 +414,8 @@ struct DrPage {
     customer: String,
     history: String,
     participants: String,
+    /// The campaign this DR is a lead of, with its report's address.
+    campaign: Option<(String, String)>,
     assigned_on: String,
     waiting: String,
     first_reply: String,
@@ -481,6 +483,10 @@ pub async fn dr_page(
         customer: dr.customer.to_string(),
         history: url("/history", &[("q", dr.customer.as_str())]),
         participants: addrs(&dr.participants),
+        campaign: detail
+            .campaign
+            .as_ref()
+            .map(|c| (c.clone(), crate::pages::area::path("/campaigns", c))),
         assigned_on: html::time(dr.assigned_on, &tz),
         waiting: match dr.awaiting_since {
             Some(s) if dr.status == DrStatus::Open => format!(
