@@ -16,6 +16,7 @@ fn data() -> MergeData {
             email: "person42@customer7.test".into(),
             name: "Person 42".into(),
             attribs,
+            score: 0.0,
         },
         campaign: Named {
             name: "Bench".into(),

@@ -446,6 +446,10 @@ pub struct SubscriberRow {
     pub lists: Vec<MembershipRow>,
     /// `events`: sent, opens, clicks, bounces …, newest first.
     pub events: Vec<EventRow>,
+    /// `score`: the engagement score now (opens, human clicks, replies, conversions, halving
+    /// every 30 days); only in a single subscriber's view, where it costs one read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
     /// When the address was first stored.
     pub created_at: Timestamp,
 }
@@ -471,6 +475,12 @@ impl SubscriberRow {
         self
     }
 
+    /// The row with the engagement score filled in.
+    pub fn with_score(mut self, score: f64) -> SubscriberRow {
+        self.score = Some(score);
+        self
+    }
+
     /// The row of a subscriber; `blocked` is its blocklist entry, if known.
     pub fn new(
         s: &crate::campaign::Subscriber,
@@ -492,6 +502,7 @@ impl SubscriberRow {
                 })
                 .collect(),
             events: Vec::new(),
+            score: None,
             created_at: s.created_at,
         }
     }

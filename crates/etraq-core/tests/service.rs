@@ -450,3 +450,103 @@ async fn a_thread_is_capped_at_max_thread_mails_on_every_frontend() {
     assert!(!small.truncated);
     assert_eq!(small.messages.len(), 1);
 }
+
+/// The engagement score: human opens, clicks, replies and conversions add up (bots do not),
+/// the subscriber's view shows it, and a segment can select by it.
+#[tokio::test]
+async fn the_engagement_score_shows_and_selects() {
+    use etraq_core::campaign::{BotFlag, BotRule, Hit, HitKind};
+    use etraq_core::service::ListSettings;
+    let w = world().await;
+    let who = Actor::admin();
+    let now = Timestamp::now();
+    w.app
+        .create_list(&who, "News", &ListSettings::default(), now)
+        .await
+        .unwrap();
+    w.app
+        .import_csv(
+            &who,
+            "News",
+            b"email\nkeen@customer.test\nquiet@customer.test\nbotted@customer.test\n",
+            true,
+            now,
+        )
+        .await
+        .unwrap();
+    let id = |e: &str| {
+        let app = &w.app;
+        let e = addr(e);
+        async move {
+            app.subscriber(&Actor::admin(), &e)
+                .await
+                .unwrap()
+                .subscriber
+                .id
+        }
+    };
+    let hit = |subscriber, kind, bot: bool| Hit {
+        campaign: 1,
+        recipient: subscriber,
+        subscriber,
+        kind,
+        link: Some(0),
+        at: now,
+        user_agent: Some("Mozilla/5.0".into()),
+        ip: None,
+        bot: bot.then(|| BotFlag {
+            rule: BotRule::Agent,
+            reason: "a scanner".into(),
+        }),
+        value: None,
+        currency: None,
+        order_id: None,
+        detail: None,
+    };
+    let (keen, botted) = (
+        id("keen@customer.test").await,
+        id("botted@customer.test").await,
+    );
+    for h in [
+        hit(keen, HitKind::Open, false),
+        hit(keen, HitKind::Click, false),
+        hit(keen, HitKind::Reply, false),
+        hit(botted, HitKind::Open, true),
+        hit(botted, HitKind::Click, true),
+    ] {
+        w.store.record_hit(h).await.unwrap();
+    }
+    let score = |e: &str| {
+        let app = &w.app;
+        let e = addr(e);
+        async move { app.subscriber(&Actor::admin(), &e).await.unwrap().score }
+    };
+    assert_eq!(score("keen@customer.test").await, 9.0);
+    assert_eq!(score("botted@customer.test").await, 0.0);
+    assert_eq!(score("quiet@customer.test").await, 0.0);
+    let row = serde_json::to_value(
+        w.app
+            .subscriber(&who, &addr("keen@customer.test"))
+            .await
+            .unwrap()
+            .row(),
+    )
+    .unwrap();
+    assert_eq!(row["score"], 9.0);
+    let audience = w
+        .app
+        .audience(
+            &who,
+            &["News".into()],
+            Some("subscriber.score >= 5"),
+            "Keen",
+        )
+        .await
+        .unwrap();
+    let picked: Vec<String> = audience
+        .recipients
+        .iter()
+        .map(|(s, _)| s.email.to_string())
+        .collect();
+    assert_eq!(picked, ["keen@customer.test"]);
+}

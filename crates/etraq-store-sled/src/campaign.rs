@@ -570,7 +570,39 @@ pub(crate) fn tx_record_hit(
             detail: hit.detail.clone(),
         },
     )?;
+    let points = etraq_core::campaign::hit_points(hit);
+    if points > 0.0 {
+        let before = t[T::Engagement]
+            .get(be(hit.subscriber))?
+            .and_then(|v| decode_engagement(&v));
+        let after = etraq_core::campaign::Engagement::add(before, points, hit.at);
+        let mut v = after.millis.to_be_bytes().to_vec();
+        v.extend_from_slice(&after.at.as_second().to_be_bytes());
+        t[T::Engagement].insert(&be(hit.subscriber), v)?;
+    }
     Ok(etraq_core::campaign::HitOutcome::Recorded)
+}
+
+/// An engagement value as stored: 8 bytes of thousandths, 8 of Unix seconds.
+fn decode_engagement(v: &[u8]) -> Option<etraq_core::campaign::Engagement> {
+    let millis = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+    let at = i64::from_be_bytes(v.get(8..16)?.try_into().ok()?);
+    Some(etraq_core::campaign::Engagement {
+        millis,
+        at: jiff::Timestamp::from_second(at).ok()?,
+    })
+}
+
+/// A subscriber's stored engagement.
+pub(crate) fn engagement(
+    inner: &Inner,
+    subscriber: u64,
+) -> Result<Option<etraq_core::campaign::Engagement>> {
+    Ok(inner
+        .tree(T::Engagement)
+        .get(be(subscriber))
+        .ctx("reading an engagement score")?
+        .and_then(|v| decode_engagement(&v)))
 }
 
 /// A campaign's hits (or one recipient's), in the order recorded.

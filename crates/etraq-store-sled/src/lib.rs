@@ -814,6 +814,14 @@ impl CampaignStore for SledStore {
             .await
     }
 
+    async fn subscriber_engagement(
+        &self,
+        subscriber: u64,
+    ) -> Result<Option<etraq_core::campaign::Engagement>> {
+        self.run(move |inner| campaign::engagement(inner, subscriber))
+            .await
+    }
+
     async fn campaign_hits(&self, id: u64) -> Result<Vec<Hit>> {
         self.run(move |inner| campaign::hits(inner, id, None)).await
     }

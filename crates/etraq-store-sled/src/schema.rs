@@ -113,11 +113,14 @@ pub(crate) enum T {
     HitsRecipient,
     /// `hits_by_order`: campaign id, order id → ().
     HitsOrder,
+    /// `engagement`: subscriber id → thousandths of a point (u64) and Unix seconds (i64), both
+    /// big-endian.
+    Engagement,
 }
 
 impl T {
     /// Every tree, in transaction order (the order of the variants).
-    pub(crate) const ALL: [T; 42] = [
+    pub(crate) const ALL: [T; 43] = [
         T::Meta,
         T::Counters,
         T::Users,
@@ -160,6 +163,7 @@ impl T {
         T::Hits,
         T::HitsRecipient,
         T::HitsOrder,
+        T::Engagement,
     ];
 
     /// The tree's name on disk.
@@ -207,6 +211,7 @@ impl T {
             T::Hits => "hits",
             T::HitsRecipient => "hits_by_recipient",
             T::HitsOrder => "hits_by_order",
+            T::Engagement => "engagement",
         }
     }
 }

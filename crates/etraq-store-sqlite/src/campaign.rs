@@ -456,6 +456,22 @@ pub(crate) fn execute(tx: &Connection, op: &Op) -> Result<Out, Error> {
                     detail: hit.detail.clone(),
                 },
             )?;
+            let points = etraq_core::campaign::hit_points(hit);
+            if points > 0.0 {
+                let before = engagement(tx, hit.subscriber)?;
+                let after = etraq_core::campaign::Engagement::add(before, points, hit.at);
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO engagement(subscriber, millis, at) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        hit.subscriber as i64,
+                        after.millis as i64,
+                        after.at.as_second()
+                    ])
+                })
+                .ctx("updating an engagement score")?;
+            }
             Ok(Out::Hit(HitOutcome::Recorded))
         }
         Op::AddEvents(events) => {
@@ -835,4 +851,24 @@ fn campaign_by_id(c: &Connection, id: u64) -> Result<Campaign, Error> {
         Some(d) => from_json("campaigns", &d),
         None => Err(not_found("campaign", &id.to_string())),
     }
+}
+
+/// A subscriber's stored engagement.
+pub(crate) fn engagement(
+    c: &Connection,
+    subscriber: u64,
+) -> Result<Option<etraq_core::campaign::Engagement>, Error> {
+    let row: Option<(i64, i64)> = c
+        .prepare_cached("SELECT millis, at FROM engagement WHERE subscriber = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![subscriber as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("reading an engagement score")?;
+    Ok(row.and_then(|(millis, at)| {
+        Some(etraq_core::campaign::Engagement {
+            millis: u64::try_from(millis).ok()?,
+            at: jiff::Timestamp::from_second(at).ok()?,
+        })
+    }))
 }

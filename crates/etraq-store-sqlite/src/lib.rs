@@ -560,6 +560,14 @@ impl CampaignStore for SqliteStore {
         }
     }
 
+    async fn subscriber_engagement(
+        &self,
+        subscriber: u64,
+    ) -> Result<Option<etraq_core::campaign::Engagement>> {
+        self.read(move |c| campaign::engagement(c, subscriber))
+            .await
+    }
+
     async fn campaign_hits(&self, id: u64) -> Result<Vec<Hit>> {
         self.read(move |c| campaign::hits(c, id, None)).await
     }

@@ -17,7 +17,7 @@ use crate::error::Ctx;
 pub const APPLICATION_ID: i32 = 0x4554_5251;
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// How long a connection waits for a lock held by another connection or process.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -222,6 +222,15 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX hits_recipient ON hits(campaign, recipient, n);
     CREATE UNIQUE INDEX hits_order ON hits(campaign, order_id) WHERE order_id IS NOT NULL;
+    "#,
+    // 5 → 6: each subscriber's engagement score (a decaying sum: thousandths of a point as of
+    // `at`, Unix seconds), updated with every hit.
+    r#"
+    CREATE TABLE engagement (
+        subscriber INTEGER PRIMARY KEY,
+        millis     INTEGER NOT NULL,
+        at         INTEGER NOT NULL
+    );
     "#,
 ];
 

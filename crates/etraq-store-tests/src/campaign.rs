@@ -813,5 +813,14 @@ pub async fn campaign_tracking_is_recorded_and_counted(open: Opener) {
         42,
         "40 opens and a conversion, and the other campaign's conversion"
     );
+    // Engagement, added up in each hit's transaction: 40 human opens and two conversions
+    // (60 points), one human click (3), a bot's click (nothing).
+    let e1 = s.subscriber_engagement(1).await.unwrap().unwrap();
+    assert_eq!((e1.millis, e1.at), (60_000, t(501)));
+    assert_eq!(
+        s.subscriber_engagement(2).await.unwrap().unwrap().millis,
+        3_000
+    );
+    assert_eq!(s.subscriber_engagement(3).await.unwrap(), None);
     s.close().await.unwrap();
 }

@@ -724,6 +724,7 @@ pub fn schemas() -> serde_json::Map<String, Value> {
                     "events",
                     json!({"type": "array", "items": object(&[("kind", s("string")), ("campaign", s("string")), ("at", s("string")), ("detail", s("string"))])}),
                 ),
+                ("score", s("number")),
                 ("created_at", s("string")),
             ]),
         ),

@@ -320,6 +320,7 @@ async fn subscriber_command(app: &App, ctx: &Context, cmd: SubscriberCommand) ->
                     "since:       {}",
                     crate::render::time(row.created_at, &tz)
                 ))?;
+                out.line(format!("score:       {:.1}", d.score))?;
                 out.line(format!(
                     "blocklisted: {}",
                     match &row.blocklist_entry {

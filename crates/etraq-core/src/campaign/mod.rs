@@ -10,6 +10,7 @@ mod hits;
 mod import;
 mod report;
 mod run;
+mod score;
 mod store;
 mod template;
 mod token;
@@ -36,6 +37,7 @@ pub use run::{
     RecipientCounts, RecipientState, SendOutcome, Settled, after_attempt, campaign_key,
     check_campaign_name, claim, retry_delay,
 };
+pub use score::{Engagement, HALF_LIFE_DAYS, hit_points};
 pub use store::{CampaignStore, SubscriberQuery};
 pub use template::{
     CustomerFacts, FUEL, MAX_TEMPLATE_BYTES, MergeData, Named, Rendered, Renderer, Segment,

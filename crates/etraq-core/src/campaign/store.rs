@@ -12,6 +12,7 @@ use crate::campaign::audience::{
 use crate::campaign::event::SubscriberEvent;
 use crate::campaign::hits::{Hit, HitOutcome};
 use crate::campaign::run::{Campaign, Lease, Recipient, RecipientCounts, RecipientState, Settled};
+use crate::campaign::score::Engagement;
 use crate::error::Result;
 use crate::model::Page;
 
@@ -179,9 +180,15 @@ pub trait CampaignStore: Send + Sync {
     ) -> Result<Vec<Option<u16>>>;
 
     /// Records a hit and its subscriber event (kind [`HitKind::event`](crate::campaign::HitKind::event),
-    /// detail the hit's) in one durable transaction. A conversion whose order (`order_id`) was
-    /// recorded for the campaign already changes nothing and answers `DuplicateOrder`.
+    /// detail the hit's) in one durable transaction, and adds its points
+    /// ([`crate::campaign::hit_points`]) to the subscriber's engagement
+    /// ([`crate::campaign::Engagement::add`]) in the same one. A conversion whose order
+    /// (`order_id`) was recorded for the campaign already changes nothing and answers
+    /// `DuplicateOrder`.
     async fn record_hit(&self, hit: Hit) -> Result<HitOutcome>;
+
+    /// A subscriber's engagement as stored; `None` when they never engaged.
+    async fn subscriber_engagement(&self, subscriber: u64) -> Result<Option<Engagement>>;
 
     /// A campaign's hits, in the order they were recorded.
     async fn campaign_hits(&self, campaign: u64) -> Result<Vec<Hit>>;

@@ -166,7 +166,7 @@ pub struct CustomerFacts {
 }
 
 /// The subscriber part of [`MergeData`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SubscriberFields {
     /// `subscriber.email`.
     pub email: String,
@@ -174,6 +174,9 @@ pub struct SubscriberFields {
     pub name: String,
     /// `subscriber.attribs.*`.
     pub attribs: serde_json::Map<String, serde_json::Value>,
+    /// `subscriber.score`: the engagement score (filled only where a template or segment
+    /// names it: it costs a store read).
+    pub score: f64,
 }
 
 /// A name, for `campaign.name` and `list.name`.
@@ -184,7 +187,7 @@ pub struct Named {
 }
 
 /// Everything a template may use for one recipient.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MergeData {
     /// `subscriber.*`.
     pub subscriber: SubscriberFields,
@@ -206,6 +209,7 @@ const FIELDS: &[&str] = &[
     "subscriber.email",
     "subscriber.name",
     "subscriber.attribs",
+    "subscriber.score",
     "campaign",
     "campaign.name",
     "list",
@@ -272,6 +276,8 @@ pub struct Renderer {
     has_text: bool,
     /// Worked out once at compile time: a sender asks for every recipient.
     needs_customer: bool,
+    /// Likewise for `subscriber.score`.
+    needs_score: bool,
 }
 
 impl Renderer {
@@ -326,7 +332,7 @@ impl Renderer {
                         line,
                         format!(
                             "unknown merge field `{name}` (known: subscriber.email, subscriber.name, \
-                             subscriber.attribs.*, campaign.name, list.name, unsubscribe_url, \
+                             subscriber.attribs.*, subscriber.score, campaign.name, list.name, unsubscribe_url, \
                              view_in_browser_url, customer.drs, customer.open_drs, customer.last_seen)"
                         ),
                     ));
@@ -340,11 +346,16 @@ impl Renderer {
                     .any(|n| n == "customer")
             })
         });
+        let needs_score = ["subject", "html", "text"].iter().any(|part| {
+            env.get_template(part)
+                .is_ok_and(|t| names_score(&t.undeclared_variables(true)))
+        });
         Ok(Renderer {
             env,
             name: t.name.clone(),
             has_text: t.text.is_some(),
             needs_customer,
+            needs_score,
         })
     }
 
@@ -352,6 +363,11 @@ impl Renderer {
     /// each recipient (they cost a store query; nothing else does).
     pub fn needs_customer(&self) -> bool {
         self.needs_customer
+    }
+
+    /// Whether the template names `subscriber.score` (a store read per recipient).
+    pub fn needs_score(&self) -> bool {
+        self.needs_score
     }
 
     /// Renders the template for one recipient.
@@ -454,6 +470,15 @@ impl Segment {
             .unwrap_or(true)
     }
 
+    /// Whether the expression names `subscriber.score`, so each subscriber's engagement must
+    /// be read.
+    pub fn needs_score(&self) -> bool {
+        self.env
+            .get_template("segment")
+            .map(|t| names_score(&t.undeclared_variables(true)))
+            .unwrap_or(true)
+    }
+
     /// The expression as given.
     pub fn expr(&self) -> &str {
         &self.expr
@@ -514,6 +539,13 @@ fn link(url: &str) -> Value {
     } else {
         Value::from_safe_string(url.to_string())
     }
+}
+
+/// Whether a template's variables (nested) reach `subscriber.score`.
+fn names_score(names: &std::collections::HashSet<String>) -> bool {
+    names
+        .iter()
+        .any(|n| n == "subscriber" || n == "subscriber.score")
 }
 
 fn known_field(name: &str) -> bool {

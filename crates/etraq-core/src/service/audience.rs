@@ -97,7 +97,7 @@ impl ImportReport {
 }
 
 /// A subscriber as `subscriber show` prints it: the record and whether the blocklist holds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SubscriberDetail {
     /// The record.
     pub subscriber: Subscriber,
@@ -106,6 +106,8 @@ pub struct SubscriberDetail {
     /// What happened between them and campaigns, newest first (at most
     /// [`SUBSCRIBER_EVENTS`]).
     pub events: Vec<crate::views::EventRow>,
+    /// The engagement score when read.
+    pub score: f64,
 }
 
 impl SubscriberDetail {
@@ -113,6 +115,7 @@ impl SubscriberDetail {
     pub fn row(&self) -> crate::views::SubscriberRow {
         crate::views::SubscriberRow::new(&self.subscriber, self.blocklisted.clone())
             .with_events(self.events.clone())
+            .with_score(self.score)
     }
 }
 
@@ -188,6 +191,7 @@ impl AudienceCursor {
                         email: s.email.to_string(),
                         name: s.name.clone(),
                         attribs: s.attribs.clone(),
+                        score: 0.0,
                     },
                     campaign: crate::campaign::Named {
                         name: self.campaign.clone(),
@@ -197,6 +201,9 @@ impl AudienceCursor {
                 };
                 if seg.needs_customer() {
                     data.customer = app.customer_facts(&s.email).await?;
+                }
+                if seg.needs_score() {
+                    data.subscriber.score = app.score_of(s.id, Timestamp::now()).await?;
                 }
                 if !seg.matches(&data)? {
                     self.counts.outside_segment += 1;
@@ -530,11 +537,22 @@ impl App {
                 detail: e.detail,
             })
             .collect();
+        let score = self.score_of(subscriber.id, Timestamp::now()).await?;
         Ok(SubscriberDetail {
             subscriber,
             blocklisted,
             events,
+            score,
         })
+    }
+
+    /// A subscriber's engagement score at `now` (0 for one who never engaged).
+    pub async fn score_of(&self, subscriber: u64, now: Timestamp) -> Result<f64> {
+        Ok(self
+            .store
+            .subscriber_engagement(subscriber)
+            .await?
+            .map_or(0.0, |e| e.score(now)))
     }
 
     /// Unsubscribes an address from one list, or from every list it is on (supervisors; the

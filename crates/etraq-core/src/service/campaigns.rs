@@ -613,6 +613,7 @@ impl App {
     ) -> Result<MergeData> {
         let mut data = self.merge_fields(s, list, campaign, unsubscribe_url, view_url);
         data.customer = self.customer_facts(&s.email).await?;
+        data.subscriber.score = self.score_of(s.id, Timestamp::now()).await?;
         Ok(data)
     }
 
@@ -629,6 +630,7 @@ impl App {
                 email: s.email.to_string(),
                 name: s.name.clone(),
                 attribs: s.attribs.clone(),
+                score: 0.0,
             },
             campaign: Named {
                 name: campaign.to_string(),
@@ -692,6 +694,9 @@ impl App {
         let mut data = self.merge_fields(&s, &r.list, &c.name, &unsubscribe_url, &view_url);
         if renderer.needs_customer() {
             data.customer = self.customer_facts(&s.email).await?;
+        }
+        if renderer.needs_score() {
+            data.subscriber.score = self.score_of(s.id, Timestamp::now()).await?;
         }
         let rendered = match renderer.render(&data) {
             Ok(r) => r,

@@ -169,6 +169,7 @@ impl App {
                     email: d.subscriber.email.to_string(),
                     name: d.subscriber.name.clone(),
                     attribs: d.subscriber.attribs.clone(),
+                    score: d.score,
                 };
                 if let Some(m) = d.subscriber.lists.values().next() {
                     data.list.name = m.list.clone();

@@ -513,6 +513,13 @@ pub async fn subscriber(
         ("Name".into(), row.name.clone()),
         ("Since".into(), html::time(row.created_at, &tz)),
         (
+            "Engagement score".into(),
+            format!(
+                "{:.1} (human opens 1, clicks 3, replies 5, conversions 10; halving every 30 days)",
+                d.score
+            ),
+        ),
+        (
             "Blocklisted".into(),
             match &row.blocklist_entry {
                 Some(e) => format!("yes ({}, {})", e.address.key(), e.reason.as_str()),
