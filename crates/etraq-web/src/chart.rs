@@ -163,6 +163,98 @@ pub fn stacked_columns(title: &str, series: &[Series], cols: &[(String, Vec<f64>
     svg
 }
 
+/// Lines over time: one point per label (a time bucket), one line per series, with a dot on
+/// each point that carries its value as a tooltip. Series with the classes `s1`..`s4` get the
+/// chart colours; `dashed` in a class draws the line dashed (the "all" series beside a solid
+/// "human" one).
+pub fn lines(title: &str, series: &[Series], labels: &[String], values: &[Vec<f64>]) -> String {
+    let width = 760.0;
+    let height = 300.0;
+    let left = 48.0;
+    let top = 46.0;
+    let bottom = 40.0;
+    let right = 16.0;
+    let plot_h = height - top - bottom;
+    let plot_w = width - left - right;
+    let n = labels.len();
+    let max = values
+        .iter()
+        .flat_map(|v| v.iter().copied())
+        .fold(0.0_f64, f64::max)
+        .max(1.0);
+    let x_of = |i: usize| {
+        if n <= 1 {
+            left + plot_w / 2.0
+        } else {
+            left + plot_w * i as f64 / (n - 1) as f64
+        }
+    };
+    let y_of = |v: f64| top + plot_h - v / max * plot_h;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="{t}"><title>{t}</title><text x="0" y="16" class="chart-title">{t}</text>"#,
+        t = esc(title)
+    );
+    legend(&mut svg, series, left, 34.0);
+    // Axis with the top value and a middle gridline.
+    let _ = write!(
+        svg,
+        r#"<text x="{:.0}" y="{top:.0}" text-anchor="end" class="axis">{max:.0}</text><text x="{:.0}" y="{:.0}" text-anchor="end" class="axis">{:.0}</text><text x="{:.0}" y="{:.0}" text-anchor="end" class="axis">0</text><line x1="{left}" y1="{:.1}" x2="{:.0}" y2="{:.1}" class="grid"/><line x1="{left}" y1="{:.0}" x2="{:.0}" y2="{:.0}" class="axis"/>"#,
+        left - 4.0,
+        left - 4.0,
+        y_of(max / 2.0) + 4.0,
+        max / 2.0,
+        left - 4.0,
+        top + plot_h,
+        y_of(max / 2.0),
+        width - right,
+        y_of(max / 2.0),
+        top + plot_h,
+        width - right,
+        top + plot_h,
+    );
+    for (s, vals) in series.iter().zip(values) {
+        let points: Vec<String> = vals
+            .iter()
+            .enumerate()
+            .take(n)
+            .map(|(i, v)| format!("{:.1},{:.1}", x_of(i), y_of(*v)))
+            .collect();
+        let _ = write!(
+            svg,
+            r#"<polyline points="{}" class="line {}"/>"#,
+            points.join(" "),
+            s.class
+        );
+        for (i, v) in vals.iter().enumerate().take(n) {
+            let _ = write!(
+                svg,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" class="{}"><title>{} {}: {v:.0}</title></circle>"#,
+                x_of(i),
+                y_of(*v),
+                s.class,
+                esc(&labels[i]),
+                esc(s.name),
+            );
+        }
+    }
+    let label_every = (n / 8).max(1);
+    for (i, label) in labels.iter().enumerate() {
+        if i % label_every == 0 || i + 1 == n {
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="{:.0}" text-anchor="middle" class="axis">{}</text>"#,
+                x_of(i),
+                top + plot_h + 16.0,
+                esc(label)
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +276,8 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         let cols = stacked_columns("v", &s, &[("a&b".into(), vec![1.0])]);
         assert!(cols.contains("a&amp;b"));
+        let l = lines("t", &s, &["<x>".into(), "y".into()], &[vec![1.0, 2.0]]);
+        assert!(l.contains("&lt;x&gt;") && !l.contains("<x>"));
+        assert_eq!(l.matches("<circle").count(), 2);
     }
 }

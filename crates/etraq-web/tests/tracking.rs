@@ -314,3 +314,40 @@ async fn a_tampered_token_of_any_kind_is_a_404_without_location_and_changes_noth
         "nothing recorded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_pages_show_the_results_the_charts_and_the_comparison() {
+    let c = Console::start().await;
+    let mails = campaign_mail(&c).await;
+    let base = SendSettings::from_config(&c.live.get()).public_url;
+    let ann = &mails[0];
+    let open = &paths(ann, &base, "/t/o/")[0];
+    let clicks = paths(ann, &base, "/t/c/");
+    get_as(&c, open, Some(BROWSER), false).await;
+    get_as(&c, &clicks[0], Some(BROWSER), false).await;
+    get_as(&c, &clicks[0], Some("Barracuda Sentinel (EE)"), false).await;
+    let admin = c.admin().await;
+
+    let page = admin.get("/campaigns/Spring").await;
+    assert_eq!(page.status, 200);
+    let html = &page.body;
+    assert!(html.contains("id=\"results\""), "{html}");
+    // Recipients who opened: 1 of 2 sent.
+    assert!(html.contains("Recipients who opened"));
+    assert!(html.contains(">50.0%<"), "{html}");
+    assert!(html.contains("id=\"chart-over-time\""));
+    assert!(html.contains("Opens and clicks per hour"));
+    // The human series and the all series are both drawn.
+    assert!(html.contains("class=\"line s1\"") && html.contains("class=\"line s4\""));
+    assert!(html.contains("id=\"chart-links\""));
+    assert!(html.contains("https://shop.example"), "the link is labelled");
+    assert!(html.contains("id=\"chart-came-back\""));
+
+    let list = admin.get("/campaigns").await;
+    assert!(list.body.contains("id=\"compare\""), "{}", list.body);
+    assert!(list.body.contains("Click-to-open"));
+
+    let news = admin.get("/lists/News").await;
+    assert!(news.body.contains("id=\"chart-growth\""), "{}", news.body);
+    assert!(news.body.contains("Members per day"));
+}

@@ -159,7 +159,7 @@ pub struct TrackingCounts {
 }
 
 /// Opens and clicks in one time bucket, all and human, for the report's chart.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HitBucket {
     /// The bucket's start.
     pub at: Timestamp,

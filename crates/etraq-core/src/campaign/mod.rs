@@ -6,6 +6,7 @@ mod audience;
 mod bots;
 mod confirm;
 mod event;
+mod growth;
 mod hits;
 mod import;
 mod report;
@@ -24,6 +25,7 @@ pub use audience::{
 pub use bots::{BURST_CLICKS, BURST_WINDOW, BotFlag, BotRule, HitFacts, TOO_SOON, bot_reason};
 pub use confirm::confirmation_message;
 pub use event::{EventKind, SubscriberEvent, is_hard_bounce};
+pub use growth::{GrowthDay, MAX_GROWTH_DAYS, MemberFact, growth};
 pub use hits::{
     Hit, HitBucket, HitKind, HitOutcome, LinkStats, TrackingCounts, count_hits, hit_series,
 };

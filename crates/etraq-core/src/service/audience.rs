@@ -340,6 +340,53 @@ impl App {
             .ok_or_else(|| list_not_found(name))
     }
 
+    /// A list's growth, day by day, for the chart on its page (see
+    /// [`crate::campaign::growth`] for how the history is rebuilt from today's memberships).
+    /// Reads every member once, a page at a time.
+    pub async fn list_growth(
+        &self,
+        who: &Actor,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<Vec<crate::campaign::GrowthDay>> {
+        let list = self.list_record(name).await?;
+        let blocked: std::collections::HashMap<String, Timestamp> = self
+            .store
+            .blocklist()
+            .await?
+            .into_iter()
+            .map(|b| (b.address.key(), b.created_at))
+            .collect();
+        let mut facts = Vec::new();
+        let mut query = SubscriberQuery {
+            list: Some(list.name.clone()),
+            limit: 1000,
+            ..SubscriberQuery::default()
+        };
+        loop {
+            let page = self.subscribers(who, &query).await?;
+            for s in &page.items {
+                let Some(m) = s.membership(&list.name) else {
+                    continue;
+                };
+                let blocked_at = Blocked::keys_for(&s.email)
+                    .iter()
+                    .filter_map(|k| blocked.get(k).copied())
+                    .min();
+                facts.push(crate::campaign::MemberFact {
+                    status: m.status,
+                    since: m.updated_at,
+                    blocked_at,
+                });
+            }
+            match page.next {
+                Some(n) => query.after = Some(n),
+                None => break,
+            }
+        }
+        Ok(crate::campaign::growth(&facts, now, &self.time_zone()))
+    }
+
     /// Deletes a list and its memberships; the subscribers stay (admins: it cannot be undone).
     pub async fn delete_list(&self, who: &Actor, name: &str) -> Result<()> {
         who.require_admin()?;

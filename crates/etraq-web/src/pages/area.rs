@@ -94,6 +94,8 @@ pub(crate) struct AreaPage {
     pub(crate) progress: Option<Progress>,
     pub(crate) actions: Vec<Action>,
     pub(crate) sections: Vec<Section>,
+    /// Server-side SVG charts (already escaped by [`crate::chart`]), each with its id.
+    pub(crate) charts: Vec<(String, String)>,
     pub(crate) preview: Option<String>,
     pub(crate) source: Option<String>,
     pub(crate) forms: Vec<FormBox>,
@@ -126,6 +128,7 @@ impl AreaPage {
             progress: None,
             actions: Vec::new(),
             sections: Vec::new(),
+            charts: Vec::new(),
             preview: None,
             source: None,
             forms: Vec::new(),

@@ -19,6 +19,7 @@ use crate::error::WebError;
 use crate::extract::{Form, PathText, Query, non_empty};
 use crate::html::{self, Cell, Column, Field, Table, segment, url};
 use crate::pages::area::{Action, AreaPage, Done, FormBox, Progress, Section, path, supervisor};
+use crate::pages::campaign_report;
 use crate::pages::{back, done_message, render, render_status};
 use crate::state::AppState;
 
@@ -73,6 +74,10 @@ pub async fn campaigns(
             ..Table::default()
         },
     });
+    if !all.is_empty() {
+        let reports = state.app.campaign_reports(&signed.actor).await?;
+        page.sections.push(campaign_report::comparison(&reports));
+    }
     if supervisor(&signed) {
         page.forms
             .push(new_campaign_form(&state, &signed, &CampaignForm::default()).await?);
@@ -235,6 +240,21 @@ pub async fn campaign(
 ) -> Result<Response, WebError> {
     let tz = state.time_zone();
     let (c, n) = state.app.campaign_with_counts(&signed.actor, &name).await?;
+    let report = state.app.campaign_report(&signed.actor, &c.name).await?;
+    let hourly = state
+        .app
+        .campaign_series(&signed.actor, &c.name, 3600)
+        .await?;
+    let secs =
+        campaign_report::bucket_secs(hourly.first().map(|b| b.at), hourly.last().map(|b| b.at));
+    let series = if secs == 3600 {
+        hourly
+    } else {
+        state
+            .app
+            .campaign_series(&signed.actor, &c.name, secs)
+            .await?
+    };
     let mut page = AreaPage::new(
         &state,
         &signed,
@@ -321,6 +341,10 @@ pub async fn campaign(
             page.actions
                 .push(act("cancel", "Cancel").help("For good: nobody not yet sent to gets it."));
         }
+    }
+    if n.sent > 0 {
+        page.sections.push(campaign_report::results(&report));
+        page.charts = campaign_report::charts(&report, &series, secs, &tz);
     }
     let st = non_empty(&q.state).map(RecipientState::parse).transpose()?;
     let recipients = state

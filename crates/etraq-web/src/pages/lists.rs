@@ -188,7 +188,19 @@ async fn list_page(
         ("Unconfirmed".into(), l.unconfirmed.to_string()),
         ("Unsubscribed".into(), l.unsubscribed.to_string()),
         ("Created".into(), html::time(l.list.created_at, &tz)),
+        (
+            "Growth chart".into(),
+            "rebuilt from each member's status today and when it began: a member who left \
+             counts as unsubscribed from that day only"
+                .into(),
+        ),
     ];
+    let growth = state
+        .app
+        .list_growth(&signed.actor, &l.list.name, Timestamp::now())
+        .await?;
+    page.charts
+        .extend(crate::pages::campaign_report::growth_chart(&growth));
     page.intro = format!(
         "Its members are on the Subscribers page: {}",
         url("/subscribers", &[("list", &l.list.name)])

@@ -3,6 +3,7 @@
 //! it is declared once per group in [`router`]. The anonymous are sent to the sign-in page. The main views work without JavaScript; `app.js` only adds auto-refresh.
 
 pub(crate) mod area;
+pub(crate) mod campaign_report;
 pub(crate) mod campaigns;
 pub(crate) mod config;
 pub(crate) mod escalations;
