@@ -96,15 +96,17 @@ impl SqliteStore {
             source,
         };
         let (nudge_tx, nudge_rx) = mpsc::sync_channel(1);
+        let truncate = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let truncate_wanted = truncate.clone();
         let checkpointer = std::thread::Builder::new()
             .name("etraq-sqlite-ckpt".into())
-            .spawn(move || writer::checkpointer(ckpt_conn, nudge_rx))
+            .spawn(move || writer::checkpointer(ckpt_conn, nudge_rx, truncate_wanted))
             .map_err(spawn_err)?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("etraq-sqlite-writer".into())
             .spawn(move || {
-                writer::run(conn, rx, nudge_tx);
+                writer::run(conn, rx, nudge_tx, truncate);
                 // The checkpointer ends when the writer drops its sender; the writer's final
                 // TRUNCATE checkpoint then runs without it.
                 let _ = checkpointer.join();
@@ -565,6 +567,16 @@ impl CampaignStore for SqliteStore {
         subscriber: u64,
     ) -> Result<Option<etraq_core::campaign::Engagement>> {
         self.read(move |c| campaign::engagement(c, subscriber))
+            .await
+    }
+
+    async fn track_lookup(
+        &self,
+        campaign: u64,
+        recipient: u64,
+        click: bool,
+    ) -> Result<Option<etraq_core::campaign::TrackLookup>> {
+        self.read(move |c| campaign::track_lookup(c, campaign, recipient, click))
             .await
     }
 

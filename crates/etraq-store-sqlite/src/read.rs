@@ -21,13 +21,18 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use crate::error::{Ctx, SqliteError, from_json};
 use crate::schema;
 
-/// Idle read connections kept open.
-const MAX_IDLE_READERS: usize = 8;
+/// Most read connections open (and reads running) at once. Every one stays open once made:
+/// opening a connection reads the schema afresh, so a pool that dropped its spare connections
+/// under load (it once kept 8 of however many bursts opened) paid for an open, dozens of
+/// `pread`s and a close on a large share of reads. Reads beyond this wait for a connection,
+/// which also keeps a burst from filling the blocking thread pool with SQLite work.
+const MAX_READERS: usize = 16;
 
 /// A pool of read-only connections.
 pub(crate) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    permits: tokio::sync::Semaphore,
 }
 
 impl Readers {
@@ -35,6 +40,7 @@ impl Readers {
         Readers {
             path,
             idle: Mutex::new(Vec::new()),
+            permits: tokio::sync::Semaphore::new(MAX_READERS),
         }
     }
 
@@ -44,22 +50,31 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| SqliteError::Internal("the read pool is closed".into()))?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let r = tokio::task::spawn_blocking(move || {
             let conn = match this.idle.lock().ok().and_then(|mut v| v.pop()) {
                 Some(c) => c,
                 None => schema::open_reader(&this.path)?,
             };
             let r = f(&conn);
+            // (A read whose caller went away may outlive its permit, so the pool can briefly
+            // hold one more; it keeps at most MAX_READERS.)
             if let Ok(mut idle) = this.idle.lock()
-                && idle.len() < MAX_IDLE_READERS
+                && idle.len() < MAX_READERS
             {
                 idle.push(conn);
             }
             r
         })
         .await
-        .map_err(|e| SqliteError::Internal(e.to_string()))?
+        .map_err(|e| SqliteError::Internal(e.to_string()))?;
+        drop(permit);
+        r
     }
 
     /// Drops the idle connections (at close).

@@ -10,7 +10,8 @@
 //! checkpointer thread with its own connection, so a commit never waits for one: the writer
 //! turns SQLite's auto-checkpoint off and nudges the checkpointer after each commit.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 
 use etraq_core::model::{Alert, AlertMail, CycleRecord, Dr};
 use etraq_core::store::{ChangeSet, CycleWrite, DrWrite, PendingDelivery};
@@ -83,7 +84,12 @@ impl WriteOp {
 /// the bound, and the wait only added latency to every session.) Journal writes commit first,
 /// in a transaction without an fsync (see [`WriteOp::durable`]), so a session about to relay
 /// waits for no other session's fsync; the durable jobs follow in one fsynced transaction.
-pub(crate) fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, checkpoint: mpsc::SyncSender<()>) {
+pub(crate) fn run(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    checkpoint: mpsc::SyncSender<()>,
+    truncate: Arc<AtomicBool>,
+) {
     let mut sync = Sync::Full;
     while let Ok(first) = rx.recv() {
         let mut bytes = first.op.bytes();
@@ -119,6 +125,9 @@ pub(crate) fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, checkpoint: mps
             refuse(jobs);
         }
         let _ = checkpoint.try_send(());
+        if truncate.swap(false, Ordering::Relaxed) {
+            restart_wal(&conn);
+        }
     }
     drop(checkpoint);
     // Checkpoint so the WAL does not outlive the store; failure here loses nothing.
@@ -138,6 +147,32 @@ fn set_sync(conn: &Connection, sync: &mut Sync, want: Sync) -> bool {
         }
     }
     want == Sync::Normal || *sync == Sync::Full
+}
+
+/// How long the writer waits for readers to leave the WAL before it puts a restart off.
+const RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Starts a WAL that grew under load over from its beginning, on the writer's own connection
+/// between two commits.
+///
+/// Under a steady load of commits and reads the WAL never starts over by itself (some reader is
+/// always in it), so it grows until the writer restarts it once the checkpointer has copied it
+/// all. Two ways were measured and dropped under tracking load: a TRUNCATE on the
+/// checkpointer's connection held the write lock while the writer, refused, backed off in
+/// SQLite's busy-handler sleeps (1, 2, 5, 10, 15, 20 ms), stalling every commit ~55 ms; a
+/// TRUNCATE here took ~32 ms (shrinking a 64 MB file). A RESTART here takes 3–7 ms. A reader
+/// that stays in the WAL longer than [`RESTART_WAIT`] (a large report) only puts it off to the
+/// next time. `journal_size_limit` (set at open) keeps the file from staying large.
+fn restart_wal(conn: &Connection) {
+    let started = std::time::Instant::now();
+    let _ = conn.busy_timeout(RESTART_WAIT);
+    let busy = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
+    let _ = conn.busy_timeout(crate::schema::BUSY_TIMEOUT);
+    tracing::debug!(
+        ?busy,
+        micros = started.elapsed().as_micros() as u64,
+        "WAL restart"
+    );
 }
 
 /// Answers every job of a group that could not be committed durably.
@@ -170,6 +205,7 @@ impl Sync {
 }
 
 fn commit_group(conn: &mut Connection, jobs: Vec<Job>) {
+    let started = std::time::Instant::now();
     let mut results: Vec<Result<WriteOut, Error>> = Vec::with_capacity(jobs.len());
     let outcome = (|| -> Result<(), Error> {
         let mut tx = conn
@@ -202,6 +238,11 @@ fn commit_group(conn: &mut Connection, jobs: Vec<Job>) {
             })
             .collect();
     }
+    tracing::debug!(
+        jobs = jobs.len(),
+        micros = started.elapsed().as_micros() as u64,
+        "group committed"
+    );
     for (job, r) in jobs.into_iter().zip(results) {
         // A caller that gave up waiting is no reason to fail the others.
         let _ = job.reply.send(r);
@@ -652,8 +693,8 @@ pub(crate) async fn submit(tx: &mpsc::Sender<Job>, op: WriteOp) -> Result<WriteO
     rx.await.map_err(|_| SqliteError::WriterGone)?
 }
 
-/// WAL size (in frames) above which the checkpointer also truncates the WAL file.
-const TRUNCATE_ABOVE_FRAMES: i64 = 16_384;
+/// WAL size (in frames) above which the writer starts the WAL over (see `restart_wal`).
+const RESTART_ABOVE_FRAMES: i64 = 16_384;
 
 /// Least time between two checkpoints under load. A checkpoint copies every page changed since
 /// the last one into the database file and fsyncs it; the hot pages (index leaves, the counters)
@@ -665,7 +706,11 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(2
 /// [`CHECKPOINT_EVERY`], until the writer stops. PASSIVE never blocks the writer or readers;
 /// with `synchronous=FULL` the database file is fsynced before the WAL is reused, so a
 /// checkpoint never risks committed data.
-pub(crate) fn checkpointer(conn: Connection, nudges: mpsc::Receiver<()>) {
+pub(crate) fn checkpointer(
+    conn: Connection,
+    nudges: mpsc::Receiver<()>,
+    truncate: Arc<AtomicBool>,
+) {
     let mut last = std::time::Instant::now()
         .checked_sub(CHECKPOINT_EVERY)
         .unwrap_or_else(std::time::Instant::now);
@@ -677,16 +722,23 @@ pub(crate) fn checkpointer(conn: Connection, nudges: mpsc::Receiver<()>) {
         }
         while nudges.try_recv().is_ok() {}
         last = std::time::Instant::now();
-        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        let outcome = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
                 r.get::<_, i64>(2)?,
             ))
-        }) {
-            Ok((_, log, done)) if log > TRUNCATE_ABOVE_FRAMES && log == done => {
-                // Everything was copied: shrink a WAL that grew under load.
-                let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+        });
+        tracing::debug!(
+            micros = last.elapsed().as_micros() as u64,
+            frames = outcome.as_ref().map(|o| o.1).unwrap_or(-1),
+            "checkpointed"
+        );
+        match outcome {
+            Ok((_, log, done)) if log > RESTART_ABOVE_FRAMES && log == done => {
+                // Everything was copied: the writer starts the WAL over between two commits
+                // (see `restart_wal`).
+                truncate.store(true, Ordering::Relaxed);
             }
             Ok(_) => {}
             Err(e) => {

@@ -340,7 +340,10 @@ async fn the_report_pages_show_the_results_the_charts_and_the_comparison() {
     // The human series and the all series are both drawn.
     assert!(html.contains("class=\"line s1\"") && html.contains("class=\"line s4\""));
     assert!(html.contains("id=\"chart-links\""));
-    assert!(html.contains("https://shop.example"), "the link is labelled");
+    assert!(
+        html.contains("https://shop.example"),
+        "the link is labelled"
+    );
     assert!(html.contains("id=\"chart-came-back\""));
 
     let list = admin.get("/campaigns").await;

@@ -40,7 +40,7 @@ pub use run::{
     check_campaign_name, claim, retry_delay,
 };
 pub use score::{Engagement, HALF_LIFE_DAYS, hit_points};
-pub use store::{CampaignStore, SubscriberQuery};
+pub use store::{CampaignStore, SubscriberQuery, TrackLookup};
 pub use template::{
     CustomerFacts, FUEL, MAX_TEMPLATE_BYTES, MergeData, Named, Rendered, Renderer, Segment,
     SubscriberFields, TEXT_WIDTH, Template, TemplateError, TemplateKind, builtin_templates,

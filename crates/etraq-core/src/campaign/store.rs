@@ -50,6 +50,19 @@ impl SubscriberQuery {
     }
 }
 
+/// What [`CampaignStore::track_lookup`] answers.
+#[derive(Clone, Debug)]
+pub struct TrackLookup {
+    /// The campaign.
+    pub campaign: Campaign,
+    /// The recipient, when the token names a stored one.
+    pub recipient: Option<Recipient>,
+    /// The campaign's link book (for a click).
+    pub links: Vec<String>,
+    /// The recipient's earlier hits (for a click).
+    pub hits: Vec<Hit>,
+}
+
 /// The campaign area's part of the [`Store`](crate::store::Store). Object-safe.
 #[async_trait]
 pub trait CampaignStore: Send + Sync {
@@ -195,6 +208,52 @@ pub trait CampaignStore: Send + Sync {
 
     /// One recipient's hits in a campaign, in the order they were recorded.
     async fn recipient_hits(&self, campaign: u64, recipient: u64) -> Result<Vec<Hit>>;
+
+    /// What a tracking request reads, in one go (one snapshot, and for SQLite one trip to a
+    /// read connection instead of four): the campaign with id `campaign`, its recipient
+    /// `recipient` (`None` for 0, a test copy, or an unknown one), and with `click` the link
+    /// book and the recipient's earlier hits (empty otherwise). `None` when there is no such
+    /// campaign. The default composes the other reads.
+    async fn track_lookup(
+        &self,
+        campaign: u64,
+        recipient: u64,
+        click: bool,
+    ) -> Result<Option<TrackLookup>> {
+        let Some(c) = self
+            .list_campaigns()
+            .await?
+            .into_iter()
+            .find(|c| c.id == campaign)
+        else {
+            return Ok(None);
+        };
+        let r = match recipient {
+            0 => None,
+            n => self
+                .list_recipients(campaign, None, Some(n - 1), 1)
+                .await?
+                .items
+                .into_iter()
+                .find(|r| r.id == n),
+        };
+        let (links, hits) = if click {
+            let links = self.campaign_links(campaign).await?;
+            let hits = match &r {
+                Some(r) => self.recipient_hits(campaign, r.id).await?,
+                None => Vec::new(),
+            };
+            (links, hits)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok(Some(TrackLookup {
+            campaign: c,
+            recipient: r,
+            links,
+            hits,
+        }))
+    }
 
     /// Records events (a bounce, and with tracking opens and clicks …), durably.
     async fn add_events(&self, events: Vec<SubscriberEvent>) -> Result<()>;

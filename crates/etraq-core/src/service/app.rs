@@ -17,6 +17,9 @@ pub struct App {
     pub(crate) config: LiveConfig,
     pub(crate) logs_dir: PathBuf,
     pub(crate) services: Services,
+    /// The campaign token signer once read (the stored secret never changes once made, and
+    /// every tracking request needs it).
+    pub(crate) signer: Arc<std::sync::OnceLock<crate::campaign::Signer>>,
 }
 
 impl App {
@@ -33,6 +36,7 @@ impl App {
             config,
             logs_dir,
             services: Services::new(),
+            signer: Arc::default(),
         }
     }
 

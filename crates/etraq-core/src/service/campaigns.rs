@@ -249,11 +249,16 @@ fn list_label(name: &str) -> String {
 impl App {
     /// The token signer, under the store's secret (made and kept at first use).
     pub async fn token_signer(&self) -> Result<Signer> {
+        if let Some(s) = self.signer.get() {
+            return Ok(s.clone());
+        }
         if let Some(hex) = self.store.kv_get(SECRET_KEY).await?
             && let Ok(key) = data_encoding::HEXLOWER.decode(hex.as_bytes())
             && key.len() >= 32
         {
-            return Ok(Signer::new(&key));
+            // Kept only once read from the store, never straight after making it: a process
+            // that raced this one to make it may have stored its own since.
+            return Ok(self.signer.get_or_init(|| Signer::new(&key)).clone());
         }
         let key = new_secret().map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
         self.store

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 
 use crate::campaign::{
-    Campaign, HONEYPOT, Hit, HitFacts, HitKind, HitOutcome, Recipient, Rendered, Signer, Token,
-    TokenKind, TrackUrls, bot_reason, links_in, track_links,
+    Campaign, HONEYPOT, Hit, HitFacts, HitKind, HitOutcome, Rendered, Signer, Token, TokenKind,
+    TrackLookup, TrackUrls, bot_reason, links_in, track_links,
 };
 use crate::error::{Error, Result};
 use crate::service::{App, SendSettings};
@@ -125,28 +125,19 @@ impl App {
         ))
     }
 
-    /// The campaign and recipient a verified token names (recipient `None` for a test copy's
-    /// recipient 0).
-    async fn token_target(&self, token: &Token) -> Result<(Campaign, Option<Recipient>)> {
-        let c = self
+    /// What a verified token names: its campaign, its recipient (`None` for a test copy's
+    /// recipient 0), and for a click the link book and the recipient's earlier hits. A
+    /// campaign or recipient that does not exist is `NotFound`.
+    async fn token_target(&self, token: &Token, click: bool) -> Result<TrackLookup> {
+        let found = self
             .store
-            .list_campaigns()
+            .track_lookup(token.campaign, token.recipient, click)
             .await?
-            .into_iter()
-            .find(|c| c.id == token.campaign)
             .ok_or_else(nothing)?;
-        if token.recipient == 0 {
-            return Ok((c, None));
+        if token.recipient != 0 && found.recipient.is_none() {
+            return Err(nothing());
         }
-        let r = self
-            .store
-            .list_recipients(c.id, None, Some(token.recipient - 1), 1)
-            .await?
-            .items
-            .into_iter()
-            .find(|r| r.id == token.recipient)
-            .ok_or_else(nothing)?;
-        Ok((c, Some(r)))
+        Ok(found)
     }
 
     async fn verified(&self, text: &str, kind: TokenKind) -> Result<Token> {
@@ -164,7 +155,11 @@ impl App {
     /// The open pixel was fetched (`GET /t/o/{token}`): records an open with its bot flag.
     pub async fn track_open(&self, token: &str, visit: &Visit, now: Timestamp) -> Result<()> {
         let t = self.verified(token, TokenKind::Open).await?;
-        let (c, r) = self.token_target(&t).await?;
+        let TrackLookup {
+            campaign: c,
+            recipient: r,
+            ..
+        } = self.token_target(&t, false).await?;
         let Some(r) = r else {
             return Ok(()); // a test copy: not counted
         };
@@ -201,14 +196,17 @@ impl App {
     /// redirects to the campaign's public page base (it has no URL of its own).
     pub async fn track_click(&self, token: &str, visit: &Visit, now: Timestamp) -> Result<String> {
         let t = self.verified(token, TokenKind::Click).await?;
-        let (c, r) = self.token_target(&t).await?;
+        let TrackLookup {
+            campaign: c,
+            recipient: r,
+            links,
+            hits: earlier,
+        } = self.token_target(&t, true).await?;
         let honeypot = t.link == HONEYPOT;
         let target = if honeypot {
             SendSettings::from_config(&self.config()).public_url
         } else {
-            self.store
-                .campaign_links(c.id)
-                .await?
+            links
                 .into_iter()
                 .nth(usize::from(t.link))
                 .ok_or_else(nothing)?
@@ -216,7 +214,6 @@ impl App {
         let Some(r) = r else {
             return Ok(target); // a test copy: not counted
         };
-        let earlier = self.store.recipient_hits(c.id, r.id).await?;
         let clicks: Vec<(Timestamp, u16)> = earlier
             .iter()
             .filter(|h| h.kind == HitKind::Click)
@@ -273,7 +270,11 @@ impl App {
         now: Timestamp,
     ) -> Result<HitOutcome> {
         let t = self.verified(token, TokenKind::Convert).await?;
-        let (c, r) = self.token_target(&t).await?;
+        let TrackLookup {
+            campaign: c,
+            recipient: r,
+            ..
+        } = self.token_target(&t, false).await?;
         let Some(r) = r else {
             return Ok(HitOutcome::Recorded);
         };
