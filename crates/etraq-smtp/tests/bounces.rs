@@ -756,3 +756,27 @@ async fn a_reply_to_a_campaign_mail_is_a_dr_for_the_campaign_owner() {
     assert!(end.unwrap().starts_with("250"));
     assert_eq!(w.report("Spring").await.replies, 1);
 }
+
+/// A DSN Exim 4.96 wrote (captured once from a real Exim refusing a campaign mail with a
+/// `:fail:` redirect, kept in `tests/fixtures/exim-hard.eml`, only its addresses replaced):
+/// its fields come in another order than Postfix's (`Action` before `Final-Recipient`,
+/// `rfc822;addr` without a space, `Content-type`) and its status is the bare `5.0.0`. It
+/// counts as a hard bounce like Postfix's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exim_dsn_comes_back_through_the_gateway_and_counts() {
+    let w = world(&["ann@customer.test", "bob@customer.test"]).await;
+    let to = w.return_path("ann@customer.test");
+    let msg = include_str!("fixtures/exim-hard.eml").replace("VERP-ADDRESS", &to);
+    let (rcpt, end) = smtp_from(w.gateway, "", &[&to], &msg).await;
+    assert!(rcpt[0].starts_with("250"), "{rcpt:?}");
+    let end = end.unwrap();
+    assert!(
+        end.starts_with("250") && end.contains("hard bounce"),
+        "{end}"
+    );
+    let r = w.report("Spring").await;
+    assert_eq!((r.bounced_hard, r.bounced_soft), (1, 0));
+    assert!(w.blocked("ann@customer.test").await);
+    assert!(!w.blocked("bob@customer.test").await);
+    assert_eq!(w.relayed(), 0, "never relayed");
+}
