@@ -94,6 +94,16 @@ pub fn is_public_endpoint(path: &str) -> bool {
             .any(|p| path.starts_with(p))
 }
 
+/// On the public listener: 404 for everything but the public endpoints and the stylesheet.
+pub async fn only_public(req: Request<Body>, next: Next) -> Response {
+    let path = req.uri().path();
+    if is_public_endpoint(path) || path == "/assets/style.css" {
+        next.run(req).await
+    } else {
+        WebError::NotFound("no such page".into()).into_response()
+    }
+}
+
 /// Rate-limits the public endpoints per client address (`web.public_rate_per_ip`): 429 with
 /// `Retry-After` past it.
 pub async fn public_rate(

@@ -92,6 +92,27 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
     }
 }
 
+/// Only the endpoints campaign recipients reach without signing in (`web.public_listen`): the
+/// public pages (`/u/…`, `/v/…`, `/s…`, `/t/…`, the conversion pixel included) and the
+/// stylesheet, with the same layers as [`app`]. Everything else, the sign-in page and the API
+/// included (a shop's server reports orders to `POST /api/v1/conversions` on the console's
+/// listener, with an API token), is 404 here, so this listener can face the internet while the
+/// console stays inside.
+pub fn public_app(state: Arc<AppState>) -> Router {
+    let mut router = Router::new();
+    for group in pages::router().into_iter().chain(api::router()) {
+        if group.access == Access::Public {
+            router = router.merge(group.guarded(&state));
+        }
+    }
+    layered(
+        router
+            .route("/assets/style.css", get(assets::style))
+            .layer(axum::middleware::from_fn(http::only_public)),
+        state,
+    )
+}
+
 /// The whole console: pages, API and assets, with their layers (body and header limits, CSRF
 /// checks, security headers, HTML error pages).
 pub fn app(state: Arc<AppState>) -> Router {
@@ -99,9 +120,17 @@ pub fn app(state: Arc<AppState>) -> Router {
     for group in pages::router().into_iter().chain(api::router()) {
         router = router.merge(group.guarded(&state));
     }
+    layered(
+        router
+            .route("/assets/style.css", get(assets::style))
+            .route("/assets/app.js", get(assets::script)),
+        state,
+    )
+}
+
+/// The layers every listener's router gets.
+fn layered(router: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
     router
-        .route("/assets/style.css", get(assets::style))
-        .route("/assets/app.js", get(assets::script))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(http::csrf))
         .layer(axum::middleware::from_fn_with_state(

@@ -354,3 +354,60 @@ async fn the_report_pages_show_the_results_the_charts_and_the_comparison() {
     assert!(news.body.contains("id=\"chart-growth\""), "{}", news.body);
     assert!(news.body.contains("Members per day"));
 }
+
+/// `web.public_listen`: a second listener that serves what recipients reach (tracking, the
+/// unsubscribe and subscribe pages, the stylesheet) and nothing of the console.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_listener_serves_the_public_endpoints_alone() {
+    let c = Console::start().await;
+    let mails = campaign_mail(&c).await;
+    let base = SendSettings::from_config(&c.live.get()).public_url;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(etraq_web::serve(
+        listener,
+        etraq_web::public_app(c.state.clone()),
+        None,
+        c.stop.subscribe(),
+    ));
+    let get = |path: String| {
+        let url = format!("{public}{path}");
+        async move {
+            client()
+                .get(url)
+                .header("user-agent", BROWSER)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ann = &mails[0];
+    let open = paths(ann, &base, "/t/o/")[0].clone();
+    let click = paths(ann, &base, "/t/c/")[0].clone();
+    assert_eq!(get(open).await.status(), 200);
+    let r = get(click).await;
+    assert_eq!(r.status(), 302);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("https://shop.example/spring")
+    );
+    assert_eq!(get("/assets/style.css".into()).await.status(), 200);
+    assert_eq!(get("/s".into()).await.status(), 200, "the public lists");
+    // Nothing of the console: not the sign-in page, the pages, the API or its script.
+    for path in [
+        "/login",
+        "/",
+        "/campaigns",
+        "/api/v1/campaigns",
+        "/api/v1/status",
+        "/assets/app.js",
+    ] {
+        let r = get(path.into()).await;
+        assert_eq!(r.status(), 404, "{path} must not be served");
+        assert!(r.headers().get("location").is_none(), "{path}");
+    }
+    let r = report(&c).await;
+    assert_eq!((r.opens, r.clicks), (1, 1), "the hits counted");
+}

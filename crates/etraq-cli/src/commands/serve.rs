@@ -51,6 +51,14 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (web.listen)", ctx.config.web.listen))?;
     let web_addr = web_listener.local_addr()?;
+    let public_listener = match ctx.config.web.public_listen.trim() {
+        "" => None,
+        addr => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (web.public_listen)"))?,
+        ),
+    };
     let web_tls = match (&ctx.config.web.tls_cert, &ctx.config.web.tls_key) {
         (Some(cert), Some(key)) => Some(etraq_smtp::tls_acceptor(
             &ctx.config.base_dir.join(cert),
@@ -114,6 +122,11 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         },
         describe(&ctx.store_url)
     );
+    if let Some(l) = &public_listener {
+        let a = l.local_addr()?;
+        tracing::info!(public = %a, "serving the public endpoints alone");
+        eprintln!("etraq serve: public endpoints alone (web.public_listen) on {a}");
+    }
 
     let (tx, rx) = tokio::sync::watch::channel(false);
     let signals = tokio::spawn(async move {
@@ -185,6 +198,14 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         )),
     ];
 
+    let public = public_listener.map(|listener| {
+        tokio::spawn(etraq_web::serve(
+            listener,
+            etraq_web::public_app(web_state.clone()),
+            web_tls.clone(),
+            rx.clone(),
+        ))
+    });
     let web = tokio::spawn(etraq_web::serve(
         web_listener,
         etraq_web::app(web_state),
@@ -197,6 +218,13 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         Ok(Err(e)) => tracing::error!(error = %e, "the console stopped with an error"),
         Err(e) => tracing::error!(error = %e, "the console task failed"),
         Ok(Ok(())) => {}
+    }
+    if let Some(public) = public {
+        match public.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "the public listener stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "the public listener task failed"),
+            Ok(Ok(())) => {}
+        }
     }
     if tokio::time::timeout(Duration::from_secs(15), campaigns)
         .await

@@ -302,6 +302,12 @@ mod tests {
         let e = parse("bogus = 1\n").unwrap_err().to_string();
         assert!(e.contains("key `bogus`"), "{e}");
 
+        let e = parse("[web]\npublic_listen = \"everywhere\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("web.public_listen"), "{e}");
+        assert!(parse("[web]\npublic_listen = \"0.0.0.0:8081\"\n").is_ok());
+
         let e = parse("[escalation]\nwarn_after = \"soon\"\n")
             .unwrap_err()
             .to_string();

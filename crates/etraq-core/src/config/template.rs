@@ -61,6 +61,8 @@ local_domains = [{domains}]
 
 [web]
 # listen = "127.0.0.1:8080"
+# public_listen = ""      # a second address serving only what campaign recipients reach
+#                         # (/u, /v, /s, /t, POST /api/v1/conversions), e.g. "0.0.0.0:8081"
 # public_url = ""         # the console's address in alert mail links; "" = http://<listen>
 # tls_cert = "cert.pem"   # with tls_key: HTTPS only, Secure cookies
 # tls_key = "key.pem"
@@ -69,7 +71,7 @@ local_domains = [{domains}]
 # login_attempts = 5      # failed sign-ins per account within login_window before 429
 # login_window = "15m"
 # public_rate_per_ip = 20 # requests/s per client address to the public pages (unsubscribe,
-#                         # subscribe); bursts of 5x; past it 429
+#                         # subscribe, tracking); bursts of 5x; past it 429
 
 [logs]
 # retention_days = 30     # log files older than this are deleted; 0 keeps them
@@ -139,7 +141,8 @@ local_domains = [{domains}]
 [campaigns]
 # relay = ""                # host:port for campaign mail; "" = the [upstream] (evaluation mode: the Maildir)
 # from = ""                 # "Name <address>"; "" = newsletter@ the first local domain
-# public_url = ""           # base of unsubscribe and tracking links; "" = http:// and web.listen
+# public_url = ""           # base of unsubscribe and tracking links; "" = http:// and
+#                           # web.public_listen, else web.listen
 # bounce_domain = ""        # VERP return paths and Message-IDs; "" = the first local domain
 # rate_per_second = 20      # across all connections
 # concurrency = 4           # mails in flight at once

@@ -12,6 +12,10 @@ use crate::duration::HumanDuration;
 pub struct WebConfig {
     /// Address the console listens on.
     pub listen: String,
+    /// A second address that serves only the public endpoints campaign recipients reach
+    /// (unsubscribe, view in browser, subscribe, open and click tracking, conversions), so
+    /// they can face the internet while the console stays inside; `""` is none.
+    pub public_listen: String,
     /// The console's address as users reach it, for links in alert mail (default:
     /// `http://` + `listen`).
     pub public_url: String,
@@ -38,6 +42,7 @@ impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             listen: "127.0.0.1:8080".into(),
+            public_listen: String::new(),
             public_url: String::new(),
             tls_cert: None,
             tls_key: None,
@@ -62,6 +67,21 @@ impl WebConfig {
                     self.listen
                 ),
             ));
+        }
+        if !self.public_listen.trim().is_empty()
+            && self
+                .public_listen
+                .trim()
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+        {
+            return bad(
+                "public_listen",
+                &format!(
+                    "{:?} is not an address:port such as 0.0.0.0:8081",
+                    self.public_listen
+                ),
+            );
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad("tls_key", "tls_cert and tls_key must be given together");

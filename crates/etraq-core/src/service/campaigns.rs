@@ -121,10 +121,12 @@ impl SendSettings {
         } else {
             c.bounce_domain.trim().to_lowercase()
         };
-        let public_url = if c.public_url.trim().is_empty() {
-            format!("http://{}", cfg.web.listen)
-        } else {
+        let public_url = if !c.public_url.trim().is_empty() {
             c.public_url.trim().trim_end_matches('/').to_string()
+        } else if !cfg.web.public_listen.trim().is_empty() {
+            format!("http://{}", cfg.web.public_listen.trim())
+        } else {
+            format!("http://{}", cfg.web.listen)
         };
         let from = if c.from.trim().is_empty() {
             format!("newsletter@{domain}")

@@ -24,7 +24,7 @@ pub struct Console {
     pub config_path: PathBuf,
     pub logs_dir: PathBuf,
     pub state: Arc<AppState>,
-    stop: watch::Sender<bool>,
+    pub stop: watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
 
