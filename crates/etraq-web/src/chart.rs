@@ -171,17 +171,20 @@ pub fn lines(title: &str, series: &[Series], labels: &[String], values: &[Vec<f6
     let width = 760.0;
     let height = 300.0;
     let left = 48.0;
-    let top = 46.0;
+    let top = 56.0;
     let bottom = 40.0;
     let right = 16.0;
     let plot_h = height - top - bottom;
     let plot_w = width - left - right;
     let n = labels.len();
+    // The top of the axis: a whole, even number of at least 4, so the middle line is whole too.
     let max = values
         .iter()
         .flat_map(|v| v.iter().copied())
         .fold(0.0_f64, f64::max)
-        .max(1.0);
+        .ceil()
+        .max(4.0);
+    let max = max + max % 2.0;
     let x_of = |i: usize| {
         if n <= 1 {
             left + plot_w / 2.0

@@ -336,7 +336,10 @@ async fn the_report_pages_show_the_results_the_charts_and_the_comparison() {
     assert!(html.contains("Recipients who opened"));
     assert!(html.contains(">50.0%<"), "{html}");
     assert!(html.contains("id=\"chart-over-time\""));
-    assert!(html.contains("Opens and clicks per hour"));
+    assert!(
+        html.contains("Opens and clicks per 5 minutes"),
+        "a fresh campaign in detail"
+    );
     // The human series and the all series are both drawn.
     assert!(html.contains("class=\"line s1\"") && html.contains("class=\"line s4\""));
     assert!(html.contains("id=\"chart-links\""));

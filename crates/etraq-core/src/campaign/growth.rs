@@ -40,8 +40,8 @@ pub struct GrowthDay {
     pub blocklisted: u64,
 }
 
-/// The daily counts from the first member's day (at most [`MAX_GROWTH_DAYS`] back) to `now`'s
-/// day in `tz`. A blocklisted member counts only as blocklisted from the day they were blocked.
+/// The daily counts from the day before the first member's (at most [`MAX_GROWTH_DAYS`] back)
+/// to `now`'s day in `tz`. A blocklisted member counts only as blocklisted from the day they were blocked.
 /// Empty when there are no members.
 pub fn growth(members: &[MemberFact], now: Timestamp, tz: &TimeZone) -> Vec<GrowthDay> {
     let day_of = |t: Timestamp| t.to_zoned_datetime(tz.clone()).date();
@@ -55,7 +55,10 @@ pub fn growth(members: &[MemberFact], now: Timestamp, tz: &TimeZone) -> Vec<Grow
     else {
         return Vec::new();
     };
-    let mut start = first.min(today);
+    // From the day before the first member (nobody yet), so even a list made today draws a
+    // line, not a dot.
+    let first = first.min(today);
+    let mut start = first.yesterday().unwrap_or(first);
     if let Ok(limit) = today.checked_sub(jiff::Span::new().days(MAX_GROWTH_DAYS as i64 - 1))
         && start < limit
     {
@@ -132,6 +135,7 @@ mod tests {
         assert_eq!(
             rows,
             vec![
+                ("2026-11-30".into(), 0, 0, 0),
                 ("2026-12-01".into(), 2, 0, 0),
                 ("2026-12-02".into(), 3, 0, 0),
                 ("2026-12-03".into(), 2, 1, 1),
@@ -159,7 +163,8 @@ mod tests {
         let m = [fact(MemberStatus::Confirmed, "2026-12-01T23:30:00Z", None)];
         let tz = TimeZone::get("Europe/Berlin").unwrap();
         let g = growth(&m, at("2026-12-02T12:00:00Z"), &tz);
-        assert_eq!(g.len(), 1);
-        assert_eq!(g[0].day.to_string(), "2026-12-02");
+        let days: Vec<String> = g.iter().map(|d| d.day.to_string()).collect();
+        assert_eq!(days, ["2026-12-01", "2026-12-02"]);
+        assert_eq!((g[0].confirmed, g[1].confirmed), (0, 1));
     }
 }

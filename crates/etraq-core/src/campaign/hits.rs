@@ -187,7 +187,27 @@ pub fn count_hits(hits: &[Hit], links: &[String]) -> TrackingCounts {
         .map(|h| h.recipient)
         .collect();
     let mut sets: BTreeMap<&'static str, HashSet<u64>> = BTreeMap::new();
-    let mut per_link: BTreeMap<u16, (LinkStats, HashSet<u64>, HashSet<u64>)> = BTreeMap::new();
+    // Every link of the book is listed, those nobody clicked with zeros (a report that
+    // left them out would hide which links did not work).
+    let mut per_link: BTreeMap<u16, (LinkStats, HashSet<u64>, HashSet<u64>)> = links
+        .iter()
+        .enumerate()
+        .filter_map(|(i, url)| u16::try_from(i).ok().map(|link| (link, url)))
+        .map(|(link, url)| {
+            (
+                link,
+                (
+                    LinkStats {
+                        link,
+                        url: url.clone(),
+                        ..LinkStats::default()
+                    },
+                    HashSet::new(),
+                    HashSet::new(),
+                ),
+            )
+        })
+        .collect();
     let mut orders = HashSet::new();
     for h in hits {
         let human =

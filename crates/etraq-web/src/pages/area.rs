@@ -94,6 +94,8 @@ pub(crate) struct AreaPage {
     pub(crate) progress: Option<Progress>,
     pub(crate) actions: Vec<Action>,
     pub(crate) sections: Vec<Section>,
+    /// Tables shown before the charts (a campaign's results), the other sections after them.
+    pub(crate) lead: Vec<Section>,
     /// Server-side SVG charts (already escaped by [`crate::chart`]), each with its id.
     pub(crate) charts: Vec<(String, String)>,
     pub(crate) preview: Option<String>,
@@ -128,6 +130,7 @@ impl AreaPage {
             progress: None,
             actions: Vec::new(),
             sections: Vec::new(),
+            lead: Vec::new(),
             charts: Vec::new(),
             preview: None,
             source: None,

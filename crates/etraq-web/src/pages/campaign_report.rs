@@ -13,8 +13,11 @@ use crate::chart::{self, Series};
 use crate::html::{self, Cell, Column, Table};
 use crate::pages::area::{Section, path};
 
-/// Hourly buckets up to this span of hits, daily beyond (so a week-old campaign draws ~7 points,
-/// not ~170).
+/// Five-minute buckets up to this span, hourly up to [`HOURLY_UP_TO_SECS`], daily beyond (so a
+/// fresh campaign draws its first hours in detail and a week-old one ~7 points, not ~170).
+pub(crate) const FIVE_MINUTES_UP_TO_SECS: i64 = 2 * 3600;
+
+/// See [`FIVE_MINUTES_UP_TO_SECS`].
 pub(crate) const HOURLY_UP_TO_SECS: i64 = 72 * 3600;
 
 /// `part` of `whole` as a percentage with one decimal, or `–` when `whole` is 0.
@@ -94,11 +97,13 @@ pub(crate) fn results(v: &CampaignView) -> Section {
     }
 }
 
-/// The bucket size for a campaign's hits: hourly for a short span, daily for a long one.
-pub(crate) fn bucket_secs(first: Option<Timestamp>, last: Option<Timestamp>) -> i64 {
-    match (first, last) {
-        (Some(a), Some(b)) if b.as_second() - a.as_second() > HOURLY_UP_TO_SECS => 86_400,
-        _ => 3_600,
+/// The bucket size for a campaign's chart over `from..=to` (its start to now, or to its last
+/// hit): five minutes, an hour or a day.
+pub(crate) fn bucket_secs(from: Timestamp, to: Timestamp) -> i64 {
+    match to.as_second() - from.as_second() {
+        s if s <= FIVE_MINUTES_UP_TO_SECS => 300,
+        s if s <= HOURLY_UP_TO_SECS => 3_600,
+        _ => 86_400,
     }
 }
 
@@ -107,16 +112,17 @@ pub(crate) fn bucket_secs(first: Option<Timestamp>, last: Option<Timestamp>) -> 
 pub(crate) fn charts(
     v: &CampaignView,
     buckets: &[HitBucket],
+    span: (Timestamp, Timestamp),
     bucket_secs: i64,
     tz: &TimeZone,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if !buckets.is_empty() {
-        let filled = fill(buckets, bucket_secs);
-        let fmt = if bucket_secs >= 86_400 {
-            "%Y-%m-%d"
-        } else {
-            "%m-%d %H:00"
+        let filled = fill(buckets, span, bucket_secs);
+        let fmt = match bucket_secs {
+            86_400.. => "%Y-%m-%d",
+            3_600.. => "%m-%d %H:00",
+            _ => "%H:%M",
         };
         let labels: Vec<String> = filled
             .iter()
@@ -127,10 +133,10 @@ pub(crate) fn charts(
         out.push((
             "chart-over-time".into(),
             chart::lines(
-                if bucket_secs >= 86_400 {
-                    "Opens and clicks per day"
-                } else {
-                    "Opens and clicks per hour"
+                match bucket_secs {
+                    86_400.. => "Opens and clicks per day",
+                    3_600.. => "Opens and clicks per hour",
+                    _ => "Opens and clicks per 5 minutes",
                 },
                 &[
                     Series {
@@ -226,16 +232,17 @@ pub(crate) fn charts(
     out
 }
 
-/// The buckets with the empty ones between them put back (a line chart must not join two busy
-/// hours across a quiet one). At most 500 buckets, the latest kept.
-fn fill(buckets: &[HitBucket], bucket_secs: i64) -> Vec<HitBucket> {
-    let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else {
-        return Vec::new();
-    };
+/// The buckets from `span`'s start to its end with the empty ones put back (a line chart must
+/// not join two busy hours across a quiet one, and the quiet time since the send is part of
+/// the story). At least two buckets (one alone draws no line); at most 500, the latest kept.
+fn fill(buckets: &[HitBucket], span: (Timestamp, Timestamp), bucket_secs: i64) -> Vec<HitBucket> {
     let step = bucket_secs.max(60);
-    let start = first.at.as_second();
-    let end = last.at.as_second();
-    let count = ((end - start) / step + 1).clamp(1, 500);
+    let key = |t: Timestamp| t.as_second().div_euclid(step) * step;
+    let first = buckets.first().map_or(key(span.0), |b| b.at.as_second());
+    let last = buckets.last().map_or(key(span.1), |b| b.at.as_second());
+    let end = key(span.1).max(last);
+    let start = key(span.0).min(first).min(end - step);
+    let count = ((end - start) / step + 1).clamp(2, 500);
     let start = end - (count - 1) * step;
     let mut out = Vec::with_capacity(count as usize);
     let mut given = buckets.iter().peekable();
@@ -250,7 +257,7 @@ fn fill(buckets: &[HitBucket], bucket_secs: i64) -> Vec<HitBucket> {
                 given.next();
             }
             _ => out.push(HitBucket {
-                at: Timestamp::from_second(at).unwrap_or(first.at),
+                at: Timestamp::from_second(at).unwrap_or(span.0),
                 ..HitBucket::default()
             }),
         }
@@ -364,23 +371,37 @@ mod tests {
         }
     }
 
-    #[test]
-    fn quiet_hours_are_put_back_as_zero() {
-        let b = [bucket(0, 3), bucket(3 * 3600, 1)];
-        let f = fill(&b, 3600);
-        let opens: Vec<u64> = f.iter().map(|b| b.opens).collect();
-        assert_eq!(opens, vec![3, 0, 0, 1]);
-        assert_eq!(f[1].at.as_second(), 3600);
+    fn ts(s: i64) -> Timestamp {
+        Timestamp::from_second(s).unwrap()
     }
 
     #[test]
-    fn a_long_span_is_drawn_by_day_and_capped() {
-        let a = Timestamp::from_second(0).unwrap();
-        let b = Timestamp::from_second(80 * 3600).unwrap();
-        assert_eq!(bucket_secs(Some(a), Some(a)), 3600);
-        assert_eq!(bucket_secs(Some(a), Some(b)), 86_400);
+    fn quiet_hours_are_put_back_as_zero() {
+        let b = [bucket(0, 3), bucket(3 * 3600, 1)];
+        let f = fill(&b, (ts(0), ts(3 * 3600)), 3600);
+        let opens: Vec<u64> = f.iter().map(|b| b.opens).collect();
+        assert_eq!(opens, vec![3, 0, 0, 1]);
+        assert_eq!(f[1].at.as_second(), 3600);
+        // From the send to now, quiet hours at both ends included.
+        let f = fill(&b, (ts(-3600), ts(5 * 3600)), 3600);
+        let opens: Vec<u64> = f.iter().map(|b| b.opens).collect();
+        assert_eq!(opens, vec![0, 3, 0, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn one_bucket_still_draws_a_line() {
+        let f = fill(&[bucket(600, 2)], (ts(610), ts(620)), 300);
+        let opens: Vec<u64> = f.iter().map(|b| b.opens).collect();
+        assert_eq!(opens, vec![0, 2]);
+    }
+
+    #[test]
+    fn the_bucket_grows_with_the_span_and_the_chart_is_capped() {
+        assert_eq!(bucket_secs(ts(0), ts(3600)), 300);
+        assert_eq!(bucket_secs(ts(0), ts(10 * 3600)), 3600);
+        assert_eq!(bucket_secs(ts(0), ts(80 * 3600)), 86_400);
         let far = [bucket(0, 1), bucket(10_000 * 3600, 2)];
-        let f = fill(&far, 3600);
+        let f = fill(&far, (ts(0), ts(10_000 * 3600)), 3600);
         assert_eq!(f.len(), 500);
         assert_eq!(f.last().map(|b| b.opens), Some(2));
     }

@@ -241,20 +241,19 @@ pub async fn campaign(
     let tz = state.time_zone();
     let (c, n) = state.app.campaign_with_counts(&signed.actor, &name).await?;
     let report = state.app.campaign_report(&signed.actor, &c.name).await?;
-    let hourly = state
+    // The chart runs from the send to now (or to the last hit of a campaign read later).
+    let now = Timestamp::now();
+    let minute = state
         .app
-        .campaign_series(&signed.actor, &c.name, 3600)
+        .campaign_series(&signed.actor, &c.name, 60)
         .await?;
-    let secs =
-        campaign_report::bucket_secs(hourly.first().map(|b| b.at), hourly.last().map(|b| b.at));
-    let series = if secs == 3600 {
-        hourly
-    } else {
-        state
-            .app
-            .campaign_series(&signed.actor, &c.name, secs)
-            .await?
-    };
+    let from = c.started_at.or(minute.first().map(|b| b.at)).unwrap_or(now);
+    let to = minute.last().map_or(now, |b| b.at.max(now));
+    let secs = campaign_report::bucket_secs(from, to);
+    let series = state
+        .app
+        .campaign_series(&signed.actor, &c.name, secs)
+        .await?;
     let mut page = AreaPage::new(
         &state,
         &signed,
@@ -343,8 +342,8 @@ pub async fn campaign(
         }
     }
     if n.sent > 0 {
-        page.sections.push(campaign_report::results(&report));
-        page.charts = campaign_report::charts(&report, &series, secs, &tz);
+        page.lead.push(campaign_report::results(&report));
+        page.charts = campaign_report::charts(&report, &series, (from, to), secs, &tz);
     }
     let st = non_empty(&q.state).map(RecipientState::parse).transpose()?;
     let recipients = state
