@@ -68,6 +68,7 @@ mod error;
 mod kv;
 
 pub mod access;
+pub mod archive;
 pub mod campaign;
 pub mod config;
 pub mod escalation;

@@ -41,6 +41,7 @@ mod pages;
 mod parse;
 mod public_rate;
 mod routes;
+mod sanitize;
 mod state;
 mod throttle;
 

@@ -225,7 +225,7 @@ pub struct MailListQuery {
 }
 
 fn mail_href(seq: u64) -> String {
-    format!("/mail/{seq}/raw")
+    format!("/mail/{seq}")
 }
 
 /// `GET /untracked`: mail that was not tracked, with the reason (seed columns).
@@ -405,6 +405,8 @@ fn mail_row(m: &MailRecord, tz: &TimeZone, with_dr: bool) -> Vec<Cell> {
 #[template(path = "dr.html")]
 struct DrPage {
     chrome: Chrome,
+    /// Each message of the thread, its text first (the mail page shows its HTML).
+    messages: Vec<crate::pages::message::MessageView>,
     base: String,
     id: String,
     subject: String,
@@ -458,6 +460,14 @@ pub async fn dr_page(
         .collect();
     if !owners.iter().any(|(_, _, sel)| *sel) {
         owners.insert(0, (dr.owner.to_string(), dr.owner.to_string(), true));
+    }
+    let mut messages = Vec::with_capacity(mails.len());
+    for m in &mails {
+        if let Ok((mail, raw)) = state.app.mail_with_raw(&signed.actor, m.seq).await {
+            messages.push(crate::pages::message::MessageView::new(
+                &mail, &raw, &tz, true, false,
+            ));
+        }
     }
     let table = Table {
         columns: Column::all(columns::MAILS, &["Raw"]),
@@ -514,6 +524,7 @@ pub async fn dr_page(
             .to_string(),
         owners,
         table,
+        messages,
     };
     render(&page)
 }

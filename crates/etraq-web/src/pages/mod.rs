@@ -11,6 +11,7 @@ pub(crate) mod lists;
 pub(crate) mod login;
 pub(crate) mod logs;
 pub(crate) mod mail;
+pub(crate) mod message;
 pub(crate) mod reports;
 pub(crate) mod status;
 pub(crate) mod subscribe;
@@ -63,6 +64,9 @@ pub fn router() -> Vec<Group> {
             .post("/dr/{id}/close", post(mail::close))
             .post("/dr/{id}/reopen", post(mail::reopen))
             .post("/dr/{id}/remind", post(mail::remind))
+            .get("/mail/{seq}", get(message::mail_page))
+            .get("/mail/{seq}/part/{n}", get(message::part))
+            .get("/mail/{seq}/cid/{cid}", get(message::inline))
             .get("/mail/{seq}/raw", get(mail::raw_view))
             .get("/mail/{seq}/eml", get(mail::raw_download))
             .get("/alerts", get(escalations::alerts))
