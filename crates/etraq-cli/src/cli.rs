@@ -63,6 +63,12 @@ pub enum Command {
     Untracked(UntrackedCommand),
     /// A customer's full history: every mail with an address or a whole @domain.
     History(HistoryArgs),
+    /// Full-text search over every recorded mail.
+    ///
+    /// The query: words (all must match), "a phrase", -word, from:, to:, subject:, dr:ID,
+    /// has:attachment, before:DATE, after:DATE (YYYY-MM-DD, in the configured time zone).
+    /// Best match first.
+    Search(SearchArgs),
     /// Run one escalation cycle now (the server runs one every escalation.interval_minutes).
     Escalate(EscalateArgs),
     /// Alerts raised by the escalation server.
@@ -1085,6 +1091,21 @@ pub struct UntrackedListArgs {
     #[command(flatten)]
     pub paging: Paging,
     /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The query, e.g. 'parcel "never arrived" from:carol after:2026-11-01'.
+    #[arg(value_name = "QUERY", required = true, num_args = 1..)]
+    pub query: Vec<String>,
+    /// At most this many results (1–100).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub limit: u16,
+    /// Print a JSON array (rows: message_id, dr, date, direction, from, to, subject, snippet,
+    /// score).
     #[arg(long)]
     pub json: bool,
 }

@@ -112,6 +112,32 @@ impl From<&MailRecord> for UntrackedRow {
     }
 }
 
+/// A search result (contract: `message_id, dr, date, direction, from, to, subject, snippet,
+/// score`; `seq` names the mail page).
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchRow {
+    /// `seq`.
+    pub seq: u64,
+    /// `message_id`.
+    pub message_id: String,
+    /// `dr`.
+    pub dr: Option<String>,
+    /// `date`: when it was sent (its Date header), else received.
+    pub date: Timestamp,
+    /// `direction`.
+    pub direction: String,
+    /// `from`.
+    pub from: Option<String>,
+    /// `to`.
+    pub to: Vec<String>,
+    /// `subject`.
+    pub subject: String,
+    /// `snippet`: the body around the first word searched for.
+    pub snippet: String,
+    /// `score`: relevance, higher is better (0 for a query of filters only).
+    pub score: f64,
+}
+
 /// A mail in a history or a DR thread.
 #[derive(Clone, Debug, Serialize)]
 pub struct MailRow {

@@ -165,7 +165,7 @@ fn settle(tx: &Connection, s: &Settled) -> Result<(), Error> {
         )?;
     }
     if let Some(cs) = &s.mail {
-        match crate::writer::apply_one(tx, cs) {
+        match crate::writer::apply_one(tx, cs, None) {
             Ok(_) => {}
             Err(Error::Conflict(why)) => {
                 tracing::warn!(%why, "a campaign mail's Message-ID is recorded already; not recorded again");

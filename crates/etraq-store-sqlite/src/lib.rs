@@ -21,6 +21,7 @@ mod error;
 mod outbox;
 mod read;
 mod schema;
+mod search;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -162,8 +163,20 @@ impl TrackingStore for SqliteStore {
         }
     }
 
+    async fn search_mails(
+        &self,
+        query: &etraq_core::archive::SearchQuery,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<(u64, f64)>> {
+        let q = query.clone();
+        self.read(move |c| search::search(c, &q, offset, limit))
+            .await
+    }
+
     async fn apply(&self, changes: ChangeSet) -> Result<u64> {
-        match self.write(WriteOp::Apply(vec![changes])).await? {
+        let doc = etraq_core::archive::index_doc(&changes.mail, &changes.raw);
+        match self.write(WriteOp::Apply(vec![changes], vec![doc])).await? {
             WriteOut::Seqs(v) => v.first().copied().ok_or_else(unexpected),
             _ => Err(unexpected()),
         }
@@ -173,7 +186,11 @@ impl TrackingStore for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        match self.write(WriteOp::Apply(batch)).await? {
+        let docs = batch
+            .iter()
+            .map(|cs| etraq_core::archive::index_doc(&cs.mail, &cs.raw))
+            .collect();
+        match self.write(WriteOp::Apply(batch, docs)).await? {
             WriteOut::Seqs(v) => Ok(v),
             _ => Err(unexpected()),
         }

@@ -17,7 +17,7 @@ use crate::error::Ctx;
 pub const APPLICATION_ID: i32 = 0x4554_5251;
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// How long a connection waits for a lock held by another connection or process.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -232,6 +232,20 @@ const MIGRATIONS: &[&str] = &[
         at         INTEGER NOT NULL
     );
     "#,
+    // 6 → 7: full-text search. A contentless FTS5 index (the text is in the raw messages
+    // already; snippets are cut from them) whose rowid is the mail's seq, written in the same
+    // transaction as the mail; diacritics folded. Mail recorded before this version is indexed
+    // after the migration, in batches, resuming where a stop left it (`search_backfill`).
+    r#"
+    CREATE VIRTUAL TABLE mail_fts USING fts5(
+        subject, sender, recipients, body, attachments,
+        content = '', contentless_delete = 1,
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    ALTER TABLE mails ADD COLUMN has_attachment INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE search_backfill (target INTEGER NOT NULL, upto INTEGER NOT NULL);
+    INSERT INTO search_backfill SELECT COALESCE(MAX(seq), 0), 0 FROM mails;
+    "#,
 ];
 
 /// Opens (creating if needed) the database at `path` for writing, checks it is an etraq store
@@ -249,6 +263,7 @@ pub fn open_writer(path: &Path, cache_mib: u32) -> Result<Connection, Error> {
     configure(&conn, cache_mib).map_err(|e| open_error(path, e))?;
     check_owner(&conn, path)?;
     migrate(&mut conn, path)?;
+    crate::search::backfill(&mut conn)?;
     Ok(conn)
 }
 

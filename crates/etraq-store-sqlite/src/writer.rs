@@ -30,7 +30,8 @@ const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
 /// A write the writer thread performs.
 pub(crate) enum WriteOp {
     Reserve(u64),
-    Apply(Vec<ChangeSet>),
+    /// Change sets with their search documents (made by the caller, off the writer thread).
+    Apply(Vec<ChangeSet>, Vec<etraq_core::archive::IndexDoc>),
     SaveDr(Box<DrWrite>),
     PutUser(Box<User>),
     PutPending(Box<PendingDelivery>),
@@ -59,7 +60,7 @@ pub(crate) struct Job {
 impl WriteOp {
     fn bytes(&self) -> usize {
         match self {
-            WriteOp::Apply(v) => v.iter().map(|c| c.raw.len()).sum(),
+            WriteOp::Apply(v, _) => v.iter().map(|c| c.raw.len()).sum(),
             _ => 0,
         }
     }
@@ -254,10 +255,10 @@ fn execute(tx: &Connection, op: &WriteOp) -> Result<WriteOut, Error> {
         WriteOp::Reserve(count) => reserve(tx, *count).map(WriteOut::First),
         WriteOp::Campaign(op) => crate::campaign::execute(tx, op).map(WriteOut::Campaign),
         WriteOp::Outbox(op) => crate::outbox::execute(tx, op).map(WriteOut::Seqs),
-        WriteOp::Apply(batch) => {
+        WriteOp::Apply(batch, docs) => {
             let mut seqs = Vec::with_capacity(batch.len());
-            for cs in batch {
-                seqs.push(apply_one(tx, cs)?);
+            for (i, cs) in batch.iter().enumerate() {
+                seqs.push(apply_one(tx, cs, docs.get(i))?);
             }
             Ok(WriteOut::Seqs(seqs))
         }
@@ -480,7 +481,12 @@ fn update_dr(tx: &Connection, dr: &Dr, old: &DrColumns) -> Result<(), Error> {
     Ok(())
 }
 
-pub(crate) fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
+/// Records one change set; `doc` is its search document (made here when not given).
+pub(crate) fn apply_one(
+    tx: &Connection,
+    cs: &ChangeSet,
+    doc: Option<&etraq_core::archive::IndexDoc>,
+) -> Result<u64, Error> {
     let m = &cs.mail;
     if cs.index_message_id {
         let exists: Option<i64> = tx
@@ -546,6 +552,10 @@ pub(crate) fn apply_one(tx: &Connection, cs: &ChangeSet) -> Result<u64, Error> {
     tx.prepare_cached("INSERT INTO raw_messages(seq, raw) VALUES (?1, ?2)")
         .and_then(|mut s| s.execute(params![seq, cs.raw.as_slice()]))
         .ctx("archiving the raw message")?;
+    match doc {
+        Some(d) => crate::search::index(tx, seq, d)?,
+        None => crate::search::index(tx, seq, &etraq_core::archive::index_doc(m, &cs.raw))?,
+    }
     if let Some(dr) = &m.dr {
         for (mid, dir) in &cs.link {
             link_mail(tx, mid.as_str(), *dir, dr)?;

@@ -17,3 +17,4 @@ fn open(dir: PathBuf) -> OpenFuture {
 }
 
 etraq_store_tests::store_tests!(open);
+etraq_store_tests::search_tests!(open);

@@ -203,3 +203,56 @@ async fn large_scopes_sort_through_the_column_index() {
     }
     store.close().await.unwrap();
 }
+
+/// Mail recorded before the search index existed (schema 6) is indexed when the store opens,
+/// in batches, and a store that stopped half-way resumes where it was. Simulated on a current
+/// store: its index is emptied and the backfill state rewound, as the 6 → 7 migration leaves
+/// it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_existing_archive_is_indexed_when_the_store_opens() {
+    use etraq_core::archive::parse_query;
+    use etraq_store_tests::fixtures::{change, mail};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("etraq.db");
+    {
+        let s = SqliteStore::open(&path).await.unwrap();
+        for i in 0..1_203 {
+            let mut m = mail(
+                &format!("m{i}@cust.example"),
+                "c@cust.example",
+                "ann@example.com",
+                None,
+            );
+            m.subject = if i % 2 == 0 {
+                "even parcel".into()
+            } else {
+                "odd".into()
+            };
+            s.apply(change(m, None)).await.unwrap();
+        }
+        s.close().await.unwrap();
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DELETE FROM mail_fts; UPDATE search_backfill SET target = (SELECT MAX(seq) FROM mails), upto = 400;",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).await.unwrap();
+    let q = parse_query("parcel", &jiff::tz::TimeZone::UTC).unwrap();
+    let found = s.search_mails(&q, 0, 2_000).await.unwrap();
+    // Mails 401 … 1203 were indexed again; 1 … 400 count as done (the rewound state says so).
+    assert_eq!(
+        found.len(),
+        (401..=1_203).filter(|n| (n - 1) % 2 == 0).count()
+    );
+    s.close().await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (target, upto): (i64, i64) = conn
+        .query_row("SELECT target, upto FROM search_backfill", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(target, upto, "finished");
+}

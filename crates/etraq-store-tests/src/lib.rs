@@ -22,6 +22,7 @@ pub mod crash;
 pub mod fixtures;
 pub mod outbox;
 pub mod scenarios;
+pub mod search;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -100,6 +101,17 @@ macro_rules! store_tests {
                 $crate::$module::$case($open).await;
             }
         )*
+    };
+}
+
+/// Generates the search conformance cases (for a backend with a search index).
+#[macro_export]
+macro_rules! search_tests {
+    ($open:path) => {
+        $crate::store_tests!(@cases $open;
+            search::search_finds_ranks_and_filters,
+            search::search_survives_reopen,
+        );
     };
 }
 

@@ -143,6 +143,25 @@ pub const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "get",
+        path: "/api/v1/search",
+        summary: "Full-text search over the mail the caller may open, best first, like `etraq search --json`",
+        params: &[
+            (
+                "q",
+                In::Query,
+                "the query: words, \"a phrase\", -word, from:, to:, subject:, dr:ID, has:attachment, before:DATE, after:DATE (required)",
+            ),
+            (
+                "limit",
+                In::Query,
+                "at most this many results, 1-100 (default 20)",
+            ),
+        ],
+        body: None,
+        response: "[SearchRow]",
+    },
+    RouteDoc {
+        method: "get",
         path: "/api/v1/alerts",
         summary: "Alerts, like `etraq alerts list --json`",
         params: &[
@@ -537,6 +556,21 @@ pub fn schemas() -> serde_json::Map<String, Value> {
         ("DrDetail", object(&detail)),
         ("UnrepliedRow", object(&unreplied)),
         ("MailRow", mail_row),
+        (
+            "SearchRow",
+            object(&[
+                ("seq", s("integer")),
+                ("message_id", s("string")),
+                ("dr", nullable("string")),
+                ("date", s("string")),
+                ("direction", s("string")),
+                ("from", nullable("string")),
+                ("to", strings()),
+                ("subject", s("string")),
+                ("snippet", s("string")),
+                ("score", s("number")),
+            ]),
+        ),
         (
             "UntrackedRow",
             object(&[

@@ -183,3 +183,109 @@ async fn quoted_history_is_folded_and_the_new_text_comes_first() {
         assert!(body[folded..].contains("We sent it on Monday."));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_only_what_the_agent_may_open() {
+    let c = Console::start().await;
+    c.user("ann@example.com", Role::Agent, None, None).await;
+    c.user("bob@example.com", Role::Agent, None, None).await;
+    for (to, id, body) in [
+        (
+            "ann@example.com",
+            "s1@cust.example",
+            "My parcel never arrived in Köln.",
+        ),
+        (
+            "bob@example.com",
+            "s2@cust.example",
+            "The parcel for Bob is late.",
+        ),
+    ] {
+        c.mail(&format!(
+            "From: Carol <carol@cust.example>\r\nTo: {to}\r\nSubject: Parcel\r\nMessage-ID: <{id}>\r\n\
+             Date: Fri, 27 Nov 2026 09:00:00 +0000\r\n\r\n{body}\r\n"
+        ))
+        .await
+        .expect("tracked");
+    }
+    let ann = c.login_as("ann@example.com").await;
+    let page = ann.get("/search?q=parcel").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("1 result(s) for parcel"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("My parcel never arrived"));
+    assert!(
+        !page.body.contains("for Bob"),
+        "Bob's mail is not Ann's to find"
+    );
+    // The box is on every page; the filters add operators.
+    assert!(ann.get("/tracked").await.body.contains("id=\"search-box\""));
+    let f = ann
+        .get("/search?q=parcel&from=carol%40cust.example&after=2026-11-01")
+        .await;
+    assert!(
+        f.body
+            .contains("1 result(s) for parcel from:carol@cust.example after:2026-11-01")
+    );
+    assert!(
+        ann.get("/search?q=koln").await.body.contains("My parcel"),
+        "diacritics fold"
+    );
+
+    let api = ann.get("/api/v1/search?q=parcel").await;
+    assert_eq!(api.status, 200);
+    let rows = api.json();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["from"], "carol@cust.example");
+    assert!(rows[0]["snippet"].as_str().unwrap().contains("parcel"));
+    for k in [
+        "message_id",
+        "dr",
+        "date",
+        "direction",
+        "to",
+        "subject",
+        "score",
+    ] {
+        assert!(rows[0].get(k).is_some(), "{k}");
+    }
+    let admin = c.admin().await;
+    assert_eq!(
+        admin
+            .get("/api/v1/search?q=parcel")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Bad queries: a clear answer, never SQL.
+    let bad = ann.get("/search?q=before%3Asoon").await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("is not a date"), "{}", bad.body);
+    let many = vec!["w"; 40].join("+");
+    let r = ann.get(&format!("/api/v1/search?q={many}")).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("at most 32"), "{}", r.body);
+    // 10,000 terms do not even fit in a request line: refused before any search.
+    let huge = vec!["w"; 10_000].join("+");
+    assert_eq!(
+        ann.get(&format!("/api/v1/search?q={huge}")).await.status,
+        431
+    );
+    for q in ["NEAR%28a", "%22unbalanced", "x*", "%5E", "a%22b", "col%3A"] {
+        let r = ann.get(&format!("/api/v1/search?q={q}")).await;
+        assert!(r.status == 200 || r.status == 400, "{q}: {}", r.status);
+        assert!(
+            !r.body.to_lowercase().contains("sqlite") && !r.body.contains("fts5"),
+            "{q}: {}",
+            r.body
+        );
+    }
+    assert_eq!(ann.get("/api/v1/search").await.status, 400, "no query");
+}

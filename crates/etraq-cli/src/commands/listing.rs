@@ -161,6 +161,47 @@ pub async fn history(ctx: &Context, args: HistoryArgs) -> Result<()> {
     result
 }
 
+/// `etraq search QUERY`: the best matches first, as a table or JSON.
+pub async fn search(ctx: &Context, args: crate::cli::SearchArgs) -> Result<()> {
+    let app = ctx.app().await?;
+    let tz = ctx.time_zone()?;
+    let query = args.query.join(" ");
+    let result = app
+        .search(&Actor::admin(), &query, usize::from(args.limit))
+        .await;
+    app.store().close().await?;
+    let shown: String = query.chars().take(80).collect();
+    let shown = if shown.len() < query.len() {
+        format!("{shown}…")
+    } else {
+        shown
+    };
+    let rows = result.map_err(|e| anyhow::anyhow!("search {shown:?}: {e}"))?;
+    let mut out = crate::out::Out::new();
+    if args.json {
+        out.line(serde_json::to_string_pretty(&rows)?)?;
+    } else if rows.is_empty() {
+        out.line(format!("No mail matches {shown:?}."))?;
+    } else {
+        let mut t = crate::render::table(&["Date", "From", "Subject", "DR", "Snippet"]);
+        for r in &rows {
+            t.add_row(vec![
+                r.date
+                    .to_zoned_datetime(tz.clone())
+                    .strftime("%Y-%m-%d %H:%M")
+                    .to_string(),
+                r.from.clone().unwrap_or_default(),
+                r.subject.clone(),
+                r.dr.clone().unwrap_or_default(),
+                r.snippet.clone(),
+            ]);
+        }
+        out.line(t.to_string())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// A page request of `limit` rows after `after`.
 pub fn at(after: Option<u64>, limit: usize) -> PageRequest {
     PageRequest {

@@ -61,6 +61,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Dr(cmd) => dr::run(&ctx, cmd).await,
         Command::Untracked(cmd) => listing::untracked(&ctx, cmd).await,
         Command::History(args) => listing::history(&ctx, args).await,
+        Command::Search(args) => listing::search(&ctx, args).await,
         Command::Escalate(args) => escalate::escalate(&ctx, args).await,
         Command::Alerts(cmd) => escalate::alerts(&ctx, cmd).await,
         Command::Status(args) => status::run(&ctx, args).await,

@@ -73,4 +73,62 @@ impl App {
         let raw = self.store.raw_message(seq).await?.ok_or_else(not_found)?;
         Ok((mail, raw))
     }
+
+    /// Full-text search (see [`crate::archive::parse_query`] for the language): the mails the
+    /// actor may open that match, best first, at most `limit` (1–100), each with a snippet. A
+    /// query that does not parse is `InvalidField` (`q`) in words. At most
+    /// [`MAX_SEARCH_SCAN`] matches are looked at for the actor's scope.
+    pub async fn search(
+        &self,
+        who: &Actor,
+        text: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::views::SearchRow>> {
+        let q = crate::archive::parse_query(text, &self.time_zone()).map_err(|e| {
+            Error::InvalidField {
+                field: "q",
+                reason: e.to_string(),
+            }
+        })?;
+        let limit = limit.clamp(1, 100);
+        let words = q.words();
+        let mut out = Vec::new();
+        let mut offset = 0;
+        while out.len() < limit && offset < MAX_SEARCH_SCAN {
+            let batch = (limit * 3).max(30);
+            let hits = self.store.search_mails(&q, offset, batch).await?;
+            offset += batch;
+            let done = hits.len() < batch;
+            for (seq, score) in hits {
+                if out.len() == limit {
+                    break;
+                }
+                let Ok((mail, raw)) = self.mail_with_raw(who, seq).await else {
+                    continue; // outside the actor's scope (or gone)
+                };
+                let body = crate::archive::read_message(&raw);
+                let text = body.text.unwrap_or_default();
+                out.push(crate::views::SearchRow {
+                    seq,
+                    message_id: mail.message_id.to_string(),
+                    dr: mail.dr.as_ref().map(|d| d.to_string()),
+                    date: mail.sent_at.unwrap_or(mail.received_at),
+                    direction: mail.direction.as_str().to_string(),
+                    from: mail.sender.as_ref().map(|a| a.to_string()),
+                    to: mail.to.iter().map(|a| a.to_string()).collect(),
+                    subject: mail.subject.clone(),
+                    snippet: crate::archive::snippet(&text, &words, 160),
+                    score: (score * 1000.0).round() / 1000.0,
+                });
+            }
+            if done {
+                break;
+            }
+        }
+        Ok(out)
+    }
 }
+
+/// The most matches one search looks at for the actor's scope (an agent whose mail is rare
+/// among many matches gets fewer results rather than a slow page).
+pub const MAX_SEARCH_SCAN: usize = 5_000;

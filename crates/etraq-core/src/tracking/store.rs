@@ -325,6 +325,23 @@ pub trait TrackingStore: Send + Sync {
     /// The archived raw message of a mail record.
     async fn raw_message(&self, seq: u64) -> Result<Option<Vec<u8>>>;
 
+    /// Full-text search over every recorded mail (see [`crate::archive`]): the mails matching
+    /// `query`, best first (relevance, then the newest), skipping `offset`, at most `limit`,
+    /// as `(seq, score)` (higher is better). Scoping is the caller's: the store answers
+    /// everything that matches. A backend without an index answers `Unavailable`.
+    async fn search_mails(
+        &self,
+        query: &crate::archive::SearchQuery,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<(u64, f64)>> {
+        let _ = (query, offset, limit);
+        Err(Error::Unavailable {
+            what: "full-text search".into(),
+            reason: "this store has no search index yet (use the sqlite store)".into(),
+        })
+    }
+
     /// Creates or replaces a user.
     async fn put_user(&self, user: &User) -> Result<()>;
 

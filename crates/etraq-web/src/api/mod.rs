@@ -95,6 +95,7 @@ fn core_routes() -> Vec<Group> {
         Routes::new(Access::Signed)
             .get("/api/v1/status", get(status))
             .get("/api/v1/drs", get(drs))
+            .get("/api/v1/search", get(search))
             .get("/api/v1/drs/{id}", get(dr))
             .post("/api/v1/drs/{id}/close", post(close))
             .post("/api/v1/drs/{id}/reopen", post(reopen))
@@ -328,6 +329,28 @@ async fn history(
         next: page.next,
         next_key: None,
     }))
+}
+
+/// Query of `GET /api/v1/search`.
+#[derive(Debug, Default, Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/search?q=&limit=`: the mails the caller may open that match, best first
+/// (rows as `etraq search --json`).
+async fn search(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<SearchQuery>,
+) -> ApiResult<Vec<etraq_core::views::SearchRow>> {
+    let text = q.q.unwrap_or_default();
+    let rows = state
+        .app
+        .search(&signed.actor, &text, q.limit.unwrap_or(20))
+        .await?;
+    Ok(axum::Json(rows))
 }
 
 /// Query of `GET /api/v1/alerts`.

@@ -13,6 +13,7 @@ pub(crate) mod logs;
 pub(crate) mod mail;
 pub(crate) mod message;
 pub(crate) mod reports;
+pub(crate) mod search;
 pub(crate) mod status;
 pub(crate) mod subscribe;
 pub(crate) mod templates;
@@ -64,6 +65,7 @@ pub fn router() -> Vec<Group> {
             .post("/dr/{id}/close", post(mail::close))
             .post("/dr/{id}/reopen", post(mail::reopen))
             .post("/dr/{id}/remind", post(mail::remind))
+            .get("/search", get(search::search))
             .get("/mail/{seq}", get(message::mail_page))
             .get("/mail/{seq}/part/{n}", get(message::part))
             .get("/mail/{seq}/cid/{cid}", get(message::inline))

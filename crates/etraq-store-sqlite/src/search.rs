@@ -1,0 +1,144 @@
+//! Full-text search on SQLite: a contentless FTS5 index (`mail_fts`, rowid = the mail's seq)
+//! written in the mail's own transaction, the backfill of mail recorded before it existed, and
+//! the query. User text never reaches `MATCH` unquoted: [`SearchQuery::fts5`] quotes every
+//! term.
+
+use etraq_core::Error;
+use etraq_core::archive::{IndexDoc, SearchQuery, index_doc};
+use etraq_core::model::MailRecord;
+use rusqlite::{Connection, params};
+
+use crate::error::{Ctx, from_json};
+
+/// Mails indexed per backfill transaction.
+const BACKFILL_BATCH: i64 = 500;
+
+/// Column weights of the ranking: subject, sender, recipients, body, attachments.
+const WEIGHTS: &str = "8.0, 3.0, 2.0, 1.0, 2.0";
+
+/// Indexes mail `seq` (inside the caller's transaction).
+pub(crate) fn index(tx: &Connection, seq: i64, d: &IndexDoc) -> Result<(), Error> {
+    tx.prepare_cached(
+        "INSERT INTO mail_fts(rowid, subject, sender, recipients, body, attachments)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            seq,
+            d.subject,
+            d.sender,
+            d.recipients,
+            d.body,
+            d.attachments
+        ])
+    })
+    .ctx("indexing a mail for search")?;
+    if d.has_attachment {
+        tx.prepare_cached("UPDATE mails SET has_attachment = 1 WHERE seq = ?1")
+            .and_then(|mut s| s.execute(params![seq]))
+            .ctx("marking a mail with attachments")?;
+    }
+    Ok(())
+}
+
+/// Indexes the mail recorded before the search index existed, [`BACKFILL_BATCH`] per
+/// transaction, resuming where an interrupted run stopped; logs its progress.
+pub(crate) fn backfill(conn: &mut Connection) -> Result<(), Error> {
+    let (target, mut upto): (i64, i64) = conn
+        .query_row("SELECT target, upto FROM search_backfill", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .ctx("reading the search backfill state")?;
+    if upto >= target {
+        return Ok(());
+    }
+    tracing::info!(mails = target - upto, "indexing the archive for search");
+    let started = std::time::Instant::now();
+    while upto < target {
+        let tx = conn.transaction().ctx("starting a backfill batch")?;
+        let rows: Vec<(i64, String, Vec<u8>)> = tx
+            .prepare_cached(
+                "SELECT m.seq, m.data, r.raw FROM mails m JOIN raw_messages r ON r.seq = m.seq
+                 WHERE m.seq > ?1 AND m.seq <= ?2 ORDER BY m.seq LIMIT ?3",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![upto, target, BACKFILL_BATCH], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<Result<_, _>>()
+            })
+            .ctx("reading mail to index")?;
+        let last = rows.last().map_or(target, |r| r.0);
+        for (seq, data, raw) in &rows {
+            let m: MailRecord = from_json("mails", data)?;
+            index(&tx, *seq, &index_doc(&m, raw))?;
+        }
+        tx.execute("UPDATE search_backfill SET upto = ?1", params![last])
+            .ctx("saving the backfill's progress")?;
+        tx.commit().ctx("committing a backfill batch")?;
+        upto = last;
+        tracing::info!(done = upto, of = target, "indexing the archive for search");
+    }
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "the archive is indexed for search"
+    );
+    Ok(())
+}
+
+/// The mails matching `q`, best first, as `(seq, score)`.
+pub(crate) fn search(
+    c: &Connection,
+    q: &SearchQuery,
+    offset: usize,
+    limit: usize,
+) -> Result<Vec<(u64, f64)>, Error> {
+    let dr = q.dr.and_then(|n| i64::try_from(n).ok());
+    let before = q.before.map(|t| t.as_second());
+    let after = q.after.map(|t| t.as_second());
+    let filters = "(?2 IS NULL OR m.dr_number = ?2) AND (?3 = 0 OR m.has_attachment = 1)
+         AND (?4 IS NULL OR m.received_at < ?4) AND (?5 IS NULL OR m.received_at >= ?5)";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let rows: Vec<(i64, f64)> = match q.fts5() {
+        Some(expr) => c
+            .prepare_cached(&format!(
+                "SELECT m.seq, -bm25(mail_fts, {WEIGHTS}) FROM mail_fts
+                 JOIN mails m ON m.seq = mail_fts.rowid
+                 WHERE mail_fts MATCH ?1 AND {filters}
+                 ORDER BY bm25(mail_fts, {WEIGHTS}), m.seq DESC LIMIT ?6 OFFSET ?7"
+            ))
+            .and_then(|mut s| {
+                s.query_map(
+                    params![expr, dr, q.has_attachment, before, after, limit, offset],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .collect::<Result<_, _>>()
+            }),
+        None => c
+            .prepare_cached(&format!(
+                "SELECT m.seq, 0.0 FROM mails m WHERE ?1 IS NULL AND {filters}
+                 ORDER BY m.seq DESC LIMIT ?6 OFFSET ?7"
+            ))
+            .and_then(|mut s| {
+                s.query_map(
+                    params![
+                        Option::<String>::None,
+                        dr,
+                        q.has_attachment,
+                        before,
+                        after,
+                        limit,
+                        offset
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .collect::<Result<_, _>>()
+            }),
+    }
+    .ctx("searching")?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, score)| (seq as u64, score))
+        .collect())
+}
