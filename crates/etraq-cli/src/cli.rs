@@ -69,6 +69,9 @@ pub enum Command {
     /// has:attachment, before:DATE, after:DATE (YYYY-MM-DD, in the configured time zone).
     /// Best match first.
     Search(SearchArgs),
+    /// The archive of raw messages.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
     /// Run one escalation cycle now (the server runs one every escalation.interval_minutes).
     Escalate(EscalateArgs),
     /// Alerts raised by the escalation server.
@@ -1093,6 +1096,31 @@ pub struct UntrackedListArgs {
     /// Print a JSON array.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `etraq archive`.
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// Write the raw messages to an mbox (legal hold), oldest first, streaming.
+    Export(ExportArgs),
+}
+
+/// `etraq archive export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Only mail received at or after this day (YYYY-MM-DD, in the configured time zone) or
+    /// time (RFC 3339).
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Only mail received before this day or time.
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+    /// Only mail with this address, or anyone @domain, on it.
+    #[arg(long, value_name = "ADDR|@DOMAIN")]
+    pub party: Option<String>,
+    /// The mbox file to write (standard output when absent). An existing file is refused.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 /// `etraq search`.

@@ -151,7 +151,93 @@ on_both_stores!(
     closed_dr_reopens,
     mbox_maildir_and_stdin,
     history_by_address_and_domain,
+    archive_export_writes_an_mbox_that_reads_back,
 );
+
+/// `archive export` on either store: an mbox of the raw messages, filtered by party and time,
+/// that Python's `mailbox` module (a reader nobody here wrote) reads back message for message;
+/// a `From ` line in a body is quoted; an existing file is never overwritten.
+fn archive_export_writes_an_mbox_that_reads_back(backend: &str) {
+    let env = Env::new(backend);
+    first_mail(&env);
+    env.ingest(
+        "x.eml",
+        &[
+            ("From", "Bea <bea@customer.test>"),
+            ("To", "alice@example.com"),
+            ("Subject", "From the warehouse"),
+            ("Message-ID", "<x@customer.test>"),
+        ],
+        "2026-11-28T09:30:00Z",
+    );
+    env.ingest(
+        "y.eml",
+        &[
+            ("From", "zed@other.test"),
+            ("To", "alice@example.com"),
+            ("Subject", "Unrelated"),
+            ("Message-ID", "<y@other.test>"),
+        ],
+        "2026-11-29T09:40:00Z",
+    );
+    let all = env.path("all.mbox");
+    env.etraq()
+        .args(["archive", "export", "--output"])
+        .arg(&all)
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("exported 3 messages"));
+    let text = std::fs::read_to_string(&all).unwrap();
+    assert_eq!(
+        text.matches("\nFrom ").count() + usize::from(text.starts_with("From ")),
+        3,
+        "{text}"
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import mailbox,sys; print('|'.join(m['Message-ID'] for m in mailbox.mbox(sys.argv[1])))")
+        .arg(&all)
+        .output();
+    if let Some(out) = out.ok().filter(|o| o.status.success()) {
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "<c1@customer.test>|<x@customer.test>|<y@other.test>"
+        );
+    } else {
+        eprintln!("python3 is missing: the mbox was not read back by a second reader");
+    }
+    let by_domain = env
+        .etraq()
+        .args([
+            "archive",
+            "export",
+            "--party",
+            "@customer.test",
+            "--since",
+            "2026-11-28",
+        ])
+        .output()
+        .unwrap();
+    let s = String::from_utf8(by_domain.stdout).unwrap();
+    assert!(
+        s.contains("<x@customer.test>")
+            && !s.contains("<c1@customer.test>")
+            && !s.contains("<y@other.test>"),
+        "{s}"
+    );
+    env.etraq()
+        .args(["archive", "export", "--output"])
+        .arg(&all)
+        .assert()
+        .failure()
+        .code(1)
+        .stderr(predicates::str::contains("cannot create"));
+    env.etraq()
+        .args(["archive", "export", "--until", "tomorrow"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("--until \"tomorrow\""));
+}
 
 fn new_customer_mail_opens_a_dr(backend: &str) {
     let env = Env::new(backend);

@@ -202,6 +202,83 @@ pub async fn search(ctx: &Context, args: crate::cli::SearchArgs) -> Result<()> {
     Ok(())
 }
 
+/// A day (`YYYY-MM-DD`, its start in `tz`) or an RFC 3339 time, naming the flag on error.
+fn day_or_time(flag: &str, s: &str, tz: &jiff::tz::TimeZone) -> Result<jiff::Timestamp> {
+    if let Ok(d) = s.trim().parse::<jiff::civil::Date>() {
+        return d
+            .to_zoned_datetime(tz.clone())
+            .map(|z| z.timestamp())
+            .map_err(|e| anyhow::anyhow!("{flag} {s:?}: {e}"));
+    }
+    crate::commands::parse_time(flag, s).map_err(|_| {
+        anyhow::anyhow!("{flag} {s:?} is neither a day (2026-12-04) nor an RFC 3339 time")
+    })
+}
+
+/// `etraq archive export`: the raw messages as an mbox, streamed page by page.
+pub async fn export(ctx: &Context, args: crate::cli::ExportArgs) -> Result<()> {
+    use std::io::Write;
+    let tz = ctx.time_zone()?;
+    let filter = etraq_core::service::ExportFilter {
+        since: args
+            .since
+            .as_deref()
+            .map(|s| day_or_time("--since", s, &tz))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| day_or_time("--until", s, &tz))
+            .transpose()?,
+        party: args
+            .party
+            .as_deref()
+            .map(|p| {
+                Party::parse(p)
+                    .map_err(|e| anyhow::anyhow!("--party {p:?}: {e} (an address or @domain)"))
+            })
+            .transpose()?,
+    };
+    let mut sink: Box<dyn Write + Send> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    let bar = (args.output.is_some() && console::Term::stderr().is_term()).then(|| {
+        let b =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner} exporting {pos} messages {elapsed}")
+        {
+            b.set_style(style);
+        }
+        b.enable_steady_tick(std::time::Duration::from_millis(200));
+        b
+    });
+    let app = ctx.app().await?;
+    let result = app
+        .export_mbox(&Actor::admin(), &filter, &mut sink, |n| {
+            if let Some(b) = &bar {
+                b.set_position(n);
+            }
+        })
+        .await;
+    app.store().close().await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let n = result.map_err(|e| anyhow::anyhow!("archive export: {e}"))?;
+    if let Some(path) = &args.output {
+        eprintln!("exported {n} messages to {}", path.display());
+    }
+    Ok(())
+}
+
 /// A page request of `limit` rows after `after`.
 pub fn at(after: Option<u64>, limit: usize) -> PageRequest {
     PageRequest {

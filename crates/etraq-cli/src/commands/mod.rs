@@ -62,6 +62,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Untracked(cmd) => listing::untracked(&ctx, cmd).await,
         Command::History(args) => listing::history(&ctx, args).await,
         Command::Search(args) => listing::search(&ctx, args).await,
+        Command::Archive(crate::cli::ArchiveCommand::Export(args)) => {
+            listing::export(&ctx, args).await
+        }
         Command::Escalate(args) => escalate::escalate(&ctx, args).await,
         Command::Alerts(cmd) => escalate::alerts(&ctx, cmd).await,
         Command::Status(args) => status::run(&ctx, args).await,

@@ -6,6 +6,7 @@
 
 mod body;
 mod index;
+pub mod mbox;
 mod query;
 mod quote;
 

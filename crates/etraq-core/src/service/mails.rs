@@ -129,6 +129,73 @@ impl App {
     }
 }
 
+/// Which mail `archive export` writes.
+#[derive(Clone, Debug, Default)]
+pub struct ExportFilter {
+    /// Only mail received at or after this time.
+    pub since: Option<jiff::Timestamp>,
+    /// Only mail received before this time.
+    pub until: Option<jiff::Timestamp>,
+    /// Only mail with this address or domain on it.
+    pub party: Option<Party>,
+}
+
+impl App {
+    /// Writes the raw messages the actor sees that pass `filter` to `out` as an mbox (mboxrd),
+    /// oldest first, reading 200 at a time, so an archive of any size streams through. Calls
+    /// `progress` with the count after every page. Returns how many were written.
+    pub async fn export_mbox<W: std::io::Write + Send>(
+        &self,
+        who: &Actor,
+        filter: &ExportFilter,
+        out: &mut W,
+        mut progress: impl FnMut(u64) + Send,
+    ) -> Result<u64> {
+        let io = |e: std::io::Error| Error::Io {
+            path: "the mbox output".into(),
+            source: e,
+        };
+        let mut after = None;
+        let mut written = 0;
+        loop {
+            let page = self
+                .store
+                .list_mails(&MailQuery {
+                    party: filter.party.clone(),
+                    involving: who.scope.involving(),
+                    oldest_first: true,
+                    after,
+                    limit: 200,
+                    ..MailQuery::default()
+                })
+                .await?;
+            for m in &page.items {
+                if filter.since.is_some_and(|s| m.received_at < s)
+                    || filter.until.is_some_and(|u| m.received_at >= u)
+                {
+                    continue;
+                }
+                let Some(raw) = self.store.raw_message(m.seq).await? else {
+                    continue;
+                };
+                let sender = m.mail_from.as_ref().map(|a| a.as_str());
+                out.write_all(crate::archive::mbox::from_line(sender, m.received_at).as_bytes())
+                    .map_err(io)?;
+                out.write_all(&crate::archive::mbox::entry_body(&raw))
+                    .map_err(io)?;
+                written += 1;
+            }
+            progress(written);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        out.flush().map_err(io)?;
+        Ok(written)
+    }
+}
+
 /// The most matches one search looks at for the actor's scope (an agent whose mail is rare
 /// among many matches gets fewer results rather than a slow page).
 pub const MAX_SEARCH_SCAN: usize = 5_000;

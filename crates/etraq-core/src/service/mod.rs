@@ -34,6 +34,7 @@ pub use campaigns::{
 pub use control::restart_keys;
 pub use drs::{DrFilter, DrPage, MAX_THREAD, PageRequest};
 pub use escalate::{CycleReport, Escalator, Notifier, NotifyReport};
+pub use mails::{ExportFilter, MAX_SEARCH_SCAN};
 pub use queries::UnrepliedQuery;
 pub use stats::{DurationStats, UserResponses, VolumeDay, response_times, volume_by_day};
 pub use subscribe::{CONFIRM_KIND, ConfirmTarget, Subscribed};
