@@ -38,7 +38,8 @@ impl Rng {
     }
 }
 
-const WORDS: &[&str] = &[
+/// The vocabulary generated subjects and bodies are made of (search benchmarks query it).
+pub const WORDS: &[&str] = &[
     "printer",
     "invoice",
     "order",

@@ -267,3 +267,39 @@ pub fn token(data: &[u8]) {
     assert_eq!(signer.verify(&address.to_ascii_uppercase()), Some(t));
     assert_eq!(Signer::new(b"another secret").verify(&text), None);
 }
+
+/// The search query parser and everything it gives a store: never panics; an accepted query
+/// has at most [`crate::archive::MAX_TERMS`] terms, each at most
+/// [`crate::archive::MAX_TERM_CHARS`] characters, and its FTS5 expression has every user term
+/// inside a quoted string (an even number of `"` per term, none left open).
+pub fn search_query(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let Ok(q) = crate::archive::parse_query(&text, &jiff::tz::TimeZone::UTC) else {
+        return;
+    };
+    assert!(q.terms.len() <= crate::archive::MAX_TERMS);
+    for t in &q.terms {
+        assert!(t.text.chars().count() <= crate::archive::MAX_TERM_CHARS);
+        assert!(!t.text.trim().is_empty());
+    }
+    if let Some(e) = q.fts5() {
+        assert_eq!(e.matches('"').count() % 2, 0, "{e}");
+    }
+    let _ = crate::archive::snippet(&text, &q.words(), 40);
+}
+
+/// Reading a message for display (bodies, attachments, safe names, quoted blocks): never
+/// panics, and every attachment name is safe to offer for download.
+pub fn read_message(data: &[u8]) {
+    let b = crate::archive::read_message(data);
+    for a in &b.attachments {
+        assert!(
+            !a.name.is_empty() && !a.name.contains(['/', '\\', '"']) && !a.name.starts_with('.')
+        );
+        assert!(a.name.chars().count() <= crate::archive::MAX_NAME_CHARS);
+        let _ = crate::archive::attachment_bytes(data, a.index);
+    }
+    if let Some(t) = &b.text {
+        let _ = crate::archive::quoted_blocks(t);
+    }
+}

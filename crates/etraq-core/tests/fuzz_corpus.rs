@@ -89,3 +89,13 @@ fn report_corpus() {
 fn token_corpus() {
     replay("token", etraq_core::fuzzing::token);
 }
+
+#[test]
+fn search_query_corpus() {
+    replay("search_query", etraq_core::fuzzing::search_query);
+}
+
+#[test]
+fn read_message_corpus() {
+    replay("read_message", etraq_core::fuzzing::read_message);
+}
