@@ -124,10 +124,9 @@ pub(crate) fn search(
                  ORDER BY rank, rowid DESC LIMIT ?2 OFFSET ?3"
             ))
             .and_then(|mut s| {
-                s.query_map(
-                    params![expr, limit, offset, window(offset, limit)],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?
+                s.query_map(params![expr, limit, offset, window(offset, limit)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
                 .collect::<Result<_, _>>()
             }),
         Some(expr) => c
