@@ -38,6 +38,8 @@ pub struct Chrome {
     pub flash: Option<String>,
     /// Offer auto-refresh on this page.
     pub refresh: bool,
+    /// What the search box at the top shows (the query on the search page).
+    pub query: String,
 }
 
 impl Chrome {
@@ -107,7 +109,14 @@ impl Chrome {
             counters,
             flash: None,
             refresh: false,
+            query: String::new(),
         }
+    }
+
+    /// With the search box showing `q`.
+    pub fn query(mut self, q: &str) -> Chrome {
+        self.query = q.to_string();
+        self
     }
 
     /// With a message after an action.

@@ -218,6 +218,11 @@ async fn search_finds_only_what_the_agent_may_open() {
     );
     assert!(page.body.contains("My parcel never arrived"));
     assert!(
+        page.body
+            .contains("aria-label=\"Search mail\" value=\"parcel\""),
+        "the box keeps the query"
+    );
+    assert!(
         !page.body.contains("for Bob"),
         "Bob's mail is not Ann's to find"
     );

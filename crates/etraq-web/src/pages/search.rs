@@ -129,7 +129,7 @@ pub async fn search(
         }
     }
     let page = ListingPage {
-        chrome: Chrome::new(&state, &signed, "/search", "Search"),
+        chrome: Chrome::new(&state, &signed, "/search", "Search").query(&query),
         intro,
         action: "/search",
         fields,
