@@ -256,3 +256,51 @@ async fn the_existing_archive_is_indexed_when_the_store_opens() {
         .unwrap();
     assert_eq!(target, upto, "finished");
 }
+
+/// A query without filters ranks the newest 2,000 matches (docs/archive.md): a strong match
+/// older than those is not on its pages, and a date narrows the search to reach it (a filtered
+/// query ranks every match).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn common_words_rank_the_newest_two_thousand_matches() {
+    use etraq_core::archive::parse_query;
+    use etraq_store_tests::fixtures::{at, change, mail};
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path().join("etraq.db"))
+        .await
+        .unwrap();
+    let mut old = mail(
+        "old@cust.example",
+        "c@cust.example",
+        "ann@example.com",
+        None,
+    );
+    old.subject = "parcel parcel parcel".into();
+    old.received_at = at("2026-01-01T09:00:00Z");
+    let oldest = s.apply(change(old, None)).await.unwrap();
+    let batch: Vec<_> = (0..2_100)
+        .map(|i| {
+            let mut m = mail(
+                &format!("n{i}@cust.example"),
+                "c@cust.example",
+                "ann@example.com",
+                None,
+            );
+            m.subject = format!("about the parcel {i}");
+            m.received_at = at("2026-11-01T09:00:00Z");
+            change(m, None)
+        })
+        .collect();
+    s.apply_batch(batch).await.unwrap();
+    let tz = jiff::tz::TimeZone::UTC;
+    let q = parse_query("parcel", &tz).unwrap();
+    let page = s.search_mails(&q, 0, 20).await.unwrap();
+    assert_eq!(page.len(), 20);
+    assert!(
+        page.iter().all(|(seq, _)| *seq != oldest),
+        "outside the window"
+    );
+    let narrowed = parse_query("parcel before:2026-06-01", &tz).unwrap();
+    let found = s.search_mails(&narrowed, 0, 20).await.unwrap();
+    assert_eq!(found.first().map(|r| r.0), Some(oldest));
+    s.close().await.unwrap();
+}
