@@ -204,11 +204,8 @@ pub async fn search(ctx: &Context, args: crate::cli::SearchArgs) -> Result<()> {
 
 /// A day (`YYYY-MM-DD`, its start in `tz`) or an RFC 3339 time, naming the flag on error.
 fn day_or_time(flag: &str, s: &str, tz: &jiff::tz::TimeZone) -> Result<jiff::Timestamp> {
-    if let Ok(d) = s.trim().parse::<jiff::civil::Date>() {
-        return d
-            .to_zoned_datetime(tz.clone())
-            .map(|z| z.timestamp())
-            .map_err(|e| anyhow::anyhow!("{flag} {s:?}: {e}"));
+    if let Ok(t) = etraq_core::archive::day_start(s.trim(), tz) {
+        return Ok(t);
     }
     crate::commands::parse_time(flag, s).map_err(|_| {
         anyhow::anyhow!("{flag} {s:?} is neither a day (2026-12-04) nor an RFC 3339 time")

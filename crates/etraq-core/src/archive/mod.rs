@@ -15,5 +15,5 @@ pub use body::{
     safe_file_name,
 };
 pub use index::{IndexDoc, MAX_INDEXED_BODY, index_doc, snippet};
-pub use query::{MAX_TERM_CHARS, MAX_TERMS, QueryError, SearchQuery, Term, parse_query};
+pub use query::{MAX_TERM_CHARS, MAX_TERMS, QueryError, SearchQuery, Term, day_start, parse_query};
 pub use quote::{Block, quoted_blocks};

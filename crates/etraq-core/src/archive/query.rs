@@ -102,7 +102,9 @@ impl SearchQuery {
     }
 }
 
-fn day_start(text: &str, tz: &TimeZone) -> Result<Timestamp, QueryError> {
+/// The start of day `text` (`YYYY-MM-DD`) in `tz`: what `before:`/`after:` (and `archive
+/// export --since/--until`) mean by a day.
+pub fn day_start(text: &str, tz: &TimeZone) -> Result<Timestamp, QueryError> {
     let d: Date = text
         .parse()
         .map_err(|_| QueryError::BadDate(text.to_string()))?;

@@ -36,7 +36,7 @@ pub fn dr_href(id: &DrId) -> String {
     format!("/dr/{}", segment(&id.to_string()))
 }
 
-fn addrs(v: &[EmailAddress]) -> String {
+pub(crate) fn addrs(v: &[EmailAddress]) -> String {
     v.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
 }
 
@@ -601,7 +601,7 @@ pub async fn remind(
 }
 
 /// The mail number of a path.
-fn parse_seq(text: &str) -> Result<u64, WebError> {
+pub(crate) fn parse_seq(text: &str) -> Result<u64, WebError> {
     text.parse()
         .map_err(|_| WebError::BadRequest(format!("{text:?} is not a mail number")))
 }

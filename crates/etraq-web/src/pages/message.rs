@@ -19,6 +19,7 @@ use serde::Deserialize;
 use crate::auth::Signed;
 use crate::error::WebError;
 use crate::html::{self, Chrome};
+use crate::pages::mail::{addrs, parse_seq};
 use crate::pages::render;
 use crate::sanitize::sanitize;
 use crate::state::AppState;
@@ -73,18 +74,12 @@ impl MessageView {
             (_, Some(a)) => a.to_string(),
             _ => String::new(),
         };
-        let list = |v: &[etraq_core::EmailAddress]| {
-            v.iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         MessageView {
             seq: m.seq,
             href: base.clone(),
             from,
-            to: list(&m.to),
-            cc: list(&m.cc),
+            to: addrs(&m.to),
+            cc: addrs(&m.cc),
             subject: m.subject.clone(),
             date: html::time(m.sent_at.unwrap_or(m.received_at), tz),
             direction: m.direction.as_str().to_string(),
@@ -130,11 +125,6 @@ struct MailPage {
 #[derive(Debug, Default, Deserialize)]
 pub struct MailQuery {
     images: Option<String>,
-}
-
-fn parse_seq(text: &str) -> Result<u64, WebError> {
-    text.parse()
-        .map_err(|_| WebError::BadRequest(format!("{text:?} is not a mail number")))
 }
 
 /// `GET /mail/{seq}`.
