@@ -152,7 +152,46 @@ on_both_stores!(
     mbox_maildir_and_stdin,
     history_by_address_and_domain,
     archive_export_writes_an_mbox_that_reads_back,
+    search_finds_mail_by_its_words,
 );
+
+/// `search` on either store: words, an operator, JSON rows with snippets, and a query that
+/// does not parse named in a usage-free error.
+fn search_finds_mail_by_its_words(backend: &str) {
+    let env = Env::new(backend);
+    first_mail(&env);
+    env.ingest(
+        "x.eml",
+        &[
+            ("From", "Bea <bea@customer.test>"),
+            ("To", "alice@example.com"),
+            ("Subject", "Toner from the warehouse in Köln"),
+            ("Message-ID", "<x@customer.test>"),
+        ],
+        "2026-11-28T09:30:00Z",
+    );
+    let rows = env.json(&["search", "--json", "koln toner"]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["message_id"], "x@customer.test");
+    assert_eq!(rows[0]["from"], "bea@customer.test");
+    let rows = env.json(&["search", "--json", "subject:printer"]);
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["message_id"], "c1@customer.test");
+    let rows = env.json(&["search", "--json", "from:customer.test -printer"]);
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    env.etraq()
+        .args(["search", "Toner"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("Toner from the warehouse"));
+    env.etraq()
+        .args(["search", "after:someday"])
+        .assert()
+        .failure()
+        .code(1)
+        .stderr(predicates::str::contains("\"someday\" is not a date"));
+}
 
 /// `archive export` on either store: an mbox of the raw messages, filtered by party and time,
 /// that Python's `mailbox` module (a reader nobody here wrote) reads back message for message;

@@ -19,6 +19,7 @@ mod keys;
 mod outbox;
 mod read;
 mod schema;
+mod search;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -100,6 +101,27 @@ impl SledStore {
             .map_err(|e| SledError::Internal(e.to_string()))?
     }
 
+    /// Runs a write that records mail: flushes, then hands the mails' entries to the search
+    /// index. An index failure is logged, not returned: the mail is recorded, and its pending
+    /// entry gets it indexed when the store is next opened.
+    async fn write_mail<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<(T, Vec<search::Entry>)> + Send + 'static,
+    {
+        self.run(move |inner| {
+            let (out, entries) = f(inner)?;
+            inner.db.flush().ctx("flushing to disk")?;
+            if let Some(s) = &inner.search
+                && let Err(e) = s.add(inner, &entries)
+            {
+                tracing::warn!(error = %e, "mail recorded but not yet searchable");
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// Runs a write in a blocking task and flushes before returning.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
@@ -138,22 +160,36 @@ impl TrackingStore for SledStore {
     }
 
     async fn apply(&self, changes: ChangeSet) -> Result<u64> {
-        self.write(move |inner| inner.transaction(|t| tx_apply(t, &changes)))
-            .await
+        self.write_mail(move |inner| {
+            let entry = search::Entry::new(0, &changes.mail, &changes.raw);
+            let seq = inner.transaction(|t| tx_apply(t, &changes))?;
+            Ok((seq, vec![entry.with_seq(seq)]))
+        })
+        .await
     }
 
     async fn apply_batch(&self, batch: Vec<ChangeSet>) -> Result<Vec<u64>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |inner| {
-            inner.transaction(|t| {
+        self.write_mail(move |inner| {
+            let entries: Vec<search::Entry> = batch
+                .iter()
+                .map(|cs| search::Entry::new(0, &cs.mail, &cs.raw))
+                .collect();
+            let seqs = inner.transaction(|t| {
                 let mut seqs = Vec::with_capacity(batch.len());
                 for cs in &batch {
                     seqs.push(tx_apply(t, cs)?);
                 }
                 Ok(seqs)
-            })
+            })?;
+            let entries = entries
+                .into_iter()
+                .zip(&seqs)
+                .map(|(e, s)| e.with_seq(*s))
+                .collect();
+            Ok((seqs, entries))
         })
         .await
     }
@@ -219,6 +255,20 @@ impl TrackingStore for SledStore {
                 .get(be(seq))
                 .ctx("reading a raw message")?
                 .map(|v| v.to_vec()))
+        })
+        .await
+    }
+
+    async fn search_mails(
+        &self,
+        query: &etraq_core::archive::SearchQuery,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<(u64, f64)>> {
+        let q = query.clone();
+        self.run(move |inner| match &inner.search {
+            Some(s) => s.search(inner, &q, offset, limit),
+            None => Err(Error::Closed),
         })
         .await
     }
@@ -752,16 +802,20 @@ impl CampaignStore for SledStore {
         id: u64,
         settled: Option<Settled>,
     ) -> Result<Option<(Recipient, Option<Subscriber>)>> {
-        self.write(move |inner| {
-            if let Some(s) = &settled {
-                inner.transaction(|t| tx_settle(t, s))?;
+        self.write_mail(move |inner| {
+            let mut entries = Vec::new();
+            if let Some(s) = &settled
+                && let Some(seq) = inner.transaction(|t| tx_settle(t, s))?
+                && let Some(cs) = &s.mail
+            {
+                entries.push(search::Entry::new(seq, &cs.mail, &cs.raw));
             }
             // The next queued one. Another worker may take a candidate between the scan and
             // the transaction, so scan again until one is ours or none is left.
             loop {
                 let ids = campaign::ids_in_state(inner, id, RecipientState::Queued, 8)?;
                 if ids.is_empty() {
-                    return Ok(None);
+                    return Ok((None, entries));
                 }
                 for rid in ids {
                     let taken = inner.transaction(|t| {
@@ -784,7 +838,7 @@ impl CampaignStore for SledStore {
                         Ok(Some((r, s)))
                     })?;
                     if taken.is_some() {
-                        return Ok(taken);
+                        return Ok((taken, entries));
                     }
                 }
             }
@@ -793,8 +847,15 @@ impl CampaignStore for SledStore {
     }
 
     async fn settle(&self, settled: Settled) -> Result<()> {
-        self.write(move |inner| inner.transaction(|t| tx_settle(t, &settled)))
-            .await
+        self.write_mail(move |inner| {
+            let seq = inner.transaction(|t| tx_settle(t, &settled))?;
+            let entries = match (seq, &settled.mail) {
+                (Some(seq), Some(cs)) => vec![search::Entry::new(seq, &cs.mail, &cs.raw)],
+                _ => Vec::new(),
+            };
+            Ok(((), entries))
+        })
+        .await
     }
 
     async fn campaign_links(&self, id: u64) -> Result<Vec<String>> {
@@ -1032,6 +1093,9 @@ impl Store for SledStore {
         if let Some(inner) = inner {
             let lock_file = self.path.join("db");
             tokio::task::spawn_blocking(move || {
+                if let Some(s) = &inner.search {
+                    s.close(&inner)?;
+                }
                 inner.db.flush().ctx("flushing at close")?;
                 drop(inner);
                 // sled's background threads let go of the database (and its file lock) a moment
@@ -1051,8 +1115,9 @@ impl Store for SledStore {
     }
 }
 
-/// Records a settled recipient in a transaction: its row, its `sent` event, its mail record.
-fn tx_settle(t: &schema::Tx<'_>, s: &Settled) -> schema::TxResult<()> {
+/// Records a settled recipient in a transaction: its row, its `sent` event, its mail record
+/// (whose seq it returns).
+fn tx_settle(t: &schema::Tx<'_>, s: &Settled) -> schema::TxResult<Option<u64>> {
     let r = &s.recipient;
     let Some(old) = campaign::tx_recipient(t, r.campaign, r.id)? else {
         return write::abort(Error::NotFound {
@@ -1076,7 +1141,7 @@ fn tx_settle(t: &schema::Tx<'_>, s: &Settled) -> schema::TxResult<()> {
     if let Some(cs) = &s.mail
         && !write::tx_message_id_known(t, cs)?
     {
-        write::tx_apply(t, cs)?;
+        return Ok(Some(write::tx_apply(t, cs)?));
     }
-    Ok(())
+    Ok(None)
 }

@@ -22,7 +22,9 @@ use crate::keys::*;
 /// - 1: the first layout (without `drs_by_user` and `kv`, which 0.1 stores created unversioned).
 /// - 2: `drs_by_user` (scoped listings) and `kv` (console credentials), the index rebuilt from
 ///   `drs` when an older store is opened.
-pub const SCHEMA_VERSION: u64 = 2;
+/// - 3: `search_pending` (mail recorded but not yet in the full-text index of `search/`); the
+///   index is built from the archive when a store without one is opened.
+pub const SCHEMA_VERSION: u64 = 3;
 
 const APPLICATION: &[u8] = b"etraq";
 
@@ -116,11 +118,13 @@ pub(crate) enum T {
     /// `engagement`: subscriber id → thousandths of a point (u64) and Unix seconds (i64), both
     /// big-endian.
     Engagement,
+    /// `search_pending`: seq → () for mail not yet committed to the search index.
+    SearchPending,
 }
 
 impl T {
     /// Every tree, in transaction order (the order of the variants).
-    pub(crate) const ALL: [T; 43] = [
+    pub(crate) const ALL: [T; 44] = [
         T::Meta,
         T::Counters,
         T::Users,
@@ -164,6 +168,7 @@ impl T {
         T::HitsRecipient,
         T::HitsOrder,
         T::Engagement,
+        T::SearchPending,
     ];
 
     /// The tree's name on disk.
@@ -212,6 +217,7 @@ impl T {
             T::HitsRecipient => "hits_by_recipient",
             T::HitsOrder => "hits_by_order",
             T::Engagement => "engagement",
+            T::SearchPending => "search_pending",
         }
     }
 }
@@ -221,6 +227,8 @@ impl T {
 pub(crate) struct Inner {
     pub(crate) db: sled::Db,
     trees: Arc<Vec<Tree>>,
+    /// The full-text index (opened once the trees are migrated).
+    pub(crate) search: Option<Arc<crate::search::SearchIndex>>,
 }
 
 impl Inner {
@@ -362,13 +370,16 @@ pub(crate) fn open_blocking(path: &Path) -> Result<Inner> {
             supported: SCHEMA_VERSION as i64,
         });
     }
-    let inner = Inner {
+    let mut inner = Inner {
         db,
         trees: Arc::new(trees),
+        search: None,
     };
     if version < SCHEMA_VERSION {
         migrate(&inner, version)?;
     }
+    let search = crate::search::SearchIndex::open(&crate::search::dir_of(path), &inner)?;
+    inner.search = Some(Arc::new(search));
     Ok(inner)
 }
 

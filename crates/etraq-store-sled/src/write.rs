@@ -163,6 +163,7 @@ pub(crate) fn tx_apply(t: &Tx<'_>, cs: &ChangeSet) -> TxResult<u64> {
         t[T::PartyDomain].insert(with_number(&text_prefix(p.domain()), seq), &[])?;
     }
     t[T::Raw].insert(&be(seq), cs.raw.as_slice())?;
+    t[T::SearchPending].insert(&be(seq), &[])?;
     if let Some(dr) = &m.dr {
         for (mid, dir) in &cs.link {
             let Some(target) = t[T::Msgids].get(message_id_key(mid.as_str(), *dir))? else {

@@ -128,5 +128,129 @@ async fn opens_and_migrates_a_store_of_the_previous_layout() {
         u64::from_be_bytes(v.as_ref().try_into().unwrap()),
         SCHEMA_VERSION
     );
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
+}
+
+async fn found(s: &SledStore, q: &str) -> usize {
+    let q = etraq_store_tests::search_query(q).unwrap();
+    s.search_mails(&q, 0, 100).await.unwrap().len()
+}
+
+/// An archive recorded before the search index existed (a schema-2 store: no index directory,
+/// no queue of mail to index) is indexed when it is opened, and so is one whose index was
+/// deleted or damaged.
+#[tokio::test]
+async fn an_archive_without_a_search_index_is_indexed_when_opened() {
+    use etraq_store_tests::fixtures::new_dr_change;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sled");
+    {
+        let s = SledStore::open(&path).await.unwrap();
+        for n in 1..=30 {
+            s.apply(new_dr_change(
+                n,
+                &format!("old{n}@x.test"),
+                "ann@example.com",
+                "c@cust.test",
+            ))
+            .await
+            .unwrap();
+        }
+        s.close().await.unwrap();
+    }
+    // Make it a schema-2 store: no index, no queue.
+    std::fs::remove_dir_all(path.join("search")).unwrap();
+    {
+        let db = sled::open(&path).unwrap();
+        db.drop_tree("search_pending").unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &2u64.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let s = SledStore::open(&path).await.unwrap();
+    assert_eq!(found(&s, "about").await, 30);
+    assert_eq!(found(&s, "subject:old17").await, 1);
+    s.close().await.unwrap();
+
+    // A damaged index is rebuilt rather than refusing to open the store.
+    let meta = path.join("search").join("meta.json");
+    std::fs::write(&meta, b"{ not json").unwrap();
+    let s = SledStore::open(&path).await.unwrap();
+    assert_eq!(found(&s, "about").await, 30);
+    // And mail recorded afterwards is found at once.
+    s.apply(new_dr_change(
+        31,
+        "new31@x.test",
+        "ann@example.com",
+        "c@cust.test",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(found(&s, "subject:new31").await, 1);
+    s.close().await.unwrap();
+}
+
+/// Mail whose index entry never reached a tantivy commit (the process died between the two)
+/// is indexed from the queue when the store is next opened.
+#[tokio::test]
+async fn mail_still_queued_for_the_index_is_indexed_when_opened() {
+    use etraq_store_tests::fixtures::new_dr_change;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sled");
+    {
+        let s = SledStore::open(&path).await.unwrap();
+        s.apply(new_dr_change(
+            1,
+            "kept@x.test",
+            "ann@example.com",
+            "c@cust.test",
+        ))
+        .await
+        .unwrap();
+        s.close().await.unwrap();
+    }
+    // Save the index as it is now, record another mail, then put the old index back: the
+    // second mail is in the store and in the queue, but not in the index.
+    let saved = dir.path().join("saved");
+    copy_dir(&path.join("search"), &saved);
+    let lost = {
+        let s = SledStore::open(&path).await.unwrap();
+        let seq = s
+            .apply(new_dr_change(
+                2,
+                "lost@x.test",
+                "ann@example.com",
+                "c@cust.test",
+            ))
+            .await
+            .unwrap();
+        s.close().await.unwrap();
+        seq
+    };
+    {
+        let db = sled::open(&path).unwrap();
+        let pending = db.open_tree("search_pending").unwrap();
+        assert_eq!(pending.len(), 0, "a clean close empties the queue");
+        pending.insert(lost.to_be_bytes(), &[]).unwrap();
+        db.flush().unwrap();
+    }
+    std::fs::remove_dir_all(path.join("search")).unwrap();
+    copy_dir(&saved, &path.join("search"));
+    let s = SledStore::open(&path).await.unwrap();
+    assert_eq!(found(&s, "subject:lost").await, 1);
+    assert_eq!(found(&s, "subject:kept").await, 1);
+    assert_eq!(found(&s, "about").await, 2, "nothing indexed twice");
+    s.close().await.unwrap();
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
 }

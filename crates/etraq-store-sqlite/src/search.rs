@@ -193,15 +193,17 @@ pub(crate) fn search(
                 )?
                 .collect::<Result<_, _>>()
             }),
+        // Filters alone (and any `-word`s): the newest first.
         None => c
             .prepare_cached(&format!(
-                "SELECT m.seq, 0.0 FROM mails m WHERE ?1 IS NULL AND {filters}
+                "SELECT m.seq, 0.0 FROM mails m WHERE (?1 IS NULL OR m.seq NOT IN
+                   (SELECT rowid FROM mail_fts WHERE mail_fts MATCH ?1)) AND {filters}
                  ORDER BY m.seq DESC LIMIT ?6 OFFSET ?7"
             ))
             .and_then(|mut s| {
                 s.query_map(
                     params![
-                        Option::<String>::None,
+                        q.fts5_excluded(),
                         dr,
                         q.has_attachment,
                         before,

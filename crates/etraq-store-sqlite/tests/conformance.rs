@@ -17,4 +17,3 @@ fn open(dir: PathBuf) -> OpenFuture {
 }
 
 etraq_store_tests::store_tests!(open);
-etraq_store_tests::search_tests!(open);

@@ -141,6 +141,18 @@ async fn parent(open: Opener) {
                 "raw message of {id} missing after kill -9: {other:?}"
             )),
         }
+        // And searchable: full-text indexes are written with the mail (SQLite) or rebuilt
+        // from the store's queue of mail not yet indexed (sled).
+        let q = match crate::search_query(&format!("subject:\"{id}\"")) {
+            Ok(q) => q,
+            Err(e) => fail(&format!("query for {id}: {e}")),
+        };
+        match store.search_mails(&q, 0, 5).await {
+            Ok(hits) if hits.iter().map(|h| h.0).collect::<Vec<_>>() == [mail.seq] => {}
+            other => fail(&format!(
+                "{id} is not found by search after kill -9: {other:?}"
+            )),
+        }
         let number: u64 = number.parse().unwrap_or(0);
         match mail.dr.as_ref().map(|d| d.number()) {
             Some(n) if n == number => {}
@@ -171,7 +183,7 @@ async fn parent(open: Opener) {
     }
     let _ = store.close().await;
     println!(
-        "crash test ok: {} acknowledged writes all survived kill -9 ({} backend)",
+        "crash test ok: {} acknowledged writes all survived kill -9 and are found by search ({} backend)",
         acked.len(),
         store.backend()
     );

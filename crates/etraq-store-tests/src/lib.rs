@@ -74,6 +74,9 @@ macro_rules! store_tests {
             campaign::campaign_recipients_are_accounted_exactly,
             campaign::campaign_tracking_is_recorded_and_counted,
             outbox::outbox_queues_and_reschedules,
+            search::search_finds_ranks_and_filters,
+            search::search_survives_reopen,
+            search::search_is_scoped_to_what_the_actor_may_open,
             scenarios::new_customer_mail_opens_a_dr,
             scenarios::tagged_reply_marks_replied_and_records_response_time,
             scenarios::customer_reply_without_tag_threads_by_references,
@@ -104,15 +107,11 @@ macro_rules! store_tests {
     };
 }
 
-/// Generates the search conformance cases (for a backend with a search index).
-#[macro_export]
-macro_rules! search_tests {
-    ($open:path) => {
-        $crate::store_tests!(@cases $open;
-            search::search_finds_ranks_and_filters,
-            search::search_survives_reopen,
-        );
-    };
+/// A search query parsed with UTC days (the suites' dates are UTC).
+pub fn search_query(
+    text: &str,
+) -> Result<etraq_core::archive::SearchQuery, etraq_core::archive::QueryError> {
+    etraq_core::archive::parse_query(text, &jiff::tz::TimeZone::UTC)
 }
 
 /// A fresh temporary directory for one test.

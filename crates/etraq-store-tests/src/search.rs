@@ -1,7 +1,7 @@
 //! Full-text search, the store's part: ranking, each operator, diacritics, filters, and that
 //! user text with search syntax is only ever text. Scoping is the service's (it filters the
 //! store's matches by what the actor may open) and is tested through `App::search`.
-//! A backend with a search index runs these with [`crate::search_tests!`].
+//! Every backend runs these (they are part of [`crate::store_tests!`]).
 
 use etraq_core::Store;
 use etraq_core::archive::parse_query;
@@ -117,8 +117,13 @@ pub async fn search_finds_ranks_and_filters(open: Opener) {
     // A phrase must appear as written.
     assert_eq!(find(s, "\"order 1234\"").await, [parcel]);
     assert_eq!(find(s, "\"arrived order\"").await, Vec::<u64>::new());
-    // -word excludes.
+    // -word excludes, with words or with filters alone.
     assert_eq!(find(s, "arrived -sunday").await, [parcel]);
+    assert_eq!(find(s, "-sunday").await, [invoice, parcel]);
+    assert_eq!(
+        find(s, "after:2026-11-21 -subject:invoice").await,
+        [mention]
+    );
     // Fields: from: matches the address and the display name; to:; subject:.
     assert_eq!(find(s, "from:carol").await, [parcel]);
     assert_eq!(find(s, "from:\"Carol Customer\"").await, [parcel]);
@@ -198,4 +203,68 @@ pub async fn search_survives_reopen(open: Opener) {
     }
     let store = open(dir.path().to_path_buf()).await.unwrap();
     assert_eq!(find(store.as_ref(), "refund").await.len(), 1);
+}
+
+/// Search through the service finds only what the actor may open: an agent sees the mail of
+/// their own DRs, an admin sees all. Mail goes in through the real tracker.
+pub async fn search_is_scoped_to_what_the_actor_may_open(open: Opener) {
+    use etraq_core::access::{Actor, Viewer};
+    use etraq_core::config::LiveConfig;
+    use etraq_core::{Config, Envelope, Tracker};
+
+    let dir = temp_dir();
+    let store = open(dir.path().to_path_buf()).await.unwrap();
+    for u in ["ann@example.com", "bob@example.com"] {
+        store.put_user(&user(u, u)).await.unwrap();
+    }
+    let config = Config {
+        local_domains: vec!["example.com".into()],
+        timezone: "UTC".into(),
+        ..Config::default()
+    };
+    let tracker = std::sync::Arc::new(Tracker::new(store.clone(), rules()));
+    for (n, (to, body)) in [
+        ("ann@example.com", "My parcel never arrived in Köln."),
+        ("bob@example.com", "The parcel for Bob is late."),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let raw = format!(
+            "From: Carol <carol@cust.example>\r\nTo: {to}\r\nSubject: Parcel\r\n\
+             Message-ID: <scope{n}@cust.example>\r\n\r\n{body}\r\n"
+        );
+        let t = tracker
+            .track(
+                raw.as_bytes(),
+                &Envelope::default(),
+                at("2026-11-27T09:00:00Z"),
+            )
+            .await
+            .unwrap();
+        assert!(t.decision.is_tracked());
+    }
+    let app = etraq_core::service::App::new(
+        store.clone(),
+        tracker,
+        LiveConfig::new(config),
+        dir.path().join("logs"),
+    );
+    let users = store.list_users().await.unwrap();
+    let ann = users
+        .iter()
+        .find(|u| u.email.as_str() == "ann@example.com")
+        .unwrap();
+    let ann = Actor::new(Viewer::user(ann.clone()), &users);
+    let rows = app.search(&ann, "parcel", 20).await.unwrap();
+    assert_eq!(rows.len(), 1, "ann finds her own mail only");
+    assert!(rows[0].snippet.contains("parcel"), "{}", rows[0].snippet);
+    assert_eq!(rows[0].to, ["ann@example.com"]);
+    assert_eq!(app.search(&ann, "bob", 20).await.unwrap().len(), 0);
+    assert_eq!(app.search(&ann, "koln", 20).await.unwrap().len(), 1);
+    let admin = Actor::admin();
+    assert_eq!(app.search(&admin, "parcel", 20).await.unwrap().len(), 2);
+    // A query that does not parse is the caller's error, in words.
+    let e = app.search(&ann, "before:soon", 20).await.unwrap_err();
+    assert!(e.to_string().contains("is not a date"), "{e}");
 }

@@ -102,6 +102,29 @@ impl SearchQuery {
     }
 }
 
+impl SearchQuery {
+    /// For a query without a positive word: the FTS5 expression matching any of its `-word`s
+    /// (quoted like [`SearchQuery::fts5`]), whose mail the filters' listing leaves out.
+    pub fn fts5_excluded(&self) -> Option<String> {
+        if self.has_text() {
+            return None;
+        }
+        let neg: Vec<String> = self
+            .terms
+            .iter()
+            .filter(|t| t.negated)
+            .map(|t| {
+                let s = format!("\"{}\"", t.text.replace('"', "\"\""));
+                match t.field {
+                    Some(f) => format!("{f} : {s}"),
+                    None => s,
+                }
+            })
+            .collect();
+        (!neg.is_empty()).then(|| neg.join(" OR "))
+    }
+}
+
 /// The start of day `text` (`YYYY-MM-DD`) in `tz`: what `before:`/`after:` (and `archive
 /// export --since/--until`) mean by a day.
 pub fn day_start(text: &str, tz: &TimeZone) -> Result<Timestamp, QueryError> {

@@ -338,7 +338,7 @@ pub trait TrackingStore: Send + Sync {
         let _ = (query, offset, limit);
         Err(Error::Unavailable {
             what: "full-text search".into(),
-            reason: "this store has no search index yet (use the sqlite store)".into(),
+            reason: "this store has no search index".into(),
         })
     }
 
