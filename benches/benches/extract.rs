@@ -177,7 +177,7 @@ fn crawl(c: &mut Criterion) {
                     fetch: Arc::new(fetch),
                     threads: 16,
                 }
-                .run(&seed, |_| {}, std::future::pending()),
+                .run(&seed, |_, _| {}, std::future::pending()),
             );
             assert_eq!(report.pages_fetched as usize, PAGES);
             assert_eq!(report.addresses.len(), PAGES);

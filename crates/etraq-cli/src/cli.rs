@@ -110,6 +110,31 @@ pub enum Command {
     /// Campaigns: create, send (exactly accounted, resumable), and their recipients.
     #[command(subcommand)]
     Campaign(CampaignCommand),
+    /// Background jobs (validations and extractions started from the console or the API).
+    #[command(subcommand)]
+    Job(JobCommand),
+}
+
+/// `etraq job`.
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Every job, newest first, with its progress.
+    List(JsonFlag),
+    /// One job: its state, progress and results.
+    Show(JobIdArgs),
+    /// Ask a job to stop (a running `etraq serve` stops it within seconds; its results so far
+    /// are kept).
+    Cancel(JobIdArgs),
+}
+
+/// A job by number.
+#[derive(Debug, Args)]
+pub struct JobIdArgs {
+    /// The job's number.
+    pub id: u64,
+    /// Print JSON (the job and its result rows).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `etraq campaign`.

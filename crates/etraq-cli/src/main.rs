@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod context;
 mod input;
+mod jobs;
 mod logfiles;
 mod out;
 mod render;

@@ -76,6 +76,7 @@ pub mod extract;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod jobs;
 pub mod logs;
 pub mod mail;
 pub mod model;

@@ -33,11 +33,12 @@ pub struct Crawl<F> {
 
 impl<F: Fetch + 'static> Crawl<F> {
     /// Crawls from `seeds` until the frontier is exhausted or `stop` completes. `progress` is
-    /// called after every change worth showing.
+    /// called after every change worth showing, with every address found so far (in the order
+    /// found, so a caller keeping partial results takes the ones past its count).
     pub async fn run(
         self,
         seeds: &[String],
-        mut progress: impl FnMut(Progress),
+        mut progress: impl FnMut(Progress, &[etraq_core::extract::FoundAddress]),
         stop: impl Future<Output = ()>,
     ) -> CrawlReport {
         let start = Instant::now();
@@ -65,7 +66,7 @@ impl<F: Fetch + 'static> Crawl<F> {
                     Next::Idle | Next::Done => break,
                 }
             }
-            progress(frontier.progress());
+            progress(frontier.progress(), frontier.found());
             if tasks.is_empty() && wake.is_none() {
                 break;
             }
@@ -97,7 +98,7 @@ impl<F: Fetch + 'static> Crawl<F> {
             }
         }
         let report = frontier.report(interrupted);
-        progress(frontier.progress());
+        progress(frontier.progress(), frontier.found());
         report
     }
 }

@@ -55,7 +55,7 @@ async fn crawl(policy: CrawlPolicy, seeds: &[String]) -> CrawlReport {
         fetch: Arc::new(fetch),
         threads: 8,
     }
-    .run(seeds, |_| {}, std::future::pending())
+    .run(seeds, |_, _| {}, std::future::pending())
     .await
 }
 

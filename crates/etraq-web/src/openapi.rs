@@ -471,6 +471,54 @@ pub const ROUTES: &[RouteDoc] = &[
         body: None,
         response: "Listing:RecipientRow",
     },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/jobs",
+        summary: "Background jobs the caller may see (their own; admins all), newest first, like `etraq job list --json` (supervisors)",
+        params: &[],
+        body: None,
+        response: "[Job]",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/jobs",
+        summary: "Start a validation (`kind: validate`, `addresses`, `no_smtp`, `threads`, `top_mx_only`) or an extraction (`kind: extract`, `seeds` (http/https), `depth`, `links_per_domain`, `follow_external`); `etraq serve` runs it (supervisors)",
+        params: &[],
+        body: Some("JobSpec"),
+        response: "Job",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/v1/jobs/{id}",
+        summary: "A job and its result rows so far, like `etraq job show ID --json`",
+        params: &[("id", In::Path, "the job's number")],
+        body: None,
+        response: "JobDetail",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/jobs/{id}/cancel",
+        summary: "Ask a job to stop; its results so far are kept",
+        params: &[("id", In::Path, "the job's number")],
+        body: None,
+        response: "Job",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/jobs/{id}/validate",
+        summary: "Start a validation of the addresses an extraction found",
+        params: &[("id", In::Path, "the extraction job's number")],
+        body: None,
+        response: "Job",
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/v1/jobs/{id}/import",
+        summary: "Import the addresses a validation found safe into a list, like `subscriber import` (a double opt-in list mails each new member a confirmation)",
+        params: &[("id", In::Path, "the validation job's number")],
+        body: Some("JobImportBody"),
+        response: "ImportReport",
+    },
 ];
 
 fn s(t: &str) -> Value {
@@ -509,6 +557,27 @@ fn dr_row_props() -> Vec<(&'static str, Value)> {
         ("awaiting_since", nullable("string")),
         ("first_response_at", nullable("string")),
         ("last_activity", s("string")),
+    ]
+}
+
+fn job_props() -> Vec<(&'static str, Value)> {
+    vec![
+        ("id", s("integer")),
+        ("owner", s("string")),
+        ("spec", json!({ "$ref": "#/components/schemas/JobSpec" })),
+        ("state", s("string")),
+        ("done", s("integer")),
+        ("total", s("integer")),
+        ("rate", s("number")),
+        ("results", s("integer")),
+        ("chunks", s("integer")),
+        ("cancel_requested", s("boolean")),
+        ("error", s("string")),
+        ("resumed", s("integer")),
+        ("created_at", s("string")),
+        ("started_at", s("string")),
+        ("finished_at", s("string")),
+        ("updated_at", s("string")),
     ]
 }
 
@@ -728,6 +797,38 @@ pub fn schemas() -> serde_json::Map<String, Value> {
                 ("confirmation_queued", s("boolean")),
             ]),
         ),
+        ("Job", object(&job_props())),
+        (
+            "JobDetail",
+            object(&[
+                ("job", json!({ "$ref": "#/components/schemas/Job" })),
+                (
+                    "results",
+                    json!({"type": "array", "items": object(&[
+                        ("address", s("string")),
+                        ("verdict", s("string")),
+                        ("reason", s("string")),
+                        ("source_url", s("string")),
+                        ("pages", s("integer")),
+                    ])}),
+                ),
+            ]),
+        ),
+        (
+            "JobSpec",
+            object(&[
+                ("kind", s("string")),
+                ("addresses", strings()),
+                ("no_smtp", s("boolean")),
+                ("threads", nullable("integer")),
+                ("top_mx_only", s("boolean")),
+                ("seeds", strings()),
+                ("depth", nullable("integer")),
+                ("links_per_domain", nullable("integer")),
+                ("follow_external", s("boolean")),
+            ]),
+        ),
+        ("JobImportBody", object(&[("list", s("string"))])),
         (
             "ImportReport",
             object(&[

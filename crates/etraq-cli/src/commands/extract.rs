@@ -22,23 +22,13 @@ pub async fn run(ctx: &Context, args: ExtractArgs) -> Result<()> {
     if seeds.is_empty() {
         bail!("no seed URL: give URLs as arguments or a file with --seeds FILE");
     }
-    let fetch = ReqwestFetch::new(&FetchOptions {
-        timeout: Duration::from_secs(config.timeout),
-        max_redirects: config.max_redirects,
-        max_body: usize::try_from(config.max_page_bytes).unwrap_or(usize::MAX),
-        ..FetchOptions::default()
-    })?;
-    let crawl = Crawl {
-        policy: CrawlPolicy::from_config(&config),
-        fetch: Arc::new(fetch),
-        threads: config.threads,
-    };
+    let crawl = build(&config)?;
     let bar = progress_bar(args.json || args.jsonl || args.csv);
     let started = Instant::now();
     let report = crawl
         .run(
             &seeds,
-            |p: Progress| {
+            |p: Progress, _: &[etraq_core::extract::FoundAddress]| {
                 if let Some(bar) = &bar {
                     bar.set_message(format!(
                         "fetched {} · queued {} · addresses {}",
@@ -63,6 +53,22 @@ pub async fn run(ctx: &Context, args: ExtractArgs) -> Result<()> {
         return Err(Interrupted.into());
     }
     Ok(())
+}
+
+/// The crawl `config` describes, over real HTTP. Shared by `etraq extract` and `serve`'s
+/// extraction jobs.
+pub(crate) fn build(config: &ExtractorConfig) -> Result<Crawl<ReqwestFetch>> {
+    let fetch = ReqwestFetch::new(&FetchOptions {
+        timeout: Duration::from_secs(config.timeout),
+        max_redirects: config.max_redirects,
+        max_body: usize::try_from(config.max_page_bytes).unwrap_or(usize::MAX),
+        ..FetchOptions::default()
+    })?;
+    Ok(Crawl {
+        policy: CrawlPolicy::from_config(config),
+        fetch: Arc::new(fetch),
+        threads: config.threads,
+    })
 }
 
 /// `[extractor]` with the command line's flags on top, checked.

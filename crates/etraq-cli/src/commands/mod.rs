@@ -15,16 +15,17 @@ mod auth;
 mod campaign;
 mod dr;
 pub mod escalate;
-mod extract;
+pub(crate) mod extract;
 mod ingest;
 mod init;
+mod jobs;
 mod listing;
 mod report;
 mod serve;
 pub mod status;
 mod templates;
 mod user;
-mod validate;
+pub(crate) mod validate;
 
 use anyhow::Result;
 
@@ -79,6 +80,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Blocklist(cmd) => audience::blocklist(&ctx, cmd).await,
         Command::Template(cmd) => templates::run(&ctx, cmd).await,
         Command::Campaign(cmd) => campaign::run(&ctx, cmd).await,
+        Command::Job(cmd) => jobs::run(&ctx, cmd).await,
     }
 }
 

@@ -175,6 +175,12 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         live.clone(),
         rx.clone(),
     ));
+    // Awaited at shutdown too: each job writes where it stopped.
+    let jobs = tokio::spawn(crate::jobs::job_loop(
+        store.clone(),
+        live.clone(),
+        rx.clone(),
+    ));
     let background = [
         tokio::spawn(escalation_loop(
             ctx.clone_for_tasks(),
@@ -231,6 +237,12 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         .is_err()
     {
         tracing::warn!("campaign senders did not stop in time");
+    }
+    if tokio::time::timeout(Duration::from_secs(15), jobs)
+        .await
+        .is_err()
+    {
+        tracing::warn!("jobs did not stop in time");
     }
     for task in background {
         task.abort();

@@ -26,36 +26,8 @@ pub async fn run(ctx: &Context, args: ValidateArgs) -> Result<()> {
     if inputs.is_empty() {
         bail!("no address to check: give addresses, --list FILE or --extract-from FILE");
     }
-    let servers = config
-        .dns
-        .iter()
-        .map(|s| parse_server(s))
-        .collect::<Result<Vec<_>, _>>()?;
     let timeout = Duration::from_secs(config.timeout);
-    let dns = HickoryDns::new(&servers, timeout)?;
-    let probe = TcpProbe::new(ProbeConfig {
-        helo: config.helo.clone(),
-        mail_from: config.mail_from.clone(),
-        timeout,
-    });
-    let opts = RunOptions {
-        threads: config.threads,
-        per_domain: config.per_domain,
-        per_mx: config.per_mx,
-        top_mx_only: config.top_mx_only,
-        smtp_port: config.smtp_port,
-        smtp: !args.no_smtp,
-        allow_quoted: config.allow_quoted,
-        recheck_after: config
-            .recheck_after
-            .map(|d| Duration::from_secs(u64::try_from(d.as_secs()).unwrap_or(0))),
-        exclusions: Exclusions::new(
-            &config.exclude,
-            &config.exclude_user,
-            &config.exclude_keyword,
-        ),
-    };
-    let validator = Validator::new(Arc::new(dns), Arc::new(probe), opts);
+    let validator = build(&config, !args.no_smtp)?;
     if let Err(why) = validator
         .preflight(&inputs, timeout.min(Duration::from_secs(10)))
         .await
@@ -116,6 +88,44 @@ pub async fn run(ctx: &Context, args: ValidateArgs) -> Result<()> {
         summary_text(&summary, inputs.len(), started.elapsed())
     );
     Ok(())
+}
+
+/// The validator `config` describes (real DNS, real SMTP probes); `smtp` off checks syntax
+/// and DNS only. Shared by `etraq validate` and `serve`'s validation jobs.
+pub(crate) fn build(
+    config: &ValidatorConfig,
+    smtp: bool,
+) -> Result<Validator<HickoryDns, TcpProbe>> {
+    let servers = config
+        .dns
+        .iter()
+        .map(|s| parse_server(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let timeout = Duration::from_secs(config.timeout);
+    let dns = HickoryDns::new(&servers, timeout)?;
+    let probe = TcpProbe::new(ProbeConfig {
+        helo: config.helo.clone(),
+        mail_from: config.mail_from.clone(),
+        timeout,
+    });
+    let opts = RunOptions {
+        threads: config.threads,
+        per_domain: config.per_domain,
+        per_mx: config.per_mx,
+        top_mx_only: config.top_mx_only,
+        smtp_port: config.smtp_port,
+        smtp,
+        allow_quoted: config.allow_quoted,
+        recheck_after: config
+            .recheck_after
+            .map(|d| Duration::from_secs(u64::try_from(d.as_secs()).unwrap_or(0))),
+        exclusions: Exclusions::new(
+            &config.exclude,
+            &config.exclude_user,
+            &config.exclude_keyword,
+        ),
+    };
+    Ok(Validator::new(Arc::new(dns), Arc::new(probe), opts))
 }
 
 /// `[validator]` with the flags on top, checked.

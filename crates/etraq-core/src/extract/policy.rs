@@ -360,7 +360,12 @@ impl Frontier {
         f
     }
 
-    /// Counters for progress display.
+    /// Every address found so far, in the order found.
+    pub fn found(&self) -> &[FoundAddress] {
+        &self.addresses
+    }
+
+    /// Counters for a progress bar.
     pub fn progress(&self) -> Progress {
         Progress {
             fetched: self.pages_fetched,

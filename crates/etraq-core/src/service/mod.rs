@@ -11,6 +11,7 @@ mod campaigns;
 mod control;
 mod drs;
 mod escalate;
+mod jobs;
 mod logs;
 mod mails;
 mod queries;

@@ -79,6 +79,7 @@ pub struct Listing<T> {
 }
 
 mod campaign;
+mod jobs;
 
 pub use campaign::MAX_IMPORT_BYTES;
 
@@ -86,6 +87,7 @@ pub use campaign::MAX_IMPORT_BYTES;
 pub fn router() -> Vec<Group> {
     let mut groups = core_routes();
     groups.extend(campaign::router());
+    groups.extend(jobs::router());
     groups
 }
 
