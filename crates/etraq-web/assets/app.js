@@ -49,3 +49,34 @@
   var status = el.status ? el.status.textContent : "";
   if (status === "scheduled" || status === "running") { window.setTimeout(poll, 1000); }
 }());
+
+// A job's live progress bar (the Utilities pages): polls the job, without its results, every
+// second until it ends, then reloads the page to show them.
+(function () {
+  var box = document.getElementById("job-progress");
+  if (!box || !window.fetch) { return; }
+  var src = box.getAttribute("data-src");
+  var bar = document.getElementById("job-bar");
+  var el = {};
+  ["state", "done", "total", "results", "rate"].forEach(function (k) { el[k] = document.getElementById("job-" + k); });
+  function show(j) {
+    var total = Math.max(j.total, j.done, 1);
+    bar.max = total;
+    bar.value = j.done;
+    el.state.textContent = j.state; el.done.textContent = j.done;
+    el.total.textContent = Math.max(j.total, j.done); el.results.textContent = j.results;
+    el.rate.textContent = (j.rate || 0).toFixed(1);
+    return j.state === "queued" || j.state === "running";
+  }
+  function poll() {
+    window.fetch(src, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) {
+        if (d && show(d.job)) { window.setTimeout(poll, 1000); }
+        else if (d) { window.setTimeout(function () { window.location.reload(); }, 300); }
+      })
+      .catch(function () { window.setTimeout(poll, 5000); });
+  }
+  var state = el.state ? el.state.textContent : "";
+  if (state === "queued" || state === "running") { window.setTimeout(poll, 1000); }
+}());

@@ -78,6 +78,9 @@ impl Chrome {
         }
         tabs.push(("/history", "History".to_string()));
         tabs.push(("/campaigns", "Campaigns".to_string()));
+        if v.is_supervisor() {
+            tabs.push(("/utilities", "Utilities".to_string()));
+        }
         tabs.push(("/reports", "Reports".to_string()));
         if admin {
             tabs.push(("/config", "Configuration".to_string()));

@@ -491,7 +491,14 @@ pub const ROUTES: &[RouteDoc] = &[
         method: "get",
         path: "/api/v1/jobs/{id}",
         summary: "A job and its result rows so far, like `etraq job show ID --json`",
-        params: &[("id", In::Path, "the job's number")],
+        params: &[
+            ("id", In::Path, "the job's number"),
+            (
+                "results",
+                In::Query,
+                "false leaves the rows out (a progress poll)",
+            ),
+        ],
         body: None,
         response: "JobDetail",
     },

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiResult;
 use crate::auth::{Access, Signed};
-use crate::extract::Json;
+use crate::extract::{Json, Query};
 use crate::routes::{Group, Routes};
 use crate::state::AppState;
 
@@ -67,12 +67,26 @@ async fn start(
     ))
 }
 
+/// `?results=false` leaves the result rows out (a progress poll).
+#[derive(Debug, Default, Deserialize)]
+struct JobQuery {
+    results: Option<bool>,
+}
+
 /// `GET /api/v1/jobs/{id}` (`etraq job show ID --json`).
 async fn job(
     State(state): State<Arc<AppState>>,
     signed: Signed,
     Path(id): Path<u64>,
+    Query(q): Query<JobQuery>,
 ) -> ApiResult<JobDetail> {
+    if q.results == Some(false) {
+        let job = state.app.job(&signed.actor, id).await?;
+        return Ok(axum::Json(JobDetail {
+            job,
+            results: Vec::new(),
+        }));
+    }
     let (job, results) = state.app.job_results(&signed.actor, id).await?;
     Ok(axum::Json(JobDetail { job, results }))
 }

@@ -20,6 +20,7 @@ pub(crate) mod templates;
 pub(crate) mod track;
 pub(crate) mod unsubscribe;
 pub(crate) mod users;
+pub(crate) mod utilities;
 
 use askama::Template;
 use axum::body::Body;
@@ -116,6 +117,25 @@ pub fn router() -> Vec<Group> {
             .post("/subscribers/{email}/unsubscribe", post(lists::unsubscribe))
             .post("/blocklist", post(lists::block))
             .post("/templates", post(templates::add_template))
+            .get("/utilities", get(utilities::index))
+            .get_post(
+                "/utilities/validate",
+                get(utilities::validate_page)
+                    .post(utilities::start_validation)
+                    .layer(axum::extract::DefaultBodyLimit::max(
+                        utilities::MAX_REQUEST_BYTES,
+                    )),
+            )
+            .get_post(
+                "/utilities/extract",
+                get(utilities::extract_page).post(utilities::start_extraction),
+            )
+            .get("/jobs/{id}", get(utilities::job_page))
+            .get("/jobs/{id}/results.csv", get(utilities::results_csv))
+            .get("/jobs/{id}/results.json", get(utilities::results_json))
+            .post("/jobs/{id}/cancel", post(utilities::cancel))
+            .post("/jobs/{id}/validate", post(utilities::validate_results))
+            .post("/jobs/{id}/import", post(utilities::import))
             .finish(),
         Routes::new(Access::Admin)
             .post("/services", post(status::services))
