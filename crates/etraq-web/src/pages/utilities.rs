@@ -470,7 +470,7 @@ fn sorted(mut rows: Vec<ResultRow>, v: &JobView) -> Vec<ResultRow> {
                 .cmp(&b.verdict)
                 .then_with(|| a.address.cmp(&b.address))
         }),
-        Some("pages") => rows.sort_by(|a, b| b.pages.cmp(&a.pages)),
+        Some("pages") => rows.sort_by_key(|r| std::cmp::Reverse(r.pages)),
         _ => {}
     }
     rows
