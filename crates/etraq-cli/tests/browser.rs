@@ -928,3 +928,230 @@ mod etraq_benches_like {
         })
     }
 }
+
+#[path = "../../etraq-validate/tests/net/mod.rs"]
+mod net;
+
+/// A small site for the extractor on loopback: `/` links to ten pages that take 300 ms each,
+/// each naming one address; `ann@acme-tools.com` is a real mailbox, the others are not.
+async fn slow_site() -> std::net::SocketAddr {
+    use axum::http::{StatusCode, Uri, header};
+    use axum::response::IntoResponse;
+    async fn page(uri: Uri) -> axum::response::Response {
+        let html = |s: String| ([(header::CONTENT_TYPE, "text/html")], s).into_response();
+        match uri.path() {
+            "/" => html(
+                (0..10)
+                    .map(|i| format!(r#"<a href="/p{i}">page {i}</a> "#))
+                    .collect(),
+            ),
+            p if p.starts_with("/p") => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let who = if p == "/p0" {
+                    "ann".to_string()
+                } else {
+                    format!("staff{}", &p[2..])
+                };
+                html(format!("<p>Write to {who}@acme-tools.com</p>"))
+            }
+            _ => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, axum::Router::new().fallback(page)).await;
+    });
+    addr
+}
+
+/// The Utilities tab as a new user would go through it: start an extraction from the console,
+/// watch its bar reach 100% without reloading, check what it found in one click, and import the
+/// safe address into a list. DNS, SMTP and the web site are peers on loopback.
+#[test]
+fn a_crawl_started_in_the_console_is_checked_and_its_safe_address_imported() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        eprintln!(
+            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver; .ci/run does)"
+        );
+        return;
+    }
+    let peers = tokio::runtime::Runtime::new().unwrap();
+    let (dns, smtp_port, site) = peers.block_on(async {
+        let (port, servers) = net::start_smtp(vec![(
+            std::net::Ipv4Addr::new(127, 0, 0, 2),
+            net::Mode::Mailboxes(vec!["ann@acme-tools.com"]),
+        )])
+        .await;
+        std::mem::forget(servers);
+        let dns = net::start_dns(vec![
+            (
+                "acme-tools.com",
+                net::Zone::Records {
+                    mx: vec![(10, "mx.acme-tools.com".into())],
+                    a: vec![],
+                },
+            ),
+            (
+                "mx.acme-tools.com",
+                net::Zone::Records {
+                    mx: vec![],
+                    a: vec![std::net::Ipv4Addr::new(127, 0, 0, 2)],
+                },
+            ),
+        ])
+        .await;
+        (dns, port, slow_site().await)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("etraq.toml"),
+        format!(
+            "local_domains = [\"example.com\"]\ntimezone = \"UTC\"\n\
+             [smtp]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n\
+             [store]\nurl = \"sqlite:data/etraq.db\"\n\
+             [validator]\ndns = [\"{dns}\"]\nsmtp_port = {smtp_port}\ntimeout = 2\n\
+             [extractor]\nthreads = 1\ndelay = 0\n"
+        ),
+    )
+    .unwrap();
+    etraq(dir.path(), &["list", "create", "Leads"], None);
+    let server = serve(dir.path());
+    let profile = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _driver = start_driver(port);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = browser(port, profile.path()).await;
+        let web = server.web.as_str();
+        sign_in(&c, web, "admin", &server.admin_password).await;
+        c.find(Locator::LinkText("Utilities"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.find(Locator::LinkText("Email Extractor"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait().for_element(Locator::Id("f-seeds")).await.unwrap()
+            .send_keys(&format!("http://{site}/"))
+            .await
+            .unwrap();
+        c.find(Locator::Id("start-extraction"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait().for_element(Locator::Id("job-progress")).await.unwrap();
+        // The bar moves by itself while the crawl runs (about 3 s for 11 pages).
+        let bar = || async {
+            let v = c
+                .execute(
+                    "var b = document.getElementById('job-bar'); return b ? [b.value, b.max] : [0, 1];",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            (v[0].as_f64().unwrap_or(0.0), v[1].as_f64().unwrap_or(1.0))
+        };
+        let start = Instant::now();
+        let mut seen: Vec<(f64, f64)> = Vec::new();
+        loop {
+            let state = c
+                .execute(
+                    "var s = document.getElementById('job-state'); return s ? s.textContent : '';",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let b = bar().await;
+            if seen.last() != Some(&b) {
+                seen.push(b);
+            }
+            if seen.len() == 2 {
+                screenshot(&c, "16-crawl-running.png").await;
+            }
+            if state == "done" {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the crawl did not finish: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let (v, max) = bar().await;
+        assert_eq!(v, max, "the bar is full when done: {seen:?}");
+        assert!(seen.len() >= 3, "the bar moved in steps: {seen:?}");
+        assert_eq!(text_of(&c, "job-results").await, "10");
+        screenshot(&c, "17-crawl-done.png").await;
+        // One click from the crawl to its validation (the page reloads itself once done).
+        c.wait()
+            .for_element(Locator::Id("validate-results"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        // Done, and reloaded with its results.
+        c.wait()
+            .at_most(Duration::from_secs(60))
+            .for_element(Locator::XPath("//td[text()='ann@acme-tools.com']"))
+            .await
+            .unwrap();
+        assert_eq!(text_of(&c, "job-state").await, "done");
+        let mut src = String::new();
+        c.source()
+            .await
+            .unwrap()
+            .as_bytes()
+            .read_to_string(&mut src)
+            .unwrap();
+        assert!(src.contains("ann@acme-tools.com"), "{src}");
+        assert_eq!(src.matches(">invalid<").count(), 9, "{src}");
+        assert_eq!(src.matches(">safe<").count(), 1, "{src}");
+        // Only the safe ones: the verdict filter.
+        c.find(Locator::LinkText("Safe"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait().for_element(Locator::Id("import-safe")).await.unwrap();
+        screenshot(&c, "18-validation-done.png").await;
+        c.find(Locator::Id("import-safe"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let flash = c.wait().for_element(Locator::Css("p.flash")).await.unwrap();
+        assert_eq!(flash.text().await.unwrap(), "1 safe addresses imported.");
+        // The CSV download is a real file.
+        let href = c
+            .find(Locator::Id("download-csv"))
+            .await
+            .unwrap()
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(href.ends_with("/results.csv"), "{href}");
+        c.close().await.unwrap();
+    });
+    let members = etraq(
+        dir.path(),
+        &["subscriber", "list", "--list", "Leads", "--json"],
+        None,
+    );
+    assert!(members.contains("ann@acme-tools.com"), "{members}");
+    assert!(!members.contains("staff1@acme-tools.com"), "{members}");
+}

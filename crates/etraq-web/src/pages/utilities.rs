@@ -508,7 +508,6 @@ pub async fn job_page(
     p.problem = job.error.clone();
     p.facts = vec![
         ("Kind".into(), kind.label().into()),
-        ("State".into(), job.state.label().into()),
         ("Started by".into(), job.owner.clone()),
         ("Created".into(), html::time(job.created_at, &tz)),
         ("Finished".into(), html::opt_time(job.finished_at, &tz)),
