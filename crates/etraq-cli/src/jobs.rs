@@ -1,5 +1,6 @@
 //! `serve`'s job runner: takes queued jobs (validations, extractions) from the store and runs
-//! them, [`MAX_RUNNING`] at a time, with the same validator and crawler as `etraq validate` and
+//! them, [`MAX_RUNNING`] at a time (at once when the console queues one: it rings
+//! `Services::wake_jobs`), with the same validator and crawler as `etraq validate` and
 //! `etraq extract`.
 //!
 //! Progress and new results are written together every [`PROGRESS_EVERY`] (one store write per
@@ -27,7 +28,12 @@ use tokio::sync::watch;
 pub const MAX_RUNNING: usize = 2;
 
 /// Runs jobs until `stop`; returns once every running job has written its state.
-pub async fn job_loop(store: Arc<dyn Store>, live: LiveConfig, mut stop: watch::Receiver<bool>) {
+pub async fn job_loop(
+    store: Arc<dyn Store>,
+    live: LiveConfig,
+    services: etraq_core::switches::Services,
+    mut stop: watch::Receiver<bool>,
+) {
     recover(store.as_ref()).await;
     let mut running: HashMap<u64, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
@@ -44,6 +50,7 @@ pub async fn job_loop(store: Arc<dyn Store>, live: LiveConfig, mut stop: watch::
                             continue;
                         }
                         let (store, live, stop) = (store.clone(), live.clone(), stop.clone());
+                        let bell = services.clone();
                         let id = job.id;
                         running.insert(
                             id,
@@ -51,6 +58,8 @@ pub async fn job_loop(store: Arc<dyn Store>, live: LiveConfig, mut stop: watch::
                                 if let Err(e) = run_job(store.as_ref(), &live, job, stop).await {
                                     tracing::error!(job = id, error = %e, "job failed");
                                 }
+                                // A slot is free: the next queued job starts now.
+                                bell.wake_jobs();
                             }),
                         );
                     }
@@ -58,8 +67,10 @@ pub async fn job_loop(store: Arc<dyn Store>, live: LiveConfig, mut stop: watch::
                 Err(e) => tracing::error!(error = %e, "cannot read the jobs"),
             }
         }
+        // The console rings when it queues a job; the second is for jobs queued elsewhere.
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = services.jobs_woken() => {}
             _ = stop.changed() => break,
         }
     }

@@ -50,10 +50,13 @@ impl Service {
     }
 }
 
-/// Pause switches, cheap to clone and share.
+/// Pause switches, cheap to clone and share; also the doorbell of `serve`'s job runner (the
+/// console rings it when it queues a job, so the job starts at once rather than at the
+/// runner's next look).
 #[derive(Clone, Debug, Default)]
 pub struct Services {
     paused: Arc<[AtomicBool; 3]>,
+    jobs: Arc<tokio::sync::Notify>,
 }
 
 /// Whether each service runs, for the status page and `GET /api/v1/status`.
@@ -96,6 +99,17 @@ impl Services {
         for s in Service::ALL {
             self.set_paused(s, paused);
         }
+    }
+
+    /// Tells the job runner a job was queued or asked to stop.
+    pub fn wake_jobs(&self) {
+        self.jobs.notify_one();
+    }
+
+    /// Waits until [`Services::wake_jobs`] is called (a call made while nobody waits is kept
+    /// for the next wait).
+    pub async fn jobs_woken(&self) {
+        self.jobs.notified().await;
     }
 
     /// Which services run.

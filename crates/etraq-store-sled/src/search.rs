@@ -7,7 +7,7 @@
 //! commits) is indexed again, replacing any copy; an archive recorded before the index existed
 //! (or an index that is missing or unreadable) is rebuilt from the mails, with progress.
 //!
-//! Commits are batched (every [`COMMIT_EVERY`] mails or [`COMMIT_AFTER`]), and a search first
+//! Commits are batched (every [`COMMIT_AFTER`], or [`COMMIT_EVERY`] mails), and a search first
 //! commits what it cannot see yet, so a search always finds every mail recorded before it.
 //!
 //! Text is folded like the SQLite store's `unicode61 remove_diacritics 2` (accents dropped,
@@ -40,8 +40,9 @@ use crate::error::{Ctx, from_json};
 use crate::keys::{be, trailing_number};
 use crate::schema::{Inner, T};
 
-/// Mails added before a commit is due.
-const COMMIT_EVERY: usize = 256;
+/// Mails added before a commit is due. A tantivy commit writes and syncs a segment, so under a
+/// bulk ingest commits come from the time bound; this only caps the memory of a burst.
+const COMMIT_EVERY: usize = 10_000;
 
 /// Time after which added mails are committed at the next write.
 const COMMIT_AFTER: Duration = Duration::from_secs(1);

@@ -179,6 +179,7 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
     let jobs = tokio::spawn(crate::jobs::job_loop(
         store.clone(),
         live.clone(),
+        services.clone(),
         rx.clone(),
     ));
     let background = [

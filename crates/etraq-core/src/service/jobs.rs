@@ -21,6 +21,7 @@ impl App {
             .create(&who.viewer.login, spec, now)
             .await?;
         tracing::info!(job = job.id, kind = job.spec.kind().label(), owner = %job.owner, "job queued");
+        self.services.wake_jobs();
         Ok(job)
     }
 
@@ -70,6 +71,7 @@ impl App {
         }
         let book = JobBook::new(self.store.as_ref());
         book.request_cancel(id).await?;
+        self.services.wake_jobs();
         job.cancel_requested = true;
         if job.state == JobState::Queued {
             job.state = JobState::Cancelled;
