@@ -110,7 +110,7 @@ pub enum Command {
     /// Campaigns: create, send (exactly accounted, resumable), and their recipients.
     #[command(subcommand)]
     Campaign(CampaignCommand),
-    /// Background jobs (validations and extractions started from the console or the API).
+    /// Background jobs: validations and extractions run by serve.
     #[command(subcommand)]
     Job(JobCommand),
 }
@@ -122,8 +122,7 @@ pub enum JobCommand {
     List(JsonFlag),
     /// One job: its state, progress and results.
     Show(JobIdArgs),
-    /// Ask a job to stop (a running `etraq serve` stops it within seconds; its results so far
-    /// are kept).
+    /// Ask a job to stop; serve stops it within seconds, keeping its results.
     Cancel(JobIdArgs),
 }
 
