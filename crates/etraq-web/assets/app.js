@@ -58,7 +58,13 @@
   var src = box.getAttribute("data-src");
   var bar = document.getElementById("job-bar");
   var el = {};
-  ["state", "done", "total", "results", "rate"].forEach(function (k) { el[k] = document.getElementById("job-" + k); });
+  ["state", "done", "total", "results", "rate", "eta"].forEach(function (k) { el[k] = document.getElementById("job-" + k); });
+  function eta(j) {
+    var left = Math.max(j.total - j.done, 0);
+    if (!(j.rate > 0) || left === 0) { return "—"; }
+    var s = Math.ceil(left / j.rate);
+    return s < 60 ? s + "s" : s < 3600 ? Math.floor(s / 60) + "m " + (s % 60) + "s" : Math.floor(s / 3600) + "h " + Math.floor((s % 3600) / 60) + "m";
+  }
   function show(j) {
     var total = Math.max(j.total, j.done, 1);
     bar.max = total;
@@ -66,6 +72,7 @@
     el.state.textContent = j.state; el.done.textContent = j.done;
     el.total.textContent = Math.max(j.total, j.done); el.results.textContent = j.results;
     el.rate.textContent = (j.rate || 0).toFixed(1);
+    el.eta.textContent = eta(j);
     return j.state === "queued" || j.state === "running";
   }
   function poll() {

@@ -120,6 +120,11 @@ async fn a_supervisor_starts_jobs_reads_results_and_bad_input_is_answered_clearl
         job.body
     );
     assert!(job.body.contains("id=\"cancel-job\""));
+    assert!(
+        job.body
+            .contains("about <span id=\"job-eta\">—</span> left"),
+        "no rate yet, no ETA"
+    );
 
     // Bad input, each with its own clear answer.
     let (status, _, body) =

@@ -43,6 +43,20 @@ pub(crate) struct Live {
     done: u64,
     total: u64,
     results: u64,
+    /// Time left at the last rate, for people (`3m 20s`), or `—`.
+    eta: String,
+}
+
+/// What is left of `job` at its last rate.
+fn eta(job: &Job) -> String {
+    if job.state.is_final() {
+        return "nothing".into();
+    }
+    let left = job.total.saturating_sub(job.done) as f64;
+    if job.rate <= 0.0 || left <= 0.0 {
+        return "—".into();
+    }
+    html::duration((left / job.rate).ceil() as i64)
 }
 
 #[derive(Template)]
@@ -524,6 +538,7 @@ pub async fn job_page(
         done: job.done,
         total: job.total.max(job.done),
         results: job.results,
+        eta: eta(&job),
     });
     if !job.state.is_final() {
         p.actions.push((
