@@ -83,6 +83,7 @@ pub mod model;
 pub mod outbox;
 pub mod service;
 pub mod store;
+pub mod support;
 pub mod switches;
 pub mod tracking;
 pub mod validate;

@@ -1,0 +1,7 @@
+//! Customer service (DESIGN §12), the pure parts. So far: [`ack`], the loop guard of automatic
+//! acknowledgements — whether a customer's mail may be answered automatically at all. Rules,
+//! replies from etraq, the knowledge base and transcripts build on it.
+
+pub mod ack;
+
+pub use ack::{AckHeaders, AckHistory, AckLimits, Refusal, is_noreply, may_acknowledge};
