@@ -257,9 +257,8 @@ async fn the_existing_archive_is_indexed_when_the_store_opens() {
     assert_eq!(target, upto, "finished");
 }
 
-/// A query without filters ranks the newest 2,000 matches (docs/archive.md): a strong match
-/// older than those is not on its pages, and a date narrows the search to reach it (a filtered
-/// query ranks every match).
+/// A query ranks the newest 2,000 matches that pass its filters (docs/archive.md): a strong
+/// match older than those is not on its pages, and a date narrows the search to reach it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn common_words_rank_the_newest_two_thousand_matches() {
     use etraq_core::archive::parse_query;
