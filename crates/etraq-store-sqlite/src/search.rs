@@ -100,15 +100,20 @@ const FIELD_WEIGHTS: [(&str, f64); 4] = [
     ("attachments", 2.0),
 ];
 
+/// Candidates up to this many are scored one by one (a rowid lookup each); more are scored with
+/// one lookup over their rowid range per word and column.
+const SCORE_ONE_BY_ONE: usize = 64;
+
 /// Scores `candidates` (rowids, newest first) by where the query's positive unfielded words
-/// hit: for each word and weighted column, one rowid-bounded FTS5 lookup (cheap: no document
-/// frequencies are computed).
+/// hit: for each word and weighted column, FTS5 lookups bounded by rowid (cheap: no document
+/// frequencies are computed). A few candidates (a DR's mail, spread over years) are looked up
+/// one by one; a window of the newest matches, dense in rowids, by its range.
 fn field_scores(
     c: &Connection,
     q: &SearchQuery,
     candidates: &[i64],
 ) -> Result<Vec<(i64, f64)>, Error> {
-    let Some(&low) = candidates.iter().min() else {
+    let (Some(&low), Some(&high)) = (candidates.iter().min(), candidates.iter().max()) else {
         return Ok(Vec::new());
     };
     let mut score: std::collections::HashMap<i64, f64> =
@@ -116,15 +121,32 @@ fn field_scores(
     for t in q.terms.iter().filter(|t| !t.negated && t.field.is_none()) {
         let phrase = format!("\"{}\"", t.text.replace('"', "\"\""));
         for (col, w) in FIELD_WEIGHTS {
-            let hits: Vec<i64> = c
-                .prepare_cached(
-                    "SELECT rowid FROM mail_fts WHERE mail_fts MATCH ?1 AND rowid >= ?2",
+            let expr = format!("{col} : {phrase}");
+            let hits: Vec<i64> = if candidates.len() <= SCORE_ONE_BY_ONE {
+                let mut hits = Vec::new();
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT rowid FROM mail_fts WHERE mail_fts MATCH ?1 AND rowid = ?2",
+                    )
+                    .ctx("ranking")?;
+                for r in candidates {
+                    let found: Vec<i64> = stmt
+                        .query_map(params![expr, r], |row| row.get(0))
+                        .and_then(|rows| rows.collect::<Result<_, _>>())
+                        .ctx("ranking")?;
+                    hits.extend(found);
+                }
+                hits
+            } else {
+                c.prepare_cached(
+                    "SELECT rowid FROM mail_fts WHERE mail_fts MATCH ?1 AND rowid BETWEEN ?2 AND ?3",
                 )
                 .and_then(|mut s| {
-                    s.query_map(params![format!("{col} : {phrase}"), low], |r| r.get(0))?
+                    s.query_map(params![expr, low, high], |r| r.get(0))?
                         .collect::<Result<_, _>>()
                 })
-                .ctx("ranking")?;
+                .ctx("ranking")?
+            };
             for h in hits {
                 if let Some(v) = score.get_mut(&h) {
                     *v += w;
