@@ -100,14 +100,11 @@ const FIELD_WEIGHTS: [(&str, f64); 4] = [
     ("attachments", 2.0),
 ];
 
-/// Candidates up to this many are scored one by one (a rowid lookup each); more are scored with
-/// one lookup over their rowid range per word and column.
-const SCORE_ONE_BY_ONE: usize = 64;
-
 /// Scores `candidates` (rowids, newest first) by where the query's positive unfielded words
-/// hit: for each word and weighted column, FTS5 lookups bounded by rowid (cheap: no document
-/// frequencies are computed). A few candidates (a DR's mail, spread over years) are looked up
-/// one by one; a window of the newest matches, dense in rowids, by its range.
+/// hit: for each word and weighted column, one FTS5 lookup bounded by the candidates' rowid
+/// range (cheap for the window of newest matches, dense in rowids: no document frequencies
+/// are computed). A `rowid = ?` lookup per candidate was tried for a DR's few, spread-out
+/// mails and was slower: FTS5 reads a common word's doclist for each.
 fn field_scores(
     c: &Connection,
     q: &SearchQuery,
@@ -122,31 +119,15 @@ fn field_scores(
         let phrase = format!("\"{}\"", t.text.replace('"', "\"\""));
         for (col, w) in FIELD_WEIGHTS {
             let expr = format!("{col} : {phrase}");
-            let hits: Vec<i64> = if candidates.len() <= SCORE_ONE_BY_ONE {
-                let mut hits = Vec::new();
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT rowid FROM mail_fts WHERE mail_fts MATCH ?1 AND rowid = ?2",
-                    )
-                    .ctx("ranking")?;
-                for r in candidates {
-                    let found: Vec<i64> = stmt
-                        .query_map(params![expr, r], |row| row.get(0))
-                        .and_then(|rows| rows.collect::<Result<_, _>>())
-                        .ctx("ranking")?;
-                    hits.extend(found);
-                }
-                hits
-            } else {
-                c.prepare_cached(
+            let hits: Vec<i64> = c
+                .prepare_cached(
                     "SELECT rowid FROM mail_fts WHERE mail_fts MATCH ?1 AND rowid BETWEEN ?2 AND ?3",
                 )
                 .and_then(|mut s| {
                     s.query_map(params![expr, low, high], |r| r.get(0))?
                         .collect::<Result<_, _>>()
                 })
-                .ctx("ranking")?
-            };
+                .ctx("ranking")?;
             for h in hits {
                 if let Some(v) = score.get_mut(&h) {
                     *v += w;
