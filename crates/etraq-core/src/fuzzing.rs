@@ -288,9 +288,11 @@ pub fn search_query(data: &[u8]) {
     let _ = crate::archive::snippet(&text, &q.words(), 40);
 }
 
-/// Reading a message for display (bodies, attachments, safe names, quoted blocks): never
-/// panics, and every attachment name is safe to offer for download.
+/// Reading a message for display (bodies, attachments, safe names, quoted blocks) and for the
+/// acknowledgement loop guard (`AckHeaders::read`): never panics, and every attachment name is
+/// safe to offer for download.
 pub fn read_message(data: &[u8]) {
+    let _ = crate::support::AckHeaders::read(data);
     let b = crate::archive::read_message(data);
     for a in &b.attachments {
         assert!(
