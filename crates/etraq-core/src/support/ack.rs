@@ -1,8 +1,9 @@
 //! The loop guard of automatic acknowledgements (RFC 3834 and what help desks learned the hard
 //! way): one pure function, [`may_acknowledge`], says whether a mail may get an automatic
-//! answer, and if not, why. Every clause of DESIGN §12 is one [`Refusal`]:
+//! answer, and if not, why. Every rule is one [`Refusal`]:
 //!
-//! - mail classified automatic (§4: `Auto-Submitted`, `Precedence`, auto-reply headers,
+//! - mail classified automatic (the tracker's `Auto-generated` and `Bounce`, see
+//!   docs/tracking.md: `Auto-Submitted`, `Precedence`, auto-reply headers,
 //!   daemon senders, our own `X-Etraq-Loop`, reports, DSNs, a null envelope sender);
 //! - a blocklisted or excluded sender;
 //! - a `noreply`-like address ([`is_noreply`]);
@@ -99,7 +100,7 @@ pub enum Refusal {
     /// No usable sender address.
     #[error("the mail has no sender address to answer")]
     NoSender,
-    /// Classified automatic (§4).
+    /// Classified automatic by the tracker.
     #[error("the mail is automatic (an auto-reply, a bounce, list or bulk mail)")]
     Automatic,
     /// On the blocklist.
@@ -150,7 +151,7 @@ pub fn is_noreply(address: &EmailAddress) -> bool {
         )
 }
 
-/// Whether a mail may be answered automatically. `automatic` is the tracker's verdict (§4);
+/// Whether a mail may be answered automatically. `automatic` is the tracker's verdict;
 /// `blocked` and `excluded` are the sender's standing; `now` is the time of the decision.
 #[allow(clippy::too_many_arguments)]
 pub fn may_acknowledge(
