@@ -384,18 +384,13 @@ impl SearchIndex {
         let started = Instant::now();
         let mut done = 0usize;
         let mut batch = Vec::with_capacity(REBUILD_BATCH);
-        for kv in inner.tree(T::Mails).iter() {
-            let (k, v) = kv.ctx("reading mail to index")?;
-            let Some(seq) = trailing_number(&k) else {
-                continue;
-            };
-            let mail: MailRecord = from_json("mails", &v)?;
-            let raw = inner
-                .tree(T::Raw)
-                .get(be(seq))
-                .ctx("reading a raw message")?
-                .unwrap_or_default();
-            batch.push(Entry::new(seq, &mail, &raw));
+        for k in inner.tree(T::Mails).iter().keys() {
+            let k = k.ctx("reading mail to index")?;
+            if let Some(seq) = trailing_number(&k)
+                && let Some(e) = entry(inner, seq)?
+            {
+                batch.push(e);
+            }
             if batch.len() == REBUILD_BATCH {
                 self.add_locked(w, &batch, false)?;
                 self.commit_locked(inner, w, Some("etraq-search-1 rebuilding"))?;

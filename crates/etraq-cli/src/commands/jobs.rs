@@ -32,7 +32,7 @@ pub async fn run(ctx: &Context, cmd: JobCommand) -> Result<()> {
                             j.id.to_string(),
                             j.spec.kind().label().to_string(),
                             j.state.label().to_string(),
-                            progress(j),
+                            j.progress_text(),
                             j.results.to_string(),
                             j.owner.clone(),
                             j.created_at
@@ -58,7 +58,7 @@ pub async fn run(ctx: &Context, cmd: JobCommand) -> Result<()> {
                         job.spec.kind().label(),
                         job.owner,
                         job.state.label(),
-                        progress(&job),
+                        job.progress_text(),
                         job.error
                             .as_deref()
                             .map(|e| format!(" — {e}"))
@@ -90,14 +90,6 @@ pub async fn run(ctx: &Context, cmd: JobCommand) -> Result<()> {
     .await;
     app.store().close().await?;
     result
-}
-
-fn progress(j: &Job) -> String {
-    if j.total == 0 {
-        format!("{} done", j.done)
-    } else {
-        format!("{}/{} ({}%)", j.done, j.total, j.percent())
-    }
 }
 
 fn cancel_text(j: &Job) -> String {

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result, bail};
 use etraq_core::HumanDuration;
 use etraq_core::config::ValidatorConfig;
 use etraq_core::extract::{find_in_html, find_in_text};
-use etraq_core::validate::{CheckResult, Exclusions, Reachable};
+use etraq_core::validate::{CheckResult, Exclusions, Reachable, input};
 use etraq_smtp::{ProbeConfig, TcpProbe};
 use etraq_validate::{HickoryDns, RunOptions, Summary, Validator, parse_server};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -166,24 +166,12 @@ fn inputs(args: &ValidateArgs) -> Result<Vec<String>> {
     let mut all = args.addresses.clone();
     if let Some(path) = &args.list {
         let text = read(path)?;
-        if is_csv(path) {
-            all.extend(csv_fields(&text).into_iter().filter(|f| f.contains('@')));
-        } else {
-            all.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(str::to_string),
-            );
-        }
+        all.extend(input::list_addresses(&text, is_csv(path)));
     }
     if let Some(path) = &args.extract_from {
         all.extend(extract_from(path)?);
     }
-    // Each input once, compared as given (whitespace around an argument makes it a different,
-    // invalid input that the user should see).
-    let mut seen = std::collections::HashSet::new();
-    all.retain(|a| seen.insert(a.to_lowercase()));
+    input::dedup_inputs(&mut all);
     Ok(all)
 }
 
@@ -202,19 +190,6 @@ fn is_csv(path: &Path) -> bool {
     matches!(extension(path).as_str(), "csv" | "tsv")
 }
 
-/// Every field of a CSV text (any delimiter the `csv` crate reads: `,`).
-fn csv_fields(text: &str) -> Vec<String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut fields = Vec::new();
-    for record in reader.records().flatten() {
-        fields.extend(record.iter().map(|f| f.trim().to_string()));
-    }
-    fields
-}
-
 /// Addresses found in a text, HTML, CSV or .eml file (by extension; .eml also by content).
 fn extract_from(path: &Path) -> Result<Vec<String>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -222,7 +197,7 @@ fn extract_from(path: &Path) -> Result<Vec<String>> {
     let base = url::Url::parse("file:///").map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(match extension(path).as_str() {
         "html" | "htm" | "xhtml" => find_in_html(&text, &base).addresses,
-        "csv" | "tsv" => csv_fields(&text)
+        "csv" | "tsv" => input::csv_fields(&text)
             .iter()
             .flat_map(|f| find_in_text(f))
             .collect(),

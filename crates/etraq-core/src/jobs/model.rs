@@ -213,6 +213,15 @@ impl Job {
         }
     }
 
+    /// Progress for people: `7/10 (70%)`, or `7 done` while the total is unknown.
+    pub fn progress_text(&self) -> String {
+        if self.total == 0 {
+            format!("{} done", self.done)
+        } else {
+            format!("{}/{} ({}%)", self.done, self.total, self.percent())
+        }
+    }
+
     /// Progress in percent: 100 once done, below 100 until then.
     pub fn percent(&self) -> u64 {
         if self.state == JobState::Done {

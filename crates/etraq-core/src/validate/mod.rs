@@ -3,6 +3,7 @@
 //! the async run in `etraq-validate` drives; their adapters are hickory-resolver (there) and a
 //! RCPT-only SMTP client (in `etraq-smtp`).
 
+pub mod input;
 mod lists;
 mod syntax;
 mod verdict;

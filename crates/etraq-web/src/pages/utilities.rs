@@ -13,6 +13,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use etraq_core::jobs::{ExtractSpec, Job, JobKind, JobSpec, JobState, ResultRow, ValidateSpec};
+use etraq_core::validate::input;
 use jiff::Timestamp;
 use serde::Deserialize;
 
@@ -116,14 +117,6 @@ fn page(state: &AppState, signed: &Signed, here: &'static str, title: &str) -> U
     }
 }
 
-fn progress_text(j: &Job) -> String {
-    if j.total == 0 {
-        format!("{} done", j.done)
-    } else {
-        format!("{}/{} ({}%)", j.done, j.total, j.percent())
-    }
-}
-
 /// The table of jobs of one kind.
 fn jobs_table(jobs: &[Job], kind: JobKind, tz: &jiff::tz::TimeZone) -> Table {
     Table {
@@ -145,7 +138,7 @@ fn jobs_table(jobs: &[Job], kind: JobKind, tz: &jiff::tz::TimeZone) -> Table {
                 vec![
                     Cell::link(format!("Job {}", j.id), format!("/jobs/{}", j.id)),
                     Cell::text(j.state.label()).class(state_class(j.state)),
-                    Cell::text(progress_text(j)),
+                    Cell::text(j.progress_text()),
                     Cell::text(j.results.to_string()).class("num"),
                     Cell::text(j.owner.clone()),
                     Cell::text(html::time(j.created_at, tz)),
@@ -277,7 +270,7 @@ pub async fn extract_page(
 }
 
 /// The addresses of an uploaded file: text only (a file with NUL bytes or that is not UTF-8
-/// is refused); a CSV gives every field with an `@`.
+/// is refused), read like `etraq validate --list` reads a file.
 fn file_addresses(name: &str, bytes: &[u8]) -> Result<Vec<String>, WebError> {
     let text = std::str::from_utf8(bytes)
         .ok()
@@ -288,31 +281,7 @@ fn file_addresses(name: &str, bytes: &[u8]) -> Result<Vec<String>, WebError> {
             ))
         })?;
     let csv = name.to_ascii_lowercase().ends_with(".csv");
-    let mut out = Vec::new();
-    if csv {
-        let mut r = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(text.as_bytes());
-        for rec in r.records() {
-            let rec = rec.map_err(|e| WebError::BadRequest(format!("{name}: {e}")))?;
-            out.extend(
-                rec.iter()
-                    .filter(|f| f.contains('@'))
-                    .map(|f| f.trim().to_string()),
-            );
-        }
-    } else {
-        out.extend(lines(text));
-    }
-    Ok(out)
-}
-
-fn lines(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
+    Ok(input::list_addresses(text, csv))
 }
 
 fn number<T: std::str::FromStr>(field: &str, text: &str) -> Result<Option<T>, WebError> {
@@ -364,12 +333,11 @@ pub async fn start_validation(
                 MAX_UPLOAD_BYTES / (1024 * 1024)
             )));
         }
-        let mut addresses: Vec<String> = lines(&pasted).collect();
+        let mut addresses: Vec<String> = input::lines(&pasted).collect();
         if let Some((name, bytes)) = &file {
             addresses.extend(file_addresses(name, bytes)?);
         }
-        let mut seen = std::collections::HashSet::new();
-        addresses.retain(|a| seen.insert(a.to_lowercase()));
+        input::dedup_inputs(&mut addresses);
         let spec = JobSpec::Validate(ValidateSpec {
             addresses,
             no_smtp,
@@ -384,22 +352,29 @@ pub async fn start_validation(
         )
     }
     .await;
+    started_or_form(
+        &state,
+        &signed,
+        JobKind::Validate,
+        started,
+        validate_form(&pasted, no_smtp),
+    )
+    .await
+}
+
+/// The new job's page, or the form shown again with why it was refused (and its status).
+async fn started_or_form(
+    state: &AppState,
+    signed: &Signed,
+    kind: JobKind,
+    started: Result<Job, WebError>,
+    form: JobForm,
+) -> Result<Response, WebError> {
     match started {
         Ok(job) => Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response()),
         Err(e) => {
-            let status = match e {
-                WebError::TooLarge(_) => axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                _ => axum::http::StatusCode::BAD_REQUEST,
-            };
-            let p = kind_page(
-                &state,
-                &signed,
-                JobKind::Validate,
-                Some(e.public_message()),
-                validate_form(&pasted, no_smtp),
-            )
-            .await?;
-            crate::pages::render_status(status, &p)
+            let p = kind_page(state, signed, kind, Some(e.public_message()), form).await?;
+            crate::pages::render_status(e.status(), &p)
         }
     }
 }
@@ -436,7 +411,7 @@ pub async fn start_extraction(
 ) -> Result<Response, WebError> {
     let started = async {
         let spec = JobSpec::Extract(ExtractSpec {
-            seeds: lines(&f.seeds).collect(),
+            seeds: input::lines(&f.seeds).collect(),
             depth: number("Link depth", &f.depth)?,
             links_per_domain: number("Pages per site", &f.links_per_domain)?,
             follow_external: f.follow_external.is_some(),
@@ -449,20 +424,14 @@ pub async fn start_extraction(
         )
     }
     .await;
-    match started {
-        Ok(job) => Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response()),
-        Err(e) => {
-            let p = kind_page(
-                &state,
-                &signed,
-                JobKind::Extract,
-                Some(e.public_message()),
-                extract_form(&f.seeds),
-            )
-            .await?;
-            crate::pages::render_status(axum::http::StatusCode::BAD_REQUEST, &p)
-        }
-    }
+    started_or_form(
+        &state,
+        &signed,
+        JobKind::Extract,
+        started,
+        extract_form(&f.seeds),
+    )
+    .await
 }
 
 /// `?verdict=&sort=&done=` of a job's page.
