@@ -1,6 +1,6 @@
 //! The `Store`: everything etraq keeps, behind one object-safe async interface made of one
 //! sub-trait per area ([`TrackingStore`], [`EscalationStore`], [`CampaignStore`],
-//! [`OutboxStore`], [`KeyValueStore`]).
+//! [`OutboxStore`], [`SupportStore`], [`KeyValueStore`]).
 //!
 //! `Arc<dyn Store>` lets the gateway, the CLI and the console share one store, and lets a networked
 //! store be added without touching the domain. Each area's code asks only for its own sub-trait
@@ -18,6 +18,7 @@ pub use crate::escalation::{AlertQuery, CycleWrite, EscalationStore};
 pub use crate::kv::KeyValueStore;
 pub use crate::model::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, page_size};
 pub use crate::outbox::OutboxStore;
+pub use crate::support::SupportStore;
 pub use crate::tracking::{
     ChangeSet, DrCounts, DrQuery, DrSort, DrWrite, FactsQuery, MailQuery, PendingDelivery,
     ResponseQuery, ThreadFacts, TrackingStore, VolumeBucket,
@@ -49,7 +50,14 @@ pub struct StoreStats {
 /// Everything etraq keeps. Object-safe: use it as `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
-    TrackingStore + EscalationStore + CampaignStore + OutboxStore + KeyValueStore + Send + Sync
+    TrackingStore
+    + EscalationStore
+    + CampaignStore
+    + OutboxStore
+    + SupportStore
+    + KeyValueStore
+    + Send
+    + Sync
 {
     /// A short name of the backend (`sqlite`, `sled`) for messages.
     fn backend(&self) -> &'static str;

@@ -20,6 +20,7 @@ mod outbox;
 mod read;
 mod schema;
 mod search;
+mod support;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,7 @@ use etraq_core::store::{
     KeyValueStore, MailQuery, Page, PendingDelivery, ResponseQuery, Store, StoreStats,
     TrackingStore, VolumeBucket, page_size,
 };
+use etraq_core::support::{Article, KbHit, SupportStore};
 use etraq_core::tracking::ThreadFacts;
 use etraq_core::{
     Direction, Dr, DrId, DrStatus, EmailAddress, Error, MailRecord, MessageId, ResponseTime,
@@ -596,6 +598,54 @@ impl OutboxStore for SledStore {
     async fn queued_mail(&self, kind: &str, limit: usize) -> Result<Vec<QueuedMail>> {
         let kind = kind.to_string();
         self.run(move |inner| outbox::by_kind(inner, &kind, limit))
+            .await
+    }
+}
+
+#[async_trait]
+impl SupportStore for SledStore {
+    async fn kb_put(&self, article: Article) -> Result<Article> {
+        self.write(move |inner| {
+            let a = inner.transaction(|t| support::tx_put(t, &article))?;
+            inner.kb.refresh(inner, a.id);
+            Ok(a)
+        })
+        .await
+    }
+
+    async fn kb_get(&self, id: u64) -> Result<Option<Article>> {
+        self.run(move |inner| support::get(inner, id)).await
+    }
+
+    async fn kb_list(&self) -> Result<Vec<Article>> {
+        self.run(support::list).await
+    }
+
+    async fn kb_history(&self, id: u64) -> Result<Vec<Article>> {
+        self.run(move |inner| support::history(inner, id)).await
+    }
+
+    async fn kb_delete(&self, id: u64) -> Result<()> {
+        self.write(move |inner| {
+            let versions: Vec<u32> = support::history(inner, id)?
+                .iter()
+                .map(|a| a.version)
+                .collect();
+            inner.transaction(|t| support::tx_delete(t, id, &versions))?;
+            inner.kb.refresh(inner, id);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn kb_search(
+        &self,
+        terms: &[String],
+        public_only: bool,
+        limit: usize,
+    ) -> Result<Vec<KbHit>> {
+        let terms = terms.to_vec();
+        self.run(move |inner| inner.kb.search(inner, &terms, public_only, limit))
             .await
     }
 }

@@ -120,11 +120,15 @@ pub(crate) enum T {
     Engagement,
     /// `search_pending`: seq → () for mail not yet committed to the search index.
     SearchPending,
+    /// `kb`: article id → article.
+    Kb,
+    /// `kb_history`: article id, version (big-endian) → that version.
+    KbHistory,
 }
 
 impl T {
     /// Every tree, in transaction order (the order of the variants).
-    pub(crate) const ALL: [T; 44] = [
+    pub(crate) const ALL: [T; 46] = [
         T::Meta,
         T::Counters,
         T::Users,
@@ -169,6 +173,8 @@ impl T {
         T::HitsOrder,
         T::Engagement,
         T::SearchPending,
+        T::Kb,
+        T::KbHistory,
     ];
 
     /// The tree's name on disk.
@@ -218,6 +224,8 @@ impl T {
             T::HitsOrder => "hits_by_order",
             T::Engagement => "engagement",
             T::SearchPending => "search_pending",
+            T::Kb => "kb",
+            T::KbHistory => "kb_history",
         }
     }
 }
@@ -229,6 +237,8 @@ pub(crate) struct Inner {
     trees: Arc<Vec<Tree>>,
     /// The full-text index (opened once the trees are migrated).
     pub(crate) search: Option<Arc<crate::search::SearchIndex>>,
+    /// The knowledge base's search index, built in memory from `kb` when first needed.
+    pub(crate) kb: Arc<crate::support::KbIndex>,
 }
 
 impl Inner {
@@ -374,6 +384,7 @@ pub(crate) fn open_blocking(path: &Path) -> Result<Inner> {
         db,
         trees: Arc::new(trees),
         search: None,
+        kb: Arc::default(),
     };
     if version < SCHEMA_VERSION {
         migrate(&inner, version)?;

@@ -22,6 +22,7 @@ mod outbox;
 mod read;
 mod schema;
 mod search;
+mod support;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ use etraq_core::store::{
     KeyValueStore, MailQuery, Page, PendingDelivery, ResponseQuery, Store, StoreStats,
     TrackingStore, VolumeBucket,
 };
+use etraq_core::support::{Article, KbHit, SupportStore};
 use etraq_core::tracking::ThreadFacts;
 use etraq_core::{
     Dr, DrId, EmailAddress, Error, MailRecord, MessageId, ResponseTime, Result, User,
@@ -389,6 +391,50 @@ impl OutboxStore for SqliteStore {
     async fn queued_mail(&self, kind: &str, limit: usize) -> Result<Vec<QueuedMail>> {
         let kind = kind.to_string();
         self.read(move |c| outbox::by_kind(c, &kind, limit)).await
+    }
+}
+
+#[async_trait]
+impl SupportStore for SqliteStore {
+    async fn kb_put(&self, article: Article) -> Result<Article> {
+        match self
+            .write(WriteOp::Support(Box::new(support::Op::Put(Box::new(
+                article,
+            )))))
+            .await?
+        {
+            WriteOut::Article(Some(a)) => Ok(*a),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn kb_get(&self, id: u64) -> Result<Option<Article>> {
+        self.read(move |c| support::get(c, id)).await
+    }
+
+    async fn kb_list(&self) -> Result<Vec<Article>> {
+        self.read(support::list).await
+    }
+
+    async fn kb_history(&self, id: u64) -> Result<Vec<Article>> {
+        self.read(move |c| support::history(c, id)).await
+    }
+
+    async fn kb_delete(&self, id: u64) -> Result<()> {
+        self.write(WriteOp::Support(Box::new(support::Op::Delete(id))))
+            .await
+            .map(|_| ())
+    }
+
+    async fn kb_search(
+        &self,
+        terms: &[String],
+        public_only: bool,
+        limit: usize,
+    ) -> Result<Vec<KbHit>> {
+        let terms = terms.to_vec();
+        self.read(move |c| support::search(c, &terms, public_only, limit))
+            .await
     }
 }
 

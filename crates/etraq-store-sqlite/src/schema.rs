@@ -17,7 +17,7 @@ use crate::error::Ctx;
 pub const APPLICATION_ID: i32 = 0x4554_5251;
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// How long a connection waits for a lock held by another connection or process.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -245,6 +245,26 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE mails ADD COLUMN has_attachment INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE search_backfill (target INTEGER NOT NULL, upto INTEGER NOT NULL);
     INSERT INTO search_backfill SELECT COALESCE(MAX(seq), 0), 0 FROM mails;
+    "#,
+    // 7 → 8: the knowledge base: articles, every version of each, and an FTS5 index over title,
+    // tags and body with the Porter stemmer, rowid = the article's id.
+    r#"
+    CREATE TABLE kb_articles (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        title  TEXT NOT NULL,
+        public INTEGER NOT NULL,
+        data   TEXT NOT NULL
+    );
+    CREATE TABLE kb_history (
+        article INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        data    TEXT NOT NULL,
+        PRIMARY KEY (article, version)
+    ) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE kb_fts USING fts5(
+        title, tags, body,
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
     "#,
 ];
 

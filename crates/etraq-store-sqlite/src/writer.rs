@@ -41,6 +41,7 @@ pub(crate) enum WriteOp {
     KvPut(String, Option<String>),
     Campaign(Box<crate::campaign::Op>),
     Outbox(Box<crate::outbox::Op>),
+    Support(Box<crate::support::Op>),
 }
 
 /// What a write returns.
@@ -50,6 +51,7 @@ pub(crate) enum WriteOut {
     Unit,
     Cycle(Box<CycleRecord>),
     Campaign(crate::campaign::Out),
+    Article(Option<Box<etraq_core::support::Article>>),
 }
 
 pub(crate) struct Job {
@@ -255,6 +257,9 @@ fn execute(tx: &Connection, op: &WriteOp) -> Result<WriteOut, Error> {
         WriteOp::Reserve(count) => reserve(tx, *count).map(WriteOut::First),
         WriteOp::Campaign(op) => crate::campaign::execute(tx, op).map(WriteOut::Campaign),
         WriteOp::Outbox(op) => crate::outbox::execute(tx, op).map(WriteOut::Seqs),
+        WriteOp::Support(op) => {
+            crate::support::execute(tx, op).map(|a| WriteOut::Article(a.map(Box::new)))
+        }
         WriteOp::Apply(batch, docs) => {
             let mut seqs = Vec::with_capacity(batch.len());
             for (i, cs) in batch.iter().enumerate() {

@@ -20,9 +20,11 @@ pub mod campaign;
 pub mod conformance;
 pub mod crash;
 pub mod fixtures;
+pub mod kb_set;
 pub mod outbox;
 pub mod scenarios;
 pub mod search;
+pub mod support;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -74,6 +76,9 @@ macro_rules! store_tests {
             campaign::campaign_recipients_are_accounted_exactly,
             campaign::campaign_tracking_is_recorded_and_counted,
             outbox::outbox_queues_and_reschedules,
+            support::kb_articles_keep_their_history,
+            support::kb_search_ranks_stems_and_hides_private,
+            support::kb_suggestions_find_the_right_article,
             search::search_finds_ranks_and_filters,
             search::search_survives_reopen,
             search::search_is_scoped_to_what_the_actor_may_open,

@@ -1,7 +1,12 @@
-//! Customer service (acknowledgements, replies, the knowledge base, transcripts), the pure parts. So far: [`ack`], the loop guard of automatic
-//! acknowledgements — whether a customer's mail may be answered automatically at all. Rules,
-//! replies from etraq, the knowledge base and transcripts build on it.
+//! Customer service, the pure parts and the store's part: [`ack`], the loop guard of
+//! automatic acknowledgements (whether a customer's mail may be answered automatically at
+//! all), and [`kb`], the knowledge base's articles and how a message becomes a search.
 
 pub mod ack;
+pub mod kb;
+mod store;
+pub mod synonyms;
 
 pub use ack::{AckHeaders, AckHistory, AckLimits, Refusal, is_noreply, may_acknowledge};
+pub use kb::{Article, ArticleInput, KbHit};
+pub use store::SupportStore;
