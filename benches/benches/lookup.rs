@@ -59,6 +59,7 @@ fn record(i: u64) -> ChangeSet {
         link: vec![],
         response: None,
         pending: None,
+        queue: Vec::new(),
     }
 }
 

@@ -71,6 +71,7 @@ fn bench_tracked(c: &mut Criterion) {
         config.tracking_rules().unwrap_or_else(|e| panic!("{e}")),
     ));
     let state = AppState::new(WebDeps {
+        mailer: None,
         store: store.clone(),
         tracker,
         config: LiveConfig::new(config),

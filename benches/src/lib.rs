@@ -352,6 +352,7 @@ pub mod million {
                         link: vec![],
                         response: None,
                         pending: None,
+                        queue: Vec::new(),
                     }
                 })
                 .collect();

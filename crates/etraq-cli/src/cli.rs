@@ -113,6 +113,149 @@ pub enum Command {
     /// Background jobs: validations and extractions run by serve.
     #[command(subcommand)]
     Job(JobCommand),
+    /// The knowledge base: articles agents insert into replies and acknowledgements suggest.
+    #[command(subcommand)]
+    Kb(KbCommand),
+    /// Rules that acknowledge a customer's first mail automatically (loop-safe).
+    #[command(subcommand)]
+    Autoreply(AutoreplyCommand),
+}
+
+/// `etraq kb`.
+#[derive(Debug, Subcommand)]
+pub enum KbCommand {
+    /// Write an article from a Markdown file.
+    Add(KbAddArgs),
+    /// Change an article (a new version; the old ones stay in its history).
+    Set(KbSetArgs),
+    /// Every article.
+    List(JsonFlag),
+    /// One article, its Markdown and its history.
+    Show(KbIdArgs),
+    /// The articles best matching some words, best first.
+    Search(KbSearchArgs),
+    /// Delete an article and its history.
+    Delete(KbIdArgs),
+}
+
+/// `etraq kb add`.
+#[derive(Debug, Args)]
+pub struct KbAddArgs {
+    /// The title.
+    pub title: String,
+    /// The body, Markdown (- for standard input).
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// A tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// May be mailed to customers (acknowledgements suggest public articles only).
+    #[arg(long)]
+    pub public: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq kb set`.
+#[derive(Debug, Args)]
+pub struct KbSetArgs {
+    /// The article's id.
+    pub id: u64,
+    /// A new title.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// A new body, Markdown (- for standard input).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The tags, replacing the old ones (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Remove every tag.
+    #[arg(long, conflicts_with = "tags")]
+    pub no_tags: bool,
+    /// Make it public.
+    #[arg(long, conflicts_with = "private")]
+    pub public: bool,
+    /// Make it private (for agents only).
+    #[arg(long)]
+    pub private: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An article id argument.
+#[derive(Debug, Args)]
+pub struct KbIdArgs {
+    /// The article's id.
+    pub id: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq kb search`.
+#[derive(Debug, Args)]
+pub struct KbSearchArgs {
+    /// Any words: a customer's question works as it is.
+    pub query: String,
+    /// At most this many.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// Print JSON rows: id, title, score.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq autoreply`.
+#[derive(Debug, Subcommand)]
+pub enum AutoreplyCommand {
+    /// Add a rule, tried after the existing ones; the first rule that matches answers.
+    Add(AutoreplyAddArgs),
+    /// The rules, in the order they are tried.
+    List(JsonFlag),
+    /// One rule.
+    Show(AutoreplyNameArgs),
+    /// Delete a rule.
+    Delete(AutoreplyNameArgs),
+    /// Enable a rule a failing template disabled, once its template works.
+    Enable(AutoreplyNameArgs),
+}
+
+/// `etraq autoreply add`.
+#[derive(Debug, Args)]
+pub struct AutoreplyAddArgs {
+    /// The rule's name.
+    pub name: String,
+    /// The template: acknowledgement (built in) or one of kind acknowledgement.
+    #[arg(long, value_name = "T", default_value = "acknowledgement")]
+    pub template: String,
+    /// Only mail to this address (repeatable; none: any).
+    #[arg(long = "to", value_name = "ADDR")]
+    pub to: Vec<String>,
+    /// Only DRs of this department.
+    #[arg(long, value_name = "D")]
+    pub department: Option<String>,
+    /// Only subjects matching this regular expression (case-insensitive).
+    #[arg(long, value_name = "REGEX")]
+    pub subject_matches: Option<String>,
+    /// A sender answered within this long is not answered again.
+    #[arg(long, value_name = "D", default_value = "1d")]
+    pub window: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A rule name argument.
+#[derive(Debug, Args)]
+pub struct AutoreplyNameArgs {
+    /// The rule's name.
+    pub name: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `etraq job`.
@@ -1028,14 +1171,65 @@ pub enum DrCommand {
     List(DrListArgs),
     /// A DR and its whole thread.
     Show(DrIdArgs),
-    /// Close a DR (a customer reply reopens it).
-    Close(DrIdArgs),
+    /// Close a DR (a customer reply reopens it); --transcript mails the customer its transcript.
+    Close(DrCloseArgs),
     /// Reopen a DR: the customer is waiting again.
     Reopen(DrIdArgs),
     /// Give a DR to another owner.
     Assign(DrAssignArgs),
     /// Set a reminder: a Reminder alert to the owner at that time.
     Remind(DrRemindArgs),
+    /// Reply to the customer from etraq, recorded like a reply through the gateway.
+    Reply(DrReplyArgs),
+    /// The knowledge-base articles suggested for the customer's latest message.
+    Suggest(DrIdArgs),
+    /// Print the transcript the customer would get.
+    Transcript(DrTranscriptArgs),
+}
+
+/// `etraq dr close`.
+#[derive(Debug, Args)]
+pub struct DrCloseArgs {
+    /// The DR id.
+    pub id: String,
+    /// Mail the customer the transcript (default: support.transcript_on_close).
+    #[arg(long, conflicts_with = "no_transcript")]
+    pub transcript: bool,
+    /// Send no transcript, whatever support.transcript_on_close says.
+    #[arg(long)]
+    pub no_transcript: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq dr reply`.
+#[derive(Debug, Args)]
+pub struct DrReplyArgs {
+    /// The DR id.
+    pub id: String,
+    /// The reply's text (- for standard input).
+    #[arg(long, value_name = "F")]
+    pub body_file: PathBuf,
+    /// A copy to this address (repeatable).
+    #[arg(long = "cc", value_name = "A")]
+    pub cc: Vec<String>,
+    /// Send as this user (default: the DR's owner).
+    #[arg(long = "as", value_name = "EMAIL")]
+    pub as_user: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq dr transcript`.
+#[derive(Debug, Args)]
+pub struct DrTranscriptArgs {
+    /// The DR id.
+    pub id: String,
+    /// Print the HTML version.
+    #[arg(long)]
+    pub html: bool,
 }
 
 /// `etraq dr remind`.

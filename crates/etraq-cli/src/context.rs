@@ -80,7 +80,8 @@ impl Context {
             tracker,
             etraq_core::LiveConfig::new(self.config.clone()),
             self.logs_dir()?,
-        ))
+        )
+        .with_mailer(self.outbound()?))
     }
 }
 

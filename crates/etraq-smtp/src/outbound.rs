@@ -28,9 +28,11 @@ pub fn format(msg: &OutMessage) -> Result<(lettre::address::Envelope, Vec<u8>), 
     };
     let mut from = mailbox(&msg.from)?;
     from.name = msg.from_name.clone().filter(|n| !n.trim().is_empty());
-    let builder = Message::builder()
-        .from(from)
-        .to(mailbox(&msg.to)?)
+    let mut builder = Message::builder().from(from).to(mailbox(&msg.to)?);
+    for cc in &msg.cc {
+        builder = builder.cc(mailbox(cc)?);
+    }
+    let builder = builder
         .subject(msg.subject.clone())
         .message_id(Some(format!("<{}>", msg.message_id)));
     let message = match &msg.html {
@@ -89,9 +91,18 @@ impl LettreOutbound {
 #[async_trait]
 impl Outbound for LettreOutbound {
     async fn send(&self, msg: &OutMessage) -> Result<(), String> {
-        let (envelope, bytes) = format(msg)?;
+        let (_, bytes) = format(msg)?;
+        self.send_formatted(msg, &bytes).await
+    }
+
+    fn format(&self, msg: &OutMessage) -> Result<Vec<u8>, String> {
+        format(msg).map(|(_, bytes)| bytes)
+    }
+
+    async fn send_formatted(&self, msg: &OutMessage, bytes: &[u8]) -> Result<(), String> {
+        let (envelope, _) = format(msg)?;
         // A send can hang on a dead network: bound it, and let the whole future finish or time out.
-        match tokio::time::timeout(self.timeout * 2, self.transport.send_raw(&envelope, &bytes))
+        match tokio::time::timeout(self.timeout * 2, self.transport.send_raw(&envelope, bytes))
             .await
         {
             Ok(Ok(_)) => Ok(()),
@@ -117,7 +128,15 @@ impl MaildirOutbound {
 impl Outbound for MaildirOutbound {
     async fn send(&self, msg: &OutMessage) -> Result<(), String> {
         let (_, bytes) = format(msg)?;
-        deliver_to_maildir(self.dir.clone(), bytes)
+        self.send_formatted(msg, &bytes).await
+    }
+
+    fn format(&self, msg: &OutMessage) -> Result<Vec<u8>, String> {
+        format(msg).map(|(_, bytes)| bytes)
+    }
+
+    async fn send_formatted(&self, _msg: &OutMessage, bytes: &[u8]) -> Result<(), String> {
+        deliver_to_maildir(self.dir.clone(), bytes.to_vec())
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())

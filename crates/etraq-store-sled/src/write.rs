@@ -187,6 +187,9 @@ pub(crate) fn tx_apply(t: &Tx<'_>, cs: &ChangeSet) -> TxResult<u64> {
     if let Some(id) = cs.pending {
         t[T::Pending].remove(&be(id))?;
     }
+    if !cs.queue.is_empty() {
+        crate::outbox::tx_queue(t, &cs.queue)?;
+    }
     if let Some(r) = &cs.response {
         let mut key = time_key(r.responded_at.as_second()).to_vec();
         key.extend_from_slice(&be(seq));

@@ -569,6 +569,9 @@ pub(crate) fn apply_one(
     if let Some(id) = cs.pending {
         drop_pending(tx, id)?;
     }
+    if !cs.queue.is_empty() {
+        crate::outbox::execute(tx, &crate::outbox::Op::Queue(cs.queue.clone()))?;
+    }
     if let Some(r) = &cs.response {
         let data = to_json("responses", r)?;
         tx.prepare_cached(

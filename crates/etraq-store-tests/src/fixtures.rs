@@ -109,6 +109,7 @@ pub fn change(mail: MailRecord, dr: Option<DrWrite>) -> ChangeSet {
         link: vec![],
         response: None,
         pending: None,
+        queue: Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@ fn queued(kind: &str, to: &str, due: &str) -> QueuedMail {
         id: 0,
         kind: kind.into(),
         message: OutMessage {
+            cc: Vec::new(),
             from: addr("lists@example.com"),
             from_name: Some("News".into()),
             to: addr(to),

@@ -60,6 +60,7 @@ impl Harness {
             }
         });
         let state = AppState::new(WebDeps {
+            mailer: None,
             store,
             tracker,
             config: LiveConfig::new(config),

@@ -31,6 +31,9 @@ pub struct ServerInfo {
 
 /// Everything the console is built from (given by `etraq serve`).
 pub struct WebDeps {
+    /// What sends replies written in the console (the relay; the Maildir in evaluation mode).
+    /// Without one, replying answers "the relay is unavailable".
+    pub mailer: Option<Arc<dyn etraq_core::outbox::Outbound>>,
     /// The store.
     pub store: Arc<dyn Store>,
     /// The tracker (for DR actions and to apply new tracking rules).
@@ -72,8 +75,11 @@ impl AppState {
     pub fn new(deps: WebDeps) -> Arc<AppState> {
         let cfg = deps.config.get();
         let throttle = Throttle::new(cfg.web.login_attempts, cfg.web.login_window.as_secs());
-        let app = App::new(deps.store, deps.tracker, deps.config, deps.logs_dir)
+        let mut app = App::new(deps.store, deps.tracker, deps.config, deps.logs_dir)
             .with_services(deps.services);
+        if let Some(m) = deps.mailer {
+            app = app.with_mailer(m);
+        }
         Arc::new(AppState {
             app,
             config_path: deps.config_path,

@@ -28,8 +28,71 @@ async fn command(ctx: &Context, app: &App, cmd: DrCommand) -> Result<()> {
         DrCommand::List(a) => list(ctx, app, a).await,
         DrCommand::Show(a) => show(ctx, app, &parse_id(&a.id)?, a.json, None).await,
         DrCommand::Close(a) => {
-            let dr = app.close_dr(&who, &parse_id(&a.id)?, now).await?;
+            let send = if a.transcript {
+                Some(true)
+            } else if a.no_transcript {
+                Some(false)
+            } else {
+                None
+            };
+            let dr = app
+                .close_dr_with(&who, &parse_id(&a.id)?, send, now)
+                .await?;
             show(ctx, app, &dr.id, a.json, Some("closed")).await
+        }
+        DrCommand::Reply(a) => {
+            let id = parse_id(&a.id)?;
+            let body = crate::commands::support::read_text("--body-file", &a.body_file)?;
+            let cc =
+                a.cc.iter()
+                    .map(|c| parse_address("--cc", c))
+                    .collect::<Result<Vec<_>>>()?;
+            let as_user = a
+                .as_user
+                .as_deref()
+                .map(|u| parse_address("--as", u))
+                .transpose()?;
+            let input = etraq_core::service::ReplyInput { body, cc, as_user };
+            let sent = app.reply_dr(&who, &id, &input, now).await?;
+            let mut out = Out::new();
+            if a.json {
+                out.line(serde_json::to_string_pretty(&serde_json::json!({
+                    "dr": id.to_string(),
+                    "to": sent.to.to_string(),
+                    "subject": sent.subject,
+                    "message_id": sent.tracked.message_id.as_str(),
+                    "mail_type": sent.tracked.decision.mail_type().map(|t| t.as_str()),
+                }))?)?;
+            } else {
+                out.line(format!(
+                    "replied to {} on {}: {} ({})",
+                    sent.to,
+                    id,
+                    sent.subject,
+                    sent.tracked
+                        .decision
+                        .mail_type()
+                        .map(|t| t.as_str())
+                        .unwrap_or("untracked")
+                ))?;
+            }
+            Ok(())
+        }
+        DrCommand::Suggest(a) => {
+            let hits = app.suggest(&who, &parse_id(&a.id)?).await?;
+            let mut out = Out::new();
+            crate::commands::support::print_hits(&mut out, &hits, a.json)
+        }
+        DrCommand::Transcript(a) => {
+            let t = app.transcript(&who, &parse_id(&a.id)?).await?;
+            let mut out = Out::new();
+            if a.html {
+                out.line(t.html)?;
+            } else {
+                out.line(format!("Subject: {}\n", t.subject))?;
+                out.line(t.text)?;
+            }
+            Ok(())
         }
         DrCommand::Reopen(a) => {
             let dr = app.reopen_dr(&who, &parse_id(&a.id)?, now).await?;

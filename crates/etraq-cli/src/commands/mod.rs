@@ -23,6 +23,7 @@ mod listing;
 mod report;
 mod serve;
 pub mod status;
+pub mod support;
 mod templates;
 mod user;
 pub(crate) mod validate;
@@ -81,6 +82,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Template(cmd) => templates::run(&ctx, cmd).await,
         Command::Campaign(cmd) => campaign::run(&ctx, cmd).await,
         Command::Job(cmd) => jobs::run(&ctx, cmd).await,
+        Command::Kb(cmd) => support::run_kb(&ctx, cmd).await,
+        Command::Autoreply(cmd) => support::run_autoreply(&ctx, cmd).await,
     }
 }
 

@@ -147,6 +147,7 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         },
     };
     let web_state = AppState::new(WebDeps {
+        mailer: Some(ctx.outbound()?),
         store: store.clone(),
         tracker: tracker.clone(),
         config: live.clone(),

@@ -64,6 +64,7 @@ pub fn confirmation_message(
         url = esc(confirm_url),
     );
     OutMessage {
+        cc: Vec::new(),
         from: from.clone(),
         from_name,
         to: to.clone(),

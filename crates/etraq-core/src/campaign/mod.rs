@@ -13,7 +13,7 @@ mod report;
 mod run;
 mod score;
 mod store;
-mod template;
+pub(crate) mod template;
 mod token;
 mod tracking;
 

@@ -43,17 +43,21 @@ pub enum TemplateKind {
     CustomerLetter,
     /// Anything else.
     Custom,
+    /// An automatic acknowledgement of a customer's mail (`autoreply` rules): its fields are
+    /// the DR's, not a subscriber's.
+    Acknowledgement,
 }
 
 impl TemplateKind {
     /// Every kind.
-    pub const ALL: [TemplateKind; 6] = [
+    pub const ALL: [TemplateKind; 7] = [
         TemplateKind::Newsletter,
         TemplateKind::Promotion,
         TemplateKind::Announcement,
         TemplateKind::PressRelease,
         TemplateKind::CustomerLetter,
         TemplateKind::Custom,
+        TemplateKind::Acknowledgement,
     ];
 
     /// The contract name.
@@ -65,6 +69,7 @@ impl TemplateKind {
             TemplateKind::PressRelease => "press-release",
             TemplateKind::CustomerLetter => "customer-letter",
             TemplateKind::Custom => "custom",
+            TemplateKind::Acknowledgement => "acknowledgement",
         }
     }
 
@@ -76,7 +81,7 @@ impl TemplateKind {
             .ok_or_else(|| Error::InvalidField {
                 field: "kind",
                 reason: format!(
-                    "{s:?} is not one of newsletter, promotion, announcement, press-release, customer-letter, custom"
+                    "{s:?} is not one of newsletter, promotion, announcement, press-release, customer-letter, custom, acknowledgement"
                 ),
             })
     }
@@ -508,7 +513,7 @@ impl Segment {
 /// The text part of an HTML mail. Mail layouts are tables, so they are read as one column (no
 /// borders, no padding to a grid); links keep their URL as a footnote, and trailing spaces and
 /// runs of blank lines are dropped.
-fn text_from_html(html: &str) -> std::result::Result<String, html2text::Error> {
+pub(crate) fn text_from_html(html: &str) -> std::result::Result<String, html2text::Error> {
     let raw = html2text::config::plain()
         .raw_mode(true)
         .string_from_read(html.as_bytes(), TEXT_WIDTH)?;
@@ -556,7 +561,7 @@ fn known_field(name: &str) -> bool {
 }
 
 /// minijinja's message without its debug dump.
-fn describe(e: &minijinja::Error) -> String {
+pub(crate) fn describe(e: &minijinja::Error) -> String {
     match e.kind() {
         minijinja::ErrorKind::OutOfFuel => {
             "the template did too much work (a loop that does not end?) and was stopped".into()
@@ -573,7 +578,7 @@ fn describe(e: &minijinja::Error) -> String {
 }
 
 /// A subject on one line: line breaks would end the header (header injection).
-fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -11,6 +11,7 @@ mod extractor;
 mod logs;
 mod smtp;
 mod store;
+mod support;
 mod template;
 mod tracking;
 mod validator;
@@ -31,6 +32,7 @@ pub use extractor::{DEFAULT_EXCLUDED_EXTENSIONS, ExtractorConfig};
 pub use logs::LogsConfig;
 pub use smtp::{SmtpConfig, UpstreamConfig, parse_network};
 pub use store::{StoreConfig, StoreUrl};
+pub use support::SupportConfig;
 pub use template::default_config_toml;
 pub use tracking::{TrackingConfig, TrackingRules};
 pub use validator::ValidatorConfig;
@@ -70,6 +72,8 @@ pub struct Config {
     pub logs: LogsConfig,
     /// Campaign sending.
     pub campaigns: CampaignsConfig,
+    /// Customer service.
+    pub support: SupportConfig,
     /// The directory relative paths in this config are resolved against (the config file's
     /// directory). Not a key in the file.
     #[serde(skip)]
@@ -94,6 +98,7 @@ impl Default for Config {
             extractor: ExtractorConfig::default(),
             logs: LogsConfig::default(),
             campaigns: CampaignsConfig::default(),
+            support: SupportConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -182,6 +187,9 @@ impl Config {
         self.campaigns
             .check()
             .map_err(|(key, e)| (format!("campaigns.{key}"), e))?;
+        self.support
+            .check()
+            .map_err(|(key, e)| (format!("support.{key}"), e))?;
         Ok(())
     }
 

@@ -149,6 +149,12 @@ local_domains = [{domains}]
 # on_restart = "skip"       # recipients a crash left in doubt: "skip" (listed) or "resend"
 # soft_bounce_limit = 3     # soft bounces ...
 # soft_bounce_window = 5    # ... in this many last sends blocklist an address
+
+[support]
+# transcript_on_close = false        # closing a DR mails the customer its transcript
+# autoreply_per_sender_per_day = 3   # automatic acknowledgements to one sender a day, at most
+# synonyms = []                      # e.g. [["refund", "money back", "reimburse"]]: the
+#                                    # articles' word first, then what customers write
 "#
     )
 }

@@ -42,6 +42,7 @@ pub fn alert_message(alert: &Alert, from: &EmailAddress, console: &str, host: &s
         user = alert.user,
     );
     OutMessage {
+        cc: Vec::new(),
         from: from.clone(),
         from_name: None,
         to: alert.user.clone(),

@@ -215,6 +215,10 @@ pub enum MailType {
     /// An internal mail about a DR that is not a forward.
     #[serde(rename = "Internal Note")]
     InternalNote,
+    /// etraq's automatic acknowledgement of a customer's first mail: recorded on the DR, but
+    /// not a response (no timer moves).
+    #[serde(rename = "Auto Reply")]
+    AutoReply,
 }
 
 impl MailType {
@@ -225,6 +229,7 @@ impl MailType {
             MailType::Replied => "Replied Mail",
             MailType::Forwarded => "Forwarded",
             MailType::InternalNote => "Internal Note",
+            MailType::AutoReply => "Auto Reply",
         }
     }
 }

@@ -20,6 +20,9 @@ pub struct OutMessage {
     pub from_name: Option<String>,
     /// Recipient.
     pub to: EmailAddress,
+    /// Copies (a reply's Cc); etraq's automatic mail has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<EmailAddress>,
     /// Subject line.
     pub subject: String,
     /// Plain-text body.
@@ -39,6 +42,17 @@ pub struct OutMessage {
 pub trait Outbound: Send + Sync {
     /// Sends one message. An error is a reason in words; the notifier retries later.
     async fn send(&self, message: &OutMessage) -> std::result::Result<(), String>;
+
+    /// The message as it is sent, header and body (a reply from etraq is recorded from these
+    /// bytes, exactly as if it had passed the gateway).
+    fn format(&self, message: &OutMessage) -> std::result::Result<Vec<u8>, String>;
+
+    /// Sends bytes [`Outbound::format`] made for `message`, so what is recorded is what left.
+    async fn send_formatted(
+        &self,
+        message: &OutMessage,
+        formatted: &[u8],
+    ) -> std::result::Result<(), String>;
 }
 
 /// The delay before attempt `n + 1` after `n` failed attempts: 1 minute, doubling, at most 1 hour.

@@ -20,6 +20,8 @@ pub struct App {
     /// The campaign token signer once read (the stored secret never changes once made, and
     /// every tracking request needs it).
     pub(crate) signer: Arc<std::sync::OnceLock<crate::campaign::Signer>>,
+    /// What sends replies written in etraq (the relay; the Maildir in evaluation mode).
+    pub(crate) mailer: Option<Arc<dyn crate::outbox::Outbound>>,
 }
 
 impl App {
@@ -30,6 +32,9 @@ impl App {
         config: LiveConfig,
         logs_dir: PathBuf,
     ) -> App {
+        tracker
+            .acknowledger()
+            .set_settings(crate::support::acknowledger::AckSettings::of(&config.get()));
         App {
             store,
             tracker,
@@ -37,6 +42,7 @@ impl App {
             logs_dir,
             services: Services::new(),
             signer: Arc::default(),
+            mailer: None,
         }
     }
 

@@ -184,6 +184,7 @@ impl App {
             link: Vec::new(),
             response: None,
             pending: None,
+            queue: Vec::new(),
         };
         match self.store.apply(change).await {
             Ok(_) => Ok(true),

@@ -198,6 +198,7 @@ pub fn campaign_record(
         link: Vec::new(),
         response: None,
         pending: None,
+        queue: Vec::new(),
     }
 }
 

@@ -56,6 +56,9 @@ impl App {
         let old = self.config();
         let restart = restart_keys(&old, &new);
         self.tracker.set_rules(rules);
+        self.tracker
+            .acknowledger()
+            .set_settings(crate::support::acknowledger::AckSettings::of(&new));
         self.config.set(new);
         tracing::warn!(by = %who.viewer.login, restart = ?restart, "configuration applied");
         Ok(restart)

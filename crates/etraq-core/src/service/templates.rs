@@ -95,7 +95,12 @@ impl App {
             ..draft
         };
         // It must compile, and render for a recipient with nothing known about them.
-        Renderer::new(&t)?.render(&MergeData::default())?;
+        if t.kind == crate::campaign::TemplateKind::Acknowledgement {
+            crate::support::autoreply::AckRenderer::new(&t)?
+                .render(&crate::support::autoreply::AckData::default())?;
+        } else {
+            Renderer::new(&t)?.render(&MergeData::default())?;
+        }
         let json = serde_json::to_string(&t)
             .map_err(|e| Error::Internal(format!("cannot encode a template: {e}")))?;
         self.store.kv_put(&key(&t.name), Some(&json)).await?;

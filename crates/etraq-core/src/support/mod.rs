@@ -3,9 +3,13 @@
 //! all), and [`kb`], the knowledge base's articles and how a message becomes a search.
 
 pub mod ack;
+pub mod acknowledger;
+pub mod autoreply;
 pub mod kb;
+pub mod reply;
 mod store;
 pub mod synonyms;
+pub mod transcript;
 
 pub use ack::{AckHeaders, AckHistory, AckLimits, Refusal, is_noreply, may_acknowledge};
 pub use kb::{Article, ArticleInput, KbHit};

@@ -110,6 +110,9 @@ pub struct ChangeSet {
     pub response: Option<ResponseTime>,
     /// The gateway's journal entry for this delivery, removed in the same transaction.
     pub pending: Option<u64>,
+    /// Messages queued in the outbox in the same transaction (an acknowledgement: queued
+    /// exactly when the DR it answers is recorded).
+    pub queue: Vec<crate::outbox::QueuedMail>,
 }
 
 /// A delivery in flight at the gateway, journaled before the mail is relayed and removed when it

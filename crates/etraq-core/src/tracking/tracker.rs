@@ -82,6 +82,8 @@ pub struct Tracked {
 /// mail the upstream refuses.
 pub struct Prepared {
     changes: ChangeSet,
+    /// The acknowledgement of a customer's mail that opens a DR, recorded and queued with it.
+    ack: Option<ChangeSet>,
     tracked: Tracked,
     envelope: Envelope,
     received: ReceivedAt,
@@ -131,6 +133,8 @@ pub struct Tracker {
     /// decides with one snapshot.
     rules: std::sync::RwLock<Arc<TrackingRules>>,
     pool: std::sync::Mutex<Vec<std::ops::Range<u64>>>,
+    /// Automatic acknowledgements of mail passing the gateway (never of imported mail).
+    acknowledger: crate::support::acknowledger::Acknowledger,
 }
 
 impl Tracker {
@@ -141,7 +145,33 @@ impl Tracker {
             store,
             rules: std::sync::RwLock::new(Arc::new(rules)),
             pool: std::sync::Mutex::new(Vec::new()),
+            acknowledger: Default::default(),
         }
+    }
+
+    /// The acknowledgements' settings and rule cache.
+    pub fn acknowledger(&self) -> &crate::support::acknowledger::Acknowledger {
+        &self.acknowledger
+    }
+
+    /// The acknowledgement for a prepared change set, if its mail gets one.
+    async fn acknowledgement(
+        &self,
+        changes: &ChangeSet,
+        received: ReceivedAt,
+    ) -> Option<ChangeSet> {
+        let now = match received {
+            ReceivedAt::At(t) | ReceivedAt::DateHeaderOr(t) => t,
+        };
+        self.acknowledger
+            .plan(
+                self.store.as_ref(),
+                &self.rules(),
+                changes,
+                &changes.raw,
+                now,
+            )
+            .await
     }
 
     /// The store this tracker writes to.
@@ -342,8 +372,10 @@ impl Tracker {
             .pop()
             .ok_or_else(|| Error::Invalid("internal: no decision".into()))?;
         changes.raw = Arc::new(raw);
+        let ack = self.acknowledgement(&changes, received).await;
         Ok(Prepared {
             changes,
+            ack,
             tracked,
             envelope,
             received,
@@ -358,8 +390,24 @@ impl Tracker {
         loop {
             let mut cs = prepared.changes.clone();
             cs.pending = pending;
-            match self.store.apply(cs).await {
+            let written = match &prepared.ack {
+                // One transaction: the acknowledgement exists exactly when its DR does.
+                Some(ack) => self
+                    .store
+                    .apply_batch(vec![cs, ack.clone()])
+                    .await
+                    .and_then(|seqs| {
+                        seqs.first()
+                            .copied()
+                            .ok_or_else(|| Error::Invalid("internal: no seq".into()))
+                    }),
+                None => self.store.apply(cs).await,
+            };
+            match written {
                 Ok(seq) => {
+                    if prepared.ack.is_some() {
+                        tracing::info!(dr = ?prepared.tracked.dr.as_ref().map(|d| d.to_string()), "acknowledgement queued");
+                    }
                     let mut t = prepared.tracked;
                     t.seq = seq;
                     self.count_reply(&t).await;
@@ -379,6 +427,7 @@ impl Tracker {
                         .pop()
                         .ok_or_else(|| Error::Invalid("internal: no decision".into()))?;
                     changes.raw = raw;
+                    prepared.ack = self.acknowledgement(&changes, prepared.received).await;
                     prepared.changes = changes;
                     prepared.tracked = tracked;
                 }
@@ -612,6 +661,7 @@ impl Tracker {
             link,
             response,
             pending: None,
+            queue: Vec::new(),
         })
     }
 

@@ -65,6 +65,9 @@ impl Console {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let local = listener.local_addr().unwrap();
         let state = AppState::new(WebDeps {
+            mailer: Some(Arc::new(etraq_smtp::MaildirOutbound::new(Arc::new(
+                dir.path().join("maildir"),
+            )))),
             store: store.clone(),
             tracker: tracker.clone(),
             config: live.clone(),
