@@ -87,3 +87,23 @@
   var state = el.state ? el.state.textContent : "";
   if (state === "queued" || state === "running") { window.setTimeout(poll, 1000); }
 }());
+// A DR's page: "Insert into the reply" puts a suggested article's text into the reply at the
+// cursor (the page works without script: the article is shown and can be copied).
+(function () {
+  "use strict";
+  var body = document.getElementById("f-reply-body");
+  if (!body) { return; }
+  Array.prototype.forEach.call(document.querySelectorAll("button.insert-article"), function (b) {
+    b.addEventListener("click", function () {
+      var text = b.getAttribute("data-insert") || "";
+      var start = body.selectionStart || 0;
+      var end = body.selectionEnd || start;
+      var before = body.value.slice(0, start);
+      var sep = before && !/\n\n$/.test(before) ? (/\n$/.test(before) ? "\n" : "\n\n") : "";
+      body.value = before + sep + text + "\n" + body.value.slice(end);
+      var at = (before + sep + text + "\n").length;
+      body.focus();
+      body.setSelectionRange(at, at);
+    });
+  });
+}());

@@ -40,6 +40,10 @@ pub enum WebError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// A peer etraq needs (the relay a reply goes through) cannot be reached now; nothing was
+    /// recorded, and the same request may be tried again.
+    #[error("{0}")]
+    Unavailable(String),
     /// A store, disk or template failure.
     #[error("{0}")]
     Internal(String),
@@ -58,6 +62,7 @@ impl From<etraq_core::Error> for WebError {
             | E::InvalidTimeZone { .. }
             | E::Invalid(_)
             | E::Config { .. } => WebError::BadRequest(e.to_string()),
+            E::Unavailable { .. } => WebError::Unavailable(e.to_string()),
             other => WebError::Internal(other.to_string()),
         }
     }
@@ -77,6 +82,7 @@ impl WebError {
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,
             WebError::Forbidden(_) | WebError::CrossSite(_) => StatusCode::FORBIDDEN,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,

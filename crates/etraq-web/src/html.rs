@@ -77,6 +77,7 @@ impl Chrome {
             tabs.push(("/logs", "Log Files".to_string()));
         }
         tabs.push(("/history", "History".to_string()));
+        tabs.push(("/kb", "Support".to_string()));
         tabs.push(("/campaigns", "Campaigns".to_string()));
         if v.is_supervisor() {
             tabs.push(("/utilities", "Utilities".to_string()));

@@ -36,6 +36,7 @@ mod extract;
 pub mod fuzzing;
 mod html;
 mod http;
+mod markdown;
 mod openapi;
 mod pages;
 mod parse;

@@ -40,7 +40,9 @@ pub use mails::{ExportFilter, MAX_SEARCH_SCAN};
 pub use queries::UnrepliedQuery;
 pub use stats::{DurationStats, UserResponses, VolumeDay, response_times, volume_by_day};
 pub use subscribe::{CONFIRM_KIND, ConfirmTarget, Subscribed};
-pub use support::{ArticleDetail, ReplyInput, ReplySent, RuleInput, SUGGESTIONS};
+pub use support::{
+    ArticleDetail, ReplyDraft, ReplyInput, ReplySent, RuleInput, SUGGESTIONS, SupportPanel,
+};
 pub use templates::Preview;
 pub use tracking::{LinkBook, Purchase, Visit, with_conversion_param};
 pub use users::{MAX_NAME_CHARS, user_problems};

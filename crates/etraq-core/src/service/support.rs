@@ -36,6 +36,30 @@ pub struct ArticleDetail {
     pub history: Vec<Article>,
 }
 
+/// The reply form's starting point.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplyDraft {
+    /// The customer.
+    pub to: EmailAddress,
+    /// `Re: … [TAG]`.
+    pub subject: String,
+    /// The customer's last message (quoted under the reply when it is sent).
+    pub quoted: String,
+    /// The DR's owner (the default sender).
+    pub owner: EmailAddress,
+}
+
+/// What the DR page shows for answering the customer.
+#[derive(Clone, Debug)]
+pub struct SupportPanel {
+    /// The suggested articles, best first, with their hits.
+    pub suggestions: Vec<(KbHit, Article)>,
+    /// The reply form, unless the DR is closed or has no customer.
+    pub reply: Option<ReplyDraft>,
+    /// Whether closing sends the transcript by default.
+    pub transcript_on_close: bool,
+}
+
 /// A reply to write.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReplyInput {
@@ -126,10 +150,45 @@ impl App {
     /// (subject and own words), at most [`SUGGESTIONS`].
     pub async fn suggest(&self, who: &Actor, id: &DrId) -> Result<Vec<KbHit>> {
         let dr = self.visible_dr(who, id).await?;
-        let Some((_, text)) = self.last_customer_message(&dr).await? else {
-            return self.kb_search(who, &dr.subject, SUGGESTIONS).await;
-        };
-        self.suggest_for(&dr.subject, &text, false).await
+        let thread = self.thread(&dr).await?;
+        let last = self.last_customer_in(&thread).await?;
+        self.suggest_for(
+            &dr.subject,
+            last.as_ref().map_or("", |(_, t)| t.as_str()),
+            false,
+        )
+        .await
+    }
+
+    /// What the DR page shows beside the thread it has already read: the suggested articles
+    /// (whole, to insert), and the reply form's draft unless the DR cannot be answered.
+    pub async fn support_panel(
+        &self,
+        who: &Actor,
+        dr: &Dr,
+        thread: &[MailRecord],
+    ) -> Result<SupportPanel> {
+        let dr = self.visible_dr(who, &dr.id).await?;
+        let last = self.last_customer_in(thread).await?;
+        let text = last.as_ref().map_or("", |(_, t)| t.as_str());
+        let mut suggestions = Vec::new();
+        for hit in self.suggest_for(&dr.subject, text, false).await? {
+            if let Some(a) = self.store.kb_get(hit.id).await? {
+                suggestions.push((hit, a));
+            }
+        }
+        let reply = (dr.status != DrStatus::Closed && !self.tracker.rules().is_local(&dr.customer))
+            .then(|| ReplyDraft {
+                to: dr.customer.clone(),
+                subject: crate::support::reply::reply_subject(&dr),
+                quoted: last.map(|(_, t)| t).unwrap_or_default(),
+                owner: dr.owner.clone(),
+            });
+        Ok(SupportPanel {
+            suggestions,
+            reply,
+            transcript_on_close: self.config().support.transcript_on_close,
+        })
     }
 
     /// Suggestions for a message with this subject and text (public articles only when they
@@ -167,15 +226,23 @@ impl App {
     /// The customer's latest mail on the DR, with its own text.
     async fn last_customer_message(&self, dr: &Dr) -> Result<Option<(MailRecord, String)>> {
         let mails = self.thread(dr).await?;
-        let Some(m) = mails
-            .into_iter()
+        self.last_customer_in(&mails).await
+    }
+
+    /// The customer's latest mail of a thread, with its own text.
+    async fn last_customer_in(
+        &self,
+        thread: &[MailRecord],
+    ) -> Result<Option<(MailRecord, String)>> {
+        let Some(m) = thread
+            .iter()
             .rev()
             .find(|m| m.direction == Direction::Inbound && m.decision.is_tracked())
         else {
             return Ok(None);
         };
-        let text = self.own_text(&m).await?;
-        Ok(Some((m, text)))
+        let text = self.own_text(m).await?;
+        Ok(Some((m.clone(), text)))
     }
 
     /// The DR's transcript: its customer-visible messages in order (see

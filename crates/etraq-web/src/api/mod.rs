@@ -80,6 +80,7 @@ pub struct Listing<T> {
 
 mod campaign;
 mod jobs;
+pub mod support;
 
 pub use campaign::MAX_IMPORT_BYTES;
 
@@ -88,6 +89,7 @@ pub fn router() -> Vec<Group> {
     let mut groups = core_routes();
     groups.extend(campaign::router());
     groups.extend(jobs::router());
+    groups.extend(support::router());
     groups
 }
 
@@ -196,13 +198,21 @@ async fn close(
     State(state): State<Arc<AppState>>,
     signed: Signed,
     PathText(id): PathText,
+    Query(q): Query<CloseParams>,
 ) -> ApiResult<DrRow> {
     let id = parse_dr_id(&id)?;
     let d = state
         .app
-        .close_dr(&signed.actor, &id, Timestamp::now())
+        .close_dr_with(&signed.actor, &id, q.transcript, Timestamp::now())
         .await?;
     Ok(axum::Json(DrRow::from(&d)))
+}
+
+/// `?transcript=true|false`: mail the customer the transcript (default:
+/// `support.transcript_on_close`).
+#[derive(Debug, Default, Deserialize)]
+struct CloseParams {
+    transcript: Option<bool>,
 }
 
 /// `POST /api/v1/drs/{id}/reopen`.

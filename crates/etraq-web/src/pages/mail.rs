@@ -427,6 +427,52 @@ struct DrPage {
     remind_value: String,
     owners: Vec<(String, String, bool)>,
     table: Table,
+    /// A reply that could not be sent, and why.
+    problem: Option<String>,
+    /// Suggested articles for the customer's latest message.
+    suggestions: Vec<SuggestionView>,
+    /// The reply form, unless the DR is closed or has no customer.
+    reply: Option<ReplyView>,
+    /// The close form offers a transcript (the DR has a customer).
+    can_transcript: bool,
+    /// The transcript box starts checked (`support.transcript_on_close`).
+    transcript_default: bool,
+}
+
+/// A suggested article on the DR page.
+struct SuggestionView {
+    id: u64,
+    title: String,
+    href: String,
+    public: bool,
+    /// Its body rendered and sanitised.
+    html: String,
+    /// What "insert into reply" puts in the reply: its Markdown as written.
+    insert: String,
+}
+
+/// The reply form.
+struct ReplyView {
+    to: String,
+    subject: String,
+    quoted: String,
+    owner: String,
+    /// The signed-in user's address, when they may send as themselves.
+    me: Option<String>,
+    as_me: bool,
+    body: String,
+    cc: String,
+}
+
+/// The reply form's fields.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReplyForm {
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    cc: String,
+    #[serde(default, rename = "as")]
+    as_who: String,
 }
 
 /// `?done=` after an action.
@@ -443,6 +489,66 @@ pub async fn dr_page(
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
     let id = parse_dr_id(&id)?;
+    let page = dr_view(&state, &signed, &id, q.done.as_deref(), None, None).await?;
+    render(&page)
+}
+
+/// `POST /dr/{id}/reply`: sends the reply; on a refusal the page comes back with the text kept.
+pub async fn reply(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    PathText(id): PathText,
+    Form(f): Form<ReplyForm>,
+) -> Result<Response, WebError> {
+    let id = parse_dr_id(&id)?;
+    let cc: Result<Vec<EmailAddress>, WebError> =
+        f.cc.split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| EmailAddress::parse(c).map_err(|e| WebError::BadRequest(format!("cc: {e}"))))
+            .collect();
+    let as_user = if f.as_who == "me" {
+        signed.actor.viewer.user.as_ref().map(|u| u.email.clone())
+    } else {
+        None
+    };
+    let result = match cc {
+        Ok(cc) => state
+            .app
+            .reply_dr(
+                &signed.actor,
+                &id,
+                &etraq_core::service::ReplyInput {
+                    body: f.body.clone(),
+                    cc,
+                    as_user,
+                },
+                Timestamp::now(),
+            )
+            .await
+            .map_err(WebError::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(back(&dr_href(&id), "replied")),
+        Err(WebError::BadRequest(why)) | Err(WebError::Unavailable(why)) => {
+            let page = dr_view(&state, &signed, &id, None, Some(f), Some(why)).await?;
+            crate::pages::render_status(axum::http::StatusCode::BAD_REQUEST, &page)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The DR page, with a reply draft and a problem when a reply was refused.
+async fn dr_view(
+    state: &Arc<AppState>,
+    signed: &Signed,
+    id: &etraq_core::DrId,
+    done: Option<&str>,
+    draft: Option<ReplyForm>,
+    problem: Option<String>,
+) -> Result<DrPage, WebError> {
+    let id = id.clone();
     let dr = state.app.visible_dr(&signed.actor, &id).await?;
     let (detail, mails) = state.app.dr_detail(&signed.actor, &id).await?;
     let tz = state.time_zone();
@@ -481,9 +587,42 @@ pub async fn dr_page(
         }),
         ..Table::default()
     };
+    let panel = state.app.support_panel(&signed.actor, &dr, &mails).await?;
+    let suggestions = panel
+        .suggestions
+        .iter()
+        .map(|(hit, a)| SuggestionView {
+            id: a.id,
+            title: hit.title.clone(),
+            href: format!("/kb/{}", a.id),
+            public: a.public,
+            html: crate::markdown::article_html(&a.body),
+            insert: a.body.clone(),
+        })
+        .collect();
+    let me = signed.actor.viewer.user.as_ref().map(|u| u.email.clone());
+    let draft = draft.unwrap_or_default();
+    let reply = panel.reply.as_ref().map(|r| ReplyView {
+        to: r.to.to_string(),
+        subject: r.subject.clone(),
+        quoted: r.quoted.clone(),
+        owner: r.owner.to_string(),
+        me: me
+            .as_ref()
+            .filter(|m| **m != r.owner)
+            .map(|m| m.to_string()),
+        as_me: draft.as_who == "me",
+        body: draft.body.clone(),
+        cc: draft.cc.clone(),
+    });
     let page = DrPage {
-        chrome: Chrome::new(&state, &signed, "/tracked", &format!("DR {}", dr.id))
-            .flash(done_message(q.done.as_deref())),
+        chrome: Chrome::new(state, signed, "/tracked", &format!("DR {}", dr.id))
+            .flash(done_message(done)),
+        problem,
+        suggestions,
+        can_transcript: panel.reply.is_some() || dr.status != DrStatus::Closed,
+        transcript_default: panel.transcript_on_close,
+        reply,
         base: dr_href(&dr.id),
         id: dr.id.to_string(),
         subject: dr.subject.clone(),
@@ -526,7 +665,7 @@ pub async fn dr_page(
         table,
         messages,
     };
-    render(&page)
+    Ok(page)
 }
 
 /// The reassign form.
@@ -553,18 +692,31 @@ pub async fn assign(
     Ok(back(&dr_href(&id), "assigned"))
 }
 
-/// `POST /dr/{id}/close`.
+/// The close form: the transcript box.
+#[derive(Debug, Default, Deserialize)]
+pub struct CloseForm {
+    #[serde(default)]
+    transcript: Option<String>,
+}
+
+/// `POST /dr/{id}/close`: with the box checked, the customer is mailed the transcript.
 pub async fn close(
     State(state): State<Arc<AppState>>,
     signed: Signed,
     PathText(id): PathText,
+    Form(f): Form<CloseForm>,
 ) -> Result<Response, WebError> {
     let id = parse_dr_id(&id)?;
+    // The form always says: a missing box is "no", whatever the configured default.
+    let send = f.transcript.is_some();
     state
         .app
-        .close_dr(&signed.actor, &id, Timestamp::now())
+        .close_dr_with(&signed.actor, &id, Some(send), Timestamp::now())
         .await?;
-    Ok(back(&dr_href(&id), "closed"))
+    Ok(back(
+        &dr_href(&id),
+        if send { "closed-transcript" } else { "closed" },
+    ))
 }
 
 /// `POST /dr/{id}/reopen`.

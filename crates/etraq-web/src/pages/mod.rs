@@ -16,6 +16,7 @@ pub(crate) mod reports;
 pub(crate) mod search;
 pub(crate) mod status;
 pub(crate) mod subscribe;
+pub(crate) mod support;
 pub(crate) mod templates;
 pub(crate) mod track;
 pub(crate) mod unsubscribe;
@@ -66,6 +67,13 @@ pub fn router() -> Vec<Group> {
             .post("/dr/{id}/close", post(mail::close))
             .post("/dr/{id}/reopen", post(mail::reopen))
             .post("/dr/{id}/remind", post(mail::remind))
+            .post("/dr/{id}/reply", post(mail::reply))
+            .get_post("/kb", get(support::kb_index).post(support::kb_create))
+            .get_post(
+                "/kb/{id}",
+                get(support::kb_article).post(support::kb_update),
+            )
+            .get("/autoreplies", get(support::autoreplies))
             .get("/search", get(search::search))
             .get("/mail/{seq}", get(message::mail_page))
             .get("/mail/{seq}/part/{n}", get(message::part))
@@ -117,6 +125,10 @@ pub fn router() -> Vec<Group> {
             .post("/subscribers/{email}/unsubscribe", post(lists::unsubscribe))
             .post("/blocklist", post(lists::block))
             .post("/templates", post(templates::add_template))
+            .post("/kb/{id}/delete", post(support::kb_delete))
+            .post("/autoreplies", post(support::add_rule))
+            .post("/autoreplies/{name}/delete", post(support::delete_rule))
+            .post("/autoreplies/{name}/enable", post(support::enable_rule))
             .get("/utilities", get(utilities::index))
             .get_post(
                 "/utilities/validate",
@@ -250,6 +262,11 @@ pub fn back(to: &str, done: &str) -> Response {
 pub fn done_message(done: Option<&str>) -> Option<String> {
     let msg = match done? {
         "closed" => "The DR is closed.",
+        "closed-transcript" => "The DR is closed; its transcript is on its way to the customer.",
+        "replied" => "Your reply is sent and recorded on the DR.",
+        "article-saved" => "The article is saved (a new version).",
+        "rule-added" => "The rule is added.",
+        "rule-enabled" => "The rule is enabled again.",
         "reopened" => "The DR is open again.",
         "assigned" => "The DR has a new owner.",
         "reminder" => "The reminder is set.",

@@ -79,7 +79,9 @@ fn template_form(f: &TemplateForm) -> FormBox {
         title: "Add a template".into(),
         help: "minijinja (Jinja2) with the merge fields subscriber.email, subscriber.name, \
                subscriber.attribs.NAME, campaign.name, list.name, unsubscribe_url, \
-               view_in_browser_url and customer.*. An error names its line."
+               view_in_browser_url and customer.*. An error names its line. A template of kind \
+               acknowledgement (for automatic acknowledgements) has the DR's fields instead: \
+               dr.id, dr.subject, customer, owner.name, department, business_hours, suggestions."
             .into(),
         action: "/templates".into(),
         fields: vec![
@@ -88,16 +90,9 @@ fn template_form(f: &TemplateForm) -> FormBox {
                 "kind",
                 "Kind",
                 if f.kind.is_empty() { "custom" } else { &f.kind },
-                [
-                    TemplateKind::Newsletter,
-                    TemplateKind::Promotion,
-                    TemplateKind::Announcement,
-                    TemplateKind::PressRelease,
-                    TemplateKind::CustomerLetter,
-                    TemplateKind::Custom,
-                ]
-                .iter()
-                .map(|k| (k.as_str().to_string(), k.as_str().to_string())),
+                TemplateKind::ALL
+                    .iter()
+                    .map(|k| (k.as_str().to_string(), k.as_str().to_string())),
             ),
             Field::text("subject", "Subject", &f.subject),
             Field::text("html", "HTML body", &f.html).kind("textarea"),
