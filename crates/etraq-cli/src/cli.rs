@@ -427,6 +427,8 @@ pub enum TemplateKindArg {
     CustomerLetter,
     /// Anything else.
     Custom,
+    /// An automatic acknowledgement (`autoreply` rules), with the DR's fields.
+    Acknowledgement,
 }
 
 /// `etraq template show` and `delete`.

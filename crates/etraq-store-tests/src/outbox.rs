@@ -127,3 +127,57 @@ pub async fn outbox_queues_and_reschedules(open: Opener) {
     ));
     s.close().await.unwrap();
 }
+
+/// A message queued by a change set (an acknowledgement) is written in the change set's own
+/// transaction: there when the DR is, absent when the write fails, including as part of a
+/// batch that fails as a whole.
+pub async fn outbox_message_commits_with_its_change_set(open: Opener) {
+    use crate::fixtures::new_dr_change;
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    let mut ok = new_dr_change(
+        1,
+        "first@customer.example",
+        "ann@example.com",
+        "cy@customer.example",
+    );
+    ok.queue = vec![queued(
+        "autoreply",
+        "cy@customer.example",
+        "2026-11-27T12:00:00Z",
+    )];
+    s.apply(ok).await.unwrap();
+    assert_eq!(s.queued_mail("autoreply", 10).await.unwrap().len(), 1);
+    // The same DR number again conflicts: the batch fails and queues nothing.
+    let fine = new_dr_change(
+        2,
+        "second@customer.example",
+        "ann@example.com",
+        "dd@customer.example",
+    );
+    let mut clash = new_dr_change(
+        1,
+        "third@customer.example",
+        "ann@example.com",
+        "ee@customer.example",
+    );
+    clash.queue = vec![queued(
+        "autoreply",
+        "ee@customer.example",
+        "2026-11-27T12:00:00Z",
+    )];
+    assert!(s.apply_batch(vec![fine, clash]).await.is_err());
+    let queued_now = s.queued_mail("autoreply", 10).await.unwrap();
+    assert_eq!(queued_now.len(), 1, "{queued_now:?}");
+    assert!(
+        s.get_dr(&crate::fixtures::dr(2, "ann@example.com", "dd@customer.example").id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    s.close().await.unwrap();
+    let s = open_in(open, dir.path()).await;
+    let due = s.due_mail(at("2026-11-28T00:00:00Z"), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].message.to, addr("cy@customer.example"));
+}

@@ -29,6 +29,7 @@ fn kind(k: TemplateKindArg) -> TemplateKind {
         TemplateKindArg::PressRelease => TemplateKind::PressRelease,
         TemplateKindArg::CustomerLetter => TemplateKind::CustomerLetter,
         TemplateKindArg::Custom => TemplateKind::Custom,
+        TemplateKindArg::Acknowledgement => TemplateKind::Acknowledgement,
     }
 }
 
