@@ -1156,3 +1156,234 @@ fn a_crawl_started_in_the_console_is_checked_and_its_safe_address_imported() {
     assert!(members.contains("ann@acme-tools.com"), "{members}");
     assert!(!members.contains("staff1@acme-tools.com"), "{members}");
 }
+
+/// Scrolls an element to the middle of the window, as a person would before clicking it
+/// (the status bar is fixed at the bottom), and clicks it.
+async fn click_centered(c: &Client, locator: Locator<'_>) {
+    let e = c.find(locator).await.unwrap();
+    c.execute(
+        "arguments[0].scrollIntoView({block: 'center'});",
+        vec![serde_json::to_value(&e).unwrap()],
+    )
+    .await
+    .unwrap();
+    e.click().await.unwrap();
+}
+
+/// Every message in the evaluation Maildir, parsed: (Auto-Submitted, subject, text).
+fn maildir_messages(dir: &Path) -> Vec<(Option<String>, String, String)> {
+    let new = dir.join("data").join("maildir").join("new");
+    let Ok(entries) = std::fs::read_dir(new) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .filter_map(|raw| {
+            let m = mail_parser::MessageParser::default().parse(&raw)?;
+            Some((
+                m.header_raw("Auto-Submitted").map(|v| v.trim().to_string()),
+                m.subject().unwrap_or("").to_string(),
+                m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn a_customer_is_acknowledged_and_the_agent_answers_with_a_suggested_article_and_a_transcript() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        eprintln!(
+            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver; .ci/run does)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Evaluation mode: every mail etraq sends lands in data/maildir.
+    std::fs::write(
+        d.join("etraq.toml"),
+        "local_domains = [\"example.com\"]\ntimezone = \"UTC\"\n\
+         [smtp]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [store]\nurl = \"sqlite:data/etraq.db\"\n",
+    )
+    .unwrap();
+    etraq(
+        d,
+        &["user", "add", "ann@example.com", "--name", "Ann Agent"],
+        None,
+    );
+    etraq(
+        d,
+        &["user", "passwd", "ann@example.com"],
+        Some("ann-password\n"),
+    );
+    std::fs::write(
+        d.join("broken.md"),
+        "Sorry about that! Send us a photo of the item and the box within 14 days and we ship a replacement at no cost.",
+    )
+    .unwrap();
+    etraq(
+        d,
+        &[
+            "kb",
+            "add",
+            "An item arrived broken or damaged",
+            "--file",
+            "broken.md",
+            "--tag",
+            "returns",
+            "--public",
+        ],
+        None,
+    );
+    std::fs::write(d.join("hours.md"), "We answer every day from 8 to 18.").unwrap();
+    etraq(
+        d,
+        &["kb", "add", "Opening hours", "--file", "hours.md"],
+        None,
+    );
+    etraq(
+        d,
+        &["autoreply", "add", "support", "--to", "ann@example.com"],
+        None,
+    );
+    let server = serve(d);
+    smtp_send(
+        &server.smtp,
+        "carol@customer.example",
+        "ann@example.com",
+        "From: Carol <carol@customer.example>\r\nTo: ann@example.com\r\n\
+         Subject: My vase arrived smashed\r\nMessage-ID: <vase@customer.example>\r\n\r\n\
+         The vase I ordered came in pieces. What now?",
+    );
+    // The acknowledgement goes out through the outbox (mailed within seconds).
+    let start = Instant::now();
+    while !maildir_messages(d)
+        .iter()
+        .any(|(auto, _, _)| auto.as_deref() == Some("auto-replied"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no acknowledgement: {:?}",
+            maildir_messages(d)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let listed: serde_json::Value =
+        serde_json::from_str(&etraq(d, &["dr", "list", "--json"], None)).unwrap();
+    let dr = listed[0]["id"].as_str().unwrap().to_string();
+    let ack = maildir_messages(d)
+        .into_iter()
+        .find(|(auto, _, _)| auto.as_deref() == Some("auto-replied"))
+        .unwrap();
+    assert!(
+        ack.1.contains(&dr),
+        "the acknowledgement carries the DR tag: {ack:?}"
+    );
+
+    let profile = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _driver = start_driver(port);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = browser(port, profile.path()).await;
+        let web = server.web.as_str();
+        sign_in(&c, web, "ann@example.com", "ann-password").await;
+        c.goto(&format!("{web}/tracked")).await.unwrap();
+        c.find(Locator::LinkText(&dr))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Id("suggestions"))
+            .await
+            .unwrap();
+        // The thread shows the acknowledgement as an Auto Reply; the wait is still running.
+        let mut src = String::new();
+        c.source()
+            .await
+            .unwrap()
+            .as_bytes()
+            .read_to_string(&mut src)
+            .unwrap();
+        assert!(
+            src.contains("Auto Reply"),
+            "the acknowledgement is on the DR"
+        );
+        assert_eq!(text_of(&c, "dr-status").await, "open");
+        let panel = text_of(&c, "suggestions").await;
+        assert!(
+            panel.contains("An item arrived broken or damaged"),
+            "{panel}"
+        );
+        screenshot(&c, "support-1-dr-with-suggestions.png").await;
+
+        // Insert the suggested article into the reply, add a line, send.
+        let body = c.find(Locator::Id("f-reply-body")).await.unwrap();
+        body.send_keys("Dear Carol,").await.unwrap();
+        click_centered(&c, Locator::Css("button.insert-article")).await;
+        let text = body.prop("value").await.unwrap().unwrap_or_default();
+        assert!(text.starts_with("Dear Carol,"), "{text}");
+        assert!(text.contains("Send us a photo of the item"), "{text}");
+        screenshot(&c, "support-2-article-inserted.png").await;
+        click_centered(&c, Locator::Id("send-reply")).await;
+        let flash = c.wait().for_element(Locator::Css("p.flash")).await.unwrap();
+        assert!(flash.text().await.unwrap().contains("reply is sent"));
+        assert_eq!(text_of(&c, "dr-status").await, "replied");
+        let mut src = String::new();
+        c.source()
+            .await
+            .unwrap()
+            .as_bytes()
+            .read_to_string(&mut src)
+            .unwrap();
+        assert!(src.contains("Replied Mail"));
+        screenshot(&c, "support-3-replied.png").await;
+
+        // Close with a transcript.
+        click_centered(&c, Locator::Id("f-transcript")).await;
+        click_centered(&c, Locator::Id("close")).await;
+        let flash = c.wait().for_element(Locator::Css("p.flash")).await.unwrap();
+        assert!(
+            flash.text().await.unwrap().contains("transcript"),
+            "closed with a transcript"
+        );
+        assert_eq!(text_of(&c, "dr-status").await, "closed");
+        screenshot(&c, "support-4-closed.png").await;
+        c.close().await.unwrap();
+    });
+
+    // The customer got the reply (with the article) and then the transcript.
+    let start = Instant::now();
+    loop {
+        let all = maildir_messages(d);
+        let reply = all
+            .iter()
+            .find(|(auto, s, _)| auto.is_none() && s.starts_with("Re: "));
+        let transcript = all
+            .iter()
+            .find(|(auto, _, _)| auto.as_deref() == Some("auto-generated"));
+        if let (Some(reply), Some(t)) = (reply, transcript) {
+            assert!(reply.2.contains("Send us a photo of the item"), "{reply:?}");
+            assert!(
+                reply.2.contains("> The vase I ordered came in pieces."),
+                "{reply:?}"
+            );
+            assert!(
+                t.2.contains("Dear Carol,") && t.2.contains("The vase I ordered came in pieces."),
+                "{t:?}"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "missing reply or transcript: {all:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
