@@ -126,46 +126,107 @@ pub(crate) fn history(conn: &Connection, id: u64) -> Result<Vec<Article>, Error>
     )
 }
 
+/// The most words one search asks FTS5 about: each costs a walk of its doclist and a bm25
+/// evaluation per matching article, so a long customer mail must not ask about all of its words.
+const MAX_QUERY_TERMS: usize = 16;
+
+/// Below this many articles every word is kept (the index is small, and pruning by document
+/// frequency means little).
+const PRUNE_FROM: u64 = 100;
+
 /// bm25-ranked articles matching any of `terms`.
+///
+/// The words are chosen first, from how many articles each appears in (one cheap FTS5 count per
+/// word, tokenised and stemmed by FTS5 itself): words in no article are dropped; in a knowledge
+/// base of at least [`PRUNE_FROM`] articles, so are words in more than half of them, whose bm25
+/// weight FTS5 sets to nearly nothing (their IDF is not positive) while they cost the most to
+/// walk; of the rest, the [`MAX_QUERY_TERMS`] rarest are asked, which carry the highest weights.
 pub(crate) fn search(
     conn: &Connection,
     terms: &[String],
     public_only: bool,
     limit: usize,
 ) -> Result<Vec<KbHit>, Error> {
-    // Each word quoted (FTS5 syntax in a word is text), any of them matching.
-    let expr: Vec<String> = terms
-        .iter()
-        .filter(|t| !t.is_empty())
-        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-        .collect();
-    if expr.is_empty() || limit == 0 {
+    if limit == 0 {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "SELECT a.id, a.title, -bm25(kb_fts, {WEIGHTS}) FROM kb_fts
-         JOIN kb_articles a ON a.id = kb_fts.rowid
-         WHERE kb_fts MATCH ?1 AND (?2 = 0 OR a.public = 1)
-         ORDER BY bm25(kb_fts, {WEIGHTS}), a.id LIMIT ?3"
-    );
-    let mut s = conn
-        .prepare_cached(&sql)
-        .ctx("preparing a knowledge-base search")?;
-    let rows = s
-        .query_map(
-            params![expr.join(" OR "), public_only, limit.min(1000) as i64],
-            |r| {
-                Ok(KbHit {
-                    id: r.get::<_, i64>(0)? as u64,
-                    title: r.get(1)?,
-                    score: r.get(2)?,
-                })
-            },
-        )
-        .ctx("searching the knowledge base")?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(r.ctx("reading a knowledge-base hit")?);
+    let quote = |t: &str| format!("\"{}\"", t.replace('"', "\"\""));
+    let total: i64 = conn
+        .prepare_cached("SELECT count(*) FROM kb_articles")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .ctx("counting articles")?;
+    let mut counted: Vec<(i64, usize, String)> = Vec::new();
+    for (i, t) in terms.iter().filter(|t| !t.is_empty()).enumerate() {
+        let q = quote(t);
+        if counted.iter().any(|(_, _, x)| *x == q) {
+            continue;
+        }
+        let df: i64 = conn
+            .prepare_cached("SELECT count(*) FROM kb_fts WHERE kb_fts MATCH ?1")
+            .and_then(|mut s| s.query_row(params![q], |r| r.get(0)))
+            .ctx("counting a word's articles")?;
+        if df > 0 {
+            counted.push((df, i, q));
+        }
     }
-    Ok(out)
+    if total as u64 >= PRUNE_FROM {
+        let rare: Vec<(i64, usize, String)> = counted
+            .iter()
+            .filter(|(df, _, _)| df * 2 <= total)
+            .cloned()
+            .collect();
+        if !rare.is_empty() {
+            counted = rare;
+        }
+    }
+    counted.sort();
+    counted.truncate(MAX_QUERY_TERMS);
+    if counted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let expr: Vec<String> = counted.into_iter().map(|(_, _, q)| q).collect();
+    // The best matches come from the index alone; only they are joined with their articles.
+    // With `public_only`, more are taken and the private ones dropped; when too many of the
+    // best are private, the query is run again over everything that matches.
+    let want = limit.min(1000);
+    let take = if public_only { want * 4 } else { want };
+    let sql = format!(
+        "SELECT a.id, a.title, a.public, -t.score FROM
+           (SELECT rowid, bm25(kb_fts, {WEIGHTS}) AS score FROM kb_fts WHERE kb_fts MATCH ?1
+            ORDER BY score LIMIT ?2) t
+         JOIN kb_articles a ON a.id = t.rowid
+         ORDER BY t.score, a.id"
+    );
+    let run = |take: usize| -> Result<Vec<(KbHit, bool)>, Error> {
+        let mut s = conn
+            .prepare_cached(&sql)
+            .ctx("preparing a knowledge-base search")?;
+        let rows = s
+            .query_map(params![expr.join(" OR "), take as i64], |r| {
+                Ok((
+                    KbHit {
+                        id: r.get::<_, i64>(0)? as u64,
+                        title: r.get(1)?,
+                        score: r.get(3)?,
+                    },
+                    r.get::<_, bool>(2)?,
+                ))
+            })
+            .ctx("searching the knowledge base")?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r.ctx("reading a knowledge-base hit")?);
+        }
+        Ok(out)
+    };
+    let mut hits = run(take)?;
+    if public_only && hits.len() == take && hits.iter().filter(|(_, p)| *p).count() < want {
+        hits = run(usize::MAX >> 2)?;
+    }
+    Ok(hits
+        .into_iter()
+        .filter(|(_, public)| *public || !public_only)
+        .map(|(h, _)| h)
+        .take(want)
+        .collect())
 }
