@@ -305,3 +305,133 @@ pub fn read_message(data: &[u8]) {
         let _ = crate::archive::quoted_blocks(t);
     }
 }
+
+/// Customer service's text handling: what a message asks the knowledge base
+/// (`kb::terms`, `kb::query` with the thesaurus), an acknowledgement template compiled and
+/// rendered from the input (the first line the subject, the rest the HTML; fuel bounds any
+/// loop), and a reply and a transcript entry quoting the input. Never panics; a query's words
+/// are bounded and carry no quote character (the stores quote them).
+pub fn support_text(data: &[u8]) {
+    use crate::support::{autoreply, kb, reply, transcript};
+    let text = String::from_utf8_lossy(data);
+    let terms = kb::terms(&text);
+    assert!(terms.len() <= kb::MAX_TERMS);
+    let q = kb::query(&text, &[(vec!["money back".into()], vec!["refund".into()])]);
+    assert!(q.len() <= kb::MAX_TERMS + 16);
+    for t in terms.iter().chain(&q) {
+        assert!(!t.is_empty() && !t.contains('"'), "{t:?}");
+    }
+    let (subject, html) = text.split_once('\n').unwrap_or((&text, ""));
+    let t = crate::campaign::Template {
+        name: "fuzz".into(),
+        kind: crate::campaign::TemplateKind::Acknowledgement,
+        subject: subject.to_string(),
+        html: html.to_string(),
+        text: None,
+        builtin: false,
+        created_at: jiff::Timestamp::UNIX_EPOCH,
+    };
+    if let Ok(r) = autoreply::AckRenderer::new(&t) {
+        let data = autoreply::AckData {
+            dr: autoreply::DrFields {
+                id: "SUPP-12052026.1".into(),
+                subject: text.to_string(),
+            },
+            customer: "carla@customer.example".into(),
+            suggestions: vec![autoreply::SuggestionField {
+                id: 1,
+                title: text.to_string(),
+                summary: autoreply::summary(&text),
+            }],
+            ..autoreply::AckData::default()
+        };
+        let _ = r.render(&data);
+    }
+    let now = jiff::Timestamp::UNIX_EPOCH;
+    let Ok(id) = crate::model::DrId::parse("SUPP-12052026.1") else {
+        return;
+    };
+    let Ok(customer) = crate::EmailAddress::parse("carla@customer.example") else {
+        return;
+    };
+    let dr = crate::model::Dr {
+        subject: text.chars().take(200).collect(),
+        ..sample_dr(id, customer.clone(), now)
+    };
+    let mail = crate::model::MailRecord {
+        sender_name: Some(text.chars().take(50).collect()),
+        ..sample_mail(customer.clone(), now)
+    };
+    let msg = reply::reply_message(
+        &dr,
+        Some(reply::Answered {
+            mail: &mail,
+            text: &text,
+        }),
+        &customer,
+        None,
+        &text,
+        &[],
+        "fuzz@example.com".into(),
+        &jiff::tz::TimeZone::UTC,
+    );
+    assert!(msg.subject.contains("[SUPP-12052026.1]"));
+    let e = transcript::Entry::of(&mail, &text, &jiff::tz::TimeZone::UTC);
+    let _ = transcript::transcript(&dr, &[e]);
+}
+
+/// An open DR of `customer`, owned by `ann@example.com`, as of `t`.
+fn sample_dr(
+    id: crate::model::DrId,
+    customer: crate::EmailAddress,
+    t: jiff::Timestamp,
+) -> crate::model::Dr {
+    let owner = crate::EmailAddress::parse("ann@example.com").unwrap_or_else(|_| customer.clone());
+    crate::model::Dr {
+        id,
+        owner,
+        cc_users: vec![],
+        customer: customer.clone(),
+        participants: vec![],
+        subject: String::new(),
+        status: crate::model::DrStatus::Open,
+        assigned_on: t,
+        first_response_at: None,
+        awaiting_since: Some(t),
+        last_activity: t,
+        escalation_level: 0,
+        last_sender: customer,
+        last_recipient: None,
+        last_mail_type: crate::model::MailType::Normal,
+        last_customer_at: None,
+        warned_at: None,
+        remind_at: None,
+        due_at: None,
+        version: 1,
+    }
+}
+
+/// A customer's inbound mail record, as of `t`.
+fn sample_mail(customer: crate::EmailAddress, t: jiff::Timestamp) -> crate::model::MailRecord {
+    crate::model::MailRecord {
+        seq: 1,
+        message_id: crate::mail::MessageId::from_trusted("q@customer.example".into()),
+        derived_message_id: false,
+        direction: crate::model::Direction::Inbound,
+        mail_from: Some(customer.clone()),
+        rcpt_to: vec![],
+        sender: Some(customer.clone()),
+        sender_name: None,
+        to: vec![],
+        cc: vec![],
+        subject: String::new(),
+        received_at: t,
+        sent_at: None,
+        decision: crate::model::Decision::Tracked {
+            mail_type: crate::model::MailType::Normal,
+        },
+        dr: None,
+        parties: vec![customer],
+        size: 0,
+    }
+}

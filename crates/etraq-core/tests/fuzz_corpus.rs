@@ -99,3 +99,8 @@ fn search_query_corpus() {
 fn read_message_corpus() {
     replay("read_message", etraq_core::fuzzing::read_message);
 }
+
+#[test]
+fn support_text_corpus() {
+    replay("support_text", etraq_core::fuzzing::support_text);
+}

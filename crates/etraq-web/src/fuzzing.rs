@@ -127,3 +127,52 @@ impl Harness {
         );
     }
 }
+
+/// Entry point of the `article_markdown` fuzz target: a knowledge-base article rendered for
+/// the console. Never panics, and no tag that comes out is a script, a frame, an object, a
+/// form or a style, or carries an event handler or a `javascript:` URL, whatever Markdown and
+/// HTML went in. (Text may say anything: ammonia escapes every `<` that is not a tag it kept.)
+pub fn article_markdown(data: &[u8]) {
+    let md = String::from_utf8_lossy(data);
+    let html = crate::markdown::article_html(&md).to_ascii_lowercase();
+    let mut rest = html.as_str();
+    while let Some(start) = rest.find('<') {
+        let after = &rest[start + 1..];
+        let end = after.find('>').unwrap_or(after.len());
+        let tag = &after[..end];
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        assert!(
+            !matches!(
+                name.as_str(),
+                "script"
+                    | "iframe"
+                    | "frame"
+                    | "object"
+                    | "embed"
+                    | "form"
+                    | "input"
+                    | "style"
+                    | "base"
+                    | "meta"
+                    | "svg"
+            ),
+            "<{name}> survived in {html}"
+        );
+        assert!(
+            !tag.contains("javascript:"),
+            "a javascript: URL survived in {html}"
+        );
+        for attr in tag.split_whitespace().skip(1) {
+            let attr_name: String = attr.chars().take_while(|c| *c != '=').collect();
+            assert!(
+                !(attr_name.starts_with("on") && attr.contains('=')),
+                "an event attribute survived in {html}"
+            );
+        }
+        rest = &after[end.min(after.len())..];
+    }
+}

@@ -41,3 +41,22 @@ fn web_request_corpus() {
         h.request(&flipped);
     }
 }
+
+#[test]
+fn article_markdown_corpus() {
+    let corpus =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/article_markdown");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", corpus.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "the corpus is too small");
+    for path in files {
+        let data = std::fs::read(&path).unwrap();
+        etraq_web::fuzzing::article_markdown(&data);
+        for cut in [1, data.len() / 2, data.len().saturating_sub(3)] {
+            etraq_web::fuzzing::article_markdown(&data[..cut.min(data.len())]);
+        }
+    }
+}
