@@ -1108,7 +1108,28 @@ fn a_crawl_started_in_the_console_is_checked_and_its_safe_address_imported() {
             .for_element(Locator::XPath("//td[text()='ann@acme-tools.com']"))
             .await
             .unwrap();
-        assert_eq!(text_of(&c, "job-state").await, "done");
+        // Rows show while it runs (written with each progress step); the page reloads itself
+        // once the job is done.
+        let start = Instant::now();
+        loop {
+            // Read through a script: the page may be reloading between two looks.
+            let state = c
+                .execute(
+                    "var s = document.getElementById('job-state'); return s ? s.textContent : '';",
+                    vec![],
+                )
+                .await
+                .unwrap_or_default();
+            if state == "done" {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "the validation never finished");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        c.wait()
+            .for_element(Locator::XPath("//td[text()='ann@acme-tools.com']"))
+            .await
+            .unwrap();
         let mut src = String::new();
         c.source()
             .await

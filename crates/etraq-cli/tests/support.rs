@@ -568,3 +568,61 @@ async fn a_rule_whose_template_fails_is_disabled_with_its_error_and_the_mail_is_
     ok(d, &["autoreply", "enable", "r1"]);
     assert!(json(d, &["autoreply", "show", "r1", "--json"])["error"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mails_from_one_sender_arriving_at_once_get_one_acknowledgement() {
+    let up = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = setup(d, &up, "");
+    ok(d, &["autoreply", "add", "all"]);
+    let mut child = serve(d, p.smtp).await;
+    // Eight sessions at once, each a new conversation from the same customer.
+    let mut sends = Vec::new();
+    for i in 0..8 {
+        let port = p.smtp;
+        sends.push(tokio::spawn(async move {
+            use lettre::AsyncTransport;
+            let t = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(
+                "127.0.0.1",
+            )
+            .port(port)
+            .build();
+            let env = lettre::address::Envelope::new(
+                Some("eve@customer.example".parse().unwrap()),
+                vec!["ann@shop.example".parse().unwrap()],
+            )
+            .unwrap();
+            let raw = format!(
+                "From: <eve@customer.example>\r\nTo: <ann@shop.example>\r\nSubject: Topic {i}\r\n\
+                 Message-ID: <e{i}@customer.example>\r\n\r\nQuestion {i}.\r\n"
+            );
+            t.send_raw(&env, raw.as_bytes()).await.unwrap();
+        }));
+    }
+    for s in sends {
+        s.await.unwrap();
+    }
+    assert_eq!(
+        json(d, &["dr", "list", "--json"]).as_array().unwrap().len(),
+        8
+    );
+    // Give the notifier time to mail whatever was queued.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let acks = up
+        .received()
+        .iter()
+        .filter(|m| m.header("Auto-Submitted").as_deref() == Some("auto-replied"))
+        .count();
+    assert_eq!(acks, 1, "one acknowledgement for eight mails at once");
+    let history = json(d, &["history", "eve@customer.example", "--json"]);
+    let recorded = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["mail_type"] == "Auto Reply")
+        .count();
+    assert_eq!(recorded, 1);
+}

@@ -107,3 +107,16 @@
     });
   });
 }());
+// A DR's reply draft survives looking for another article (a page load): it is kept in the
+// tab's session storage until the reply is sent.
+(function () {
+  "use strict";
+  var body = document.getElementById("f-reply-body");
+  var key = "etraq-draft:" + window.location.pathname;
+  var store = null;
+  try { store = window.sessionStorage; } catch (e) { return; }
+  if (/[?&]done=replied/.test(window.location.search)) { store.removeItem(key); }
+  if (!body) { return; }
+  if (!body.value) { body.value = store.getItem(key) || ""; }
+  body.addEventListener("input", function () { store.setItem(key, body.value); });
+}());

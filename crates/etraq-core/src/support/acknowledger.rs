@@ -9,7 +9,7 @@
 //! Nothing here fails a mail: a store that cannot answer, or a rule whose template fails,
 //! means no acknowledgement (the rule is disabled with its error shown), never a refused mail.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -89,10 +89,41 @@ fn title_case(s: &str) -> String {
 }
 
 /// Plans acknowledgements. One per tracker.
+///
+/// Besides the store's history, it remembers the senders it acknowledged itself and those
+/// with an acknowledgement in flight (planned, not yet recorded), so two mails from one sender
+/// arriving at once, on two gateway sessions, get one acknowledgement, not two.
 #[derive(Default)]
 pub struct Acknowledger {
     settings: RwLock<Arc<AckSettings>>,
     rules: Mutex<Option<(Instant, Arc<Vec<AutoReplyRule>>)>>,
+    in_flight: Arc<Mutex<HashSet<EmailAddress>>>,
+    recent: Mutex<HashMap<EmailAddress, Timestamp>>,
+}
+
+/// An acknowledgement in flight for a sender: while it lives, no other mail of that sender is
+/// acknowledged. Dropped when its mail is recorded (after [`Acknowledger::recorded`]) or
+/// given up (the upstream refused it, the client went away).
+pub struct AckClaim {
+    set: Arc<Mutex<HashSet<EmailAddress>>>,
+    sender: EmailAddress,
+}
+
+impl AckClaim {
+    /// The sender it holds.
+    pub fn sender(&self) -> &EmailAddress {
+        &self.sender
+    }
+}
+
+impl Drop for AckClaim {
+    fn drop(&mut self) {
+        let mut g = self
+            .set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.remove(&self.sender);
+    }
 }
 
 impl Acknowledger {
@@ -110,6 +141,31 @@ impl Acknowledger {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         }
+    }
+
+    /// Notes that the acknowledgement held by `claim` was recorded at `now`.
+    pub fn recorded(&self, claim: &AckClaim, now: Timestamp) {
+        let mut g = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.len() > 100_000 {
+            let day_ago = now - jiff::SignedDuration::from_hours(24);
+            g.retain(|_, t| *t > day_ago);
+        }
+        g.insert(claim.sender.clone(), now);
+    }
+
+    /// Claims `sender` for an acknowledgement, unless one is already in flight.
+    fn claim(&self, sender: &EmailAddress) -> Option<AckClaim> {
+        let mut g = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.insert(sender.clone()).then(|| AckClaim {
+            set: self.in_flight.clone(),
+            sender: sender.clone(),
+        })
     }
 
     /// Forgets the cached rules (after a change through this process).
@@ -151,7 +207,7 @@ impl Acknowledger {
         cs: &ChangeSet,
         raw: &[u8],
         now: Timestamp,
-    ) -> Option<ChangeSet> {
+    ) -> Option<(ChangeSet, AckClaim)> {
         match self.try_plan(store, rules, cs, raw, now).await {
             Ok(plan) => plan,
             Err(e) => {
@@ -168,7 +224,7 @@ impl Acknowledger {
         cs: &ChangeSet,
         raw: &[u8],
         now: Timestamp,
-    ) -> Result<Option<ChangeSet>> {
+    ) -> Result<Option<(ChangeSet, AckClaim)>> {
         let Some(w) = &cs.dr else { return Ok(None) };
         if w.expected_version != 0
             || cs.mail.direction != crate::model::Direction::Inbound
@@ -214,13 +270,23 @@ impl Acknowledger {
             per_sender_per_day: settings.per_sender_per_day,
             per_dr: 1,
         };
+        let mut history = history(&recent, now);
+        if let Some(s) = sender
+            && let Some(t) = self
+                .recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(s)
+        {
+            history.last_to_sender = history.last_to_sender.max(Some(*t));
+        }
         if let Err(refusal) = may_acknowledge(
             sender,
             false,
             blocked,
             excluded,
             &AckHeaders::read(raw),
-            &history(&recent, now),
+            &history,
             &limits,
             now,
         ) {
@@ -278,6 +344,11 @@ impl Acknowledger {
                 return Ok(None);
             }
         };
+        // One acknowledgement in flight per sender: a second mail arriving meanwhile gets none.
+        let Some(claim) = sender.and_then(|s| self.claim(s)) else {
+            tracing::info!(dr = %dr.id, rule = %rule.name, "no acknowledgement: another one to this sender is on its way");
+            return Ok(None);
+        };
         let from = recipients
             .iter()
             .find(|r| rules.is_local(r))
@@ -297,7 +368,7 @@ impl Acknowledger {
             owner.map(|u| u.name).filter(|n| !n.trim().is_empty()),
             message_id,
         );
-        Ok(Some(self.change_set(dr, msg, now)))
+        Ok(Some((self.change_set(dr, msg, now), claim)))
     }
 
     fn change_set(&self, dr: &Dr, msg: crate::outbox::OutMessage, now: Timestamp) -> ChangeSet {

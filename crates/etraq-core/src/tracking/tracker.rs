@@ -82,8 +82,9 @@ pub struct Tracked {
 /// mail the upstream refuses.
 pub struct Prepared {
     changes: ChangeSet,
-    /// The acknowledgement of a customer's mail that opens a DR, recorded and queued with it.
-    ack: Option<ChangeSet>,
+    /// The acknowledgement of a customer's mail that opens a DR, recorded and queued with it,
+    /// and its claim on the sender.
+    ack: Option<(ChangeSet, crate::support::acknowledger::AckClaim)>,
     tracked: Tracked,
     envelope: Envelope,
     received: ReceivedAt,
@@ -159,17 +160,14 @@ impl Tracker {
         &self,
         changes: &ChangeSet,
         received: ReceivedAt,
-    ) -> Option<ChangeSet> {
-        let now = match received {
-            ReceivedAt::At(t) | ReceivedAt::DateHeaderOr(t) => t,
-        };
+    ) -> Option<(ChangeSet, crate::support::acknowledger::AckClaim)> {
         self.acknowledger
             .plan(
                 self.store.as_ref(),
                 &self.rules(),
                 changes,
                 &changes.raw,
-                now,
+                now_of(received),
             )
             .await
     }
@@ -392,7 +390,7 @@ impl Tracker {
             cs.pending = pending;
             let written = match &prepared.ack {
                 // One transaction: the acknowledgement exists exactly when its DR does.
-                Some(ack) => self
+                Some((ack, _)) => self
                     .store
                     .apply_batch(vec![cs, ack.clone()])
                     .await
@@ -405,7 +403,8 @@ impl Tracker {
             };
             match written {
                 Ok(seq) => {
-                    if prepared.ack.is_some() {
+                    if let Some((_, claim)) = &prepared.ack {
+                        self.acknowledger.recorded(claim, now_of(prepared.received));
                         tracing::info!(dr = ?prepared.tracked.dr.as_ref().map(|d| d.to_string()), "acknowledgement queued");
                     }
                     let mut t = prepared.tracked;
@@ -427,6 +426,8 @@ impl Tracker {
                         .pop()
                         .ok_or_else(|| Error::Invalid("internal: no decision".into()))?;
                     changes.raw = raw;
+                    // The old claim goes first, so the new decision may claim the sender again.
+                    prepared.ack = None;
                     prepared.ack = self.acknowledgement(&changes, prepared.received).await;
                     prepared.changes = changes;
                     prepared.tracked = tracked;
@@ -716,6 +717,13 @@ impl Tracker {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// The instant a mail counts as received, for what is decided about it after its decision.
+fn now_of(received: ReceivedAt) -> Timestamp {
+    match received {
+        ReceivedAt::At(t) | ReceivedAt::DateHeaderOr(t) => t,
     }
 }
 

@@ -437,6 +437,9 @@ struct DrPage {
     can_transcript: bool,
     /// The transcript box starts checked (`support.transcript_on_close`).
     transcript_default: bool,
+    /// What was looked for in the knowledge base from this page, and what was found.
+    kb_query: String,
+    found: Option<Vec<SuggestionView>>,
 }
 
 /// A suggested article on the DR page.
@@ -449,6 +452,19 @@ struct SuggestionView {
     html: String,
     /// What "insert into reply" puts in the reply: its Markdown as written.
     insert: String,
+}
+
+impl SuggestionView {
+    fn of(title: &str, a: &etraq_core::support::Article) -> SuggestionView {
+        SuggestionView {
+            id: a.id,
+            title: title.to_string(),
+            href: format!("/kb/{}", a.id),
+            public: a.public,
+            html: crate::markdown::article_html(&a.body),
+            insert: a.body.clone(),
+        }
+    }
 }
 
 /// The reply form.
@@ -475,10 +491,11 @@ pub struct ReplyForm {
     as_who: String,
 }
 
-/// `?done=` after an action.
+/// `?done=` after an action; `?kb=` looks for articles to insert into the reply.
 #[derive(Debug, Default, Deserialize)]
 pub struct DoneQuery {
     done: Option<String>,
+    kb: Option<String>,
 }
 
 /// `GET /dr/{id}`: the DR, its thread, and its actions.
@@ -489,7 +506,16 @@ pub async fn dr_page(
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
     let id = parse_dr_id(&id)?;
-    let page = dr_view(&state, &signed, &id, q.done.as_deref(), None, None).await?;
+    let mut page = dr_view(&state, &signed, &id, q.done.as_deref(), None, None).await?;
+    if let Some(words) = q.kb.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+        let mut found = Vec::new();
+        for hit in state.app.kb_search(&signed.actor, words, 5).await? {
+            let d = state.app.kb_show(&signed.actor, hit.id).await?;
+            found.push(SuggestionView::of(&hit.title, &d.article));
+        }
+        page.kb_query = words.to_string();
+        page.found = Some(found);
+    }
     render(&page)
 }
 
@@ -591,14 +617,7 @@ async fn dr_view(
     let suggestions = panel
         .suggestions
         .iter()
-        .map(|(hit, a)| SuggestionView {
-            id: a.id,
-            title: hit.title.clone(),
-            href: format!("/kb/{}", a.id),
-            public: a.public,
-            html: crate::markdown::article_html(&a.body),
-            insert: a.body.clone(),
-        })
+        .map(|(hit, a)| SuggestionView::of(&hit.title, a))
         .collect();
     let me = signed.actor.viewer.user.as_ref().map(|u| u.email.clone());
     let draft = draft.unwrap_or_default();
@@ -621,6 +640,8 @@ async fn dr_view(
         problem,
         suggestions,
         can_transcript: panel.reply.is_some() || dr.status != DrStatus::Closed,
+        kb_query: String::new(),
+        found: None,
         transcript_default: panel.transcript_on_close,
         reply,
         base: dr_href(&dr.id),
