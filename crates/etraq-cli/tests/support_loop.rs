@@ -8,42 +8,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::*;
 use etraq_smtp::testing::{FakeUpstream, Received};
-use lettre::address::Envelope;
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
-fn etraq(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_etraq"));
-    c.current_dir(dir)
-        .env_remove("ETRAQ_STORE")
-        .env_remove("ETRAQ_CONFIG")
-        .env("ETRAQ_LOG", "warn")
-        .args(["--config", "etraq.toml"]);
-    c
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = etraq(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// One company: its etraq, its mail server (a recording upstream) and its domain.
 struct Company {
@@ -76,21 +48,7 @@ impl Company {
         ok(d, &["user", "add", user, "--name", "Agent"]);
         // Every mail to anyone is acknowledged by this rule, if the loop guard allows.
         ok(d, &["autoreply", "add", "everything", "--window", "1d"]);
-        let child = etraq(d)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{smtp}").parse().unwrap();
-        let start = Instant::now();
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "serve did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let child = serve(d, smtp).await;
         Company {
             dir,
             domain,
@@ -109,20 +67,6 @@ impl Drop for Company {
             let _ = c.wait();
         }
     }
-}
-
-async fn send(port: u16, from: &str, to: &str, data: &[u8]) {
-    let t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(port)
-        .build();
-    let env = Envelope::new(
-        Some(from.parse::<Address>().unwrap()),
-        vec![to.parse::<Address>().unwrap()],
-    )
-    .unwrap();
-    t.send_raw(&env, data)
-        .await
-        .unwrap_or_else(|e| panic!("delivering to 127.0.0.1:{port}: {e}"));
 }
 
 fn message(from: &str, to: &str, subject: &str, id: &str, body: &str) -> Vec<u8> {
@@ -164,7 +108,7 @@ async fn route(companies: &[&Company], seen: &mut [usize], log: &Arc<Mutex<Vec<H
                     acknowledgement: m.header("Auto-Submitted").as_deref() == Some("auto-replied"),
                 });
                 if let Some(other) = companies.iter().find(|o| o.domain == domain) {
-                    send(other.smtp, &m.mail_from, rcpt, &m.data).await;
+                    smtp_send(other.smtp, &m.mail_from, rcpt, &m.data).await;
                 } else if domain == "c.example" {
                     // The naive auto-responder answers the author of anything it gets.
                     let n = log.lock().unwrap().len();
@@ -189,7 +133,7 @@ async fn route(companies: &[&Company], seen: &mut [usize], log: &Arc<Mutex<Vec<H
                         &format!("away.{n}@c.example"),
                         "I am out of the office and will read your mail when I am back.",
                     );
-                    send(home.smtp, rcpt, &author, &reply).await;
+                    smtp_send(home.smtp, rcpt, &author, &reply).await;
                 }
             }
         }
@@ -206,7 +150,7 @@ async fn two_etraqs_and_an_auto_responder_settle_with_one_acknowledgement_each()
     let mut seen = [0usize; 2];
 
     // Bob (an employee of B) writes to Ann at A: for A, Bob is a customer.
-    send(
+    smtp_send(
         b.smtp,
         "bob@b.example",
         "ann@a.example",
@@ -220,7 +164,7 @@ async fn two_etraqs_and_an_auto_responder_settle_with_one_acknowledgement_each()
     )
     .await;
     // Ann writes to Bob about something else: for B, Ann is a customer.
-    send(
+    smtp_send(
         a.smtp,
         "ann@a.example",
         "bob@b.example",
@@ -234,7 +178,7 @@ async fn two_etraqs_and_an_auto_responder_settle_with_one_acknowledgement_each()
     )
     .await;
     // Carol, whose mailbox auto-responds to everything, writes to Ann (from the internet).
-    send(
+    smtp_send(
         a.smtp,
         "carol@c.example",
         "ann@a.example",

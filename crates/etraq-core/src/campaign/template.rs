@@ -274,20 +274,24 @@ pub struct Rendered {
     pub text: String,
 }
 
-/// A compiled template, ready to render for any number of recipients.
-pub struct Renderer {
+/// A template's parts compiled in the sandbox (no loader, a fuel limit, HTML auto-escaping in
+/// the HTML part) with the fields it names checked: what campaign templates ([`Renderer`]) and
+/// acknowledgement templates (`support::autoreply::AckRenderer`) share.
+pub(crate) struct Compiled {
     env: Environment<'static>,
     name: String,
     has_text: bool,
-    /// Worked out once at compile time: a sender asks for every recipient.
-    needs_customer: bool,
-    /// Likewise for `subscriber.score`.
-    needs_score: bool,
+    /// Every field each part names, with its path (`subscriber.attribs.country`).
+    pub(crate) names: BTreeSet<String>,
 }
 
-impl Renderer {
-    /// Compiles a template's parts and checks the merge fields they name.
-    pub fn new(t: &Template) -> std::result::Result<Renderer, TemplateError> {
+impl Compiled {
+    /// Compiles `t`; a field for which `known` is false fails, its message listing `known_list`.
+    pub(crate) fn new(
+        t: &Template,
+        known: &dyn Fn(&str) -> bool,
+        known_list: &str,
+    ) -> std::result::Result<Compiled, TemplateError> {
         let fail = |part: &'static str, line: Option<usize>, message: String| TemplateError {
             template: t.name.clone(),
             part,
@@ -322,6 +326,7 @@ impl Renderer {
             env.add_template_owned(part, source.to_string())
                 .map_err(|e| fail(part, e.line(), describe(&e)))?;
         }
+        let mut all = BTreeSet::new();
         for (part, source) in sources {
             let Some(source) = source else { continue };
             let tmpl = env
@@ -329,36 +334,91 @@ impl Renderer {
                 .map_err(|e| fail(part, e.line(), describe(&e)))?;
             let names: BTreeSet<String> = tmpl.undeclared_variables(true).into_iter().collect();
             for name in names {
-                if !known_field(&name) {
+                if !known(&name) {
                     let top = name.split('.').next().unwrap_or(&name);
                     let line = source.lines().position(|l| l.contains(top)).map(|i| i + 1);
                     return Err(fail(
                         part,
                         line,
-                        format!(
-                            "unknown merge field `{name}` (known: subscriber.email, subscriber.name, \
-                             subscriber.attribs.*, subscriber.score, campaign.name, list.name, unsubscribe_url, \
-                             view_in_browser_url, customer.drs, customer.open_drs, customer.last_seen)"
-                        ),
+                        format!("unknown merge field `{name}` (known: {known_list})"),
                     ));
                 }
+                all.insert(name);
             }
         }
-        let needs_customer = ["subject", "html", "text"].iter().any(|part| {
-            env.get_template(part).is_ok_and(|t| {
-                t.undeclared_variables(false)
-                    .iter()
-                    .any(|n| n == "customer")
-            })
-        });
-        let needs_score = ["subject", "html", "text"].iter().any(|part| {
-            env.get_template(part)
-                .is_ok_and(|t| names_score(&t.undeclared_variables(true)))
-        });
-        Ok(Renderer {
+        Ok(Compiled {
             env,
             name: t.name.clone(),
             has_text: t.text.is_some(),
+            names: all,
+        })
+    }
+
+    /// Whether any part names the top-level field `top`.
+    pub(crate) fn names_top(&self, top: &str) -> bool {
+        ["subject", "html", "text"].iter().any(|part| {
+            self.env
+                .get_template(part)
+                .is_ok_and(|t| t.undeclared_variables(false).iter().any(|n| n == top))
+        })
+    }
+
+    /// Renders the parts with `ctx`; without a text part, it is made from the HTML.
+    pub(crate) fn render(&self, ctx: &Value) -> std::result::Result<Rendered, TemplateError> {
+        let part = |part: &'static str| -> std::result::Result<String, TemplateError> {
+            self.env
+                .get_template(part)
+                .and_then(|t| t.render(ctx))
+                .map_err(|e| TemplateError {
+                    template: self.name.clone(),
+                    part,
+                    line: e.line(),
+                    message: describe(&e),
+                })
+        };
+        let subject = one_line(&part("subject")?);
+        let html = part("html")?;
+        let text = if self.has_text {
+            part("text")?
+        } else {
+            text_from_html(&html).map_err(|e| TemplateError {
+                template: self.name.clone(),
+                part: "text",
+                line: None,
+                message: format!("cannot make the text part from the HTML: {e}"),
+            })?
+        };
+        Ok(Rendered {
+            subject,
+            html,
+            text,
+        })
+    }
+}
+
+/// A compiled template, ready to render for any number of recipients.
+pub struct Renderer {
+    compiled: Compiled,
+    /// Worked out once at compile time: a sender asks for every recipient.
+    needs_customer: bool,
+    /// Likewise for `subscriber.score`.
+    needs_score: bool,
+}
+
+impl Renderer {
+    /// Compiles a template's parts and checks the merge fields they name.
+    pub fn new(t: &Template) -> std::result::Result<Renderer, TemplateError> {
+        let compiled = Compiled::new(
+            t,
+            &known_field,
+            "subscriber.email, subscriber.name, subscriber.attribs.*, subscriber.score, \
+             campaign.name, list.name, unsubscribe_url, view_in_browser_url, customer.drs, \
+             customer.open_drs, customer.last_seen",
+        )?;
+        let needs_customer = compiled.names_top("customer");
+        let needs_score = names_score(&compiled.names.iter().cloned().collect());
+        Ok(Renderer {
+            compiled,
             needs_customer,
             needs_score,
         })
@@ -387,34 +447,7 @@ impl Renderer {
             unsubscribe_url => link(&data.unsubscribe_url),
             view_in_browser_url => link(&data.view_in_browser_url),
         };
-        let part = |part: &'static str| -> std::result::Result<String, TemplateError> {
-            self.env
-                .get_template(part)
-                .and_then(|t| t.render(&ctx))
-                .map_err(|e| TemplateError {
-                    template: self.name.clone(),
-                    part,
-                    line: e.line(),
-                    message: describe(&e),
-                })
-        };
-        let subject = one_line(&part("subject")?);
-        let html = part("html")?;
-        let text = if self.has_text {
-            part("text")?
-        } else {
-            text_from_html(&html).map_err(|e| TemplateError {
-                template: self.name.clone(),
-                part: "text",
-                line: None,
-                message: format!("cannot make the text part from the HTML: {e}"),
-            })?
-        };
-        Ok(Rendered {
-            subject,
-            html,
-            text,
-        })
+        self.compiled.render(&ctx)
     }
 }
 
@@ -513,7 +546,7 @@ impl Segment {
 /// The text part of an HTML mail. Mail layouts are tables, so they are read as one column (no
 /// borders, no padding to a grid); links keep their URL as a footnote, and trailing spaces and
 /// runs of blank lines are dropped.
-pub(crate) fn text_from_html(html: &str) -> std::result::Result<String, html2text::Error> {
+fn text_from_html(html: &str) -> std::result::Result<String, html2text::Error> {
     let raw = html2text::config::plain()
         .raw_mode(true)
         .string_from_read(html.as_bytes(), TEXT_WIDTH)?;
@@ -561,7 +594,7 @@ fn known_field(name: &str) -> bool {
 }
 
 /// minijinja's message without its debug dump.
-pub(crate) fn describe(e: &minijinja::Error) -> String {
+fn describe(e: &minijinja::Error) -> String {
     match e.kind() {
         minijinja::ErrorKind::OutOfFuel => {
             "the template did too much work (a loop that does not end?) and was stopped".into()
@@ -578,7 +611,7 @@ pub(crate) fn describe(e: &minijinja::Error) -> String {
 }
 
 /// A subject on one line: line breaks would end the header (header injection).
-pub(crate) fn one_line(s: &str) -> String {
+fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -10,7 +10,7 @@
 //! means no acknowledgement (the rule is disabled with its error shown), never a refused mail.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -26,6 +26,12 @@ use crate::support::autoreply::{
     AckData, AckRenderer, AutoReplyRule, BUILTIN_TEMPLATE, DrFields, OwnerFields, RULE_PREFIX,
     SuggestionField, ack_message, ack_record, builtin_template, choose, history, summary,
 };
+
+/// A lock, taken over if a panic poisoned it: what it guards (sets and maps of senders, the
+/// rule cache) is whole at every step, and refusing it would stop acknowledgements for good.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// How long the rules are cached.
 const RULES_TTL: Duration = Duration::from_secs(3);
@@ -118,10 +124,7 @@ impl AckClaim {
 
 impl Drop for AckClaim {
     fn drop(&mut self) {
-        let mut g = self
-            .set
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut g = lock(&self.set);
         g.remove(&self.sender);
     }
 }
@@ -145,10 +148,7 @@ impl Acknowledger {
 
     /// Notes that the acknowledgement held by `claim` was recorded at `now`.
     pub fn recorded(&self, claim: &AckClaim, now: Timestamp) {
-        let mut g = self
-            .recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut g = lock(&self.recent);
         if g.len() > 100_000 {
             let day_ago = now - jiff::SignedDuration::from_hours(24);
             g.retain(|_, t| *t > day_ago);
@@ -158,10 +158,7 @@ impl Acknowledger {
 
     /// Claims `sender` for an acknowledgement, unless one is already in flight.
     fn claim(&self, sender: &EmailAddress) -> Option<AckClaim> {
-        let mut g = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut g = lock(&self.in_flight);
         g.insert(sender.clone()).then(|| AckClaim {
             set: self.in_flight.clone(),
             sender: sender.clone(),
@@ -170,14 +167,11 @@ impl Acknowledger {
 
     /// Forgets the cached rules (after a change through this process).
     pub fn forget_rules(&self) {
-        if let Ok(mut g) = self.rules.lock() {
-            *g = None;
-        }
+        *lock(&self.rules) = None;
     }
 
     async fn rules(&self, store: &dyn Store) -> Result<Arc<Vec<AutoReplyRule>>> {
-        if let Ok(g) = self.rules.lock()
-            && let Some((at, rules)) = g.as_ref()
+        if let Some((at, rules)) = lock(&self.rules).as_ref()
             && at.elapsed() < RULES_TTL
         {
             return Ok(rules.clone());
@@ -192,9 +186,7 @@ impl Acknowledger {
             }
         }
         let rules = Arc::new(rules);
-        if let Ok(mut g) = self.rules.lock() {
-            *g = Some((Instant::now(), rules.clone()));
-        }
+        *lock(&self.rules) = Some((Instant::now(), rules.clone()));
         Ok(rules)
     }
 
@@ -272,11 +264,7 @@ impl Acknowledger {
         };
         let mut history = history(&recent, now);
         if let Some(s) = sender
-            && let Some(t) = self
-                .recent
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(s)
+            && let Some(t) = lock(&self.recent).get(s)
         {
             history.last_to_sender = history.last_to_sender.max(Some(*t));
         }

@@ -11,14 +11,12 @@
 //! fields instead of a subscriber's. A template that fails disables its rule with the error
 //! shown on the rule; the mail is tracked all the same.
 
-use std::collections::BTreeSet;
-
 use jiff::{SignedDuration, Timestamp};
-use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use minijinja::Value;
 use serde::{Deserialize, Serialize};
 
 use crate::address::EmailAddress;
-use crate::campaign::{FUEL, MAX_TEMPLATE_BYTES, Template, TemplateError};
+use crate::campaign::{Template, TemplateError};
 use crate::error::{Error, Result};
 use crate::model::{Decision, Direction, Dr, MailRecord, MailType};
 use crate::outbox::OutMessage;
@@ -210,6 +208,7 @@ pub struct OwnerFields {
     pub email: String,
 }
 
+/// The fields an acknowledgement template may name (and minijinja's own globals).
 const FIELDS: &[&str] = &[
     "dr",
     "dr.id",
@@ -226,15 +225,16 @@ const FIELDS: &[&str] = &[
     "namespace",
     "cycler",
     "joiner",
-    "loop",
-    "s",
 ];
 
-/// A compiled acknowledgement template.
+fn known(name: &str) -> bool {
+    FIELDS.contains(&name) || name.starts_with("suggestions.") || name.starts_with("loop.")
+}
+
+/// A compiled acknowledgement template: the campaign templates' sandbox
+/// ([`crate::campaign::template::Compiled`]) with the DR's fields.
 pub struct AckRenderer {
-    env: Environment<'static>,
-    name: String,
-    has_text: bool,
+    compiled: crate::campaign::template::Compiled,
     /// The template names `suggestions` (a knowledge-base search per acknowledgement).
     pub needs_suggestions: bool,
 }
@@ -242,65 +242,14 @@ pub struct AckRenderer {
 impl AckRenderer {
     /// Compiles a template and checks the fields it names.
     pub fn new(t: &Template) -> std::result::Result<AckRenderer, TemplateError> {
-        let fail = |part: &'static str, line: Option<usize>, message: String| TemplateError {
-            template: t.name.clone(),
-            part,
-            line,
-            message,
-        };
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Chainable);
-        env.set_fuel(Some(FUEL));
-        env.set_auto_escape_callback(|name| {
-            if name == "html" {
-                AutoEscape::Html
-            } else {
-                AutoEscape::None
-            }
-        });
-        let sources = [
-            ("subject", Some(t.subject.as_str())),
-            ("html", Some(t.html.as_str())),
-            ("text", t.text.as_deref()),
-        ];
-        let mut needs_suggestions = false;
-        for (part, source) in sources {
-            let Some(source) = source else { continue };
-            if source.len() > MAX_TEMPLATE_BYTES {
-                return Err(fail(
-                    part,
-                    None,
-                    format!("longer than {MAX_TEMPLATE_BYTES} bytes"),
-                ));
-            }
-            env.add_template_owned(part, source.to_string())
-                .map_err(|e| fail(part, e.line(), crate::campaign::template::describe(&e)))?;
-        }
-        for (part, source) in sources {
-            let Some(source) = source else { continue };
-            let tmpl = env
-                .get_template(part)
-                .map_err(|e| fail(part, e.line(), crate::campaign::template::describe(&e)))?;
-            let names: BTreeSet<String> = tmpl.undeclared_variables(true).into_iter().collect();
-            for name in names {
-                let top = name.split('.').next().unwrap_or(&name).to_string();
-                needs_suggestions |= top == "suggestions";
-                if !FIELDS.contains(&name.as_str()) && !FIELDS.contains(&top.as_str()) {
-                    let line = source.lines().position(|l| l.contains(&top)).map(|i| i + 1);
-                    return Err(fail(
-                        part,
-                        line,
-                        format!(
-                            "unknown field `{name}` (known: dr.id, dr.subject, customer, owner.name, owner.email, department, business_hours, suggestions)"
-                        ),
-                    ));
-                }
-            }
-        }
+        let compiled = crate::campaign::template::Compiled::new(
+            t,
+            &known,
+            "dr.id, dr.subject, customer, owner.name, owner.email, department, business_hours, suggestions",
+        )?;
+        let needs_suggestions = compiled.names_top("suggestions");
         Ok(AckRenderer {
-            env,
-            name: t.name.clone(),
-            has_text: t.text.is_some(),
+            compiled,
             needs_suggestions,
         })
     }
@@ -318,30 +267,8 @@ impl AckRenderer {
             business_hours => Value::from(data.business_hours.clone()),
             suggestions => Value::from(minijinja::value::Serde(&data.suggestions)),
         };
-        let part = |part: &'static str| -> std::result::Result<String, TemplateError> {
-            self.env
-                .get_template(part)
-                .and_then(|t| t.render(&ctx))
-                .map_err(|e| TemplateError {
-                    template: self.name.clone(),
-                    part,
-                    line: e.line(),
-                    message: crate::campaign::template::describe(&e),
-                })
-        };
-        let subject = crate::campaign::template::one_line(&part("subject")?);
-        let html = part("html")?;
-        let text = if self.has_text {
-            part("text")?
-        } else {
-            crate::campaign::template::text_from_html(&html).map_err(|e| TemplateError {
-                template: self.name.clone(),
-                part: "text",
-                line: None,
-                message: format!("cannot make the text part from the HTML: {e}"),
-            })?
-        };
-        Ok((subject, text, html))
+        let r = self.compiled.render(&ctx)?;
+        Ok((r.subject, r.text, r.html))
     }
 }
 
