@@ -21,10 +21,11 @@ use crate::error::Result;
 use crate::model::{Dr, MailType};
 use crate::outbox::{Delivery, QueuedMail};
 use crate::store::{ChangeSet, MailQuery, Store};
-use crate::support::ack::{AckHeaders, AckLimits, may_acknowledge};
+use crate::support::ack::{AckHeaders, AckHistory, AckLimits, may_acknowledge};
 use crate::support::autoreply::{
     AckData, AckRenderer, AutoReplyRule, BUILTIN_TEMPLATE, DrFields, OwnerFields, RULE_PREFIX,
-    SuggestionField, ack_message, ack_record, builtin_template, choose, history, summary,
+    SuggestionField, ack_message, ack_record, builtin_template, choose, history as history_of,
+    summary,
 };
 
 /// A lock, taken over if a panic poisoned it: what it guards (sets and maps of senders, the
@@ -32,6 +33,9 @@ use crate::support::autoreply::{
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// How many of a sender's latest mails are read for their acknowledgement history.
+const HISTORY_MAILS: usize = 25;
 
 /// How long the rules are cached.
 const RULES_TTL: Duration = Duration::from_secs(3);
@@ -239,45 +243,44 @@ impl Acknowledger {
         };
         let settings = self.settings();
         let sender = cs.mail.sender.as_ref();
-        let blocked = match sender {
-            Some(s) => store.blocked(s).await?.is_some(),
-            None => false,
-        };
         let excluded = sender.is_some_and(|s| rules.is_excluded_sender(s));
-        let recent = match sender {
-            Some(s) => {
-                store
-                    .list_mails(&MailQuery {
-                        party: Some(Party::Address(s.clone())),
-                        limit: 100,
-                        ..MailQuery::default()
-                    })
-                    .await?
-                    .items
-            }
-            None => Vec::new(),
-        };
         let limits = AckLimits {
             window: rule.window(),
             per_sender_per_day: settings.per_sender_per_day,
             per_dr: 1,
         };
-        let mut history = history(&recent, now);
-        if let Some(s) = sender
-            && let Some(t) = lock(&self.recent).get(s)
-        {
-            history.last_to_sender = history.last_to_sender.max(Some(*t));
+        let headers = AckHeaders::read(raw);
+        // What needs no store read first (the headers, the address, this process's own recent
+        // acknowledgements): a flood from one sender is refused before any history is read.
+        let mut history = AckHistory {
+            last_to_sender: sender.and_then(|s| lock(&self.recent).get(s).copied()),
+            ..AckHistory::default()
+        };
+        let refused = |history: &AckHistory, blocked: bool| {
+            may_acknowledge(
+                sender, false, blocked, excluded, &headers, history, &limits, now,
+            )
+        };
+        if let Err(refusal) = refused(&history, false) {
+            tracing::info!(dr = %dr.id, rule = %rule.name, reason = %refusal, "no acknowledgement");
+            return Ok(None);
         }
-        if let Err(refusal) = may_acknowledge(
-            sender,
-            false,
-            blocked,
-            excluded,
-            &AckHeaders::read(raw),
-            &history,
-            &limits,
-            now,
-        ) {
+        let Some(s) = sender else { return Ok(None) };
+        let blocked = store.blocked(s).await?.is_some();
+        // The sender's latest mails hold the acknowledgements that count (a day's cap is a few);
+        // a longer flood since is refused by this process's memory above.
+        let recent = store
+            .list_mails(&MailQuery {
+                party: Some(Party::Address(s.clone())),
+                limit: HISTORY_MAILS,
+                ..MailQuery::default()
+            })
+            .await?
+            .items;
+        let stored = history_of(&recent, now);
+        history.last_to_sender = history.last_to_sender.max(stored.last_to_sender);
+        history.to_sender_last_day = stored.to_sender_last_day;
+        if let Err(refusal) = refused(&history, blocked) {
             tracing::info!(dr = %dr.id, rule = %rule.name, reason = %refusal, "no acknowledgement");
             return Ok(None);
         }
