@@ -1376,6 +1376,41 @@ fn a_customer_is_acknowledged_and_the_agent_answers_with_a_suggested_article_and
         );
         assert_eq!(text_of(&c, "dr-status").await, "closed");
         screenshot(&c, "support-4-closed.png").await;
+
+        // The Support tab: the knowledge base, an article, the acknowledgement rules.
+        c.goto(&format!("{web}/kb")).await.unwrap();
+        c.find(Locator::LinkText("An item arrived broken or damaged"))
+            .await
+            .unwrap();
+        screenshot(&c, "support-5-knowledge-base.png").await;
+        c.find(Locator::LinkText("An item arrived broken or damaged"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let article = c
+            .wait()
+            .for_element(Locator::Id("article-body"))
+            .await
+            .unwrap();
+        assert!(article.text().await.unwrap().contains("Send us a photo"));
+        screenshot(&c, "support-6-article.png").await;
+        c.goto(&format!("{web}/autoreplies")).await.unwrap();
+        let rules = text_of(&c, "rules").await;
+        assert!(rules.is_empty() || rules.contains("Rules"), "{rules}");
+        let mut src = String::new();
+        c.source()
+            .await
+            .unwrap()
+            .as_bytes()
+            .read_to_string(&mut src)
+            .unwrap();
+        assert!(
+            src.contains(">support<") && src.contains("active"),
+            "the rule is listed"
+        );
+        screenshot(&c, "support-7-acknowledgements.png").await;
         c.close().await.unwrap();
     });
 

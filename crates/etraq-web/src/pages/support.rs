@@ -421,6 +421,10 @@ async fn rules_page(
                   outbox, recorded on the DR as Auto Reply, never counted as a response."
         .into();
     let boss = supervisor(signed);
+    if !boss {
+        page.intro
+            .push_str(" Supervisors add, enable and delete rules.");
+    }
     page.sections.push(Section {
         title: "Rules, in the order they are tried".into(),
         id: "rules".into(),
