@@ -40,17 +40,18 @@ const MIGRATIONS: &[&str] = &[
 
 /// Brings the database to [`SCHEMA_VERSION`], or refuses one a newer etraq migrated.
 pub(crate) async fn migrate(client: &mut Client, target: &Target) -> Result<i64, PgError> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS etraq_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        )
-        .await
-        .ctx("creating etraq_meta")?;
     loop {
         let tx = client.transaction().await.ctx("starting a migration")?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
             .ctx("waiting for the migration lock")?;
+        // Under the lock: `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent
+        // creator (two nodes opening an empty database at once collide in the catalogue).
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS etraq_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        )
+        .await
+        .ctx("creating etraq_meta")?;
         let version: i64 = tx
             .query_opt(
                 "SELECT value FROM etraq_meta WHERE key = 'schema_version'",
