@@ -6,14 +6,15 @@
 //! error for a URL that does not parse, a server that cannot be reached and credentials that
 //! are refused; a connection pool (deadpool-postgres over tokio-postgres: no compile-time
 //! database, a small tree, and the pooling the gateway's many sessions need); versioned
-//! migrations that several nodes may run at once; and the first sub-trait, the key-value
-//! space. The other sub-traits of `Store` (tracking, escalation, campaigns, outbox, support,
+//! migrations that several nodes may run at once; and the first sub-traits, the key-value
+//! space and the outbox. The other sub-traits of `Store` (tracking, escalation, campaigns, outbox, support,
 //! jobs through the key-value space) come next, each with its tables in a new schema version
 //! and the conformance suite run against a throwaway cluster ([`testing::Cluster`]).
 
 #![warn(missing_docs)]
 
 mod error;
+mod outbox;
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -175,7 +176,7 @@ impl PgStore {
     }
 
     /// A pooled connection.
-    async fn client(&self) -> Result<deadpool_postgres::Object, PgError> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, PgError> {
         self.pool.get().await.map_err(|e| match e {
             deadpool_postgres::PoolError::Backend(e) => connect_error(&self.target, &e),
             other => PgError::Unreachable {

@@ -4,15 +4,15 @@
 //!
 //! Version 1 holds what every node needs before any area's tables: the key-value space, the
 //! counters and the DR number sequence (one sequence, so two nodes never hand out one number),
-//! and the leases of the jobs one node runs at a time. The areas' tables follow in the next
-//! versions as their sub-traits are written.
+//! and the leases of the jobs one node runs at a time. Version 2 is the outbox. The other
+//! areas' tables follow in the next versions as their sub-traits are written.
 
 use tokio_postgres::Client;
 
 use crate::error::{Ctx, PgError, Target};
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// An arbitrary constant: the advisory lock key of migrations ("etraq" in ASCII).
 const MIGRATION_LOCK: i64 = 0x65_74_72_61_71;
@@ -35,6 +35,19 @@ const MIGRATIONS: &[&str] = &[
         holder TEXT NOT NULL,
         until  TIMESTAMPTZ NOT NULL
     );
+    "#,
+    // 1 → 2: the outbox of etraq's own messages, indexed by when each pending one is due
+    // (microseconds since the epoch, as the other stores keep it) and by kind.
+    r#"
+    CREATE TABLE outbox (
+        id              BIGSERIAL PRIMARY KEY,
+        kind            TEXT NOT NULL,
+        pending         BOOLEAN NOT NULL,
+        next_attempt_at BIGINT,
+        data            TEXT NOT NULL
+    );
+    CREATE INDEX outbox_due ON outbox(next_attempt_at, id) WHERE pending;
+    CREATE INDEX outbox_kind ON outbox(kind, id);
     "#,
 ];
 
