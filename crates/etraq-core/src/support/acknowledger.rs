@@ -160,10 +160,28 @@ impl Acknowledger {
         g.insert(claim.sender.clone(), now);
     }
 
-    /// Claims `sender` for an acknowledgement, unless one is already in flight.
-    fn claim(&self, sender: &EmailAddress) -> Option<AckClaim> {
+    /// Claims `sender` for an acknowledgement, unless one is in flight or this process
+    /// recorded one within `window` of `now`. Both are checked under the in-flight lock, and
+    /// [`Acknowledger::recorded`] notes an acknowledgement before its claim is dropped, so a
+    /// mail whose history was read while another's acknowledgement was being committed cannot
+    /// slip between the two.
+    fn claim(
+        &self,
+        sender: &EmailAddress,
+        window: jiff::SignedDuration,
+        now: Timestamp,
+    ) -> Option<AckClaim> {
         let mut g = lock(&self.in_flight);
-        g.insert(sender.clone()).then(|| AckClaim {
+        if g.contains(sender) {
+            return None;
+        }
+        if let Some(t) = lock(&self.recent).get(sender)
+            && now.duration_since(*t) < window
+        {
+            return None;
+        }
+        g.insert(sender.clone());
+        Some(AckClaim {
             set: self.in_flight.clone(),
             sender: sender.clone(),
         })
@@ -336,7 +354,7 @@ impl Acknowledger {
             }
         };
         // One acknowledgement in flight per sender: a second mail arriving meanwhile gets none.
-        let Some(claim) = sender.and_then(|s| self.claim(s)) else {
+        let Some(claim) = sender.and_then(|s| self.claim(s, rule.window(), now)) else {
             tracing::info!(dr = %dr.id, rule = %rule.name, "no acknowledgement: another one to this sender is on its way");
             return Ok(None);
         };
