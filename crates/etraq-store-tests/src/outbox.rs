@@ -1,7 +1,7 @@
 //! The outbox of etraq's own messages: queued durably, handed out when due, rescheduled on
 //! failure, and gone from the due list once sent or given up.
 
-use etraq_core::outbox::{Delivery, OutMessage, QueuedMail};
+use etraq_core::outbox::{Delivery, OutMessage, OutboxStore, QueuedMail};
 
 use crate::conformance::open_in;
 use crate::fixtures::*;
@@ -32,6 +32,16 @@ fn queued(kind: &str, to: &str, due: &str) -> QueuedMail {
 pub async fn outbox_queues_and_reschedules(open: Opener) {
     let dir = temp_dir();
     let s = open_in(open, dir.path()).await;
+    let ids = outbox_contract(s.as_ref(), s.as_ref()).await;
+    s.close().await.unwrap();
+    let s = open_in(open, dir.path()).await;
+    outbox_contract_after_reopen(s.as_ref(), ids).await;
+    s.close().await.unwrap();
+}
+
+/// The outbox contract up to a reopen, on a store and another handle of the same store (the
+/// same one, or another node of a shared database): answers the three ids it queued.
+pub async fn outbox_contract(s: &dyn OutboxStore, other: &dyn OutboxStore) -> [u64; 3] {
     // Two in one transaction, one alone.
     let ids = s
         .queue_mails(vec![
@@ -42,7 +52,7 @@ pub async fn outbox_queues_and_reschedules(open: Opener) {
         .unwrap();
     assert_eq!(ids.len(), 2);
     let (a, b) = (ids[0], ids[1]);
-    let c = s
+    let c = other
         .queue_mails(vec![queued(
             "autoreply",
             "cid@customer.example",
@@ -51,7 +61,10 @@ pub async fn outbox_queues_and_reschedules(open: Opener) {
         .await
         .unwrap()[0];
     assert!(a != b && b != c && a != c, "distinct ids");
-    let due = s.due_mail(at("2026-11-27T12:03:00Z"), 10).await.unwrap();
+    let due = other
+        .due_mail(at("2026-11-27T12:03:00Z"), 10)
+        .await
+        .unwrap();
     assert_eq!(
         due.iter().map(|m| m.id).collect::<Vec<_>>(),
         vec![b, c],
@@ -105,8 +118,12 @@ pub async fn outbox_queues_and_reschedules(open: Opener) {
             .await,
         Err(etraq_core::Error::NotFound { .. })
     ));
-    s.close().await.unwrap();
-    let s = open_in(open, dir.path()).await;
+    [a, b, c]
+}
+
+/// The rest of the outbox contract, on the store opened again.
+pub async fn outbox_contract_after_reopen(s: &dyn OutboxStore, ids: [u64; 3]) {
+    let [a, b, _c] = ids;
     let due = s.due_mail(at("2026-11-28T00:00:00Z"), 10).await.unwrap();
     assert_eq!(due.iter().map(|m| m.id).collect::<Vec<_>>(), vec![b]);
     assert!(matches!(
@@ -125,7 +142,6 @@ pub async fn outbox_queues_and_reschedules(open: Opener) {
         acks[0].delivery,
         Delivery::Sent { attempts: 1, .. }
     ));
-    s.close().await.unwrap();
 }
 
 /// A message queued by a change set (an acknowledgement) is written in the change set's own
