@@ -125,3 +125,48 @@ impl<T> Ctx<T> for Result<T, tokio_postgres::Error> {
         })
     }
 }
+
+/// A failed statement as the core's error. A write that lost a race to another node or
+/// session (a unique key taken meanwhile, a serialisation failure, a deadlock the server broke)
+/// is a [`Conflict`](etraq_core::Error::Conflict): the caller re-reads and decides again, as
+/// with the embedded stores. A connection that went away is
+/// [`Unavailable`](etraq_core::Error::Unavailable): the gateway answers 4xx and the client
+/// retries. Anything else is a backend failure naming what etraq was doing.
+pub(crate) fn db_error(context: &'static str, e: &tokio_postgres::Error) -> etraq_core::Error {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        if matches!(code, "23505" | "40001" | "40P01") {
+            return etraq_core::Error::Conflict(format!("{context}: {}", db.message()));
+        }
+        // Class 08 (connection exception) and 57P (the server shutting down).
+        if code.starts_with("08") || code.starts_with("57P") {
+            return etraq_core::Error::Unavailable {
+                what: "PostgreSQL".into(),
+                reason: format!("{context}: {}", db.message()),
+            };
+        }
+    } else if e.is_closed()
+        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+    {
+        return etraq_core::Error::Unavailable {
+            what: "PostgreSQL".into(),
+            reason: format!("{context}: {e}"),
+        };
+    }
+    etraq_core::Error::Backend {
+        backend: "postgres",
+        message: format!("{context}: {}", words(e)),
+        source: None,
+    }
+}
+
+/// [`db_error`] on a statement's result.
+pub(crate) trait Db<T> {
+    fn db(self, context: &'static str) -> Result<T, etraq_core::Error>;
+}
+
+impl<T> Db<T> for Result<T, tokio_postgres::Error> {
+    fn db(self, context: &'static str) -> Result<T, etraq_core::Error> {
+        self.map_err(|e| db_error(context, &e))
+    }
+}

@@ -13,11 +13,18 @@
 
 #![warn(missing_docs)]
 
+mod campaign;
 mod error;
 mod outbox;
+mod read;
+mod rows;
 mod schema;
+mod search;
+mod store;
+mod support;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod write;
 
 use std::time::Duration;
 
@@ -175,14 +182,17 @@ impl PgStore {
         self.version
     }
 
-    /// A pooled connection.
-    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, PgError> {
+    /// A pooled connection; [`Error::Closed`](etraq_core::Error::Closed) once the store is
+    /// closed.
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, etraq_core::Error> {
         self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => connect_error(&self.target, &e),
+            deadpool_postgres::PoolError::Closed => etraq_core::Error::Closed,
+            deadpool_postgres::PoolError::Backend(e) => connect_error(&self.target, &e).into(),
             other => PgError::Unreachable {
                 target: self.target.clone(),
                 reason: other.to_string(),
-            },
+            }
+            .into(),
         })
     }
 

@@ -33,25 +33,34 @@ fn rows(rows: Vec<tokio_postgres::Row>) -> etraq_core::Result<Vec<QueuedMail>> {
     Ok(out)
 }
 
+/// Queues `mails` inside the caller's transaction (an acknowledgement joins its mail's change
+/// set this way); answers their ids.
+pub(crate) async fn queue<C: deadpool_postgres::GenericClient>(
+    c: &C,
+    mails: &[QueuedMail],
+) -> etraq_core::Result<Vec<u64>> {
+    let mut ids = Vec::with_capacity(mails.len());
+    for mail in mails {
+        let (pending, next) = due(&mail.delivery);
+        let data = crate::rows::enc("outbox", mail)?;
+        let row = crate::rows::query_one(
+            c,
+            "INSERT INTO outbox(kind, pending, next_attempt_at, data) VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&mail.kind, &pending, &next, &data],
+            "queueing a message",
+        )
+        .await?;
+        ids.push(crate::rows::unsigned(row.get::<_, i64>(0)));
+    }
+    Ok(ids)
+}
+
 #[async_trait::async_trait]
 impl OutboxStore for PgStore {
     async fn queue_mails(&self, mails: Vec<QueuedMail>) -> etraq_core::Result<Vec<u64>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.ctx("starting a transaction")?;
-        let mut ids = Vec::with_capacity(mails.len());
-        for mail in &mails {
-            let (pending, next) = due(&mail.delivery);
-            let data = String::from_utf8(record::encode(BACKEND, "outbox", mail)?)
-                .map_err(|e| etraq_core::Error::Internal(format!("a record is not UTF-8: {e}")))?;
-            let row = tx
-                .query_one(
-                    "INSERT INTO outbox(kind, pending, next_attempt_at, data) VALUES ($1, $2, $3, $4) RETURNING id",
-                    &[&mail.kind, &pending, &next, &data],
-                )
-                .await
-                .ctx("queueing a message")?;
-            ids.push(row.get::<_, i64>(0) as u64);
-        }
+        let ids = queue(&tx, &mails).await?;
         tx.commit().await.ctx("committing queued messages")?;
         Ok(ids)
     }

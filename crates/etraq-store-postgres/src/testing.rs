@@ -201,3 +201,113 @@ impl Drop for Cluster {
         };
     }
 }
+
+/// The environment variable through which a test's child process (the crash test's writer)
+/// finds its parent's cluster: the port it listens on.
+pub const PORT_ENV: &str = "ETRAQ_PG_TEST_PORT";
+
+static SHARED: std::sync::OnceLock<Option<SharedCluster>> = std::sync::OnceLock::new();
+
+/// The cluster every test of one test process shares (a cluster per test would spend most of
+/// the suite in `initdb`), each test in a database of its own ([`open_in`]). It stops when the
+/// process exits: a watchdog shell started with it waits for the process to end, then stops
+/// the server and removes its directory (a `static` is never dropped).
+struct SharedCluster {
+    port: u16,
+    _cluster: Option<std::mem::ManuallyDrop<Cluster>>,
+}
+
+fn shared() -> Option<&'static SharedCluster> {
+    SHARED
+        .get_or_init(|| {
+            if let Some(port) = std::env::var(PORT_ENV).ok().and_then(|p| p.parse().ok()) {
+                return Some(SharedCluster {
+                    port,
+                    _cluster: None,
+                });
+            }
+            let c = Cluster::start()?;
+            c.stop_when_process_exits();
+            Some(SharedCluster {
+                port: c.port,
+                _cluster: Some(std::mem::ManuallyDrop::new(c)),
+            })
+        })
+        .as_ref()
+}
+
+/// The port of this process's shared cluster (started on first use), to hand to a child
+/// process through [`PORT_ENV`]; `None` when PostgreSQL is not installed (outside CI).
+pub fn shared_port() -> Option<u16> {
+    shared().map(|c| c.port)
+}
+
+impl Cluster {
+    /// Starts the watchdog that stops this cluster and removes its directory once the current
+    /// process has exited.
+    fn stop_when_process_exits(&self) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let stop = format!(
+            "{} -D {} -m immediate -w stop",
+            pg_ctl.display(),
+            self.data()
+        );
+        let stop = if self.as_postgres {
+            format!("runuser -u postgres -- {stop}")
+        } else {
+            stop
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
+            pid = std::process::id(),
+            dir = self.dir.path().display()
+        );
+        let _ = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+}
+
+/// A database name for a test directory: the same directory names the same database, so a
+/// test that reopens its store reopens its data.
+fn database_for(dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    format!("t{:016x}", h.finish())
+}
+
+/// Opens the store of test directory `dir` on this process's shared cluster, creating its
+/// database on first use; `None` (after printing why) when PostgreSQL is not installed outside
+/// CI. This is the PostgreSQL opener of the conformance suite.
+pub async fn open_in(dir: &Path) -> Option<Result<crate::PgStore, etraq_core::Error>> {
+    let port = shared()?.port;
+    let db = database_for(dir);
+    let admin = format!("postgres://etraq:{PASSWORD}@127.0.0.1:{port}/etraq");
+    let created = async {
+        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await?;
+        let task = tokio::spawn(conn);
+        let r = client.batch_execute(&format!("CREATE DATABASE {db}")).await;
+        drop(client);
+        let _ = task.await;
+        match r {
+            // 42P04: it exists (a reopen).
+            Err(e) if e.code().is_some_and(|c| c.code() == "42P04") => Ok(()),
+            other => other,
+        }
+    };
+    if let Err(e) = created.await {
+        return Some(Err(etraq_core::Error::Internal(format!(
+            "cannot create test database {db}: {e}"
+        ))));
+    }
+    Some(
+        crate::PgStore::open(&format!(
+            "postgres://etraq:{PASSWORD}@127.0.0.1:{port}/{db}"
+        ))
+        .await,
+    )
+}

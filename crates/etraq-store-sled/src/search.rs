@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use etraq_core::archive::fold;
 use etraq_core::archive::{IndexDoc, SearchQuery, Term as QueryTerm, index_doc};
 use etraq_core::{Error, MailRecord, Result};
 use tantivy::collector::TopDocs;
@@ -34,7 +35,6 @@ use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, SegmentReader,
     TantivyDocument, Term,
 };
-use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 
 use crate::error::{Ctx, from_json};
 use crate::keys::{be, trailing_number};
@@ -117,27 +117,6 @@ fn analyzer() -> TextAnalyzer {
         .filter(RemoveLongFilter::limit(100))
         .filter(LowerCaser)
         .build()
-}
-
-/// `text` with accents dropped (canonical decomposition without its combining marks): what
-/// both the index and the queries see, so `Köln`, `koln` and `KÖLN` are one word.
-pub(crate) fn fold(text: &str) -> String {
-    if text.is_ascii() {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_ascii() {
-            out.push(c);
-        } else {
-            decompose_canonical(c, |d| {
-                if !is_combining_mark(d) {
-                    out.push(d);
-                }
-            });
-        }
-    }
-    out
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> Error {

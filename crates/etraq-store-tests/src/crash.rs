@@ -19,6 +19,12 @@ const ACKS_BEFORE_KILL: usize = 300;
 
 /// The entry point of a backend's crash test target. Exits non-zero on failure.
 pub fn main(open: Opener) {
+    main_with_env(open, &[]);
+}
+
+/// [`main`], passing `env` to the child as well (a server-backed store tells the child where
+/// its server is).
+pub fn main_with_env(open: Opener, env: &[(&str, String)]) {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -29,7 +35,7 @@ pub fn main(open: Opener) {
     };
     match std::env::var_os(CHILD_ENV) {
         Some(dir) => rt.block_on(child(open, dir.into())),
-        None => rt.block_on(parent(open)),
+        None => rt.block_on(parent(open, env)),
     }
 }
 
@@ -67,7 +73,7 @@ async fn child(open: Opener, dir: std::path::PathBuf) {
     }
 }
 
-async fn parent(open: Opener) {
+async fn parent(open: Opener, env: &[(&str, String)]) {
     let dir = crate::temp_dir();
     let exe = match std::env::current_exe() {
         Ok(e) => e,
@@ -75,6 +81,7 @@ async fn parent(open: Opener) {
     };
     let mut child = match Command::new(exe)
         .env(CHILD_ENV, dir.path())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

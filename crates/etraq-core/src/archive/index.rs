@@ -108,6 +108,31 @@ pub fn snippet(text: &str, terms: &[String], width: usize) -> String {
     s
 }
 
+/// `text` with accents dropped (canonical decomposition without its combining marks), as
+/// SQLite's `unicode61 remove_diacritics 2` folds it: `Köln`, `koln` and `KÖLN` become one word
+/// once lower-cased, while `ß` stays `ß`. The stores without FTS5 (sled's tantivy index,
+/// PostgreSQL's `tsvector`) fold what they index and what they are asked with this, so every
+/// store answers a query the same way.
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+    if text.is_ascii() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            decompose_canonical(c, |d| {
+                if !is_combining_mark(d) {
+                    out.push(d);
+                }
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,6 @@ pub use body::{
     Attachment, MAX_NAME_CHARS, MessageBody, attachment_bytes, inline_image, read_message,
     safe_file_name,
 };
-pub use index::{IndexDoc, MAX_INDEXED_BODY, index_doc, snippet};
+pub use index::{IndexDoc, MAX_INDEXED_BODY, fold, index_doc, snippet};
 pub use query::{MAX_TERM_CHARS, MAX_TERMS, QueryError, SearchQuery, Term, day_start, parse_query};
 pub use quote::{Block, quoted_blocks};

@@ -1,0 +1,274 @@
+//! The tracking and escalation sub-traits and the [`Store`] itself, on [`PgStore`]: each call
+//! takes a pooled connection, and each write runs in one transaction that commits durably
+//! (the server's `synchronous_commit`) before the call returns.
+
+use async_trait::async_trait;
+use etraq_core::archive::{SearchQuery, index_doc};
+use etraq_core::model::{Alert, AlertMail, CycleRecord};
+use etraq_core::store::{
+    AlertQuery, ChangeSet, CycleWrite, DrCounts, DrQuery, DrWrite, EscalationStore, FactsQuery,
+    MailQuery, Page, PendingDelivery, ResponseQuery, Store, StoreStats, TrackingStore,
+    VolumeBucket,
+};
+use etraq_core::tracking::ThreadFacts;
+use etraq_core::{
+    Dr, DrId, EmailAddress, Error, MailRecord, MessageId, ResponseTime, Result, User,
+};
+use jiff::Timestamp;
+
+use crate::PgStore;
+use crate::rows::{begin, big, commit, enc, execute, query_one, unsigned};
+use crate::{read, search, write};
+
+/// An arbitrary constant: the advisory lock that makes a block of DR numbers contiguous.
+const DR_NUMBERS_LOCK: i64 = 0x6574_7261_6472;
+
+#[async_trait]
+impl TrackingStore for PgStore {
+    async fn reserve_dr_numbers(&self, count: u64) -> Result<u64> {
+        let count = big(count.max(1))?;
+        let mut c = self.client().await?;
+        if count == 1 {
+            // One number: the sequence alone. A block reservation holds the lock exclusively,
+            // so no single number lands inside its block.
+            let tx = begin(&mut c).await?;
+            execute(
+                &tx,
+                "SELECT pg_advisory_xact_lock_shared($1)",
+                &[&DR_NUMBERS_LOCK],
+                "locking the DR numbers",
+            )
+            .await?;
+            let n: i64 = query_one(
+                &tx,
+                "SELECT nextval('dr_numbers')",
+                &[],
+                "taking a DR number",
+            )
+            .await?
+            .get(0);
+            commit(tx).await?;
+            return Ok(unsigned(n));
+        }
+        let tx = begin(&mut c).await?;
+        execute(
+            &tx,
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&DR_NUMBERS_LOCK],
+            "locking the DR numbers",
+        )
+        .await?;
+        let first: i64 = query_one(
+            &tx,
+            "SELECT nextval('dr_numbers')",
+            &[],
+            "taking DR numbers",
+        )
+        .await?
+        .get(0);
+        query_one(
+            &tx,
+            "SELECT setval('dr_numbers', $1)",
+            &[&(first + count - 1)],
+            "taking DR numbers",
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(unsigned(first))
+    }
+
+    async fn apply(&self, changes: ChangeSet) -> Result<u64> {
+        let mut seqs = self.apply_batch(vec![changes]).await?;
+        seqs.pop()
+            .ok_or_else(|| Error::Internal("a change set returned no seq".into()))
+    }
+
+    async fn apply_batch(&self, batch: Vec<ChangeSet>) -> Result<Vec<u64>> {
+        // The search documents are made before the transaction: parsing a large message must
+        // not hold row locks.
+        let docs: Vec<_> = batch
+            .iter()
+            .map(|cs| index_doc(&cs.mail, &cs.raw))
+            .collect();
+        let mut c = self.client().await?;
+        let tx = begin(&mut c).await?;
+        let mut seqs = Vec::with_capacity(batch.len());
+        for (cs, doc) in batch.iter().zip(&docs) {
+            seqs.push(write::apply_one(&tx, cs, doc).await?);
+        }
+        commit(tx).await?;
+        Ok(seqs)
+    }
+
+    async fn save_dr(&self, w: DrWrite) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c).await?;
+        write::check_and_write_dr(&tx, &w).await?;
+        commit(tx).await
+    }
+
+    async fn thread_facts(&self, query: &FactsQuery) -> Result<ThreadFacts> {
+        read::thread_facts(&self.client().await?, query).await
+    }
+
+    async fn thread_facts_batch(&self, queries: &[FactsQuery]) -> Result<Vec<ThreadFacts>> {
+        // One connection and one snapshot for the batch.
+        let mut c = self.client().await?;
+        let tx = c
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await
+            .map_err(|e| crate::error::db_error("starting a read", &e))?;
+        let mut out = Vec::with_capacity(queries.len());
+        for q in queries {
+            out.push(read::thread_facts(&tx, q).await?);
+        }
+        commit(tx).await?;
+        Ok(out)
+    }
+
+    async fn get_dr(&self, id: &DrId) -> Result<Option<Dr>> {
+        read::get_dr(&self.client().await?, id).await
+    }
+
+    async fn list_drs(&self, query: &DrQuery) -> Result<Page<Dr>> {
+        read::list_drs(&self.client().await?, query).await
+    }
+
+    async fn get_mail(&self, seq: u64) -> Result<Option<MailRecord>> {
+        read::get_mail(&self.client().await?, seq).await
+    }
+
+    async fn mails_by_message_id(&self, message_id: &MessageId) -> Result<Vec<MailRecord>> {
+        read::mails_by_message_id(&self.client().await?, message_id.as_str()).await
+    }
+
+    async fn list_mails(&self, query: &MailQuery) -> Result<Page<MailRecord>> {
+        read::list_mails(&self.client().await?, query).await
+    }
+
+    async fn raw_message(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        read::raw_message(&self.client().await?, seq).await
+    }
+
+    async fn search_mails(
+        &self,
+        query: &SearchQuery,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<(u64, f64)>> {
+        search::search(&self.client().await?, query, offset, limit).await
+    }
+
+    async fn put_user(&self, user: &User) -> Result<()> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "INSERT INTO users(email, data) VALUES ($1, $2)
+             ON CONFLICT (email) DO UPDATE SET data = excluded.data",
+            &[&user.email.as_str(), &enc("users", user)?],
+            "writing a user",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn get_user(&self, email: &EmailAddress) -> Result<Option<User>> {
+        read::get_user(&self.client().await?, email).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        read::list_users(&self.client().await?).await
+    }
+
+    async fn list_responses(&self, query: &ResponseQuery) -> Result<Vec<ResponseTime>> {
+        read::list_responses(&self.client().await?, query).await
+    }
+
+    async fn volume(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        bucket_secs: i64,
+        involving: Option<&[EmailAddress]>,
+    ) -> Result<Vec<VolumeBucket>> {
+        read::volume(&self.client().await?, since, until, bucket_secs, involving).await
+    }
+
+    async fn dr_counts(&self, involving: Option<&[EmailAddress]>) -> Result<DrCounts> {
+        read::dr_counts(&self.client().await?, involving).await
+    }
+
+    async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64> {
+        let c = self.client().await?;
+        let id: i64 = query_one(
+            &c,
+            "INSERT INTO pending(data) VALUES ($1) RETURNING id",
+            &[&enc("pending", pending)?],
+            "journaling a delivery",
+        )
+        .await?
+        .get(0);
+        Ok(unsigned(id))
+    }
+
+    async fn drop_pending(&self, id: u64) -> Result<()> {
+        write::drop_pending(&self.client().await?, id).await
+    }
+
+    async fn list_pending(&self) -> Result<Vec<PendingDelivery>> {
+        read::list_pending(&self.client().await?).await
+    }
+}
+
+#[async_trait]
+impl EscalationStore for PgStore {
+    async fn due_drs(&self, now: Timestamp, limit: usize) -> Result<Vec<Dr>> {
+        read::due_drs(&self.client().await?, now, limit).await
+    }
+
+    async fn apply_cycle(&self, w: CycleWrite) -> Result<CycleRecord> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c).await?;
+        let record = write::apply_cycle(&tx, &w).await?;
+        commit(tx).await?;
+        Ok(record)
+    }
+
+    async fn list_cycles(&self, after: Option<u64>, limit: usize) -> Result<Page<CycleRecord>> {
+        read::list_cycles(&self.client().await?, after, limit).await
+    }
+
+    async fn list_alerts(&self, query: &AlertQuery) -> Result<Page<Alert>> {
+        read::list_alerts(&self.client().await?, query).await
+    }
+
+    async fn outbox(&self, now: Timestamp, limit: usize) -> Result<Vec<Alert>> {
+        read::alert_outbox(&self.client().await?, now, limit).await
+    }
+
+    async fn update_alert_mail(&self, id: u64, mail: AlertMail) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c).await?;
+        write::update_alert_mail(&tx, id, &mail).await?;
+        commit(tx).await
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        read::stats(&self.client().await?).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.pool.close();
+        Ok(())
+    }
+}

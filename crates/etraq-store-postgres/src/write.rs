@@ -1,0 +1,381 @@
+//! The tracking and escalation writes, each inside the caller's transaction.
+//!
+//! Conditional writes hold under concurrency the way PostgreSQL holds them: a DR about to be
+//! replaced is read `FOR UPDATE` (a second writer waits for the first to commit, then sees the
+//! new version and conflicts); a new DR number or a Message-ID already indexed by another node
+//! meanwhile fails its unique key, which [`crate::error::db_error`] reports as a conflict. Either
+//! way the whole transaction rolls back and the tracker decides again from a fresh read.
+
+use deadpool_postgres::GenericClient;
+use etraq_core::archive::IndexDoc;
+use etraq_core::model::{Alert, AlertMail, CycleRecord, Dr};
+use etraq_core::store::{ChangeSet, CycleWrite, DrWrite};
+use etraq_core::{Direction, DrId, Error, MailRecord, Result};
+
+use crate::rows::{big, dec, enc, execute, query_one, query_opt};
+
+/// A DR's owner and CC users as stored in `drs.users` (one per line, sorted).
+fn users_column(dr: &Dr) -> String {
+    dr.users()
+        .iter()
+        .map(|u| u.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Checks `w` against the stored DR (locked until the transaction ends) and writes it.
+pub(crate) async fn check_and_write_dr<C: GenericClient>(c: &C, w: &DrWrite) -> Result<()> {
+    let number = big(w.dr.id.number())?;
+    let current = query_opt(
+        c,
+        "SELECT version, id, users FROM drs WHERE number = $1 FOR UPDATE",
+        &[&number],
+        "reading a DR's version",
+    )
+    .await?;
+    let stored = current
+        .as_ref()
+        .map(|r| (r.get::<_, String>(1), r.get::<_, i64>(0)));
+    w.check(
+        stored
+            .as_ref()
+            .map(|(id, v)| (id.as_str(), u64::try_from(*v).unwrap_or(0))),
+    )?;
+    let dr = &w.dr;
+    let data = enc("drs", dr)?;
+    let due = dr.due_at.map(|t| t.as_microsecond());
+    let since = dr.awaiting_since.map(|t| t.as_second());
+    let users = users_column(dr);
+    let version = big(dr.version)?;
+    match current {
+        None => {
+            execute(
+                c,
+                "INSERT INTO drs(number, id, status, owner, customer, customer_domain, version,
+                                 due_at, awaiting_since, users, data)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                &[
+                    &number,
+                    &dr.id.to_string(),
+                    &dr.status.as_str(),
+                    &dr.owner.as_str(),
+                    &dr.customer.as_str(),
+                    &dr.customer.domain(),
+                    &version,
+                    &due,
+                    &since,
+                    &users,
+                    &data,
+                ],
+                "writing a DR",
+            )
+            .await?;
+            index_users(c, number, None, &users).await
+        }
+        Some(row) => {
+            let old_users: String = row.get(2);
+            execute(
+                c,
+                "UPDATE drs SET version = $1, data = $2, status = $3, owner = $4, customer = $5,
+                        customer_domain = $6, due_at = $7, awaiting_since = $8, users = $9
+                 WHERE number = $10",
+                &[
+                    &version,
+                    &data,
+                    &dr.status.as_str(),
+                    &dr.owner.as_str(),
+                    &dr.customer.as_str(),
+                    &dr.customer.domain(),
+                    &due,
+                    &since,
+                    &users,
+                    &number,
+                ],
+                "updating a DR",
+            )
+            .await?;
+            if old_users != users {
+                index_users(c, number, Some(&old_users), &users).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Replaces a DR's rows in the `dr_users` index.
+async fn index_users<C: GenericClient>(
+    c: &C,
+    number: i64,
+    old: Option<&str>,
+    new: &str,
+) -> Result<()> {
+    if old.is_some() {
+        execute(
+            c,
+            "DELETE FROM dr_users WHERE number = $1",
+            &[&number],
+            "updating the DR user index",
+        )
+        .await?;
+    }
+    let users: Vec<&str> = new.split('\n').filter(|u| !u.is_empty()).collect();
+    execute(
+        c,
+        "INSERT INTO dr_users(\"user\", number) SELECT u, $2 FROM unnest($1::text[]) AS u
+         ON CONFLICT DO NOTHING",
+        &[&users, &number],
+        "updating the DR user index",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records one change set; `doc` is its search document.
+pub(crate) async fn apply_one<C: GenericClient>(
+    c: &C,
+    cs: &ChangeSet,
+    doc: &IndexDoc,
+) -> Result<u64> {
+    let m = &cs.mail;
+    if cs.index_message_id
+        && query_opt(
+            c,
+            "SELECT 1 FROM message_ids WHERE message_id = $1 AND direction = $2",
+            &[&m.message_id.as_str(), &m.direction.as_str()],
+            "checking the Message-ID index",
+        )
+        .await?
+        .is_some()
+    {
+        return Err(Error::Conflict(format!(
+            "Message-ID {} is already recorded ({})",
+            m.message_id, m.direction
+        )));
+    }
+    if let Some(w) = &cs.dr {
+        check_and_write_dr(c, w).await?;
+    }
+    let dr_number = m.dr.as_ref().map(|d| big(d.number())).transpose()?;
+    let data = enc("mails", m)?;
+    let seq: i64 = query_one(
+        c,
+        "INSERT INTO mails(message_id, direction, tracked, dr_number, dr_id, sender, received_at,
+                           has_attachment, data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
+        &[
+            &m.message_id.as_str(),
+            &m.direction.as_str(),
+            &m.decision.is_tracked(),
+            &dr_number,
+            &m.dr.as_ref().map(|d| d.to_string()),
+            &m.sender.as_ref().map(|s| s.as_str()),
+            &m.received_at.as_second(),
+            &doc.has_attachment,
+            &data,
+        ],
+        "inserting a mail record",
+    )
+    .await?
+    .get(0);
+    if cs.index_message_id {
+        // A concurrent writer indexing the same Message-ID fails here on the key: a conflict.
+        execute(
+            c,
+            "INSERT INTO message_ids(message_id, direction, seq) VALUES ($1, $2, $3)",
+            &[&m.message_id.as_str(), &m.direction.as_str(), &seq],
+            "indexing the Message-ID",
+        )
+        .await?;
+    }
+    let addresses: Vec<&str> = m.addresses().iter().map(|a| a.as_str()).collect();
+    let domains: Vec<&str> = m.addresses().iter().map(|a| a.domain()).collect();
+    execute(
+        c,
+        "INSERT INTO mail_parties(address, domain, seq)
+         SELECT a, d, $3 FROM unnest($1::text[], $2::text[]) AS p(a, d) ON CONFLICT DO NOTHING",
+        &[&addresses, &domains, &seq],
+        "indexing the mail's addresses",
+    )
+    .await?;
+    execute(
+        c,
+        "INSERT INTO raw_messages(seq, raw) VALUES ($1, $2)",
+        &[&seq, &cs.raw.as_slice()],
+        "archiving the raw message",
+    )
+    .await?;
+    crate::search::index(c, seq, doc).await?;
+    if let Some(dr) = &m.dr {
+        for (mid, dir) in &cs.link {
+            link_mail(c, mid.as_str(), *dir, dr).await?;
+        }
+    }
+    if let Some(id) = cs.pending {
+        drop_pending(c, id).await?;
+    }
+    if !cs.queue.is_empty() {
+        crate::outbox::queue(c, &cs.queue).await?;
+    }
+    if let Some(r) = &cs.response {
+        execute(
+            c,
+            "INSERT INTO responses(dr_number, \"user\", responded_at, data) VALUES ($1, $2, $3, $4)",
+            &[
+                &big(r.dr.number())?,
+                &r.user.as_str(),
+                &r.responded_at.as_second(),
+                &enc("responses", r)?,
+            ],
+            "recording a response time",
+        )
+        .await?;
+    }
+    Ok(crate::rows::unsigned(seq))
+}
+
+/// Removes a journal entry.
+pub(crate) async fn drop_pending<C: GenericClient>(c: &C, id: u64) -> Result<()> {
+    execute(
+        c,
+        "DELETE FROM pending WHERE id = $1",
+        &[&big(id)?],
+        "clearing a journal entry",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Attaches an earlier mail (an employee's first mail) to the DR its answer opened.
+async fn link_mail<C: GenericClient>(
+    c: &C,
+    message_id: &str,
+    direction: Direction,
+    dr: &DrId,
+) -> Result<()> {
+    let row = query_opt(
+        c,
+        "SELECT m.seq, m.data FROM message_ids i JOIN mails m ON m.seq = i.seq
+         WHERE i.message_id = $1 AND i.direction = $2 AND m.dr_number IS NULL FOR UPDATE OF m",
+        &[&message_id, &direction.as_str()],
+        "finding a mail to link",
+    )
+    .await?;
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let seq: i64 = row.get(0);
+    let mut rec: MailRecord = dec("mails", row.get::<_, &str>(1))?;
+    rec.dr = Some(dr.clone());
+    execute(
+        c,
+        "UPDATE mails SET dr_number = $1, dr_id = $2, data = $3 WHERE seq = $4",
+        &[
+            &big(dr.number())?,
+            &dr.to_string(),
+            &enc("mails", &rec)?,
+            &seq,
+        ],
+        "linking a mail to its DR",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Adds `by` to a counter.
+async fn bump_counter<C: GenericClient>(c: &C, name: &str, by: u64) -> Result<()> {
+    if by == 0 {
+        return Ok(());
+    }
+    execute(
+        c,
+        "INSERT INTO counters(name, value) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value",
+        &[&name, &big(by)?],
+        "updating a counter",
+    )
+    .await?;
+    Ok(())
+}
+
+/// The outbox columns of an alert: pending, and when its mail is next due.
+fn alert_row(a: &Alert) -> (bool, Option<i64>) {
+    match &a.mail {
+        AlertMail::Pending {
+            next_attempt_at, ..
+        } => (true, Some(next_attempt_at.as_microsecond())),
+        _ => (false, None),
+    }
+}
+
+/// Applies an escalation cycle: its DR changes (each conditional), its record, its alerts and
+/// the counters.
+pub(crate) async fn apply_cycle<C: GenericClient>(c: &C, w: &CycleWrite) -> Result<CycleRecord> {
+    for d in &w.drs {
+        check_and_write_dr(c, d).await?;
+    }
+    let mut record = w.record.clone();
+    let id: i64 = query_one(
+        c,
+        "INSERT INTO cycles(at, data) VALUES ($1, $2) RETURNING id",
+        &[&record.at.as_second(), &enc("cycles", &record)?],
+        "recording a cycle",
+    )
+    .await?
+    .get(0);
+    record.id = crate::rows::unsigned(id);
+    for a in &w.alerts {
+        let mut a = a.clone();
+        a.cycle = record.id;
+        let (pending, next) = alert_row(&a);
+        execute(
+            c,
+            "INSERT INTO alerts(dr_number, \"user\", pending, next_attempt_at, data)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &big(a.source_dr.number())?,
+                &a.user.as_str(),
+                &pending,
+                &next,
+                &enc("alerts", &a)?,
+            ],
+            "recording an alert",
+        )
+        .await?;
+    }
+    bump_counter(c, "warned", record.warned).await?;
+    bump_counter(c, "escalated", record.escalated).await?;
+    Ok(record)
+}
+
+/// Records what happened to an alert's mail.
+pub(crate) async fn update_alert_mail<C: GenericClient>(
+    c: &C,
+    id: u64,
+    mail: &AlertMail,
+) -> Result<()> {
+    let id = big(id)?;
+    let row = query_opt(
+        c,
+        "SELECT data FROM alerts WHERE id = $1 FOR UPDATE",
+        &[&id],
+        "reading an alert",
+    )
+    .await?;
+    let Some(row) = row else {
+        return Err(Error::NotFound {
+            what: "alert",
+            key: id.to_string(),
+        });
+    };
+    let mut a: Alert = dec("alerts", row.get::<_, &str>(0))?;
+    a.mail = mail.clone();
+    let (pending, next) = alert_row(&a);
+    execute(
+        c,
+        "UPDATE alerts SET pending = $1, next_attempt_at = $2, data = $3 WHERE id = $4",
+        &[&pending, &next, &enc("alerts", &a)?, &id],
+        "updating an alert",
+    )
+    .await?;
+    Ok(())
+}
