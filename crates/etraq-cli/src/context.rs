@@ -258,13 +258,11 @@ pub async fn open_store_with(url: &StoreUrl, cache_mib: u32) -> Result<Arc<dyn S
     Ok(match url {
         StoreUrl::Sqlite(p) => Arc::new(SqliteStore::open_with_cache(p, cache_mib).await?),
         StoreUrl::Sled(p) => Arc::new(SledStore::open(p).await?),
+        StoreUrl::Postgres(url) => Arc::new(etraq_store_postgres::PgStore::open(url).await?),
     })
 }
 
 /// The URL form of a store location, for messages.
 pub fn describe(url: &StoreUrl) -> String {
-    match url {
-        StoreUrl::Sqlite(p) => format!("sqlite:{}", p.display()),
-        StoreUrl::Sled(p) => format!("sled:{}", p.display()),
-    }
+    url.redacted()
 }

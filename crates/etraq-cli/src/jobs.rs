@@ -27,18 +27,29 @@ use tokio::sync::watch;
 /// Jobs running at once.
 pub const MAX_RUNNING: usize = 2;
 
-/// Runs jobs until `stop`; returns once every running job has written its state.
+/// Runs jobs until `stop`, while this node leads (`leader`, see [`etraq_core::cluster`]): the
+/// jobs of the last leader are recovered when this node takes over. Returns once every running
+/// job has written its state.
 pub async fn job_loop(
     store: Arc<dyn Store>,
     live: LiveConfig,
     services: etraq_core::switches::Services,
+    leader: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
-    recover(store.as_ref()).await;
+    let mut recovered = false;
     let mut running: HashMap<u64, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
         running.retain(|_, h| !h.is_finished());
-        if running.len() < MAX_RUNNING {
+        let leads = *leader.borrow();
+        if leads && !recovered {
+            recover(store.as_ref()).await;
+            recovered = true;
+        }
+        // A follower recovers again when it next takes over (the leader it follows may have
+        // left jobs running by then).
+        recovered &= leads;
+        if leads && running.len() < MAX_RUNNING {
             match JobBook::new(store.as_ref()).list().await {
                 Ok(jobs) => {
                     // Oldest first.

@@ -70,6 +70,7 @@ mod kv;
 pub mod access;
 pub mod archive;
 pub mod campaign;
+pub mod cluster;
 pub mod config;
 pub mod escalation;
 pub mod extract;

@@ -1,6 +1,6 @@
 //! The `Store`: everything etraq keeps, behind one object-safe async interface made of one
 //! sub-trait per area ([`TrackingStore`], [`EscalationStore`], [`CampaignStore`],
-//! [`OutboxStore`], [`SupportStore`], [`KeyValueStore`]).
+//! [`OutboxStore`], [`SupportStore`], [`KeyValueStore`], [`LeaseStore`]).
 //!
 //! `Arc<dyn Store>` lets the gateway, the CLI and the console share one store, and lets a networked
 //! store be added without touching the domain. Each area's code asks only for its own sub-trait
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 
 pub use crate::campaign::{CampaignStore, SubscriberQuery};
+pub use crate::cluster::LeaseStore;
 pub use crate::escalation::{AlertQuery, CycleWrite, EscalationStore};
 pub use crate::kv::KeyValueStore;
 pub use crate::model::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, page_size};
@@ -56,6 +57,7 @@ pub trait Store:
     + OutboxStore
     + SupportStore
     + KeyValueStore
+    + LeaseStore
     + Send
     + Sync
 {

@@ -438,6 +438,10 @@ pub fn alert_mail_state(m: &AlertMail, time: impl Fn(Timestamp) -> String) -> St
         ),
         AlertMail::Sent { at, .. } => format!("sent {}", time(*at)),
         AlertMail::Disabled => "off for this user".into(),
+        AlertMail::Sending { since, .. } => format!(
+            "being sent since {} (in doubt if that was long ago: the node sending it stopped)",
+            time(*since)
+        ),
     }
 }
 

@@ -62,16 +62,7 @@ impl std::fmt::Debug for PgStore {
 
 /// The URL with its password replaced, for messages.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
+    etraq_core::config::redact_password(url)
 }
 
 fn target_of(config: &tokio_postgres::Config) -> Target {
@@ -133,6 +124,12 @@ impl PgStore {
             url: redact(url),
             reason: format!("{e}"),
         })?;
+        if config.get_hosts().is_empty() {
+            return Err(PgError::BadUrl {
+                url: redact(url),
+                reason: "it names no host (postgres://USER:PASSWORD@HOST:PORT/DATABASE)".into(),
+            });
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }

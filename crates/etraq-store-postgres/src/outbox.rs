@@ -111,6 +111,37 @@ impl OutboxStore for PgStore {
         Ok(())
     }
 
+    async fn claim_due_mail(
+        &self,
+        now: Timestamp,
+        n: usize,
+    ) -> etraq_core::Result<Vec<QueuedMail>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.ctx("starting a transaction")?;
+        // SKIP LOCKED: two notifiers (two nodes) never take the same message.
+        let r = tx
+            .query(
+                "SELECT id, data FROM outbox WHERE pending AND next_attempt_at <= $1
+                 ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                &[&now.as_microsecond(), &limit(n)],
+            )
+            .await
+            .ctx("claiming queued messages")?;
+        let mut claimed = rows(r)?;
+        for m in &mut claimed {
+            m.delivery = m.delivery.claimed(now);
+            let data = crate::rows::enc("outbox", m)?;
+            tx.execute(
+                "UPDATE outbox SET pending = FALSE, next_attempt_at = NULL, data = $1 WHERE id = $2",
+                &[&data, &crate::rows::big(m.id)?],
+            )
+            .await
+            .ctx("claiming a queued message")?;
+        }
+        tx.commit().await.ctx("committing claims")?;
+        Ok(claimed)
+    }
+
     async fn queued_mail(&self, kind: &str, n: usize) -> etraq_core::Result<Vec<QueuedMail>> {
         let c = self.client().await?;
         let r = c

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use etraq_core::archive::{SearchQuery, index_doc};
+use etraq_core::cluster::{LeaseHolder, LeaseStore};
 use etraq_core::model::{Alert, AlertMail, CycleRecord};
 use etraq_core::store::{
     AlertQuery, ChangeSet, CycleWrite, DrCounts, DrQuery, DrWrite, EscalationStore, FactsQuery,
@@ -15,9 +16,10 @@ use etraq_core::{
     Dr, DrId, EmailAddress, Error, MailRecord, MessageId, ResponseTime, Result, User,
 };
 use jiff::Timestamp;
+use std::time::Duration;
 
 use crate::PgStore;
-use crate::rows::{begin, big, commit, enc, execute, query_one, unsigned};
+use crate::rows::{begin, big, commit, enc, execute, query_one, query_opt, unsigned};
 use crate::{read, search, write};
 
 /// An arbitrary constant: the advisory lock that makes a block of DR numbers contiguous.
@@ -249,11 +251,70 @@ impl EscalationStore for PgStore {
         read::alert_outbox(&self.client().await?, now, limit).await
     }
 
+    async fn claim_alerts(&self, now: Timestamp, limit: usize) -> Result<Vec<Alert>> {
+        let mut c = self.client().await?;
+        let tx = begin(&mut c).await?;
+        let claimed = write::claim_alerts(&tx, now, limit).await?;
+        commit(tx).await?;
+        Ok(claimed)
+    }
+
     async fn update_alert_mail(&self, id: u64, mail: AlertMail) -> Result<()> {
         let mut c = self.client().await?;
         let tx = begin(&mut c).await?;
         write::update_alert_mail(&tx, id, &mail).await?;
         commit(tx).await
+    }
+}
+
+#[async_trait]
+impl LeaseStore for PgStore {
+    async fn hold_lease(&self, name: &str, node: &str, ttl: Duration) -> Result<LeaseHolder> {
+        let c = self.client().await?;
+        let secs = ttl.as_secs_f64();
+        // One statement: take it if free or expired, renew it if ours; else leave it. The
+        // server's clock decides expiry for every node.
+        let taken = query_opt(
+            &c,
+            "INSERT INTO leases(name, holder, until)
+             VALUES ($1, $2, now() + make_interval(secs => $3))
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+             WHERE leases.holder = excluded.holder OR leases.until < now()
+             RETURNING holder",
+            &[&name, &node, &secs],
+            "taking a lease",
+        )
+        .await?;
+        if taken.is_some() {
+            return Ok(LeaseHolder {
+                holder: node.to_string(),
+                mine: true,
+            });
+        }
+        let holder: String = query_opt(
+            &c,
+            "SELECT holder FROM leases WHERE name = $1",
+            &[&name],
+            "reading a lease",
+        )
+        .await?
+        .map(|r| r.get(0))
+        .unwrap_or_default();
+        Ok(LeaseHolder {
+            mine: holder == node,
+            holder,
+        })
+    }
+
+    async fn release_lease(&self, name: &str, node: &str) -> Result<()> {
+        execute(
+            &self.client().await?,
+            "DELETE FROM leases WHERE name = $1 AND holder = $2",
+            &[&name, &node],
+            "releasing a lease",
+        )
+        .await?;
+        Ok(())
     }
 }
 

@@ -379,3 +379,41 @@ pub(crate) async fn update_alert_mail<C: GenericClient>(
     .await?;
     Ok(())
 }
+
+/// Claims the due alerts: `FOR UPDATE SKIP LOCKED`, so two notifiers (two nodes) never take the
+/// same alert and neither waits for the other; each becomes `Sending` in this transaction.
+pub(crate) async fn claim_alerts<C: GenericClient>(
+    c: &C,
+    now: jiff::Timestamp,
+    limit: usize,
+) -> Result<Vec<Alert>> {
+    let rows = crate::rows::query(
+        c,
+        "SELECT id, data FROM alerts WHERE pending AND next_attempt_at <= $1
+         ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        &[&now.as_microsecond(), &crate::rows::limit(limit)],
+        "claiming alerts",
+    )
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let mut a: Alert = dec("alerts", r.get::<_, &str>(1))?;
+        a.id = crate::rows::unsigned(r.get(0));
+        let AlertMail::Pending { attempts, .. } = a.mail else {
+            continue;
+        };
+        a.mail = AlertMail::Sending {
+            attempts: attempts + 1,
+            since: now,
+        };
+        execute(
+            c,
+            "UPDATE alerts SET pending = FALSE, next_attempt_at = NULL, data = $1 WHERE id = $2",
+            &[&enc("alerts", &a)?, &r.get::<_, i64>(0)],
+            "claiming an alert",
+        )
+        .await?;
+        out.push(a);
+    }
+    Ok(out)
+}

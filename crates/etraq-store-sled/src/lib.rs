@@ -1113,6 +1113,9 @@ impl KeyValueStore for SledStore {
     }
 }
 
+/// One node: its process always leads (the defaults).
+impl etraq_core::store::LeaseStore for SledStore {}
+
 #[async_trait]
 impl Store for SledStore {
     fn backend(&self) -> &'static str {

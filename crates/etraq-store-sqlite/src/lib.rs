@@ -722,6 +722,9 @@ impl CampaignStore for SqliteStore {
     }
 }
 
+/// One node: its process always leads (the defaults).
+impl etraq_core::store::LeaseStore for SqliteStore {}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {

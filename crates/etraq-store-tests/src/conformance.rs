@@ -358,6 +358,21 @@ fn alert(kind: AlertKind, user: &str, dr: u64, mail: AlertMail) -> Alert {
     }
 }
 
+/// A warning for `user` about DR 1, due at 12:00 (for other modules' cases).
+pub(crate) fn alert_for_tests(user: &str) -> Alert {
+    alert(
+        AlertKind::Warning,
+        user,
+        1,
+        pending_at("2026-11-27T12:00:00Z"),
+    )
+}
+
+/// A cycle's record (for other modules' cases).
+pub(crate) fn cycle_for_tests() -> CycleRecord {
+    cycle_record(0, 0)
+}
+
 fn pending_at(s: &str) -> AlertMail {
     AlertMail::Pending {
         attempts: 0,

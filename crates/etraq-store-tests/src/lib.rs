@@ -82,6 +82,7 @@ macro_rules! store_tests {
             campaign::campaign_tracking_is_recorded_and_counted,
             outbox::outbox_queues_and_reschedules,
             outbox::outbox_message_commits_with_its_change_set,
+            outbox::outbox_claims_are_exclusive,
             support::kb_articles_keep_their_history,
             support::kb_search_ranks_stems_and_hides_private,
             support::kb_suggestions_find_the_right_article,

@@ -197,3 +197,99 @@ pub async fn outbox_message_commits_with_its_change_set(open: Opener) {
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].message.to, addr("cy@customer.example"));
 }
+
+/// Claims are exclusive: eight notifiers claiming at once (on a shared database, as on two
+/// nodes) take every due message and every due alert exactly once, a claimed one is never due
+/// again (a node dying mid-send leaves it in doubt, never sent twice), and a claim counts its
+/// attempt.
+pub async fn outbox_claims_are_exclusive(open: Opener) {
+    use etraq_core::model::AlertMail;
+    use etraq_core::store::CycleWrite;
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    let now = at("2026-11-27T13:00:00Z");
+    let mails: Vec<QueuedMail> = (0..40)
+        .map(|i| {
+            queued(
+                "confirm",
+                &format!("c{i}@customer.example"),
+                "2026-11-27T12:00:00Z",
+            )
+        })
+        .collect();
+    s.queue_mails(mails).await.unwrap();
+    let alerts = (0..40)
+        .map(|i| {
+            let mut a = crate::conformance::alert_for_tests(&format!("u{i}@example.com"));
+            a.mail = AlertMail::Pending {
+                attempts: 0,
+                next_attempt_at: at("2026-11-27T12:00:00Z"),
+                last_error: None,
+            };
+            a
+        })
+        .collect();
+    s.apply_cycle(CycleWrite {
+        record: crate::conformance::cycle_for_tests(),
+        drs: vec![],
+        alerts,
+    })
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mail = Vec::new();
+            let mut alerts = Vec::new();
+            for _ in 0..4 {
+                mail.extend(s.claim_due_mail(now, 3).await.unwrap());
+                alerts.extend(s.claim_alerts(now, 3).await.unwrap());
+            }
+            (mail, alerts)
+        }));
+    }
+    let mut mail_ids = Vec::new();
+    let mut alert_ids = Vec::new();
+    for t in tasks {
+        let (m, a) = t.await.unwrap();
+        for q in &m {
+            assert!(
+                matches!(q.delivery, Delivery::Sending { attempts: 1, since } if since == now),
+                "{:?}",
+                q.delivery
+            );
+        }
+        for x in &a {
+            assert!(matches!(x.mail, AlertMail::Sending { attempts: 1, .. }));
+        }
+        mail_ids.extend(m.into_iter().map(|q| q.id));
+        alert_ids.extend(a.into_iter().map(|x| x.id));
+    }
+    // What the eight did not get in their four rounds is still due; take it.
+    mail_ids.extend(
+        s.claim_due_mail(now, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|q| q.id),
+    );
+    alert_ids.extend(
+        s.claim_alerts(now, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|x| x.id),
+    );
+    for ids in [&mut mail_ids, &mut alert_ids] {
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "a message or alert was claimed twice");
+        assert_eq!(n, 40);
+    }
+    assert!(s.due_mail(now, 100).await.unwrap().is_empty());
+    assert!(s.outbox(now, 100).await.unwrap().is_empty());
+    assert!(s.claim_due_mail(now, 100).await.unwrap().is_empty());
+    s.close().await.unwrap();
+}

@@ -167,6 +167,14 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         tracing::warn!(path = %state_path.display(), error = %e, "cannot write the server state file (etraq status will say not running)");
     }
 
+    let node = etraq_core::cluster::node_name();
+    let (lead_tx, leader) = tokio::sync::watch::channel(false);
+    let leadership = tokio::spawn(leadership_loop(
+        store.clone(),
+        node.clone(),
+        lead_tx,
+        rx.clone(),
+    ));
     let notify = Arc::new(tokio::sync::Notify::new());
     // Awaited at shutdown rather than aborted: its senders record the mail in hand first.
     let campaigns = tokio::spawn(campaign_loop(
@@ -174,6 +182,7 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         store.clone(),
         tracker.clone(),
         live.clone(),
+        leader.clone(),
         rx.clone(),
     ));
     // Awaited at shutdown too: each job writes where it stopped.
@@ -181,6 +190,7 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         store.clone(),
         live.clone(),
         services.clone(),
+        leader.clone(),
         rx.clone(),
     ));
     let background = [
@@ -190,12 +200,14 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
             services.clone(),
             store.clone(),
             notify.clone(),
+            leader.clone(),
             rx.clone(),
         )),
         tokio::spawn(notifier_loop(
             ctx.notifier(store.clone(), Some(&web_url))?,
             services.clone(),
             notify.clone(),
+            leader.clone(),
             rx.clone(),
         )),
         tokio::spawn(web_state.clone().stats_loop(rx.clone())),
@@ -250,6 +262,13 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
         task.abort();
         let _ = task.await;
     }
+    // It gives the lease up once the stop is seen, so another node takes over at once.
+    if tokio::time::timeout(Duration::from_secs(5), leadership)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the leader lease was not released in time");
+    }
     let _ = std::fs::remove_file(&state_path);
     store.close().await.context("closing the store")?;
     result?;
@@ -257,18 +276,80 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Holds or follows the leader lease (see [`etraq_core::cluster`]): tries every
+/// [`RENEW_EVERY`](etraq_core::cluster::RENEW_EVERY), publishes whether this node leads, and
+/// logs each change of leader. A renewal that fails or hangs steps down at once, well before
+/// the lease can expire and another node take it. At the stop it gives the lease up.
+async fn leadership_loop(
+    store: Arc<dyn etraq_core::Store>,
+    node: String,
+    leads: tokio::sync::watch::Sender<bool>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use etraq_core::cluster::{LEADER, LEASE_TTL, RENEW_EVERY};
+    let mut known: Option<String> = None;
+    loop {
+        let held =
+            tokio::time::timeout(RENEW_EVERY, store.hold_lease(LEADER, &node, LEASE_TTL)).await;
+        let mine = match held {
+            Ok(Ok(h)) => {
+                if known.as_deref() != Some(h.holder.as_str()) {
+                    if h.mine {
+                        tracing::info!(node = %node, "this node leads (escalation, notifier, campaigns, jobs)");
+                    } else {
+                        tracing::info!(node = %node, leader = %h.holder, "another node leads; this node serves mail and the console");
+                    }
+                    known = Some(h.holder.clone());
+                }
+                h.mine
+            }
+            Ok(Err(e)) => {
+                if *leads.borrow() {
+                    tracing::warn!(node = %node, error = %e, "cannot renew the leader lease; stepping down");
+                }
+                known = None;
+                false
+            }
+            Err(_) => {
+                if *leads.borrow() {
+                    tracing::warn!(node = %node, "renewing the leader lease timed out; stepping down");
+                }
+                known = None;
+                false
+            }
+        };
+        leads.send_replace(mine);
+        tokio::select! {
+            _ = tokio::time::sleep(RENEW_EVERY) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    if leads.send_replace(false)
+        && let Err(e) = store.release_lease(LEADER, &node).await
+    {
+        tracing::warn!(error = %e, "cannot release the leader lease (it expires by itself)");
+    }
+}
+
 /// Runs an escalation cycle at start and every `escalation.interval_minutes` (read from the
 /// live configuration each time, so the console can change it), then wakes the notifier.
-/// While the console pauses escalation, cycles are skipped.
+/// While the console pauses escalation, cycles are skipped; on a node that does not lead, too.
 async fn escalation_loop(
     base: Context,
     live: LiveConfig,
     services: Services,
     store: Arc<dyn etraq_core::Store>,
     notify: Arc<tokio::sync::Notify>,
+    mut leader: tokio::sync::watch::Receiver<bool>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
+        if !*leader.borrow_and_update() {
+            tokio::select! {
+                _ = leader.changed() => continue,
+                _ = stop.changed() => return,
+            }
+        }
         let mut ctx = base.clone_for_tasks();
         ctx.config = (*live.get()).clone();
         let every = Duration::from_secs(ctx.config.escalation.interval_minutes.max(1) * 60);
@@ -312,10 +393,11 @@ async fn notifier_loop(
     notifier: etraq_core::service::Notifier,
     services: Services,
     notify: Arc<tokio::sync::Notify>,
+    leader: tokio::sync::watch::Receiver<bool>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        if services.is_paused(Service::Notifications) {
+        if services.is_paused(Service::Notifications) || !*leader.borrow() {
             tokio::select! {
                 _ = notify.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
@@ -348,6 +430,7 @@ async fn campaign_loop(
     store: Arc<dyn etraq_core::Store>,
     tracker: Arc<etraq_core::Tracker>,
     live: LiveConfig,
+    leader: tokio::sync::watch::Receiver<bool>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let logs = ctx.logs_dir().unwrap_or_default();
@@ -378,7 +461,14 @@ async fn campaign_loop(
             }
         }
         resting.retain(|_, until| *until > now);
-        match app.campaigns_due(now).await {
+        // Only the leader starts senders (a sender already running finishes: its campaign's
+        // lease and the recipients' claims keep every mail single).
+        let due = if *leader.borrow() {
+            app.campaigns_due(now).await
+        } else {
+            Ok(Vec::new())
+        };
+        match due {
             Ok(due) => {
                 for c in due {
                     if running.contains_key(&c.id)

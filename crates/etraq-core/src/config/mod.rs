@@ -31,7 +31,7 @@ pub use escalation::{BusinessHoursConfig, DepartmentConfig, EscalationConfig};
 pub use extractor::{DEFAULT_EXCLUDED_EXTENSIONS, ExtractorConfig};
 pub use logs::LogsConfig;
 pub use smtp::{SmtpConfig, UpstreamConfig, parse_network};
-pub use store::{StoreConfig, StoreUrl};
+pub use store::{StoreConfig, StoreUrl, redact_password};
 pub use support::SupportConfig;
 pub use template::default_config_toml;
 pub use tracking::{TrackingConfig, TrackingRules};
@@ -210,7 +210,8 @@ impl Config {
     }
 
     /// The data directory: where the default store, logs and the evaluation Maildir live. It is
-    /// the store's directory (for SQLite, the database file's parent).
+    /// the store's directory (for SQLite, the database file's parent); with PostgreSQL,
+    /// `etraq-data` beside the config file (each node keeps its own logs there).
     pub fn data_dir(&self) -> Result<PathBuf, Error> {
         Ok(match self.store_url()? {
             StoreUrl::Sqlite(p) => p
@@ -218,6 +219,7 @@ impl Config {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| self.base_dir.clone()),
             StoreUrl::Sled(p) => p,
+            StoreUrl::Postgres(_) => self.base_dir.join("etraq-data"),
         })
     }
 }
@@ -355,6 +357,12 @@ mod tests {
             StoreUrl::Sled("/var/lib/etraq".into())
         );
         assert!(StoreUrl::parse("mysql:x", base).is_err());
+        let pg = StoreUrl::parse("postgres://etraq:s3cr@t@db.example:5432/etraq", base).unwrap();
+        assert_eq!(pg.path(), None);
+        assert_eq!(pg.redacted(), "postgres://etraq:***@db.example:5432/etraq");
+        assert!(!format!("{pg:?}").contains("s3cr"));
+        assert!(StoreUrl::parse("postgres:", base).is_err());
+        assert!(StoreUrl::parse("postgresql://", base).is_err());
         assert!(StoreUrl::parse("sqlite:", base).is_err());
         assert!(StoreUrl::parse("nocolon", base).is_err());
     }

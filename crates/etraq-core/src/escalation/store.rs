@@ -57,4 +57,26 @@ pub trait EscalationStore: Send + Sync {
 
     /// Records what happened to an alert's mail.
     async fn update_alert_mail(&self, id: u64, mail: AlertMail) -> Result<()>;
+
+    /// Claims the alerts whose mail is due at `now` (at most `limit`) for sending: each one's
+    /// mail becomes [`AlertMail::Sending`] and it is answered, and no other claim takes it.
+    /// The default reads then marks under a lock of this process (exact for the embedded
+    /// stores, which one process serves); a store several nodes share claims in one statement
+    /// that skips what another node is claiming.
+    async fn claim_alerts(&self, now: Timestamp, limit: usize) -> Result<Vec<Alert>> {
+        let _one_at_a_time = crate::outbox::CLAIMS.lock().await;
+        let mut out = Vec::new();
+        for mut a in self.outbox(now, limit).await? {
+            let AlertMail::Pending { attempts, .. } = a.mail else {
+                continue;
+            };
+            a.mail = AlertMail::Sending {
+                attempts: attempts + 1,
+                since: now,
+            };
+            self.update_alert_mail(a.id, a.mail.clone()).await?;
+            out.push(a);
+        }
+        Ok(out)
+    }
 }

@@ -526,6 +526,15 @@ pub enum AlertMail {
     },
     /// Not mailed: the user turned alert mail off.
     Disabled,
+    /// Claimed by a notifier and being handed to the relay. Never taken again: if the node
+    /// sending it dies before recording the outcome, it stays here, in doubt, rather than
+    /// risking a second copy.
+    Sending {
+        /// The attempt this is.
+        attempts: u32,
+        /// When it was claimed.
+        since: Timestamp,
+    },
 }
 
 /// An alert raised by the escalation server (docs/tracking.md#alerts). Stored first, mailed later from the

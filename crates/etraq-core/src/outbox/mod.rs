@@ -9,4 +9,5 @@ mod message;
 mod store;
 
 pub use message::{OutMessage, Outbound, backoff};
+pub(crate) use store::CLAIMS;
 pub use store::{Delivery, MAX_OUTBOX_ATTEMPTS, OutboxStore, QueuedMail, after_failure};

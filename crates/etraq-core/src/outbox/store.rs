@@ -32,6 +32,14 @@ pub enum Delivery {
         /// Attempts it took.
         attempts: u32,
     },
+    /// Claimed by a notifier and being handed to the mail server; never taken again (a node
+    /// that dies meanwhile leaves it in doubt rather than sending it twice).
+    Sending {
+        /// The attempt this is.
+        attempts: u32,
+        /// When it was claimed.
+        since: Timestamp,
+    },
     /// Given up after [`MAX_OUTBOX_ATTEMPTS`].
     Failed {
         /// When.
@@ -62,12 +70,29 @@ impl Delivery {
     }
 }
 
+impl Delivery {
+    /// The state of a message claimed for sending at `now` (its attempt counted).
+    pub fn claimed(&self, now: Timestamp) -> Delivery {
+        Delivery::Sending {
+            attempts: self.attempts_made() + 1,
+            since: now,
+        }
+    }
+
+    /// Attempts made before this state: a claim's attempt is in progress, not made.
+    fn attempts_made(&self) -> u32 {
+        match self {
+            Delivery::Pending { attempts, .. } => *attempts,
+            Delivery::Sending { attempts, .. } => attempts.saturating_sub(1),
+            Delivery::Sent { attempts, .. } => *attempts,
+            Delivery::Failed { .. } => 0,
+        }
+    }
+}
+
 /// The state after a failed attempt: pending again after a backoff, or failed for good.
 pub fn after_failure(previous: &Delivery, error: String, now: Timestamp) -> Delivery {
-    let attempts = match previous {
-        Delivery::Pending { attempts, .. } => attempts + 1,
-        _ => 1,
-    };
+    let attempts = previous.attempts_made() + 1;
     if attempts >= MAX_OUTBOX_ATTEMPTS {
         Delivery::Failed { at: now, error }
     } else {
@@ -95,6 +120,9 @@ pub struct QueuedMail {
     pub delivery: Delivery,
 }
 
+/// Serialises the default (read, then mark) claims of this process.
+pub(crate) static CLAIMS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The outbox's part of the [`Store`](crate::store::Store). Object-safe.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
@@ -110,4 +138,20 @@ pub trait OutboxStore: Send + Sync {
 
     /// Messages of one kind, newest first, at most `limit` (for listings and tests).
     async fn queued_mail(&self, kind: &str, limit: usize) -> Result<Vec<QueuedMail>>;
+
+    /// Claims the messages due at `now` (at most `limit`) for sending: each becomes
+    /// [`Delivery::Sending`] and is answered, and no other claim takes it. The default reads
+    /// then marks under a lock of this process (exact for the embedded stores, which one
+    /// process serves); a store several nodes share claims in one statement that skips what
+    /// another node is claiming.
+    async fn claim_due_mail(&self, now: Timestamp, limit: usize) -> Result<Vec<QueuedMail>> {
+        let _one_at_a_time = CLAIMS.lock().await;
+        let mut out = Vec::new();
+        for mut m in self.due_mail(now, limit).await? {
+            m.delivery = m.delivery.claimed(now);
+            self.set_delivery(m.id, m.delivery.clone()).await?;
+            out.push(m);
+        }
+        Ok(out)
+    }
 }

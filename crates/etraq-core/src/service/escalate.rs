@@ -257,9 +257,11 @@ impl Notifier {
     /// Sends every alert whose mail is due at `now` (at most `limit`).
     pub async fn run_once(&self, now: Timestamp, limit: usize) -> Result<NotifyReport> {
         let mut report = NotifyReport::default();
-        for alert in self.store.outbox(now, limit).await? {
+        // Claimed before sending: a node that dies mid-send leaves its alerts in doubt, and
+        // no other notifier ever sends them a second time.
+        for alert in self.store.claim_alerts(now, limit).await? {
             let attempts = match &alert.mail {
-                AlertMail::Pending { attempts, .. } => *attempts + 1,
+                AlertMail::Sending { attempts, .. } => *attempts,
                 _ => continue,
             };
             let msg = alert_message(&alert, &self.from, &self.console, &self.host);
@@ -295,12 +297,12 @@ impl Notifier {
         limit: usize,
         report: &mut NotifyReport,
     ) -> Result<()> {
-        for mail in self.store.due_mail(now, limit).await? {
+        for mail in self.store.claim_due_mail(now, limit).await? {
             let delivery = match self.outbound.send(&mail.message).await {
                 Ok(()) => {
                     report.sent += 1;
                     let attempts = match &mail.delivery {
-                        Delivery::Pending { attempts, .. } => attempts + 1,
+                        Delivery::Sending { attempts, .. } => *attempts,
                         _ => 1,
                     };
                     Delivery::Sent { at: now, attempts }
