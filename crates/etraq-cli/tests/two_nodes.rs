@@ -338,3 +338,66 @@ async fn two_nodes_share_one_database_without_doing_anything_twice() {
     assert!(summer.values().all(|n| *n == 1));
     follower.stop();
 }
+
+/// Sends one message; the server's error when it refuses it.
+async fn try_send(port: u16, from: &str, data: &[u8]) -> Result<(), lettre::transport::smtp::Error> {
+    use lettre::AsyncTransport;
+    let t = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(port)
+        .build();
+    let env = lettre::address::Envelope::new(
+        Some(from.parse().unwrap()),
+        vec!["support@example.com".parse().unwrap()],
+    )
+    .unwrap();
+    t.send_raw(&env, data).await.map(|_| ())
+}
+
+/// The database goes away while `etraq serve` runs: a mail is answered 4xx (the client keeps
+/// it and retries), nothing is recorded, the node does not crash, and once the database is
+/// back the retry is accepted and recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_database_answers_4xx_and_the_retry_is_recorded_once() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let upstream = FakeUpstream::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let mut a = Node::setup(
+        root.path(),
+        "a",
+        &cluster.url(),
+        upstream.addr.port(),
+        upstream.addr.port(),
+    );
+    a.start().await;
+    let msg = b"From: ann@customer.test\r\nTo: support@example.com\r\nSubject: Help\r\n\
+                Message-ID: <dbdown@customer.test>\r\n\r\nAre you there?\r\n";
+    cluster.stop_server();
+    let refused = try_send(a.smtp, "ann@customer.test", msg)
+        .await
+        .expect_err("a mail was accepted without its database");
+    assert!(refused.is_transient(), "{refused}");
+    cluster.start_server();
+    // The pool reconnects; the client's retry goes through.
+    let start = Instant::now();
+    loop {
+        match try_send(a.smtp, "ann@customer.test", msg).await {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(e.is_transient(), "{e}");
+                assert!(start.elapsed() < Duration::from_secs(30), "still refused: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    let mails = json(&a.dir, &["history", "ann@customer.test", "--json"]);
+    let recorded: Vec<_> = mails
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["message_id"] == "dbdown@customer.test")
+        .collect();
+    assert_eq!(recorded.len(), 1, "{mails}");
+    a.stop();
+}

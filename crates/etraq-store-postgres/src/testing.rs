@@ -53,6 +53,13 @@ fn is_root() -> bool {
 impl Cluster {
     /// Starts one, or says why it cannot and answers `None` (outside CI).
     pub fn start() -> Option<Cluster> {
+        Self::start_with(false)
+    }
+
+    /// [`Cluster::start`], with `durable` as a production server runs (`fsync` and
+    /// `synchronous_commit` on, as the server's defaults): for benchmarks that compare it with
+    /// the embedded stores' durable commits.
+    pub fn start_with(durable: bool) -> Option<Cluster> {
         let Some(bin) = find_bin() else {
             let why = "PostgreSQL is not installed (apt-get install postgresql; .ci/run does)";
             if std::env::var_os("CI").is_some() {
@@ -105,25 +112,18 @@ impl Cluster {
                 &format!("--pwfile={}", pwfile.display()),
             ],
         );
+        let speed = if durable {
+            ""
+        } else {
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        };
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200{speed}",
             c.port,
             c.dir.path().display()
         );
-        let log = c.dir.path().join("log");
-        c.run(
-            "pg_ctl",
-            &[
-                "-D",
-                &data,
-                "-o",
-                &opts,
-                "-l",
-                &log.display().to_string(),
-                "-w",
-                "start",
-            ],
-        );
+        std::fs::write(c.dir.path().join("opts"), &opts).unwrap_or_else(|e| panic!("{e}"));
+        c.start_server();
         c.run(
             "createdb",
             &[
@@ -137,6 +137,32 @@ impl Cluster {
             ],
         );
         Some(c)
+    }
+
+    /// Starts the server again after [`Cluster::stop_server`] (same port, same data).
+    pub fn start_server(&self) {
+        let opts = std::fs::read_to_string(self.dir.path().join("opts"))
+            .unwrap_or_else(|e| panic!("the cluster's options: {e}"));
+        let log = self.dir.path().join("log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-o",
+                &opts,
+                "-l",
+                &log.display().to_string(),
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: connections are cut), as a database lost
+    /// mid-session.
+    pub fn stop_server(&self) {
+        self.run("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
     }
 
     fn data(&self) -> String {
@@ -171,7 +197,28 @@ impl Cluster {
 
     /// The URL of database `etraq` as user `etraq`, with its password.
     pub fn url(&self) -> String {
-        format!("postgres://etraq:{PASSWORD}@127.0.0.1:{}/etraq", self.port)
+        self.url_of("etraq")
+    }
+
+    /// The URL of database `db` as user `etraq`, with its password.
+    pub fn url_of(&self, db: &str) -> String {
+        format!("postgres://etraq:{PASSWORD}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Creates database `db` (owned by `etraq`).
+    pub fn create_database(&self, db: &str) {
+        self.run(
+            "createdb",
+            &[
+                "-h",
+                &self.dir.path().display().to_string(),
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "etraq",
+                db,
+            ],
+        );
     }
 
     /// The port it listens on.

@@ -12,6 +12,8 @@ use etraq_core::model::{Alert, AlertMail, CycleRecord, Dr};
 use etraq_core::store::{ChangeSet, CycleWrite, DrWrite};
 use etraq_core::{Direction, DrId, Error, MailRecord, Result};
 
+use tokio_postgres::types::ToSql;
+
 use crate::rows::{big, dec, enc, execute, query_one, query_opt};
 
 /// A DR's owner and CC users as stored in `drs.users` (one per line, sorted).
@@ -23,57 +25,72 @@ fn users_column(dr: &Dr) -> String {
         .join("\n")
 }
 
-/// Checks `w` against the stored DR (locked until the transaction ends) and writes it.
-pub(crate) async fn check_and_write_dr<C: GenericClient>(c: &C, w: &DrWrite) -> Result<()> {
+/// The stored version, id and users of the DR `w` writes, locked until the transaction ends.
+async fn lock_dr<C: GenericClient>(c: &C, w: &DrWrite) -> Result<Option<(i64, String, String)>> {
     let number = big(w.dr.id.number())?;
-    let current = query_opt(
+    Ok(query_opt(
         c,
         "SELECT version, id, users FROM drs WHERE number = $1 FOR UPDATE",
         &[&number],
         "reading a DR's version",
     )
-    .await?;
-    let stored = current
-        .as_ref()
-        .map(|r| (r.get::<_, String>(1), r.get::<_, i64>(0)));
-    w.check(
-        stored
-            .as_ref()
-            .map(|(id, v)| (id.as_str(), u64::try_from(*v).unwrap_or(0))),
-    )?;
+    .await?
+    .map(|r| (r.get(0), r.get(1), r.get(2))))
+}
+
+/// Whether `w` may replace `current` (see [`DrWrite::check`]).
+fn check_dr(w: &DrWrite, current: Option<&(i64, String, String)>) -> Result<()> {
+    w.check(current.map(|(v, id, _)| (id.as_str(), u64::try_from(*v).unwrap_or(0))))
+}
+
+/// Checks `w` against the stored DR (locked until the transaction ends) and writes it.
+pub(crate) async fn check_and_write_dr<C: GenericClient>(c: &C, w: &DrWrite) -> Result<()> {
+    let current = lock_dr(c, w).await?;
+    check_dr(w, current.as_ref())?;
+    write_dr(c, w, current.map(|(_, _, users)| users)).await
+}
+
+/// Writes a checked DR: inserted when `old_users` is `None` (it did not exist), else updated.
+async fn write_dr<C: GenericClient>(c: &C, w: &DrWrite, old_users: Option<String>) -> Result<()> {
+    let number = big(w.dr.id.number())?;
     let dr = &w.dr;
     let data = enc("drs", dr)?;
     let due = dr.due_at.map(|t| t.as_microsecond());
     let since = dr.awaiting_since.map(|t| t.as_second());
     let users = users_column(dr);
     let version = big(dr.version)?;
-    match current {
+    match old_users {
         None => {
-            execute(
-                c,
-                "INSERT INTO drs(number, id, status, owner, customer, customer_domain, version,
-                                 due_at, awaiting_since, users, data)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                &[
-                    &number,
-                    &dr.id.to_string(),
-                    &dr.status.as_str(),
-                    &dr.owner.as_str(),
-                    &dr.customer.as_str(),
-                    &dr.customer.domain(),
-                    &version,
-                    &due,
-                    &since,
-                    &users,
-                    &data,
-                ],
-                "writing a DR",
-            )
-            .await?;
-            index_users(c, number, None, &users).await
+            // The DR and its user index in one round trip.
+            let id = dr.id.to_string();
+            let params: [&(dyn ToSql + Sync); 11] = [
+                &number,
+                &id,
+                &dr.status.as_str(),
+                &dr.owner.as_str(),
+                &dr.customer.as_str(),
+                &dr.customer.domain(),
+                &version,
+                &due,
+                &since,
+                &users,
+                &data,
+            ];
+            let (a, b) = tokio::join!(
+                execute(
+                    c,
+                    "INSERT INTO drs(number, id, status, owner, customer, customer_domain, version,
+                                     due_at, awaiting_since, users, data)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    &params,
+                    "writing a DR",
+                ),
+                index_users(c, number, None, &users)
+            );
+            a?;
+            b
         }
-        Some(row) => {
-            let old_users: String = row.get(2);
+        Some(old_users) => {
             execute(
                 c,
                 "UPDATE drs SET version = $1, data = $2, status = $3, owner = $4, customer = $5,
@@ -131,105 +148,153 @@ async fn index_users<C: GenericClient>(
 }
 
 /// Records one change set; `doc` is its search document.
+///
+/// The statements go out in three pipelined rounds instead of one round trip each (a client
+/// waits for the server once per round): the checks (Message-ID, the DR's version); the DR
+/// and the mail record; then everything that needs the mail's seq.
 pub(crate) async fn apply_one<C: GenericClient>(
     c: &C,
     cs: &ChangeSet,
     doc: &IndexDoc,
 ) -> Result<u64> {
     let m = &cs.mail;
-    if cs.index_message_id
-        && query_opt(
-            c,
-            "SELECT 1 FROM message_ids WHERE message_id = $1 AND direction = $2",
-            &[&m.message_id.as_str(), &m.direction.as_str()],
-            "checking the Message-ID index",
-        )
-        .await?
-        .is_some()
-    {
+    let (indexed, current) = tokio::try_join!(
+        async {
+            if !cs.index_message_id {
+                return Ok(false);
+            }
+            Ok(query_opt(
+                c,
+                "SELECT 1 FROM message_ids WHERE message_id = $1 AND direction = $2",
+                &[&m.message_id.as_str(), &m.direction.as_str()],
+                "checking the Message-ID index",
+            )
+            .await?
+            .is_some())
+        },
+        async {
+            match &cs.dr {
+                Some(w) => lock_dr(c, w).await,
+                None => Ok(None),
+            }
+        }
+    )?;
+    if indexed {
         return Err(Error::Conflict(format!(
             "Message-ID {} is already recorded ({})",
             m.message_id, m.direction
         )));
     }
     if let Some(w) = &cs.dr {
-        check_and_write_dr(c, w).await?;
+        check_dr(w, current.as_ref())?;
     }
     let dr_number = m.dr.as_ref().map(|d| big(d.number())).transpose()?;
     let data = enc("mails", m)?;
-    let seq: i64 = query_one(
-        c,
-        "INSERT INTO mails(message_id, direction, tracked, dr_number, dr_id, sender, received_at,
-                           has_attachment, data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
-        &[
-            &m.message_id.as_str(),
-            &m.direction.as_str(),
-            &m.decision.is_tracked(),
-            &dr_number,
-            &m.dr.as_ref().map(|d| d.to_string()),
-            &m.sender.as_ref().map(|s| s.as_str()),
-            &m.received_at.as_second(),
-            &doc.has_attachment,
-            &data,
-        ],
-        "inserting a mail record",
-    )
-    .await?
-    .get(0);
-    if cs.index_message_id {
-        // A concurrent writer indexing the same Message-ID fails here on the key: a conflict.
-        execute(
+    let dr_id = m.dr.as_ref().map(|d| d.to_string());
+    let sender = m.sender.as_ref().map(|s| s.as_str());
+    let received = m.received_at.as_second();
+    let tracked = m.decision.is_tracked();
+    let (mid, dir) = (m.message_id.as_str(), m.direction.as_str());
+    let mail_params: [&(dyn ToSql + Sync); 9] = [
+        &mid,
+        &dir,
+        &tracked,
+        &dr_number,
+        &dr_id,
+        &sender,
+        &received,
+        &doc.has_attachment,
+        &data,
+    ];
+    let ((), row) = tokio::try_join!(
+        async {
+            match &cs.dr {
+                Some(w) => write_dr(c, w, current.map(|(_, _, users)| users)).await,
+                None => Ok(()),
+            }
+        },
+        query_one(
             c,
-            "INSERT INTO message_ids(message_id, direction, seq) VALUES ($1, $2, $3)",
-            &[&m.message_id.as_str(), &m.direction.as_str(), &seq],
-            "indexing the Message-ID",
+            "INSERT INTO mails(message_id, direction, tracked, dr_number, dr_id, sender,
+                               received_at, has_attachment, data)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
+            &mail_params,
+            "inserting a mail record",
         )
-        .await?;
-    }
+    )?;
+    let seq: i64 = row.get(0);
     let addresses: Vec<&str> = m.addresses().iter().map(|a| a.as_str()).collect();
     let domains: Vec<&str> = m.addresses().iter().map(|a| a.domain()).collect();
-    execute(
-        c,
-        "INSERT INTO mail_parties(address, domain, seq)
-         SELECT a, d, $3 FROM unnest($1::text[], $2::text[]) AS p(a, d) ON CONFLICT DO NOTHING",
-        &[&addresses, &domains, &seq],
-        "indexing the mail's addresses",
-    )
-    .await?;
-    execute(
-        c,
-        "INSERT INTO raw_messages(seq, raw) VALUES ($1, $2)",
-        &[&seq, &cs.raw.as_slice()],
-        "archiving the raw message",
-    )
-    .await?;
-    crate::search::index(c, seq, doc).await?;
-    if let Some(dr) = &m.dr {
-        for (mid, dir) in &cs.link {
-            link_mail(c, mid.as_str(), *dir, dr).await?;
-        }
-    }
-    if let Some(id) = cs.pending {
-        drop_pending(c, id).await?;
-    }
-    if !cs.queue.is_empty() {
-        crate::outbox::queue(c, &cs.queue).await?;
-    }
-    if let Some(r) = &cs.response {
+    let raw = cs.raw.as_slice();
+    let party_params: [&(dyn ToSql + Sync); 3] = [&addresses, &domains, &seq];
+    let raw_params: [&(dyn ToSql + Sync); 2] = [&seq, &raw];
+    tokio::try_join!(
+        async {
+            if cs.index_message_id {
+                // A concurrent writer indexing the same Message-ID fails here on the key: a
+                // conflict.
+                execute(
+                    c,
+                    "INSERT INTO message_ids(message_id, direction, seq) VALUES ($1, $2, $3)",
+                    &[&m.message_id.as_str(), &m.direction.as_str(), &seq],
+                    "indexing the Message-ID",
+                )
+                .await?;
+            }
+            Ok(())
+        },
         execute(
             c,
-            "INSERT INTO responses(dr_number, \"user\", responded_at, data) VALUES ($1, $2, $3, $4)",
-            &[
-                &big(r.dr.number())?,
-                &r.user.as_str(),
-                &r.responded_at.as_second(),
-                &enc("responses", r)?,
-            ],
-            "recording a response time",
-        )
-        .await?;
-    }
+            "INSERT INTO mail_parties(address, domain, seq)
+             SELECT a, d, $3 FROM unnest($1::text[], $2::text[]) AS p(a, d) ON CONFLICT DO NOTHING",
+            &party_params,
+            "indexing the mail's addresses",
+        ),
+        execute(
+            c,
+            "INSERT INTO raw_messages(seq, raw) VALUES ($1, $2)",
+            &raw_params,
+            "archiving the raw message",
+        ),
+        crate::search::index(c, seq, doc),
+        async {
+            if let Some(dr) = &m.dr {
+                for (mid, dir) in &cs.link {
+                    link_mail(c, mid.as_str(), *dir, dr).await?;
+                }
+            }
+            Ok(())
+        },
+        async {
+            match cs.pending {
+                Some(id) => drop_pending(c, id).await,
+                None => Ok(()),
+            }
+        },
+        async {
+            if !cs.queue.is_empty() {
+                crate::outbox::queue(c, &cs.queue).await?;
+            }
+            Ok(())
+        },
+        async {
+            let Some(r) = &cs.response else {
+                return Ok(0);
+            };
+            execute(
+                c,
+                "INSERT INTO responses(dr_number, \"user\", responded_at, data) VALUES ($1, $2, $3, $4)",
+                &[
+                    &big(r.dr.number())?,
+                    &r.user.as_str(),
+                    &r.responded_at.as_second(),
+                    &enc("responses", r)?,
+                ],
+                "recording a response time",
+            )
+            .await
+        },
+    )?;
     Ok(crate::rows::unsigned(seq))
 }
 
