@@ -82,13 +82,11 @@ fn bench(c: &mut Criterion) {
                     let start = Instant::now();
                     rt.block_on(async {
                         let store: Arc<dyn Store> = match (backend, &cluster) {
-                            ("postgres", Some(c)) => {
-                                Arc::new(
-                                    etraq_store_postgres::PgStore::open(&c.url_of(&db))
-                                        .await
-                                        .unwrap_or_else(|e| panic!("{e}")),
-                                )
-                            }
+                            ("postgres", Some(c)) => Arc::new(
+                                etraq_store_postgres::PgStore::open(&c.url_of(&db))
+                                    .await
+                                    .unwrap_or_else(|e| panic!("{e}")),
+                            ),
                             ("sqlite", _) => Arc::new(
                                 SqliteStore::open(dir.path().join("e.db"))
                                     .await

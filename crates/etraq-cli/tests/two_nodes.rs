@@ -340,7 +340,11 @@ async fn two_nodes_share_one_database_without_doing_anything_twice() {
 }
 
 /// Sends one message; the server's error when it refuses it.
-async fn try_send(port: u16, from: &str, data: &[u8]) -> Result<(), lettre::transport::smtp::Error> {
+async fn try_send(
+    port: u16,
+    from: &str,
+    data: &[u8],
+) -> Result<(), lettre::transport::smtp::Error> {
     use lettre::AsyncTransport;
     let t = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
         .port(port)
@@ -386,7 +390,10 @@ async fn losing_the_database_answers_4xx_and_the_retry_is_recorded_once() {
             Ok(()) => break,
             Err(e) => {
                 assert!(e.is_transient(), "{e}");
-                assert!(start.elapsed() < Duration::from_secs(30), "still refused: {e}");
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "still refused: {e}"
+                );
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }

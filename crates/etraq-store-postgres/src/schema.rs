@@ -121,12 +121,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (address, seq)
     );
     CREATE INDEX mail_parties_domain ON mail_parties(domain, seq);
-    CREATE INDEX mail_parties_seq ON mail_parties(seq);
 
+    -- Stored as they came, not compressed: compressing every message costs the database
+    -- server's CPU on the hot path (the other stores keep them uncompressed too).
     CREATE TABLE raw_messages (
         seq BIGINT PRIMARY KEY,
         raw BYTEA NOT NULL
     );
+    ALTER TABLE raw_messages ALTER COLUMN raw SET STORAGE EXTERNAL;
 
     CREATE TABLE mail_search (
         seq         BIGINT PRIMARY KEY,

@@ -94,10 +94,7 @@ impl TrackingStore for PgStore {
             .collect();
         let mut c = self.client().await?;
         let tx = begin(&mut c).await?;
-        let mut seqs = Vec::with_capacity(batch.len());
-        for (cs, doc) in batch.iter().zip(&docs) {
-            seqs.push(write::apply_one(&tx, cs, doc).await?);
-        }
+        let seqs = write::apply_batch(&tx, &batch, &docs).await?;
         commit(tx).await?;
         Ok(seqs)
     }
@@ -123,10 +120,10 @@ impl TrackingStore for PgStore {
             .start()
             .await
             .map_err(|e| crate::error::db_error("starting a read", &e))?;
-        let mut out = Vec::with_capacity(queries.len());
-        for q in queries {
-            out.push(read::thread_facts(&tx, q).await?);
-        }
+        // Every mail's lookups at once: they pipeline on the one connection.
+        let out =
+            futures_util::future::try_join_all(queries.iter().map(|q| read::thread_facts(&tx, q)))
+                .await?;
         commit(tx).await?;
         Ok(out)
     }

@@ -14,6 +14,7 @@ use etraq_core::{Direction, DrId, Error, MailRecord, Result};
 
 use tokio_postgres::types::ToSql;
 
+use crate::error::Db;
 use crate::rows::{big, dec, enc, execute, query_one, query_opt};
 
 /// A DR's owner and CC users as stored in `drs.users` (one per line, sorted).
@@ -481,4 +482,371 @@ pub(crate) async fn claim_alerts<C: GenericClient>(
         out.push(a);
     }
     Ok(out)
+}
+
+/// One statement of a pipelined batch, sent without waiting for the ones before it.
+type Step<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64>> + Send + 'a>>;
+
+/// The statements a pipelined batch runs (prepared once per connection before the batch, so
+/// every statement goes out on its future's first poll, in order).
+const BATCH_SQL: [&str; 10] = [
+    // 0: a new DR.
+    "INSERT INTO drs(number, id, status, owner, customer, customer_domain, version, due_at,
+                     awaiting_since, users, data)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    // 1: a DR replaced, only if still at the expected version under the same id; answers a row
+    // when it was.
+    "UPDATE drs SET version = $1, data = $2, status = $3, owner = $4, customer = $5,
+            customer_domain = $6, due_at = $7, awaiting_since = $8, users = $9
+     WHERE number = $10 AND version = $11 AND id = $12 RETURNING 1",
+    // 2: a DR's users: the ones no longer on it leave the index …
+    "DELETE FROM dr_users WHERE number = $2 AND NOT (\"user\" = ANY($1::text[]))",
+    // 3: … and the new ones join it.
+    "INSERT INTO dr_users(\"user\", number) SELECT u, $2 FROM unnest($1::text[]) AS u
+     ON CONFLICT DO NOTHING",
+    // 4: the batch's mail records under their pre-allocated seqs, in one statement.
+    "INSERT INTO mails(seq, message_id, direction, tracked, dr_number, dr_id, sender,
+                       received_at, has_attachment, data)
+     SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::bool[], $5::int8[],
+                          $6::text[], $7::text[], $8::int8[], $9::bool[], $10::text[])",
+    // 5: their Message-IDs (a key taken by another writer is a conflict).
+    "INSERT INTO message_ids(message_id, direction, seq)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])",
+    // 6: the addresses on them.
+    "INSERT INTO mail_parties(address, domain, seq)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) ON CONFLICT DO NOTHING",
+    // 7: their raw messages.
+    "INSERT INTO raw_messages(seq, raw) SELECT * FROM unnest($1::int8[], $2::bytea[])",
+    // 8: a response time.
+    "INSERT INTO responses(dr_number, \"user\", responded_at, data) VALUES ($1, $2, $3, $4)",
+    // 9: their search vectors (literals made by `search::vectors`).
+    "INSERT INTO mail_search(seq, everything, subject, sender, recipients, attachments)
+     SELECT s, e::tsvector, su::tsvector, se::tsvector, r::tsvector, a::tsvector
+     FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+          AS t(s, e, su, se, r, a)",
+];
+
+/// What one change set binds, owned so the pipelined statements can borrow it.
+struct Bound {
+    dr: Option<DrBound>,
+    seq: i64,
+    mid: String,
+    dir: &'static str,
+    tracked: bool,
+    dr_number: Option<i64>,
+    dr_id: Option<String>,
+    sender: Option<String>,
+    received: i64,
+    has_attachment: bool,
+    data: String,
+    addresses: Vec<String>,
+    domains: Vec<String>,
+    response: Option<(i64, String, i64, String)>,
+}
+
+struct DrBound {
+    new: bool,
+    number: i64,
+    id: String,
+    status: &'static str,
+    owner: String,
+    customer: String,
+    domain: String,
+    version: i64,
+    expected: i64,
+    due: Option<i64>,
+    since: Option<i64>,
+    users: String,
+    user_list: Vec<String>,
+    data: String,
+}
+
+fn bind(cs: &ChangeSet, seq: i64) -> Result<Bound> {
+    let m = &cs.mail;
+    let dr = match &cs.dr {
+        Some(w) => {
+            // The one part of `DrWrite::check` that needs no stored row.
+            if w.dr.version != w.expected_version + 1 {
+                return Err(Error::Invalid(format!(
+                    "DR {} written with version {} over {}",
+                    w.dr.id, w.dr.version, w.expected_version
+                )));
+            }
+            let users = users_column(&w.dr);
+            Some(DrBound {
+                new: w.expected_version == 0,
+                number: big(w.dr.id.number())?,
+                id: w.dr.id.to_string(),
+                status: w.dr.status.as_str(),
+                owner: w.dr.owner.as_str().to_string(),
+                customer: w.dr.customer.as_str().to_string(),
+                domain: w.dr.customer.domain().to_string(),
+                version: big(w.dr.version)?,
+                expected: big(w.expected_version)?,
+                due: w.dr.due_at.map(|t| t.as_microsecond()),
+                since: w.dr.awaiting_since.map(|t| t.as_second()),
+                user_list: users
+                    .split('\n')
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                users,
+                data: enc("drs", &w.dr)?,
+            })
+        }
+        None => None,
+    };
+    Ok(Bound {
+        dr,
+        seq,
+        mid: m.message_id.as_str().to_string(),
+        dir: m.direction.as_str(),
+        tracked: m.decision.is_tracked(),
+        dr_number: m.dr.as_ref().map(|d| big(d.number())).transpose()?,
+        dr_id: m.dr.as_ref().map(|d| d.to_string()),
+        sender: m.sender.as_ref().map(|s| s.as_str().to_string()),
+        received: m.received_at.as_second(),
+        has_attachment: false,
+        data: enc("mails", m)?,
+        addresses: m
+            .addresses()
+            .iter()
+            .map(|a| a.as_str().to_string())
+            .collect(),
+        domains: m
+            .addresses()
+            .iter()
+            .map(|a| a.domain().to_string())
+            .collect(),
+        response: match &cs.response {
+            Some(r) => Some((
+                big(r.dr.number())?,
+                r.user.as_str().to_string(),
+                r.responded_at.as_second(),
+                enc("responses", r)?,
+            )),
+            None => None,
+        },
+    })
+}
+
+/// Applies a batch of change sets with every statement pipelined: one round trip for the
+/// batch's seqs, one to prepare what this connection has not prepared yet, then every
+/// statement of every change set sent at once, in order (the server runs them in that order,
+/// so a DR written twice in the batch is written in turn). A DR replaced at a version that
+/// moved on answers no row; a new DR number, a Message-ID indexed meanwhile fail their keys:
+/// each is a conflict, found before the caller commits. Change sets that link earlier mail
+/// (rare) take [`apply_one`] one by one.
+pub(crate) async fn apply_batch<C: GenericClient>(
+    c: &C,
+    batch: &[ChangeSet],
+    docs: &[IndexDoc],
+) -> Result<Vec<u64>> {
+    if batch.iter().any(|cs| !cs.link.is_empty()) {
+        let mut seqs = Vec::with_capacity(batch.len());
+        for (cs, doc) in batch.iter().zip(docs) {
+            seqs.push(apply_one(c, cs, doc).await?);
+        }
+        return Ok(seqs);
+    }
+    let n = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+    let prepare =
+        futures_util::future::try_join_all(BATCH_SQL.iter().map(|sql| c.prepare_cached(sql)));
+    let count: [&(dyn ToSql + Sync); 1] = [&n];
+    let (stmts, seqs) = tokio::try_join!(
+        async { prepare.await.db("preparing a batch") },
+        crate::rows::query(
+            c,
+            "SELECT nextval(pg_get_serial_sequence('mails', 'seq')) FROM generate_series(1, $1::int8)",
+            &count,
+            "numbering mail records",
+        )
+    )?;
+    let bound: Vec<Bound> = batch
+        .iter()
+        .zip(&seqs)
+        .zip(docs)
+        .map(|((cs, r), doc)| {
+            bind(cs, r.get(0)).map(|mut b| {
+                b.has_attachment = doc.has_attachment;
+                b
+            })
+        })
+        .collect::<Result<_>>()?;
+    let words: Vec<[String; 5]> = docs.iter().map(crate::search::vectors).collect();
+    // The per-mail rows, a statement per table for the whole batch.
+    let seqs: Vec<i64> = bound.iter().map(|b| b.seq).collect();
+    let mids: Vec<&str> = bound.iter().map(|b| b.mid.as_str()).collect();
+    let dirs: Vec<&str> = bound.iter().map(|b| b.dir).collect();
+    let tracked: Vec<bool> = bound.iter().map(|b| b.tracked).collect();
+    let dr_numbers: Vec<Option<i64>> = bound.iter().map(|b| b.dr_number).collect();
+    let dr_ids: Vec<Option<&str>> = bound.iter().map(|b| b.dr_id.as_deref()).collect();
+    let senders: Vec<Option<&str>> = bound.iter().map(|b| b.sender.as_deref()).collect();
+    let received: Vec<i64> = bound.iter().map(|b| b.received).collect();
+    let attached: Vec<bool> = bound.iter().map(|b| b.has_attachment).collect();
+    let data: Vec<&str> = bound.iter().map(|b| b.data.as_str()).collect();
+    let indexed: Vec<&Bound> = bound
+        .iter()
+        .zip(batch)
+        .filter(|(_, cs)| cs.index_message_id)
+        .map(|(b, _)| b)
+        .collect();
+    let id_mids: Vec<&str> = indexed.iter().map(|b| b.mid.as_str()).collect();
+    let id_dirs: Vec<&str> = indexed.iter().map(|b| b.dir).collect();
+    let id_seqs: Vec<i64> = indexed.iter().map(|b| b.seq).collect();
+    let mut p_addr: Vec<&str> = Vec::new();
+    let mut p_dom: Vec<&str> = Vec::new();
+    let mut p_seq: Vec<i64> = Vec::new();
+    for b in &bound {
+        for (a, d) in b.addresses.iter().zip(&b.domains) {
+            p_addr.push(a);
+            p_dom.push(d);
+            p_seq.push(b.seq);
+        }
+    }
+    let raws: Vec<&[u8]> = batch.iter().map(|cs| cs.raw.as_slice()).collect();
+    let vector = |k: usize| -> Vec<&str> { words.iter().map(|w| w[k].as_str()).collect() };
+    let (v0, v1, v2, v3, v4) = (vector(0), vector(1), vector(2), vector(3), vector(4));
+    let mail_params: [&(dyn ToSql + Sync); 10] = [
+        &seqs,
+        &mids,
+        &dirs,
+        &tracked,
+        &dr_numbers,
+        &dr_ids,
+        &senders,
+        &received,
+        &attached,
+        &data,
+    ];
+    let id_params: [&(dyn ToSql + Sync); 3] = [&id_mids, &id_dirs, &id_seqs];
+    let party_params: [&(dyn ToSql + Sync); 3] = [&p_addr, &p_dom, &p_seq];
+    let raw_params: [&(dyn ToSql + Sync); 2] = [&seqs, &raws];
+    let search_params: [&(dyn ToSql + Sync); 6] = [&seqs, &v0, &v1, &v2, &v3, &v4];
+    let bulk: [(usize, &[&(dyn ToSql + Sync)], &'static str); 5] = [
+        (4, &mail_params, "inserting mail records"),
+        (5, &id_params, "indexing Message-IDs"),
+        (6, &party_params, "indexing the mails' addresses"),
+        (7, &raw_params, "archiving raw messages"),
+        (9, &search_params, "indexing mail for search"),
+    ];
+    let mut steps: Vec<(usize, Step<'_>)> = Vec::new();
+    let s = &stmts;
+    for (i, (b, cs)) in bound.iter().zip(batch).enumerate() {
+        if let Some(d) = &b.dr {
+            if d.new {
+                steps.push((
+                    i,
+                    Box::pin(async move {
+                        c.execute(
+                            &s[0],
+                            &[
+                                &d.number,
+                                &d.id,
+                                &d.status,
+                                &d.owner,
+                                &d.customer,
+                                &d.domain,
+                                &d.version,
+                                &d.due,
+                                &d.since,
+                                &d.users,
+                                &d.data,
+                            ],
+                        )
+                        .await
+                        .db("writing a DR")
+                    }),
+                ));
+            } else {
+                steps.push((
+                    i,
+                    Box::pin(async move {
+                        let rows = c
+                            .query(
+                                &s[1],
+                                &[
+                                    &d.version,
+                                    &d.data,
+                                    &d.status,
+                                    &d.owner,
+                                    &d.customer,
+                                    &d.domain,
+                                    &d.due,
+                                    &d.since,
+                                    &d.users,
+                                    &d.number,
+                                    &d.expected,
+                                    &d.id,
+                                ],
+                            )
+                            .await
+                            .db("updating a DR")?;
+                        if rows.is_empty() {
+                            return Err(Error::Conflict(format!(
+                                "DR {} is no longer at version {} (another writer got there first)",
+                                d.id, d.expected
+                            )));
+                        }
+                        Ok(1)
+                    }),
+                ));
+                steps.push((
+                    i,
+                    Box::pin(async move {
+                        c.execute(&s[2], &[&d.user_list, &d.number])
+                            .await
+                            .db("updating the DR user index")
+                    }),
+                ));
+            }
+            steps.push((
+                i,
+                Box::pin(async move {
+                    c.execute(&s[3], &[&d.user_list, &d.number])
+                        .await
+                        .db("updating the DR user index")
+                }),
+            ));
+        }
+        if let Some((dr, user, at, data)) = &b.response {
+            steps.push((
+                i,
+                Box::pin(async move {
+                    c.execute(&s[8], &[dr, user, at, data])
+                        .await
+                        .db("recording a response time")
+                }),
+            ));
+        }
+        if let Some(id) = cs.pending {
+            steps.push((
+                i,
+                Box::pin(async move { drop_pending(c, id).await.map(|()| 0) }),
+            ));
+        }
+        if !cs.queue.is_empty() {
+            steps.push((
+                i,
+                Box::pin(async move {
+                    crate::outbox::queue(c, &cs.queue)
+                        .await
+                        .map(|ids| ids.len() as u64)
+                }),
+            ));
+        }
+    }
+    for (k, params, what) in bulk {
+        steps.push((
+            usize::MAX,
+            Box::pin(async move { c.execute(&s[k], params).await.db(what) }),
+        ));
+    }
+    // Every statement is sent on its first poll, in this order; the first failure in order is
+    // the cause (the ones after it fail because the transaction is aborted).
+    let results = futures_util::future::join_all(steps.into_iter().map(|(_, f)| f)).await;
+    if let Some(e) = results.into_iter().find_map(|r| r.err()) {
+        return Err(e);
+    }
+    Ok(bound.iter().map(|b| crate::rows::unsigned(b.seq)).collect())
 }
