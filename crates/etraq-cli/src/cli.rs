@@ -12,7 +12,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH", env = "ETRAQ_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Store to use instead of the configured one: sqlite:PATH or sled:PATH.
+    /// Store to use instead of the configured one: sqlite:PATH, sled:PATH or
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE.
     #[arg(long, global = true, value_name = "URL", env = "ETRAQ_STORE")]
     pub store: Option<String>,
 

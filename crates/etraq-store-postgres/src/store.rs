@@ -201,20 +201,44 @@ impl TrackingStore for PgStore {
     }
 
     async fn put_pending(&self, pending: &PendingDelivery) -> Result<u64> {
-        let c = self.client().await?;
-        let id: i64 = query_one(
-            &c,
-            "INSERT INTO pending(data) VALUES ($1) RETURNING id",
-            &[&enc("pending", pending)?],
-            "journaling a delivery",
-        )
-        .await?
-        .get(0);
-        Ok(unsigned(id))
+        // The journal must survive etraq dying, not the database server losing power: an
+        // entry only names a delivery whose client has no answer yet, read back to be logged.
+        // So it commits without waiting for the server's fsync (as the SQLite store writes it
+        // without one); the mail's own commit, which does wait, makes it durable anyway.
+        let mut c = self.client().await?;
+        let tx = begin(&mut c).await?;
+        let data = enc("pending", pending)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&data];
+        let (_, row) = tokio::try_join!(
+            execute(
+                &tx,
+                "SET LOCAL synchronous_commit TO OFF",
+                &[],
+                "journaling a delivery"
+            ),
+            query_one(
+                &tx,
+                "INSERT INTO pending(data) VALUES ($1) RETURNING id",
+                &params,
+                "journaling a delivery",
+            )
+        )?;
+        commit(tx).await?;
+        Ok(unsigned(row.get(0)))
     }
 
     async fn drop_pending(&self, id: u64) -> Result<()> {
-        write::drop_pending(&self.client().await?, id).await
+        let mut c = self.client().await?;
+        let tx = begin(&mut c).await?;
+        execute(
+            &tx,
+            "SET LOCAL synchronous_commit TO OFF",
+            &[],
+            "clearing a journal entry",
+        )
+        .await?;
+        write::drop_pending(&tx, id).await?;
+        commit(tx).await
     }
 
     async fn list_pending(&self) -> Result<Vec<PendingDelivery>> {
