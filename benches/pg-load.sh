@@ -37,6 +37,7 @@ chmod 755 "$WORK" "$DISK"
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 1
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DISK/pg" -m fast stop >/dev/null 2>&1 || true
     rm -rf "$WORK" "$DISK"
 }
@@ -78,9 +79,15 @@ url = "$4"
 EOF
 }
 start() { # dir smtp-port
-    (cd "$1" && ETRAQ_LOG=warn "$ETRAQ" --config etraq.toml serve >"$1/serve.log" 2>&1) &
+    if (exec 3<>/dev/tcp/127.0.0.1/"$2") 2>/dev/null; then echo "port $2 is in use already"; exit 1; fi
+    # exec: the PID is etraq's own, so killing it stops the node (not just a subshell).
+    (cd "$1" && ETRAQ_LOG=warn exec "$ETRAQ" --config etraq.toml serve >"$1/serve.log" 2>&1) &
     PIDS+=($!)
     wait_port "$2"
+}
+stop() { # pid: SIGTERM, then wait until it is gone
+    kill "$1" 2>/dev/null || true
+    while kill -0 "$1" 2>/dev/null; do sleep 0.1; done
 }
 URL="postgres://etraq:etraq-bench@127.0.0.1:$PG"
 node "$DISK/sqlite" $SQ $((BASE + 10)) "sqlite:$DISK/sqlite/etraq.db"
@@ -96,6 +103,20 @@ measure() {
     wait $(jobs -p | tail -n $#)
     t1=$(now); after=$(count)
     python3 -c "print(f'{($after-$before)/($t1-$t0):.0f}')"
+}
+idle() { # idle clock ticks of the whole machine so far
+    awk '/^cpu /{print $5 + $6}' /proc/stat
+}
+busy_total() { # all clock ticks of the whole machine so far
+    awk '/^cpu /{s=0; for (i = 2; i <= NF; i++) s += $i; print s}' /proc/stat
+}
+# Samples, every 50 ms until killed, how many database sessions wait for a lock (the sign of
+# nodes contending), into $1: one line "waiting sessions" per sample.
+lock_sampler() {
+    while true; do
+        PSQL -d two -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'" >> "$1" 2>/dev/null || true
+        sleep 0.05
+    done
 }
 pg_cpu() { # clock ticks of every postgres process
     local sum=0 p
@@ -118,18 +139,26 @@ w0=$(PSQL -d one -c "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
 measure $A >/dev/null
 c1=$(pg_cpu); x1=$(PSQL -d one -c "SELECT xact_commit FROM pg_stat_database WHERE datname = 'one'")
 w1=$(PSQL -d one -c "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
-kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+stop "${PIDS[-1]}"
 start "$DISK/a" $A
 start "$DISK/b" $B
+i0=$(idle); t0=$(busy_total)
+lock_sampler "$DISK/locks" &
+SAMPLER=$!
 for r in $(seq 1 "$R"); do two+=("$(measure $A $B)"); done
+kill $SAMPLER 2>/dev/null || true
+i1=$(idle); t1=$(busy_total)
 
 tick=$(getconf CLK_TCK)
+LOCKS=$(python3 -c "import sys; v=[int(x) for x in open(sys.argv[1]).read().split()]; print(f'{sum(1 for x in v if x)} of {len(v)} samples had a session waiting for a lock (at most {max(v, default=0)})')" "$DISK/locks")
+IDLE=$(python3 -c "print(f'{($i1-$i0)/($t1-$t0):.0%}')")
 SQ_RATE=$(median "${sq[@]}"); ONE=$(median "${one[@]}"); TWO=$(median "${two[@]}")
 echo
 echo "== $N mails of $L bytes, $S sessions, median of $R (sqlite: ${sq[*]}; one: ${one[*]}; two: ${two[*]})"
 printf '%-44s %8s msg/s\n' "one node, SQLite (baseline)" "$SQ_RATE"
 printf '%-44s %8s msg/s   %s of SQLite\n' "one node, PostgreSQL" "$ONE" "$(python3 -c "print(f'{$ONE/$SQ_RATE:.0%}')")"
 printf '%-44s %8s msg/s   %s of one node\n' "two nodes, one PostgreSQL database" "$TWO" "$(python3 -c "print(f'{$TWO/$ONE:.0%}')")"
+echo "during the two-node runs: the machine was $IDLE idle; $LOCKS"
 python3 - "$N" "$tick" "$c0" "$c1" "$x0" "$x1" "$w0" "$w1" <<'EOF'
 import sys
 n, tick, c0, c1, x0, x1, w0, w1 = map(float, sys.argv[1:])

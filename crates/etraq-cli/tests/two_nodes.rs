@@ -408,3 +408,51 @@ async fn losing_the_database_answers_4xx_and_the_retry_is_recorded_once() {
     assert_eq!(recorded.len(), 1, "{mails}");
     a.stop();
 }
+
+/// A store URL that does not parse, refused credentials and a server nobody listens on each
+/// stop etraq at start with a plain message naming the target, status 1, and never the
+/// password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_postgres_url_is_refused_at_start_in_plain_words() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("etraq.toml"),
+        "local_domains = [\"example.com\"]\n",
+    )
+    .unwrap();
+    let wrong_password = cluster
+        .url()
+        .replace(etraq_store_postgres::testing::PASSWORD, "not-the-password");
+    let nobody = format!("postgres://etraq:secret@127.0.0.1:{}/etraq", free_port());
+    for (url, says) in [
+        (wrong_password.as_str(), "refused the credentials"),
+        (nobody.as_str(), "cannot reach PostgreSQL at 127.0.0.1"),
+        ("postgres://etraq:secret@/etraq", "names no host"),
+        ("postgres:etraq", "expected postgres://"),
+    ] {
+        let out = etraq(dir.path())
+            .args(["--store", url, "status"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{url}: {err}");
+        assert!(err.contains(says), "{url}: {err:?} should say {says:?}");
+        assert!(
+            !err.contains("not-the-password") && !err.contains("secret"),
+            "{err}"
+        );
+    }
+    // The right URL opens it.
+    let out = etraq(dir.path())
+        .args(["--store", &cluster.url(), "status"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

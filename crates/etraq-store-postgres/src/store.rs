@@ -28,54 +28,35 @@ const DR_NUMBERS_LOCK: i64 = 0x6574_7261_6472;
 #[async_trait]
 impl TrackingStore for PgStore {
     async fn reserve_dr_numbers(&self, count: u64) -> Result<u64> {
+        // One statement, outside any transaction: the lock lasts the statement (a sequence's
+        // changes are not transactional, so nothing needs the lock until a commit). A block
+        // holds the lock exclusively, so no other reservation lands inside it; single numbers
+        // share it. No commit waits for an fsync: a number is only used by the DR that records
+        // it, whose own commit makes the sequence's state durable with it.
         let count = big(count.max(1))?;
-        let mut c = self.client().await?;
-        if count == 1 {
-            // One number: the sequence alone. A block reservation holds the lock exclusively,
-            // so no single number lands inside its block.
-            let tx = begin(&mut c).await?;
-            execute(
-                &tx,
-                "SELECT pg_advisory_xact_lock_shared($1)",
+        let c = self.client().await?;
+        let first: i64 = if count == 1 {
+            query_one(
+                &c,
+                "WITH l AS (SELECT pg_advisory_xact_lock_shared($1::int8))
+                 SELECT nextval('dr_numbers') FROM l",
                 &[&DR_NUMBERS_LOCK],
-                "locking the DR numbers",
-            )
-            .await?;
-            let n: i64 = query_one(
-                &tx,
-                "SELECT nextval('dr_numbers')",
-                &[],
                 "taking a DR number",
             )
             .await?
-            .get(0);
-            commit(tx).await?;
-            return Ok(unsigned(n));
-        }
-        let tx = begin(&mut c).await?;
-        execute(
-            &tx,
-            "SELECT pg_advisory_xact_lock($1)",
-            &[&DR_NUMBERS_LOCK],
-            "locking the DR numbers",
-        )
-        .await?;
-        let first: i64 = query_one(
-            &tx,
-            "SELECT nextval('dr_numbers')",
-            &[],
-            "taking DR numbers",
-        )
-        .await?
-        .get(0);
-        query_one(
-            &tx,
-            "SELECT setval('dr_numbers', $1)",
-            &[&(first + count - 1)],
-            "taking DR numbers",
-        )
-        .await?;
-        commit(tx).await?;
+            .get(0)
+        } else {
+            query_one(
+                &c,
+                "WITH l AS (SELECT pg_advisory_xact_lock($1::int8)),
+                      f AS (SELECT nextval('dr_numbers') AS first FROM l)
+                 SELECT first, setval('dr_numbers', first + $2::int8 - 1) FROM f",
+                &[&DR_NUMBERS_LOCK, &count],
+                "taking DR numbers",
+            )
+            .await?
+            .get(0)
+        };
         Ok(unsigned(first))
     }
 
