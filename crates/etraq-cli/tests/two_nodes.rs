@@ -84,9 +84,12 @@ impl Node {
             .spawn()
             .unwrap();
         self.child = Some(child);
+        // Up once it says so (its listeners open before its first-start work is done).
         let addr: SocketAddr = format!("127.0.0.1:{}", self.web).parse().unwrap();
         let start = Instant::now();
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
+        while tokio::net::TcpStream::connect(addr).await.is_err()
+            || !self.log_text().contains("etraq serve: SMTP on")
+        {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "serve did not start: {}",
@@ -381,7 +384,7 @@ async fn losing_the_database_answers_4xx_and_the_retry_is_recorded_once() {
     let refused = try_send(a.smtp, "ann@customer.test", msg)
         .await
         .expect_err("a mail was accepted without its database");
-    assert!(refused.is_transient(), "{refused}");
+    assert!(refused.is_transient(), "{refused}\n{}", a.log_text());
     cluster.start_server();
     // The pool reconnects; the client's retry goes through.
     let start = Instant::now();

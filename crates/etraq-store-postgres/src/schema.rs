@@ -266,13 +266,18 @@ pub(crate) async fn migrate(client: &mut Client, target: &Target) -> Result<i64,
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
             .ctx("waiting for the migration lock")?;
-        // Under the lock: `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent
-        // creator (two nodes opening an empty database at once collide in the catalogue).
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS etraq_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        )
-        .await
-        .ctx("creating etraq_meta")?;
+        // Under the lock: creating it is not safe against a concurrent creator otherwise (two
+        // nodes opening an empty database at once collide in the catalogue).
+        let exists = tx
+            .query_one("SELECT to_regclass('etraq_meta') IS NOT NULL", &[])
+            .await
+            .ctx("looking for etraq_meta")?
+            .get::<_, bool>(0);
+        if !exists {
+            tx.batch_execute("CREATE TABLE etraq_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                .await
+                .ctx("creating etraq_meta")?;
+        }
         let version: i64 = tx
             .query_opt(
                 "SELECT value FROM etraq_meta WHERE key = 'schema_version'",
