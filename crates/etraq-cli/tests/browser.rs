@@ -250,8 +250,21 @@ async fn sign_in(c: &Client, web: &str, login: &str, password: &str) {
     );
 }
 
+/// The text of element `id`. Pages that poll (a job's progress) replace their elements, so an
+/// element found may be gone when its text is asked: it is found again.
 async fn text_of(c: &Client, id: &str) -> String {
-    c.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
+    let mut last = None;
+    for _ in 0..20 {
+        match c.find(Locator::Id(id)).await {
+            Ok(e) => match e.text().await {
+                Ok(t) => return t,
+                Err(err) => last = Some(err),
+            },
+            Err(err) => last = Some(err),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("cannot read #{id}: {last:?}")
 }
 
 #[test]
