@@ -185,6 +185,15 @@ async fn two_nodes_share_one_database_without_doing_anything_twice() {
     );
     a.start().await;
     b.start().await;
+    // Each node writes its state file in its own data directory (made by serve: no store
+    // file makes it), so `status` on either machine says it runs.
+    for n in [&a, &b] {
+        assert!(
+            ok(&n.dir, &["status"]).contains("Listening"),
+            "{}",
+            n.log_text()
+        );
+    }
     wait_for("a leader", || a.leads_after(0) || b.leads_after(0)).await;
     assert!(
         !(a.leads_after(0) && b.leads_after(0)),

@@ -22,6 +22,10 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> Result<()> {
     }
     let ctx = &ctx;
     let data_dir = ctx.config.data_dir()?;
+    // An embedded store creates it; with a database server nothing else would before the
+    // state file and the logs are written there.
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let gw_cfg = GatewayConfig::from_config(&ctx.config, data_dir.join("maildir"))?;
     let rules = ctx.config.tracking_rules()?;
     let store = ctx.open_store().await?;
