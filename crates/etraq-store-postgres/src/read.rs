@@ -104,31 +104,12 @@ pub(crate) async fn thread_facts<C: GenericClient>(c: &C, q: &FactsQuery) -> Res
             });
         }
     }
-    let mut seen = Vec::new();
-    let wanted: Vec<DrId> = facts
-        .referenced
-        .iter()
-        .filter_map(|r| r.dr.clone())
-        .chain(q.tags.iter().cloned())
-        .collect();
-    for id in wanted {
-        if seen.contains(&id.number()) {
-            continue;
-        }
-        seen.push(id.number());
+    for id in q.drs_to_read(&facts.referenced) {
         if let Some(dr) = get_dr(c, &id).await? {
             facts.drs.push(dr);
         }
     }
-    let mut users: Vec<EmailAddress> = q.users.clone();
-    for r in &facts.referenced {
-        if let Some(s) = &r.sender
-            && !users.contains(s)
-        {
-            users.push(s.clone());
-        }
-    }
-    for u in users {
+    for u in q.users_to_read(&facts.referenced) {
         if let Some(user) = get_user(c, &u).await? {
             facts.users.push(user);
         }

@@ -4,11 +4,11 @@
 //!
 //! Ranking is bm25-like, as the other stores rank: each query word weighs its inverse document
 //! frequency (counted through the GIN index), times `ts_rank` of the article for that word with
-//! the field weights 4 : 3 : 1. As in the SQLite store, a knowledge base of at least
-//! [`PRUNE_FROM`] articles drops the words in more than half of them (their IDF is nothing) and
-//! asks about the [`MAX_QUERY_TERMS`] rarest.
+//! the field weights 4 : 3 : 1. The words asked about are chosen as every store chooses them
+//! ([`rarest_terms`]).
 
 use async_trait::async_trait;
+use etraq_core::support::kb::rarest_terms;
 use etraq_core::support::{Article, KbHit, SupportStore};
 use etraq_core::{Error, Result};
 use tokio_postgres::types::ToSql;
@@ -18,12 +18,6 @@ use crate::rows::{begin, big, commit, docs, enc, execute, query, query_one, quer
 
 /// `ts_rank`'s weights of the labels D, C, B, A: body 1, tags 3, title 4 (scaled to 1).
 const WEIGHTS: &str = "'{0.25, 0, 0.75, 1.0}'";
-
-/// The most words one search asks about.
-const MAX_QUERY_TERMS: usize = 16;
-
-/// Below this many articles every word is kept.
-const PRUNE_FROM: i64 = 100;
 
 fn not_found(id: u64) -> Error {
     Error::NotFound {
@@ -164,7 +158,7 @@ impl SupportStore for PgStore {
         .get(0);
         // Each word's document frequency, through the GIN index; PostgreSQL stems the word
         // (two words with one stem are counted once).
-        let mut counted: Vec<(i64, String)> = Vec::new();
+        let mut counted: Vec<(u64, (u64, String))> = Vec::new();
         let mut stems: Vec<String> = Vec::new();
         for t in terms.iter().filter(|t| !t.is_empty()) {
             let row = query_one(
@@ -182,28 +176,17 @@ impl SupportStore for PgStore {
             }
             stems.push(stem);
             if df > 0 {
-                counted.push((df, t.clone()));
+                counted.push((df as u64, (df as u64, t.clone())));
             }
         }
-        if total >= PRUNE_FROM {
-            let rare: Vec<(i64, String)> = counted
-                .iter()
-                .filter(|(df, _)| df * 2 <= total)
-                .cloned()
-                .collect();
-            if !rare.is_empty() {
-                counted = rare;
-            }
-        }
-        counted.sort();
-        counted.truncate(MAX_QUERY_TERMS);
-        if counted.is_empty() {
+        let chosen = rarest_terms(counted, total.max(0) as u64);
+        if chosen.is_empty() {
             return Ok(Vec::new());
         }
         let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
         let mut any = Vec::new();
         let mut score = Vec::new();
-        for (df, word) in &counted {
+        for (df, word) in &chosen {
             let n = total as f64;
             let df = *df as f64;
             let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();

@@ -420,31 +420,12 @@ pub(crate) fn thread_facts(inner: &Inner, q: &FactsQuery) -> Result<ThreadFacts>
             }
         }
     }
-    let mut seen = Vec::new();
-    let wanted: Vec<DrId> = facts
-        .referenced
-        .iter()
-        .filter_map(|r| r.dr.clone())
-        .chain(q.tags.iter().cloned())
-        .collect();
-    for id in wanted {
-        if seen.contains(&id.number()) {
-            continue;
-        }
-        seen.push(id.number());
+    for id in q.drs_to_read(&facts.referenced) {
         if let Some(d) = inner.get_dr(&id)? {
             facts.drs.push(d);
         }
     }
-    let mut users = q.users.clone();
-    for r in &facts.referenced {
-        if let Some(s) = &r.sender
-            && !users.contains(s)
-        {
-            users.push(s.clone());
-        }
-    }
-    for u in &users {
+    for u in &q.users_to_read(&facts.referenced) {
         if let Some(user) = inner.get_user(u)? {
             facts.users.push(user);
         }

@@ -145,31 +145,12 @@ pub(crate) fn thread_facts(conn: &Connection, q: &FactsQuery) -> Result<ThreadFa
             }
         }
     }
-    let mut wanted: Vec<DrId> = facts
-        .referenced
-        .iter()
-        .filter_map(|r| r.dr.clone())
-        .collect();
-    wanted.extend(q.tags.iter().cloned());
-    let mut seen = Vec::new();
-    for id in wanted {
-        if seen.contains(&id.number()) {
-            continue;
-        }
-        seen.push(id.number());
+    for id in q.drs_to_read(&facts.referenced) {
         if let Some(dr) = get_dr(conn, &id)? {
             facts.drs.push(dr);
         }
     }
-    let mut users: Vec<EmailAddress> = q.users.clone();
-    for r in &facts.referenced {
-        if let Some(s) = &r.sender
-            && !users.contains(s)
-        {
-            users.push(s.clone());
-        }
-    }
-    for u in users {
+    for u in q.users_to_read(&facts.referenced) {
         if let Some(user) = get_user(conn, &u)? {
             facts.users.push(user);
         }

@@ -5,6 +5,7 @@
 //! thread ([`Op`]); reads on a reader connection.
 
 use etraq_core::Error;
+use etraq_core::support::kb::rarest_terms;
 use etraq_core::support::{Article, KbHit};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -126,21 +127,12 @@ pub(crate) fn history(conn: &Connection, id: u64) -> Result<Vec<Article>, Error>
     )
 }
 
-/// The most words one search asks FTS5 about: each costs a walk of its doclist and a bm25
-/// evaluation per matching article, so a long customer mail must not ask about all of its words.
-const MAX_QUERY_TERMS: usize = 16;
-
-/// Below this many articles every word is kept (the index is small, and pruning by document
-/// frequency means little).
-const PRUNE_FROM: u64 = 100;
-
 /// bm25-ranked articles matching any of `terms`.
 ///
 /// The words are chosen first, from how many articles each appears in (one cheap FTS5 count per
-/// word, tokenised and stemmed by FTS5 itself): words in no article are dropped; in a knowledge
-/// base of at least [`PRUNE_FROM`] articles, so are words in more than half of them, whose bm25
-/// weight FTS5 sets to nearly nothing (their IDF is not positive) while they cost the most to
-/// walk; of the rest, the [`MAX_QUERY_TERMS`] rarest are asked, which carry the highest weights.
+/// word, tokenised and stemmed by FTS5 itself), by [`rarest_terms`]: words in no article are
+/// dropped, and in a large knowledge base so are words in more than half of it, whose bm25
+/// weight FTS5 sets to nearly nothing while they cost the most to walk.
 pub(crate) fn search(
     conn: &Connection,
     terms: &[String],
@@ -155,10 +147,10 @@ pub(crate) fn search(
         .prepare_cached("SELECT count(*) FROM kb_articles")
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .ctx("counting articles")?;
-    let mut counted: Vec<(i64, usize, String)> = Vec::new();
-    for (i, t) in terms.iter().filter(|t| !t.is_empty()).enumerate() {
+    let mut counted: Vec<(u64, String)> = Vec::new();
+    for t in terms.iter().filter(|t| !t.is_empty()) {
         let q = quote(t);
-        if counted.iter().any(|(_, _, x)| *x == q) {
+        if counted.iter().any(|(_, x)| *x == q) {
             continue;
         }
         let df: i64 = conn
@@ -166,25 +158,13 @@ pub(crate) fn search(
             .and_then(|mut s| s.query_row(params![q], |r| r.get(0)))
             .ctx("counting a word's articles")?;
         if df > 0 {
-            counted.push((df, i, q));
+            counted.push((df as u64, q));
         }
     }
-    if total as u64 >= PRUNE_FROM {
-        let rare: Vec<(i64, usize, String)> = counted
-            .iter()
-            .filter(|(df, _, _)| df * 2 <= total)
-            .cloned()
-            .collect();
-        if !rare.is_empty() {
-            counted = rare;
-        }
-    }
-    counted.sort();
-    counted.truncate(MAX_QUERY_TERMS);
-    if counted.is_empty() {
+    let expr = rarest_terms(counted, total.max(0) as u64);
+    if expr.is_empty() {
         return Ok(Vec::new());
     }
-    let expr: Vec<String> = counted.into_iter().map(|(_, _, q)| q).collect();
     // The best matches come from the index alone; only they are joined with their articles.
     // With `public_only`, more are taken and the private ones dropped; when too many of the
     // best are private, the query is run again over everything that matches.

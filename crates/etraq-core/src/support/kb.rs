@@ -475,9 +475,52 @@ pub fn query(text: &str, extra: &[(Vec<String>, Vec<String>)]) -> Vec<String> {
     words
 }
 
+/// Below this many articles a search asks about every word it was given (the index is small, and
+/// document frequencies mean little).
+pub const PRUNE_FROM: u64 = 100;
+
+/// The most words one search asks a full-text index about: each costs a walk of its postings
+/// and a score per matching article, so a long customer mail must not ask about all of its
+/// words.
+pub const MAX_QUERY_TERMS: usize = 16;
+
+/// Which words a knowledge-base search asks its index about, from `counted` (each word with
+/// the number of articles it appears in, more than none, in the query's order) and the
+/// article count: in a knowledge base of at least [`PRUNE_FROM`] articles, the words in more
+/// than half of them go (their bm25 weight is nothing, and they cost the most to walk; unless
+/// every word is such); of the rest, the [`MAX_QUERY_TERMS`] rarest, ties in query order. One
+/// rule for every store.
+pub fn rarest_terms<T>(counted: Vec<(u64, T)>, total: u64) -> Vec<T> {
+    let mut counted = counted;
+    if total >= PRUNE_FROM && counted.iter().any(|(df, _)| df * 2 <= total) {
+        counted.retain(|(df, _)| df * 2 <= total);
+    }
+    counted.sort_by_key(|(df, _)| *df);
+    counted.truncate(MAX_QUERY_TERMS);
+    counted.into_iter().map(|(_, t)| t).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rarest_words_are_asked_and_the_common_ones_dropped() {
+        // A small knowledge base keeps every word, rarest first, ties in query order.
+        assert_eq!(
+            rarest_terms(vec![(3, "a"), (1, "b"), (1, "c")], 10),
+            ["b", "c", "a"]
+        );
+        // A large one drops words in more than half of the articles …
+        assert_eq!(
+            rarest_terms(vec![(900, "the"), (4, "refund")], 1000),
+            ["refund"]
+        );
+        // … unless nothing else is left.
+        assert_eq!(rarest_terms(vec![(900, "the")], 1000), ["the"]);
+        let many: Vec<(u64, usize)> = (0..40).map(|i| (i as u64 + 1, i)).collect();
+        assert_eq!(rarest_terms(many, 1000).len(), MAX_QUERY_TERMS);
+    }
 
     #[test]
     fn terms_keep_what_a_message_is_about() {

@@ -81,6 +81,34 @@ impl ThreadFacts {
 }
 
 impl FactsQuery {
+    /// The DRs a store reads once it found the `referenced` mails: theirs, then the tagged ones,
+    /// each number once. Said here so every store reads the same ones.
+    pub fn drs_to_read(&self, referenced: &[MailRef]) -> Vec<DrId> {
+        let mut out: Vec<DrId> = Vec::new();
+        for id in referenced
+            .iter()
+            .filter_map(|r| r.dr.as_ref())
+            .chain(self.tags.iter())
+        {
+            if !out.iter().any(|d| d.number() == id.number()) {
+                out.push(id.clone());
+            }
+        }
+        out
+    }
+
+    /// The users a store reads once it found the `referenced` mails: the asked-for local
+    /// addresses, then the referenced mails' senders, each once.
+    pub fn users_to_read(&self, referenced: &[MailRef]) -> Vec<EmailAddress> {
+        let mut out = self.users.clone();
+        for s in referenced.iter().filter_map(|r| r.sender.as_ref()) {
+            if !out.contains(s) {
+                out.push(s.clone());
+            }
+        }
+        out
+    }
+
     /// The lookups for a mail with this Message-ID in this direction, and nothing else yet.
     pub fn new(message_id: MessageId, direction: Direction) -> FactsQuery {
         FactsQuery {
