@@ -279,7 +279,8 @@ async fn settle<C: GenericClient>(c: &C, s: &Settled) -> Result<()> {
             tracing::warn!(message_id = %cs.mail.message_id, "a campaign mail's Message-ID is recorded already; not recorded again");
         } else {
             let doc = etraq_core::archive::index_doc(&cs.mail, &cs.raw);
-            crate::write::apply_one(c, cs, &doc).await?;
+            crate::write::apply_batch(c, std::slice::from_ref(cs), std::slice::from_ref(&doc))
+                .await?;
         }
     }
     Ok(())

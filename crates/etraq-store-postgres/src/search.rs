@@ -18,7 +18,7 @@ use etraq_core::Result;
 use etraq_core::archive::{IndexDoc, SearchQuery, fold};
 use tokio_postgres::types::ToSql;
 
-use crate::rows::{execute, limit as lim};
+use crate::rows::limit as lim;
 
 /// How many of the newest matches a query ranks (at least; a deeper page widens it).
 const RANK_WINDOW: usize = 2_000;
@@ -48,15 +48,6 @@ pub(crate) fn words(text: &str) -> String {
     }
     out
 }
-
-/// The statement that indexes a mail, its vectors made here as `tsvector` literals
-/// ([`vectors`]): PostgreSQL only reads them, which costs a fraction of parsing the text
-/// with `to_tsvector` on the database server, the part several nodes share.
-/// (`search::INDEX_SQL[0]` is a batch's tenth statement.)
-pub(crate) const INDEX_SQL: [&str; 1] = [
-    "INSERT INTO mail_search(seq, everything, subject, sender, recipients, attachments)
-     VALUES ($1, $2::text::tsvector, $3::text::tsvector, $4::text::tsvector, $5::text::tsvector, $6::text::tsvector)",
-];
 
 /// The most positions PostgreSQL keeps of one lexeme, and the highest position.
 const MAX_POSITIONS: usize = 256;
@@ -131,19 +122,6 @@ fn phrase(words: &str) -> String {
         .map(|w| format!("'{w}'"))
         .collect::<Vec<_>>()
         .join(" <-> ")
-}
-
-/// Indexes mail `seq` inside the caller's transaction.
-pub(crate) async fn index<C: GenericClient>(c: &C, seq: i64, d: &IndexDoc) -> Result<()> {
-    let [all, subject, sender, recipients, attachments] = vectors(d);
-    execute(
-        c,
-        INDEX_SQL[0],
-        &[&seq, &all, &subject, &sender, &recipients, &attachments],
-        "indexing a mail for search",
-    )
-    .await?;
-    Ok(())
 }
 
 /// A term's column: the field it is limited to, else everything.

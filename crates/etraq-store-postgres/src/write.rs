@@ -10,7 +10,7 @@ use deadpool_postgres::GenericClient;
 use etraq_core::archive::IndexDoc;
 use etraq_core::model::{Alert, AlertMail, CycleRecord, Dr};
 use etraq_core::store::{ChangeSet, CycleWrite, DrWrite};
-use etraq_core::{Direction, DrId, Error, MailRecord, Result};
+use etraq_core::{Error, Result};
 
 use tokio_postgres::types::ToSql;
 
@@ -148,157 +148,6 @@ async fn index_users<C: GenericClient>(
     Ok(())
 }
 
-/// Records one change set; `doc` is its search document.
-///
-/// The statements go out in three pipelined rounds instead of one round trip each (a client
-/// waits for the server once per round): the checks (Message-ID, the DR's version); the DR
-/// and the mail record; then everything that needs the mail's seq.
-pub(crate) async fn apply_one<C: GenericClient>(
-    c: &C,
-    cs: &ChangeSet,
-    doc: &IndexDoc,
-) -> Result<u64> {
-    let m = &cs.mail;
-    let (indexed, current) = tokio::try_join!(
-        async {
-            if !cs.index_message_id {
-                return Ok(false);
-            }
-            Ok(query_opt(
-                c,
-                "SELECT 1 FROM message_ids WHERE message_id = $1 AND direction = $2",
-                &[&m.message_id.as_str(), &m.direction.as_str()],
-                "checking the Message-ID index",
-            )
-            .await?
-            .is_some())
-        },
-        async {
-            match &cs.dr {
-                Some(w) => lock_dr(c, w).await,
-                None => Ok(None),
-            }
-        }
-    )?;
-    if indexed {
-        return Err(Error::Conflict(format!(
-            "Message-ID {} is already recorded ({})",
-            m.message_id, m.direction
-        )));
-    }
-    if let Some(w) = &cs.dr {
-        check_dr(w, current.as_ref())?;
-    }
-    let dr_number = m.dr.as_ref().map(|d| big(d.number())).transpose()?;
-    let data = enc("mails", m)?;
-    let dr_id = m.dr.as_ref().map(|d| d.to_string());
-    let sender = m.sender.as_ref().map(|s| s.as_str());
-    let received = m.received_at.as_second();
-    let tracked = m.decision.is_tracked();
-    let (mid, dir) = (m.message_id.as_str(), m.direction.as_str());
-    let mail_params: [&(dyn ToSql + Sync); 9] = [
-        &mid,
-        &dir,
-        &tracked,
-        &dr_number,
-        &dr_id,
-        &sender,
-        &received,
-        &doc.has_attachment,
-        &data,
-    ];
-    let ((), row) = tokio::try_join!(
-        async {
-            match &cs.dr {
-                Some(w) => write_dr(c, w, current.map(|(_, _, users)| users)).await,
-                None => Ok(()),
-            }
-        },
-        query_one(
-            c,
-            "INSERT INTO mails(message_id, direction, tracked, dr_number, dr_id, sender,
-                               received_at, has_attachment, data)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
-            &mail_params,
-            "inserting a mail record",
-        )
-    )?;
-    let seq: i64 = row.get(0);
-    let addresses: Vec<&str> = m.addresses().iter().map(|a| a.as_str()).collect();
-    let domains: Vec<&str> = m.addresses().iter().map(|a| a.domain()).collect();
-    let raw = cs.raw.as_slice();
-    let party_params: [&(dyn ToSql + Sync); 3] = [&addresses, &domains, &seq];
-    let raw_params: [&(dyn ToSql + Sync); 2] = [&seq, &raw];
-    tokio::try_join!(
-        async {
-            if cs.index_message_id {
-                // A concurrent writer indexing the same Message-ID fails here on the key: a
-                // conflict.
-                execute(
-                    c,
-                    "INSERT INTO message_ids(message_id, direction, seq) VALUES ($1, $2, $3)",
-                    &[&m.message_id.as_str(), &m.direction.as_str(), &seq],
-                    "indexing the Message-ID",
-                )
-                .await?;
-            }
-            Ok(())
-        },
-        execute(
-            c,
-            "INSERT INTO mail_parties(address, domain, seq)
-             SELECT a, d, $3 FROM unnest($1::text[], $2::text[]) AS p(a, d) ON CONFLICT DO NOTHING",
-            &party_params,
-            "indexing the mail's addresses",
-        ),
-        execute(
-            c,
-            "INSERT INTO raw_messages(seq, raw) VALUES ($1, $2)",
-            &raw_params,
-            "archiving the raw message",
-        ),
-        crate::search::index(c, seq, doc),
-        async {
-            if let Some(dr) = &m.dr {
-                for (mid, dir) in &cs.link {
-                    link_mail(c, mid.as_str(), *dir, dr).await?;
-                }
-            }
-            Ok(())
-        },
-        async {
-            match cs.pending {
-                Some(id) => drop_pending(c, id).await,
-                None => Ok(()),
-            }
-        },
-        async {
-            if !cs.queue.is_empty() {
-                crate::outbox::queue(c, &cs.queue).await?;
-            }
-            Ok(())
-        },
-        async {
-            let Some(r) = &cs.response else {
-                return Ok(0);
-            };
-            execute(
-                c,
-                "INSERT INTO responses(dr_number, \"user\", responded_at, data) VALUES ($1, $2, $3, $4)",
-                &[
-                    &big(r.dr.number())?,
-                    &r.user.as_str(),
-                    &r.responded_at.as_second(),
-                    &enc("responses", r)?,
-                ],
-                "recording a response time",
-            )
-            .await
-        },
-    )?;
-    Ok(crate::rows::unsigned(seq))
-}
-
 /// Removes a journal entry.
 pub(crate) async fn drop_pending<C: GenericClient>(c: &C, id: u64) -> Result<()> {
     execute(
@@ -306,42 +155,6 @@ pub(crate) async fn drop_pending<C: GenericClient>(c: &C, id: u64) -> Result<()>
         "DELETE FROM pending WHERE id = $1",
         &[&big(id)?],
         "clearing a journal entry",
-    )
-    .await?;
-    Ok(())
-}
-
-/// Attaches an earlier mail (an employee's first mail) to the DR its answer opened.
-async fn link_mail<C: GenericClient>(
-    c: &C,
-    message_id: &str,
-    direction: Direction,
-    dr: &DrId,
-) -> Result<()> {
-    let row = query_opt(
-        c,
-        "SELECT m.seq, m.data FROM message_ids i JOIN mails m ON m.seq = i.seq
-         WHERE i.message_id = $1 AND i.direction = $2 AND m.dr_number IS NULL FOR UPDATE OF m",
-        &[&message_id, &direction.as_str()],
-        "finding a mail to link",
-    )
-    .await?;
-    let Some(row) = row else {
-        return Ok(());
-    };
-    let seq: i64 = row.get(0);
-    let mut rec: MailRecord = dec("mails", row.get::<_, &str>(1))?;
-    rec.dr = Some(dr.clone());
-    execute(
-        c,
-        "UPDATE mails SET dr_number = $1, dr_id = $2, data = $3 WHERE seq = $4",
-        &[
-            &big(dr.number())?,
-            &dr.to_string(),
-            &enc("mails", &rec)?,
-            &seq,
-        ],
-        "linking a mail to its DR",
     )
     .await?;
     Ok(())
@@ -489,16 +302,15 @@ type Step<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64>> 
 
 /// The statements a pipelined batch runs (prepared once per connection before the batch, so
 /// every statement goes out on its future's first poll, in order).
-const BATCH_SQL: [&str; 10] = [
+const BATCH_SQL: [&str; 11] = [
     // 0: a new DR.
     "INSERT INTO drs(number, id, status, owner, customer, customer_domain, version, due_at,
                      awaiting_since, users, data)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    // 1: a DR replaced, only if still at the expected version under the same id; answers a row
-    // when it was.
+    // 1: a DR replaced (checked against its row, locked since the batch's first round).
     "UPDATE drs SET version = $1, data = $2, status = $3, owner = $4, customer = $5,
             customer_domain = $6, due_at = $7, awaiting_since = $8, users = $9
-     WHERE number = $10 AND version = $11 AND id = $12 RETURNING 1",
+     WHERE number = $10",
     // 2: a DR's users: the ones no longer on it leave the index …
     "DELETE FROM dr_users WHERE number = $2 AND NOT (\"user\" = ANY($1::text[]))",
     // 3: … and the new ones join it.
@@ -524,6 +336,12 @@ const BATCH_SQL: [&str; 10] = [
      SELECT s, e::tsvector, su::tsvector, se::tsvector, r::tsvector, a::tsvector
      FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
           AS t(s, e, su, se, r, a)",
+    // 10: an earlier mail (an employee's first mail) joins the DR its answer opened, if it is
+    // in no DR yet; its record's `dr` changes with its columns.
+    "UPDATE mails m SET dr_number = $3, dr_id = $4,
+            data = jsonb_set(m.data::jsonb, '{dr}', to_jsonb($4::text))::text
+     FROM message_ids i
+     WHERE i.message_id = $1 AND i.direction = $2 AND m.seq = i.seq AND m.dr_number IS NULL",
 ];
 
 /// What one change set binds, owned so the pipelined statements can borrow it.
@@ -542,10 +360,13 @@ struct Bound {
     addresses: Vec<String>,
     domains: Vec<String>,
     response: Option<(i64, String, i64, String)>,
+    links: Vec<(String, &'static str)>,
 }
 
+/// A DR write of the batch, checked: inserted, or updated over the users it had.
 struct DrBound {
-    new: bool,
+    /// `None`: a new DR; else the users it had before this write.
+    old_users: Option<String>,
     number: i64,
     id: String,
     status: &'static str,
@@ -553,7 +374,6 @@ struct DrBound {
     customer: String,
     domain: String,
     version: i64,
-    expected: i64,
     due: Option<i64>,
     since: Option<i64>,
     users: String,
@@ -561,41 +381,45 @@ struct DrBound {
     data: String,
 }
 
-fn bind(cs: &ChangeSet, seq: i64) -> Result<Bound> {
+/// The stored id, version and users of each DR a batch writes, as its earlier change sets
+/// leave them.
+type DrState = std::collections::HashMap<i64, (String, i64, String)>;
+
+/// Checks a change set's DR write against `state` with the rule every store applies
+/// ([`DrWrite::check`]), and moves `state` on to what it writes.
+fn bind_dr(w: &DrWrite, state: &mut DrState) -> Result<DrBound> {
+    let number = big(w.dr.id.number())?;
+    let stored = state.get(&number);
+    w.check(stored.map(|(id, v, _)| (id.as_str(), u64::try_from(*v).unwrap_or(0))))?;
+    let old_users = stored.map(|(_, _, users)| users.clone());
+    let users = users_column(&w.dr);
+    let version = big(w.dr.version)?;
+    state.insert(number, (w.dr.id.to_string(), version, users.clone()));
+    Ok(DrBound {
+        old_users,
+        number,
+        id: w.dr.id.to_string(),
+        status: w.dr.status.as_str(),
+        owner: w.dr.owner.as_str().to_string(),
+        customer: w.dr.customer.as_str().to_string(),
+        domain: w.dr.customer.domain().to_string(),
+        version,
+        due: w.dr.due_at.map(|t| t.as_microsecond()),
+        since: w.dr.awaiting_since.map(|t| t.as_second()),
+        user_list: users
+            .split('\n')
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .collect(),
+        users,
+        data: enc("drs", &w.dr)?,
+    })
+}
+
+fn bind(cs: &ChangeSet, seq: i64, doc: &IndexDoc, state: &mut DrState) -> Result<Bound> {
     let m = &cs.mail;
-    let dr = match &cs.dr {
-        Some(w) => {
-            // The one part of `DrWrite::check` that needs no stored row.
-            if w.dr.version != w.expected_version + 1 {
-                return Err(Error::Invalid(format!(
-                    "DR {} written with version {} over {}",
-                    w.dr.id, w.dr.version, w.expected_version
-                )));
-            }
-            let users = users_column(&w.dr);
-            Some(DrBound {
-                new: w.expected_version == 0,
-                number: big(w.dr.id.number())?,
-                id: w.dr.id.to_string(),
-                status: w.dr.status.as_str(),
-                owner: w.dr.owner.as_str().to_string(),
-                customer: w.dr.customer.as_str().to_string(),
-                domain: w.dr.customer.domain().to_string(),
-                version: big(w.dr.version)?,
-                expected: big(w.expected_version)?,
-                due: w.dr.due_at.map(|t| t.as_microsecond()),
-                since: w.dr.awaiting_since.map(|t| t.as_second()),
-                user_list: users
-                    .split('\n')
-                    .filter(|u| !u.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-                users,
-                data: enc("drs", &w.dr)?,
-            })
-        }
-        None => None,
-    };
+    let dr = cs.dr.as_ref().map(|w| bind_dr(w, state)).transpose()?;
+    let linked = m.dr.is_some();
     Ok(Bound {
         dr,
         seq,
@@ -606,7 +430,7 @@ fn bind(cs: &ChangeSet, seq: i64) -> Result<Bound> {
         dr_id: m.dr.as_ref().map(|d| d.to_string()),
         sender: m.sender.as_ref().map(|s| s.as_str().to_string()),
         received: m.received_at.as_second(),
-        has_attachment: false,
+        has_attachment: doc.has_attachment,
         data: enc("mails", m)?,
         addresses: m
             .addresses()
@@ -627,51 +451,76 @@ fn bind(cs: &ChangeSet, seq: i64) -> Result<Bound> {
             )),
             None => None,
         },
+        // Links join the mail's DR: a mail without one links nothing (as in every store).
+        links: if linked {
+            cs.link
+                .iter()
+                .map(|(mid, dir)| (mid.as_str().to_string(), dir.as_str()))
+                .collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 
-/// Applies a batch of change sets with every statement pipelined: one round trip for the
-/// batch's seqs, one to prepare what this connection has not prepared yet, then every
-/// statement of every change set sent at once, in order (the server runs them in that order,
-/// so a DR written twice in the batch is written in turn). A DR replaced at a version that
-/// moved on answers no row; a new DR number, a Message-ID indexed meanwhile fail their keys:
-/// each is a conflict, found before the caller commits. Change sets that link earlier mail
-/// (rare) take [`apply_one`] one by one.
+/// Applies a batch of change sets (one, from the gateway; hundreds, from an ingest) in the
+/// caller's transaction, every statement pipelined. The first round, all at once: the
+/// statements prepared, the batch's seqs taken, and the rows of the DRs it writes read and
+/// locked (`FOR UPDATE`, in number order). Each DR write is then checked in Rust against those
+/// rows, as the batch's earlier change sets leave them, by [`DrWrite::check`] — the rule every
+/// store applies. The second round sends every statement at once, in order: the DR writes,
+/// then a multi-row statement per table for the mail rows, then response times, journal
+/// entries, queued messages and links (after the mail rows, so a link finds a mail recorded
+/// earlier in the same batch). A new DR number or a Message-ID indexed meanwhile fails its key:
+/// a conflict, found before the caller commits.
 pub(crate) async fn apply_batch<C: GenericClient>(
     c: &C,
     batch: &[ChangeSet],
     docs: &[IndexDoc],
 ) -> Result<Vec<u64>> {
-    if batch.iter().any(|cs| !cs.link.is_empty()) {
-        let mut seqs = Vec::with_capacity(batch.len());
-        for (cs, doc) in batch.iter().zip(docs) {
-            seqs.push(apply_one(c, cs, doc).await?);
-        }
-        return Ok(seqs);
-    }
     let n = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+    let mut numbers: Vec<i64> = batch
+        .iter()
+        .filter_map(|cs| cs.dr.as_ref())
+        .map(|w| big(w.dr.id.number()))
+        .collect::<Result<_>>()?;
+    numbers.sort_unstable();
+    numbers.dedup();
     let prepare =
         futures_util::future::try_join_all(BATCH_SQL.iter().map(|sql| c.prepare_cached(sql)));
     let count: [&(dyn ToSql + Sync); 1] = [&n];
-    let (stmts, seqs) = tokio::try_join!(
+    let wanted: [&(dyn ToSql + Sync); 1] = [&numbers];
+    let (stmts, seqs, stored) = tokio::try_join!(
         async { prepare.await.db("preparing a batch") },
         crate::rows::query(
             c,
             "SELECT nextval(pg_get_serial_sequence('mails', 'seq')) FROM generate_series(1, $1::int8)",
             &count,
             "numbering mail records",
-        )
+        ),
+        async {
+            if numbers.is_empty() {
+                return Ok(Vec::new());
+            }
+            crate::rows::query(
+                c,
+                "SELECT number, id, version, users FROM drs WHERE number = ANY($1::int8[])
+                 ORDER BY number FOR UPDATE",
+                &wanted,
+                "reading the DRs' versions",
+            )
+            .await
+        }
     )?;
+    let mut state: DrState = stored
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
+        .collect();
     let bound: Vec<Bound> = batch
         .iter()
         .zip(&seqs)
         .zip(docs)
-        .map(|((cs, r), doc)| {
-            bind(cs, r.get(0)).map(|mut b| {
-                b.has_attachment = doc.has_attachment;
-                b
-            })
-        })
+        .map(|((cs, r), doc)| bind(cs, r.get(0), doc, &mut state))
         .collect::<Result<_>>()?;
     let words: Vec<[String; 5]> = docs.iter().map(crate::search::vectors).collect();
     // The per-mail rows, a statement per table for the whole batch.
@@ -730,121 +579,102 @@ pub(crate) async fn apply_batch<C: GenericClient>(
         (7, &raw_params, "archiving raw messages"),
         (9, &search_params, "indexing mail for search"),
     ];
-    let mut steps: Vec<(usize, Step<'_>)> = Vec::new();
     let s = &stmts;
-    for (i, (b, cs)) in bound.iter().zip(batch).enumerate() {
-        if let Some(d) = &b.dr {
-            if d.new {
-                steps.push((
-                    i,
-                    Box::pin(async move {
-                        c.execute(
-                            &s[0],
-                            &[
-                                &d.number,
-                                &d.id,
-                                &d.status,
-                                &d.owner,
-                                &d.customer,
-                                &d.domain,
-                                &d.version,
-                                &d.due,
-                                &d.since,
-                                &d.users,
-                                &d.data,
-                            ],
-                        )
-                        .await
-                        .db("writing a DR")
-                    }),
-                ));
-            } else {
-                steps.push((
-                    i,
-                    Box::pin(async move {
-                        let rows = c
-                            .query(
-                                &s[1],
-                                &[
-                                    &d.version,
-                                    &d.data,
-                                    &d.status,
-                                    &d.owner,
-                                    &d.customer,
-                                    &d.domain,
-                                    &d.due,
-                                    &d.since,
-                                    &d.users,
-                                    &d.number,
-                                    &d.expected,
-                                    &d.id,
-                                ],
-                            )
-                            .await
-                            .db("updating a DR")?;
-                        if rows.is_empty() {
-                            return Err(Error::Conflict(format!(
-                                "DR {} is no longer at version {} (another writer got there first)",
-                                d.id, d.expected
-                            )));
-                        }
-                        Ok(1)
-                    }),
-                ));
-                steps.push((
-                    i,
-                    Box::pin(async move {
-                        c.execute(&s[2], &[&d.user_list, &d.number])
-                            .await
-                            .db("updating the DR user index")
-                    }),
-                ));
-            }
-            steps.push((
-                i,
-                Box::pin(async move {
-                    c.execute(&s[3], &[&d.user_list, &d.number])
-                        .await
-                        .db("updating the DR user index")
-                }),
-            ));
+    let mut steps: Vec<Step<'_>> = Vec::new();
+    for d in bound.iter().filter_map(|b| b.dr.as_ref()) {
+        match &d.old_users {
+            None => steps.push(Box::pin(async move {
+                c.execute(
+                    &s[0],
+                    &[
+                        &d.number,
+                        &d.id,
+                        &d.status,
+                        &d.owner,
+                        &d.customer,
+                        &d.domain,
+                        &d.version,
+                        &d.due,
+                        &d.since,
+                        &d.users,
+                        &d.data,
+                    ],
+                )
+                .await
+                .db("writing a DR")
+            })),
+            Some(_) => steps.push(Box::pin(async move {
+                c.execute(
+                    &s[1],
+                    &[
+                        &d.version,
+                        &d.data,
+                        &d.status,
+                        &d.owner,
+                        &d.customer,
+                        &d.domain,
+                        &d.due,
+                        &d.since,
+                        &d.users,
+                        &d.number,
+                    ],
+                )
+                .await
+                .db("updating a DR")
+            })),
         }
+        if d.old_users.as_deref() == Some(d.users.as_str()) {
+            continue;
+        }
+        if d.old_users.is_some() {
+            steps.push(Box::pin(async move {
+                c.execute(&s[2], &[&d.user_list, &d.number])
+                    .await
+                    .db("updating the DR user index")
+            }));
+        }
+        steps.push(Box::pin(async move {
+            c.execute(&s[3], &[&d.user_list, &d.number])
+                .await
+                .db("updating the DR user index")
+        }));
+    }
+    for (k, params, what) in bulk {
+        steps.push(Box::pin(
+            async move { c.execute(&s[k], params).await.db(what) },
+        ));
+    }
+    for (b, cs) in bound.iter().zip(batch) {
         if let Some((dr, user, at, data)) = &b.response {
-            steps.push((
-                i,
-                Box::pin(async move {
-                    c.execute(&s[8], &[dr, user, at, data])
-                        .await
-                        .db("recording a response time")
-                }),
-            ));
+            steps.push(Box::pin(async move {
+                c.execute(&s[8], &[dr, user, at, data])
+                    .await
+                    .db("recording a response time")
+            }));
         }
         if let Some(id) = cs.pending {
-            steps.push((
-                i,
-                Box::pin(async move { drop_pending(c, id).await.map(|()| 0) }),
+            steps.push(Box::pin(
+                async move { drop_pending(c, id).await.map(|()| 0) },
             ));
         }
         if !cs.queue.is_empty() {
-            steps.push((
-                i,
-                Box::pin(async move {
-                    crate::outbox::queue(c, &cs.queue)
-                        .await
-                        .map(|ids| ids.len() as u64)
-                }),
-            ));
+            steps.push(Box::pin(async move {
+                crate::outbox::queue(c, &cs.queue)
+                    .await
+                    .map(|ids| ids.len() as u64)
+            }));
         }
-    }
-    for (k, params, what) in bulk {
-        steps.push((
-            usize::MAX,
-            Box::pin(async move { c.execute(&s[k], params).await.db(what) }),
-        ));
+        for (mid, dir) in &b.links {
+            steps.push(Box::pin(async move {
+                c.execute(&s[10], &[mid, dir, &b.dr_number, &b.dr_id])
+                    .await
+                    .db("linking a mail to its DR")
+            }));
+        }
     }
     // Every statement is sent on its first poll, in this order; the first failure in order is
     // the cause (the ones after it fail because the transaction is aborted).
-    let results = futures_util::future::join_all(steps.into_iter().map(|(_, f)| f)).await;
+    let results = futures_util::future::join_all(steps).await;
     if let Some(e) = results.into_iter().find_map(|r| r.err()) {
         return Err(e);
     }
