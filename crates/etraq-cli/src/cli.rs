@@ -80,6 +80,12 @@ pub enum Command {
     Alerts(AlertsCommand),
     /// Counters, counts and the state of a running server.
     Status(JsonFlag),
+    /// Copy a whole store into an empty one of any backend (sqlite:, sled:, postgres://),
+    /// verifying each table's row count and checksum.
+    ///
+    /// Stop the server first. Ids are kept, so DR numbers, links in sent mail and tokens stay
+    /// valid; search indexes are rebuilt in the target.
+    Migrate(MigrateArgs),
     /// Unreplied DRs, response times, mail volume.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -1125,6 +1131,20 @@ pub struct UserSetArgs {
 #[derive(Debug, Args)]
 pub struct JsonFlag {
     /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `etraq migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The store to copy (default: the configured store, or --store).
+    #[arg(long, value_name = "URL")]
+    pub from: Option<String>,
+    /// The empty store to copy into: sqlite:PATH, sled:PATH or postgres://USER:PASSWORD@HOST/DB.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Print the report as JSON (and no progress).
     #[arg(long)]
     pub json: bool,
 }

@@ -54,7 +54,8 @@
 //! - [`outbox`]: etraq's own messages, the [`Outbound`](outbox::Outbound) mailer seam and
 //!   [`OutboxStore`](outbox::OutboxStore), where they wait durably.
 //! - [`validate`], [`extract`]: the pure halves of the email validator and extractor.
-//! - [`store`]: the [`Store`] supertrait made of the areas' sub-traits, and its shared types.
+//! - [`store`]: the [`Store`] supertrait made of the areas' sub-traits, and its shared types;
+//!   [`copy`]: the logical tables every backend exports and imports (`etraq migrate`).
 //! - [`access`]: who may see what; [`views`]: the rows of every listing (contract JSON names).
 //! - [`service`]: the use cases every frontend calls.
 //! - [`switches`]: the pause switches of a running server; [`logs`]: the log files.
@@ -72,6 +73,7 @@ pub mod archive;
 pub mod campaign;
 pub mod cluster;
 pub mod config;
+pub mod copy;
 pub mod escalation;
 pub mod extract;
 #[cfg(feature = "fuzzing")]

@@ -58,6 +58,7 @@ pub trait Store:
     + SupportStore
     + KeyValueStore
     + LeaseStore
+    + crate::copy::CopyStore
     + Send
     + Sync
 {

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod campaign;
+mod copy;
 mod error;
 mod outbox;
 mod read;

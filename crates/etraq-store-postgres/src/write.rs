@@ -18,7 +18,7 @@ use crate::error::Db;
 use crate::rows::{big, dec, enc, execute, query_one, query_opt};
 
 /// A DR's owner and CC users as stored in `drs.users` (one per line, sorted).
-fn users_column(dr: &Dr) -> String {
+pub(crate) fn users_column(dr: &Dr) -> String {
     dr.users()
         .iter()
         .map(|u| u.as_str())
@@ -177,7 +177,7 @@ async fn bump_counter<C: GenericClient>(c: &C, name: &str, by: u64) -> Result<()
 }
 
 /// The outbox columns of an alert: pending, and when its mail is next due.
-fn alert_row(a: &Alert) -> (bool, Option<i64>) {
+pub(crate) fn alert_row(a: &Alert) -> (bool, Option<i64>) {
     match &a.mail {
         AlertMail::Pending {
             next_attempt_at, ..
@@ -302,6 +302,13 @@ type Step<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64>> 
 
 /// The statements a pipelined batch runs (prepared once per connection before the batch, so
 /// every statement goes out on its future's first poll, in order).
+/// Mails' search vectors (literals made by `search::vectors`), by seq, in one statement.
+pub(crate) const SEARCH_INSERT: &str =
+    "INSERT INTO mail_search(seq, everything, subject, sender, recipients, attachments)
+     SELECT s, e::tsvector, su::tsvector, se::tsvector, r::tsvector, a::tsvector
+     FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+          AS t(s, e, su, se, r, a)";
+
 const BATCH_SQL: [&str; 11] = [
     // 0: a new DR.
     "INSERT INTO drs(number, id, status, owner, customer, customer_domain, version, due_at,
@@ -332,10 +339,7 @@ const BATCH_SQL: [&str; 11] = [
     // 8: a response time.
     "INSERT INTO responses(dr_number, \"user\", responded_at, data) VALUES ($1, $2, $3, $4)",
     // 9: their search vectors (literals made by `search::vectors`).
-    "INSERT INTO mail_search(seq, everything, subject, sender, recipients, attachments)
-     SELECT s, e::tsvector, su::tsvector, se::tsvector, r::tsvector, a::tsvector
-     FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-          AS t(s, e, su, se, r, a)",
+    SEARCH_INSERT,
     // 10: an earlier mail (an employee's first mail) joins the DR its answer opened, if it is
     // in no DR yet; its record's `dr` changes with its columns.
     "UPDATE mails m SET dr_number = $3, dr_id = $4,

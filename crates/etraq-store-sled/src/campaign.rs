@@ -22,7 +22,7 @@ fn not_found(what: &'static str, key: &str) -> Error {
     }
 }
 
-fn status_byte(s: MemberStatus) -> u8 {
+pub(crate) fn status_byte(s: MemberStatus) -> u8 {
     match s {
         MemberStatus::Unconfirmed => 1,
         MemberStatus::Confirmed => 2,
@@ -297,7 +297,7 @@ fn recipient_key(campaign: u64, id: u64) -> Vec<u8> {
     with_number(&be(campaign), id)
 }
 
-fn state_key(campaign: u64, state: RecipientState, id: u64) -> Vec<u8> {
+pub(crate) fn state_key(campaign: u64, state: RecipientState, id: u64) -> Vec<u8> {
     let mut prefix = be(campaign).to_vec();
     prefix.push(state.code());
     with_number(&prefix, id)
@@ -487,13 +487,13 @@ pub(crate) fn subscriber_events(
     Ok(out)
 }
 
-fn two(a: u64, b: u64) -> Vec<u8> {
+pub(crate) fn two(a: u64, b: u64) -> Vec<u8> {
     let mut k = be(a).to_vec();
     k.extend_from_slice(&be(b));
     k
 }
 
-fn with_text(campaign: u64, text: &str) -> Vec<u8> {
+pub(crate) fn with_text(campaign: u64, text: &str) -> Vec<u8> {
     let mut k = be(campaign).to_vec();
     k.extend_from_slice(text.as_bytes());
     k

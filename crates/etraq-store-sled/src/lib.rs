@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod campaign;
+mod copy;
 mod error;
 mod keys;
 mod outbox;
@@ -1115,6 +1116,40 @@ impl KeyValueStore for SledStore {
 
 /// One node: its process always leads (the defaults).
 impl etraq_core::store::LeaseStore for SledStore {}
+
+#[async_trait]
+impl etraq_core::copy::CopyStore for SledStore {
+    async fn export(
+        &self,
+        table: etraq_core::copy::Table,
+        after: Option<etraq_core::copy::Key>,
+        limit: usize,
+    ) -> Result<Vec<etraq_core::copy::Row>> {
+        self.run(move |inner| copy::export(inner, table, after, limit))
+            .await
+    }
+
+    async fn import(
+        &self,
+        table: etraq_core::copy::Table,
+        rows: Vec<etraq_core::copy::Row>,
+    ) -> Result<()> {
+        self.write_mail(move |inner| Ok(((), copy::import(inner, table, &rows)?)))
+            .await
+    }
+
+    async fn finish_import(&self) -> Result<()> {
+        self.write(|inner| {
+            copy::finish(inner)?;
+            if let Some(s) = &inner.search {
+                s.sync_pending(inner)?;
+                s.commit(inner)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
 
 #[async_trait]
 impl Store for SledStore {

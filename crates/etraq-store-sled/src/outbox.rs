@@ -12,10 +12,20 @@ use crate::write::{abort, micros_key, tx_from_json, tx_json};
 
 /// Stores `mail` (new when `old` is `None`), keeping the due index in step.
 fn tx_put(t: &Tx<'_>, mail: &QueuedMail, old: Option<&QueuedMail>) -> TxResult<()> {
+    tx_put_stored(t, mail, tx_json("outbox", mail)?, old)
+}
+
+/// Writes queued message `mail`, stored as `data`, and its due-time entry (moved from `old`'s).
+pub(crate) fn tx_put_stored(
+    t: &Tx<'_>,
+    mail: &QueuedMail,
+    data: Vec<u8>,
+    old: Option<&QueuedMail>,
+) -> TxResult<()> {
     if let Some(at) = old.and_then(|o| o.delivery.due_at()) {
         t[T::MailqDue].remove(with_number(&micros_key(at), mail.id))?;
     }
-    t[T::Mailq].insert(&be(mail.id), tx_json("outbox", mail)?)?;
+    t[T::Mailq].insert(&be(mail.id), data)?;
     if let Some(at) = mail.delivery.due_at() {
         t[T::MailqDue].insert(with_number(&micros_key(at), mail.id), &[])?;
     }

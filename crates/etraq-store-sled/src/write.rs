@@ -55,8 +55,14 @@ pub(crate) fn tx_write_dr(t: &Tx<'_>, w: &DrWrite) -> TxResult<()> {
             t[T::DrsUser].remove(with_number(&text_prefix(u.as_str()), n))?;
         }
     }
-    let d = &w.dr;
-    t[T::Drs].insert(&key, tx_json("drs", d)?)?;
+    tx_put_dr(t, &w.dr, tx_json("drs", &w.dr)?)
+}
+
+/// Writes DR `d`, stored as `data`, and its index entries (over none: a new DR, or one whose
+/// old entries are gone).
+pub(crate) fn tx_put_dr(t: &Tx<'_>, d: &Dr, data: Vec<u8>) -> TxResult<()> {
+    let n = d.id.number();
+    t[T::Drs].insert(&be(n), data)?;
     t[T::DrsStatus].insert(with_number(&[status_code(d.status)], n), &[])?;
     t[T::DrsOwner].insert(with_number(&text_prefix(d.owner.as_str()), n), &[])?;
     t[T::DrsCustomer].insert(with_number(&text_prefix(d.customer.as_str()), n), &[])?;
@@ -89,13 +95,23 @@ pub(crate) fn tx_bump(t: &Tx<'_>, name: &str, by: u64) -> TxResult<()> {
 
 /// Writes an alert and its index entries, replacing `old` (the stored version) if any.
 pub(crate) fn tx_put_alert(t: &Tx<'_>, a: &Alert, old: Option<&Alert>) -> TxResult<()> {
+    tx_put_alert_stored(t, a, tx_json("alerts", a)?, old)
+}
+
+/// [`tx_put_alert`] with the record stored as `data`.
+pub(crate) fn tx_put_alert_stored(
+    t: &Tx<'_>,
+    a: &Alert,
+    data: Vec<u8>,
+    old: Option<&Alert>,
+) -> TxResult<()> {
     if let Some(AlertMail::Pending {
         next_attempt_at, ..
     }) = old.map(|o| &o.mail)
     {
         t[T::Outbox].remove(with_number(&micros_key(*next_attempt_at), a.id))?;
     }
-    t[T::Alerts].insert(&be(a.id), tx_json("alerts", a)?)?;
+    t[T::Alerts].insert(&be(a.id), data)?;
     if let AlertMail::Pending {
         next_attempt_at, ..
     } = &a.mail
@@ -149,21 +165,10 @@ pub(crate) fn tx_apply(t: &Tx<'_>, cs: &ChangeSet) -> TxResult<u64> {
         tx_write_dr(t, w)?;
     }
     let seq = t[T::Mails].generate_id()? + 1;
-    t[T::Mails].insert(&be(seq), tx_json("mails", m)?)?;
+    tx_put_mail(t, seq, m, tx_json("mails", m)?, &cs.raw)?;
     if cs.index_message_id {
         t[T::Msgids].insert(mid_key, &be(seq))?;
     }
-    t[T::MailsMid].insert(with_number(&text_prefix(m.message_id.as_str()), seq), &[])?;
-    t[T::MailsTracked].insert(with_number(&[m.decision.is_tracked() as u8], seq), &[])?;
-    if let Some(dr) = &m.dr {
-        t[T::MailsDr].insert(with_number(&be(dr.number()), seq), &[])?;
-    }
-    for p in m.addresses() {
-        t[T::PartyAddr].insert(with_number(&text_prefix(p.as_str()), seq), &[])?;
-        t[T::PartyDomain].insert(with_number(&text_prefix(p.domain()), seq), &[])?;
-    }
-    t[T::Raw].insert(&be(seq), cs.raw.as_slice())?;
-    t[T::SearchPending].insert(&be(seq), &[])?;
     if let Some(dr) = &m.dr {
         for (mid, dir) in &cs.link {
             let Some(target) = t[T::Msgids].get(message_id_key(mid.as_str(), *dir))? else {
@@ -196,4 +201,28 @@ pub(crate) fn tx_apply(t: &Tx<'_>, cs: &ChangeSet) -> TxResult<u64> {
         t[T::Responses].insert(key, tx_json("responses", r)?)?;
     }
     Ok(seq)
+}
+
+/// Writes mail record `m` under `seq`, stored as `data`, with its index entries, raw message
+/// and a place in the search queue.
+pub(crate) fn tx_put_mail(
+    t: &Tx<'_>,
+    seq: u64,
+    m: &MailRecord,
+    data: Vec<u8>,
+    raw: &[u8],
+) -> TxResult<()> {
+    t[T::Mails].insert(&be(seq), data)?;
+    t[T::MailsMid].insert(with_number(&text_prefix(m.message_id.as_str()), seq), &[])?;
+    t[T::MailsTracked].insert(with_number(&[m.decision.is_tracked() as u8], seq), &[])?;
+    if let Some(dr) = &m.dr {
+        t[T::MailsDr].insert(with_number(&be(dr.number()), seq), &[])?;
+    }
+    for p in m.addresses() {
+        t[T::PartyAddr].insert(with_number(&text_prefix(p.as_str()), seq), &[])?;
+        t[T::PartyDomain].insert(with_number(&text_prefix(p.domain()), seq), &[])?;
+    }
+    t[T::Raw].insert(&be(seq), raw)?;
+    t[T::SearchPending].insert(&be(seq), &[])?;
+    Ok(())
 }

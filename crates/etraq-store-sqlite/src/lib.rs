@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod campaign;
+mod copy;
 mod error;
 mod outbox;
 mod read;
@@ -724,6 +725,33 @@ impl CampaignStore for SqliteStore {
 
 /// One node: its process always leads (the defaults).
 impl etraq_core::store::LeaseStore for SqliteStore {}
+
+#[async_trait]
+impl etraq_core::copy::CopyStore for SqliteStore {
+    async fn export(
+        &self,
+        table: etraq_core::copy::Table,
+        after: Option<etraq_core::copy::Key>,
+        limit: usize,
+    ) -> Result<Vec<etraq_core::copy::Row>> {
+        self.read(move |c| copy::export(c, table, after, limit))
+            .await
+    }
+
+    async fn import(
+        &self,
+        table: etraq_core::copy::Table,
+        rows: Vec<etraq_core::copy::Row>,
+    ) -> Result<()> {
+        self.write(WriteOp::Import(table, rows)).await.map(|_| ())
+    }
+
+    async fn finish_import(&self) -> Result<()> {
+        // Every page committed durably (`synchronous=FULL`) and `AUTOINCREMENT` tables moved
+        // their sequences past the ids inserted; nothing is left to do.
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl Store for SqliteStore {

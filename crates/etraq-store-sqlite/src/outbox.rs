@@ -14,7 +14,7 @@ pub(crate) enum Op {
     SetDelivery(u64, Delivery),
 }
 
-fn due(d: &Delivery) -> (bool, Option<i64>) {
+pub(crate) fn due(d: &Delivery) -> (bool, Option<i64>) {
     match d.due_at() {
         Some(t) => (true, Some(t.as_microsecond())),
         None => (false, None),

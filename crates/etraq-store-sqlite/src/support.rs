@@ -81,10 +81,16 @@ fn put(tx: &Connection, article: &Article) -> Result<Article, Error> {
     )
     .and_then(|mut s| s.execute(params![a.id as i64, a.version, data]))
     .ctx("writing an article's history")?;
-    tx.prepare_cached("INSERT INTO kb_fts(rowid, title, tags, body) VALUES (?1, ?2, ?3, ?4)")
-        .and_then(|mut s| s.execute(params![a.id as i64, a.title, a.tags.join(" "), a.body]))
-        .ctx("indexing an article")?;
+    index(tx, a.id as i64, &a)?;
     Ok(a)
+}
+
+/// Puts article `id` in the full-text index.
+pub(crate) fn index(tx: &Connection, id: i64, a: &Article) -> Result<(), Error> {
+    tx.prepare_cached("INSERT INTO kb_fts(rowid, title, tags, body) VALUES (?1, ?2, ?3, ?4)")
+        .and_then(|mut s| s.execute(params![id, a.title, a.tags.join(" "), a.body]))
+        .ctx("indexing an article")?;
+    Ok(())
 }
 
 fn articles(

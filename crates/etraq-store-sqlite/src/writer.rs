@@ -42,6 +42,8 @@ pub(crate) enum WriteOp {
     Campaign(Box<crate::campaign::Op>),
     Outbox(Box<crate::outbox::Op>),
     Support(Box<crate::support::Op>),
+    /// A page of `etraq migrate` (see `copy`).
+    Import(etraq_core::copy::Table, Vec<etraq_core::copy::Row>),
 }
 
 /// What a write returns.
@@ -63,6 +65,10 @@ impl WriteOp {
     fn bytes(&self) -> usize {
         match self {
             WriteOp::Apply(v, _) => v.iter().map(|c| c.raw.len()).sum(),
+            WriteOp::Import(_, rows) => rows
+                .iter()
+                .map(|r| r.doc.len() + r.raw.as_ref().map_or(0, |b| b.len()))
+                .sum(),
             _ => 0,
         }
     }
@@ -267,6 +273,10 @@ fn execute(tx: &Connection, op: &WriteOp) -> Result<WriteOut, Error> {
             }
             Ok(WriteOut::Seqs(seqs))
         }
+        WriteOp::Import(table, rows) => {
+            crate::copy::import(tx, *table, rows)?;
+            Ok(WriteOut::Unit)
+        }
         WriteOp::SaveDr(w) => {
             check_and_write_dr(tx, w)?;
             Ok(WriteOut::Unit)
@@ -331,7 +341,7 @@ fn reserve(tx: &Connection, count: u64) -> Result<u64, Error> {
     Ok((last - count + 1) as u64)
 }
 
-fn i64_of(n: u64) -> Result<i64, Error> {
+pub(crate) fn i64_of(n: u64) -> Result<i64, Error> {
     i64::try_from(n).map_err(|_| Error::Invalid(format!("number {n} is out of range")))
 }
 
@@ -412,8 +422,12 @@ fn check_and_write_dr(tx: &Connection, w: &DrWrite) -> Result<(), Error> {
 
 /// Inserts a new DR.
 fn write_dr(tx: &Connection, dr: &Dr) -> Result<(), Error> {
+    insert_dr(tx, dr, &to_json("drs", dr)?)
+}
+
+/// Inserts a DR whose stored document is `data`, with its user index rows.
+pub(crate) fn insert_dr(tx: &Connection, dr: &Dr, data: &str) -> Result<(), Error> {
     let number = i64_of(dr.id.number())?;
-    let data = to_json("drs", dr)?;
     let due = dr.due_at.map(|t| t.as_microsecond());
     let since = dr.awaiting_since.map(|t| t.as_second());
     let users = users_column(dr);
@@ -513,53 +527,18 @@ pub(crate) fn apply_one(
     if let Some(w) = &cs.dr {
         check_and_write_dr(tx, w)?;
     }
-    let dr_number = m.dr.as_ref().map(|d| i64_of(d.number())).transpose()?;
     let data = to_json("mails", m)?;
-    let seq: i64 = tx
-        .prepare_cached(
-            "INSERT INTO mails(message_id, direction, tracked, dr_number, dr_id, sender, received_at, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING seq",
-        )
-        .and_then(|mut s| {
-            s.query_row(
-                params![
-                    m.message_id.as_str(),
-                    m.direction.as_str(),
-                    m.decision.is_tracked(),
-                    dr_number,
-                    m.dr.as_ref().map(|d| d.to_string()),
-                    m.sender.as_ref().map(|s| s.as_str()),
-                    m.received_at.as_second(),
-                    data,
-                ],
-                |r| r.get(0),
-            )
-        })
-        .ctx("inserting a mail record")?;
-    if cs.index_message_id {
-        tx.prepare_cached(
-            "INSERT INTO message_ids(message_id, direction, seq) VALUES (?1, ?2, ?3)",
-        )
-        .and_then(|mut s| s.execute(params![m.message_id.as_str(), m.direction.as_str(), seq]))
-        .ctx("indexing the Message-ID")?;
-    }
-    {
-        let mut s = tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO mail_parties(address, domain, seq) VALUES (?1, ?2, ?3)",
-            )
-            .ctx("preparing the party index")?;
-        for p in m.addresses() {
-            s.execute(params![p.as_str(), p.domain(), seq])
-                .ctx("indexing an address")?;
+    let made;
+    let doc = match doc {
+        Some(d) => d,
+        None => {
+            made = etraq_core::archive::index_doc(m, &cs.raw);
+            &made
         }
-    }
-    tx.prepare_cached("INSERT INTO raw_messages(seq, raw) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute(params![seq, cs.raw.as_slice()]))
-        .ctx("archiving the raw message")?;
-    match doc {
-        Some(d) => crate::search::index(tx, seq, d)?,
-        None => crate::search::index(tx, seq, &etraq_core::archive::index_doc(m, &cs.raw))?,
+    };
+    let seq = insert_mail(tx, None, m, &data, &cs.raw, doc)?;
+    if cs.index_message_id {
+        index_message_id(tx, m.message_id.as_str(), m.direction, seq)?;
     }
     if let Some(dr) = &m.dr {
         for (mid, dir) in &cs.link {
@@ -590,6 +569,70 @@ pub(crate) fn apply_one(
     Ok(seq as u64)
 }
 
+/// Inserts a mail record stored as `data` under `seq` (the next one when `None`), with its
+/// party index rows, raw message and search entry; answers its seq.
+pub(crate) fn insert_mail(
+    tx: &Connection,
+    seq: Option<i64>,
+    m: &etraq_core::MailRecord,
+    data: &str,
+    raw: &[u8],
+    doc: &etraq_core::archive::IndexDoc,
+) -> Result<i64, Error> {
+    let dr_number = m.dr.as_ref().map(|d| i64_of(d.number())).transpose()?;
+    let seq: i64 = tx
+        .prepare_cached(
+            "INSERT INTO mails(seq, message_id, direction, tracked, dr_number, dr_id, sender, received_at, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    seq,
+                    m.message_id.as_str(),
+                    m.direction.as_str(),
+                    m.decision.is_tracked(),
+                    dr_number,
+                    m.dr.as_ref().map(|d| d.to_string()),
+                    m.sender.as_ref().map(|s| s.as_str()),
+                    m.received_at.as_second(),
+                    data,
+                ],
+                |r| r.get(0),
+            )
+        })
+        .ctx("inserting a mail record")?;
+    {
+        let mut s = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO mail_parties(address, domain, seq) VALUES (?1, ?2, ?3)",
+            )
+            .ctx("preparing the party index")?;
+        for p in m.addresses() {
+            s.execute(params![p.as_str(), p.domain(), seq])
+                .ctx("indexing an address")?;
+        }
+    }
+    tx.prepare_cached("INSERT INTO raw_messages(seq, raw) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![seq, raw]))
+        .ctx("archiving the raw message")?;
+    crate::search::index(tx, seq, doc)?;
+    Ok(seq)
+}
+
+/// Indexes a mail's Message-ID in its direction.
+pub(crate) fn index_message_id(
+    tx: &Connection,
+    message_id: &str,
+    direction: etraq_core::Direction,
+    seq: i64,
+) -> Result<(), Error> {
+    tx.prepare_cached("INSERT INTO message_ids(message_id, direction, seq) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute(params![message_id, direction.as_str(), seq]))
+        .ctx("indexing the Message-ID")?;
+    Ok(())
+}
+
 fn bump_counter(tx: &Connection, name: &str, by: u64) -> Result<(), Error> {
     if by == 0 {
         return Ok(());
@@ -603,7 +646,7 @@ fn bump_counter(tx: &Connection, name: &str, by: u64) -> Result<(), Error> {
     Ok(())
 }
 
-fn alert_row(a: &Alert) -> (bool, Option<i64>) {
+pub(crate) fn alert_row(a: &Alert) -> (bool, Option<i64>) {
     match &a.mail {
         AlertMail::Pending {
             next_attempt_at, ..

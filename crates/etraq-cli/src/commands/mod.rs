@@ -20,6 +20,7 @@ mod ingest;
 mod init;
 mod jobs;
 mod listing;
+mod migrate;
 mod report;
 mod serve;
 pub mod status;
@@ -70,6 +71,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Escalate(args) => escalate::escalate(&ctx, args).await,
         Command::Alerts(cmd) => escalate::alerts(&ctx, cmd).await,
         Command::Status(args) => status::run(&ctx, args).await,
+        Command::Migrate(args) => migrate::run(&ctx, args).await,
         Command::Report(cmd) => report::run(&ctx, cmd).await,
         Command::Logs(cmd) => report::logs(&ctx, cmd).await,
         Command::Admin(cmd) => auth::admin(&ctx, cmd).await,

@@ -31,6 +31,15 @@ fn running(state: &ServerState) -> bool {
     Path::new(&format!("/proc/{}", state.pid)).exists()
 }
 
+/// The pid of the `etraq serve` running on `data_dir`, if one is.
+pub fn running_server(data_dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(state_file(data_dir))
+        .ok()
+        .and_then(|t| serde_json::from_str::<ServerState>(&t).ok())
+        .filter(running)
+        .map(|s| s.pid)
+}
+
 pub async fn run(ctx: &Context, a: JsonFlag) -> Result<()> {
     let data_dir = ctx.config.data_dir()?;
     let state: Option<ServerState> = std::fs::read_to_string(state_file(&data_dir))
