@@ -217,6 +217,11 @@ impl Row {
         }
     }
 
+    /// About the bytes the row holds.
+    pub fn size(&self) -> usize {
+        self.doc.len() + self.raw.as_ref().map_or(0, Vec::len) + 16
+    }
+
     /// The document parsed as a number (counters, the Message-ID index), or an error naming
     /// `table`.
     pub fn doc_number(&self, table: Table) -> Result<u64> {
@@ -294,24 +299,58 @@ pub struct TableReport {
     pub verified: bool,
 }
 
-/// Rows per page of a copy: small enough that a page of mail (with raw messages) stays a few
-/// MB, large enough that a transaction per page costs little.
+/// Most rows per page of a copy: large enough that a transaction per page costs little.
 pub const PAGE: usize = 500;
+
+/// About the most bytes per page: a page of mail carries raw messages, so after each page the
+/// next one's row count is cut to what fits in this at the rows' average size.
+pub const PAGE_BYTES: usize = 16 << 20;
+
+/// Walks a table page by page (see [`PAGE`], [`PAGE_BYTES`]).
+struct Pager {
+    table: Table,
+    after: Option<Key>,
+    limit: usize,
+    done: bool,
+}
+
+impl Pager {
+    fn new(table: Table) -> Pager {
+        Pager {
+            table,
+            after: None,
+            limit: PAGE,
+            done: false,
+        }
+    }
+
+    /// The next page, or `None` after the last.
+    async fn next(&mut self, store: &dyn CopyStore) -> Result<Option<Vec<Row>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let rows = store
+            .export(self.table, self.after.take(), self.limit)
+            .await?;
+        self.done = rows.len() < self.limit;
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        self.after = Some(last.key.clone());
+        let bytes: usize = rows.iter().map(Row::size).sum();
+        self.limit = (PAGE_BYTES / (bytes / rows.len()).max(1)).clamp(1, PAGE);
+        Ok(Some(rows))
+    }
+}
 
 /// Counts and checksums `table` in `store` (used to verify the target).
 pub async fn checksum(store: &dyn CopyStore, table: Table) -> Result<Checksum> {
     let mut sum = Checksum::default();
-    let mut after = None;
-    loop {
-        let rows = store.export(table, after.take(), PAGE).await?;
-        for r in &rows {
-            sum.add(r);
-        }
-        match rows.last() {
-            Some(last) if rows.len() == PAGE => after = Some(last.key.clone()),
-            _ => return Ok(sum),
-        }
+    let mut pages = Pager::new(table);
+    while let Some(rows) = pages.next(store).await? {
+        rows.iter().for_each(|r| sum.add(r));
     }
+    Ok(sum)
 }
 
 /// Whether `store` holds no row of any table (a copy refuses a target that does).
@@ -333,21 +372,11 @@ pub async fn copy_table(
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<TableReport> {
     let mut source = Checksum::default();
-    let mut after = None;
-    loop {
-        let rows = from.export(table, after.take(), PAGE).await?;
-        let full = rows.len() == PAGE;
-        for r in &rows {
-            source.add(r);
-        }
-        after = rows.last().map(|r| r.key.clone());
-        if !rows.is_empty() {
-            to.import(table, rows).await?;
-        }
+    let mut pages = Pager::new(table);
+    while let Some(rows) = pages.next(from).await? {
+        rows.iter().for_each(|r| source.add(r));
+        to.import(table, rows).await?;
         progress(source.rows);
-        if !full {
-            break;
-        }
     }
     let target = checksum(to, table).await?;
     Ok(TableReport {

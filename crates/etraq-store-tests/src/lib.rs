@@ -18,6 +18,7 @@
 
 pub mod campaign;
 pub mod conformance;
+pub mod copy;
 pub mod crash;
 pub mod fixtures;
 pub mod kb_set;
@@ -80,6 +81,7 @@ macro_rules! store_tests {
             campaign::campaign_blocklist,
             campaign::campaign_recipients_are_accounted_exactly,
             campaign::campaign_tracking_is_recorded_and_counted,
+            copy::copy_round_trips_and_continues,
             outbox::outbox_queues_and_reschedules,
             outbox::outbox_message_commits_with_its_change_set,
             outbox::outbox_claims_are_exclusive,

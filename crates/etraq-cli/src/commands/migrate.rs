@@ -131,7 +131,8 @@ async fn copy_all(
         }
         let report = report.map_err(|e| {
             anyhow::anyhow!(
-                "copying table {} from {} to {}: {e}",
+                "copying table {} from {} to {}: {e}; the target holds a partial copy: \
+                 discard it (or empty it) before running migrate again",
                 table.name(),
                 describe(from),
                 describe(to)
