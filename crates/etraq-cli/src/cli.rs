@@ -80,10 +80,10 @@ pub enum Command {
     Alerts(AlertsCommand),
     /// Counters, counts and the state of a running server.
     Status(JsonFlag),
-    /// Copy a whole store into an empty one of any backend (sqlite:, sled:, postgres://),
-    /// verifying each table's row count and checksum.
+    /// Copy a whole store into an empty one of any backend, verified table by table.
     ///
-    /// Stop the server first. Ids are kept, so DR numbers, links in sent mail and tokens stay
+    /// Backends: sqlite:PATH, sled:PATH, postgres://. Each table's row count and checksum are
+    /// compared after the copy. Stop the server first. Ids are kept, so DR numbers, links in sent mail and tokens stay
     /// valid; search indexes are rebuilt in the target.
     Migrate(MigrateArgs),
     /// Unreplied DRs, response times, mail volume.
