@@ -343,16 +343,6 @@ impl Pager {
     }
 }
 
-/// Counts and checksums `table` in `store` (used to verify the target).
-pub async fn checksum(store: &dyn CopyStore, table: Table) -> Result<Checksum> {
-    let mut sum = Checksum::default();
-    let mut pages = Pager::new(table);
-    while let Some(rows) = pages.next(store).await? {
-        rows.iter().for_each(|r| sum.add(r));
-    }
-    Ok(sum)
-}
-
 /// Whether `store` holds no row of any table (a copy refuses a target that does).
 pub async fn first_nonempty(store: &dyn CopyStore) -> Result<Option<Table>> {
     for t in Table::ALL {
@@ -364,21 +354,27 @@ pub async fn first_nonempty(store: &dyn CopyStore) -> Result<Option<Table>> {
 }
 
 /// Copies `table` from `from` to `to` page by page, calling `progress` with the rows copied
-/// so far, then reads the target back and compares count and checksum.
+/// so far (and `false`), then reads the target back (calling `progress` with the rows read and
+/// `true`) and compares count and checksum.
 pub async fn copy_table(
     from: &dyn CopyStore,
     to: &dyn CopyStore,
     table: Table,
-    progress: &(dyn Fn(u64) + Send + Sync),
+    progress: &(dyn Fn(u64, bool) + Send + Sync),
 ) -> Result<TableReport> {
     let mut source = Checksum::default();
     let mut pages = Pager::new(table);
     while let Some(rows) = pages.next(from).await? {
         rows.iter().for_each(|r| source.add(r));
         to.import(table, rows).await?;
-        progress(source.rows);
+        progress(source.rows, false);
     }
-    let target = checksum(to, table).await?;
+    let mut target = Checksum::default();
+    let mut pages = Pager::new(table);
+    while let Some(rows) = pages.next(to).await? {
+        rows.iter().for_each(|r| target.add(r));
+        progress(target.rows, true);
+    }
     Ok(TableReport {
         table,
         rows: source.rows,

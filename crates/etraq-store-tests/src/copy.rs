@@ -107,7 +107,7 @@ pub async fn copy_round_trips_and_continues(open: Opener) {
         Some(Table::Counters)
     );
     for t in Table::ALL {
-        let report = copy::copy_table(&*a, &*b, t, &|_| {}).await.unwrap();
+        let report = copy::copy_table(&*a, &*b, t, &|_, _| {}).await.unwrap();
         assert!(report.verified, "{t:?} does not verify");
     }
     b.finish_import().await.unwrap();

@@ -120,8 +120,11 @@ async fn copy_all(
     let mut tables = Vec::with_capacity(Table::ALL.len());
     for table in Table::ALL {
         let bar = progress(table, quiet);
-        let tick = |n: u64| {
+        let tick = |n: u64, verifying: bool| {
             if let Some(b) = &bar {
+                if verifying {
+                    b.set_message(format!("verifying {}", table.name()));
+                }
                 b.set_position(n);
             }
         };
@@ -161,10 +164,10 @@ fn progress(table: Table, quiet: bool) -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{spinner} copying {msg}: {pos} rows") {
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}: {pos} rows") {
         bar.set_style(style);
     }
-    bar.set_message(table.name());
+    bar.set_message(format!("copying {}", table.name()));
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     Some(bar)
 }
