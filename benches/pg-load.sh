@@ -10,7 +10,8 @@
 # WAL bytes per mail (pg_stat_database, pg_current_wal_lsn) — the figures behind
 # docs/postgres.md's estimate for 4 and 8 nodes.
 #
-# Usage: benches/pg-load.sh      (N=3000 S=20 L=5000 R=3; override in the environment)
+# Usage: benches/pg-load.sh      (N=3000 S=20 L=5000 R=3; override in the environment;
+#                                 PG_OPTS="-c commit_delay=200" adds server settings)
 # Needs root (PostgreSQL runs as the postgres user), Debian's postgresql and postfix
 # (smtp-source, smtp-sink).
 set -euo pipefail
@@ -58,7 +59,7 @@ echo "etraq-bench" > "$DISK/pw"; chown postgres "$DISK/pw"; chown postgres "$DIS
 runuser -u postgres -- "$PGBIN/initdb" -D "$DISK/pg" -U etraq -E UTF8 --locale=C \
     --auth-local=trust --auth-host=scram-sha-256 --pwfile="$DISK/pw" >/dev/null
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DISK/pg" -l "$DISK/pg.log" -w \
-    -o "-p $PG -k $DISK -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+    -o "-p $PG -k $DISK -c listen_addresses=127.0.0.1 -c max_connections=200 ${PG_OPTS:-}" start >/dev/null
 PSQL() { runuser -u postgres -- "$PGBIN/psql" -h "$DISK" -p $PG -U etraq -At "$@"; }
 for db in one two; do runuser -u postgres -- "$PGBIN/createdb" -h "$DISK" -p $PG -U etraq "$db"; done
 
@@ -110,11 +111,13 @@ idle() { # idle clock ticks of the whole machine so far
 busy_total() { # all clock ticks of the whole machine so far
     awk '/^cpu /{s=0; for (i = 2; i <= NF; i++) s += $i; print s}' /proc/stat
 }
-# Samples, every 50 ms until killed, how many database sessions wait for a lock (the sign of
-# nodes contending), into $1: one line "waiting sessions" per sample.
+# Samples, every 50 ms until killed, which database sessions wait for a lock (the sign of
+# nodes contending), into $1: one line per sample, the lock kind each waiter waits on
+# (`transactionid`: a row another transaction wrote or locked; `advisory`; `relation`;
+# `extend` …), "-" when none waits.
 lock_sampler() {
     while true; do
-        PSQL -d two -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'" >> "$1" 2>/dev/null || true
+        PSQL -d two -c "SELECT COALESCE(string_agg(wait_event, ' '), '-') FROM pg_stat_activity WHERE wait_event_type = 'Lock'" >> "$1" 2>/dev/null || true
         sleep 0.05
     done
 }
@@ -150,7 +153,16 @@ kill $SAMPLER 2>/dev/null || true
 i1=$(idle); t1=$(busy_total)
 
 tick=$(getconf CLK_TCK)
-LOCKS=$(python3 -c "import sys; v=[int(x) for x in open(sys.argv[1]).read().split()]; print(f'{sum(1 for x in v if x)} of {len(v)} samples had a session waiting for a lock (at most {max(v, default=0)})')" "$DISK/locks")
+LOCKS=$(python3 - "$DISK/locks" <<'PY'
+import collections, sys
+samples = [[w for w in line.split() if w != "-"] for line in open(sys.argv[1]) if line.strip()]
+kinds = collections.Counter(w for s in samples for w in s)
+waiting = [len(s) for s in samples]
+detail = ", ".join(f"{k} {n}" for k, n in kinds.most_common()) or "none"
+print(f"{sum(1 for n in waiting if n)} of {len(waiting)} samples had a session waiting for a lock "
+      f"(at most {max(waiting, default=0)}; waiters by lock kind: {detail})")
+PY
+)
 IDLE=$(python3 -c "print(f'{($i1-$i0)/($t1-$t0):.0%}')")
 SQ_RATE=$(median "${sq[@]}"); ONE=$(median "${one[@]}"); TWO=$(median "${two[@]}")
 echo
