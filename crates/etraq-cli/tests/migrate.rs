@@ -518,6 +518,28 @@ fn a_non_empty_target_the_same_store_and_bad_urls_are_refused() {
     // Nothing was written to the refused target: it still has its one user.
     let users = json(d, &["--store", "sqlite:other.db", "user", "list", "--json"]);
     assert_eq!(users.as_array().unwrap().len(), 1);
+    // A damaged record in the source is named by table and key; the copy stops there.
+    std::fs::write(
+        d.join("one.eml"),
+        "From: ann@customer.test\nTo: support@example.com\nSubject: help\n\
+         Message-ID: <one@customer.test>\n\nhello\n",
+    )
+    .unwrap();
+    ok(d, &["--store", "sqlite:damaged.db", "ingest", "one.eml"]);
+    let conn = etraq_store_sqlite::open_connection(d.join("damaged.db")).unwrap();
+    conn.execute("UPDATE drs SET data = '{broken'", []).unwrap();
+    drop(conn);
+    refused(
+        d,
+        &[
+            "migrate",
+            "--from",
+            "sqlite:damaged.db",
+            "--to",
+            "sled:damaged.sled",
+        ],
+        "row 1 of table drs is not a valid record",
+    );
     // An empty existing store is a fine target.
     ok(d, &["--store", "sqlite:empty.db", "status"]);
     let out = etraq(d)

@@ -189,6 +189,28 @@ impl Key {
     }
 }
 
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Num(n) => write!(f, "{n}"),
+            Key::Pair(a, b) => write!(f, "{a}/{b}"),
+            Key::Text(t) => write!(f, "{:?}", t.replace('\0', " ")),
+        }
+    }
+}
+
+/// A row's document decoded as the record it holds; a row that does not decode is named by
+/// table and key, with what is wrong, so a damaged source record can be found.
+pub fn decode<T: serde::de::DeserializeOwned>(table: Table, row: &Row) -> Result<T> {
+    serde_json::from_str(&row.doc).map_err(|e| {
+        Error::Invalid(format!(
+            "row {} of table {} is not a valid record: {e}",
+            row.key,
+            table.name()
+        ))
+    })
+}
+
 fn wrong_key(table: Table, key: &Key) -> Error {
     Error::Invalid(format!(
         "a row of {} has a key of the wrong form: {key:?}",

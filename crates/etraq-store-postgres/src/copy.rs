@@ -19,7 +19,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use crate::PgStore;
 use crate::error::Db;
-use crate::rows::{begin, big, commit, dec, execute, limit as lim, query, unsigned};
+use crate::rows::{begin, big, commit, execute, limit as lim, query, unsigned};
 
 /// One owned cell of a row bound for `COPY`.
 type Cell = Box<dyn ToSql + Sync + Send>;
@@ -251,7 +251,6 @@ impl PgStore {
     pub(crate) async fn import_rows(&self, table: Table, rows: Vec<Row>) -> Result<()> {
         let mut c = self.client().await?;
         let tx = begin(&mut c).await?;
-        let name = table.name();
         let mut copies: Vec<CopyIn> = Vec::new();
         let simple = |tbl: &str, cols: &[(&str, Type)]| CopyIn::new(tbl, cols);
         match table {
@@ -315,7 +314,7 @@ impl PgStore {
                     &[("\"user\"", Type::TEXT), ("number", Type::INT8)],
                 );
                 for r in &rows {
-                    let dr: Dr = dec(name, &r.doc)?;
+                    let dr: Dr = copy::decode(table, r)?;
                     let number = r.key.num(table)?;
                     if dr.id.number() != number {
                         return Err(Error::Invalid(format!(
@@ -369,7 +368,7 @@ impl PgStore {
                 let mut seqs = Vec::with_capacity(rows.len());
                 let mut vectors: [Vec<String>; 5] = Default::default();
                 for r in &rows {
-                    let m: MailRecord = dec(name, &r.doc)?;
+                    let m: MailRecord = copy::decode(table, r)?;
                     let seq = r.key.num(table)?;
                     let raw = r.raw.clone().unwrap_or_default();
                     let doc = etraq_core::archive::index_doc(&m, &raw);
@@ -438,7 +437,7 @@ impl PgStore {
                     ],
                 );
                 for r in &rows {
-                    let x: ResponseTime = dec(name, &r.doc)?;
+                    let x: ResponseTime = copy::decode(table, r)?;
                     cp.push(vec![
                         i(r.key.pair(table)?.1)?,
                         i(x.dr.number())?,
@@ -455,7 +454,7 @@ impl PgStore {
                     &[("id", Type::INT8), ("at", Type::INT8), ("data", Type::TEXT)],
                 );
                 for r in &rows {
-                    let x: etraq_core::model::CycleRecord = dec(name, &r.doc)?;
+                    let x: etraq_core::model::CycleRecord = copy::decode(table, r)?;
                     cp.push(vec![
                         i(r.key.num(table)?)?,
                         Box::new(x.at.as_second()),
@@ -492,7 +491,7 @@ impl PgStore {
                 for r in &rows {
                     let id = i(r.key.num(table)?)?;
                     if table == Table::Alerts {
-                        let a: Alert = dec(name, &r.doc)?;
+                        let a: Alert = copy::decode(table, r)?;
                         let (pending, next) = crate::write::alert_row(&a);
                         cp.push(vec![
                             id,
@@ -503,7 +502,7 @@ impl PgStore {
                             t(r.doc.clone()),
                         ]);
                     } else {
-                        let m: QueuedMail = dec(name, &r.doc)?;
+                        let m: QueuedMail = copy::decode(table, r)?;
                         let next = m.delivery.due_at().map(|x| x.as_microsecond());
                         cp.push(vec![
                             id,
@@ -570,7 +569,7 @@ impl PgStore {
                     ],
                 );
                 for r in &rows {
-                    let s: Subscriber = dec(name, &r.doc)?;
+                    let s: Subscriber = copy::decode(table, r)?;
                     let id = r.key.num(table)?;
                     for (list, m) in &s.lists {
                         members.push(vec![t(list.clone()), i(id)?, t(m.status.as_str())]);
@@ -590,7 +589,7 @@ impl PgStore {
                     ],
                 );
                 for r in &rows {
-                    let x: Campaign = dec(name, &r.doc)?;
+                    let x: Campaign = copy::decode(table, r)?;
                     cp.push(vec![
                         i(r.key.num(table)?)?,
                         t(etraq_core::campaign::campaign_key(&x.name)),
@@ -610,7 +609,7 @@ impl PgStore {
                     ],
                 );
                 for r in &rows {
-                    let x: Recipient = dec(name, &r.doc)?;
+                    let x: Recipient = copy::decode(table, r)?;
                     let (c, id) = r.key.pair(table)?;
                     cp.push(vec![
                         i(c)?,
@@ -633,7 +632,7 @@ impl PgStore {
                     ],
                 );
                 for r in &rows {
-                    let h: etraq_core::campaign::Hit = dec(name, &r.doc)?;
+                    let h: etraq_core::campaign::Hit = copy::decode(table, r)?;
                     let (c, n) = r.key.pair(table)?;
                     cp.push(vec![
                         i(c)?,
@@ -662,7 +661,7 @@ impl PgStore {
             }
             Table::KbArticles => {
                 for r in &rows {
-                    let a: Article = dec(name, &r.doc)?;
+                    let a: Article = copy::decode(table, r)?;
                     let id = big(r.key.num(table)?)?;
                     execute(
                         &tx,

@@ -12,10 +12,10 @@ use etraq_core::{Direction, Dr, Error, MailRecord, Result};
 use sled::Tree;
 
 use crate::campaign::{state_key, status_byte, two, with_text};
-use crate::error::{Ctx, from_json};
+use crate::error::Ctx;
 use crate::keys::*;
 use crate::schema::{Inner, T, Tx, TxResult};
-use crate::write::{abort, tx_from_json, tx_put_alert_stored, tx_put_dr, tx_put_mail};
+use crate::write::{abort, tx_put_alert_stored, tx_put_dr, tx_put_mail};
 
 /// The tree holding a table's records.
 fn tree_of(table: Table) -> T {
@@ -180,7 +180,6 @@ fn lift<V>(r: Result<V>) -> TxResult<V> {
 
 /// Writes one row of `table` with its index entries.
 fn put(t: &Tx<'_>, table: Table, r: &Row) -> TxResult<()> {
-    let name = table.name();
     let key = lift(native(table, &r.key))?;
     let doc = r.doc.as_bytes();
     let tree = &t[tree_of(table)];
@@ -198,7 +197,7 @@ fn put(t: &Tx<'_>, table: Table, r: &Row) -> TxResult<()> {
             tree.insert(key, v)?;
         }
         Table::Drs => {
-            let dr: Dr = tx_from_json(name, doc)?;
+            let dr: Dr = lift(copy::decode(table, r))?;
             if dr.id.number() != lift(r.key.num(table))? {
                 return tx_err(Error::Invalid(format!(
                     "DR row {:?} holds DR {}",
@@ -208,22 +207,22 @@ fn put(t: &Tx<'_>, table: Table, r: &Row) -> TxResult<()> {
             tx_put_dr(t, &dr, doc.to_vec())?;
         }
         Table::Mails => {
-            let m: MailRecord = tx_from_json(name, doc)?;
+            let m: MailRecord = lift(copy::decode(table, r))?;
             let raw = r.raw.as_deref().unwrap_or_default();
             tx_put_mail(t, lift(r.key.num(table))?, &m, doc.to_vec(), raw)?;
         }
         Table::Alerts => {
-            let mut a: Alert = tx_from_json(name, doc)?;
+            let mut a: Alert = lift(copy::decode(table, r))?;
             a.id = lift(r.key.num(table))?;
             tx_put_alert_stored(t, &a, doc.to_vec(), None)?;
         }
         Table::Outbox => {
-            let mut m: QueuedMail = tx_from_json(name, doc)?;
+            let mut m: QueuedMail = lift(copy::decode(table, r))?;
             m.id = lift(r.key.num(table))?;
             crate::outbox::tx_put_stored(t, &m, doc.to_vec(), None)?;
         }
         Table::Subscribers => {
-            let s: Subscriber = tx_from_json(name, doc)?;
+            let s: Subscriber = lift(copy::decode(table, r))?;
             let id = lift(r.key.num(table))?;
             tree.insert(key, doc)?;
             t[T::SubscribersEmail].insert(s.email.as_str().as_bytes(), &be(id))?;
@@ -235,14 +234,14 @@ fn put(t: &Tx<'_>, table: Table, r: &Row) -> TxResult<()> {
             }
         }
         Table::Campaigns => {
-            let c: Campaign = tx_from_json(name, doc)?;
+            let c: Campaign = lift(copy::decode(table, r))?;
             let id = lift(r.key.num(table))?;
             tree.insert(key, doc)?;
             let k = etraq_core::campaign::campaign_key(&c.name);
             t[T::CampaignNames].insert(k.as_bytes(), &be(id))?;
         }
         Table::Recipients => {
-            let rec: Recipient = tx_from_json(name, doc)?;
+            let rec: Recipient = lift(copy::decode(table, r))?;
             let (c, id) = lift(r.key.pair(table))?;
             tree.insert(key, doc)?;
             t[T::RecipientsState].insert(state_key(c, rec.state, id), &[])?;
@@ -253,7 +252,7 @@ fn put(t: &Tx<'_>, table: Table, r: &Row) -> TxResult<()> {
             t[T::LinksUrl].insert(with_text(c, &r.doc), &be(n))?;
         }
         Table::Hits => {
-            let h: etraq_core::campaign::Hit = tx_from_json(name, doc)?;
+            let h: etraq_core::campaign::Hit = lift(copy::decode(table, r))?;
             let (c, n) = lift(r.key.pair(table))?;
             tree.insert(key, doc)?;
             let mut rk = two(c, h.recipient);
@@ -297,7 +296,7 @@ pub(crate) fn import(
     }
     rows.iter()
         .map(|r| {
-            let m: MailRecord = from_json("mails", r.doc.as_bytes())?;
+            let m: MailRecord = copy::decode(table, r)?;
             let seq = r.key.num(table)?;
             Ok(crate::search::Entry::new(
                 seq,

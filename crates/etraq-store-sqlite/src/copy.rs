@@ -13,7 +13,7 @@ use etraq_core::{Dr, Error, MailRecord, ResponseTime, User};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
-use crate::error::{Ctx, from_json};
+use crate::error::Ctx;
 use crate::writer::{i64_of, index_message_id, insert_dr, insert_mail};
 
 fn param(n: usize) -> String {
@@ -169,7 +169,6 @@ fn text(s: impl Into<String>) -> Value {
 
 /// Imports one page of `table` inside the writer's transaction.
 pub(crate) fn import(tx: &Connection, table: Table, rows: &[Row]) -> Result<(), Error> {
-    let name = table.name();
     match table {
         Table::Counters => each(
             tx,
@@ -191,13 +190,13 @@ pub(crate) fn import(tx: &Connection, table: Table, rows: &[Row]) -> Result<(), 
             rows,
             "importing users",
             |r| {
-                let _: User = from_json(name, &r.doc)?;
+                let _: User = copy::decode(table, r)?;
                 Ok(vec![text(r.key.text(table)?), text(r.doc.clone())])
             },
         ),
         Table::Drs => {
             for r in rows {
-                let dr: Dr = from_json(name, &r.doc)?;
+                let dr: Dr = copy::decode(table, r)?;
                 if dr.id.number() != r.key.num(table)? {
                     return Err(Error::Invalid(format!(
                         "DR row {:?} holds DR {}",
@@ -210,7 +209,7 @@ pub(crate) fn import(tx: &Connection, table: Table, rows: &[Row]) -> Result<(), 
         }
         Table::Mails => {
             for r in rows {
-                let m: MailRecord = from_json(name, &r.doc)?;
+                let m: MailRecord = copy::decode(table, r)?;
                 let raw = r.raw.as_deref().unwrap_or_default();
                 let doc = etraq_core::archive::index_doc(&m, raw);
                 insert_mail(tx, Some(i64_of(r.key.num(table)?)?), &m, &r.doc, raw, &doc)?;
@@ -230,7 +229,7 @@ pub(crate) fn import(tx: &Connection, table: Table, rows: &[Row]) -> Result<(), 
             rows,
             "importing response times",
             |r| {
-                let t: ResponseTime = from_json(name, &r.doc)?;
+                let t: ResponseTime = copy::decode(table, r)?;
                 Ok(vec![
                     int(r.key.pair(table)?.1)?,
                     int(t.dr.number())?,
@@ -246,7 +245,7 @@ pub(crate) fn import(tx: &Connection, table: Table, rows: &[Row]) -> Result<(), 
             rows,
             "importing escalation cycles",
             |r| {
-                let c: etraq_core::model::CycleRecord = from_json(name, &r.doc)?;
+                let c: etraq_core::model::CycleRecord = copy::decode(table, r)?;
                 Ok(vec![
                     int(r.key.num(table)?)?,
                     Value::Integer(c.at.as_second()),
@@ -261,7 +260,7 @@ pub(crate) fn import(tx: &Connection, table: Table, rows: &[Row]) -> Result<(), 
             rows,
             "importing alerts",
             |r| {
-                let a: Alert = from_json(name, &r.doc)?;
+                let a: Alert = copy::decode(table, r)?;
                 let (pending, next) = crate::writer::alert_row(&a);
                 Ok(vec![
                     int(r.key.num(table)?)?,
@@ -286,7 +285,7 @@ pub(crate) fn import(tx: &Connection, table: Table, rows: &[Row]) -> Result<(), 
             rows,
             "importing the outbox",
             |r| {
-                let m: QueuedMail = from_json(name, &r.doc)?;
+                let m: QueuedMail = copy::decode(table, r)?;
                 let (pending, next) = crate::outbox::due(&m.delivery);
                 Ok(vec![
                     int(r.key.num(table)?)?,
@@ -303,7 +302,7 @@ pub(crate) fn import(tx: &Connection, table: Table, rows: &[Row]) -> Result<(), 
             rows,
             "importing lists",
             |r| {
-                let _: MailingList = from_json(name, &r.doc)?;
+                let _: MailingList = copy::decode(table, r)?;
                 Ok(vec![text(r.key.text(table)?), text(r.doc.clone())])
             },
         ),
@@ -312,7 +311,7 @@ pub(crate) fn import(tx: &Connection, table: Table, rows: &[Row]) -> Result<(), 
                 .prepare_cached("INSERT INTO members(list, subscriber, status) VALUES (?1, ?2, ?3)")
                 .ctx("importing memberships")?;
             for r in rows {
-                let s: Subscriber = from_json(name, &r.doc)?;
+                let s: Subscriber = copy::decode(table, r)?;
                 let id = i64_of(r.key.num(table)?)?;
                 tx.prepare_cached("INSERT INTO subscribers(id, email, data) VALUES (?1, ?2, ?3)")
                     .and_then(|mut st| st.execute(params![id, s.email.as_str(), r.doc]))
@@ -338,7 +337,7 @@ pub(crate) fn import(tx: &Connection, table: Table, rows: &[Row]) -> Result<(), 
             rows,
             "importing campaigns",
             |r| {
-                let c: Campaign = from_json(name, &r.doc)?;
+                let c: Campaign = copy::decode(table, r)?;
                 Ok(vec![
                     int(r.key.num(table)?)?,
                     text(etraq_core::campaign::campaign_key(&c.name)),
@@ -352,7 +351,7 @@ pub(crate) fn import(tx: &Connection, table: Table, rows: &[Row]) -> Result<(), 
             rows,
             "importing recipients",
             |r| {
-                let rec: Recipient = from_json(name, &r.doc)?;
+                let rec: Recipient = copy::decode(table, r)?;
                 let (c, id) = r.key.pair(table)?;
                 Ok(vec![
                     int(c)?,
@@ -388,7 +387,7 @@ pub(crate) fn import(tx: &Connection, table: Table, rows: &[Row]) -> Result<(), 
             rows,
             "importing hits",
             |r| {
-                let h: etraq_core::campaign::Hit = from_json(name, &r.doc)?;
+                let h: etraq_core::campaign::Hit = copy::decode(table, r)?;
                 let (c, n) = r.key.pair(table)?;
                 Ok(vec![
                     int(c)?,
@@ -415,7 +414,7 @@ pub(crate) fn import(tx: &Connection, table: Table, rows: &[Row]) -> Result<(), 
         ),
         Table::KbArticles => {
             for r in rows {
-                let a: Article = from_json(name, &r.doc)?;
+                let a: Article = copy::decode(table, r)?;
                 let id = i64_of(r.key.num(table)?)?;
                 tx.prepare_cached(
                     "INSERT INTO kb_articles(id, title, public, data) VALUES (?1, ?2, ?3, ?4)",
