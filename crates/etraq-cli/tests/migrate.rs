@@ -515,6 +515,27 @@ fn a_non_empty_target_the_same_store_and_bad_urls_are_refused() {
         "are the same store",
     );
     refused(d, &["migrate", "--to", "nonsense"], "nonsense");
+    refused(
+        d,
+        &["migrate", "--from", "sqlite:typo.db", "--to", "sqlite:x.db"],
+        "there is no store at sqlite:./typo.db",
+    );
+    assert!(
+        !d.join("typo.db").exists(),
+        "a mistyped source is not created"
+    );
+    ok(d, &["--store", "sqlite:blank.db", "status"]);
+    refused(
+        d,
+        &[
+            "migrate",
+            "--from",
+            "sqlite:blank.db",
+            "--to",
+            "sqlite:x.db",
+        ],
+        "is empty: nothing to copy",
+    );
     // Nothing was written to the refused target: it still has its one user.
     let users = json(d, &["--store", "sqlite:other.db", "user", "list", "--json"]);
     assert_eq!(users.as_array().unwrap().len(), 1);

@@ -34,6 +34,12 @@ pub async fn run(ctx: &Context, a: MigrateArgs) -> Result<()> {
         bail!("--from and --to are the same store ({})", describe(&from));
     }
     refuse_running_server(ctx, &from)?;
+    // Opening creates a missing embedded store: a mistyped --from would copy nothing.
+    if let StoreUrl::Sqlite(p) | StoreUrl::Sled(p) = &from
+        && !p.exists()
+    {
+        bail!("there is no store at {} (--from)", describe(&from));
+    }
     let cache = ctx.config.store.cache_mb;
     let source = open_store_with(&from, cache)
         .await
@@ -109,6 +115,12 @@ async fn copy_all(
     to: &StoreUrl,
     quiet: bool,
 ) -> Result<Report> {
+    if copy::first_nonempty(source).await?.is_none() {
+        bail!(
+            "the source store {} is empty: nothing to copy",
+            describe(from)
+        );
+    }
     if let Some(t) = copy::first_nonempty(target).await? {
         bail!(
             "the target store {} is not empty (its {} table has rows); migrate copies into an \
