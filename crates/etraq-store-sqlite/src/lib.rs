@@ -743,7 +743,16 @@ impl etraq_core::copy::CopyStore for SqliteStore {
         table: etraq_core::copy::Table,
         rows: Vec<etraq_core::copy::Row>,
     ) -> Result<()> {
-        self.write(WriteOp::Import(table, rows)).await.map(|_| ())
+        let bytes = rows.iter().map(etraq_core::copy::Row::size).sum();
+        let f = move |tx: &rusqlite::Connection| {
+            copy::import(tx, table, &rows).map(|()| WriteOut::Unit)
+        };
+        self.write(WriteOp::Run {
+            bytes,
+            f: Box::new(f),
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn finish_import(&self) -> Result<()> {

@@ -42,9 +42,16 @@ pub(crate) enum WriteOp {
     Campaign(Box<crate::campaign::Op>),
     Outbox(Box<crate::outbox::Op>),
     Support(Box<crate::support::Op>),
-    /// A page of `etraq migrate` (see `copy`).
-    Import(etraq_core::copy::Table, Vec<etraq_core::copy::Row>),
+    /// A write made elsewhere (an `etraq migrate` page, see `copy`), run in the writer's
+    /// transaction like the others; `bytes` counts towards the group's size.
+    Run {
+        bytes: usize,
+        f: Deferred,
+    },
 }
+
+/// A write [`WriteOp::Run`] carries: run on the writer's connection, inside its transaction.
+pub(crate) type Deferred = Box<dyn Fn(&Connection) -> Result<WriteOut, Error> + Send>;
 
 /// What a write returns.
 pub(crate) enum WriteOut {
@@ -65,10 +72,7 @@ impl WriteOp {
     fn bytes(&self) -> usize {
         match self {
             WriteOp::Apply(v, _) => v.iter().map(|c| c.raw.len()).sum(),
-            WriteOp::Import(_, rows) => rows
-                .iter()
-                .map(|r| r.doc.len() + r.raw.as_ref().map_or(0, |b| b.len()))
-                .sum(),
+            WriteOp::Run { bytes, .. } => *bytes,
             _ => 0,
         }
     }
@@ -273,10 +277,7 @@ fn execute(tx: &Connection, op: &WriteOp) -> Result<WriteOut, Error> {
             }
             Ok(WriteOut::Seqs(seqs))
         }
-        WriteOp::Import(table, rows) => {
-            crate::copy::import(tx, *table, rows)?;
-            Ok(WriteOut::Unit)
-        }
+        WriteOp::Run { f, .. } => f(tx),
         WriteOp::SaveDr(w) => {
             check_and_write_dr(tx, w)?;
             Ok(WriteOut::Unit)
