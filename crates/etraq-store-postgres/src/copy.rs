@@ -129,13 +129,21 @@ impl PgStore {
         }
         if let Some(l) = table.sql_layout() {
             let sql = l.export_sql(after.is_none(), param, "COLLATE \"C\"");
-            let (a, b, s);
+            let (a, b, b4, s);
             let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
             match &after {
                 None => {}
                 Some(Key::Num(x)) => {
                     a = big(*x)?;
                     args.push(&a);
+                }
+                // A link's number is an INTEGER column: its cursor binds as one.
+                Some(Key::Pair(x, y)) if table == Table::Links => {
+                    a = big(*x)?;
+                    b4 = i32::try_from(*y)
+                        .map_err(|_| Error::Invalid(format!("link number {y} is out of range")))?;
+                    args.push(&a);
+                    args.push(&b4);
                 }
                 Some(Key::Pair(x, y)) => {
                     a = big(*x)?;

@@ -339,7 +339,8 @@ pub async fn campaign_blocklist(open: Opener) {
     s.close().await.unwrap();
 }
 
-fn campaign(name: &str) -> etraq_core::campaign::Campaign {
+/// A draft campaign named `name` to the list `News`.
+pub(crate) fn campaign(name: &str) -> etraq_core::campaign::Campaign {
     etraq_core::campaign::Campaign {
         id: 0,
         name: name.to_string(),

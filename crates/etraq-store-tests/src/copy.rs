@@ -18,6 +18,15 @@ use crate::{Opener, search_query, temp_dir};
 async fn fill(s: &Arc<dyn Store>) -> (u64, u64) {
     s.put_user(&user("b@example.com", "B")).await.unwrap();
     s.kv_put("settings/x", Some("{\"a\":1}")).await.unwrap();
+    // More than a page of text keys, written at once.
+    let mut puts = tokio::task::JoinSet::new();
+    for i in 0..copy::PAGE + 50 {
+        let s = s.clone();
+        puts.spawn(async move { s.kv_put(&format!("session/{i:04}"), Some("x")).await });
+    }
+    while let Some(r) = puts.join_next().await {
+        r.unwrap().unwrap();
+    }
     let first = s.reserve_dr_numbers(3).await.unwrap();
     let mut last_seq = 0;
     for (i, customer) in ["ann@x.test", "bob@y.test", "cy@z.test"].iter().enumerate() {
@@ -67,6 +76,16 @@ async fn fill(s: &Arc<dyn Store>) -> (u64, u64) {
     })
     .await
     .unwrap();
+    // More links than one page of a copy holds (the pages after the first start from a
+    // (campaign, link) cursor).
+    let c = s
+        .create_campaign(crate::campaign::campaign("Spring"))
+        .await
+        .unwrap();
+    let urls = (0..copy::PAGE + 100)
+        .map(|i| format!("https://shop.example.com/{i}"))
+        .collect();
+    s.add_campaign_links(c.id, urls).await.unwrap();
     (first + 2, last_seq)
 }
 
@@ -145,6 +164,7 @@ pub async fn copy_round_trips_and_continues(open: Opener) {
         a.kv_scan("settings/").await.unwrap(),
         b.kv_scan("settings/").await.unwrap()
     );
+    assert_eq!(b.kv_scan("session/").await.unwrap().len(), copy::PAGE + 50);
     assert_eq!(
         a.list_pending().await.unwrap(),
         b.list_pending().await.unwrap()
@@ -154,6 +174,15 @@ pub async fn copy_round_trips_and_continues(open: Opener) {
         b.queued_mail("acknowledgement", 10).await.unwrap()
     );
     assert_eq!(a.stats().await.unwrap(), b.stats().await.unwrap());
+    let c = b.get_campaign("Spring").await.unwrap().unwrap();
+    assert_eq!(
+        a.campaign_links(c.id).await.unwrap(),
+        b.campaign_links(c.id).await.unwrap()
+    );
+    assert_eq!(
+        b.campaign_links(c.id).await.unwrap().len(),
+        copy::PAGE + 100
+    );
     let q = search_query("gearbox from:bob@y.test").unwrap();
     let found: Vec<u64> = b
         .search_mails(&q, 0, 10)
