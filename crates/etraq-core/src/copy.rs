@@ -418,6 +418,32 @@ pub fn split_message_id_key(key: &str) -> Result<(&str, Direction)> {
         .ok_or_else(|| Error::Invalid(format!("{key:?} is not a Message-ID index key")))
 }
 
+/// Where an export of the Message-ID index resumes: the Message-ID and direction name of the
+/// cursor, or the start (`""`, `""`, before every row).
+pub fn message_id_cursor(after: Option<&Key>) -> Result<(String, &'static str)> {
+    match after {
+        Some(k) => {
+            let (m, d) = split_message_id_key(k.text(Table::MessageIds)?)?;
+            Ok((m.to_string(), d.as_str()))
+        }
+        None => Ok((String::new(), "")),
+    }
+}
+
+/// Where an export of response times resumes: the cursor's `responded_at` seconds and number,
+/// or the start (before every row).
+pub fn response_cursor(after: Option<&Key>) -> Result<(i64, i64)> {
+    match after {
+        Some(k) => {
+            let (t, n) = k.pair(Table::Responses)?;
+            let n = i64::try_from(n)
+                .map_err(|_| Error::Invalid(format!("response number {n} is out of range")))?;
+            Ok((time_of_key(t), n))
+        }
+        None => Ok((i64::MIN, 0)),
+    }
+}
+
 /// A signed time in seconds as an order-preserving unsigned number (the first half of a
 /// response's key).
 pub fn time_key(secs: i64) -> u64 {
@@ -502,10 +528,10 @@ impl Table {
 }
 
 impl SqlLayout {
-    /// The export query: key columns and document after the cursor (`?`-numbered parameters
-    /// `{p1}` … for the cursor's parts, then the limit), in key order. `param` writes the n-th
-    /// parameter (`?1` or `$1`); `collate` follows each text key column (PostgreSQL sorts
-    /// bytewise with `COLLATE "C"`).
+    /// The export query: key columns and document, in key order, after the cursor unless
+    /// `first` (parameters 1… are the cursor's parts, the last one the limit). `param` writes
+    /// the n-th parameter (`?1` or `$1`); `collate` follows each text key column (PostgreSQL
+    /// sorts bytewise with `COLLATE "C"`).
     pub fn export_sql(&self, first: bool, param: fn(usize) -> String, collate: &str) -> String {
         let cols: Vec<String> = self
             .key
@@ -563,6 +589,21 @@ mod tests {
         w.add(&a);
         w.add(&Row::new(Key::Num(3), "{\"a\":2}"));
         assert_ne!(x, w, "the key counts");
+    }
+
+    #[test]
+    fn the_sql_counter_filter_names_the_portable_counters() {
+        let filter = Table::Counters
+            .sql_layout()
+            .and_then(|l| l.filter)
+            .unwrap_or("");
+        for c in COUNTERS {
+            assert!(
+                filter.contains(&format!("'{c}'")),
+                "{c} missing from {filter}"
+            );
+        }
+        assert_eq!(filter.matches('\'').count(), 2 * COUNTERS.len());
     }
 
     #[test]

@@ -193,13 +193,7 @@ impl PgStore {
                     .collect())
             }
             Table::MessageIds => {
-                let (mid, dir) = match &after {
-                    Some(k) => {
-                        let (m, d) = copy::split_message_id_key(k.text(table)?)?;
-                        (m.to_string(), d.as_str())
-                    }
-                    None => (String::new(), ""),
-                };
+                let (mid, dir) = copy::message_id_cursor(after.as_ref())?;
                 let rows = query(
                     &c,
                     "SELECT message_id, direction, seq FROM message_ids
@@ -223,13 +217,7 @@ impl PgStore {
                     .collect()
             }
             Table::Responses => {
-                let (at, id) = match &after {
-                    Some(k) => {
-                        let (tk, id) = k.pair(table)?;
-                        (copy::time_of_key(tk), big(id)?)
-                    }
-                    None => (i64::MIN, 0),
-                };
+                let (at, id) = copy::response_cursor(after.as_ref())?;
                 let rows = query(
                     &c,
                     "SELECT responded_at, id, data FROM responses
@@ -260,7 +248,6 @@ impl PgStore {
         let mut c = self.client().await?;
         let tx = begin(&mut c).await?;
         let mut copies: Vec<CopyIn> = Vec::new();
-        let simple = |tbl: &str, cols: &[(&str, Type)]| CopyIn::new(tbl, cols);
         match table {
             Table::Counters => {
                 for r in &rows {
@@ -294,14 +281,14 @@ impl PgStore {
                     Table::Lists => ("lists", "key", "data"),
                     _ => ("blocklist", "address", "data"),
                 };
-                let mut cp = simple(tbl, &text_cols(&[col, val]));
+                let mut cp = CopyIn::new(tbl, &text_cols(&[col, val]));
                 for r in &rows {
                     cp.push(vec![t(r.key.text(table)?), t(r.doc.clone())]);
                 }
                 copies.push(cp);
             }
             Table::Drs => {
-                let mut drs = simple(
+                let mut drs = CopyIn::new(
                     "drs",
                     &[
                         ("number", Type::INT8),
@@ -317,7 +304,7 @@ impl PgStore {
                         ("data", Type::TEXT),
                     ],
                 );
-                let mut users = simple(
+                let mut users = CopyIn::new(
                     "dr_users",
                     &[("\"user\"", Type::TEXT), ("number", Type::INT8)],
                 );
@@ -353,7 +340,7 @@ impl PgStore {
                 copies.push(users);
             }
             Table::Mails => {
-                let mut mails = simple(
+                let mut mails = CopyIn::new(
                     "mails",
                     &[
                         ("seq", Type::INT8),
@@ -368,11 +355,16 @@ impl PgStore {
                         ("data", Type::TEXT),
                     ],
                 );
-                let mut parties = simple("mail_parties", &text_cols(&["address", "domain"]));
-                parties.sql =
-                    "COPY mail_parties (address, domain, seq) FROM STDIN (FORMAT binary)".into();
-                parties.types.push(Type::INT8);
-                let mut raws = simple("raw_messages", &[("seq", Type::INT8), ("raw", Type::BYTEA)]);
+                let mut parties = CopyIn::new(
+                    "mail_parties",
+                    &[
+                        ("address", Type::TEXT),
+                        ("domain", Type::TEXT),
+                        ("seq", Type::INT8),
+                    ],
+                );
+                let mut raws =
+                    CopyIn::new("raw_messages", &[("seq", Type::INT8), ("raw", Type::BYTEA)]);
                 let mut seqs = Vec::with_capacity(rows.len());
                 let mut vectors: [Vec<String>; 5] = Default::default();
                 for r in &rows {
@@ -419,7 +411,7 @@ impl PgStore {
                 .await?;
             }
             Table::MessageIds => {
-                let mut cp = simple(
+                let mut cp = CopyIn::new(
                     "message_ids",
                     &[
                         ("message_id", Type::TEXT),
@@ -434,7 +426,7 @@ impl PgStore {
                 copies.push(cp);
             }
             Table::Responses => {
-                let mut cp = simple(
+                let mut cp = CopyIn::new(
                     "responses",
                     &[
                         ("id", Type::INT8),
@@ -457,7 +449,7 @@ impl PgStore {
                 copies.push(cp);
             }
             Table::Cycles => {
-                let mut cp = simple(
+                let mut cp = CopyIn::new(
                     "cycles",
                     &[("id", Type::INT8), ("at", Type::INT8), ("data", Type::TEXT)],
                 );
@@ -473,7 +465,7 @@ impl PgStore {
             }
             Table::Alerts | Table::Outbox => {
                 let mut cp = if table == Table::Alerts {
-                    simple(
+                    CopyIn::new(
                         "alerts",
                         &[
                             ("id", Type::INT8),
@@ -485,7 +477,7 @@ impl PgStore {
                         ],
                     )
                 } else {
-                    simple(
+                    CopyIn::new(
                         "outbox",
                         &[
                             ("id", Type::INT8),
@@ -542,7 +534,7 @@ impl PgStore {
                 let doc_col = if table == Table::Links { "url" } else { "data" };
                 let mut all = cols.clone();
                 all.push((doc_col, Type::TEXT));
-                let mut cp = simple(tbl, &all);
+                let mut cp = CopyIn::new(tbl, &all);
                 for r in &rows {
                     let mut cells: Vec<Cell> = match (&r.key, table) {
                         (Key::Pair(a, b), Table::Links) => vec![
@@ -560,7 +552,7 @@ impl PgStore {
                 copies.push(cp);
             }
             Table::Subscribers => {
-                let mut subs = simple(
+                let mut subs = CopyIn::new(
                     "subscribers",
                     &[
                         ("id", Type::INT8),
@@ -568,7 +560,7 @@ impl PgStore {
                         ("data", Type::TEXT),
                     ],
                 );
-                let mut members = simple(
+                let mut members = CopyIn::new(
                     "members",
                     &[
                         ("list", Type::TEXT),
@@ -588,7 +580,7 @@ impl PgStore {
                 copies.push(members);
             }
             Table::Campaigns => {
-                let mut cp = simple(
+                let mut cp = CopyIn::new(
                     "campaigns",
                     &[
                         ("id", Type::INT8),
@@ -607,7 +599,7 @@ impl PgStore {
                 copies.push(cp);
             }
             Table::Recipients => {
-                let mut cp = simple(
+                let mut cp = CopyIn::new(
                     "recipients",
                     &[
                         ("campaign", Type::INT8),
@@ -629,7 +621,7 @@ impl PgStore {
                 copies.push(cp);
             }
             Table::Hits => {
-                let mut cp = simple(
+                let mut cp = CopyIn::new(
                     "hits",
                     &[
                         ("campaign", Type::INT8),
@@ -653,7 +645,7 @@ impl PgStore {
                 copies.push(cp);
             }
             Table::Engagement => {
-                let mut cp = simple(
+                let mut cp = CopyIn::new(
                     "engagement",
                     &[
                         ("subscriber", Type::INT8),

@@ -170,12 +170,9 @@ pub(crate) fn export(
     Ok(out)
 }
 
-fn tx_err<V>(e: Error) -> TxResult<V> {
-    abort(e)
-}
-
+/// A result inside a transaction: an error aborts it.
 fn lift<V>(r: Result<V>) -> TxResult<V> {
-    r.or_else(tx_err)
+    r.or_else(abort)
 }
 
 /// Writes one row of `table` with its index entries.
@@ -199,7 +196,7 @@ fn put(t: &Tx<'_>, table: Table, r: &Row) -> TxResult<()> {
         Table::Drs => {
             let dr: Dr = lift(copy::decode(table, r))?;
             if dr.id.number() != lift(r.key.num(table))? {
-                return tx_err(Error::Invalid(format!(
+                return abort(Error::Invalid(format!(
                     "DR row {:?} holds DR {}",
                     r.key, dr.id
                 )));

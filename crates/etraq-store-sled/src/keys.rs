@@ -32,7 +32,7 @@ pub(crate) fn trailing_number(key: &[u8]) -> Option<u64> {
 
 /// A signed time in seconds mapped to an order-preserving unsigned key.
 pub(crate) fn time_key(secs: i64) -> [u8; 8] {
-    ((secs as u64) ^ (1 << 63)).to_be_bytes()
+    etraq_core::copy::time_key(secs).to_be_bytes()
 }
 
 /// One-byte codes for DR statuses in the status index.

@@ -80,13 +80,7 @@ pub(crate) fn export(
             .ctx("exporting mail")
         }
         Table::MessageIds => {
-            let (mid, dir) = match &after {
-                Some(k) => {
-                    let (m, d) = copy::split_message_id_key(k.text(table)?)?;
-                    (m.to_string(), d.as_str())
-                }
-                None => (String::new(), ""),
-            };
+            let (mid, dir) = copy::message_id_cursor(after.as_ref())?;
             let mut stmt = c
                 .prepare_cached(
                     "SELECT message_id, direction, seq FROM message_ids
@@ -112,13 +106,7 @@ pub(crate) fn export(
                 .collect()
         }
         Table::Responses => {
-            let (at, id) = match &after {
-                Some(k) => {
-                    let (t, n) = k.pair(table)?;
-                    (copy::time_of_key(t), i64_of(n)?)
-                }
-                None => (i64::MIN, 0),
-            };
+            let (at, id) = copy::response_cursor(after.as_ref())?;
             let mut stmt = c
                 .prepare_cached(
                     "SELECT responded_at, id, data FROM responses
