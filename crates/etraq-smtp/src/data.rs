@@ -53,7 +53,22 @@ impl DataReader {
                 out.push(b);
             }
         };
-        for (i, &b) in input.iter().enumerate() {
+        let mut i = 0;
+        while i < input.len() {
+            // Inside a line, everything up to the next CR or LF is message text: kept in one
+            // go. Only line ends and what follows them go through the byte rules below.
+            if self.state == (State::InLine { cr: false }) {
+                let run = memchr::memchr2(b'\r', b'\n', &input[i..]).unwrap_or(input.len() - i);
+                if run > 0 {
+                    if self.keep {
+                        out.extend_from_slice(&input[i..i + run]);
+                    }
+                    i += run;
+                    continue;
+                }
+            }
+            let b = input[i];
+            i += 1;
             self.state = match self.state {
                 State::LineStart if b == b'.' => State::Dot,
                 State::LineStart | State::InLine { .. } => {
@@ -71,7 +86,7 @@ impl DataReader {
                     push(b, out);
                     State::InLine { cr: false }
                 }
-                State::DotCr if b == b'\n' => return (i + 1, true),
+                State::DotCr if b == b'\n' => return (i, true),
                 // ".\r" followed by more: the line has other characters, so the dot goes and
                 // the CR stays.
                 State::DotCr => {
@@ -142,6 +157,59 @@ mod tests {
     fn unstuffs_dots() {
         assert_eq!(read(b"..a\r\n...\r\n.\r\n").0, b".a\r\n..\r\n");
         assert_eq!(read(b".a\r\n.\r\n").0, b"a\r\n");
+    }
+
+    /// The reader as it was before its fast path: one byte at a time through the rules.
+    fn bytewise(input: &[u8]) -> (Vec<u8>, Option<usize>) {
+        let mut r = DataReader::new();
+        let mut out = Vec::new();
+        for (i, b) in input.iter().enumerate() {
+            if r.feed(std::slice::from_ref(b), &mut out).1 {
+                return (out, Some(i + 1));
+            }
+        }
+        (out, None)
+    }
+
+    #[test]
+    fn reading_in_runs_equals_reading_byte_by_byte() {
+        // Pseudo-random messages over the bytes that matter (CR, LF, dot) and text, read in
+        // chunks of every size: the same body and the same end as byte by byte.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..2000 {
+            let len = (next() % 64) as usize;
+            let input: Vec<u8> = (0..len)
+                .map(|_| [b'\r', b'\n', b'.', b'a', b'b'][(next() % 5) as usize])
+                .collect();
+            let want = bytewise(&input);
+            for chunk in 1..=input.len().max(1) {
+                let mut r = DataReader::new();
+                let mut out = Vec::new();
+                let mut end = None;
+                let mut at = 0;
+                for piece in input.chunks(chunk) {
+                    let (n, done) = r.feed(piece, &mut out);
+                    if done {
+                        end = Some(at + n);
+                        break;
+                    }
+                    assert_eq!(n, piece.len());
+                    at += n;
+                }
+                assert_eq!(
+                    (out, end),
+                    want,
+                    "{:?} in chunks of {chunk}",
+                    String::from_utf8_lossy(&input)
+                );
+            }
+        }
     }
 
     #[test]

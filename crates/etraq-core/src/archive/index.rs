@@ -36,8 +36,14 @@ pub fn index_doc(mail: &MailRecord, raw: &[u8]) -> IndexDoc {
         (Some(t), None) => t,
         (None, None) => String::new(),
     };
-    let mut text: String = text.chars().take(MAX_INDEXED_BODY).collect();
-    text.shrink_to_fit();
+    let mut text = text;
+    // Fewer bytes than the limit means fewer characters too: most mail is kept whole as it is.
+    if text.len() > MAX_INDEXED_BODY
+        && let Some((cut, _)) = text.char_indices().nth(MAX_INDEXED_BODY)
+    {
+        text.truncate(cut);
+        text.shrink_to_fit();
+    }
     let sender = [
         mail.sender.as_ref().map(|a| a.to_string()),
         mail.sender_name.clone(),
@@ -136,6 +142,45 @@ pub fn fold(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mail() -> MailRecord {
+        MailRecord {
+            seq: 1,
+            message_id: crate::mail::MessageId::from_trusted("q@customer.example".into()),
+            derived_message_id: false,
+            direction: crate::model::Direction::Inbound,
+            mail_from: None,
+            rcpt_to: vec![],
+            sender: None,
+            sender_name: None,
+            to: vec![],
+            cc: vec![],
+            subject: "s".into(),
+            received_at: jiff::Timestamp::UNIX_EPOCH,
+            sent_at: None,
+            decision: crate::model::Decision::Tracked {
+                mail_type: crate::model::MailType::Normal,
+            },
+            dr: None,
+            parties: vec![],
+            size: 0,
+        }
+    }
+
+    #[test]
+    fn a_long_body_is_indexed_up_to_the_limit_in_characters() {
+        // Two bytes a character: the cut counts characters and lands between two of them.
+        let body = "é".repeat(MAX_INDEXED_BODY + 10);
+        let raw = format!(
+            "Subject: s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        );
+        let doc = index_doc(&mail(), raw.as_bytes());
+        assert_eq!(doc.body.chars().count(), MAX_INDEXED_BODY);
+        assert!(doc.body.chars().all(|c| c == 'é'));
+        // A short body is kept whole.
+        let doc = index_doc(&mail(), b"Subject: s\r\n\r\nhello world\r\n");
+        assert_eq!(doc.body.trim_end(), "hello world");
+    }
 
     #[test]
     fn snippets_centre_on_the_match() {
