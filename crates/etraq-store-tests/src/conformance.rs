@@ -823,6 +823,65 @@ pub async fn pending_journal(open: Opener) {
     s.close().await.unwrap();
 }
 
+/// Writes that fail (a Message-ID already recorded) among many concurrent ones that succeed:
+/// each failure is its own, every other write is kept. (A store that commits concurrent
+/// writes in groups must not let one job's failure undo or fail the rest of its group.)
+pub async fn a_failing_write_fails_alone_among_concurrent_ones(open: Opener) {
+    let dir = temp_dir();
+    let s = open_in(open, dir.path()).await;
+    for i in 0..20 {
+        s.apply(change(
+            mail(&format!("old{i}@x.test"), "a@x.test", "b@example.com", None),
+            None,
+        ))
+        .await
+        .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for round in 0..5 {
+        for i in 0..20 {
+            let s = s.clone();
+            // Every fifth write repeats a recorded Message-ID.
+            let id = if i % 5 == 0 {
+                format!("old{i}@x.test")
+            } else {
+                format!("new{round}-{i}@x.test")
+            };
+            tasks.push(tokio::spawn(async move {
+                let r = s
+                    .apply(change(mail(&id, "a@x.test", "b@example.com", None), None))
+                    .await;
+                (id, r)
+            }));
+        }
+    }
+    let mut kept = 0;
+    for t in tasks {
+        let (id, r) = t.await.unwrap();
+        if id.starts_with("old") {
+            assert!(matches!(r, Err(Error::Conflict(_))), "{id}: {r:?}");
+        } else {
+            r.unwrap_or_else(|e| panic!("{id} failed: {e}"));
+            kept += 1;
+            assert_eq!(
+                s.mails_by_message_id(&mid(&id)).await.unwrap().len(),
+                1,
+                "{id}"
+            );
+        }
+    }
+    assert_eq!(kept, 80);
+    for i in 0..20 {
+        let id = format!("old{i}@x.test");
+        assert_eq!(
+            s.mails_by_message_id(&mid(&id)).await.unwrap().len(),
+            1,
+            "{id}"
+        );
+    }
+    s.close().await.unwrap();
+}
+
 /// A Message-ID may be indexed once per direction; an unindexed duplicate record is allowed.
 pub async fn duplicate_message_id_conflicts(open: Opener) {
     let dir = temp_dir();

@@ -62,6 +62,7 @@ macro_rules! store_tests {
             conformance::alert_outbox,
             conformance::volume_and_unreplied,
             conformance::duplicate_message_id_conflicts,
+            conformance::a_failing_write_fails_alone_among_concurrent_ones,
             conformance::stale_dr_version_conflicts,
             conformance::batch_is_all_or_nothing,
             conformance::linking_attaches_earlier_mail,

@@ -171,9 +171,8 @@ mod tests {
     fn a_long_body_is_indexed_up_to_the_limit_in_characters() {
         // Two bytes a character: the cut counts characters and lands between two of them.
         let body = "é".repeat(MAX_INDEXED_BODY + 10);
-        let raw = format!(
-            "Subject: s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
-        );
+        let raw =
+            format!("Subject: s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n");
         let doc = index_doc(&mail(), raw.as_bytes());
         assert_eq!(doc.body.chars().count(), MAX_INDEXED_BODY);
         assert!(doc.body.chars().all(|c| c == 'é'));
