@@ -212,6 +212,16 @@ impl TrackingStore for SqliteStore {
 
     async fn thread_facts_batch(&self, queries: &[FactsQuery]) -> Result<Vec<ThreadFacts>> {
         let qs = queries.to_vec();
+        if qs.len() == 1 {
+            // One mail (the gateway): a few index probes, run without a thread hop.
+            if self.writer.lock().map(|g| g.is_none()).unwrap_or(true) {
+                return Err(Error::Closed);
+            }
+            return self
+                .readers
+                .run_small(move |c| read::thread_facts_batch(c, &qs))
+                .await;
+        }
         self.read(move |c| read::thread_facts_batch(c, &qs)).await
     }
 
