@@ -109,6 +109,26 @@ impl Default for DataReader {
     }
 }
 
+/// `count` pseudo-random inputs of up to 63 bytes over CR, LF, dot and two letters: every
+/// arrangement of line ends and dots a reader or encoder must get right, from `seed`.
+#[cfg(test)]
+pub(crate) fn line_soup(mut seed: u64, count: usize) -> Vec<Vec<u8>> {
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    (0..count)
+        .map(|_| {
+            let len = (next() % 64) as usize;
+            (0..len)
+                .map(|_| [b'\r', b'\n', b'.', b'a', b'b'][(next() % 5) as usize])
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,18 +195,7 @@ mod tests {
     fn reading_in_runs_equals_reading_byte_by_byte() {
         // Pseudo-random messages over the bytes that matter (CR, LF, dot) and text, read in
         // chunks of every size: the same body and the same end as byte by byte.
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        for _ in 0..2000 {
-            let len = (next() % 64) as usize;
-            let input: Vec<u8> = (0..len)
-                .map(|_| [b'\r', b'\n', b'.', b'a', b'b'][(next() % 5) as usize])
-                .collect();
+        for input in line_soup(0x2545_f491_4f6c_dd1d, 2000) {
             let want = bytewise(&input);
             for chunk in 1..=input.len().max(1) {
                 let mut r = DataReader::new();

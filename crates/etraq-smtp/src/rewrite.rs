@@ -326,18 +326,7 @@ mod tests {
 
     #[test]
     fn stuffing_in_runs_equals_stuffing_byte_by_byte() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        for _ in 0..2000 {
-            let len = (next() % 64) as usize;
-            let input: Vec<u8> = (0..len)
-                .map(|_| [b'\r', b'\n', b'.', b'a', b'b'][(next() % 5) as usize])
-                .collect();
+        for input in crate::data::line_soup(0x9e37_79b9_7f4a_7c15, 2000) {
             let mut one = DotStuffer::default();
             for b in &input {
                 one.push(std::slice::from_ref(b));
