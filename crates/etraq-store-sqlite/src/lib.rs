@@ -146,10 +146,16 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
     {
+        self.check_open()?;
+        self.readers.run(f).await
+    }
+
+    /// `Closed` once the store is closed (its writer gone): reads stop with writes.
+    fn check_open(&self) -> Result<()> {
         if self.writer.lock().map(|g| g.is_none()).unwrap_or(true) {
             return Err(Error::Closed);
         }
-        self.readers.run(f).await
+        Ok(())
     }
 }
 
@@ -214,9 +220,7 @@ impl TrackingStore for SqliteStore {
         let qs = queries.to_vec();
         if qs.len() == 1 {
             // One mail (the gateway): a few index probes, run without a thread hop.
-            if self.writer.lock().map(|g| g.is_none()).unwrap_or(true) {
-                return Err(Error::Closed);
-            }
+            self.check_open()?;
             return self
                 .readers
                 .run_small(move |c| read::thread_facts_batch(c, &qs))
