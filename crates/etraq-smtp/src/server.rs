@@ -565,7 +565,12 @@ async fn serve_connection(
                         }
                         r
                     }
-                    None => transport.rcpt(&to, &raw).await,
+                    None => {
+                        if session.data_is_next() {
+                            transport.data_follows();
+                        }
+                        transport.rcpt(&to, &raw).await
+                    }
                 };
                 session.rcpt_result(r);
             }

@@ -256,6 +256,14 @@ impl Session {
         self.input.len() - self.pos
     }
 
+    /// Whether the next command already received is `DATA` (the client pipelined it after its
+    /// recipients): the driver may then ask the destination for DATA with the last RCPT.
+    pub fn data_is_next(&self) -> bool {
+        self.input
+            .get(self.pos..self.pos + 6)
+            .is_some_and(|c| c.eq_ignore_ascii_case(b"DATA\r\n"))
+    }
+
     /// True while a message is being received (the driver uses the DATA timeout then).
     pub fn in_data(&self) -> bool {
         matches!(self.state, State::Data { .. } | State::Bdat { .. })

@@ -49,6 +49,9 @@ pub struct Received {
     pub data: Vec<u8>,
     /// The MAIL and RCPT command lines exactly as etraq sent them (line ends removed).
     pub commands: Vec<String>,
+    /// Whether DATA arrived in the same read as the command before it (pipelined with the
+    /// last RCPT) instead of after that command's answer.
+    pub data_pipelined: bool,
 }
 
 impl Received {
@@ -242,6 +245,8 @@ async fn serve(
                 }
                 Ok(Request::Data) => {
                     in_transaction = false;
+                    // Answers still unsent: DATA came in the same read as what precedes it.
+                    let data_pipelined = !out.is_empty();
                     out.extend_from_slice(b"354 go ahead\r\n");
                     stream.write_all(&out).await?;
                     out.clear();
@@ -279,6 +284,7 @@ async fn serve(
                                     rcpt_to: rcpts.clone(),
                                     data,
                                     commands: commands.clone(),
+                                    data_pipelined,
                                 });
                             }
                             out.extend_from_slice(b"250 2.0.0 Queued as fake\r\n");

@@ -41,6 +41,11 @@ pub trait Transport: Send {
             text: "Go ahead".into(),
         }
     }
+    /// Tells the transport that the client's next command, already received, is `DATA`: the
+    /// next [`Transport::rcpt`] may send the destination's `DATA` with the recipient, as a
+    /// pipelining client does (RFC 2920), and [`Transport::start_data`] then only reads its
+    /// answer. A hint; ignoring it is always correct.
+    fn data_follows(&mut self) {}
     /// Sends the message (after [`Transport::start_data`], or starting it); the reply is the
     /// destination's verdict.
     async fn data(&mut self, message: &Outgoing<'_>) -> Reply;
@@ -192,6 +197,11 @@ pub struct Upstream {
     mail_refused: Option<Reply>,
     /// The upstream answered 354 and waits for the message.
     data_started: bool,
+    /// The client's next command is DATA ([`Transport::data_follows`]): the next RCPT carries
+    /// the upstream's DATA in the same write.
+    fold_data: bool,
+    /// The upstream's answer to a DATA sent with the last RCPT, for [`Transport::start_data`].
+    early_data: Option<Reply>,
 }
 
 /// A MAIL command waiting to go out with the first RCPT.
@@ -295,6 +305,8 @@ impl Upstream {
             deferred_mail: None,
             mail_refused: None,
             data_started: false,
+            fold_data: false,
+            early_data: None,
         }
     }
 
@@ -405,7 +417,7 @@ impl Upstream {
     /// Sends a deferred MAIL and the first RCPT in one write and reads both answers. The
     /// recipient's answer is the MAIL's refusal when there was one (and every later RCPT of the
     /// transaction gets it too).
-    async fn envelope(&mut self, mail: &DeferredMail, rcpt: &str) -> Reply {
+    async fn envelope(&mut self, mail: &DeferredMail, rcpt: &str, fold: bool) -> Reply {
         loop {
             let timeout = self.cfg.timeout;
             let conn = match self.ensure_conn().await {
@@ -428,27 +440,38 @@ impl Upstream {
             let answers = async {
                 if pipelined {
                     both.push_str(rcpt);
+                    if fold {
+                        both.push_str("DATA\r\n");
+                    }
                     conn.write(both.as_bytes(), timeout).await?;
                     let m = conn.read_reply(timeout).await?;
                     let r = conn.read_reply(timeout).await?;
-                    Ok::<_, Failure>((m, Some(r)))
+                    let d = if fold {
+                        Some(conn.read_reply(timeout).await?)
+                    } else {
+                        None
+                    };
+                    Ok::<_, Failure>((m, Some(r), d))
                 } else {
                     // A fresh session without PIPELINING: one command at a time.
                     let m = conn.command(&both, timeout).await?;
                     if !m.is_positive() {
-                        return Ok((m, None));
+                        return Ok((m, None, None));
                     }
                     let r = conn.command(rcpt, timeout).await?;
-                    Ok((m, Some(r)))
+                    Ok((m, Some(r), None))
                 }
             }
             .await;
             match answers {
-                Ok((m, _)) if m.code == 421 && self.kept => {
+                Ok((m, _, _)) if m.code == 421 && self.kept => {
                     self.retry_fresh("MAIL FROM", &m.to_string())
                 }
-                Ok((m, r)) => {
+                Ok((m, r, d)) => {
                     self.kept = false;
+                    if let Some(d) = d {
+                        self.took_early_data(d);
+                    }
                     return match r {
                         Some(r) if m.is_positive() => r,
                         _ => {
@@ -469,6 +492,28 @@ impl Upstream {
                 }
             }
         }
+    }
+
+    /// Keeps the upstream's answer to a DATA sent with a RCPT for [`Transport::start_data`].
+    /// A 354 means the upstream now waits for a message, even when the recipient was refused
+    /// (a server should refuse DATA then, RFC 2920 §3.1, but may not).
+    fn took_early_data(&mut self, answer: Reply) {
+        self.data_started = answer.code == 354;
+        self.early_data = Some(answer);
+    }
+
+    /// A message the upstream was told to expect (DATA went out with the last RCPT) that the
+    /// client never sent, or that etraq did not relay: the only way to abandon it is to close
+    /// the session (anything else would be read as message text). True when it did.
+    fn drop_unsent_message(&mut self) -> bool {
+        self.early_data = None;
+        if !self.data_started {
+            return false;
+        }
+        self.data_started = false;
+        self.in_transaction = false;
+        self.conn = None;
+        true
     }
 
     fn mail_line(
@@ -506,6 +551,8 @@ impl Transport for Upstream {
     async fn mail(&mut self, from: &ReversePath, raw: &str, params: &MailParams) -> Reply {
         self.mail_refused = None;
         self.deferred_mail = None;
+        self.fold_data = false;
+        self.drop_unsent_message();
         if self.conn.is_none() {
             self.conn = self.cfg.pool.take();
         }
@@ -554,19 +601,38 @@ impl Transport for Upstream {
     }
 
     async fn rcpt(&mut self, _to: &EmailAddress, raw: &str) -> Reply {
+        let fold = std::mem::take(&mut self.fold_data);
         if let Some(r) = &self.mail_refused {
             return r.clone();
         }
         let rcpt = format!("RCPT TO:<{raw}>\r\n");
         if let Some(mail) = self.deferred_mail.take() {
-            let r = self.envelope(&mail, &rcpt).await;
+            let r = self.envelope(&mail, &rcpt, fold).await;
             return r;
         }
+        let timeout = self.cfg.timeout;
         let Some(conn) = self.conn.as_mut() else {
             return replies::upstream_failed();
         };
-        match conn.command(&rcpt, self.cfg.timeout).await {
-            Ok(r) => r,
+        let answers = if fold && conn.pipelining {
+            async {
+                conn.write(format!("{rcpt}DATA\r\n").as_bytes(), timeout)
+                    .await?;
+                let r = conn.read_reply(timeout).await?;
+                let d = conn.read_reply(timeout).await?;
+                Ok::<_, Failure>((r, Some(d)))
+            }
+            .await
+        } else {
+            conn.command(&rcpt, timeout).await.map(|r| (r, None))
+        };
+        match answers {
+            Ok((r, d)) => {
+                if let Some(d) = d {
+                    self.took_early_data(d);
+                }
+                r
+            }
             Err(e) => {
                 self.failed("RCPT TO", &e);
                 self.conn = None;
@@ -575,7 +641,16 @@ impl Transport for Upstream {
         }
     }
 
+    fn data_follows(&mut self) {
+        self.fold_data = true;
+    }
+
     async fn start_data(&mut self) -> Reply {
+        if let Some(r) = self.early_data.take() {
+            // DATA went out with the last RCPT; `data_started` already follows its answer.
+            self.in_transaction = false;
+            return r;
+        }
         let Some(conn) = self.conn.as_mut() else {
             return replies::upstream_failed();
         };
@@ -594,6 +669,7 @@ impl Transport for Upstream {
     }
 
     async fn abort(&mut self) {
+        self.early_data = None;
         if self.data_started {
             // The only way to abandon a message after 354 is to close the session: the upstream
             // discards a message whose end it never saw.
@@ -661,6 +737,10 @@ impl Transport for Upstream {
 
     async fn rset(&mut self) {
         self.mail_refused = None;
+        self.fold_data = false;
+        if self.drop_unsent_message() {
+            return;
+        }
         if self.deferred_mail.take().is_some() {
             // Nothing of the transaction was sent.
             self.in_transaction = false;

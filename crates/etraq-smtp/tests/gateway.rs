@@ -913,6 +913,103 @@ async fn upstream_sessions_are_kept_between_clients_and_never_mix_envelopes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_pipelined_by_the_client_goes_upstream_with_the_recipient() {
+    let h = Harness::start().await;
+    // A client that pipelines (every test script here is one write): the upstream gets DATA in
+    // the write of the last RCPT, with no round trip of its own.
+    let out = raw(
+        h.addr,
+        b"EHLO c.test\r\nMAIL FROM:<ann@cust.test>\r\nRCPT TO:<support@example.com>\r\nRCPT TO:<reject-x@example.com>\r\nDATA\r\nSubject: s\r\nMessage-ID: <dp1@cust.test>\r\n\r\nhi\r\n.\r\n",
+    )
+    .await;
+    assert_eq!(
+        codes(&out),
+        vec![220, 250, 250, 250, 550, 354, 250, 221],
+        "{out}"
+    );
+    let got = h.upstream.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].rcpt_to, ["support@example.com"]);
+    assert!(got[0].data_pipelined, "DATA waited for the RCPT's answer");
+    // A client that waits for each answer: DATA is not guessed, it goes when the client sends it.
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    let (mut got_text, mut buf) = (String::new(), vec![0u8; 4096]);
+    read_finals(&mut s, &mut got_text, &mut buf, 1).await;
+    for (i, line) in [
+        "EHLO c.test\r\n",
+        "MAIL FROM:<ann@cust.test>\r\n",
+        "RCPT TO:<support@example.com>\r\n",
+        "DATA\r\n",
+        "Subject: s\r\nMessage-ID: <dp2@cust.test>\r\n\r\nhi\r\n.\r\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        s.write_all(line.as_bytes()).await.unwrap();
+        read_finals(&mut s, &mut got_text, &mut buf, i + 2).await;
+    }
+    assert_eq!(
+        codes(&got_text),
+        vec![220, 250, 250, 250, 354, 250],
+        "{got_text}"
+    );
+    let got = h.upstream.received();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        !got[1].data_pipelined,
+        "DATA was sent before the client asked for it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_upstream_was_asked_for_but_never_got_closes_its_session() {
+    // DATA went upstream with the recipient; the client then hangs up instead of sending its
+    // message. The upstream session waits for a message, so it is closed, never kept: the next
+    // client's commands would otherwise be read as message text.
+    let h = Harness::start().await;
+    let out = raw(
+        h.addr,
+        one_mail("ann@cust.test", "support@example.com", "q1@cust.test").as_bytes(),
+    )
+    .await;
+    assert_eq!(first_failure(&out), None, "{out}");
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    let (mut got, mut buf) = (String::new(), vec![0u8; 4096]);
+    read_finals(&mut s, &mut got, &mut buf, 1).await;
+    s.write_all(
+        b"EHLO c.test\r\nMAIL FROM:<eve@cust.test>\r\nRCPT TO:<sales@example.com>\r\nDATA\r\n",
+    )
+    .await
+    .unwrap();
+    read_finals(&mut s, &mut got, &mut buf, 5).await;
+    assert_eq!(codes(&got), vec![220, 250, 250, 250, 354], "{got}");
+    drop(s);
+    // Let the gateway see the hang-up (the assertions hold either way; this gives a session
+    // wrongly kept the chance to be reused).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let out = raw(
+        h.addr,
+        one_mail("bob@cust.test", "help@example.com", "q3@cust.test").as_bytes(),
+    )
+    .await;
+    assert_eq!(first_failure(&out), None, "{out}");
+    let got = h.upstream.received();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].mail_from, "bob@cust.test");
+    assert_eq!(got[1].rcpt_to, ["help@example.com"]);
+    assert!(
+        !String::from_utf8_lossy(&got[1].data).contains("MAIL FROM"),
+        "{got:?}"
+    );
+    assert_eq!(
+        h.upstream.connections(),
+        2,
+        "the session left waiting for a message was closed, and a new one opened"
+    );
+    assert_eq!(h.mails().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_session_the_upstream_closed_is_not_used() {
     let h = Harness::start().await;
     h.upstream.set(Behavior::HangUpAfterData);
