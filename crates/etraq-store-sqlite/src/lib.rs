@@ -24,6 +24,7 @@ mod read;
 mod schema;
 mod search;
 mod support;
+pub mod vfs;
 mod writer;
 
 use std::path::{Path, PathBuf};

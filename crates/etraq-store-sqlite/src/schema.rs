@@ -272,7 +272,7 @@ const MIGRATIONS: &[&str] = &[
 /// this build understands, and migrates it to [`SCHEMA_VERSION`].
 pub fn open_writer(path: &Path, cache_mib: u32) -> Result<Connection, Error> {
     check_file(path)?;
-    let mut conn = Connection::open_with_flags(
+    let mut conn = open_with(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -289,7 +289,7 @@ pub fn open_writer(path: &Path, cache_mib: u32) -> Result<Connection, Error> {
 
 /// Opens the checkpointer's connection to an already-opened store.
 pub fn open_checkpointer(path: &Path) -> Result<Connection, Error> {
-    let conn = Connection::open_with_flags(
+    let conn = open_with(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -311,7 +311,7 @@ const READER_MMAP_BYTES: i64 = 1 << 30;
 
 /// Opens a read-only connection to an already-opened store.
 pub fn open_reader(path: &Path) -> Result<Connection, Error> {
-    let conn = Connection::open_with_flags(
+    let conn = open_with(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -328,6 +328,15 @@ pub fn open_reader(path: &Path) -> Result<Connection, Error> {
     conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)
         .ctx("setting mmap_size")?;
     Ok(conn)
+}
+
+/// Opens `path` through the WAL-coalescing VFS ([`crate::vfs`]) when it could be registered, else
+/// through SQLite's default.
+fn open_with(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    match crate::vfs::name() {
+        Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs),
+        None => Connection::open_with_flags(path, flags),
+    }
 }
 
 fn open_error(path: &Path, e: rusqlite::Error) -> Error {
