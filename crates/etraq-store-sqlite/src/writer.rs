@@ -93,11 +93,15 @@ impl WriteOp {
 /// checkpointer (without waiting for it).
 ///
 /// Group commit: the writer takes every job already queued, so under load one fsync carries
-/// the jobs of every session that wrote meanwhile; a lone writer is never kept waiting. (Waiting
-/// a little for more jobs was measured and lost: on this workload the CPU, not the fsync, is
-/// the bound, and the wait only added latency to every session.) Journal writes commit first,
-/// in a transaction without an fsync (see [`WriteOp::durable`]), so a session about to relay
-/// waits for no other session's fsync; the durable jobs follow in one fsynced transaction.
+/// the jobs of every session that wrote meanwhile; a lone writer is never kept waiting. When
+/// other deliveries are in flight (journaled, not yet recorded: their sessions are relaying
+/// and will be back within a round trip to the upstream), a durable group waits up to
+/// [`GROUP_WAIT`] for them, up to [`GROUP_TARGET`] jobs: once commits got cheap (see
+/// [`crate::vfs`]) groups shrank to two mails per fsync, and each commit's fixed cost (locks,
+/// the WAL index, the fsync and ext4's journal commit behind it) was paid again and again.
+/// Journal writes commit first, in a transaction without an fsync (see [`WriteOp::durable`]),
+/// and are never held back, not even while a group waits: a session about to relay waits for
+/// no other session's fsync; the durable jobs follow in one fsynced transaction.
 pub(crate) fn run(
     mut conn: Connection,
     rx: mpsc::Receiver<Job>,
@@ -105,21 +109,47 @@ pub(crate) fn run(
     truncate: Arc<AtomicBool>,
 ) {
     let mut sync = Sync::Full;
+    let mut in_flight = InFlight::default();
     while let Ok(first) = rx.recv() {
-        let mut bytes = first.op.bytes();
-        let mut durable = first.op.durable();
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
+        let mut group = Group::default();
+        group.push(first);
+        while group.has_room() {
             match rx.try_recv() {
-                Ok(j) => {
-                    bytes += j.op.bytes();
-                    durable |= j.op.durable();
-                    jobs.push(j);
-                }
+                Ok(j) => group.push(j),
                 Err(_) => break,
             }
         }
-        if durable && jobs.iter().any(|j| !j.op.durable()) {
+        let coming = in_flight.beyond(&group);
+        if group.durable > 0 && coming > 0 {
+            let want = GROUP_TARGET.min(group.durable + coming);
+            let deadline = std::time::Instant::now() + GROUP_WAIT;
+            while group.durable < want && group.has_room() {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(j) if j.op.durable() => group.push(j),
+                    Ok(j) => {
+                        // A journal write: answered now, while the group goes on waiting.
+                        let mut quick = vec![j];
+                        while let Ok(j) = rx.try_recv() {
+                            if j.op.durable() {
+                                group.push(j);
+                            } else {
+                                quick.push(j);
+                            }
+                        }
+                        in_flight.count(&quick);
+                        set_sync(&conn, &mut sync, Sync::Normal);
+                        commit_group(&mut conn, quick);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        let Group {
+            mut jobs, durable, ..
+        } = group;
+        in_flight.count(&jobs);
+        if durable > 0 && durable < jobs.len() {
             // Journal writes go first, in a transaction of their own without an fsync, and are
             // answered at once: a session waiting to relay must not wait for other sessions'
             // fsync. (A put and the drop of the same entry keep their order.)
@@ -132,7 +162,11 @@ pub(crate) fn run(
         if set_sync(
             &conn,
             &mut sync,
-            if durable { Sync::Full } else { Sync::Normal },
+            if durable > 0 {
+                Sync::Full
+            } else {
+                Sync::Normal
+            },
         ) {
             commit_group(&mut conn, jobs);
         } else {
@@ -147,6 +181,66 @@ pub(crate) fn run(
     // Checkpoint so the WAL does not outlive the store; failure here loses nothing.
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::debug!(error = %e, "checkpoint at close failed");
+    }
+}
+
+/// Longest a durable group waits for the deliveries in flight to join it.
+const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(3);
+
+/// Jobs a durable group waits for (at most [`GROUP_WAIT`]) while deliveries are in flight.
+const GROUP_TARGET: usize = 8;
+
+/// The jobs of one commit being gathered.
+#[derive(Default)]
+struct Group {
+    jobs: Vec<Job>,
+    bytes: usize,
+    /// Jobs whose caller needs them fsynced.
+    durable: usize,
+}
+
+impl Group {
+    fn push(&mut self, job: Job) {
+        self.bytes += job.op.bytes();
+        self.durable += usize::from(job.op.durable());
+        self.jobs.push(job);
+    }
+
+    fn has_room(&self) -> bool {
+        self.jobs.len() < MAX_GROUP && self.bytes < MAX_GROUP_BYTES
+    }
+}
+
+/// Deliveries journaled and not yet recorded or dropped, as the writer has seen their jobs go
+/// by: each is a session between its journal entry and its recording, so a job of its own is
+/// on the way. An estimate (a failed job still counts), used only to decide whether waiting
+/// for company is worth it; it never goes below zero.
+#[derive(Default)]
+struct InFlight(usize);
+
+impl InFlight {
+    /// Puts and drops of the delivery journal in `jobs`.
+    fn journal(jobs: &[Job]) -> (usize, usize) {
+        jobs.iter().fold((0, 0), |(puts, drops), j| match &j.op {
+            WriteOp::PutPending(_) => (puts + 1, drops),
+            WriteOp::DropPending(_) => (puts, drops + 1),
+            WriteOp::Apply(sets, _) => (
+                puts,
+                drops + sets.iter().filter(|c| c.pending.is_some()).count(),
+            ),
+            _ => (puts, drops),
+        })
+    }
+
+    /// Updates the count with the jobs about to be committed.
+    fn count(&mut self, jobs: &[Job]) {
+        let (puts, drops) = Self::journal(jobs);
+        self.0 = (self.0 + puts).saturating_sub(drops);
+    }
+
+    /// Deliveries in flight whose jobs are not in `group`.
+    fn beyond(&self, group: &Group) -> usize {
+        self.0.saturating_sub(Self::journal(&group.jobs).1)
     }
 }
 
