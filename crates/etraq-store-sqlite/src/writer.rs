@@ -119,9 +119,8 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
-        let coming = in_flight.beyond(&group);
-        if group.durable > 0 && coming > 0 {
-            let want = GROUP_TARGET.min(group.durable + coming);
+        let want = company(group.durable, in_flight.beyond(&group));
+        if want > group.durable {
             let deadline = std::time::Instant::now() + GROUP_WAIT;
             while group.durable < want && group.has_room() {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -189,6 +188,17 @@ const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(3);
 
 /// Jobs a durable group waits for (at most [`GROUP_WAIT`]) while deliveries are in flight.
 const GROUP_TARGET: usize = 8;
+
+/// How many durable jobs a group of `durable` should wait for (at most [`GROUP_WAIT`]) when
+/// `coming` other deliveries are in flight: all of them, up to [`GROUP_TARGET`]. A group with
+/// nothing durable has no fsync to share, and a lone delivery waits for nobody; both get
+/// `durable` back (no wait).
+fn company(durable: usize, coming: usize) -> usize {
+    if durable == 0 || coming == 0 {
+        return durable;
+    }
+    GROUP_TARGET.min(durable + coming).max(durable)
+}
 
 /// The jobs of one commit being gathered.
 #[derive(Default)]
@@ -937,5 +947,64 @@ pub(crate) fn checkpointer(
                 tracing::warn!(error = %e, "WAL checkpoint failed; will retry after the next commit")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn job(op: WriteOp) -> Job {
+        let (reply, _) = oneshot::channel();
+        Job { op, reply }
+    }
+
+    fn put() -> Job {
+        job(WriteOp::PutPending(Box::new(PendingDelivery {
+            id: 0,
+            message_id: etraq_core::MessageId::parse("<a@x.test>").unwrap(),
+            mail_from: None,
+            rcpt_to: Vec::new(),
+            size: 1,
+            client: "127.0.0.1:1".into(),
+            started_at: jiff::Timestamp::UNIX_EPOCH,
+        })))
+    }
+
+    #[test]
+    fn a_group_waits_only_for_deliveries_in_flight_and_only_when_it_has_an_fsync_to_share() {
+        // Alone, nothing to wait for.
+        assert_eq!(company(1, 0), 1);
+        // Journal writes only: no fsync, no wait.
+        assert_eq!(company(0, 5), 0);
+        // Others in flight: wait for them all, up to the target.
+        assert_eq!(company(1, 2), 3);
+        assert_eq!(company(2, 100), GROUP_TARGET);
+        // Already larger than the target: no wait.
+        assert_eq!(company(GROUP_TARGET + 3, 4), GROUP_TARGET + 3);
+    }
+
+    #[test]
+    fn deliveries_in_flight_are_journal_puts_not_yet_dropped() {
+        let mut f = InFlight::default();
+        f.count(&[put(), put(), put()]);
+        assert_eq!(f.0, 3);
+        // A group carrying the drop of one: two others are still coming.
+        let mut g = Group::default();
+        g.push(job(WriteOp::DropPending(1)));
+        g.push(job(WriteOp::KvPut("k".into(), None)));
+        assert_eq!(g.durable, 1, "a KV write is durable, a journal drop is not");
+        assert_eq!(f.beyond(&g), 2);
+        f.count(&g.jobs);
+        assert_eq!(f.0, 2);
+        // Drops of entries written before a restart never take the count below zero.
+        f.count(&[
+            job(WriteOp::DropPending(2)),
+            job(WriteOp::DropPending(3)),
+            job(WriteOp::DropPending(4)),
+        ]);
+        assert_eq!(f.0, 0);
     }
 }
