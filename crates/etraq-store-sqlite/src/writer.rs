@@ -95,8 +95,8 @@ impl WriteOp {
 /// Group commit: the writer takes every job already queued, so under load one fsync carries
 /// the jobs of every session that wrote meanwhile; a lone writer is never kept waiting. When
 /// other deliveries are in flight (journaled, not yet recorded: their sessions are relaying
-/// and will be back within a round trip to the upstream), a durable group waits up to
-/// [`GROUP_WAIT`] for them, up to [`GROUP_TARGET`] jobs: once commits got cheap (see
+/// and will be back within a round trip to the upstream), a group that records a delivery
+/// waits up to [`GROUP_WAIT`] for them, up to [`GROUP_TARGET`] deliveries (see [`company`]): once commits got cheap (see
 /// [`crate::vfs`]) groups shrank to two mails per fsync, and each commit's fixed cost (locks,
 /// the WAL index, the fsync and ext4's journal commit behind it) was paid again and again.
 /// Journal writes commit first, in a transaction without an fsync (see [`WriteOp::durable`]),
@@ -119,10 +119,10 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
-        let want = company(group.durable, in_flight.beyond(&group));
-        if want > group.durable {
+        let want = company(group.recorded, in_flight.beyond(&group));
+        if want > group.recorded {
             let deadline = std::time::Instant::now() + GROUP_WAIT;
-            while group.durable < want && group.has_room() {
+            while group.recorded < want && group.has_room() {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
                 match rx.recv_timeout(left) {
                     Ok(j) if j.op.durable() => group.push(j),
@@ -186,18 +186,19 @@ pub(crate) fn run(
 /// Longest a durable group waits for the deliveries in flight to join it.
 const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(3);
 
-/// Jobs a durable group waits for (at most [`GROUP_WAIT`]) while deliveries are in flight.
+/// Deliveries a group gathers (waiting at most [`GROUP_WAIT`]) while others are in flight.
 const GROUP_TARGET: usize = 8;
 
-/// How many durable jobs a group of `durable` should wait for (at most [`GROUP_WAIT`]) when
-/// `coming` other deliveries are in flight: all of them, up to [`GROUP_TARGET`]. A group with
-/// nothing durable has no fsync to share, and a lone delivery waits for nobody; both get
-/// `durable` back (no wait).
-fn company(durable: usize, coming: usize) -> usize {
-    if durable == 0 || coming == 0 {
-        return durable;
+/// How many recorded deliveries a group holding `recorded` should gather (waiting at most
+/// [`GROUP_WAIT`]) when `coming` other deliveries are in flight: all of them, up to
+/// [`GROUP_TARGET`]. Only a group that records a delivery waits: any other write (a block of
+/// DR numbers, a setting) may come from a session whose own delivery is the one in flight, and
+/// would wait for itself. A lone delivery waits for nobody. No wait: `recorded` back.
+fn company(recorded: usize, coming: usize) -> usize {
+    if recorded == 0 || coming == 0 {
+        return recorded;
     }
-    GROUP_TARGET.min(durable + coming).max(durable)
+    GROUP_TARGET.min(recorded + coming).max(recorded)
 }
 
 /// The jobs of one commit being gathered.
@@ -207,12 +208,17 @@ struct Group {
     bytes: usize,
     /// Jobs whose caller needs them fsynced.
     durable: usize,
+    /// Deliveries it records (mail change sets that clear their journal entry).
+    recorded: usize,
 }
 
 impl Group {
     fn push(&mut self, job: Job) {
         self.bytes += job.op.bytes();
         self.durable += usize::from(job.op.durable());
+        if let WriteOp::Apply(sets, _) = &job.op {
+            self.recorded += sets.iter().filter(|c| c.pending.is_some()).count();
+        }
         self.jobs.push(job);
     }
 
@@ -974,10 +980,11 @@ mod tests {
     }
 
     #[test]
-    fn a_group_waits_only_for_deliveries_in_flight_and_only_when_it_has_an_fsync_to_share() {
+    fn a_group_waits_only_for_deliveries_in_flight_and_only_when_it_records_one() {
         // Alone, nothing to wait for.
         assert_eq!(company(1, 0), 1);
-        // Journal writes only: no fsync, no wait.
+        // Nothing recorded (journal writes, a block of DR numbers asked for by a session whose
+        // own delivery is the one in flight): no wait.
         assert_eq!(company(0, 5), 0);
         // Others in flight: wait for them all, up to the target.
         assert_eq!(company(1, 2), 3);
@@ -996,6 +1003,7 @@ mod tests {
         g.push(job(WriteOp::DropPending(1)));
         g.push(job(WriteOp::KvPut("k".into(), None)));
         assert_eq!(g.durable, 1, "a KV write is durable, a journal drop is not");
+        assert_eq!(g.recorded, 0, "neither records a delivery");
         assert_eq!(f.beyond(&g), 2);
         f.count(&g.jobs);
         assert_eq!(f.0, 2);
