@@ -24,6 +24,7 @@
 //! interface of function pointers and caller-allocated structs, and there is no safe way to sit
 //! in it. Each `unsafe` block relies only on SQLite's documented VFS contract.
 #![allow(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
@@ -77,7 +78,7 @@ unsafe fn register() -> bool {
     // SAFETY: `base` is a valid VFS; copying it keeps its methods and its app data, which its
     // other methods (delete, access, full path, time, …) read through the pointer we pass.
     let mut vfs = unsafe { *base };
-    vfs.szOsFile = unsafe { (*base).szOsFile } + WAL_FILE_SIZE as c_int;
+    vfs.szOsFile += WAL_FILE_SIZE as c_int;
     vfs.zName = C_NAME.as_ptr();
     vfs.pNext = ptr::null_mut();
     vfs.xOpen = Some(open);
@@ -108,13 +109,12 @@ struct Held {
 }
 
 unsafe extern "C" fn open(
-    vfs: *mut ffi::sqlite3_vfs,
+    _vfs: *mut ffi::sqlite3_vfs,
     name: *const c_char,
     file: *mut ffi::sqlite3_file,
     flags: c_int,
     out_flags: *mut c_int,
 ) -> c_int {
-    let _ = vfs;
     let base = BASE.load(Ordering::Acquire);
     // SAFETY: BASE was set before this VFS was registered; it is SQLite's default VFS.
     let Some(base_open) = (unsafe { base.as_ref() }).and_then(|b| b.xOpen) else {
@@ -127,6 +127,7 @@ unsafe extern "C" fn open(
     let shim = file.cast::<WalFile>();
     // SAFETY: SQLite allocated szOsFile = WAL_FILE_SIZE + the default's size bytes at `file`.
     let real = unsafe { file.cast::<u8>().add(WAL_FILE_SIZE) }.cast::<ffi::sqlite3_file>();
+    // SAFETY: both point into that allocation; null methods mean "not open" to SQLite.
     unsafe {
         (*shim).base.pMethods = ptr::null();
         (*real).pMethods = ptr::null();
@@ -136,9 +137,11 @@ unsafe extern "C" fn open(
     if rc != ffi::SQLITE_OK {
         // A failed open with methods set must still be closed; ours stay null, so SQLite will
         // not call us.
-        // SAFETY: the default VFS set `pMethods` or left it null.
-        if let Some(close) = unsafe { (*real).pMethods.as_ref() }.and_then(|m| m.xClose) {
-            unsafe { close(real) };
+        // SAFETY: the default VFS set `pMethods` or left it null; a set one may be closed.
+        unsafe {
+            if let Some(close) = (*real).pMethods.as_ref().and_then(|m| m.xClose) {
+                close(real);
+            }
         }
         return rc;
     }
@@ -178,25 +181,26 @@ unsafe fn methods<'a>(real: *mut ffi::sqlite3_file) -> Option<&'a ffi::sqlite3_i
     unsafe { (*real).pMethods.as_ref() }
 }
 
-/// Writes what is held, in one call.
-unsafe fn flush(f: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: callers pass a WAL file of this VFS.
-    let (held, real) = unsafe { parts(f) };
+/// Writes what is held to `real`, in one call.
+///
+/// # Safety
+/// `real` must be the file underneath the WAL file `held` belongs to.
+unsafe fn flush(held: &mut Held, real: *mut ffi::sqlite3_file) -> c_int {
     held.commit_next = false;
     if held.buf.is_empty() {
         return ffi::SQLITE_OK;
     }
-    let Ok(len) = c_int::try_from(held.buf.len()) else {
-        held.buf.clear();
-        return ffi::SQLITE_IOERR_WRITE;
+    let len = c_int::try_from(held.buf.len());
+    // SAFETY: `real` was opened by the default VFS (this function's contract).
+    let write = unsafe { methods(real) }.and_then(|m| m.xWrite);
+    let rc = match (len, write) {
+        (Ok(len), Some(write)) => {
+            WRITES.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: `buf` holds `len` initialised bytes; `real` is open.
+            unsafe { write(real, held.buf.as_ptr().cast(), len, held.start) }
+        }
+        _ => ffi::SQLITE_IOERR_WRITE,
     };
-    let Some(write) = (unsafe { methods(real) }).and_then(|m| m.xWrite) else {
-        held.buf.clear();
-        return ffi::SQLITE_IOERR_WRITE;
-    };
-    WRITES.fetch_add(1, Ordering::Relaxed);
-    // SAFETY: `buf` holds `len` initialised bytes.
-    let rc = unsafe { write(real, held.buf.as_ptr().cast(), len, held.start) };
     held.buf.clear();
     rc
 }
@@ -210,31 +214,24 @@ unsafe extern "C" fn write(
     let Ok(n) = usize::try_from(amt) else {
         return ffi::SQLITE_IOERR_WRITE;
     };
-    // SAFETY: SQLite passes `amt` readable bytes at `data`.
-    let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), n) };
-    let (held, _) = unsafe { parts(f) };
-    let contiguous = i64::try_from(held.buf.len()).is_ok_and(|l| held.start + l == offset);
     if n > MAX_HELD {
-        // Larger than the shim may hold (no page is): flush, then write it as it came.
-        let rc = unsafe { flush(f) };
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let (_, real) = unsafe { parts(f) };
+        // Larger than the shim may hold (no page is): written as it came, after what is held.
         WRITES.fetch_add(1, Ordering::Relaxed);
-        return unsafe { methods(real) }
-            .and_then(|m| m.xWrite)
-            .map_or(ffi::SQLITE_IOERR_WRITE, |w| unsafe {
-                w(real, data, amt, offset)
-            });
+        // SAFETY: SQLite calls METHODS only on a WAL file this VFS opened, with `amt` readable
+        // bytes at `data`.
+        return unsafe { forward(f, true, |m, r| m.xWrite.map(|w| w(r, data, amt, offset))) };
     }
+    // SAFETY: as above.
+    let (bytes, (held, real)) =
+        unsafe { (std::slice::from_raw_parts(data.cast::<u8>(), n), parts(f)) };
+    let contiguous = i64::try_from(held.buf.len()).is_ok_and(|l| held.start + l == offset);
     if !held.buf.is_empty() && (!contiguous || held.buf.len() + n > MAX_HELD) {
-        let rc = unsafe { flush(f) };
+        // SAFETY: `real` is the file under `held`.
+        let rc = unsafe { flush(held, real) };
         if rc != ffi::SQLITE_OK {
             return rc;
         }
     }
-    let (held, _) = unsafe { parts(f) };
     if held.buf.is_empty() {
         held.start = offset;
     }
@@ -244,145 +241,96 @@ unsafe extern "C" fn write(
     // non-zero only in a commit's last frame).
     held.commit_next = n == FRAME_HEADER && bytes[4..8] != [0; 4];
     if completes_commit {
-        return unsafe { flush(f) };
+        // SAFETY: `real` is the file under `held`.
+        return unsafe { flush(held, real) };
     }
     ffi::SQLITE_OK
 }
 
-/// Flushes, then runs `call` on the real file if the flush went well.
-unsafe fn flushed(
+/// Runs `call` on the real file with its methods; with `flush_first`, what is held is written
+/// first (and an error there is the answer).
+///
+/// # Safety
+/// As [`parts`].
+unsafe fn forward(
     f: *mut ffi::sqlite3_file,
+    flush_first: bool,
     call: impl FnOnce(&ffi::sqlite3_io_methods, *mut ffi::sqlite3_file) -> Option<c_int>,
 ) -> c_int {
-    let rc = unsafe { flush(f) };
-    if rc != ffi::SQLITE_OK {
-        return rc;
+    // SAFETY: per this function's contract.
+    let (held, real) = unsafe { parts(f) };
+    if flush_first {
+        // SAFETY: `real` is the file under `held`.
+        let rc = unsafe { flush(held, real) };
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
     }
-    let (_, real) = unsafe { parts(f) };
+    // SAFETY: `real` was opened by the default VFS.
     unsafe { methods(real) }
         .and_then(|m| call(m, real))
         .unwrap_or(ffi::SQLITE_IOERR)
 }
 
-/// Runs `call` on the real file, holding nothing back (locks, sector size, shared memory).
-unsafe fn direct(
-    f: *mut ffi::sqlite3_file,
-    call: impl FnOnce(&ffi::sqlite3_io_methods, *mut ffi::sqlite3_file) -> Option<c_int>,
-) -> c_int {
-    let (_, real) = unsafe { parts(f) };
-    unsafe { methods(real) }
-        .and_then(|m| call(m, real))
-        .unwrap_or(ffi::SQLITE_IOERR)
+/// A method of [`METHODS`] that forwards to the default VFS's method of the same name, after
+/// writing what is held when `flush` is true (anything that reads or syncs the file, or depends
+/// on its size) and without when false (locks, sector size, shared memory: they do not touch
+/// the file's bytes).
+macro_rules! forwarded {
+    ($name:ident, $method:ident, flush: $flush:expr, ($($arg:ident: $ty:ty),*)) => {
+        unsafe extern "C" fn $name(f: *mut ffi::sqlite3_file, $($arg: $ty),*) -> c_int {
+            // SAFETY: SQLite calls METHODS only on a WAL file this VFS opened and has not
+            // closed, with arguments valid for the same method of the file underneath.
+            unsafe { forward(f, $flush, |m, r| m.$method.map(|x| x(r, $($arg),*))) }
+        }
+    };
+}
+
+forwarded!(read, xRead, flush: true, (buf: *mut c_void, amt: c_int, off: i64));
+forwarded!(truncate, xTruncate, flush: true, (size: i64));
+forwarded!(sync, xSync, flush: true, (flags: c_int));
+forwarded!(file_size, xFileSize, flush: true, (size: *mut i64));
+forwarded!(file_control, xFileControl, flush: true, (op: c_int, arg: *mut c_void));
+forwarded!(fetch, xFetch, flush: true, (off: i64, amt: c_int, out: *mut *mut c_void));
+forwarded!(lock, xLock, flush: false, (level: c_int));
+forwarded!(unlock, xUnlock, flush: false, (level: c_int));
+forwarded!(check_reserved_lock, xCheckReservedLock, flush: false, (out: *mut c_int));
+forwarded!(sector_size, xSectorSize, flush: false, ());
+forwarded!(device_characteristics, xDeviceCharacteristics, flush: false, ());
+forwarded!(shm_map, xShmMap, flush: false, (page: c_int, size: c_int, extend: c_int, out: *mut *mut c_void));
+forwarded!(shm_lock, xShmLock, flush: false, (offset: c_int, n: c_int, flags: c_int));
+forwarded!(shm_unmap, xShmUnmap, flush: false, (delete: c_int));
+forwarded!(unfetch, xUnfetch, flush: false, (off: i64, p: *mut c_void));
+
+unsafe extern "C" fn shm_barrier(f: *mut ffi::sqlite3_file) {
+    // SAFETY: as for the forwarded methods; the barrier returns nothing.
+    unsafe {
+        forward(f, false, |m, r| {
+            m.xShmBarrier.map(|x| {
+                x(r);
+                ffi::SQLITE_OK
+            })
+        });
+    }
 }
 
 unsafe extern "C" fn close(f: *mut ffi::sqlite3_file) -> c_int {
-    let flushed = unsafe { flush(f) };
-    let w = f.cast::<WalFile>();
-    // SAFETY: `held` is the box made in `open`; SQLite closes a file once.
+    // SAFETY: SQLite closes a file it opened through this VFS once; nothing uses it after.
     unsafe {
+        let (held, real) = parts(f);
+        let flushed = flush(held, real);
+        let w = f.cast::<WalFile>();
         drop(Box::from_raw((*w).held));
         (*w).held = ptr::null_mut();
+        let closed = methods(real)
+            .and_then(|m| m.xClose)
+            .map_or(ffi::SQLITE_OK, |c| c(real));
+        if flushed != ffi::SQLITE_OK {
+            flushed
+        } else {
+            closed
+        }
     }
-    let real = unsafe { (*w).real };
-    let closed = unsafe { methods(real) }
-        .and_then(|m| m.xClose)
-        .map_or(ffi::SQLITE_OK, |c| unsafe { c(real) });
-    if flushed != ffi::SQLITE_OK {
-        flushed
-    } else {
-        closed
-    }
-}
-
-unsafe extern "C" fn read(
-    f: *mut ffi::sqlite3_file,
-    buf: *mut c_void,
-    amt: c_int,
-    off: i64,
-) -> c_int {
-    unsafe { flushed(f, |m, r| m.xRead.map(|x| x(r, buf, amt, off))) }
-}
-
-unsafe extern "C" fn truncate(f: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    unsafe { flushed(f, |m, r| m.xTruncate.map(|x| x(r, size))) }
-}
-
-unsafe extern "C" fn sync(f: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    unsafe { flushed(f, |m, r| m.xSync.map(|x| x(r, flags))) }
-}
-
-unsafe extern "C" fn file_size(f: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    unsafe { flushed(f, |m, r| m.xFileSize.map(|x| x(r, size))) }
-}
-
-unsafe extern "C" fn lock(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    unsafe { direct(f, |m, r| m.xLock.map(|x| x(r, level))) }
-}
-
-unsafe extern "C" fn unlock(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    unsafe { direct(f, |m, r| m.xUnlock.map(|x| x(r, level))) }
-}
-
-unsafe extern "C" fn check_reserved_lock(f: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
-    unsafe { direct(f, |m, r| m.xCheckReservedLock.map(|x| x(r, out))) }
-}
-
-unsafe extern "C" fn file_control(f: *mut ffi::sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
-    unsafe { flushed(f, |m, r| m.xFileControl.map(|x| x(r, op, arg))) }
-}
-
-unsafe extern "C" fn sector_size(f: *mut ffi::sqlite3_file) -> c_int {
-    unsafe { direct(f, |m, r| m.xSectorSize.map(|x| x(r))) }
-}
-
-unsafe extern "C" fn device_characteristics(f: *mut ffi::sqlite3_file) -> c_int {
-    let (_, real) = unsafe { parts(f) };
-    unsafe { methods(real) }
-        .and_then(|m| m.xDeviceCharacteristics)
-        .map_or(0, |x| unsafe { x(real) })
-}
-
-unsafe extern "C" fn shm_map(
-    f: *mut ffi::sqlite3_file,
-    page: c_int,
-    size: c_int,
-    extend: c_int,
-    out: *mut *mut c_void,
-) -> c_int {
-    unsafe { direct(f, |m, r| m.xShmMap.map(|x| x(r, page, size, extend, out))) }
-}
-
-unsafe extern "C" fn shm_lock(
-    f: *mut ffi::sqlite3_file,
-    offset: c_int,
-    n: c_int,
-    flags: c_int,
-) -> c_int {
-    unsafe { direct(f, |m, r| m.xShmLock.map(|x| x(r, offset, n, flags))) }
-}
-
-unsafe extern "C" fn shm_barrier(f: *mut ffi::sqlite3_file) {
-    let (_, real) = unsafe { parts(f) };
-    if let Some(x) = unsafe { methods(real) }.and_then(|m| m.xShmBarrier) {
-        unsafe { x(real) }
-    }
-}
-
-unsafe extern "C" fn shm_unmap(f: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
-    unsafe { direct(f, |m, r| m.xShmUnmap.map(|x| x(r, delete))) }
-}
-
-unsafe extern "C" fn fetch(
-    f: *mut ffi::sqlite3_file,
-    off: i64,
-    amt: c_int,
-    out: *mut *mut c_void,
-) -> c_int {
-    unsafe { flushed(f, |m, r| m.xFetch.map(|x| x(r, off, amt, out))) }
-}
-
-unsafe extern "C" fn unfetch(f: *mut ffi::sqlite3_file, off: i64, p: *mut c_void) -> c_int {
-    unsafe { direct(f, |m, r| m.xUnfetch.map(|x| x(r, off, p))) }
 }
 
 /// The methods of a WAL file: [`write`] holds, the rest flush first where order matters and
