@@ -19,6 +19,7 @@
 mod campaign;
 mod copy;
 mod error;
+mod group;
 mod outbox;
 mod read;
 mod schema;

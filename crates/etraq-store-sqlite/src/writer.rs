@@ -21,12 +21,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use crate::error::{Ctx, SqliteError, from_json, to_json};
+use crate::group::{self, Group, InFlight};
 
 /// Most jobs grouped into one commit.
-const MAX_GROUP: usize = 256;
+pub(crate) const MAX_GROUP: usize = 256;
 
 /// Most raw-message bytes grouped into one commit (beyond one job).
-const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
 
 /// A write the writer thread performs.
 pub(crate) enum WriteOp {
@@ -64,13 +65,14 @@ pub(crate) enum WriteOut {
     Article(Option<Box<etraq_core::support::Article>>),
 }
 
+/// A write and where its answer goes.
 pub(crate) struct Job {
     pub op: WriteOp,
     pub reply: oneshot::Sender<Result<WriteOut, Error>>,
 }
 
 impl WriteOp {
-    fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         match self {
             WriteOp::Apply(v, _) => v.iter().map(|c| c.raw.len()).sum(),
             WriteOp::Run { bytes, .. } => *bytes,
@@ -84,7 +86,7 @@ impl WriteOp {
     /// process dying (it does: the WAL is written before the answer), not the machine losing
     /// power, so journal writes commit without an fsync; the next durable commit syncs the
     /// WAL, journal frames included.
-    fn durable(&self) -> bool {
+    pub(crate) fn durable(&self) -> bool {
         !matches!(self, WriteOp::PutPending(_) | WriteOp::DropPending(_))
     }
 }
@@ -96,7 +98,7 @@ impl WriteOp {
 /// the jobs of every session that wrote meanwhile; a lone writer is never kept waiting. When
 /// other deliveries are in flight (journaled, not yet recorded: their sessions are relaying
 /// and will be back within a round trip to the upstream), a group that records a delivery
-/// waits up to [`GROUP_WAIT`] for them, up to [`GROUP_TARGET`] deliveries (see [`company`]): once commits got cheap (see
+/// waits a little for them (see [`group::gather`]): once commits got cheap (see
 /// [`crate::vfs`]) groups shrank to two mails per fsync, and each commit's fixed cost (locks,
 /// the WAL index, the fsync and ext4's journal commit behind it) was paid again and again.
 /// Journal writes commit first, in a transaction without an fsync (see [`WriteOp::durable`]),
@@ -111,43 +113,13 @@ pub(crate) fn run(
     let mut sync = Sync::Full;
     let mut in_flight = InFlight::default();
     while let Ok(first) = rx.recv() {
-        let mut group = Group::default();
-        group.push(first);
-        while group.has_room() {
-            match rx.try_recv() {
-                Ok(j) => group.push(j),
-                Err(_) => break,
-            }
-        }
-        let want = company(group.recorded, in_flight.beyond(&group));
-        if want > group.recorded {
-            let deadline = std::time::Instant::now() + GROUP_WAIT;
-            while group.recorded < want && group.has_room() {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(j) if j.op.durable() => group.push(j),
-                    Ok(j) => {
-                        // A journal write: answered now, while the group goes on waiting.
-                        let mut quick = vec![j];
-                        while let Ok(j) = rx.try_recv() {
-                            if j.op.durable() {
-                                group.push(j);
-                            } else {
-                                quick.push(j);
-                            }
-                        }
-                        in_flight.count(&quick);
-                        set_sync(&conn, &mut sync, Sync::Normal);
-                        commit_group(&mut conn, quick);
-                    }
-                    Err(_) => break,
-                }
-            }
-        }
         let Group {
             mut jobs, durable, ..
-        } = group;
-        in_flight.count(&jobs);
+        } = group::gather(first, &rx, &mut in_flight, |quick| {
+            // Journal writes that came while the group waited: answered now.
+            set_sync(&conn, &mut sync, Sync::Normal);
+            commit_group(&mut conn, quick);
+        });
         if durable > 0 && durable < jobs.len() {
             // Journal writes go first, in a transaction of their own without an fsync, and are
             // answered at once: a session waiting to relay must not wait for other sessions'
@@ -180,83 +152,6 @@ pub(crate) fn run(
     // Checkpoint so the WAL does not outlive the store; failure here loses nothing.
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::debug!(error = %e, "checkpoint at close failed");
-    }
-}
-
-/// Longest a durable group waits for the deliveries in flight to join it.
-const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(3);
-
-/// Deliveries a group gathers (waiting at most [`GROUP_WAIT`]) while others are in flight.
-const GROUP_TARGET: usize = 8;
-
-/// How many recorded deliveries a group holding `recorded` should gather (waiting at most
-/// [`GROUP_WAIT`]) when `coming` other deliveries are in flight: all of them, up to
-/// [`GROUP_TARGET`]. Only a group that records a delivery waits: any other write (a block of
-/// DR numbers, a setting) may come from a session whose own delivery is the one in flight, and
-/// would wait for itself. A lone delivery waits for nobody. No wait: `recorded` back.
-fn company(recorded: usize, coming: usize) -> usize {
-    if recorded == 0 || coming == 0 {
-        return recorded;
-    }
-    GROUP_TARGET.min(recorded + coming).max(recorded)
-}
-
-/// The jobs of one commit being gathered.
-#[derive(Default)]
-struct Group {
-    jobs: Vec<Job>,
-    bytes: usize,
-    /// Jobs whose caller needs them fsynced.
-    durable: usize,
-    /// Deliveries it records (mail change sets that clear their journal entry).
-    recorded: usize,
-}
-
-impl Group {
-    fn push(&mut self, job: Job) {
-        self.bytes += job.op.bytes();
-        self.durable += usize::from(job.op.durable());
-        if let WriteOp::Apply(sets, _) = &job.op {
-            self.recorded += sets.iter().filter(|c| c.pending.is_some()).count();
-        }
-        self.jobs.push(job);
-    }
-
-    fn has_room(&self) -> bool {
-        self.jobs.len() < MAX_GROUP && self.bytes < MAX_GROUP_BYTES
-    }
-}
-
-/// Deliveries journaled and not yet recorded or dropped, as the writer has seen their jobs go
-/// by: each is a session between its journal entry and its recording, so a job of its own is
-/// on the way. An estimate (a failed job still counts), used only to decide whether waiting
-/// for company is worth it; it never goes below zero.
-#[derive(Default)]
-struct InFlight(usize);
-
-impl InFlight {
-    /// Puts and drops of the delivery journal in `jobs`.
-    fn journal(jobs: &[Job]) -> (usize, usize) {
-        jobs.iter().fold((0, 0), |(puts, drops), j| match &j.op {
-            WriteOp::PutPending(_) => (puts + 1, drops),
-            WriteOp::DropPending(_) => (puts, drops + 1),
-            WriteOp::Apply(sets, _) => (
-                puts,
-                drops + sets.iter().filter(|c| c.pending.is_some()).count(),
-            ),
-            _ => (puts, drops),
-        })
-    }
-
-    /// Updates the count with the jobs about to be committed.
-    fn count(&mut self, jobs: &[Job]) {
-        let (puts, drops) = Self::journal(jobs);
-        self.0 = (self.0 + puts).saturating_sub(drops);
-    }
-
-    /// Deliveries in flight whose jobs are not in `group`.
-    fn beyond(&self, group: &Group) -> usize {
-        self.0.saturating_sub(Self::journal(&group.jobs).1)
     }
 }
 
@@ -953,66 +848,5 @@ pub(crate) fn checkpointer(
                 tracing::warn!(error = %e, "WAL checkpoint failed; will retry after the next commit")
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    fn job(op: WriteOp) -> Job {
-        let (reply, _) = oneshot::channel();
-        Job { op, reply }
-    }
-
-    fn put() -> Job {
-        job(WriteOp::PutPending(Box::new(PendingDelivery {
-            id: 0,
-            message_id: etraq_core::MessageId::parse("<a@x.test>").unwrap(),
-            mail_from: None,
-            rcpt_to: Vec::new(),
-            size: 1,
-            client: "127.0.0.1:1".into(),
-            started_at: jiff::Timestamp::UNIX_EPOCH,
-        })))
-    }
-
-    #[test]
-    fn a_group_waits_only_for_deliveries_in_flight_and_only_when_it_records_one() {
-        // Alone, nothing to wait for.
-        assert_eq!(company(1, 0), 1);
-        // Nothing recorded (journal writes, a block of DR numbers asked for by a session whose
-        // own delivery is the one in flight): no wait.
-        assert_eq!(company(0, 5), 0);
-        // Others in flight: wait for them all, up to the target.
-        assert_eq!(company(1, 2), 3);
-        assert_eq!(company(2, 100), GROUP_TARGET);
-        // Already larger than the target: no wait.
-        assert_eq!(company(GROUP_TARGET + 3, 4), GROUP_TARGET + 3);
-    }
-
-    #[test]
-    fn deliveries_in_flight_are_journal_puts_not_yet_dropped() {
-        let mut f = InFlight::default();
-        f.count(&[put(), put(), put()]);
-        assert_eq!(f.0, 3);
-        // A group carrying the drop of one: two others are still coming.
-        let mut g = Group::default();
-        g.push(job(WriteOp::DropPending(1)));
-        g.push(job(WriteOp::KvPut("k".into(), None)));
-        assert_eq!(g.durable, 1, "a KV write is durable, a journal drop is not");
-        assert_eq!(g.recorded, 0, "neither records a delivery");
-        assert_eq!(f.beyond(&g), 2);
-        f.count(&g.jobs);
-        assert_eq!(f.0, 2);
-        // Drops of entries written before a restart never take the count below zero.
-        f.count(&[
-            job(WriteOp::DropPending(2)),
-            job(WriteOp::DropPending(3)),
-            job(WriteOp::DropPending(4)),
-        ]);
-        assert_eq!(f.0, 0);
     }
 }
