@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use etraq_core::Store;
-use etraq_core::store::MailQuery;
+use etraq_core::store::{MailQuery, TrackingStore};
 use etraq_smtp::testing::FakeUpstream;
 use etraq_store_sqlite::SqliteStore;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -108,17 +108,27 @@ impl Client {
 
     /// One transaction; true when the gateway answered 250 to the data.
     async fn send(&mut self, from: &str, to: &str, headers: &str) -> std::io::Result<bool> {
-        if self.cmd(&format!("MAIL FROM:<{from}>\r\n")).await? != 250
-            || self.cmd(&format!("RCPT TO:<{to}>\r\n")).await? != 250
-        {
-            self.cmd("RSET\r\n").await?;
-            return Ok(false);
+        Ok(self.transaction(from, to, headers).await? == 250)
+    }
+
+    /// One transaction: the reply that ended it (to the data, or the first refusal).
+    async fn transaction(&mut self, from: &str, to: &str, headers: &str) -> std::io::Result<u16> {
+        for cmd in [
+            format!("MAIL FROM:<{from}>\r\n"),
+            format!("RCPT TO:<{to}>\r\n"),
+        ] {
+            let code = self.cmd(&cmd).await?;
+            if code != 250 {
+                self.cmd("RSET\r\n").await?;
+                return Ok(code);
+            }
         }
-        if self.cmd("DATA\r\n").await? != 354 {
-            return Ok(false);
+        let code = self.cmd("DATA\r\n").await?;
+        if code != 354 {
+            return Ok(code);
         }
         let body = format!("{headers}\r\nHello, this is a load test message.\r\n.\r\n");
-        Ok(self.cmd(&body).await? == 250)
+        self.cmd(&body).await
     }
 }
 
@@ -221,30 +231,14 @@ async fn kill_9_under_load_loses_nothing_and_leaves_no_orphan_dr() {
         );
     }
     // No phantom: everything recorded was relayed.
-    let mut after_cursor = None;
-    let mut recorded = 0;
-    loop {
-        let page = store
-            .list_mails(&MailQuery {
-                after: after_cursor,
-                limit: 1000,
-                ..MailQuery::default()
-            })
-            .await
-            .unwrap();
-        for m in &page.items {
-            recorded += 1;
-            assert!(
-                upstream_ids.contains(m.message_id.as_str()),
-                "{} is in the store but was never relayed",
-                m.message_id
-            );
-        }
-        match page.next {
-            Some(c) => after_cursor = Some(c),
-            None => break,
-        }
+    let recorded = recorded_message_ids(store.as_ref()).await;
+    for id in &recorded {
+        assert!(
+            upstream_ids.contains(id),
+            "{id} is in the store but was never relayed"
+        );
     }
+    let recorded = recorded.len();
     assert!(recorded > acked.len(), "the after-restart mail is missing");
     // No orphan DR: every DR has its mails, and they were relayed.
     let drs = store
@@ -276,6 +270,171 @@ async fn kill_9_under_load_loses_nothing_and_leaves_no_orphan_dr() {
         upstream_ids.len(),
         drs.items.len()
     );
+}
+
+/// The Message-IDs of every mail in the store.
+async fn recorded_message_ids(store: &dyn Store) -> Vec<String> {
+    let mut after = None;
+    let mut ids = Vec::new();
+    loop {
+        let page = store
+            .list_mails(&MailQuery {
+                after,
+                limit: 1000,
+                ..MailQuery::default()
+            })
+            .await
+            .unwrap();
+        ids.extend(page.items.iter().map(|m| m.message_id.as_str().to_string()));
+        match page.next {
+            Some(c) => after = Some(c),
+            None => return ids,
+        }
+    }
+}
+
+/// A disk that refuses writes (here: a file-size limit on the process, so every write that
+/// would grow a store file past it fails with EFBIG, as on a full disk) gets the client a 4xx,
+/// never a 250 for a mail that is not recorded; nothing half-written stays behind: after a
+/// restart without the limit the store is whole, holds exactly the mails that got 250 (all of
+/// them relayed), and takes mail again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_refuses_writes_gets_4xx_and_leaves_nothing_behind() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    write_config(dir.path(), port, upstream.addr);
+    // Create the store, then stop: its files are then as small as they get.
+    let child = spawn_serve(dir.path());
+    wait_listening(addr).await;
+    sigterm(&child);
+    wait_exit(child);
+    let db = dir.path().join("data/etraq.db");
+    let size = |suffix: &str| {
+        std::fs::metadata(dir.path().join(format!("data/etraq.db{suffix}"))).map_or(0, |m| m.len())
+    };
+    let limit = size("").max(size("-wal")) + 192 * 1024;
+    assert!(
+        Command::new("prlimit").arg("--version").output().is_ok(),
+        "this test needs prlimit (Debian's util-linux)"
+    );
+    // SIGXFSZ ignored (inherited through exec), so a write past the limit fails instead of
+    // killing the process.
+    let mut child = Command::new("sh")
+        .current_dir(dir.path())
+        .args([
+            "-c",
+            &format!(
+                "trap '' XFSZ; exec prlimit --fsize={limit}:{limit} {} --config etraq.toml serve",
+                env!("CARGO_BIN_EXE_etraq")
+            ),
+        ])
+        .env_remove("ETRAQ_STORE")
+        .env("ETRAQ_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(addr).await;
+
+    let mut client = Client::connect(addr).await.unwrap();
+    let (mut acked, mut refused) = (Vec::new(), Vec::new());
+    for i in 0..400 {
+        let id = format!("disk{i}@customer.test");
+        let code = client
+            .transaction(
+                &format!("customer{i}@customer.test"),
+                "support@example.com",
+                &format!(
+                    "From: customer{i}@customer.test\r\nSubject: disk {i}\r\nMessage-ID: <{id}>\r\n"
+                ),
+            )
+            .await
+            .unwrap();
+        match code {
+            250 => acked.push(id),
+            400..=499 => refused.push(id),
+            other => panic!("mail {i} got {other}: a full disk must answer 4xx"),
+        }
+        if refused.len() >= 5 {
+            break;
+        }
+    }
+    assert!(
+        !acked.is_empty() && refused.len() >= 5,
+        "the limit should let some mail in and then refuse: {} acknowledged, {} refused",
+        acked.len(),
+        refused.len()
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "etraq serve must keep running when its disk refuses writes"
+    );
+    drop(client);
+    sigterm(&child);
+    wait_exit(child);
+
+    // Without the limit: whole, exactly the acknowledged mails, and working.
+    let check: String = etraq_store_sqlite::open_connection(&db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let child = spawn_serve(dir.path());
+    wait_listening(addr).await;
+    let mut after = Client::connect(addr).await.unwrap();
+    assert_eq!(
+        after
+            .transaction(
+                "late@customer.test",
+                "support@example.com",
+                "Subject: after\r\nMessage-ID: <after-disk@customer.test>\r\n"
+            )
+            .await
+            .unwrap(),
+        250
+    );
+    drop(after);
+    sigterm(&child);
+    wait_exit(child);
+    let store = SqliteStore::open(&db).await.unwrap();
+    let recorded: HashSet<String> = recorded_message_ids(&store).await.into_iter().collect();
+    let relayed: HashSet<String> = upstream.message_ids().into_iter().collect();
+    for id in &acked {
+        assert!(
+            recorded.contains(id),
+            "{id} got 250 but is not in the store"
+        );
+        assert!(
+            relayed.contains(id),
+            "{id} got 250 but never reached the upstream"
+        );
+    }
+    for id in &refused {
+        assert!(!recorded.contains(id), "{id} got a 4xx but is in the store");
+    }
+    for id in &recorded {
+        assert!(
+            relayed.contains(id),
+            "{id} is in the store but was never relayed"
+        );
+    }
+    assert_eq!(recorded.len(), acked.len() + 1, "recorded: {recorded:?}");
+    assert!(store.list_pending().await.unwrap().is_empty());
+    store.close().await.unwrap();
+}
+
+/// Waits for a stopped `etraq serve` (bounded: a hang fails the test).
+fn wait_exit(mut child: Child) {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "etraq serve did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -279,8 +279,17 @@ fn commit_group(conn: &mut Connection, jobs: Vec<Job>) {
         Ok(())
     })();
     if let Err(e) = outcome {
-        // Nothing of this group is durable: every caller gets the error.
-        let msg = e.to_string();
+        // Nothing of this group is durable: every caller gets the error, with SQLite's reason
+        // (a shared error cannot carry the source itself).
+        let msg = match &e {
+            Error::Backend {
+                message,
+                source: Some(s),
+                ..
+            } => format!("{message}: {s}"),
+            Error::Backend { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
         results = jobs
             .iter()
             .map(|_| {
