@@ -7,7 +7,7 @@
 # one rate.
 #
 # Usage: A=path/to/etraq-old B=path/to/etraq-new benches/smtp-ab.sh
-#        (S=20 N=5000 R=4 L=5000; CMB_A / CMB_B set store.cache_mb for each, default 16)
+#        (S=20 N=5000 R=4 L=5000; CMB_A / CMB_B set store.cache_mb for each, default 4)
 # Build the two binaries first, e.g. `git stash; cargo build --release -p etraq-cli;
 # cp target/release/etraq /tmp/etraq-a; git stash pop; cargo build --release -p etraq-cli`.
 # Needs postfix's smtp-source and smtp-sink (apt-get install postfix) and python3.
@@ -50,8 +50,8 @@ EOT
     wait_port "$3"
 }
 PORT_A=$((BASE + 3)); PORT_B=$((BASE + 4))
-start A "$A" $PORT_A "${CMB_A:-16}"
-start B "$B" $PORT_B "${CMB_B:-16}"
+start A "$A" $PORT_A "${CMB_A:-4}"
+start B "$B" $PORT_B "${CMB_B:-4}"
 src() { smtp-source -s "$S" -m "$1" -l "$L" -f sender@customer.test -t support@example.com 127.0.0.1:"$2"; }
 # Warm up both (the store's first pages, the runtime's threads).
 src 1000 $PORT_A; src 1000 $PORT_B

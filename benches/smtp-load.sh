@@ -2,8 +2,9 @@
 # SMTP load benchmark for the gateway, in one run, for each session count in SESSIONS:
 #   1. smtp-source straight into smtp-sink            (the limit)
 #   2. the same through `etraq serve` relaying to the sink, durability on
-#      (1 and 2 alternate R times and the medians count: the machine is noisy)
 #   3. the same through Postfix relaying to the sink   (the peer; its queue drains before the next step)
+#   (1 and 2 alternate R times, then 3 runs R times; the medians count: the machine is noisy,
+#   and Postfix's queue work, even drained, slows whatever runs right after it)
 # then etraq's RSS with 1,000 idle connections and its peak RSS with 20 concurrent 10 MB messages,
 # and a table: each rate, etraq / Postfix and etraq / sink.
 #
@@ -124,8 +125,8 @@ while [ "$(count)" -lt 1000 ]; do sleep 0.05; done
 RESULTS=()
 med() { python3 -c "import statistics,sys; print(f'{statistics.median(map(float, sys.argv[1:])):.0f}')" "$@"; }
 for S in $SESSIONS; do
-    echo "== $S sessions, $N messages of $L bytes; sink and etraq alternate $R times (the median counts)"
-    sinks=(); etraqs=()
+    echo "== $S sessions, $N messages of $L bytes; sink and etraq alternate $R times, then Postfix runs $R times (the medians count)"
+    sinks=(); etraqs=(); pfxs=(); pfx_ends=()
     for r in $(seq 1 "$R"); do
         base=$(count)
         t0=$(now); src "$S" "$N" 127.0.0.1:$SINK; t1=$(now)
@@ -138,12 +139,17 @@ for S in $SESSIONS; do
         delivered=$(( $(count) - base ))
         echo "   round $r: sink alone ${sinks[-1]} msg/s, etraq ${etraqs[-1]} msg/s (at the sink: $delivered of $N)"
     done
-    sink_rate=$(med "${sinks[@]}"); etraq_rate=$(med "${etraqs[@]}")
-    base=$(count)
-    t0=$(now); src "$S" "$N" 127.0.0.1:$PFX_PORT; t1=$(now)
-    while [ "$(count)" -lt $((base + N)) ]; do sleep 0.05; done; t2=$(now)
-    pfx_accept=$(rate "$N" "$t0" "$t1"); pfx_delivered=$(rate "$N" "$t0" "$t2")
-    echo "   Postfix: accepted at $pfx_accept msg/s, $pfx_delivered msg/s end to end (its queue drained before the next step)"
+    for r in $(seq 1 "$R"); do
+        base=$(count)
+        t0=$(now); src "$S" "$N" 127.0.0.1:$PFX_PORT; t1=$(now)
+        while [ "$(count)" -lt $((base + N)) ]; do sleep 0.05; done; t2=$(now)
+        pfxs+=("$(rate "$N" "$t0" "$t1")"); pfx_ends+=("$(rate "$N" "$t0" "$t2")")
+        echo "   Postfix $r: accepted at ${pfxs[-1]} msg/s, ${pfx_ends[-1]} msg/s end to end (its queue drained before the next step)"
+    done
+    # Let the disk settle: Postfix's queue files (written, fsynced, deleted) otherwise still
+    # occupy ext4's journal and writeback while the next measurement runs.
+    sync; sleep 1
+    sink_rate=$(med "${sinks[@]}"); etraq_rate=$(med "${etraqs[@]}"); pfx_accept=$(med "${pfxs[@]}")
     RESULTS+=("$S $sink_rate $pfx_accept $etraq_rate")
 done
 failures=$(grep -c . "$E/source.err" || true)
@@ -198,7 +204,7 @@ for e in errors[:3]:
 PY
 kill -TERM $MPID; wait $MPID || true
 
-echo "== summary (medians of the rounds; Postfix measured once, after them)"
+echo "== summary (medians of the rounds; Postfix: the rate it accepted at)"
 printf '%s\n' "${RESULTS[@]}" | python3 -c "
 import sys
 print(f\"   {'sessions':>8} {'sink':>7} {'Postfix':>8} {'etraq':>7} {'etraq/Postfix':>14} {'etraq/sink':>11}\")

@@ -64,8 +64,9 @@ pub fn open_connection(path: impl AsRef<Path>) -> Result<rusqlite::Connection> {
 
 use writer::{Job, WriteOp, WriteOut};
 
-/// The writer's page cache unless configured (`store.cache_mb`): 16 MiB.
-pub const DEFAULT_CACHE_MIB: u32 = 16;
+/// The writer's page cache unless configured (`store.cache_mb`): 4 MiB (pages beyond it come
+/// from the mapped database file; see `schema::configure`).
+pub const DEFAULT_CACHE_MIB: u32 = 4;
 
 /// The SQLite store. Open it with [`SqliteStore::open`] and share it as `Arc<dyn Store>`.
 pub struct SqliteStore {

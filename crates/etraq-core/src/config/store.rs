@@ -14,8 +14,8 @@ pub struct StoreConfig {
     /// `sqlite:PATH` or `sled:PATH` (relative to the config file's directory), or
     /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` for a store several nodes share.
     pub url: String,
-    /// SQLite: the writer's page cache in MiB (most of the process's memory beyond its
-    /// baseline, once the archive is larger than it).
+    /// SQLite: the writer's page cache in MiB. Pages beyond it are read from the mapped
+    /// database file (the operating system's cache), so a small one costs little.
     pub cache_mb: u32,
 }
 
@@ -23,7 +23,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             url: "sqlite:etraq-data/etraq.db".into(),
-            cache_mb: 16,
+            cache_mb: 4,
         }
     }
 }

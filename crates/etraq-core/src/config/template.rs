@@ -106,7 +106,7 @@ local_domains = [{domains}]
 
 [store]
 {store}
-# cache_mb = 16           # SQLite: the writer's page cache in MiB
+# cache_mb = 4            # SQLite: the writer's page cache in MiB
 
 [validator]
 # dns = ["192.0.2.53"]
