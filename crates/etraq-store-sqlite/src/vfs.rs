@@ -1,11 +1,11 @@
-//! A thin VFS over SQLite's default one that writes a WAL commit with one `pwrite` instead of
-//! two per page.
+//! A thin VFS over SQLite's default one that writes a WAL commit in a few large `pwrite`s
+//! instead of two per page.
 //!
 //! SQLite appends a commit to the WAL frame by frame, and each frame with two writes: its 24-byte
 //! header, then the page. A gateway commit of a few mails touches some 70 pages, so it cost ~140
 //! `pwrite64` calls, each a trip into the kernel and through ext4's write path (inode lock, mtime,
 //! journal). This shim holds the writes to a WAL file in memory while they run on contiguously,
-//! and hands them to the real file in one write:
+//! and hands them to the real file in one write (of at most [`MAX_HELD`] bytes):
 //!
 //! * when the commit frame is complete (the page written right after a frame header whose
 //!   "database size after commit" field is non-zero): so the file holds the whole commit before
@@ -22,7 +22,8 @@
 //!
 //! This is the crate's (and the workspace's) one module with `unsafe` code: SQLite's VFS is a C
 //! interface of function pointers and caller-allocated structs, and there is no safe way to sit
-//! in it. Each `unsafe` block relies only on SQLite's documented VFS contract.
+//! in it. Each `unsafe` block relies only on SQLite's documented VFS contract; [`MAX_HELD`]
+//! relies on the unix VFS's largest write, which its source states.
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
