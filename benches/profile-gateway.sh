@@ -97,14 +97,19 @@ fi
 # Warm up: the store's first pages, the runtime's threads.
 "${SRC[@]}" -m 500 127.0.0.1:$PORT
 
+# Sends the N measured mails while the tool just started in the background (pid $1) watches
+# etraq, then stops the tool; t0 and t1 bracket the load.
+watched() {
+    sleep 0.5
+    t0=$(date +%s.%N)
+    "${SRC[@]}" -m "$N" 127.0.0.1:$PORT
+    t1=$(date +%s.%N)
+    sleep 0.3
+    kill -INT "$1"; wait "$1" 2>/dev/null || true
+}
+
 strace -c -f -qq -p "$EPID" -o "$DISK/strace.txt" &
-SPID=$!
-sleep 0.5
-t0=$(date +%s.%N)
-"${SRC[@]}" -m "$N" 127.0.0.1:$PORT
-t1=$(date +%s.%N)
-sleep 0.3
-kill -INT $SPID; wait $SPID 2>/dev/null || true
+watched $!
 
 python3 - "$DISK/strace.txt" "$N" "$S" "$t0" "$t1" <<'PY'
 import sys
@@ -134,13 +139,7 @@ PY
 if command -v perf >/dev/null; then
     perf stat -x, -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_pwrite64,syscalls:sys_enter_sendto \
         -p "$EPID" -o "$DISK/stat.txt" &
-    STPID=$!
-    sleep 0.5
-    t0=$(date +%s.%N)
-    "${SRC[@]}" -m "$N" 127.0.0.1:$PORT
-    t1=$(date +%s.%N)
-    sleep 0.3
-    kill -INT $STPID; wait $STPID 2>/dev/null || true
+    watched $!
     python3 - "$DISK/stat.txt" "$N" "$t0" "$t1" <<'PY'
 import sys
 path, n, t0, t1 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
@@ -164,10 +163,7 @@ fi
 if [ "${PERF:-0}" = 1 ]; then
     command -v perf >/dev/null || { echo "perf is needed for PERF=1"; exit 1; }
     perf record -q -g -p "$EPID" -o "$DISK/perf.data" &
-    PPID2=$!
-    sleep 0.5
-    "${SRC[@]}" -m "$N" 127.0.0.1:$PORT
-    kill -INT $PPID2; wait $PPID2 2>/dev/null || true
+    watched $!
     echo "== perf: top symbols (self time)"
     perf report -q -i "$DISK/perf.data" --no-children --sort symbol -g none 2>/dev/null | grep -v '^$' | head -25
 fi

@@ -19,19 +19,46 @@
 use std::sync::mpsc;
 use std::time::Instant;
 
-use crate::writer::{Job, MAX_GROUP, MAX_GROUP_BYTES, WriteOp};
+/// Most jobs grouped into one commit.
+pub(crate) const MAX_GROUP: usize = 256;
+
+/// Most raw-message bytes grouped into one commit (beyond one job).
+pub(crate) const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
+
+/// What gathering needs to know of a job (the writer's `Job` says it; the gathering knows
+/// nothing else of writes).
+pub(crate) trait Gathered {
+    /// Raw-message bytes it carries.
+    fn bytes(&self) -> usize;
+    /// Whether its caller relies on it surviving a power loss once answered (it then waits for
+    /// the group's fsync).
+    fn durable(&self) -> bool;
+    /// What it does to the delivery journal.
+    fn journal(&self) -> Journal;
+}
+
+/// A job's part in the delivery journal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Journal {
+    /// Entries it writes (a delivery about to be relayed).
+    pub puts: usize,
+    /// Entries it clears, recorded or not.
+    pub drops: usize,
+    /// Deliveries it records (clearing their entries in the same transaction).
+    pub recorded: usize,
+}
 
 /// Gathers a group starting with `first`: every job already queued, then, when it records a
 /// delivery and others are in flight, those that come within [`GROUP_WAIT`] (see [`company`]).
 /// Journal writes that come during the wait go to `commit_quick` at once. `in_flight` counts
 /// everything gathered (the group is committed next).
-pub(crate) fn gather(
-    first: Job,
-    rx: &mpsc::Receiver<Job>,
+pub(crate) fn gather<J: Gathered>(
+    first: J,
+    rx: &mpsc::Receiver<J>,
     in_flight: &mut InFlight,
-    commit_quick: impl FnMut(Vec<Job>),
-) -> Group {
-    let mut group = Group::default();
+    commit_quick: impl FnMut(Vec<J>),
+) -> Group<J> {
+    let mut group = Group::new();
     group.push(first);
     while group.has_room() {
         match rx.try_recv() {
@@ -47,21 +74,21 @@ pub(crate) fn gather(
 /// The waiting part of [`gather`]: takes the durable jobs that come within [`GROUP_WAIT`] until
 /// the group holds as many deliveries as [`company`] says, and hands journal writes to
 /// `commit_quick` as they come.
-fn keep_company(
-    group: &mut Group,
-    rx: &mpsc::Receiver<Job>,
+fn keep_company<J: Gathered>(
+    group: &mut Group<J>,
+    rx: &mpsc::Receiver<J>,
     in_flight: &mut InFlight,
-    mut commit_quick: impl FnMut(Vec<Job>),
+    mut commit_quick: impl FnMut(Vec<J>),
 ) {
     let want = company(group.recorded, in_flight.beyond(group));
     let deadline = Instant::now() + GROUP_WAIT;
     while group.recorded < want && group.has_room() {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(j) if j.op.durable() => group.push(j),
+            Ok(j) if j.durable() => group.push(j),
             Ok(j) => {
                 let mut quick = vec![j];
                 while let Ok(j) = rx.try_recv() {
-                    if j.op.durable() {
+                    if j.durable() {
                         group.push(j);
                     } else {
                         quick.push(j);
@@ -94,23 +121,34 @@ fn company(recorded: usize, coming: usize) -> usize {
 }
 
 /// The jobs of one commit being gathered.
-#[derive(Default)]
-pub(crate) struct Group {
-    pub jobs: Vec<Job>,
+pub(crate) struct Group<J> {
+    pub jobs: Vec<J>,
     bytes: usize,
     /// Jobs whose caller needs them fsynced.
     pub durable: usize,
-    /// Deliveries it records (mail change sets that clear their journal entry).
+    /// Deliveries it records.
     pub recorded: usize,
+    /// Journal entries its jobs clear.
+    drops: usize,
 }
 
-impl Group {
-    fn push(&mut self, job: Job) {
-        self.bytes += job.op.bytes();
-        self.durable += usize::from(job.op.durable());
-        if let WriteOp::Apply(sets, _) = &job.op {
-            self.recorded += sets.iter().filter(|c| c.pending.is_some()).count();
+impl<J: Gathered> Group<J> {
+    fn new() -> Self {
+        Group {
+            jobs: Vec::new(),
+            bytes: 0,
+            durable: 0,
+            recorded: 0,
+            drops: 0,
         }
+    }
+
+    fn push(&mut self, job: J) {
+        let journal = job.journal();
+        self.bytes += job.bytes();
+        self.durable += usize::from(job.durable());
+        self.recorded += journal.recorded;
+        self.drops += journal.drops;
         self.jobs.push(job);
     }
 
@@ -127,28 +165,19 @@ impl Group {
 pub(crate) struct InFlight(usize);
 
 impl InFlight {
-    /// Puts and drops of the delivery journal in `jobs`.
-    fn journal(jobs: &[Job]) -> (usize, usize) {
-        jobs.iter().fold((0, 0), |(puts, drops), j| match &j.op {
-            WriteOp::PutPending(_) => (puts + 1, drops),
-            WriteOp::DropPending(_) => (puts, drops + 1),
-            WriteOp::Apply(sets, _) => (
-                puts,
-                drops + sets.iter().filter(|c| c.pending.is_some()).count(),
-            ),
-            _ => (puts, drops),
-        })
-    }
-
     /// Updates the count with the jobs about to be committed.
-    pub fn count(&mut self, jobs: &[Job]) {
-        let (puts, drops) = Self::journal(jobs);
+    pub fn count<J: Gathered>(&mut self, jobs: &[J]) {
+        // Summed first: a group's order is not the order its deliveries' journal entries came.
+        let (puts, drops) = jobs.iter().fold((0, 0), |(p, d), j| {
+            let Journal { puts, drops, .. } = j.journal();
+            (p + puts, d + drops)
+        });
         self.0 = (self.0 + puts).saturating_sub(drops);
     }
 
     /// Deliveries in flight whose jobs are not in `group`.
-    pub fn beyond(&self, group: &Group) -> usize {
-        self.0.saturating_sub(Self::journal(&group.jobs).1)
+    pub fn beyond<J>(&self, group: &Group<J>) -> usize {
+        self.0.saturating_sub(group.drops)
     }
 }
 
@@ -157,24 +186,51 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use etraq_core::store::PendingDelivery;
-    use tokio::sync::oneshot;
 
-    fn job(op: WriteOp) -> Job {
-        let (reply, _) = oneshot::channel();
-        Job { op, reply }
+    /// A job as the gathering sees it.
+    #[derive(Debug)]
+    enum J {
+        /// A journal entry written (not durable).
+        Put,
+        /// A journal entry cleared without a recording (not durable).
+        Drop,
+        /// A delivery recorded, clearing its entry.
+        Record,
+        /// Any other durable write (a block of DR numbers, a setting).
+        Other,
     }
 
-    fn put() -> Job {
-        job(WriteOp::PutPending(Box::new(PendingDelivery {
-            id: 0,
-            message_id: etraq_core::MessageId::parse("<a@x.test>").unwrap(),
-            mail_from: None,
-            rcpt_to: Vec::new(),
-            size: 1,
-            client: "127.0.0.1:1".into(),
-            started_at: jiff::Timestamp::UNIX_EPOCH,
-        })))
+    impl Gathered for J {
+        fn bytes(&self) -> usize {
+            0
+        }
+        fn durable(&self) -> bool {
+            matches!(self, J::Record | J::Other)
+        }
+        fn journal(&self) -> Journal {
+            match self {
+                J::Put => Journal {
+                    puts: 1,
+                    ..Journal::default()
+                },
+                J::Drop => Journal {
+                    drops: 1,
+                    ..Journal::default()
+                },
+                J::Record => Journal {
+                    drops: 1,
+                    recorded: 1,
+                    ..Journal::default()
+                },
+                J::Other => Journal::default(),
+            }
+        }
+    }
+
+    fn in_flight(n: usize) -> InFlight {
+        let mut f = InFlight::default();
+        f.count(&(0..n).map(|_| J::Put).collect::<Vec<_>>());
+        f
     }
 
     #[test]
@@ -193,48 +249,30 @@ mod tests {
 
     #[test]
     fn deliveries_in_flight_are_journal_puts_not_yet_dropped() {
-        let mut f = InFlight::default();
-        f.count(&[put(), put(), put()]);
+        let mut f = in_flight(3);
         assert_eq!(f.0, 3);
         // A group carrying the drop of one: two others are still coming.
-        let mut g = Group::default();
-        g.push(job(WriteOp::DropPending(1)));
-        g.push(job(WriteOp::KvPut("k".into(), None)));
-        assert_eq!(g.durable, 1, "a KV write is durable, a journal drop is not");
+        let mut g = Group::new();
+        g.push(J::Drop);
+        g.push(J::Other);
+        assert_eq!(g.durable, 1);
         assert_eq!(g.recorded, 0, "neither records a delivery");
         assert_eq!(f.beyond(&g), 2);
         f.count(&g.jobs);
         assert_eq!(f.0, 2);
         // Drops of entries written before a restart never take the count below zero.
-        f.count(&[
-            job(WriteOp::DropPending(2)),
-            job(WriteOp::DropPending(3)),
-            job(WriteOp::DropPending(4)),
-        ]);
+        f.count(&[J::Drop, J::Drop, J::Drop]);
         assert_eq!(f.0, 0);
-    }
-
-    /// A gateway delivery's recording: a mail change set that clears journal entry `pending`.
-    fn recording(pending: u64) -> Job {
-        let mut cs = etraq_store_tests::fixtures::new_dr_change(
-            pending,
-            &format!("m{pending}@customer.test"),
-            "agent@example.com",
-            "someone@customer.test",
-        );
-        cs.pending = Some(pending);
-        job(WriteOp::Apply(vec![cs], Vec::new()))
     }
 
     #[test]
     fn a_lone_delivery_is_gathered_with_what_is_queued_and_nothing_is_held_back() {
         let (tx, rx) = mpsc::channel();
-        tx.send(recording(2)).unwrap();
-        tx.send(put()).unwrap();
-        let mut in_flight = InFlight::default();
-        in_flight.count(&[put()]);
+        tx.send(J::Record).unwrap();
+        tx.send(J::Put).unwrap();
+        let mut f = in_flight(1);
         let mut quick = Vec::new();
-        let g = gather(recording(1), &rx, &mut in_flight, |q| quick.push(q.len()));
+        let g = gather(J::Record, &rx, &mut f, |q| quick.push(q.len()));
         assert_eq!(g.jobs.len(), 3, "everything already queued joins the group");
         assert_eq!((g.durable, g.recorded), (2, 2));
         assert!(
@@ -242,36 +280,34 @@ mod tests {
             "no wait, so nothing was committed on the side"
         );
         // One put in flight before, one in the group; two recordings dropped: none left.
-        assert_eq!(in_flight.0, 0);
+        assert_eq!(f.0, 0);
     }
 
     #[test]
     fn a_group_waiting_for_deliveries_in_flight_takes_them_and_commits_journal_writes_meanwhile() {
         // Three deliveries journaled; the group records one, so two are coming. What comes
         // meanwhile (here already queued, so nothing depends on timing): a journal write, then
-        // the two recordings.
-        let mut in_flight = InFlight::default();
-        in_flight.count(&[put(), put(), put()]);
-        let mut group = Group::default();
-        group.push(recording(1));
+        // recordings.
+        let mut f = in_flight(3);
+        let mut group = Group::new();
+        group.push(J::Record);
         let (tx, rx) = mpsc::channel();
-        tx.send(put()).unwrap();
-        tx.send(recording(2)).unwrap();
-        tx.send(recording(3)).unwrap();
-        tx.send(recording(4)).unwrap();
+        for j in [J::Put, J::Record, J::Record, J::Record] {
+            tx.send(j).unwrap();
+        }
         let mut quick = Vec::new();
-        keep_company(&mut group, &rx, &mut in_flight, |q| quick.push(q));
+        keep_company(&mut group, &rx, &mut f, |q| quick.push(q));
         assert_eq!(
             quick.len(),
             1,
             "the journal write was committed on the side, at once"
         );
-        assert!(quick[0].iter().all(|j| !j.op.durable()));
-        assert_eq!(in_flight.0, 4, "and counted in flight");
+        assert!(quick[0].iter().all(|j| !j.durable()));
+        assert_eq!(f.0, 4, "and counted in flight");
         // Everything that was there when the journal write came joined the group with it.
         assert_eq!(group.recorded, 4);
         assert!(
-            group.jobs.iter().all(|j| j.op.durable()),
+            group.jobs.iter().all(|j| j.durable()),
             "no journal write waits in a group"
         );
         assert!(rx.try_recv().is_err());
@@ -279,14 +315,13 @@ mod tests {
 
     #[test]
     fn a_group_stops_waiting_once_the_deliveries_in_flight_have_joined() {
-        let mut in_flight = InFlight::default();
-        in_flight.count(&[put(), put()]);
-        let mut group = Group::default();
-        group.push(recording(1));
+        let mut f = in_flight(2);
+        let mut group = Group::new();
+        group.push(J::Record);
         let (tx, rx) = mpsc::channel();
-        tx.send(recording(2)).unwrap();
-        tx.send(recording(3)).unwrap();
-        keep_company(&mut group, &rx, &mut in_flight, |_| {
+        tx.send(J::Record).unwrap();
+        tx.send(J::Record).unwrap();
+        keep_company(&mut group, &rx, &mut f, |_| {
             panic!("nothing to commit aside")
         });
         assert_eq!(group.recorded, 2, "the one other delivery in flight joined");

@@ -21,13 +21,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use crate::error::{Ctx, SqliteError, from_json, to_json};
-use crate::group::{self, Group, InFlight};
-
-/// Most jobs grouped into one commit.
-pub(crate) const MAX_GROUP: usize = 256;
-
-/// Most raw-message bytes grouped into one commit (beyond one job).
-pub(crate) const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
+use crate::group::{self, Gathered, Group, InFlight, Journal};
 
 /// A write the writer thread performs.
 pub(crate) enum WriteOp {
@@ -72,7 +66,7 @@ pub(crate) struct Job {
 }
 
 impl WriteOp {
-    pub(crate) fn bytes(&self) -> usize {
+    fn bytes(&self) -> usize {
         match self {
             WriteOp::Apply(v, _) => v.iter().map(|c| c.raw.len()).sum(),
             WriteOp::Run { bytes, .. } => *bytes,
@@ -86,8 +80,46 @@ impl WriteOp {
     /// process dying (it does: the WAL is written before the answer), not the machine losing
     /// power, so journal writes commit without an fsync; the next durable commit syncs the
     /// WAL, journal frames included.
-    pub(crate) fn durable(&self) -> bool {
+    fn durable(&self) -> bool {
         !matches!(self, WriteOp::PutPending(_) | WriteOp::DropPending(_))
+    }
+
+    /// Its part in the delivery journal: a journal put, a drop, or a gateway mail's change set
+    /// that records the delivery and clears its entry.
+    fn journal(&self) -> Journal {
+        match self {
+            WriteOp::PutPending(_) => Journal {
+                puts: 1,
+                ..Journal::default()
+            },
+            WriteOp::DropPending(_) => Journal {
+                drops: 1,
+                ..Journal::default()
+            },
+            WriteOp::Apply(sets, _) => {
+                let recorded = sets.iter().filter(|c| c.pending.is_some()).count();
+                Journal {
+                    puts: 0,
+                    drops: recorded,
+                    recorded,
+                }
+            }
+            _ => Journal::default(),
+        }
+    }
+}
+
+impl Gathered for Job {
+    fn bytes(&self) -> usize {
+        self.op.bytes()
+    }
+
+    fn durable(&self) -> bool {
+        self.op.durable()
+    }
+
+    fn journal(&self) -> Journal {
+        self.op.journal()
     }
 }
 
@@ -856,6 +888,58 @@ pub(crate) fn checkpointer(
             Err(e) => {
                 tracing::warn!(error = %e, "WAL checkpoint failed; will retry after the next commit")
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn recording(pending: Option<u64>) -> WriteOp {
+        let mut cs = etraq_store_tests::fixtures::new_dr_change(
+            1,
+            "m1@customer.test",
+            "agent@example.com",
+            "someone@customer.test",
+        );
+        cs.pending = pending;
+        WriteOp::Apply(vec![cs], Vec::new())
+    }
+
+    #[test]
+    fn the_group_commit_sees_each_write_s_part_in_the_delivery_journal() {
+        let put = WriteOp::PutPending(Box::new(PendingDelivery {
+            id: 0,
+            message_id: etraq_core::MessageId::parse("<a@x.test>").unwrap(),
+            mail_from: None,
+            rcpt_to: Vec::new(),
+            size: 1,
+            client: "127.0.0.1:1".into(),
+            started_at: jiff::Timestamp::UNIX_EPOCH,
+        }));
+        let cases = [
+            (put, false, (1, 0, 0)),
+            (WriteOp::DropPending(7), false, (0, 1, 0)),
+            // A gateway mail clears its journal entry as it is recorded.
+            (recording(Some(7)), true, (0, 1, 1)),
+            // Imported mail has no journal entry.
+            (recording(None), true, (0, 0, 0)),
+            (WriteOp::KvPut("k".into(), None), true, (0, 0, 0)),
+            (WriteOp::Reserve(16), true, (0, 0, 0)),
+        ];
+        for (op, durable, (puts, drops, recorded)) in cases {
+            assert_eq!(op.durable(), durable);
+            assert_eq!(
+                op.journal(),
+                Journal {
+                    puts,
+                    drops,
+                    recorded
+                }
+            );
         }
     }
 }
