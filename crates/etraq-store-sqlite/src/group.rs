@@ -50,13 +50,15 @@ pub(crate) struct Journal {
 
 /// Gathers a group starting with `first`: every job already queued, then, when it records a
 /// delivery and others are in flight, those that come within [`GROUP_WAIT`] (see [`company`]).
-/// Journal writes that come during the wait go to `commit_quick` at once. `in_flight` counts
-/// everything gathered (the group is committed next).
+/// Journal writes go to `commit_quick` at once — those already queued before any wait, the
+/// others as they come — so the group holds only durable jobs and a session about to relay
+/// never waits for a group's company or its fsync. `in_flight` counts everything gathered (the
+/// group is committed next).
 pub(crate) fn gather<J: Gathered>(
     first: J,
     rx: &mpsc::Receiver<J>,
     in_flight: &mut InFlight,
-    commit_quick: impl FnMut(Vec<J>),
+    mut commit_quick: impl FnMut(Vec<J>),
 ) -> Group<J> {
     let mut group = Group::new();
     group.push(first);
@@ -65,6 +67,11 @@ pub(crate) fn gather<J: Gathered>(
             Ok(j) => group.push(j),
             Err(_) => break,
         }
+    }
+    let quick = group.take_journal_writes();
+    if !quick.is_empty() {
+        in_flight.count(&quick);
+        commit_quick(quick);
     }
     keep_company(&mut group, rx, in_flight, commit_quick);
     in_flight.count(&group.jobs);
@@ -154,6 +161,20 @@ impl<J: Gathered> Group<J> {
 
     fn has_room(&self) -> bool {
         self.jobs.len() < MAX_GROUP && self.bytes < MAX_GROUP_BYTES
+    }
+
+    /// Takes the jobs that need no fsync out of the group, in their order.
+    fn take_journal_writes(&mut self) -> Vec<J> {
+        let all = std::mem::replace(self, Group::new());
+        let mut quick = Vec::new();
+        for j in all.jobs {
+            if j.durable() {
+                self.push(j);
+            } else {
+                quick.push(j);
+            }
+        }
+        quick
     }
 }
 
@@ -273,11 +294,12 @@ mod tests {
         let mut f = in_flight(1);
         let mut quick = Vec::new();
         let g = gather(J::Record, &rx, &mut f, |q| quick.push(q.len()));
-        assert_eq!(g.jobs.len(), 3, "everything already queued joins the group");
+        assert_eq!(g.jobs.len(), 2, "the queued recording joins the group");
         assert_eq!((g.durable, g.recorded), (2, 2));
-        assert!(
-            quick.is_empty(),
-            "no wait, so nothing was committed on the side"
+        assert_eq!(
+            quick,
+            vec![1],
+            "the queued journal write is committed on its own, never in the group"
         );
         // One put in flight before, one in the group; two recordings dropped: none left.
         assert_eq!(f.0, 0);

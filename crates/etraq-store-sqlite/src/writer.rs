@@ -145,32 +145,16 @@ pub(crate) fn run(
     let mut sync = Sync::Full;
     let mut in_flight = InFlight::default();
     while let Ok(first) = rx.recv() {
-        let Group {
-            mut jobs, durable, ..
-        } = group::gather(first, &rx, &mut in_flight, |quick| {
-            // Journal writes that came while the group waited: answered now.
-            set_sync(&conn, &mut sync, Sync::Normal);
-            commit_group(&mut conn, quick);
-        });
-        if durable > 0 && durable < jobs.len() {
+        let Group { jobs, .. } = group::gather(first, &rx, &mut in_flight, |quick| {
             // Journal writes go first, in a transaction of their own without an fsync, and are
             // answered at once: a session waiting to relay must not wait for other sessions'
             // fsync. (A put and the drop of the same entry keep their order.)
-            let (quick, slow): (Vec<Job>, Vec<Job>) =
-                jobs.into_iter().partition(|j| !j.op.durable());
             set_sync(&conn, &mut sync, Sync::Normal);
             commit_group(&mut conn, quick);
-            jobs = slow;
-        }
-        if set_sync(
-            &conn,
-            &mut sync,
-            if durable > 0 {
-                Sync::Full
-            } else {
-                Sync::Normal
-            },
-        ) {
+        });
+        if jobs.is_empty() {
+            // Only journal writes: already committed.
+        } else if set_sync(&conn, &mut sync, Sync::Full) {
             commit_group(&mut conn, jobs);
         } else {
             refuse(jobs);
